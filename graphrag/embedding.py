@@ -1,0 +1,74 @@
+"""Embedders: the Embedder protocol, the real sentence-transformers embedder, and a deterministic test fake."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .config import Settings
+from .models import load_sentence_transformer
+
+__all__ = ["Embedder", "HashingEmbedder", "SentenceTransformerEmbedder"]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Maps texts to L2-normalised float32 vectors of a fixed dimension."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str], query: bool = False) -> np.ndarray:
+        """Return an ``(len(texts), dim)`` float32 matrix with unit-length rows."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on CPU (default: the packaged all-MiniLM-L6-v2)."""
+
+    def __init__(self, model, name: str, batch_size: int) -> None:
+        self._model = model
+        self.name = name
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SentenceTransformerEmbedder:
+        """Load the configured model offline."""
+        model = load_sentence_transformer(settings.embedder_model, settings.embedder_max_seq_length, settings.torch_threads)
+        name = settings.embedder_model or "all-MiniLM-L6-v2"
+        return cls(model, name=f"{name}@{settings.embedder_max_seq_length}", batch_size=settings.embedder_batch_size)
+
+    def embed(self, texts: Sequence[str], query: bool = False) -> np.ndarray:
+        """Embed texts in batches; an empty input gives an empty ``(0, dim)`` matrix."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+class HashingEmbedder:
+    """Deterministic bag-of-words hashing embedder: a real class for tests of *other* components, never a model."""
+
+    def __init__(self, dim: int = 64) -> None:
+        self.name = f"hashing-{dim}"
+        self.dim = dim
+
+    def embed(self, texts: Sequence[str], query: bool = False) -> np.ndarray:
+        """Hash each lower-cased word into a bucket with a sign; rows are L2-normalised (zero rows stay zero)."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+                bucket = int.from_bytes(digest[:4], "little") % self.dim
+                out[row, bucket] += 1.0 if digest[4] & 1 else -1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1.0, norms)

@@ -1,0 +1,191 @@
+"""The Engine: composition root shared by the CLI, the HTTP server and the scripts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path as FsPath
+
+from .answer import AnswerWriter, ExtractiveAnswerWriter
+from .config import Settings
+from .embedding import Embedder, SentenceTransformerEmbedder
+from .errors import LimitExceededError, NotFoundError, StoreError
+from .graph_store import GraphStore, open_graph_store
+from .indexing import IndexReport, Indexer
+from .ingest import document_from_text, load_bytes, normalize_text
+from .retrieval import Planner, Retrieval
+from .types import Answer, Document, Entity, Path, Relation, StoreStats, Triple
+from .vector_index import FaissIndex
+
+__all__ = ["Engine"]
+
+
+class Engine:
+    """Ingest, ask, explore and delete over one graph store and its vector indexes."""
+
+    def __init__(self, settings: Settings, store: GraphStore, embedder: Embedder, chunk_index, entity_index,
+                 writer: AnswerWriter | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.chunk_index = chunk_index
+        self.entity_index = entity_index
+        self.writer = writer or ExtractiveAnswerWriter(settings.answer_threshold)
+        self.planner = Planner(settings, store, embedder, chunk_index, entity_index)
+        self._extractor = None
+        self.indexer = Indexer(settings, store, embedder, chunk_index, entity_index, self._get_extractor)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
+        """Open the store, load the embedder and vector indexes, and mend indexes left behind by a crash."""
+        embedder = embedder or SentenceTransformerEmbedder.from_settings(settings)
+        store = open_graph_store(settings)
+        try:
+            chunk_index, entity_index = (
+                cls._open_index(settings, name, embedder) for name in ("chunks", "entities")
+            )
+            engine = cls(settings, store, embedder, chunk_index, entity_index)
+            engine.indexer.reconcile()
+        except BaseException:
+            store.close()
+            raise
+        return engine
+
+    @staticmethod
+    def _open_index(settings: Settings, name: str, embedder: Embedder) -> FaissIndex:
+        try:
+            return FaissIndex.open(settings.vectors_dir, name, embedder.name, embedder.dim)
+        except StoreError:
+            # A torn index file is rebuilt from the store by reconcile(); the store is the source of truth.
+            return FaissIndex(settings.vectors_dir, name, embedder.name, embedder.dim)
+
+    def _get_extractor(self):
+        if self._extractor is None:
+            from .extraction.spacy_rules import SpacyRuleExtractor
+
+            self._extractor = SpacyRuleExtractor.load(self.settings.spacy_model)
+        return self._extractor
+
+    # ingestion --------------------------------------------------------------------------------------------
+    def ingest(self, paths: Iterable[str | FsPath], progress: bool = False, workers: int = 1) -> IndexReport:
+        """Ingest files and folders (txt, md, html, pdf, jsonl, csv)."""
+        report = self.indexer.index_paths([str(p) for p in paths], progress=progress, workers=workers)
+        self.planner.invalidate()
+        return report
+
+    def ingest_text(self, text: str, title: str = "", doc_id: str | None = None, metadata: dict | None = None,
+                    source: str = "api") -> IndexReport:
+        """Ingest one text; without ``doc_id`` its identity is its content hash."""
+        from .ids import content_sha256
+
+        text = normalize_text(text)
+        key = f"id:{doc_id}" if doc_id else f"sha:{content_sha256(text)}"
+        document = document_from_text(text, key=key, title=title or (text.strip().split("\n", 1)[0][:80]),
+                                      source=source, tenant=self.settings.tenant,
+                                      max_bytes=self.settings.max_document_bytes, metadata=metadata)
+        report = self.indexer.index_documents([document])
+        self.planner.invalidate()
+        return report
+
+    def ingest_bytes(self, data: bytes, filename: str) -> IndexReport:
+        """Ingest an uploaded file's bytes, typed by the filename's suffix."""
+        suffix = FsPath(filename).suffix.lower()
+        loaded = load_bytes(data, suffix=suffix, source=filename, title=FsPath(filename).stem,
+                            tenant=self.settings.tenant, max_bytes=self.settings.max_document_bytes)
+        report = IndexReport()
+        from .indexing import IngestProblem
+
+        report.problems.extend(IngestProblem(filename, m, "invalid_record", line) for line, m in loaded.line_errors)
+        if loaded.triples:
+            self.indexer.index_triples(loaded.triples, key=f"upload:{filename}", source=filename, report=report)
+        self.indexer.index_documents(loaded.documents, report)
+        self.planner.invalidate()
+        return report
+
+    def add_triples(self, triples: Sequence[Triple], source: str) -> IndexReport:
+        """Load structured facts; the same ``source`` again replaces its previous set."""
+        report = self.indexer.index_triples(triples, key=f"api:{source}", source=source)
+        self.planner.invalidate()
+        return report
+
+    def delete_document(self, document_id: str) -> None:
+        """Delete a document and everything only it supported."""
+        chunks, entities = self.store.delete_document(document_id)
+        self.chunk_index.remove(chunks)
+        self.entity_index.remove(entities)
+        self.indexer.save()
+        self.planner.invalidate()
+
+    # questions --------------------------------------------------------------------------------------------
+    def _check_limits(self, question: str, max_hops: int | None, top_k: int | None) -> None:
+        if not isinstance(question, str) or not question.strip():
+            raise LimitExceededError("question must be a non-empty string")
+        if len(question) > self.settings.max_question_chars:
+            raise LimitExceededError(
+                f"question is {len(question)} characters; the limit is {self.settings.max_question_chars}")
+        if max_hops is not None and not 1 <= max_hops <= self.settings.max_hops_limit:
+            raise LimitExceededError(f"max_hops must be between 1 and {self.settings.max_hops_limit}")
+        if top_k is not None and not 1 <= top_k <= self.settings.top_k_limit:
+            raise LimitExceededError(f"top_k must be between 1 and {self.settings.top_k_limit}")
+
+    def retrieve(self, question: str, max_hops: int | None = None, top_k: int | None = None) -> Retrieval:
+        """Retrieval only (no answer writing): plan, evidence, chains and paths."""
+        self._check_limits(question, max_hops, top_k)
+        return self.planner.retrieve(question, max_hops, top_k)
+
+    def ask(self, question: str, max_hops: int | None = None, top_k: int | None = None) -> Answer:
+        """Answer a question with citations, graph paths, the plan and timings."""
+        started = time.perf_counter()
+        retrieval = self.retrieve(question, max_hops, top_k)
+        answer_started = time.perf_counter()
+        answer = self.writer.write(question, retrieval)
+        answer.timings_ms["answer"] = round((time.perf_counter() - answer_started) * 1000, 2)
+        answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
+        return answer
+
+    # exploration ------------------------------------------------------------------------------------------
+    def get_document(self, document_id: str) -> Document:
+        """A stored document, or NotFoundError."""
+        document = self.store.get_document(document_id)
+        if document is None:
+            raise NotFoundError(f"no document with id {document_id!r}")
+        return document
+
+    def get_entity(self, entity_id: str) -> Entity:
+        """A stored entity, or NotFoundError."""
+        found = self.store.get_entities([entity_id])
+        if not found:
+            raise NotFoundError(f"no entity with id {entity_id!r}")
+        return found[0]
+
+    def neighbors(self, entity_id: str, hops: int, limit: int) -> tuple[list[Relation], dict[str, Entity]]:
+        """Relations around an entity and the entities they touch."""
+        self.get_entity(entity_id)
+        if not 1 <= hops <= self.settings.max_hops_limit:
+            raise LimitExceededError(f"hops must be between 1 and {self.settings.max_hops_limit}")
+        relations = self.store.neighbors([entity_id], hops, limit=limit)
+        ids = sorted({r.source_id for r in relations} | {r.target_id for r in relations} | {entity_id})
+        return relations, {e.id: e for e in self.store.get_entities(ids)}
+
+    def paths(self, source_id: str, target_id: str, max_hops: int) -> list[Path]:
+        """Shortest paths between two entities."""
+        self.get_entity(source_id)
+        self.get_entity(target_id)
+        if not 1 <= max_hops <= self.settings.max_hops_limit:
+            raise LimitExceededError(f"max_hops must be between 1 and {self.settings.max_hops_limit}")
+        return self.store.paths(source_id, target_id, max_hops, self.settings.paths_k)
+
+    def stats(self) -> StoreStats:
+        """Counts of stored items."""
+        return self.store.stats()
+
+    def close(self) -> None:
+        """Persist indexes and close the store."""
+        self.indexer.save()
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

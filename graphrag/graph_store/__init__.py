@@ -1,0 +1,18 @@
+"""Graph stores and the one factory that picks the backend from settings."""
+
+from __future__ import annotations
+
+from ..config import Settings
+from ..errors import ConfigError
+from .base import DocumentWrite, GraphStore
+
+__all__ = ["DocumentWrite", "GraphStore", "open_graph_store"]
+
+
+def open_graph_store(settings: Settings) -> GraphStore:
+    """Open the configured backend (the only place that knows which backends exist)."""
+    if settings.graph_backend == "sqlite":
+        from .sqlite import SqliteGraphStore
+
+        return SqliteGraphStore.open(settings.store_path)
+    raise ConfigError(f"unknown graph backend {settings.graph_backend!r}")

