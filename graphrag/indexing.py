@@ -68,21 +68,21 @@ class IndexReport:
         }
 
 
-class _WorkerExtractor:
+class WorkerExtractor:
     """Holds the extractor inside a worker process (set by the pool initializer, used by the task function)."""
 
     extractor: Extractor | None = None
 
 
-def _init_worker(model_name: str) -> None:
+def init_extractor_worker(model_name: str) -> None:
     from .extraction.spacy_rules import SpacyRuleExtractor
 
-    _WorkerExtractor.extractor = SpacyRuleExtractor.load(model_name)
+    WorkerExtractor.extractor = SpacyRuleExtractor.load(model_name)
 
 
 def _extract_in_worker(items):
-    assert _WorkerExtractor.extractor is not None
-    return _WorkerExtractor.extractor.extract_many(items)
+    assert WorkerExtractor.extractor is not None
+    return WorkerExtractor.extractor.extract_many(items)
 
 
 class Indexer:
@@ -206,7 +206,7 @@ class Indexer:
                 yield items, extractor.extract_many(items)
             return
         context = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_extractor_worker,
                                  initargs=(self.settings.spacy_model,)) as pool:
             pending: list[tuple[list, Future]] = []
             queue = iter(batches)

@@ -1,0 +1,230 @@
+"""The ``graphrag`` command line (typer): ingest, ask, serve, stats, delete, extract, demo.
+
+Every GraphRAGError is printed as ``error [code]: message`` with exit status 2; no stack traces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .config import Settings
+from .errors import GraphRAGError, InputError
+from .render import answer_to_dict, answer_to_text, stats_to_dict
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="GraphRAG question answering over your documents.")
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (GRAPHRAG_DATA_DIR).")]
+ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML settings file (GRAPHRAG_CONFIG).")]
+
+
+class _State:
+    """Per-invocation options shared by all commands (typer's context object)."""
+
+    def __init__(self, data_dir: Path | None, config: Path | None) -> None:
+        self.data_dir = data_dir
+        self.config = config
+
+    def settings(self, **overrides) -> Settings:
+        return Settings.load(self.config, data_dir=self.data_dir, **overrides)
+
+    def engine(self, **overrides):
+        from .engine import Engine
+
+        return Engine.from_settings(self.settings(**overrides))
+
+
+@app.callback()
+def _root(ctx: typer.Context, data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    ctx.obj = _State(data_dir, config)
+
+
+def _echo_json(data) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt .md .html .pdf .jsonl .csv).")],
+    workers: Annotated[int, typer.Option(min=0, max=16, help="Extraction worker processes (0 = in-process).")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Ingest documents and triples into the graph and vector indexes (re-running is a no-op)."""
+    with ctx.obj.engine() as engine:
+        report = engine.ingest(paths, progress=sys.stderr.isatty() or not as_json, workers=workers)
+        stats = engine.stats()
+    if as_json:
+        _echo_json({**report.as_dict(), "stats": stats_to_dict(stats)})
+    else:
+        typer.echo(f"added {report.documents_added}, replaced {report.documents_replaced}, unchanged "
+                   f"{report.documents_unchanged} documents; {report.triples} triples; {report.chunks} chunks")
+        typer.echo(f"store: {stats.documents} documents, {stats.chunks} chunks, {stats.entities} entities, "
+                   f"{stats.relations} relations")
+        for problem in report.problems:
+            where = f"{problem.source}:{problem.line}" if problem.line else problem.source
+            typer.echo(f"skipped {where}: [{problem.code}] {problem.message}", err=True)
+    if report.problems and not (report.documents_added or report.documents_replaced or report.documents_unchanged
+                                or report.triples):
+        raise typer.Exit(2)
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[Optional[str], typer.Argument(help="The question.")] = None,
+    questions: Annotated[Optional[Path], typer.Option(help="JSONL file of {id, question} to answer in batch.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Where batch answers go (JSONL).")] = None,
+    max_hops: Annotated[Optional[int], typer.Option(min=1, help="Longest graph path.")] = None,
+    top_k: Annotated[Optional[int], typer.Option(min=1, help="Evidence chunks.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Answer a question (or a JSONL file of questions with --questions/--out)."""
+    if (question is None) == (questions is None):
+        raise InputError("give either a QUESTION or --questions FILE")
+    with ctx.obj.engine() as engine:
+        if question is not None:
+            answer = engine.ask(question, max_hops=max_hops, top_k=top_k)
+            typer.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2) if as_json else answer_to_text(answer))
+            return
+        if out is None:
+            raise InputError("--questions needs --out FILE")
+        _ask_batch(engine, questions, out, max_hops, top_k)
+
+
+def _ask_batch(engine, questions: Path, out: Path, max_hops, top_k) -> None:
+    from tqdm import tqdm
+
+    try:
+        lines = questions.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{questions}: cannot read questions file: {exc}") from exc
+    bad = 0
+    with out.open("w", encoding="utf-8") as sink:
+        for number, line in enumerate(tqdm(lines, desc="answering", unit="q", disable=not sys.stderr.isatty()), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict) or not isinstance(record.get("question"), str):
+                    raise InputError("expected an object with a 'question' string")
+                answer = engine.ask(record["question"], max_hops=max_hops, top_k=top_k)
+            except (json.JSONDecodeError, GraphRAGError) as exc:
+                bad += 1
+                message = exc.message if isinstance(exc, GraphRAGError) else f"invalid JSON: {exc.msg}"
+                typer.echo(f"{questions}:{number}: {message}", err=True)
+                continue
+            full = answer_to_dict(answer)
+            sink.write(json.dumps({"id": record.get("id", number), "answer": full["answer"],
+                                   "confidence": full["confidence"], "citations": full["citations"],
+                                   "paths": full["paths"]}, ensure_ascii=False) + "\n")
+    typer.echo(f"wrote {len(lines) - bad} answers to {out}" + (f"; {bad} bad lines" if bad else ""))
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[Optional[str], typer.Option(help="Bind address (GRAPHRAG_HOST).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (GRAPHRAG_PORT).")] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /schema)."""
+    _serve(ctx.obj.settings(host=host, port=port))
+
+
+def _serve(settings: Settings, engine=None) -> None:
+    import uvicorn
+
+    from server.app import create_app
+
+    typer.echo(f"serving on http://{settings.host}:{settings.port}  (OpenAPI: /schema, health: /v1/health)")
+    uvicorn.run(create_app(settings, engine=engine), host=settings.host, port=settings.port, log_level="warning")
+
+
+@app.command()
+def stats(ctx: typer.Context) -> None:
+    """Counts of documents, chunks, entities, relations and mentions."""
+    with ctx.obj.engine() as engine:
+        _echo_json(stats_to_dict(engine.stats()))
+
+
+@app.command()
+def delete(ctx: typer.Context, document_id: Annotated[str, typer.Argument(help="Document id (doc_...).")]) -> None:
+    """Delete a document and everything only it supported."""
+    with ctx.obj.engine() as engine:
+        engine.delete_document(document_id)
+        typer.echo(f"deleted {document_id}")
+
+
+@app.command()
+def extract(
+    ctx: typer.Context,
+    inputs: Annotated[list[Path], typer.Argument(help="Files or folders.")],
+    out: Annotated[Path, typer.Option(help="Output JSONL of entities and relations per document.")],
+    errors: Annotated[Optional[Path], typer.Option(help="Where to list bad files (default: OUT.errors.jsonl).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Worker processes.")] = 1,
+) -> None:
+    """Extract entities and relations from files without indexing them."""
+    from .batch_extract import extract_files
+
+    errors = errors or out.with_name(out.name + ".errors.jsonl")
+    summary = extract_files([str(p) for p in inputs], out, errors, ctx.obj.settings(), workers=workers)
+    typer.echo(f"{summary.documents} documents from {summary.files} files: {summary.entities} entities, "
+               f"{summary.relations} relations -> {out}")
+    if summary.failed_files or summary.bad_lines:
+        typer.echo(f"{summary.failed_files} files failed, {summary.bad_lines} bad lines: see {errors}", err=True)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API after answering.")] = True,
+) -> None:
+    """Ingest the bundled demo corpus, answer its questions with paths and citations, then serve the API."""
+    demo_root = resources.files("graphrag") / "demo"
+    settings = ctx.obj.settings(data_dir=ctx.obj.data_dir or Path(".graphrag/demo"))
+    from .engine import Engine
+
+    engine = Engine.from_settings(settings)
+    try:
+        report = engine.ingest([str(demo_root / "corpus")], progress=True)
+        typer.echo(f"demo corpus: {report.documents_added} added, {report.documents_unchanged} unchanged; "
+                   f"store: {stats_to_dict(engine.stats())}\n")
+        for line in (demo_root / "questions.jsonl").read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            typer.echo(answer_to_text(engine.ask(record["question"])) + "\n")
+        if serve_after:
+            _serve(settings, engine=engine)
+    finally:
+        engine.close()
+
+
+def main() -> None:
+    """Console entry point: run the app, turning library errors into one clear line and exit status 2."""
+    try:
+        app(standalone_mode=False)
+    except GraphRAGError as exc:
+        typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: no stack trace for users unless asked
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if os.environ.get("GRAPHRAG_DEBUG"):
+            raise
+        typer.echo(f"error [internal]: {type(exc).__name__}: {exc} (set GRAPHRAG_DEBUG=1 for details)", err=True)
+        sys.exit(1)

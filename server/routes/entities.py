@@ -1,0 +1,56 @@
+"""/v1/entities and /v1/paths: exploring the graph."""
+
+from __future__ import annotations
+
+from litestar import get
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from graphrag.render import entity_to_dict, path_to_dict, relation_to_dict
+
+from ..dto import EntityOut, NeighborsOut, PathsOut
+from ._engine import call
+
+
+@get("/entities", summary="Find entities by name or alias")
+async def find_entities(
+    state: State,
+    q: str = Parameter(min_length=1, max_length=500),
+    limit: int = Parameter(default=10, ge=1, le=100),
+) -> list[EntityOut]:
+    entities = await call(state, state.engine.store.find_entities, q, limit)
+    return [EntityOut.model_validate(entity_to_dict(e)) for e in entities]
+
+
+@get("/entities/{entity_id:str}", summary="One entity")
+async def get_entity(entity_id: str, state: State) -> EntityOut:
+    return EntityOut.model_validate(entity_to_dict(await call(state, state.engine.get_entity, entity_id)))
+
+
+@get("/entities/{entity_id:str}/neighbors", summary="Relations around an entity")
+async def neighbors(
+    entity_id: str,
+    state: State,
+    hops: int = Parameter(default=1, ge=1, le=4),
+    limit: int = Parameter(default=100, ge=1, le=1000),
+) -> NeighborsOut:
+    relations, entities = await call(state, state.engine.neighbors, entity_id, hops, limit)
+    return NeighborsOut(
+        entity=EntityOut.model_validate(entity_to_dict(entities[entity_id])),
+        entities=[EntityOut.model_validate(entity_to_dict(e)) for e in entities.values()],
+        relations=[relation_to_dict(r) for r in relations],
+    )
+
+
+@get("/paths", summary="Shortest paths between two entities")
+async def paths(
+    state: State,
+    source: str = Parameter(min_length=1, max_length=200),
+    target: str = Parameter(min_length=1, max_length=200),
+    max_hops: int = Parameter(default=3, ge=1, le=4),
+) -> PathsOut:
+    found = await call(state, state.engine.paths, source, target, max_hops)
+    return PathsOut.model_validate({"paths": [path_to_dict(p) for p in found]})
+
+
+ENTITY_ROUTES = [find_entities, get_entity, neighbors, paths]

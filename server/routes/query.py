@@ -1,0 +1,28 @@
+"""/v1/query and /v1/health."""
+
+from __future__ import annotations
+
+from litestar import Request, get, post
+from litestar.datastructures import State
+
+from graphrag.render import answer_to_dict, stats_to_dict
+
+from ..dto import HealthOut, QueryIn, QueryOut
+from .documents import _json_body, _validate
+from ._engine import call
+
+
+@post("/query", status_code=200, summary="Answer a question with citations, graph paths, plan and timings")
+async def query(request: Request, state: State) -> QueryOut:
+    body = _validate(QueryIn, await _json_body(request))
+    answer = await call(state, state.engine.ask, body.question, body.max_hops, body.top_k)
+    return QueryOut.model_validate(answer_to_dict(answer))
+
+
+@get("/health", summary="Liveness plus store counts")
+async def health(state: State) -> HealthOut:
+    stats = await call(state, state.engine.stats)
+    return HealthOut(status="ok", **stats_to_dict(stats))
+
+
+QUERY_ROUTES = [query, health]
