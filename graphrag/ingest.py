@@ -172,9 +172,9 @@ def _pdf_text(data: bytes, source: str) -> str:
 
 
 def _html_text(html: str, fallback_title: str) -> tuple[str, str]:
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser
 
-    tree = HTMLParser(html)
+    tree = LexborHTMLParser(html)
     for node in tree.css("script, style, noscript, template"):
         node.decompose()
     title_node = tree.css_first("title")

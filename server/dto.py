@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from graphrag.records import TripleRecord
+
 __all__ = [
     "CitationOut", "DocumentIn", "DocumentOut", "EntityOut", "ErrorBody", "ErrorOut", "HealthOut", "IngestOut",
     "NeighborsOut", "PathOut", "PathsOut", "QueryIn", "QueryOut", "RelationOut", "TripleIn", "TriplesIn",
@@ -25,15 +27,8 @@ class DocumentIn(_Strict):
     metadata: dict = Field(default_factory=dict)
 
 
-class TripleIn(_Strict):
-    """A structured fact: subject --relation--> object (also the triples JSONL record)."""
-
-    subject: str = Field(min_length=1, max_length=1000)
-    relation: str = Field(min_length=1, max_length=1000)
-    object: str = Field(min_length=1, max_length=1000)
-    subject_type: str | None = Field(None, max_length=1000)
-    object_type: str | None = Field(None, max_length=1000)
-    source: str | None = Field(None, max_length=1000)
+class TripleIn(TripleRecord):
+    """A structured fact: subject --relation--> object (the same shape as a triples JSONL record)."""
 
 
 class TriplesIn(_Strict):

@@ -1,0 +1,59 @@
+"""pydantic models of the JSONL file formats (triples in, extraction records out); schemas/ is generated from them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ExtractionRecord", "TripleRecord"]
+
+
+class TripleRecord(BaseModel):
+    """One structured fact per line of a triples .jsonl (or row of a .csv with these columns)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=1000)
+    relation: str = Field(min_length=1, max_length=1000)
+    object: str = Field(min_length=1, max_length=1000)
+    subject_type: str | None = Field(None, max_length=1000)
+    object_type: str | None = Field(None, max_length=1000)
+    source: str | None = Field(None, max_length=1000)
+
+
+class EntityRecord(BaseModel):
+    id: str
+    name: str
+    type: str
+    aliases: list[str]
+
+
+class RelationRecord(BaseModel):
+    id: str
+    source: str
+    target: str
+    source_name: str
+    target_name: str
+    type: str = Field(pattern=r"^[A-Z][A-Z0-9_]{0,47}$")
+    confidence: float = Field(ge=0, le=1)
+    evidence: list[str]
+    sentence: str
+    provenance: str
+
+
+class MentionRecord(BaseModel):
+    entity_id: str
+    chunk_id: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    text: str
+
+
+class ExtractionRecord(BaseModel):
+    """One line of ``graphrag extract`` output: a document's entities, relations and mentions."""
+
+    document_id: str
+    title: str
+    source: str
+    entities: list[EntityRecord]
+    relations: list[RelationRecord]
+    mentions: list[MentionRecord]

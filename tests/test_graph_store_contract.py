@@ -1,0 +1,141 @@
+"""One contract suite for every GraphStore backend (the embedded SQLite store today; Neo4j joins in issue 3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from graphrag import Settings
+from graphrag.errors import NotFoundError
+from graphrag.graph_store import open_graph_store
+from graphrag.ids import chunk_id, entity_id, relation_id
+from graphrag.ingest import document_from_text
+from graphrag.types import Chunk, Entity, Extraction, Mention, Relation
+
+BACKENDS = ["sqlite"]
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request, tmp_path):
+    settings = Settings.load(data_dir=tmp_path, graph_backend=request.param)
+    graph_store = open_graph_store(settings)
+    yield graph_store
+    graph_store.close()
+
+
+def make_doc(key: str, text: str, facts: list[tuple[str, str, str]]):
+    """A document with one chunk and the given (subject, TYPE, object) facts mentioned in it."""
+    doc = document_from_text(text, key=key, title=key, source=key, tenant="default", max_bytes=10**6)
+    chunk = Chunk(chunk_id(doc.id, doc.sha256, 0), doc.id, 0, text, 0, len(text))
+    entities: dict[str, Entity] = {}
+    mentions, relations = [], []
+    for subject, rel_type, obj in facts:
+        for name in (subject, obj):
+            ent = Entity(entity_id(name), name, "Organization" if "Corp" in name else "Person")
+            entities[ent.id] = ent
+            start = max(text.find(name), 0)
+            mentions.append(Mention(ent.id, chunk.id, doc.id, start, start + len(name), name))
+        rid = relation_id(entity_id(subject), rel_type, entity_id(obj))
+        relations.append(Relation(rid, entity_id(subject), entity_id(obj), rel_type, 0.9, doc.id, (chunk.id,),
+                                  f"{subject} {rel_type} {obj}"))
+    return doc, [chunk], Extraction(tuple(entities.values()), tuple(relations), tuple(mentions))
+
+
+FACTS_A = [("Ada", "FOUNDED", "Loom Corp"), ("Loom Corp", "ACQUIRED", "Weave Corp")]
+FACTS_B = [("Ada", "FOUNDED", "Loom Corp"), ("Bob", "WORKS_FOR", "Weave Corp")]
+
+
+def test_write_then_read_back(store):
+    doc, chunks, extraction = make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A)
+    store.write_documents([(doc, chunks, extraction)])
+    assert store.document_version(doc.id) == doc.sha256
+    assert store.get_document(doc.id).text == doc.text
+    assert store.get_chunks([chunks[0].id])[0].text == chunks[0].text
+    stats = store.stats()
+    assert (stats.documents, stats.chunks, stats.entities, stats.relations) == (1, 1, 3, 2)
+    assert {e.name for e in store.find_entities("loom")} == {"Loom Corp"}
+    assert store.get_entities([entity_id("Ada")])[0].type == "Person"
+
+
+def test_rewriting_the_same_document_changes_nothing(store):
+    write = make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A)
+    store.write_documents([write])
+    before = store.stats()
+    store.write_documents([write])
+    assert store.stats() == before
+
+
+def test_neighbors_and_paths(store):
+    store.write_documents([make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A)])
+    one_hop = store.neighbors([entity_id("Ada")], hops=1)
+    assert {r.type for r in one_hop} == {"FOUNDED"}
+    two_hops = store.neighbors([entity_id("Ada")], hops=2)
+    assert {r.type for r in two_hops} == {"FOUNDED", "ACQUIRED"}
+    only = store.neighbors([entity_id("Ada")], hops=2, relation_types=["ACQUIRED"])
+    assert only == []  # the filter applies to every hop
+    paths = store.paths(entity_id("Ada"), entity_id("Weave Corp"), max_hops=3, k=3)
+    assert paths and [n.name for n in paths[0].nodes] == ["Ada", "Loom Corp", "Weave Corp"]
+    assert paths[0].text == "Ada —FOUNDED→ Loom Corp —ACQUIRED→ Weave Corp"
+    assert store.paths(entity_id("Ada"), entity_id("Weave Corp"), max_hops=1, k=3) == []
+    backwards = store.paths(entity_id("Weave Corp"), entity_id("Ada"), max_hops=3, k=1)[0]
+    assert backwards.text == "Weave Corp ←ACQUIRED— Loom Corp ←FOUNDED— Ada"
+
+
+def test_delete_keeps_what_other_documents_support(store):
+    doc_a = make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A)
+    doc_b = make_doc("b", "Ada founded Loom Corp. Bob works for Weave Corp.", FACTS_B)
+    store.write_documents([doc_a, doc_b])
+    removed_chunks, removed_entities = store.delete_document(doc_a[0].id)
+    assert removed_chunks == [doc_a[1][0].id]
+    assert removed_entities == []  # every entity of A is still mentioned by B
+    types = {r.type for r in store.neighbors([entity_id("Ada"), entity_id("Bob")], hops=3)}
+    assert types == {"FOUNDED", "WORKS_FOR"}  # ACQUIRED was only supported by A
+    assert store.get_document(doc_a[0].id) is None and store.stats().documents == 1
+    removed_chunks, removed_entities = store.delete_document(doc_b[0].id)
+    assert sorted(removed_entities) == sorted(entity_id(n) for n in ("Ada", "Bob", "Loom Corp", "Weave Corp"))
+    assert store.stats().entities == 0 and store.stats().relations == 0 and store.stats().mentions == 0
+
+
+def test_delete_unknown_document_is_not_found(store):
+    with pytest.raises(NotFoundError):
+        store.delete_document("doc_missing")
+
+
+def test_replacing_a_changed_document_drops_stale_facts(store):
+    store.write_documents([make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A)])
+    changed = make_doc("a", "Ada founded Loom Corp.", FACTS_A[:1])
+    removed_chunks, _ = store.write_documents([changed])
+    assert len(removed_chunks) == 1
+    assert store.stats().relations == 1 and store.stats().documents == 1
+    assert {r.type for r in store.neighbors([entity_id("Ada")], hops=3)} == {"FOUNDED"}
+
+
+def test_hostile_strings_are_stored_verbatim_and_searchable(store):
+    nasty = ["Robert'); DROP TABLE entities;--", "x\" OR 1=1 --", "MATCH (n) DETACH DELETE n", "50% off_sale \\ NEAR"]
+    facts = [(nasty[0], "KNOWS", nasty[1]), (nasty[2], "KNOWS", nasty[3])]
+    store.write_documents([make_doc("n", " ".join(nasty), facts)])
+    for name in nasty:
+        found = store.find_entities(name)
+        assert found and found[0].name == name
+    for query in ['" OR "', "NEAR(a b)", "*", "DROP TABLE", "col:value ^"]:
+        store.keyword_search(query, 5)  # FTS syntax in user text must never raise
+    assert store.keyword_search("DROP TABLE", 5)
+    assert store.stats().entities == 4
+
+
+def test_keyword_search_ranks_matching_chunks(store):
+    store.write_documents([make_doc("a", "Ada founded Loom Corp in Lindmark.", FACTS_A[:1]),
+                           make_doc("b", "Bob works for Weave Corp.", FACTS_B[1:])])
+    hits = store.keyword_search("Who founded Loom?", 5)
+    assert hits and store.get_chunks([hits[0].id])[0].text.startswith("Ada founded")
+
+
+def test_entity_type_is_decided_by_vote(store):
+    doc_a = make_doc("a", "Ada founded Loom Corp.", FACTS_A[:1])
+    store.write_documents([doc_a])
+    relabelled = Extraction(
+        tuple(Entity(e.id, e.name, "Location" if e.name == "Ada" else e.type) for e in doc_a[2].entities),
+        doc_a[2].relations, doc_a[2].mentions)
+    doc_b = make_doc("b", "Ada founded Loom Corp!", FACTS_A[:1])
+    doc_c = make_doc("c", "Ada founded Loom Corp?", FACTS_A[:1])
+    store.write_documents([doc_b, (doc_c[0], doc_c[1], relabelled)])
+    assert store.get_entities([entity_id("Ada")])[0].type == "Person"  # two Person votes beat one Location
