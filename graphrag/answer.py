@@ -54,6 +54,10 @@ class ExtractiveAnswerWriter:
         sentence = self._best_sentence(retrieval)
         if sentence is not None:
             candidates.append(sentence)
+            if retrieval.chains and candidates[-2][2] and sentence[1] in (retrieval.chains[0].answer.name,) :
+                # graph and text agree on the answer: the chain answer (with its path) takes the higher confidence
+                chain = candidates[-2]
+                candidates[-2] = (max(chain[0], sentence[0]), chain[1], chain[2], chain[3])
         if not candidates:
             return self._idk(question, retrieval, 0.0)
         confidence, text, paths, cites = max(candidates, key=lambda c: c[0])
@@ -113,7 +117,25 @@ class ExtractiveAnswerWriter:
         lead = len(evidence.chunk.text[start:end]) - len(evidence.chunk.text[start:end].lstrip())
         doc_start = evidence.chunk.start + start + lead
         citation = _citation(evidence, doc_start, doc_start + len(text))
-        return (score * 0.8, text, (), (citation,))
+        span = _answer_span(text, retrieval.chunk_entities.get(evidence.chunk.id, ()), retrieval)
+        return (score * 0.8, span or text, (), (citation,))
+
+
+def _answer_span(sentence: str, entities, retrieval: Retrieval) -> str:
+    """The entity in the sentence that answers the question: not named in the question, expected type first."""
+    question = retrieval.plan.question.lower()
+    linked = {link.entity.id for link in retrieval.plan.linked}
+    options = []
+    for entity in entities:
+        if entity.id in linked:
+            continue
+        for name in (entity.name, *entity.aliases):
+            position = sentence.find(name)
+            if position >= 0 and name.lower() not in question:
+                expected = entity.type in retrieval.info.expected_types
+                options.append((not expected, position, entity.name))
+                break
+    return min(options)[2] if options else ""
 
 
 def _coverage(weights: dict[str, float], stems: list[str]) -> float:

@@ -113,9 +113,7 @@ def load_file(path: Path, *, tenant: str, max_bytes: int) -> LoadResult:
     """Load one file by suffix. Raises InputError for a file that cannot be used at all."""
     suffix = path.suffix.lower()
     source = str(path)
-    if suffix not in DOCUMENT_SUFFIXES:
-        raise UnsupportedFormatError(f"{source}: unsupported file type {suffix or '(none)'}; expected one of "
-                                     + ", ".join(DOCUMENT_SUFFIXES))
+    _check_suffix(suffix, source)
     try:
         size = path.stat().st_size
         if size > max_bytes and suffix not in (".jsonl", ".csv"):
@@ -131,6 +129,7 @@ def load_file(path: Path, *, tenant: str, max_bytes: int) -> LoadResult:
 
 def load_bytes(data: bytes, *, suffix: str, source: str, title: str, tenant: str, max_bytes: int) -> LoadResult:
     """Load in-memory file content (used by file paths and HTTP uploads alike)."""
+    _check_suffix(suffix, source)
     result = LoadResult(source=source, raw_sha256=content_sha256(data.decode("latin-1")))
     if not data.strip():
         raise EmptyDocumentError(f"{source}: file is empty")
@@ -154,6 +153,12 @@ def load_bytes(data: bytes, *, suffix: str, source: str, title: str, tenant: str
         document_from_text(text, key=source, title=title, source=source, tenant=tenant, max_bytes=max_bytes)
     )
     return result
+
+
+def _check_suffix(suffix: str, source: str) -> None:
+    if suffix not in DOCUMENT_SUFFIXES:
+        raise UnsupportedFormatError(
+            f"{source}: unsupported file type {suffix or '(none)'}; expected one of {', '.join(DOCUMENT_SUFFIXES)}")
 
 
 def _pdf_text(data: bytes, source: str) -> str:

@@ -36,6 +36,7 @@ class Retrieval:
     chains: tuple[Chain, ...]
     connections: tuple[Path, ...]
     unlinked_names: tuple[str, ...]
+    chunk_entities: dict = field(default_factory=dict, hash=False)  # evidence chunk id -> entities it mentions
     timings_ms: dict = field(default_factory=dict, hash=False)
 
 
@@ -125,7 +126,8 @@ class Planner:
         linked_words = {i for s in links for i in range(s.first, s.last + 1)}
         unlinked = tuple(w for i, w in enumerate(info.words) if i > 0 and w[:1].isupper() and i not in linked_words
                          and w in info.content)
-        return Retrieval(plan, info, tuple(evidence), tuple(chains[:20]), tuple(connections), unlinked, timings)
+        return Retrieval(plan, info, tuple(evidence), tuple(chains[:20]), tuple(connections), unlinked,
+                         self._chunk_entities(evidence), timings)
 
     def _embedding_candidates(self, surface: str) -> list[tuple[str, float]]:
         if len(self.entity_index) == 0:
@@ -152,6 +154,15 @@ class Planner:
         rank = {e: i for i, e in enumerate(top_entities)}
         pairs = self.store.chunks_mentioning(top_entities, limit=200)
         return [c for _, c in sorted(pairs, key=lambda p: rank.get(p[0], 99))]
+
+    def _chunk_entities(self, evidence: list[Evidence]) -> dict[str, tuple[Entity, ...]]:
+        pairs = self.store.entities_in_chunks([e.chunk.id for e in evidence])
+        entities = {e.id: e for e in self.store.get_entities(sorted({entity_id for _, entity_id in pairs}))}
+        found: dict[str, list[Entity]] = {}
+        for chunk_id, entity_id in pairs:
+            if entity_id in entities:
+                found.setdefault(chunk_id, []).append(entities[entity_id])
+        return {chunk_id: tuple(items) for chunk_id, items in found.items()}
 
     def _evidence(self, fused, chains: list[Chain], connections: list[Path]) -> list[Evidence]:
         chunks = {c.id: c for c in self.store.get_chunks([item for item, _, _ in fused])}

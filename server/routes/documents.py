@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Request, delete, get, post
 from litestar.datastructures import State, UploadFile
-from litestar.exceptions import ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 from pydantic import ValidationError
 
 from graphrag.errors import InputError, UnsupportedFormatError
@@ -26,6 +26,8 @@ def _validate(model, body):
 async def _json_body(request: Request):
     try:
         return await request.json()
+    except HTTPException:
+        raise  # e.g. 413 from the body-size limit
     except Exception as exc:  # litestar raises several types for undecodable bodies
         raise InputError("request body is not valid JSON") from exc
 

@@ -1,0 +1,143 @@
+"""Engine behaviour: idempotent ingest, replacement, deletion, crash recovery, bad input, limits."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from graphrag import Engine, Settings
+from graphrag.embedding import HashingEmbedder
+from graphrag.errors import IndexMismatchError, LimitExceededError, NotFoundError
+from graphrag.vector_index import FaissIndex
+
+
+def test_ingest_twice_gives_identical_stats(make_engine, demo_corpus):
+    engine = make_engine(fake_embedder=True)
+    first = engine.ingest([demo_corpus])
+    stats = engine.stats()
+    vectors = (len(engine.chunk_index), len(engine.entity_index))
+    second = engine.ingest([demo_corpus])
+    assert first.documents_added == second.documents_unchanged >= 30
+    assert second.documents_added == 0 and second.chunks == 0
+    assert engine.stats() == stats
+    assert (len(engine.chunk_index), len(engine.entity_index)) == vectors == (stats.chunks, stats.entities)
+
+
+def test_changed_document_replaces_its_old_contribution(make_engine, tmp_path):
+    engine = make_engine(fake_embedder=True)
+    path = tmp_path / "doc.txt"
+    path.write_text("Ada Byron founded Loom Works in 1840. Loom Works acquired Weave Systems.", encoding="utf-8")
+    engine.ingest([path])
+    assert any(r.type == "ACQUIRED" for r in engine.store.neighbors([e.id for e in engine.store.find_entities("Loom Works")], 1))
+    path.write_text("Ada Byron founded Loom Works in 1840.", encoding="utf-8")
+    report = engine.ingest([path])
+    assert report.documents_replaced == 1
+    assert engine.stats().documents == 1
+    assert not engine.store.find_entities("Weave Systems")
+    assert len(engine.chunk_index) == engine.stats().chunks
+
+
+def test_delete_document_removes_only_what_it_alone_supported(make_engine, tmp_path):
+    engine = make_engine(fake_embedder=True)
+    (tmp_path / "a.txt").write_text("Ada Byron founded Loom Works. Loom Works acquired Weave Systems.", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("Ada Byron founded Loom Works. Carl Weber works for Weave Systems.", encoding="utf-8")
+    report = engine.ingest([tmp_path])
+    before = engine.stats()
+    doc_a = next(d for d in engine.store.list_documents() if d.title == "a")
+    engine.delete_document(doc_a.id)
+    after = engine.stats()
+    assert (after.documents, after.chunks) == (before.documents - 1, before.chunks - 1)
+    assert engine.store.find_entities("Ada Byron") and engine.store.find_entities("Weave Systems")
+    types = {r.type for r in engine.store.neighbors([engine.store.find_entities("Loom Works")[0].id], 2)}
+    assert "ACQUIRED" not in types and "FOUNDED" in types
+    assert len(engine.chunk_index) == after.chunks and len(engine.entity_index) == after.entities
+    with pytest.raises(NotFoundError):
+        engine.delete_document(doc_a.id)
+    assert len(report.document_ids) == 2
+
+
+def test_vector_index_is_rebuilt_after_a_crash(make_engine, demo_corpus, tmp_path):
+    engine = make_engine(fake_embedder=True)
+    engine.ingest([demo_corpus])
+    stats = engine.stats()
+    engine.close()
+    # simulate a crash after the SQLite commit but before the vectors were saved
+    shutil.rmtree(tmp_path / "store" / "vectors")
+    reopened = Engine.from_settings(Settings.load(data_dir=tmp_path / "store"), embedder=HashingEmbedder())
+    try:
+        assert (len(reopened.chunk_index), len(reopened.entity_index)) == (stats.chunks, stats.entities)
+        assert reopened.stats() == stats
+    finally:
+        reopened.close()
+
+
+def test_index_built_by_another_embedder_is_refused(tmp_path):
+    index = FaissIndex(tmp_path, "chunks", "hashing-64", 64)
+    index.add(["a"], HashingEmbedder(64).embed(["hello"]))
+    index.save()
+    with pytest.raises(IndexMismatchError, match="hashing-64"):
+        FaissIndex.open(tmp_path, "chunks", "all-MiniLM-L6-v2@256", 384)
+
+
+def test_bad_files_are_reported_and_nothing_stored_is_lost(make_engine, tmp_path, demo_corpus):
+    engine = make_engine(fake_embedder=True, max_document_bytes=2_000_000)
+    engine.ingest([demo_corpus])
+    before = engine.stats()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "binary.txt").write_bytes(bytes(range(256)) * 10)
+    (bad / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    (bad / "empty.md").write_text("", encoding="utf-8")
+    with (bad / "huge.txt").open("wb") as handle:  # 50 MB, over the 2 MB limit
+        handle.write(b"All work and no play. " * (50_000_000 // 22))
+    (bad / "mixed.jsonl").write_text(
+        json.dumps({"id": "ok-1", "text": "Nadia Petrova founded Quartz Mills."}) + "\n{broken\n"
+        + json.dumps({"text": 42}) + "\n", encoding="utf-8")
+    report = engine.ingest([bad])
+    problems = {(p.source.rsplit("/", 1)[-1], p.line): p.code for p in report.problems}
+    assert problems == {
+        ("binary.txt", None): "unsupported_format",
+        ("latin1.txt", None): "invalid_encoding",
+        ("empty.md", None): "empty_document",
+        ("huge.txt", None): "document_too_large",
+        ("mixed.jsonl", 2): "invalid_record",
+        ("mixed.jsonl", 3): "invalid_record",
+    }
+    assert report.documents_added == 1
+    after = engine.stats()
+    assert after.documents == before.documents + 1 and after.relations >= before.relations
+
+
+def test_structured_triples_load_with_provenance(make_engine, tmp_path):
+    engine = make_engine(fake_embedder=True)
+    path = tmp_path / "facts.jsonl"
+    path.write_text(
+        json.dumps({"subject": "Ada", "relation": "founded", "object": "Loom", "subject_type": "Person"}) + "\n"
+        + json.dumps({"subject": "Loom", "relation": "acquired by", "object": "Weave Inc", "object_type": "company"}) + "\n",
+        encoding="utf-8")
+    report = engine.ingest([path])
+    assert report.triples == 2
+    relations = engine.store.neighbors([engine.store.find_entities("Ada")[0].id], 2)
+    assert {(r.type, r.provenance) for r in relations} == {("FOUNDED", "structured"), ("ACQUIRED_BY", "structured")}
+    assert engine.store.find_entities("Weave Inc")[0].type == "Organization"
+    again = engine.ingest([path])
+    assert again.documents_unchanged == 1 and engine.stats().relations == 2
+
+
+def test_question_limits(make_engine):
+    engine = make_engine(fake_embedder=True)
+    with pytest.raises(LimitExceededError, match="characters"):
+        engine.ask("why " * 25_000)  # 100 KB
+    with pytest.raises(LimitExceededError):
+        engine.ask("   ")
+    with pytest.raises(LimitExceededError, match="max_hops"):
+        engine.ask("Who?", max_hops=5)
+    with pytest.raises(LimitExceededError, match="top_k"):
+        engine.ask("Who?", top_k=0)
+
+
+def test_empty_store_answers_i_dont_know(make_engine):
+    answer = make_engine(fake_embedder=True).ask("Who founded Loom Works?")
+    assert answer.abstained and answer.text == "I don't know."
