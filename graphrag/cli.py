@@ -209,7 +209,8 @@ def demo(
 def main() -> None:
     """Console entry point: run the app, turning library errors into one clear line and exit status 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns the exit code of typer.Exit instead of raising it
+        sys.exit(code if isinstance(code, int) else 0)
     except GraphRAGError as exc:
         typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
         sys.exit(2)

@@ -38,7 +38,10 @@ def load_sentence_transformer(name_or_path: str, max_seq_length: int, torch_thre
     path = name_or_path or str(default_embedder_path())
     try:
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
+
+        transformers.utils.logging.disable_progress_bar()  # a per-load bar is noise in CLI output and logs
 
         if torch_threads:
             torch.set_num_threads(torch_threads)

@@ -155,12 +155,34 @@ class _SegmentReader:
         return None
 
     def _refs(self, tok) -> list[tuple[tuple[int, int], str, float]]:
+        items = [tok, *tok.conjuncts]
+        # "Marta Kowalski and Tomas Reyes" is often parsed with the first name as an nmod of the second.
+        if any(c.dep_ == "cc" for t in tok.subtree for c in [t]):
+            for child in tok.children:
+                if child.dep_ in ("nmod", "compound") and self.token_span.get(child.i) is not self.token_span.get(tok.i):
+                    items.extend([child, *child.conjuncts])
         found = []
-        for item in (tok, *tok.conjuncts):
+        for item in items:
             ref = self._ref(item)
-            if ref is not None:
+            if ref is not None and ref not in found:
                 found.append(ref)
         return found
+
+    def _implicit_subjects(self, verb) -> list:
+        """A subject the parser did not attach: the noun an 'acl' participle modifies (or that noun's copula
+        subject), else the nearest entity left of the verb ("In 2015 Helix acquired ..." misparses)."""
+        if verb.dep_ == "acl":
+            head = verb.head
+            if self.token_span.get(head.i) is not None:
+                return [head]
+            if head.dep_ == "attr":
+                return [c for c in head.head.children if c.dep_ == "nsubj"]
+            return []
+        sentence = verb.sent
+        for tok in reversed(list(self.sdoc[sentence.start:verb.i])):
+            if self.token_span.get(tok.i) is not None and tok.dep_ not in ("dobj", "attr"):
+                return [self.token_span[tok.i].root]
+        return []
 
     def _emit(self, subject, words: Sequence[str], obj, confidence: float) -> None:
         rel_type = relation_type_from_words(*words)
@@ -188,8 +210,12 @@ class _SegmentReader:
             return
         subjects = [c for c in verb.children if c.dep_ == "nsubj"]
         passive = [c for c in verb.children if c.dep_ == "nsubjpass"]
+        implicit = 1.0
         if not subjects and not passive and verb.dep_ == "conj" and verb.head.pos_ in ("VERB", "AUX"):
             subjects = [c for c in verb.head.children if c.dep_ == "nsubj"]
+        if not subjects and not passive and verb.dep_ in ("ROOT", "acl") and lemma not in _COPULAS:
+            subjects = self._implicit_subjects(verb)
+            implicit = 0.8
         if lemma in _COPULAS:
             self._copula(verb, subjects)
             return
@@ -201,13 +227,13 @@ class _SegmentReader:
             for subject in self._refs(s_tok):
                 for o_tok in objects:
                     for obj in self._refs(o_tok):
-                        self._emit(subject, verb_words, obj, 0.9)
+                        self._emit(subject, verb_words, obj, 0.9 * implicit)
                 for prep, o_tok in preps:
                     if prep.lower_ == "as" and lemma in _AS_VERBS:
-                        self._role_object(subject, o_tok, 0.8)
+                        self._role_object(subject, o_tok, 0.8 * implicit)
                         continue
                     for obj in self._refs(o_tok):
-                        self._emit(subject, [*verb_words, prep.lower_], obj, 0.85)
+                        self._emit(subject, [*verb_words, prep.lower_], obj, 0.85 * implicit)
         for s_tok in passive:
             for subject in self._refs(s_tok):
                 for a_tok in agents:

@@ -1,0 +1,90 @@
+"""The graphrag CLI as a user runs it (subprocesses with the real models)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from graphrag.records import ExtractionRecord
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("cli-store")
+    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(data_dir)}
+    env.pop("GRAPHRAG_DEBUG", None)
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, "-m", "graphrag", *args], env=env, capture_output=True, text=True,
+                                timeout=300)
+        if check:
+            assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    return run
+
+
+def test_ingest_ask_stats_delete(cli, demo_corpus):
+    first = json.loads(cli("ingest", str(demo_corpus), "--json").stdout)
+    assert first["documents_added"] >= 30
+    again = json.loads(cli("ingest", str(demo_corpus), "--json").stdout)
+    assert again["documents_unchanged"] == first["documents_added"] and again["stats"] == first["stats"]
+    human = cli("ask", "Who founded Bluefin Robotics?").stdout
+    assert "A: Lena Hartmann" in human and "path:" in human and "[1]" in human
+    answer = json.loads(cli("ask", "Where was Jonas Weber born?", "--json").stdout)
+    assert answer["answer"] == "Stonevale" and answer["citations"]
+    stats = json.loads(cli("stats").stdout)
+    assert stats == first["stats"]
+    document_id = first["document_ids"][0]
+    cli("delete", document_id)
+    assert json.loads(cli("stats").stdout)["documents"] == stats["documents"] - 1
+    missing = cli("delete", document_id, check=False)
+    assert missing.returncode == 2 and "error [not_found]" in missing.stderr
+
+
+def test_batch_ask(cli, demo_corpus, tmp_path):
+    cli("ingest", str(demo_corpus))
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "a", "question": "Who founded Veltrix Systems?"}) + "\n{bad json\n"
+                         + json.dumps({"id": "b", "question": "Who founded Zorblax Corp?"}) + "\n", encoding="utf-8")
+    out = tmp_path / "answers.jsonl"
+    result = cli("ask", "--questions", str(questions), "--out", str(out))
+    assert ":2:" in result.stderr
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b"]
+    assert set(rows[0]) == {"id", "answer", "confidence", "citations", "paths"}
+    assert rows[0]["answer"] == "Anika Sorensen" and rows[1]["answer"] == "I don't know."
+
+
+def test_errors_are_one_line_not_tracebacks(cli, tmp_path):
+    result = cli("ask", "x" * 5000, check=False)
+    assert result.returncode == 2 and result.stderr.startswith("error [limit_exceeded]")
+    result = cli("ingest", str(tmp_path / "missing.txt"), check=False)
+    assert result.returncode == 2 and "no such file" in result.stderr
+    binary = tmp_path / "blob.txt"
+    binary.write_bytes(bytes(range(256)))
+    result = cli("ingest", str(binary), check=False)
+    assert result.returncode == 2 and "binary" in result.stderr
+
+
+def test_extract_writes_records_and_lists_bad_files(cli, demo_corpus, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("helix-dynamics.md", "veltrix-systems.md"):
+        (inputs / name).write_text((demo_corpus / name).read_text(encoding="utf-8"), encoding="utf-8")
+    (inputs / "bad.txt").write_bytes(b"\x00\x01binary")
+    (inputs / "mixed.jsonl").write_text('{"text": "Ola Berg founded Nord Paper."}\n[1, 2]\n', encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = cli("extract", str(inputs), "--out", str(out), "--workers", "2")
+    records = [ExtractionRecord.model_validate_json(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 3
+    helix = next(r for r in records if r.title == "Helix Dynamics")
+    assert ("Helix Dynamics", "ACQUIRED", "Veltrix Systems") in {(r.source_name, r.type, r.target_name) for r in helix.relations}
+    errors = [json.loads(line) for line in (tmp_path / "out.jsonl.errors.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {(e["source"].rsplit("/", 1)[-1], e["line"]) for e in errors} == {("bad.txt", None), ("mixed.jsonl", 2)}
+    assert "1 files failed" in result.stderr
