@@ -34,7 +34,7 @@ class _State:
         self.config = config
 
     def settings(self, **overrides) -> Settings:
-        return Settings.load(self.config, data_dir=self.data_dir, **overrides)
+        return Settings.load(self.config, **{"data_dir": self.data_dir, **overrides})
 
     def engine(self, **overrides):
         from .engine import Engine
@@ -189,7 +189,8 @@ def demo(
 ) -> None:
     """Ingest the bundled demo corpus, answer its questions with paths and citations, then serve the API."""
     demo_root = resources.files("graphrag") / "demo"
-    settings = ctx.obj.settings(data_dir=ctx.obj.data_dir or Path(".graphrag/demo"))
+    base = ctx.obj.settings()
+    settings = ctx.obj.settings(data_dir=base.data_dir / "demo")  # kept apart from the user's own store
     from .engine import Engine
 
     engine = Engine.from_settings(settings)

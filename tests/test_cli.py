@@ -88,3 +88,9 @@ def test_extract_writes_records_and_lists_bad_files(cli, demo_corpus, tmp_path):
     errors = [json.loads(line) for line in (tmp_path / "out.jsonl.errors.jsonl").read_text(encoding="utf-8").splitlines()]
     assert {(e["source"].rsplit("/", 1)[-1], e["line"]) for e in errors} == {("bad.txt", None), ("mixed.jsonl", 2)}
     assert "1 files failed" in result.stderr
+
+
+def test_demo_without_serving(cli, demo_questions):
+    output = cli("demo", "--no-serve").stdout
+    assert output.count("Q: ") == len(demo_questions)
+    assert "A: Anika Sorensen" in output and "path: " in output and "I don't know." in output
