@@ -11,7 +11,8 @@ from .config import Settings
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import LimitExceededError, NotFoundError, StoreError
 from .graph_store import GraphStore, open_graph_store
-from .indexing import IndexReport, Indexer
+from .ids import content_sha256
+from .indexing import IndexReport, Indexer, IngestProblem
 from .ingest import document_from_text, load_bytes, normalize_text
 from .retrieval import Planner, Retrieval
 from .types import Answer, Document, Entity, Path, Relation, StoreStats, Triple
@@ -76,8 +77,6 @@ class Engine:
     def ingest_text(self, text: str, title: str = "", doc_id: str | None = None, metadata: dict | None = None,
                     source: str = "api") -> IndexReport:
         """Ingest one text; without ``doc_id`` its identity is its content hash."""
-        from .ids import content_sha256
-
         text = normalize_text(text)
         key = f"id:{doc_id}" if doc_id else f"sha:{content_sha256(text)}"
         document = document_from_text(text, key=key, title=title or (text.strip().split("\n", 1)[0][:80]),
@@ -93,8 +92,6 @@ class Engine:
         loaded = load_bytes(data, suffix=suffix, source=filename, title=FsPath(filename).stem,
                             tenant=self.settings.tenant, max_bytes=self.settings.max_document_bytes)
         report = IndexReport()
-        from .indexing import IngestProblem
-
         report.problems.extend(IngestProblem(filename, m, "invalid_record", line) for line, m in loaded.line_errors)
         if loaded.triples:
             self.indexer.index_triples(loaded.triples, key=f"upload:{filename}", source=filename, report=report)

@@ -106,8 +106,8 @@ class Indexer:
         documents: list[Document] = []
         try:
             files = list(discover_files(paths))
-        except InputError as exc:
-            report.problems.append(IngestProblem(source=str(exc.message.split(":")[0]), message=exc.message, code=exc.code))
+        except InputError as exc:  # a path that does not exist: nothing else was named, nothing to do
+            report.problems.append(IngestProblem(source=", ".join(map(str, paths)), message=exc.message, code=exc.code))
             return report
         for path in tqdm(files, desc="loading", unit="file", disable=not progress or len(files) < 2):
             try:

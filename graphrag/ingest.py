@@ -52,7 +52,6 @@ class LoadResult:
     documents: list[Document] = field(default_factory=list)
     triples: list[Triple] = field(default_factory=list)
     line_errors: list[tuple[int, str]] = field(default_factory=list)
-    raw_sha256: str = ""
 
 
 def discover_files(paths: Iterable[str | Path]) -> Iterator[Path]:
@@ -130,7 +129,7 @@ def load_file(path: Path, *, tenant: str, max_bytes: int) -> LoadResult:
 def load_bytes(data: bytes, *, suffix: str, source: str, title: str, tenant: str, max_bytes: int) -> LoadResult:
     """Load in-memory file content (used by file paths and HTTP uploads alike)."""
     _check_suffix(suffix, source)
-    result = LoadResult(source=source, raw_sha256=content_sha256(data.decode("latin-1")))
+    result = LoadResult(source=source)
     if not data.strip():
         raise EmptyDocumentError(f"{source}: file is empty")
     if suffix == ".pdf":
