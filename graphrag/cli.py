@@ -207,6 +207,37 @@ def demo(
         engine.close()
 
 
+neo4j_app = typer.Typer(no_args_is_help=True, help="Run a local Neo4j server (jars from Maven Central).")
+app.add_typer(neo4j_app, name="neo4j")
+
+
+@neo4j_app.command("start")
+def neo4j_start(ctx: typer.Context) -> None:
+    """Install (first time) and start Neo4j on 127.0.0.1; waits until Bolt answers."""
+    from .neo4j_server import Neo4jServer
+
+    status = Neo4jServer(ctx.obj.settings()).start()
+    typer.echo(f"neo4j running (pid {status.pid}): {status.bolt}, Browser {status.http}")
+
+
+@neo4j_app.command("stop")
+def neo4j_stop(ctx: typer.Context) -> None:
+    """Stop the local Neo4j server cleanly."""
+    from .neo4j_server import Neo4jServer
+
+    typer.echo("neo4j stopped" if Neo4jServer(ctx.obj.settings()).stop() else "neo4j was not running")
+
+
+@neo4j_app.command("status")
+def neo4j_status(ctx: typer.Context) -> None:
+    """Whether the local Neo4j server is installed and running."""
+    from dataclasses import asdict
+
+    from .neo4j_server import Neo4jServer
+
+    _echo_json(asdict(Neo4jServer(ctx.obj.settings()).status()))
+
+
 def main() -> None:
     """Console entry point: run the app, turning library errors into one clear line and exit status 2."""
     try:

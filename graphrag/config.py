@@ -28,9 +28,23 @@ class Settings(BaseSettings):
 
     # storage
     data_dir: Path = Field(Path(".graphrag"), description="Directory holding the SQLite store and vector indexes.")
-    graph_backend: Literal["sqlite"] = Field("sqlite", description="Graph store backend.")
+    graph_backend: Literal["sqlite", "neo4j"] = Field("sqlite", description="Graph store backend.")
     vector_backend: Literal["faiss"] = Field("faiss", description="Vector index backend.")
     tenant: str = Field("default", min_length=1, max_length=64, description="Tenant written on ingested documents.")
+
+    # neo4j (graph_backend = "neo4j"; `graphrag neo4j start` runs a local server from Maven Central artifacts)
+    neo4j_uri: str = Field("bolt://127.0.0.1:7687", description="Bolt URI of the Neo4j server.")
+    neo4j_user: str = Field("neo4j", description="Neo4j user name.")
+    neo4j_password: str = Field("graphrag-local", description="Neo4j password (also set on a fresh local server).")
+    neo4j_database: str = Field("neo4j", description="Neo4j database name.")
+    neo4j_auth: bool = Field(True, description="Whether the local server requires authentication.")
+    neo4j_home: Path = Field(Path("~/.cache/graphrag-kgqa/neo4j"), description="Local server's home (jars, data, logs).")
+    neo4j_bolt_port: int = Field(7687, ge=1, le=65535, description="Local server's Bolt port (bound to 127.0.0.1).")
+    neo4j_http_port: int = Field(7474, ge=1, le=65535, description="Local server's HTTP port (Browser at /browser/).")
+    neo4j_heap: str = Field("1g", pattern=r"^[0-9]+[kmg]$", description="Local server's Java heap size.")
+    neo4j_pagecache: str = Field("512m", pattern=r"^[0-9]+[kmg]$", description="Local server's page cache size.")
+    neo4j_timeout_s: float = Field(2.0, gt=0, le=600, description="Seconds to wait for Neo4j before answering 503.")
+    neo4j_batch_size: int = Field(1000, ge=1, le=100_000, description="Rows per UNWIND statement.")
 
     # models
     embedder_model: str = Field(
