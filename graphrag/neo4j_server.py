@@ -54,7 +54,7 @@ class Neo4jServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.home = settings.neo4j_home.expanduser().resolve()
-        self.lib = self.home / f"lib-{NEO4J_VERSION}"
+        self.lib = settings.neo4j_lib_dir.expanduser().resolve() / NEO4J_VERSION
         self.conf_dir = self.home / "conf"
         self.pid_file = self.home / "run" / "neo4j.pid"
         self.log_file = self.home / "logs" / "console.log"

@@ -11,13 +11,16 @@ from graphrag.ids import chunk_id, entity_id, relation_id
 from graphrag.ingest import document_from_text
 from graphrag.types import Chunk, Entity, Extraction, Mention, Relation
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "neo4j"]
 
 
 @pytest.fixture(params=BACKENDS)
 def store(request, tmp_path):
     settings = Settings.load(data_dir=tmp_path, graph_backend=request.param)
+    # No skip for Neo4j: the test command starts a server, and a missing one must fail the suite loudly.
     graph_store = open_graph_store(settings)
+    if request.param == "neo4j":
+        graph_store.clear()
     yield graph_store
     graph_store.close()
 

@@ -15,4 +15,8 @@ def open_graph_store(settings: Settings) -> GraphStore:
         from .sqlite import SqliteGraphStore
 
         return SqliteGraphStore.open(settings.store_path)
+    if settings.graph_backend == "neo4j":
+        from .neo4j import Neo4jGraphStore
+
+        return Neo4jGraphStore.open(settings)
     raise ConfigError(f"unknown graph backend {settings.graph_backend!r}")

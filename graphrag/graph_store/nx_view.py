@@ -9,9 +9,19 @@ import networkx as nx
 
 from ..types import Entity, Path, PathStep, Relation
 
-__all__ = ["RelationGraph"]
+__all__ = ["RelationGraph", "best_relation_key", "path_order"]
 
 _MAX_PATH_CANDIDATES = 200
+
+
+def best_relation_key(relation: Relation) -> tuple[float, str]:
+    """Which of several relations between one pair of entities a path uses: most confident, then by id."""
+    return relation.confidence, relation.id
+
+
+def path_order(path: Path) -> tuple[int, float, str]:
+    """One order for paths in every backend: fewest hops, most confident, then by text."""
+    return len(path.steps), -sum(s.relation.confidence for s in path.steps), path.text
 
 
 class RelationGraph:
@@ -61,14 +71,17 @@ class RelationGraph:
                 return []
         except nx.NetworkXNoPath:
             return []
-        paths: list[Path] = []
+        candidates: list[list[str]] = []
         for node_path in islice(nx.shortest_simple_paths(self.graph, source, target), _MAX_PATH_CANDIDATES):
-            if len(node_path) - 1 > max_hops or len(paths) >= k:
+            if len(node_path) - 1 > max_hops or len(candidates) >= k * 4:
                 break
+            candidates.append(node_path)
+        paths = []
+        for node_path in candidates:
             steps = []
             for a, b in zip(node_path, node_path[1:]):
-                rel = max(self._edge_relations(a, b), key=lambda r: r.confidence)
+                rel = max(self._edge_relations(a, b), key=best_relation_key)
                 steps.append(PathStep(relation=rel, forward=rel.source_id == a))
             nodes = tuple(entities.get(n) or Entity(id=n, name=n, type="Other") for n in node_path)
             paths.append(Path(nodes=nodes, steps=tuple(steps)))
-        return paths
+        return sorted(paths, key=path_order)[:k]

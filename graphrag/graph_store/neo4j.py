@@ -1,0 +1,397 @@
+"""GraphStore on Neo4j, following DESIGN.md's graph model so the graph reads well in Neo4j Browser:
+
+    (:Document)-[:HAS_CHUNK]->(:Chunk)-[:MENTIONS {start, end}]->(:Entity:<Type>)
+    (:Entity)-[:<RELATION_TYPE> {id, confidence, evidence, sentence, support_*}]->(:Entity)
+    (:Document)-[:CONTRIBUTES {type, weight, aliases, norms}]->(:Entity)
+
+Each relation keeps one ``support_*`` list entry per (document, chunk) that states it, so deleting a document removes
+only the relations no other document supports. Relationship types and entity labels are whitelisted before they
+are written into Cypher text (Cypher cannot parameterise them); every other value is a query parameter. Writes are
+batched ``UNWIND`` statements inside one transaction per batch of documents.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from ..config import Settings
+from ..errors import NotFoundError, StoreError, StoreUnavailableError
+from ..extraction.base import ENTITY_TYPES, valid_relation_type
+from ..ids import normalize_name
+from ..types import Chunk, Document, Entity, Hit, Path, PathStep, Relation, StoreStats
+from .base import DocumentWrite
+from .nx_view import best_relation_key, path_order
+
+__all__ = ["Neo4jGraphStore"]
+
+_STRUCTURE = "!MENTIONS&!CONTRIBUTES&!HAS_CHUNK"
+_LABELS = ":".join(ENTITY_TYPES)
+_SCHEMA = (
+    "CREATE CONSTRAINT document_id IF NOT EXISTS FOR (d:Document) REQUIRE d.id IS UNIQUE",
+    "CREATE CONSTRAINT chunk_id IF NOT EXISTS FOR (c:Chunk) REQUIRE c.id IS UNIQUE",
+    "CREATE CONSTRAINT entity_id IF NOT EXISTS FOR (e:Entity) REQUIRE e.id IS UNIQUE",
+    "CREATE FULLTEXT INDEX chunk_text IF NOT EXISTS FOR (c:Chunk) ON EACH [c.text]",
+    "CREATE FULLTEXT INDEX entity_names IF NOT EXISTS FOR (e:Entity) ON EACH [e.name]",
+    "MERGE (m:GraphRAGMeta {key: 'state'}) ON CREATE SET m.version = 0",
+)
+_REL_RETURN = """{id: x.id, source: startNode(x).id, target: endNode(x).id, type: type(x), confidence: x.confidence,
+                  document: x.support_docs[0], evidence: x.evidence, sentence: x.sentence, provenance: x.support_prov[0]}"""
+
+
+def _relation(row: dict) -> Relation:
+    return Relation(id=row["id"], source_id=row["source"], target_id=row["target"], type=row["type"],
+                    confidence=float(row["confidence"]), document_id=row["document"] or "",
+                    evidence=tuple(row["evidence"] or ()), sentence=row["sentence"] or "",
+                    provenance=row["provenance"] or "extracted")
+
+
+class Neo4jGraphStore:
+    """GraphStore backed by a Neo4j 5 server (Bolt)."""
+
+    def __init__(self, driver, database: str, batch_size: int) -> None:
+        self._driver = driver
+        self._database = database
+        self._batch = batch_size
+
+    @classmethod
+    def open(cls, settings: Settings) -> Neo4jGraphStore:
+        """Connect (failing within ``neo4j_timeout_s`` when the server is down) and create constraints/indexes."""
+        import neo4j
+
+        auth = (settings.neo4j_user, settings.neo4j_password) if settings.neo4j_auth else None
+        timeout = settings.neo4j_timeout_s
+        try:
+            driver = neo4j.GraphDatabase.driver(
+                settings.neo4j_uri, auth=auth, connection_timeout=timeout, connection_acquisition_timeout=timeout,
+                max_transaction_retry_time=timeout)
+            driver.verify_connectivity()
+        except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.AuthError, OSError, ValueError) as exc:
+            raise StoreUnavailableError(f"cannot reach Neo4j at {settings.neo4j_uri}: {exc}") from exc
+        store = cls(driver, settings.neo4j_database, settings.neo4j_batch_size)
+        for statement in _SCHEMA:
+            store._run(statement)
+        return store
+
+    # plumbing ---------------------------------------------------------------------------------------------
+    def _wrap(self, exc: Exception) -> Exception:
+        import neo4j
+
+        if isinstance(exc, (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired, OSError)):
+            return StoreUnavailableError(f"Neo4j is unavailable: {exc}")
+        return StoreError(f"Neo4j query failed: {exc}")
+
+    def _run(self, query: str, **params) -> list[dict]:
+        import neo4j
+
+        try:
+            records, _, _ = self._driver.execute_query(query, params, database_=self._database)
+        except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError, OSError) as exc:
+            raise self._wrap(exc) from exc
+        return [r.data() for r in records]
+
+    def _write(self, work):
+        """Run ``work(tx)`` in one managed write transaction (retried by the driver on transient errors)."""
+        import neo4j
+
+        def body(tx):
+            result = work(tx)
+            tx.run("MATCH (m:GraphRAGMeta {key: 'state'}) SET m.version = m.version + 1")
+            return result
+
+        try:
+            with self._driver.session(database=self._database) as session:
+                return session.execute_write(body)
+        except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError, OSError) as exc:
+            raise self._wrap(exc) from exc
+
+    def _batches(self, rows: list):
+        for start in range(0, len(rows), self._batch):
+            yield rows[start:start + self._batch]
+
+    def close(self) -> None:
+        self._driver.close()
+
+    def version(self) -> object:
+        rows = self._run("MATCH (m:GraphRAGMeta {key: 'state'}) RETURN m.version AS v")
+        return rows[0]["v"] if rows else 0
+
+    # writes -----------------------------------------------------------------------------------------------
+    def document_version(self, document_id: str) -> str | None:
+        rows = self._run("MATCH (d:Document {id: $id}) RETURN d.sha256 AS sha", id=document_id)
+        return rows[0]["sha"] if rows else None
+
+    def write_documents(self, writes: Sequence[DocumentWrite]) -> tuple[list[str], list[str]]:
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+        def work(tx):
+            removed_chunks: list[str] = []
+            removed_entities: list[str] = []
+            touched: set[str] = set()
+            for document, chunks, extraction in writes:
+                gone_chunks, gone_entities, still = self._delete_contribution(tx, document.id)
+                removed_chunks += gone_chunks
+                removed_entities += gone_entities
+                touched |= still
+                self._create_document(tx, document, chunks, now)
+                touched |= self._write_extraction(tx, document.id, extraction)
+            self._revote(tx, sorted(touched))
+            readded = {e.id for _, _, extraction in writes for e in extraction.entities}
+            return removed_chunks, [e for e in removed_entities if e not in readded]
+
+        return self._write(work)
+
+    def _create_document(self, tx, document: Document, chunks: Sequence[Chunk], now: str) -> None:
+        tx.run("""CREATE (:Document {id: $id, title: $title, source: $source, tenant: $tenant, sha256: $sha,
+                                     ingested_at: $at, metadata: $metadata, text: $text})""",
+               id=document.id, title=document.title, source=document.source, tenant=document.tenant,
+               sha=document.sha256, at=document.ingested_at or now, text=document.text,
+               metadata=json.dumps(document.metadata, ensure_ascii=False))
+        rows = [{"id": c.id, "index": c.index, "text": c.text, "start": c.start, "end": c.end} for c in chunks]
+        for part in self._batches(rows):
+            tx.run("""MATCH (d:Document {id: $doc}) UNWIND $rows AS r
+                      CREATE (d)-[:HAS_CHUNK]->(:Chunk {id: r.id, document_id: $doc, index: r.index, text: r.text,
+                                                      start: r.start, end: r.end})""", doc=document.id, rows=part)
+
+    def _write_extraction(self, tx, doc_id: str, extraction) -> set[str]:
+        weights: dict[str, int] = defaultdict(int)
+        for mention in extraction.mentions:
+            weights[mention.entity_id] += 1
+        entity_rows = [{"id": e.id, "name": e.name, "type": e.type, "weight": max(weights[e.id], 1),
+                        "aliases": [e.name, *e.aliases], "norms": sorted({normalize_name(a) for a in (e.name, *e.aliases)})}
+                       for e in extraction.entities]
+        for part in self._batches(entity_rows):
+            tx.run("""UNWIND $rows AS r MERGE (e:Entity {id: r.id})
+                      ON CREATE SET e.name = r.name, e.type = r.type, e.aliases = [], e.norms = r.norms
+                      WITH e, r MATCH (d:Document {id: $doc})
+                      CREATE (d)-[:CONTRIBUTES {type: r.type, weight: r.weight, aliases: r.aliases, norms: r.norms}]->(e)""",
+                   doc=doc_id, rows=part)
+        mention_rows = [{"chunk": m.chunk_id, "entity": m.entity_id, "start": m.start, "end": m.end, "text": m.text}
+                        for m in extraction.mentions]
+        for part in self._batches(mention_rows):
+            tx.run("""UNWIND $rows AS r MATCH (c:Chunk {id: r.chunk}) MATCH (e:Entity {id: r.entity})
+                      MERGE (c)-[m:MENTIONS {start: r.start}]->(e) SET m.end = r.end, m.text = r.text,
+                      m.document_id = $doc""", doc=doc_id, rows=part)
+        by_type: dict[str, list[dict]] = defaultdict(list)
+        for rel in extraction.relations:
+            if not valid_relation_type(rel.type):
+                raise StoreError(f"relation type {rel.type!r} is not a valid UPPER_SNAKE name")
+            for chunk in rel.evidence or ("",):
+                by_type[rel.type].append({"id": rel.id, "source": rel.source_id, "target": rel.target_id,
+                                          "chunk": chunk, "sentence": rel.sentence, "conf": rel.confidence,
+                                          "prov": rel.provenance})
+        for rel_type, rows in by_type.items():
+            for part in self._batches(rows):
+                # rel_type passed valid_relation_type(): it is safe to place in the query text.
+                tx.run(f"""UNWIND $rows AS r MATCH (a:Entity {{id: r.source}}) MATCH (b:Entity {{id: r.target}})
+                           MERGE (a)-[x:`{rel_type}` {{id: r.id}}]->(b)
+                           SET x.sentence = CASE WHEN x.sentence IS NULL OR r.conf > x.confidence THEN r.sentence
+                                                 ELSE x.sentence END,
+                               x.confidence = CASE WHEN x.confidence IS NULL OR r.conf > x.confidence THEN r.conf
+                                                   ELSE x.confidence END,
+                               x.support_docs = coalesce(x.support_docs, []) + $doc,
+                               x.support_chunks = coalesce(x.support_chunks, []) + r.chunk,
+                               x.support_sentences = coalesce(x.support_sentences, []) + r.sentence,
+                               x.support_conf = coalesce(x.support_conf, []) + r.conf,
+                               x.support_prov = coalesce(x.support_prov, []) + r.prov,
+                               x.evidence = [c IN coalesce(x.support_chunks, []) + r.chunk WHERE c <> '']""",
+                       doc=doc_id, rows=part)
+        return {e.id for e in extraction.entities}
+
+    def _delete_contribution(self, tx, doc_id: str) -> tuple[list[str], list[str], set[str]]:
+        if tx.run("MATCH (d:Document {id: $id}) RETURN d.id", id=doc_id).single() is None:
+            return [], [], set()
+        chunk_ids = [r["id"] for r in tx.run("MATCH (:Document {id: $id})-[:HAS_CHUNK]->(c:Chunk) RETURN c.id AS id", id=doc_id)]
+        touched = {r["id"] for r in tx.run("MATCH (:Document {id: $id})-[:CONTRIBUTES]->(e:Entity) RETURN e.id AS id", id=doc_id)}
+        tx.run(f"""MATCH (:Document {{id: $id}})-[:CONTRIBUTES]->(:Entity)-[x:{_STRUCTURE}]->(:Entity)
+                   WHERE $id IN x.support_docs
+                   WITH DISTINCT x, [i IN range(0, size(x.support_docs) - 1) WHERE x.support_docs[i] <> $id] AS keep
+                   SET x.support_docs = [i IN keep | x.support_docs[i]],
+                       x.support_chunks = [i IN keep | x.support_chunks[i]],
+                       x.support_sentences = [i IN keep | x.support_sentences[i]],
+                       x.support_conf = [i IN keep | x.support_conf[i]],
+                       x.support_prov = [i IN keep | x.support_prov[i]]
+                   WITH x
+                   SET x.evidence = [c IN x.support_chunks WHERE c <> ''],
+                       x.confidence = reduce(m = 0.0, c IN x.support_conf | CASE WHEN c > m THEN c ELSE m END),
+                       x.sentence = CASE WHEN size(x.support_sentences) > 0 THEN x.support_sentences[0] ELSE '' END
+                   WITH x WHERE size(x.support_docs) = 0 DELETE x""", id=doc_id)
+        tx.run("MATCH (:Document {id: $id})-[:HAS_CHUNK]->(c:Chunk) DETACH DELETE c", id=doc_id)
+        tx.run("MATCH (d:Document {id: $id}) DETACH DELETE d", id=doc_id)
+        orphans = [r["id"] for r in tx.run(
+            f"""UNWIND $ids AS id MATCH (e:Entity {{id: id}})
+                WHERE NOT ()-[:CONTRIBUTES]->(e) AND NOT (e)-[:{_STRUCTURE}]-(:Entity)
+                WITH e, e.id AS gone DETACH DELETE e RETURN gone AS id""", ids=sorted(touched))]
+        return chunk_ids, orphans, touched - set(orphans)
+
+    def _revote(self, tx, entity_ids: list[str]) -> None:
+        """Type by weighted vote over contributing documents; aliases and names as their union; one label per type."""
+        if not entity_ids:
+            return
+        rows = tx.run("""UNWIND $ids AS id MATCH (d:Document)-[c:CONTRIBUTES]->(e:Entity {id: id})
+                         RETURN e.id AS id, e.name AS name, c.type AS type, c.weight AS weight, c.aliases AS aliases,
+                                c.norms AS norms""", ids=entity_ids)
+        votes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        aliases: dict[str, set[str]] = defaultdict(set)
+        norms: dict[str, set[str]] = defaultdict(set)
+        names: dict[str, str] = {}
+        for r in rows:
+            votes[r["id"]][r["type"]] += r["weight"]
+            aliases[r["id"]].update(r["aliases"])
+            norms[r["id"]].update(r["norms"])
+            names[r["id"]] = r["name"]
+        by_type: dict[str, list[dict]] = defaultdict(list)
+        for entity_id, tally in votes.items():
+            best = min(tally, key=lambda t: (t == "Other", -tally[t], t))
+            best = best if best in ENTITY_TYPES else "Other"
+            by_type[best].append({"id": entity_id, "type": best, "norms": sorted(norms[entity_id]),
+                                  "aliases": sorted(aliases[entity_id] - {names[entity_id]})})
+        for entity_type, part in by_type.items():
+            # entity_type is one of ENTITY_TYPES (checked above): safe as a label in the query text.
+            tx.run(f"""UNWIND $rows AS r MATCH (e:Entity {{id: r.id}})
+                       REMOVE e:{_LABELS} SET e:`{entity_type}`, e.type = r.type, e.aliases = r.aliases,
+                       e.norms = r.norms""", rows=part)
+
+    def delete_document(self, document_id: str) -> tuple[list[str], list[str]]:
+        if self.document_version(document_id) is None:
+            raise NotFoundError(f"no document with id {document_id!r}")
+
+        def work(tx):
+            chunks, orphans, still = self._delete_contribution(tx, document_id)
+            self._revote(tx, sorted(still))
+            return chunks, orphans
+
+        return self._write(work)
+
+    # reads ------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _document(row: dict) -> Document:
+        return Document(id=row["id"], title=row["title"], source=row["source"], text=row["text"], sha256=row["sha256"],
+                        tenant=row["tenant"], metadata=json.loads(row["metadata"] or "{}"), ingested_at=row["ingested_at"])
+
+    def get_document(self, document_id: str) -> Document | None:
+        rows = self._run("MATCH (d:Document {id: $id}) RETURN d {.*} AS d", id=document_id)
+        return self._document(rows[0]["d"]) if rows else None
+
+    def list_documents(self, limit: int = 100, offset: int = 0) -> list[Document]:
+        rows = self._run("MATCH (d:Document) RETURN d {.*} AS d ORDER BY d.title, d.id SKIP $offset LIMIT $limit",
+                         offset=offset, limit=limit)
+        return [self._document(r["d"]) for r in rows]
+
+    def document_titles(self, document_ids: Sequence[str]) -> dict[str, str]:
+        rows = self._run("MATCH (d:Document) WHERE d.id IN $ids RETURN d.id AS id, d.title AS title", ids=list(document_ids))
+        return {r["id"]: r["title"] for r in rows}
+
+    def get_chunks(self, chunk_ids: Sequence[str]) -> list[Chunk]:
+        rows = self._run("""MATCH (c:Chunk) WHERE c.id IN $ids
+                            RETURN c.id AS id, c.document_id AS doc, c.index AS idx, c.text AS text, c.start AS start,
+                                   c.end AS end""", ids=list(chunk_ids))
+        by_id = {r["id"]: Chunk(r["id"], r["doc"], r["idx"], r["text"], r["start"], r["end"]) for r in rows}
+        return [by_id[c] for c in chunk_ids if c in by_id]
+
+    def get_entities(self, entity_ids: Sequence[str]) -> list[Entity]:
+        rows = self._run("""MATCH (e:Entity) WHERE e.id IN $ids
+                            RETURN e.id AS id, e.name AS name, e.type AS type, e.aliases AS aliases""", ids=list(entity_ids))
+        by_id = {r["id"]: Entity(r["id"], r["name"], r["type"], tuple(sorted(r["aliases"] or ()))) for r in rows}
+        return [by_id[e] for e in entity_ids if e in by_id]
+
+    def find_entities(self, text: str, limit: int = 10) -> list[Entity]:
+        norm = normalize_name(text)
+        if not norm:
+            return []
+        rows = self._run("""MATCH (e:Entity) WHERE any(n IN e.norms WHERE n CONTAINS $q)
+                            WITH e, CASE WHEN $q IN e.norms THEN 0 WHEN any(n IN e.norms WHERE n STARTS WITH $q) THEN 1
+                                         ELSE 2 END AS rank
+                            RETURN e.id AS id ORDER BY rank, id LIMIT $limit""", q=norm, limit=limit)
+        return self.get_entities([r["id"] for r in rows])
+
+    def entity_names(self) -> list[tuple[str, str]]:
+        rows = self._run("MATCH (e:Entity) UNWIND e.norms AS n RETURN DISTINCT n AS norm, e.id AS id")
+        return [(r["norm"], r["id"]) for r in rows]
+
+    def neighbors(self, entity_ids, hops, relation_types=None, limit=500) -> list[Relation]:
+        found: dict[str, Relation] = {}
+        seen = set(entity_ids)
+        frontier = list(entity_ids)
+        types = [t for t in (relation_types or []) if valid_relation_type(t)]
+        for _ in range(hops):
+            if not frontier or len(found) >= limit:
+                break
+            rows = self._run(f"""MATCH (a:Entity)-[x:{_STRUCTURE}]-(b:Entity) WHERE a.id IN $frontier
+                                 AND (size($types) = 0 OR type(x) IN $types)
+                                 RETURN DISTINCT {_REL_RETURN} AS rel, b.id AS other LIMIT $limit""",
+                             frontier=frontier, types=types, limit=limit)
+            frontier = []
+            for row in rows:
+                rel = _relation(row["rel"])
+                found.setdefault(rel.id, rel)
+                if row["other"] not in seen:
+                    seen.add(row["other"])
+                    frontier.append(row["other"])
+        return list(found.values())[:limit]
+
+    def paths(self, source_id: str, target_id: str, max_hops: int, k: int) -> list[Path]:
+        if source_id == target_id:
+            return []
+        hops, fetch = int(max_hops), int(k) * 4  # validated ints: safe in the query text
+        rows = self._run(f"""MATCH p = SHORTEST {fetch} (a:Entity {{id: $s}})-[:{_STRUCTURE}]-{{1,{hops}}}(b:Entity {{id: $t}})
+                             RETURN [n IN nodes(p) | n.id] AS nodes,
+                                    [x IN relationships(p) | {_REL_RETURN}] AS rels""", s=source_id, t=target_id)
+        # Several relations may join one pair of entities: per node sequence, each hop keeps its best relation.
+        hops_by_nodes: dict[tuple[str, ...], list[list[Relation]]] = {}
+        for row in rows:
+            nodes = tuple(row["nodes"])
+            if len(set(nodes)) != len(nodes):
+                continue  # simple paths only
+            options = hops_by_nodes.setdefault(nodes, [[] for _ in row["rels"]])
+            for hop, rel in enumerate(row["rels"]):
+                options[hop].append(_relation(rel))
+        entities = {e.id: e for e in self.get_entities(sorted({n for nodes in hops_by_nodes for n in nodes}))}
+        result = []
+        for nodes, options in hops_by_nodes.items():
+            rels = [max(choices, key=best_relation_key) for choices in options]
+            steps = tuple(PathStep(rel, rel.source_id == a) for a, rel in zip(nodes, rels))
+            result.append(Path(nodes=tuple(entities.get(n) or Entity(n, n, "Other") for n in nodes), steps=steps))
+        return sorted(result, key=path_order)[:k]
+
+    def chunks_mentioning(self, entity_ids: Sequence[str], limit: int = 50) -> list[tuple[str, str]]:
+        rows = self._run("""MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) WHERE e.id IN $ids
+                            RETURN DISTINCT e.id AS e, c.id AS c LIMIT $limit""", ids=list(entity_ids), limit=limit)
+        return [(r["e"], r["c"]) for r in rows]
+
+    def entities_in_chunks(self, chunk_ids: Sequence[str]) -> list[tuple[str, str]]:
+        rows = self._run("""MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) WHERE c.id IN $ids
+                            RETURN DISTINCT c.id AS c, e.id AS e""", ids=list(chunk_ids))
+        return [(r["c"], r["e"]) for r in rows]
+
+    def keyword_search(self, text: str, k: int) -> list[Hit]:
+        import re
+
+        # Quote every word token: user text never reaches Lucene query syntax.
+        tokens = list(dict.fromkeys(re.findall(r"\w+", text.lower())))[:64]
+        if not tokens:
+            return []
+        rows = self._run("""CALL db.index.fulltext.queryNodes('chunk_text', $q, {limit: $k}) YIELD node, score
+                            RETURN node.id AS id, score""", q=" OR ".join(f'"{t}"' for t in tokens), k=k)
+        return [Hit(id=r["id"], score=float(r["score"]), source="keyword") for r in rows]
+
+    def chunk_ids(self) -> set[str]:
+        return {r["id"] for r in self._run("MATCH (c:Chunk) RETURN c.id AS id")}
+
+    def entity_ids(self) -> set[str]:
+        return {r["id"] for r in self._run("MATCH (e:Entity) RETURN e.id AS id")}
+
+    def stats(self) -> StoreStats:
+        row = self._run(f"""CALL () {{ MATCH (d:Document) RETURN count(d) AS documents }}
+                            CALL () {{ MATCH (c:Chunk) RETURN count(c) AS chunks }}
+                            CALL () {{ MATCH (e:Entity) RETURN count(e) AS entities }}
+                            CALL () {{ MATCH (:Entity)-[x:{_STRUCTURE}]->(:Entity) RETURN count(x) AS relations }}
+                            CALL () {{ MATCH (:Chunk)-[m:MENTIONS]->(:Entity) RETURN count(m) AS mentions }}
+                            RETURN documents, chunks, entities, relations, mentions""")[0]
+        return StoreStats(row["documents"], row["chunks"], row["entities"], row["relations"], row["mentions"])
+
+    def clear(self) -> None:
+        """Delete every node (tests and benchmarks use it on throwaway servers)."""
+        self._write(lambda tx: tx.run("MATCH (n) WHERE NOT n:GraphRAGMeta DETACH DELETE n"))
