@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     # storage
     data_dir: Path = Field(Path(".graphrag"), description="Directory holding the SQLite store and vector indexes.")
     graph_backend: Literal["sqlite", "neo4j"] = Field("sqlite", description="Graph store backend.")
-    vector_backend: Literal["faiss"] = Field("faiss", description="Vector index backend.")
+    vector_backend: Literal["faiss", "neo4j"] = Field(
+        "faiss", description="Vector index backend; neo4j (native vector index) needs graph_backend = neo4j.")
     tenant: str = Field("default", min_length=1, max_length=64, description="Tenant written on ingested documents.")
 
     # neo4j (graph_backend = "neo4j"; `graphrag neo4j start` runs a local server from Maven Central artifacts)
@@ -86,6 +87,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
+        if self.vector_backend == "neo4j" and self.graph_backend != "neo4j":
+            raise ValueError("vector_backend = neo4j needs graph_backend = neo4j")
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError("chunk_overlap must be smaller than chunk_size")
         if self.max_hops > self.max_hops_limit:

@@ -43,7 +43,7 @@ class Engine:
         store = open_graph_store(settings)
         try:
             chunk_index, entity_index = (
-                cls._open_index(settings, name, embedder) for name in ("chunks", "entities")
+                cls._open_index(settings, name, embedder, store) for name in ("chunks", "entities")
             )
             engine = cls(settings, store, embedder, chunk_index, entity_index)
             engine.indexer.reconcile()
@@ -53,7 +53,11 @@ class Engine:
         return engine
 
     @staticmethod
-    def _open_index(settings: Settings, name: str, embedder: Embedder) -> FaissIndex:
+    def _open_index(settings: Settings, name: str, embedder: Embedder, store):
+        if settings.vector_backend == "neo4j":
+            from .graph_store.neo4j_vectors import Neo4jVectorIndex
+
+            return Neo4jVectorIndex.open(store, name, embedder.name, embedder.dim)
         try:
             return FaissIndex.open(settings.vectors_dir, name, embedder.name, embedder.dim)
         except StoreError:
