@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from graphrag import Engine, Settings
@@ -36,6 +38,28 @@ def test_demo_answers_match_the_embedded_store(tmp_path, real_embedder, demo_eng
         before = engine.stats()
         assert engine.ingest([demo_corpus]).documents_added == 0  # re-ingesting is a no-op on Neo4j too
         assert engine.stats() == before
+    finally:
+        engine.store.clear()
+        engine.close()
+
+
+def test_browser_queries_run_on_the_demo_graph(tmp_path, real_embedder, demo_corpus):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "scripts" / "neo4j" / "queries.cypher").read_text(encoding="utf-8")
+    queries = [q.rstrip(";") for q in re.findall(r"^// name:.*?;", text, re.M | re.S)]
+    assert len(queries) >= 4
+    settings = Settings.load(data_dir=tmp_path / "vectors", graph_backend="neo4j")
+    _fresh_neo4j(settings)
+    engine = Engine.from_settings(settings, embedder=real_embedder)
+    try:
+        engine.ingest([demo_corpus])
+        params = {"name": "Helix Dynamics", "a": "Anika Sorensen", "b": "Veltrix Systems"}
+        for query in queries:
+            rows = engine.store._run(query, **params)
+            assert rows, query.splitlines()[0]
+        fact = engine.store._run(queries[2], **params)[0]
+        assert fact["relation"] == "FOUNDED" and "Anika Sorensen founded Veltrix Systems" in fact["sentence"]
     finally:
         engine.store.clear()
         engine.close()
