@@ -240,6 +240,9 @@ def neo4j_status(ctx: typer.Context) -> None:
 
 def main() -> None:
     """Console entry point: run the app, turning library errors into one clear line and exit status 2."""
+    import logging
+
+    logging.getLogger("neo4j").setLevel(logging.ERROR)  # the driver's retry chatter; failures surface as errors
     try:
         code = app(standalone_mode=False)  # returns the exit code of typer.Exit instead of raising it
         sys.exit(code if isinstance(code, int) else 0)

@@ -63,3 +63,81 @@ def test_browser_queries_run_on_the_demo_graph(tmp_path, real_embedder, demo_cor
     finally:
         engine.store.clear()
         engine.close()
+
+
+def test_outage_gives_fast_503_then_recovers_and_interrupted_ingest_converges(tmp_path, demo_corpus, demo_engine):
+    """Stops and restarts the test server itself, so it runs last in this module."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from graphrag.neo4j_server import Neo4jServer
+    from tests.test_api import _free_port
+
+    settings = Settings.load(data_dir=tmp_path / "vectors", graph_backend="neo4j")
+    server = Neo4jServer(settings)
+    _fresh_neo4j(settings)
+    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path / "vectors"), "GRAPHRAG_GRAPH_BACKEND": "neo4j",
+           "GRAPHRAG_INGEST_BATCH_SIZE": "3"}
+    cli = [sys.executable, "-m", "graphrag"]
+
+    # 1. an ingest interrupted by a Neo4j restart fails cleanly; run again, it ends with the uninterrupted counts
+    ingest = subprocess.Popen([*cli, "ingest", str(demo_corpus), "--json"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    probe = open_graph_store(settings)
+    deadline = time.monotonic() + 120
+    while probe.stats().documents < 6 and ingest.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    probe.close()
+    server.stop()
+    _, stderr = ingest.communicate(timeout=120)
+    assert ingest.returncode != 0 and "Traceback" not in stderr and "store_unavailable" in stderr
+    server.start()
+    rerun = subprocess.run([*cli, "ingest", str(demo_corpus), "--json"], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    counts = json.loads(rerun.stdout)["stats"]
+    expected = demo_engine.stats()
+    assert counts == {"documents": expected.documents, "chunks": expected.chunks, "entities": expected.entities,
+                      "relations": expected.relations, "mentions": expected.mentions}
+
+    # 2. the API answers 503 fast while Neo4j is down, and recovers on its own when it is back
+    port = _free_port()
+    api = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    question = {"question": "Who founded Veltrix Systems?"}
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if client.get("/v1/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and api.poll() is None, "API did not start"
+            time.sleep(0.5)
+        assert client.post("/v1/query", json=question).json()["answer"] == "Anika Sorensen"
+        server.stop()
+        started = time.monotonic()
+        down = client.post("/v1/query", json=question)
+        elapsed = time.monotonic() - started
+        assert down.status_code == 503 and down.json()["error"]["code"] == "store_unavailable"
+        assert elapsed <= 2.0, f"503 took {elapsed:.2f} s"
+        server.start()
+        deadline = time.monotonic() + 60
+        while (up := client.post("/v1/query", json=question)).status_code != 200:
+            assert time.monotonic() < deadline, up.text
+            time.sleep(0.5)
+        assert up.json()["answer"] == "Anika Sorensen"
+    finally:
+        client.close()
+        api.terminate()
+        api.wait(timeout=30)
+        if not server.status().running:
+            server.start()
+        _fresh_neo4j(settings)

@@ -64,9 +64,10 @@ class Neo4jGraphStore:
         auth = (settings.neo4j_user, settings.neo4j_password) if settings.neo4j_auth else None
         timeout = settings.neo4j_timeout_s
         try:
+            # Half the budget to connect and half to retry, so a dead server is reported within neo4j_timeout_s.
             driver = neo4j.GraphDatabase.driver(
-                settings.neo4j_uri, auth=auth, connection_timeout=timeout, connection_acquisition_timeout=timeout,
-                max_transaction_retry_time=timeout)
+                settings.neo4j_uri, auth=auth, connection_timeout=timeout / 2,
+                connection_acquisition_timeout=timeout / 2, max_transaction_retry_time=timeout / 2)
             driver.verify_connectivity()
         except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.AuthError, OSError, ValueError) as exc:
             raise StoreUnavailableError(f"cannot reach Neo4j at {settings.neo4j_uri}: {exc}") from exc
@@ -86,11 +87,13 @@ class Neo4jGraphStore:
     def _run(self, query: str, **params) -> list[dict]:
         import neo4j
 
+        # An auto-commit run, not execute_query: the driver's retry loop can overshoot its time budget, and a
+        # request must learn that Neo4j is down within neo4j_timeout_s.
         try:
-            records, _, _ = self._driver.execute_query(query, params, database_=self._database)
+            with self._driver.session(database=self._database) as session:
+                return [record.data() for record in session.run(query, params)]
         except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError, OSError) as exc:
             raise self._wrap(exc) from exc
-        return [r.data() for r in records]
 
     def _write(self, work):
         """Run ``work(tx)`` in one managed write transaction (retried by the driver on transient errors)."""
