@@ -57,3 +57,40 @@ def cache_dir_for(corpus: Path, settings_json: str, root: Path) -> Path:
             digest.update(block)
     digest.update(settings_json.encode())
     return root / f"{corpus.stem}-{digest.hexdigest()[:12]}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ThrowawayNeo4j:
+    """A Neo4j server of our own for a benchmark run (temporary home, free ports, auth off), never the user's."""
+
+    def __init__(self, heap: str = "2g") -> None:
+        import tempfile
+
+        self.home = Path(tempfile.mkdtemp(prefix="bench-neo4j-"))
+        bolt = _free_port()
+        self.overrides = {"neo4j_home": self.home, "neo4j_auth": False, "neo4j_bolt_port": bolt,
+                          "neo4j_http_port": _free_port(), "neo4j_uri": f"bolt://127.0.0.1:{bolt}",
+                          "neo4j_heap": heap, "neo4j_pagecache": "1g", "neo4j_timeout_s": 30.0}
+        self._server = None
+
+    def __enter__(self) -> ThrowawayNeo4j:
+        from graphrag import Settings
+        from graphrag.neo4j_server import Neo4jServer
+
+        self._server = Neo4jServer(Settings.load(**self.overrides))
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import shutil
+
+        if self._server is not None:
+            self._server.stop()
+        shutil.rmtree(self.home, ignore_errors=True)

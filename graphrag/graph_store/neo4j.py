@@ -37,6 +37,34 @@ _SCHEMA = (
     "CREATE FULLTEXT INDEX entity_names IF NOT EXISTS FOR (e:Entity) ON EACH [e.name]",
     "MERGE (m:GraphRAGMeta {key: 'state'}) ON CREATE SET m.version = 0",
 )
+# One statement per kind of row for a whole batch. Relation types are dynamic ($(r.type), Neo4j 5.26) but only
+# ever values that passed valid_relation_type(); with one query text the plan is compiled once, not per type.
+_WRITES = (
+    ("""UNWIND $rows AS r CREATE (:Document {id: r.id, title: r.title, source: r.source, tenant: r.tenant,
+                                            sha256: r.sha, ingested_at: r.at, metadata: r.metadata, text: r.text})""",
+     "documents"),
+    ("""UNWIND $rows AS r MATCH (d:Document {id: r.doc})
+        CREATE (d)-[:HAS_CHUNK]->(:Chunk {id: r.id, document_id: r.doc, index: r.index, text: r.text,
+                                         start: r.start, end: r.end})""", "chunks"),
+    ("""UNWIND $rows AS r MERGE (e:Entity {id: r.id})
+        ON CREATE SET e.name = r.name, e.type = r.type, e.aliases = [], e.norms = r.norms
+        WITH e, r MATCH (d:Document {id: r.doc})
+        CREATE (d)-[:CONTRIBUTES {type: r.type, weight: r.weight, aliases: r.aliases, norms: r.norms}]->(e)""",
+     "entities"),
+    ("""UNWIND $rows AS r MATCH (c:Chunk {id: r.chunk}) MATCH (e:Entity {id: r.entity})
+        MERGE (c)-[m:MENTIONS {start: r.start}]->(e) SET m.end = r.end, m.text = r.text, m.document_id = r.doc""",
+     "mentions"),
+    ("""UNWIND $rows AS r MATCH (a:Entity {id: r.source}) MATCH (b:Entity {id: r.target})
+        MERGE (a)-[x:$(r.type) {id: r.id}]->(b)
+        SET x.sentence = CASE WHEN x.sentence IS NULL OR r.conf > x.confidence THEN r.sentence ELSE x.sentence END,
+            x.confidence = CASE WHEN x.confidence IS NULL OR r.conf > x.confidence THEN r.conf ELSE x.confidence END,
+            x.support_docs = coalesce(x.support_docs, []) + r.doc,
+            x.support_chunks = coalesce(x.support_chunks, []) + r.chunk,
+            x.support_sentences = coalesce(x.support_sentences, []) + r.sentence,
+            x.support_conf = coalesce(x.support_conf, []) + r.conf,
+            x.support_prov = coalesce(x.support_prov, []) + r.prov,
+            x.evidence = [c IN coalesce(x.support_chunks, []) + r.chunk WHERE c <> '']""", "relations"),
+)
 _REL_RETURN = """{id: x.id, source: startNode(x).id, target: endNode(x).id, type: type(x), confidence: x.confidence,
                   document: x.support_docs[0], evidence: x.evidence, sentence: x.sentence, provenance: x.support_prov[0]}"""
 
@@ -128,80 +156,57 @@ class Neo4jGraphStore:
 
     def write_documents(self, writes: Sequence[DocumentWrite]) -> tuple[list[str], list[str]]:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        rows = self._rows(writes, now)
 
         def work(tx):
             removed_chunks: list[str] = []
             removed_entities: list[str] = []
             touched: set[str] = set()
-            for document, chunks, extraction in writes:
-                gone_chunks, gone_entities, still = self._delete_contribution(tx, document.id)
+            ids = [document.id for document, _, _ in writes]
+            existing = [r["id"] for r in tx.run("MATCH (d:Document) WHERE d.id IN $ids RETURN d.id AS id", ids=ids)]
+            for doc_id in existing:
+                gone_chunks, gone_entities, still = self._delete_contribution(tx, doc_id)
                 removed_chunks += gone_chunks
                 removed_entities += gone_entities
                 touched |= still
-                self._create_document(tx, document, chunks, now)
-                touched |= self._write_extraction(tx, document.id, extraction)
+            for query, key in _WRITES:
+                for part in self._batches(rows[key]):
+                    tx.run(query, rows=part)
+            touched |= {r["id"] for r in rows["entities"]}
             self._revote(tx, sorted(touched))
-            readded = {e.id for _, _, extraction in writes for e in extraction.entities}
+            readded = {r["id"] for r in rows["entities"]}
             return removed_chunks, [e for e in removed_entities if e not in readded]
 
         return self._write(work)
 
-    def _create_document(self, tx, document: Document, chunks: Sequence[Chunk], now: str) -> None:
-        tx.run("""CREATE (:Document {id: $id, title: $title, source: $source, tenant: $tenant, sha256: $sha,
-                                     ingested_at: $at, metadata: $metadata, text: $text})""",
-               id=document.id, title=document.title, source=document.source, tenant=document.tenant,
-               sha=document.sha256, at=document.ingested_at or now, text=document.text,
-               metadata=json.dumps(document.metadata, ensure_ascii=False))
-        rows = [{"id": c.id, "index": c.index, "text": c.text, "start": c.start, "end": c.end} for c in chunks]
-        for part in self._batches(rows):
-            tx.run("""MATCH (d:Document {id: $doc}) UNWIND $rows AS r
-                      CREATE (d)-[:HAS_CHUNK]->(:Chunk {id: r.id, document_id: $doc, index: r.index, text: r.text,
-                                                      start: r.start, end: r.end})""", doc=document.id, rows=part)
-
-    def _write_extraction(self, tx, doc_id: str, extraction) -> set[str]:
-        weights: dict[str, int] = defaultdict(int)
-        for mention in extraction.mentions:
-            weights[mention.entity_id] += 1
-        entity_rows = [{"id": e.id, "name": e.name, "type": e.type, "weight": max(weights[e.id], 1),
-                        "aliases": [e.name, *e.aliases], "norms": sorted({normalize_name(a) for a in (e.name, *e.aliases)})}
-                       for e in extraction.entities]
-        for part in self._batches(entity_rows):
-            tx.run("""UNWIND $rows AS r MERGE (e:Entity {id: r.id})
-                      ON CREATE SET e.name = r.name, e.type = r.type, e.aliases = [], e.norms = r.norms
-                      WITH e, r MATCH (d:Document {id: $doc})
-                      CREATE (d)-[:CONTRIBUTES {type: r.type, weight: r.weight, aliases: r.aliases, norms: r.norms}]->(e)""",
-                   doc=doc_id, rows=part)
-        mention_rows = [{"chunk": m.chunk_id, "entity": m.entity_id, "start": m.start, "end": m.end, "text": m.text}
-                        for m in extraction.mentions]
-        for part in self._batches(mention_rows):
-            tx.run("""UNWIND $rows AS r MATCH (c:Chunk {id: r.chunk}) MATCH (e:Entity {id: r.entity})
-                      MERGE (c)-[m:MENTIONS {start: r.start}]->(e) SET m.end = r.end, m.text = r.text,
-                      m.document_id = $doc""", doc=doc_id, rows=part)
-        by_type: dict[str, list[dict]] = defaultdict(list)
-        for rel in extraction.relations:
-            if not valid_relation_type(rel.type):
-                raise StoreError(f"relation type {rel.type!r} is not a valid UPPER_SNAKE name")
-            for chunk in rel.evidence or ("",):
-                by_type[rel.type].append({"id": rel.id, "source": rel.source_id, "target": rel.target_id,
-                                          "chunk": chunk, "sentence": rel.sentence, "conf": rel.confidence,
-                                          "prov": rel.provenance})
-        for rel_type, rows in by_type.items():
-            for part in self._batches(rows):
-                # rel_type passed valid_relation_type(): it is safe to place in the query text.
-                tx.run(f"""UNWIND $rows AS r MATCH (a:Entity {{id: r.source}}) MATCH (b:Entity {{id: r.target}})
-                           MERGE (a)-[x:`{rel_type}` {{id: r.id}}]->(b)
-                           SET x.sentence = CASE WHEN x.sentence IS NULL OR r.conf > x.confidence THEN r.sentence
-                                                 ELSE x.sentence END,
-                               x.confidence = CASE WHEN x.confidence IS NULL OR r.conf > x.confidence THEN r.conf
-                                                   ELSE x.confidence END,
-                               x.support_docs = coalesce(x.support_docs, []) + $doc,
-                               x.support_chunks = coalesce(x.support_chunks, []) + r.chunk,
-                               x.support_sentences = coalesce(x.support_sentences, []) + r.sentence,
-                               x.support_conf = coalesce(x.support_conf, []) + r.conf,
-                               x.support_prov = coalesce(x.support_prov, []) + r.prov,
-                               x.evidence = [c IN coalesce(x.support_chunks, []) + r.chunk WHERE c <> '']""",
-                       doc=doc_id, rows=part)
-        return {e.id for e in extraction.entities}
+    @staticmethod
+    def _rows(writes: Sequence[DocumentWrite], now: str) -> dict[str, list[dict]]:
+        """Parameter rows for the whole batch, one list per kind of write (validated before any Cypher runs)."""
+        rows: dict[str, list[dict]] = {"documents": [], "chunks": [], "entities": [], "mentions": [], "relations": []}
+        for document, chunks, extraction in writes:
+            rows["documents"].append({
+                "id": document.id, "title": document.title, "source": document.source, "tenant": document.tenant,
+                "sha": document.sha256, "at": document.ingested_at or now, "text": document.text,
+                "metadata": json.dumps(document.metadata, ensure_ascii=False)})
+            rows["chunks"] += [{"doc": document.id, "id": c.id, "index": c.index, "text": c.text, "start": c.start,
+                                "end": c.end} for c in chunks]
+            weights: dict[str, int] = defaultdict(int)
+            for mention in extraction.mentions:
+                weights[mention.entity_id] += 1
+            rows["entities"] += [{
+                "doc": document.id, "id": e.id, "name": e.name, "type": e.type, "weight": max(weights[e.id], 1),
+                "aliases": [e.name, *e.aliases], "norms": sorted({normalize_name(a) for a in (e.name, *e.aliases)}),
+            } for e in extraction.entities]
+            rows["mentions"] += [{"doc": document.id, "chunk": m.chunk_id, "entity": m.entity_id, "start": m.start,
+                                  "end": m.end, "text": m.text} for m in extraction.mentions]
+            for rel in extraction.relations:
+                if not valid_relation_type(rel.type):
+                    raise StoreError(f"relation type {rel.type!r} is not a valid UPPER_SNAKE name")
+                rows["relations"] += [{"doc": document.id, "id": rel.id, "type": rel.type, "source": rel.source_id,
+                                       "target": rel.target_id, "chunk": chunk, "sentence": rel.sentence,
+                                       "conf": rel.confidence, "prov": rel.provenance}
+                                      for chunk in rel.evidence or ("",)]
+        return rows
 
     def _delete_contribution(self, tx, doc_id: str) -> tuple[list[str], list[str], set[str]]:
         if tx.run("MATCH (d:Document {id: $id}) RETURN d.id", id=doc_id).single() is None:
@@ -251,10 +256,11 @@ class Neo4jGraphStore:
             best = best if best in ENTITY_TYPES else "Other"
             by_type[best].append({"id": entity_id, "type": best, "norms": sorted(norms[entity_id]),
                                   "aliases": sorted(aliases[entity_id] - {names[entity_id]})})
-        for entity_type, part in by_type.items():
-            # entity_type is one of ENTITY_TYPES (checked above): safe as a label in the query text.
+        rows = [row for part in by_type.values() for row in part]
+        for part in self._batches(rows):
+            # r.type is one of ENTITY_TYPES (checked above); _LABELS is that whitelist joined.
             tx.run(f"""UNWIND $rows AS r MATCH (e:Entity {{id: r.id}})
-                       REMOVE e:{_LABELS} SET e:`{entity_type}`, e.type = r.type, e.aliases = r.aliases,
+                       REMOVE e:{_LABELS} SET e:$(r.type), e.type = r.type, e.aliases = r.aliases,
                        e.norms = r.norms""", rows=part)
 
     def delete_document(self, document_id: str) -> tuple[list[str], list[str]]:
