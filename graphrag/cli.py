@@ -167,17 +167,33 @@ def delete(ctx: typer.Context, document_id: Annotated[str, typer.Argument(help="
 def extract(
     ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Files or folders.")],
-    out: Annotated[Path, typer.Option(help="Output JSONL of entities and relations per document.")],
+    out: Annotated[Optional[Path], typer.Option(help="Output JSONL of entities and relations per document.")] = None,
     errors: Annotated[Optional[Path], typer.Option(help="Where to list bad files (default: OUT.errors.jsonl).")] = None,
     workers: Annotated[int, typer.Option(min=1, max=32, help="Worker processes.")] = 1,
+    store: Annotated[Optional[str], typer.Option(help="Also write straight into this graph store: sqlite or neo4j.")] = None,
 ) -> None:
-    """Extract entities and relations from files without indexing them."""
+    """Extract entities and relations from files without embedding them (to JSONL and/or a graph store)."""
     from .batch_extract import extract_files
 
-    errors = errors or out.with_name(out.name + ".errors.jsonl")
-    summary = extract_files([str(p) for p in inputs], out, errors, ctx.obj.settings(), workers=workers)
+    if out is None and store is None:
+        raise InputError("give --out FILE, --store sqlite|neo4j, or both")
+    if store not in (None, "sqlite", "neo4j"):
+        raise InputError(f"--store must be sqlite or neo4j, not {store!r}")
+    settings = ctx.obj.settings(**({"graph_backend": store} if store else {}))
+    errors = errors or (out.with_name(out.name + ".errors.jsonl") if out else settings.data_dir / "extract.errors.jsonl")
+    graph = None
+    if store is not None:
+        from .graph_store import open_graph_store
+
+        graph = open_graph_store(settings)
+    try:
+        summary = extract_files([str(p) for p in inputs], out, errors, settings, workers=workers, store=graph)
+    finally:
+        if graph is not None:
+            graph.close()
+    target = " and ".join(str(t) for t in (out, f"the {store} store" if store else None) if t)
     typer.echo(f"{summary.documents} documents from {summary.files} files: {summary.entities} entities, "
-               f"{summary.relations} relations -> {out}")
+               f"{summary.relations} relations -> {target}")
     if summary.failed_files or summary.bad_lines:
         typer.echo(f"{summary.failed_files} files failed, {summary.bad_lines} bad lines: see {errors}", err=True)
 

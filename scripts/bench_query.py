@@ -3,6 +3,8 @@
 Indexes the corpus through the product's pipeline (reusing a cached index when corpus and settings are unchanged),
 then answers every question once after one warm-up question. Prints one JSON object:
 {"questions", "p50_ms", "p95_ms", "max_ms", "abstained", ...}.
+With --store neo4j it runs its own throwaway Neo4j, indexes the corpus into it, and reports the embedded store's
+figures from the same run next to it ("sqlite" key) so the two can be compared directly.
 Example: python scripts/bench_query.py --corpus ../shared/data/multihop/corpus.jsonl \
              --questions ../shared/data/multihop/hotpotqa_dev.jsonl ../shared/data/multihop/musique_dev.jsonl
 """
@@ -18,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import cache_dir_for  # noqa: E402
+from bench_common import ThrowawayNeo4j, cache_dir_for  # noqa: E402
 
 from graphrag import Engine, GraphRAGError, Settings  # noqa: E402
 
@@ -41,22 +43,14 @@ def _questions(paths: list[Path]) -> list[str]:
     return out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--questions", type=Path, nargs="+", required=True)
-    parser.add_argument("--cache-dir", type=Path, default=Path(".graphrag/bench"), help="where indexes are cached")
-    parser.add_argument("--store", choices=["sqlite"], default="sqlite")
-    args = parser.parse_args()
+def _measure(settings: Settings, corpus: Path, questions: list[str], fresh_index: bool) -> dict:
+    """Index (unless already complete), warm up with one question, then time every question once."""
+    engine = Engine.from_settings(settings)
     try:
-        questions = _questions(args.questions)
-        settings = Settings.load(graph_backend=args.store)
-        data_dir = cache_dir_for(args.corpus, settings.model_dump_json(exclude={"data_dir"}), args.cache_dir)
-        settings = Settings.load(data_dir=data_dir, graph_backend=args.store)
-        engine = Engine.from_settings(settings)
-        if not (data_dir / ".complete").exists():
-            engine.ingest([args.corpus], progress=sys.stderr.isatty())
-            (data_dir / ".complete").write_text("ok\n", encoding="utf-8")
+        marker = settings.data_dir / ".complete"
+        if fresh_index or not marker.exists():
+            engine.ingest([corpus], progress=sys.stderr.isatty())
+            marker.write_text("ok\n", encoding="utf-8")
         engine.ask(questions[0])  # warm-up: first-call allocations are not what users see in steady state
         timings, abstained = [], 0
         for question in questions:
@@ -64,22 +58,38 @@ def main() -> int:
             answer = engine.ask(question)
             timings.append((time.perf_counter() - started) * 1000)
             abstained += answer.abstained
-        stats = engine.stats()
+        passages = engine.stats().documents
+    finally:
         engine.close()
+    return {"questions": len(questions), "p50_ms": _percentile(timings, 50), "p95_ms": _percentile(timings, 95),
+            "max_ms": round(max(timings), 2), "mean_ms": round(statistics.fmean(timings), 2),
+            "abstained": abstained, "passages": passages}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--questions", type=Path, nargs="+", required=True)
+    parser.add_argument("--cache-dir", type=Path, default=Path(".graphrag/bench"), help="where indexes are cached")
+    parser.add_argument("--store", choices=["sqlite", "neo4j"], default="sqlite")
+    args = parser.parse_args()
+    try:
+        questions = _questions(args.questions)
+        base = Settings.load()
+        data_dir = cache_dir_for(args.corpus, base.model_dump_json(exclude={"data_dir"}), args.cache_dir)
+        result = _measure(Settings.load(data_dir=data_dir), args.corpus, questions, fresh_index=False)
+        if args.store == "neo4j":
+            embedded = result
+            with ThrowawayNeo4j() as neo4j:
+                settings = Settings.load(data_dir=data_dir.with_name(data_dir.name + "-neo4j"), graph_backend="neo4j",
+                                         **neo4j.overrides)
+                result = _measure(settings, args.corpus, questions, fresh_index=True)
+            result["sqlite"] = embedded
+            result["p95_ratio_to_sqlite"] = round(result["p95_ms"] / embedded["p95_ms"], 2)
     except (GraphRAGError, OSError, ValueError) as exc:
         print(json.dumps({"error": getattr(exc, "message", str(exc))}))
         return 2
-    print(json.dumps({
-        "questions": len(questions),
-        "p50_ms": _percentile(timings, 50),
-        "p95_ms": _percentile(timings, 95),
-        "max_ms": round(max(timings), 2),
-        "mean_ms": round(statistics.fmean(timings), 2),
-        "abstained": abstained,
-        "passages": stats.documents,
-        "cpu_count": os.cpu_count(),
-        "store": args.store,
-    }))
+    print(json.dumps({**result, "cpu_count": os.cpu_count(), "store": args.store}))
     return 0
 
 

@@ -141,3 +141,29 @@ def test_outage_gives_fast_503_then_recovers_and_interrupted_ingest_converges(tm
         if not server.status().running:
             server.start()
         _fresh_neo4j(settings)
+
+
+def test_batch_extraction_writes_straight_into_neo4j(tmp_path, demo_corpus):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    settings = Settings.load(data_dir=tmp_path, graph_backend="neo4j")
+    _fresh_neo4j(settings)
+    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "graphrag", "extract", str(demo_corpus), "--store", "neo4j",
+                             "--out", str(tmp_path / "er.jsonl"), "--workers", "2"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    store = open_graph_store(settings)
+    try:
+        stats = store.stats()
+        records = (tmp_path / "er.jsonl").read_text(encoding="utf-8").splitlines()
+        assert stats.documents == len(records) >= 30
+        assert stats.relations == len({r["id"] for line in records for r in json.loads(line)["relations"]})
+        helix = store.find_entities("Helix Dynamics")[0]
+        assert {"ACQUIRED", "FOUNDED"} <= {r.type for r in store.neighbors([helix.id], 1)}
+    finally:
+        store.clear()
+        store.close()
