@@ -95,7 +95,8 @@ class Neo4jGraphStore:
             # Half the budget to connect and half to retry, so a dead server is reported within neo4j_timeout_s.
             driver = neo4j.GraphDatabase.driver(
                 settings.neo4j_uri, auth=auth, connection_timeout=timeout / 2,
-                connection_acquisition_timeout=timeout / 2, max_transaction_retry_time=timeout / 2)
+                connection_acquisition_timeout=timeout / 2, max_transaction_retry_time=timeout / 2,
+                notifications_min_severity="OFF")  # hints like "unknown property" on an empty graph are noise
             driver.verify_connectivity()
         except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.AuthError, OSError, ValueError) as exc:
             raise StoreUnavailableError(f"cannot reach Neo4j at {settings.neo4j_uri}: {exc}") from exc
