@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
+from tests.servers import free_port, wait_until_healthy
+
 MAX_DOCUMENT_BYTES = 2_000_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory, demo_corpus):
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path_factory.mktemp("api-store")
     env = {**os.environ, "GRAPHRAG_DATA_DIR": str(data_dir), "GRAPHRAG_PORT": str(port), "GRAPHRAG_HOST": "127.0.0.1",
            "GRAPHRAG_MAX_DOCUMENT_BYTES": str(MAX_DOCUMENT_BYTES)}
@@ -32,17 +26,7 @@ def api(tmp_path_factory, demo_corpus):
     server = subprocess.Popen([sys.executable, "-m", "graphrag", "serve"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if client.get("/v1/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"server did not start: {server.stdout.read()}")
-        time.sleep(0.5)
+    wait_until_healthy(client, server)
     yield client
     client.close()
     server.terminate()

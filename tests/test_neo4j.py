@@ -76,7 +76,7 @@ def test_outage_gives_fast_503_then_recovers_and_interrupted_ingest_converges(tm
     import httpx
 
     from graphrag.neo4j_server import Neo4jServer
-    from tests.test_api import _free_port
+    from tests.servers import free_port, wait_until_healthy
 
     settings = Settings.load(data_dir=tmp_path / "vectors", graph_backend="neo4j")
     server = Neo4jServer(settings)
@@ -106,21 +106,13 @@ def test_outage_gives_fast_503_then_recovers_and_interrupted_ingest_converges(tm
                       "relations": expected.relations, "mentions": expected.mentions}
 
     # 2. the API answers 503 fast while Neo4j is down, and recovers on its own when it is back
-    port = _free_port()
+    port = free_port()
     api = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     question = {"question": "Who founded Veltrix Systems?"}
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if client.get("/v1/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and api.poll() is None, "API did not start"
-            time.sleep(0.5)
+        wait_until_healthy(client, api)
         assert client.post("/v1/query", json=question).json()["answer"] == "Anika Sorensen"
         server.stop()
         started = time.monotonic()

@@ -1,0 +1,33 @@
+"""Helpers for tests that run the real HTTP server in a subprocess."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_healthy(client: httpx.Client, server: subprocess.Popen, timeout_s: float = 120.0) -> None:
+    """Poll /v1/health until it answers 200; fail the test if the server exits or the time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if client.get("/v1/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            output = server.stdout.read() if server.stdout else ""
+            pytest.fail(f"server did not start: {output}")
+        time.sleep(0.5)
