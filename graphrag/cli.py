@@ -144,8 +144,18 @@ def _serve(settings: Settings, engine=None) -> None:
 
     from server.app import create_app
 
-    typer.echo(f"serving on http://{settings.host}:{settings.port}  (OpenAPI: /schema, health: /v1/health)")
-    uvicorn.run(create_app(settings, engine=engine), host=settings.host, port=settings.port, log_level="warning")
+    # Open the engine here, not in the app's lifespan, so an unreachable store is one clear error line.
+    owned = engine is None
+    if owned:
+        from .engine import Engine
+
+        engine = Engine.from_settings(settings)
+    try:
+        typer.echo(f"serving on http://{settings.host}:{settings.port}  (OpenAPI: /schema, health: /v1/health)")
+        uvicorn.run(create_app(settings, engine=engine), host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        if owned:
+            engine.close()
 
 
 @app.command()

@@ -94,3 +94,14 @@ def test_demo_without_serving(cli, demo_questions):
     output = cli("demo", "--no-serve").stdout
     assert output.count("Q: ") == len(demo_questions)
     assert "A: Anika Sorensen" in output and "path: " in output and "I don't know." in output
+
+
+def test_serve_with_unreachable_neo4j_is_one_clear_error(tmp_path):
+    from tests.servers import free_port
+
+    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path), "GRAPHRAG_GRAPH_BACKEND": "neo4j",
+           "GRAPHRAG_NEO4J_URI": f"bolt://127.0.0.1:{free_port()}", "GRAPHRAG_PORT": str(free_port())}
+    result = subprocess.run([sys.executable, "-m", "graphrag", "serve"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error [store_unavailable]") and "Traceback" not in result.stderr
