@@ -182,9 +182,11 @@ class Indexer:
                                       f"{triple.subject} {triple.relation} {triple.object}", "structured")
         if not relations:
             return report
-        document = document_from_text("\n".join(sorted(lines)), key=f"triples:{key}", title=f"triples: {source}",
-                                      source=source, tenant=self.settings.tenant,
-                                      max_bytes=max(self.settings.max_document_bytes, 1))
+        text = "\n".join(sorted(lines))
+        # This record only tracks which facts a source contributed (for replace/delete); it is not user text, so the
+        # document size limit does not apply (triple files are checked line by line instead).
+        document = document_from_text(text, key=f"triples:{key}", title=f"triples: {source}", source=source,
+                                      tenant=self.settings.tenant, max_bytes=len(text.encode("utf-8")))
         report.triples += len(relations)
         report.document_ids.append(document.id)
         if self.store.document_version(document.id) == document.sha256:

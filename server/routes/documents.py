@@ -4,32 +4,14 @@ from __future__ import annotations
 
 from litestar import Request, delete, get, post
 from litestar.datastructures import State, UploadFile
-from litestar.exceptions import HTTPException, ValidationException
-from pydantic import ValidationError
 
 from graphrag.errors import InputError, UnsupportedFormatError
 from graphrag.ingest import parse_triple_record
 from graphrag.render import document_to_dict
 
 from ..dto import DocumentIn, DocumentOut, IngestOut, TriplesIn
+from ._body import json_body, validate_body
 from ._engine import call
-
-
-def _validate(model, body):
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        details = [{"key": ".".join(map(str, e["loc"])) or "body", "message": e["msg"]} for e in exc.errors()]
-        raise ValidationException(detail="invalid request body", extra=details) from exc
-
-
-async def _json_body(request: Request):
-    try:
-        return await request.json()
-    except HTTPException:
-        raise  # e.g. 413 from the body-size limit
-    except Exception as exc:  # litestar raises several types for undecodable bodies
-        raise InputError("request body is not valid JSON") from exc
 
 
 @post("/documents", status_code=201, summary="Ingest a document (JSON text or multipart 'file')")
@@ -44,7 +26,7 @@ async def create_document(request: Request, state: State) -> IngestOut:
         data = await upload.read()
         report = await call(state, engine.ingest_bytes, data, upload.filename or "upload.txt")
     elif content_type.startswith("application/json") or not content_type:
-        body = _validate(DocumentIn, await _json_body(request))
+        body = validate_body(DocumentIn, await json_body(request))
         report = await call(state, engine.ingest_text, body.text, body.title, body.id, body.metadata)
     else:
         raise UnsupportedFormatError(f"unsupported content type {content_type!r}; use application/json or multipart/form-data")
@@ -67,7 +49,7 @@ async def delete_document(document_id: str, state: State) -> None:
 
 @post("/triples", status_code=201, summary="Load structured facts (subject, relation, object)")
 async def create_triples(request: Request, state: State) -> IngestOut:
-    body = _validate(TriplesIn, await _json_body(request))
+    body = validate_body(TriplesIn, await json_body(request))
     triples = [parse_triple_record(t.model_dump(exclude_none=True), f"triples[{i}]") for i, t in enumerate(body.triples)]
     report = await call(state, state.engine.add_triples, triples, body.source)
     if not report.triples and report.problems:

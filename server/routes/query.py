@@ -8,13 +8,13 @@ from litestar.datastructures import State
 from graphrag.render import answer_to_dict, stats_to_dict
 
 from ..dto import HealthOut, QueryIn, QueryOut
-from .documents import _json_body, _validate
+from ._body import json_body, validate_body
 from ._engine import call
 
 
 @post("/query", status_code=200, summary="Answer a question with citations, graph paths, plan and timings")
 async def query(request: Request, state: State) -> QueryOut:
-    body = _validate(QueryIn, await _json_body(request))
+    body = validate_body(QueryIn, await json_body(request))
     answer = await call(state, state.engine.ask, body.question, body.max_hops, body.top_k)
     return QueryOut.model_validate(answer_to_dict(answer))
 
