@@ -94,10 +94,12 @@ def test_outage_gives_fast_503_then_recovers_and_interrupted_ingest_converges(tm
         time.sleep(0.2)
     probe.close()
     server.stop()
-    stdout, stderr = ingest.communicate(timeout=120)
+    try:
+        stdout, stderr = ingest.communicate(timeout=120)
+    finally:
+        server.start()  # the tests after this one need the server, whatever happened here
     assert ingest.returncode != 0, f"the ingest finished before Neo4j stopped: {stdout[-500:]}"
     assert "Traceback" not in stderr and "store_unavailable" in stderr, stderr[-1000:]
-    server.start()
     rerun = subprocess.run([*cli, "ingest", str(demo_corpus), "--json"], env=env, capture_output=True, text=True,
                            timeout=300)
     assert rerun.returncode == 0, rerun.stderr

@@ -109,7 +109,10 @@ class Neo4jGraphStore:
     def _wrap(self, exc: Exception) -> Exception:
         import neo4j
 
-        if isinstance(exc, (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired, OSError)):
+        # DatabaseUnavailable is what a server that is shutting down (or still starting) answers: an outage too.
+        unavailable = (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired,
+                       neo4j.exceptions.DatabaseUnavailable, OSError)
+        if isinstance(exc, unavailable):
             return StoreUnavailableError(f"Neo4j is unavailable: {exc}")
         return StoreError(f"Neo4j query failed: {exc}")
 
