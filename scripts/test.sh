@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
-# Set up everything (scripts/setup.sh), start a throwaway Neo4j (jars from Maven Central, auth off, 127.0.0.1 only)
-# for the Neo4j tests, run the whole test suite, and stop Neo4j again whatever the outcome.
+# Set up everything (scripts/setup.sh, Debian's chromium), start a throwaway Neo4j (jars from Maven Central, auth
+# off, 127.0.0.1 only) for the Neo4j tests, run the whole test suite, and stop Neo4j again whatever the outcome.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/setup.sh"
 cd "$root"
+
+# Debian's chromium for the Neo4j Browser test (tests/browser.py drives it through Playwright, offline).
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${GRAPHRAG_CHROMIUM:-}" ]; then
+  echo "test: installing Debian's chromium (apt-get) for the Neo4j Browser test" >&2
+  as_root=""; [ "$(id -u)" -ne 0 ] && as_root="sudo"
+  for attempt in 1 2 3; do
+    if $as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq chromium >/dev/null
+    then break; fi
+    [ "$attempt" -eq 3 ] && { echo "test: could not install chromium" >&2; exit 1; }
+    sleep $((attempt * 10))
+  done
+fi
 
 neo4j_home="$(mktemp -d "${TMPDIR:-/tmp}/graphrag-test-neo4j.XXXXXX")"
 export GRAPHRAG_NEO4J_HOME="$neo4j_home" GRAPHRAG_NEO4J_AUTH=false

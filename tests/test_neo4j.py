@@ -44,10 +44,7 @@ def test_demo_answers_match_the_embedded_store(tmp_path, real_embedder, demo_eng
 
 
 def test_browser_queries_run_on_the_demo_graph(tmp_path, real_embedder, demo_corpus):
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parent.parent / "scripts" / "neo4j" / "queries.cypher").read_text(encoding="utf-8")
-    queries = [q.rstrip(";") for q in re.findall(r"^// name:.*?;", text, re.M | re.S)]
+    queries = _ready_queries()
     assert len(queries) >= 4
     settings = Settings.load(data_dir=tmp_path / "vectors", graph_backend="neo4j")
     _fresh_neo4j(settings)
@@ -60,6 +57,51 @@ def test_browser_queries_run_on_the_demo_graph(tmp_path, real_embedder, demo_cor
             assert rows, query.splitlines()[0]
         fact = engine.store._run(queries[2], **params)[0]
         assert fact["relation"] == "FOUNDED" and "Anika Sorensen founded Veltrix Systems" in fact["sentence"]
+    finally:
+        engine.store.clear()
+        engine.close()
+
+
+def _ready_queries() -> list[str]:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "scripts" / "neo4j" / "queries.cypher").read_text(encoding="utf-8")
+    return [q.rstrip(";") for q in re.findall(r"^// name:.*?;", text, re.M | re.S)]
+
+
+def test_neo4j_browser_in_headless_chromium_shows_the_graph(tmp_path, real_embedder, demo_corpus):
+    """The real Neo4j Browser (served by the test server) in Debian's Chromium: connect over Bolt, run the ready
+    neighbourhood query, see its nodes drawn, apply the repo's .grass style. Screenshot: test-artifacts/."""
+    from pathlib import Path
+
+    from tests.browser import neo4j_browser
+
+    settings = Settings.load(data_dir=tmp_path / "vectors", graph_backend="neo4j")
+    _fresh_neo4j(settings)
+    engine = Engine.from_settings(settings, embedder=real_embedder)
+    try:
+        engine.ingest([demo_corpus])
+        neighbourhood = " ".join(line for line in _ready_queries()[0].splitlines() if not line.startswith("//"))
+        paths = engine.store._run(neighbourhood.replace("RETURN p", "RETURN [n IN nodes(p) | n.id] AS ids"),
+                                  name="Helix Dynamics")
+        expected_nodes = len({node for row in paths for node in row["ids"]})
+        assert expected_nodes >= 3
+        grass = (Path(__file__).resolve().parent.parent / "scripts" / "neo4j" / "graphrag.grass").read_text()
+        person_color = re.search(r"node\.Person \{[^}]*?\bcolor: (#[0-9A-Fa-f]{6})", grass).group(1)
+
+        with neo4j_browser(settings.neo4j_http_port) as browser:
+            browser.connect_without_auth()
+            browser.run(":param name => 'Helix Dynamics'", done_text="Successfully set your parameters")
+            browser.run(neighbourhood)
+            browser.wait_for_graph(expected_nodes)
+            assert len(browser.node_captions()) == expected_nodes
+            assert any(caption.startswith("Helix Dyna") for caption in browser.node_captions())
+            browser.run(":style " + grass)
+            browser.page.wait_for_function(
+                "c => [...document.querySelectorAll('svg g.node circle')].some(e => e.getAttribute('fill') === c)",
+                arg=person_color)
+            shot = browser.screenshot("neo4j-browser.png", graph_frame=True)
+        assert shot.stat().st_size > 10_000
     finally:
         engine.store.clear()
         engine.close()
