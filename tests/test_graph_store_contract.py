@@ -83,6 +83,34 @@ def test_neighbors_and_paths(store):
     assert backwards.text == "Weave Corp ←ACQUIRED— Loom Corp ←FOUNDED— Ada"
 
 
+def test_connecting_paths_answers_every_pair_in_order(store):
+    store.write_documents([make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A)])
+    ada, loom, weave = entity_id("Ada"), entity_id("Loom Corp"), entity_id("Weave Corp")
+    pairs = [(ada, weave), (weave, loom), (ada, ada), (ada, entity_id("Nobody"))]
+    found = store.connecting_paths(pairs, max_hops=3, k=2)
+    assert found == [store.paths(a, b, max_hops=3, k=2) for a, b in pairs]
+    assert [p.text for p in found[1]] == ["Weave Corp ←ACQUIRED— Loom Corp"] and found[2] == found[3] == []
+
+
+def test_cached_reads_see_writes_made_between_blocks(store):
+    first = make_doc("a", "Ada founded Loom Corp.", FACTS_A[:1])
+    store.write_documents([first])
+    ada = entity_id("Ada")
+    with store.cached_reads() as version:
+        assert store.get_entities([ada])[0].type == "Person"
+        assert store.get_entities([ada])[0].type == "Person"  # served twice, same answer
+        assert store.document_titles([first[0].id]) == {first[0].id: "a"}
+    # Two more documents call Ada a place: the vote flips her type, and the next block must see it.
+    for key in ("b", "c"):
+        doc, chunks, extraction = make_doc(key, "Ada is lovely in spring.", [])
+        mention = Mention(ada, chunks[0].id, doc.id, 0, 3, "Ada")
+        store.write_documents([(doc, chunks, Extraction((Entity(ada, "Ada", "Location"),), (), (mention,)))])
+    with store.cached_reads() as later:
+        assert later != version
+        assert store.get_entities([ada])[0].type == "Location"
+        assert sorted(c for c, _ in store.entities_in_chunks([chunks[0].id])) == [chunks[0].id]
+
+
 def test_delete_keeps_what_other_documents_support(store):
     doc_a = make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A)
     doc_b = make_doc("b", "Ada founded Loom Corp. Bob works for Weave Corp.", FACTS_B)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
 from ..types import Chunk, Document, Entity, Extraction, Hit, Path, Relation, StoreStats
@@ -57,6 +58,10 @@ class GraphStore(Protocol):
         """Up to ``k`` shortest simple paths of at most ``max_hops`` edges, walking edges in either direction."""
         ...
 
+    def connecting_paths(self, pairs: Sequence[tuple[str, str]], max_hops: int, k: int) -> list[list[Path]]:
+        """``paths`` for each ``(source, target)`` pair, in the order given."""
+        ...
+
     def chunks_mentioning(self, entity_ids: Sequence[str], limit: int = 50) -> list[tuple[str, str]]:
         """``(entity_id, chunk_id)`` pairs for chunks that mention the entities."""
         ...
@@ -72,6 +77,13 @@ class GraphStore(Protocol):
     def document_titles(self, document_ids: Sequence[str]) -> dict[str, str]: ...
     def version(self) -> object:
         """An opaque token that changes whenever the stored data changes (by this process or another)."""
+        ...
+
+    def cached_reads(self) -> AbstractContextManager[object]:
+        """A block of reads (one question) that may share cached values; enter it to get ``version()``.
+
+        Values cached inside are never older than the start of the block; a remote store uses it to save round
+        trips, an in-process one may simply yield its version."""
         ...
 
     def chunk_ids(self) -> set[str]: ...

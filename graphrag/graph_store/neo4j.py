@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from ..config import Settings
@@ -24,6 +25,7 @@ from ..ids import normalize_name
 from ..types import Chunk, Document, Entity, Hit, Path, PathStep, Relation, StoreStats
 from .base import DocumentWrite
 from .nx_view import best_relation_key, path_order
+from .read_cache import ReadCache
 
 __all__ = ["Neo4jGraphStore"]
 
@@ -65,8 +67,13 @@ _WRITES = (
             x.support_prov = coalesce(x.support_prov, []) + r.prov,
             x.evidence = [c IN coalesce(x.support_chunks, []) + r.chunk WHERE c <> '']""", "relations"),
 )
+_ENTITY_RETURN = "{.id, .name, .type, .aliases}"
 _REL_RETURN = """{id: x.id, source: startNode(x).id, target: endNode(x).id, type: type(x), confidence: x.confidence,
                   document: x.support_docs[0], evidence: x.evidence, sentence: x.sentence, provenance: x.support_prov[0]}"""
+
+
+def _entity(row: dict) -> Entity:
+    return Entity(row["id"], row["name"], row["type"], tuple(sorted(row["aliases"] or ())))
 
 
 def _relation(row: dict) -> Relation:
@@ -83,6 +90,7 @@ class Neo4jGraphStore:
         self._driver = driver
         self._database = database
         self._batch = batch_size
+        self._cache = ReadCache()
 
     @classmethod
     def open(cls, settings: Settings) -> Neo4jGraphStore:
@@ -141,6 +149,8 @@ class Neo4jGraphStore:
                 return session.execute_write(body)
         except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError, OSError) as exc:
             raise self._wrap(exc) from exc
+        finally:
+            self._cache.clear()
 
     def _batches(self, rows: list):
         for start in range(0, len(rows), self._batch):
@@ -152,6 +162,16 @@ class Neo4jGraphStore:
     def version(self) -> object:
         rows = self._run("MATCH (m:GraphRAGMeta {key: 'state'}) RETURN m.version AS v")
         return rows[0]["v"] if rows else 0
+
+    @contextmanager
+    def cached_reads(self) -> Iterator[object]:
+        """Serve repeated entity, mention and title reads from a cache checked against the version (read_cache.py)."""
+        version = self.version()
+        self._cache.sync(version)
+        try:
+            yield version
+        finally:
+            self._cache.active = False
 
     # writes -----------------------------------------------------------------------------------------------
     def document_version(self, document_id: str) -> str | None:
@@ -294,8 +314,11 @@ class Neo4jGraphStore:
         return [self._document(r["d"]) for r in rows]
 
     def document_titles(self, document_ids: Sequence[str]) -> dict[str, str]:
-        rows = self._run("MATCH (d:Document) WHERE d.id IN $ids RETURN d.id AS id, d.title AS title", ids=list(document_ids))
-        return {r["id"]: r["title"] for r in rows}
+        def fetch(ids: list[str]) -> dict[str, str]:
+            rows = self._run("MATCH (d:Document) WHERE d.id IN $ids RETURN d.id AS id, d.title AS title", ids=ids)
+            return {r["id"]: r["title"] for r in rows}
+
+        return self._cache.lookup(self._cache.titles, document_ids, fetch)
 
     def get_chunks(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         rows = self._run("""MATCH (c:Chunk) WHERE c.id IN $ids
@@ -305,9 +328,11 @@ class Neo4jGraphStore:
         return [by_id[c] for c in chunk_ids if c in by_id]
 
     def get_entities(self, entity_ids: Sequence[str]) -> list[Entity]:
-        rows = self._run("""MATCH (e:Entity) WHERE e.id IN $ids
-                            RETURN e.id AS id, e.name AS name, e.type AS type, e.aliases AS aliases""", ids=list(entity_ids))
-        by_id = {r["id"]: Entity(r["id"], r["name"], r["type"], tuple(sorted(r["aliases"] or ()))) for r in rows}
+        def fetch(ids: list[str]) -> dict[str, Entity]:
+            rows = self._run(f"MATCH (e:Entity) WHERE e.id IN $ids RETURN e {_ENTITY_RETURN} AS e", ids=ids)
+            return {r["e"]["id"]: _entity(r["e"]) for r in rows}
+
+        by_id = self._cache.lookup(self._cache.entities, entity_ids, fetch)
         return [by_id[e] for e in entity_ids if e in by_id]
 
     def find_entities(self, text: str, limit: int = 10) -> list[Entity]:
@@ -332,41 +357,58 @@ class Neo4jGraphStore:
         for _ in range(hops):
             if not frontier or len(found) >= limit:
                 break
+            # Both ends come back with each relation: the caller looks them up next, and this saves a round trip.
             rows = self._run(f"""MATCH (a:Entity)-[x:{_STRUCTURE}]-(b:Entity) WHERE a.id IN $frontier
                                  AND (size($types) = 0 OR type(x) IN $types)
-                                 RETURN DISTINCT {_REL_RETURN} AS rel, b.id AS other LIMIT $limit""",
+                                 RETURN DISTINCT {_REL_RETURN} AS rel, a {_ENTITY_RETURN} AS a, b {_ENTITY_RETURN} AS b
+                                 LIMIT $limit""",
                              frontier=frontier, types=types, limit=limit)
             frontier = []
             for row in rows:
                 rel = _relation(row["rel"])
                 found.setdefault(rel.id, rel)
-                if row["other"] not in seen:
-                    seen.add(row["other"])
-                    frontier.append(row["other"])
+                self._cache.remember_entities((_entity(row["a"]), _entity(row["b"])))
+                other = row["b"]["id"]
+                if other not in seen:
+                    seen.add(other)
+                    frontier.append(other)
         return list(found.values())[:limit]
 
     def paths(self, source_id: str, target_id: str, max_hops: int, k: int) -> list[Path]:
-        if source_id == target_id:
-            return []
+        return self.connecting_paths([(source_id, target_id)], max_hops, k)[0]
+
+    def connecting_paths(self, pairs: Sequence[tuple[str, str]], max_hops: int, k: int) -> list[list[Path]]:
+        """All pairs in one query (one round trip, not one per pair)."""
         hops, fetch = int(max_hops), int(k) * 4  # validated ints: safe in the query text
-        rows = self._run(f"""MATCH p = SHORTEST {fetch} (a:Entity {{id: $s}})-[:{_STRUCTURE}]-{{1,{hops}}}(b:Entity {{id: $t}})
-                             RETURN [n IN nodes(p) | n.id] AS nodes,
-                                    [x IN relationships(p) | {_REL_RETURN}] AS rels""", s=source_id, t=target_id)
+        wanted = [[s, t] for s, t in pairs if s != t]
+        rows = self._run(f"""UNWIND range(0, size($pairs) - 1) AS i
+                             MATCH (a:Entity {{id: $pairs[i][0]}}), (b:Entity {{id: $pairs[i][1]}})
+                             MATCH p = SHORTEST {fetch} (a)-[:{_STRUCTURE}]-{{1,{hops}}}(b)
+                             RETURN i, [n IN nodes(p) | n {_ENTITY_RETURN}] AS nodes,
+                                    [x IN relationships(p) | {_REL_RETURN}] AS rels""",
+                         pairs=wanted) if wanted else []
         # Several relations may join one pair of entities: per node sequence, each hop keeps its best relation.
-        hops_by_nodes: dict[tuple[str, ...], list[list[Relation]]] = {}
+        hops_by_nodes: list[dict[tuple[str, ...], list[list[Relation]]]] = [{} for _ in wanted]
+        entities: dict[str, Entity] = {}
         for row in rows:
-            nodes = tuple(row["nodes"])
+            nodes = tuple(n["id"] for n in row["nodes"])
             if len(set(nodes)) != len(nodes):
                 continue  # simple paths only
-            options = hops_by_nodes.setdefault(nodes, [[] for _ in row["rels"]])
+            entities.update((n["id"], _entity(n)) for n in row["nodes"])
+            options = hops_by_nodes[row["i"]].setdefault(nodes, [[] for _ in row["rels"]])
             for hop, rel in enumerate(row["rels"]):
                 options[hop].append(_relation(rel))
-        entities = {e.id: e for e in self.get_entities(sorted({n for nodes in hops_by_nodes for n in nodes}))}
+        self._cache.remember_entities(entities.values())
+        found = iter(hops_by_nodes)
+        return [self._best_paths(next(found), entities, k) if s != t else [] for s, t in pairs]
+
+    @staticmethod
+    def _best_paths(hops_by_nodes: dict, entities: dict[str, Entity], k: int) -> list[Path]:
         result = []
         for nodes, options in hops_by_nodes.items():
             rels = [max(choices, key=best_relation_key) for choices in options]
             steps = tuple(PathStep(rel, rel.source_id == a) for a, rel in zip(nodes, rels))
-            result.append(Path(nodes=tuple(entities.get(n) or Entity(n, n, "Other") for n in nodes), steps=steps))
+            result.append(Path(nodes=tuple(entities[n] for n in nodes), steps=steps))
         return sorted(result, key=path_order)[:k]
 
     def chunks_mentioning(self, entity_ids: Sequence[str], limit: int = 50) -> list[tuple[str, str]]:
@@ -375,9 +417,14 @@ class Neo4jGraphStore:
         return [(r["e"], r["c"]) for r in rows]
 
     def entities_in_chunks(self, chunk_ids: Sequence[str]) -> list[tuple[str, str]]:
-        rows = self._run("""MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) WHERE c.id IN $ids
-                            RETURN DISTINCT c.id AS c, e.id AS e""", ids=list(chunk_ids))
-        return [(r["c"], r["e"]) for r in rows]
+        def fetch(ids: list[str]) -> dict[str, tuple[str, ...]]:
+            rows = self._run("""UNWIND $ids AS id MATCH (c:Chunk {id: id})
+                                OPTIONAL MATCH (c)-[:MENTIONS]->(e:Entity)
+                                RETURN id, collect(DISTINCT e.id) AS entities""", ids=ids)
+            return {r["id"]: tuple(sorted(r["entities"])) for r in rows}
+
+        found = self._cache.lookup(self._cache.chunk_entities, chunk_ids, fetch)
+        return [(c, e) for c in dict.fromkeys(chunk_ids) for e in found.get(c, ())]
 
     def keyword_search(self, text: str, k: int) -> list[Hit]:
         import re

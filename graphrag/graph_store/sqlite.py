@@ -318,6 +318,14 @@ class SqliteGraphStore:
         entities = {e.id: e for e in self.get_entities(sorted(ids))}
         return graph.paths(source_id, target_id, max_hops, k, entities) if node_paths else []
 
+    def connecting_paths(self, pairs: Sequence[tuple[str, str]], max_hops: int, k: int) -> list[list[Path]]:
+        return [self.paths(source, target, max_hops, k) for source, target in pairs]
+
+    @contextmanager
+    def cached_reads(self) -> Iterator[object]:
+        """Nothing to cache in process: reads are already local (the relation graph is cached by version)."""
+        yield self.version()
+
     def chunks_mentioning(self, entity_ids: Sequence[str], limit: int = 50) -> list[tuple[str, str]]:
         return self._in(
             "SELECT DISTINCT entity_id, chunk_id FROM mentions WHERE entity_id IN ({ids}) LIMIT ?", entity_ids, (limit,)

@@ -56,15 +56,18 @@ class Planner:
         """Forget cached name dictionaries (call after writes)."""
         self._linker = None
 
-    def _get_linker(self) -> EntityLinker:
-        version = self.store.version()
+    def _get_linker(self, version: object) -> EntityLinker:
         if self._linker is None or version != self._linker_version:
             self._linker = EntityLinker(self.store.entity_names())
             self._linker_version = version
         return self._linker
 
     def retrieve(self, question: str, max_hops: int | None = None, top_k: int | None = None) -> Retrieval:
-        """Plan and run retrieval for one question."""
+        """Plan and run retrieval for one question (one cached-reads block of the store)."""
+        with self.store.cached_reads() as version:
+            return self._retrieve(question, version, max_hops, top_k)
+
+    def _retrieve(self, question: str, version: object, max_hops: int | None, top_k: int | None) -> Retrieval:
         max_hops = max_hops or self.settings.max_hops
         top_k = top_k or self.settings.top_k
         timings: dict[str, float] = {}
@@ -79,7 +82,7 @@ class Planner:
         info = analyze_question(question)
         query_vector = self.embedder.embed([question], query=True)
         lap("embed")
-        links = self._get_linker().link(
+        links = self._get_linker(version).link(
             info, self.store, self.settings.fuzzy_link_threshold, self._embedding_candidates,
             self.settings.embedding_link_threshold,
         )
@@ -89,9 +92,9 @@ class Planner:
         relations: list[Relation] = self.store.neighbors(linked_ids, max_hops, limit=_NEIGHBOR_LIMIT) if links else []
         entities = self._entities_of(relations, links)
         chains = ChainFinder(info, relations, links).chains(entities, max_hops) if links else []
-        connections: list[Path] = []
-        for a, b in combinations(linked_ids[:4], 2):
-            connections.extend(self.store.paths(a, b, max_hops, self.settings.paths_k))
+        pairs = list(combinations(linked_ids[:4], 2))
+        connections = [p for found in self.store.connecting_paths(pairs, max_hops, self.settings.paths_k)
+                       for p in found] if pairs else []
         lap("graph")
 
         pool = self.settings.candidate_pool

@@ -1,0 +1,65 @@
+"""A version-checked read-through cache for a remote graph store (Neo4j): entities, chunk mentions and titles.
+
+Every Bolt round trip costs about a millisecond before the query does any work, and answering one question reads
+the same entities several times (linking, traversal, paths, evidence). Inside ``GraphStore.cached_reads()`` a store
+serves those reads from this cache. The block starts by reading the store's version token; a different token (a
+write by anyone) empties the cache, so a cached value is never older than the start of the block. Outside such a
+block nothing is cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
+
+from ..types import Entity
+
+__all__ = ["ReadCache"]
+
+_Value = TypeVar("_Value")
+
+
+class ReadCache:
+    """Per-version maps, each bounded: when one outgrows ``max_items`` it is emptied (simple and rare)."""
+
+    def __init__(self, max_items: int = 200_000) -> None:
+        self.max_items = max_items
+        self.active = False
+        self._version: object = None
+        self.entities: dict[str, Entity] = {}
+        self.chunk_entities: dict[str, tuple[str, ...]] = {}
+        self.titles: dict[str, str] = {}
+
+    def sync(self, version: object) -> None:
+        """Start a cached block at ``version``; data cached under another version is dropped."""
+        if version != self._version:
+            self.clear()
+            self._version = version
+        self.active = True
+
+    def clear(self) -> None:
+        self._version = None
+        self.entities.clear()
+        self.chunk_entities.clear()
+        self.titles.clear()
+
+    def remember_entities(self, entities: Iterable[Entity]) -> None:
+        if self.active:
+            self._put_all(self.entities, ((e.id, e) for e in entities))
+
+    def lookup(self, table: dict[str, _Value], keys: Sequence[str],
+               fetch: Callable[[list[str]], dict[str, _Value]]) -> dict[str, _Value]:
+        """Values for ``keys`` (missing ones fetched in one call and, inside a cached block, remembered)."""
+        if not self.active:
+            return fetch(list(dict.fromkeys(keys)))
+        missing = [k for k in dict.fromkeys(keys) if k not in table]
+        if missing:
+            fetched = fetch(missing)
+            self._put_all(table, fetched.items())
+        return {k: table[k] for k in keys if k in table}
+
+    def _put_all(self, table: dict, items: Iterable[tuple[str, object]]) -> None:
+        items = list(items)
+        if len(table) + len(items) > self.max_items:
+            table.clear()
+        table.update(items)
