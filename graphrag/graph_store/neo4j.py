@@ -68,6 +68,8 @@ _WRITES = (
             x.evidence = [c IN coalesce(x.support_chunks, []) + r.chunk WHERE c <> '']""", "relations"),
 )
 _ENTITY_RETURN = "{.id, .name, .type, .aliases}"
+# Relations fetched per entity for traversal; a hub beyond this is cut (the planner's own limit is 1,500 in all).
+_ADJACENCY_CAP = 2000
 _REL_RETURN = """{id: x.id, source: startNode(x).id, target: endNode(x).id, type: type(x), confidence: x.confidence,
                   document: x.support_docs[0], evidence: x.evidence, sentence: x.sentence, provenance: x.support_prov[0]}"""
 
@@ -321,9 +323,26 @@ class Neo4jGraphStore:
         return self._cache.lookup(self._cache.titles, document_ids, fetch)
 
     def get_chunks(self, chunk_ids: Sequence[str]) -> list[Chunk]:
-        rows = self._run("""MATCH (c:Chunk) WHERE c.id IN $ids
-                            RETURN c.id AS id, c.document_id AS doc, c.index AS idx, c.text AS text, c.start AS start,
-                                   c.end AS end""", ids=list(chunk_ids))
+        if not self._cache.active:
+            rows = self._run("""MATCH (c:Chunk) WHERE c.id IN $ids
+                                RETURN c.id AS id, c.document_id AS doc, c.index AS idx, c.text AS text,
+                                       c.start AS start, c.end AS end""", ids=list(chunk_ids))
+        else:
+            # Evidence chunks are next asked for their document's title and the entities they mention: fetch
+            # those in the same round trip and keep them in the read cache.
+            rows = self._run(f"""MATCH (c:Chunk) WHERE c.id IN $ids
+                                 OPTIONAL MATCH (d:Document {{id: c.document_id}})
+                                 CALL (c) {{ OPTIONAL MATCH (c)-[:MENTIONS]->(e:Entity)
+                                             RETURN collect(DISTINCT e {_ENTITY_RETURN}) AS entities }}
+                                 RETURN c.id AS id, c.document_id AS doc, c.index AS idx, c.text AS text,
+                                        c.start AS start, c.end AS end, d.title AS title, entities""",
+                             ids=list(chunk_ids))
+            for r in rows:
+                entities = [_entity(e) for e in r["entities"]]
+                self._cache.remember_entities(entities)
+                self._cache.remember(self._cache.chunk_entities, r["id"], tuple(sorted(e.id for e in entities)))
+                if r["title"] is not None:
+                    self._cache.remember(self._cache.titles, r["doc"], r["title"])
         by_id = {r["id"]: Chunk(r["id"], r["doc"], r["idx"], r["text"], r["start"], r["end"]) for r in rows}
         return [by_id[c] for c in chunk_ids if c in by_id]
 
@@ -350,29 +369,44 @@ class Neo4jGraphStore:
         return [(r["norm"], r["id"]) for r in rows]
 
     def neighbors(self, entity_ids, hops, relation_types=None, limit=500) -> list[Relation]:
+        """Breadth-first over each entity's cached adjacency (the same walk as the embedded store's), fetching the
+        adjacency of a hop's unseen entities in one query."""
+        allowed = {t for t in relation_types if valid_relation_type(t)} if relation_types else None
         found: dict[str, Relation] = {}
         seen = set(entity_ids)
-        frontier = list(entity_ids)
-        types = [t for t in (relation_types or []) if valid_relation_type(t)]
+        frontier = list(dict.fromkeys(entity_ids))
         for _ in range(hops):
-            if not frontier or len(found) >= limit:
+            if not frontier:
                 break
-            # Both ends come back with each relation: the caller looks them up next, and this saves a round trip.
-            rows = self._run(f"""MATCH (a:Entity)-[x:{_STRUCTURE}]-(b:Entity) WHERE a.id IN $frontier
-                                 AND (size($types) = 0 OR type(x) IN $types)
-                                 RETURN DISTINCT {_REL_RETURN} AS rel, a {_ENTITY_RETURN} AS a, b {_ENTITY_RETURN} AS b
-                                 LIMIT $limit""",
-                             frontier=frontier, types=types, limit=limit)
-            frontier = []
+            adjacency = self._adjacency(frontier)
+            next_frontier = []
+            for node in frontier:
+                for rel, other in adjacency.get(node, ()):
+                    if allowed is not None and rel.type not in allowed:
+                        continue
+                    found.setdefault(rel.id, rel)
+                    if other not in seen:
+                        seen.add(other)
+                        next_frontier.append(other)
+                    if len(found) >= limit:
+                        return list(found.values())
+            frontier = next_frontier
+        return list(found.values())
+
+    def _adjacency(self, entity_ids: list[str]) -> dict[str, tuple[tuple[Relation, str], ...]]:
+        def fetch(ids: list[str]) -> dict[str, tuple[tuple[Relation, str], ...]]:
+            # The far end comes back with each relation: callers look those entities up next (one round trip less).
+            rows = self._run(f"""UNWIND $ids AS id MATCH (a:Entity {{id: id}})
+                                 CALL (a) {{ MATCH (a)-[x:{_STRUCTURE}]-(b) RETURN x, b LIMIT $cap }}
+                                 RETURN id, collect({{rel: {_REL_RETURN}, other: b {_ENTITY_RETURN}}}) AS adjacent""",
+                             ids=ids, cap=_ADJACENCY_CAP)
+            adjacency = {entity: () for entity in ids}
             for row in rows:
-                rel = _relation(row["rel"])
-                found.setdefault(rel.id, rel)
-                self._cache.remember_entities((_entity(row["a"]), _entity(row["b"])))
-                other = row["b"]["id"]
-                if other not in seen:
-                    seen.add(other)
-                    frontier.append(other)
-        return list(found.values())[:limit]
+                adjacency[row["id"]] = tuple((_relation(item["rel"]), item["other"]["id"]) for item in row["adjacent"])
+                self._cache.remember_entities(_entity(item["other"]) for item in row["adjacent"])
+            return adjacency
+
+        return self._cache.lookup(self._cache.adjacency, entity_ids, fetch)
 
     def paths(self, source_id: str, target_id: str, max_hops: int, k: int) -> list[Path]:
         return self.connecting_paths([(source_id, target_id)], max_hops, k)[0]

@@ -1,10 +1,10 @@
-"""A version-checked read-through cache for a remote graph store (Neo4j): entities, chunk mentions and titles.
+"""A version-checked read-through cache for a remote graph store (Neo4j): entities, adjacency, mentions, titles.
 
-Every Bolt round trip costs about a millisecond before the query does any work, and answering one question reads
-the same entities several times (linking, traversal, paths, evidence). Inside ``GraphStore.cached_reads()`` a store
-serves those reads from this cache. The block starts by reading the store's version token; a different token (a
-write by anyone) empties the cache, so a cached value is never older than the start of the block. Outside such a
-block nothing is cached.
+Every Bolt round trip costs about a millisecond before the query does any work; answering one question reads the
+same entities several times (linking, traversal, paths, evidence), and questions about related things walk the same
+hubs. Inside ``GraphStore.cached_reads()`` a store serves those reads from this cache. The block starts by reading
+the store's version token; a different token (a write by anyone) empties the cache, so a cached value is never
+older than the start of the block. Outside such a block nothing is cached.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from ..types import Entity
+from ..types import Entity, Relation
 
 __all__ = ["ReadCache"]
 
@@ -20,7 +20,8 @@ _Value = TypeVar("_Value")
 
 
 class ReadCache:
-    """Per-version maps, each bounded: when one outgrows ``max_items`` it is emptied (simple and rare)."""
+    """Per-version maps, each bounded: when one would outgrow its bound it is emptied (simple, and rare).
+    Adjacency lists are larger than the other values, so they get a tenth of ``max_items``."""
 
     def __init__(self, max_items: int = 200_000) -> None:
         self.max_items = max_items
@@ -29,6 +30,7 @@ class ReadCache:
         self.entities: dict[str, Entity] = {}
         self.chunk_entities: dict[str, tuple[str, ...]] = {}
         self.titles: dict[str, str] = {}
+        self.adjacency: dict[str, tuple[tuple[Relation, str], ...]] = {}  # entity -> (relation, other end)
 
     def sync(self, version: object) -> None:
         """Start a cached block at ``version``; data cached under another version is dropped."""
@@ -42,10 +44,15 @@ class ReadCache:
         self.entities.clear()
         self.chunk_entities.clear()
         self.titles.clear()
+        self.adjacency.clear()
 
     def remember_entities(self, entities: Iterable[Entity]) -> None:
         if self.active:
             self._put_all(self.entities, ((e.id, e) for e in entities))
+
+    def remember(self, table: dict[str, _Value], key: str, value: _Value) -> None:
+        if self.active:
+            self._put_all(table, ((key, value),))
 
     def lookup(self, table: dict[str, _Value], keys: Sequence[str],
                fetch: Callable[[list[str]], dict[str, _Value]]) -> dict[str, _Value]:
@@ -60,6 +67,7 @@ class ReadCache:
 
     def _put_all(self, table: dict, items: Iterable[tuple[str, object]]) -> None:
         items = list(items)
-        if len(table) + len(items) > self.max_items:
+        bound = self.max_items // 10 if table is self.adjacency else self.max_items
+        if len(table) + len(items) > bound:
             table.clear()
         table.update(items)
