@@ -182,6 +182,7 @@ class Engine:
 
     def close(self) -> None:
         """Persist indexes and close the store."""
+        self.planner.close()
         self.indexer.save()
         self.store.close()
 

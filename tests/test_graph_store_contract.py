@@ -92,6 +92,25 @@ def test_connecting_paths_answers_every_pair_in_order(store):
     assert [p.text for p in found[1]] == ["Weave Corp ←ACQUIRED— Loom Corp"] and found[2] == found[3] == []
 
 
+def test_mention_lookups_both_ways(store):
+    doc, chunks, extraction = make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A)
+    store.write_documents([(doc, chunks, extraction)])
+    ada, loom, weave = entity_id("Ada"), entity_id("Loom Corp"), entity_id("Weave Corp")
+    for reads in (store.cached_reads(), _no_block()):
+        with reads:
+            found = store.chunks_mentioning([loom, ada, entity_id("Nobody")])
+            assert sorted(found) == sorted([(ada, chunks[0].id), (loom, chunks[0].id)])
+            assert len(store.chunks_mentioning([loom, ada], limit=1)) == 1
+            assert sorted(store.entities_in_chunks([chunks[0].id, "no-such-chunk"])) == sorted(
+                (chunks[0].id, e) for e in (ada, loom, weave))
+
+
+def _no_block():
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
 def test_cached_reads_see_writes_made_between_blocks(store):
     first = make_doc("a", "Ada founded Loom Corp.", FACTS_A[:1])
     store.write_documents([first])

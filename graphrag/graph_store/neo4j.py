@@ -70,6 +70,7 @@ _WRITES = (
 _ENTITY_RETURN = "{.id, .name, .type, .aliases}"
 # Relations fetched per entity for traversal; a hub beyond this is cut (the planner's own limit is 1,500 in all).
 _ADJACENCY_CAP = 2000
+_MENTION_CAP = 500  # chunks fetched per entity for chunks_mentioning (the planner asks for 200 in all)
 _REL_RETURN = """{id: x.id, source: startNode(x).id, target: endNode(x).id, type: type(x), confidence: x.confidence,
                   document: x.support_docs[0], evidence: x.evidence, sentence: x.sentence, provenance: x.support_prov[0]}"""
 
@@ -446,9 +447,17 @@ class Neo4jGraphStore:
         return sorted(result, key=path_order)[:k]
 
     def chunks_mentioning(self, entity_ids: Sequence[str], limit: int = 50) -> list[tuple[str, str]]:
-        rows = self._run("""MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) WHERE e.id IN $ids
-                            RETURN DISTINCT e.id AS e, c.id AS c LIMIT $limit""", ids=list(entity_ids), limit=limit)
-        return [(r["e"], r["c"]) for r in rows]
+        def fetch(ids: list[str]) -> dict[str, tuple[str, ...]]:
+            rows = self._run("""UNWIND $ids AS id MATCH (e:Entity {id: id})
+                                CALL (e) { MATCH (c:Chunk)-[:MENTIONS]->(e) RETURN DISTINCT c.id AS c LIMIT $cap }
+                                RETURN id, collect(c) AS chunks""", ids=ids, cap=_MENTION_CAP)
+            found = {entity: () for entity in ids}
+            found.update((r["id"], tuple(r["chunks"])) for r in rows)
+            return found
+
+        chunks = self._cache.lookup(self._cache.entity_chunks, entity_ids, fetch)
+        pairs = [(e, c) for e in dict.fromkeys(entity_ids) for c in chunks.get(e, ())]
+        return pairs[:limit]
 
     def entities_in_chunks(self, chunk_ids: Sequence[str]) -> list[tuple[str, str]]:
         def fetch(ids: list[str]) -> dict[str, tuple[str, ...]]:

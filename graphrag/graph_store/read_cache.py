@@ -31,6 +31,7 @@ class ReadCache:
         self.chunk_entities: dict[str, tuple[str, ...]] = {}
         self.titles: dict[str, str] = {}
         self.adjacency: dict[str, tuple[tuple[Relation, str], ...]] = {}  # entity -> (relation, other end)
+        self.entity_chunks: dict[str, tuple[str, ...]] = {}  # entity -> chunks that mention it
 
     def sync(self, version: object) -> None:
         """Start a cached block at ``version``; data cached under another version is dropped."""
@@ -45,6 +46,7 @@ class ReadCache:
         self.chunk_entities.clear()
         self.titles.clear()
         self.adjacency.clear()
+        self.entity_chunks.clear()
 
     def remember_entities(self, entities: Iterable[Entity]) -> None:
         if self.active:

@@ -10,6 +10,7 @@ Vector and keyword hits are always fused in, so graph evidence adds to text evid
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -51,6 +52,13 @@ class Planner:
         self.entity_index = entity_index
         self._linker: EntityLinker | None = None
         self._linker_version: object = None
+        # Keyword search needs only the question text, so it runs beside embedding and linking: the store (a
+        # database thread or a server) works while this thread does.
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphrag-keyword")
+
+    def close(self) -> None:
+        """Stop the background worker."""
+        self._background.shutdown(wait=True)
 
     def invalidate(self) -> None:
         """Forget cached name dictionaries (call after writes)."""
@@ -79,6 +87,8 @@ class Planner:
             timings[name] = round((now - clock) * 1000, 2)
             clock = now
 
+        pool = self.settings.candidate_pool
+        keyword_search = self._background.submit(self.store.keyword_search, question, pool)
         info = analyze_question(question)
         query_vector = self.embedder.embed([question], query=True)
         lap("embed")
@@ -97,9 +107,8 @@ class Planner:
                        for p in found] if pairs else []
         lap("graph")
 
-        pool = self.settings.candidate_pool
         vector_hits = self.chunk_index.search(query_vector, pool)[0]
-        keyword_hits = self.store.keyword_search(question, pool)
+        keyword_hits = keyword_search.result()
         lap("search")
 
         pagerank_chunks = self._pagerank_chunks(linked_ids, [h.id for h in vector_hits[:5]], relations)
