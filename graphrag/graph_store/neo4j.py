@@ -13,7 +13,7 @@ batched ``UNWIND`` statements inside one transaction per batch of documents.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -49,12 +49,13 @@ _WRITES = (
         CREATE (d)-[:HAS_CHUNK]->(:Chunk {id: r.id, document_id: r.doc, index: r.index, text: r.text,
                                          start: r.start, end: r.end})""", "chunks"),
     ("""UNWIND $rows AS r MERGE (e:Entity {id: r.id})
-        ON CREATE SET e.name = r.name, e.type = r.type, e.aliases = [], e.norms = r.norms
+        ON CREATE SET e.name = r.name, e.type = r.type, e:$(r.type), e.aliases = r.other_aliases, e.norms = r.norms
         WITH e, r MATCH (d:Document {id: r.doc})
         CREATE (d)-[:CONTRIBUTES {type: r.type, weight: r.weight, aliases: r.aliases, norms: r.norms}]->(e)""",
      "entities"),
+    # Chunks are always new (their ids hash the document's content) and rows are de-duplicated: CREATE, not MERGE.
     ("""UNWIND $rows AS r MATCH (c:Chunk {id: r.chunk}) MATCH (e:Entity {id: r.entity})
-        MERGE (c)-[m:MENTIONS {start: r.start}]->(e) SET m.end = r.end, m.text = r.text, m.document_id = r.doc""",
+        CREATE (c)-[:MENTIONS {start: r.start, end: r.end, text: r.text, document_id: r.doc}]->(e)""",
      "mentions"),
     ("""UNWIND $rows AS r MATCH (a:Entity {id: r.source}) MATCH (b:Entity {id: r.target})
         MERGE (a)-[x:$(r.type) {id: r.id}]->(b)
@@ -196,10 +197,15 @@ class Neo4jGraphStore:
                 removed_chunks += gone_chunks
                 removed_entities += gone_entities
                 touched |= still
+            # An entity created here by one document already has that document's type, label and aliases; only
+            # those that existed before or that several documents of the batch name need a vote.
+            contributions = Counter(r["id"] for r in rows["entities"])
+            touched |= {r["id"] for r in tx.run("MATCH (e:Entity) WHERE e.id IN $ids RETURN e.id AS id",
+                                                ids=sorted(contributions))}
+            touched |= {entity for entity, count in contributions.items() if count > 1}
             for query, key in _WRITES:
                 for part in self._batches(rows[key]):
                     tx.run(query, rows=part)
-            touched |= {r["id"] for r in rows["entities"]}
             self._revote(tx, sorted(touched))
             readded = {r["id"] for r in rows["entities"]}
             return removed_chunks, [e for e in removed_entities if e not in readded]
@@ -221,11 +227,14 @@ class Neo4jGraphStore:
             for mention in extraction.mentions:
                 weights[mention.entity_id] += 1
             rows["entities"] += [{
-                "doc": document.id, "id": e.id, "name": e.name, "type": e.type, "weight": max(weights[e.id], 1),
-                "aliases": [e.name, *e.aliases], "norms": sorted({normalize_name(a) for a in (e.name, *e.aliases)}),
+                "doc": document.id, "id": e.id, "name": e.name, "weight": max(weights[e.id], 1),
+                "type": e.type if e.type in ENTITY_TYPES else "Other",  # whitelisted: it becomes a label
+                "aliases": [e.name, *e.aliases], "other_aliases": sorted(set(e.aliases) - {e.name}),
+                "norms": sorted({normalize_name(a) for a in (e.name, *e.aliases)}),
             } for e in extraction.entities]
+            unique = {(m.chunk_id, m.entity_id, m.start): m for m in extraction.mentions}
             rows["mentions"] += [{"doc": document.id, "chunk": m.chunk_id, "entity": m.entity_id, "start": m.start,
-                                  "end": m.end, "text": m.text} for m in extraction.mentions]
+                                  "end": m.end, "text": m.text} for m in unique.values()]
             for rel in extraction.relations:
                 if not valid_relation_type(rel.type):
                     raise StoreError(f"relation type {rel.type!r} is not a valid UPPER_SNAKE name")
@@ -262,33 +271,21 @@ class Neo4jGraphStore:
         return chunk_ids, orphans, touched - set(orphans)
 
     def _revote(self, tx, entity_ids: list[str]) -> None:
-        """Type by weighted vote over contributing documents; aliases and names as their union; one label per type."""
-        if not entity_ids:
-            return
-        rows = tx.run("""UNWIND $ids AS id MATCH (d:Document)-[c:CONTRIBUTES]->(e:Entity {id: id})
-                         RETURN e.id AS id, e.name AS name, c.type AS type, c.weight AS weight, c.aliases AS aliases,
-                                c.norms AS norms""", ids=entity_ids)
-        votes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        aliases: dict[str, set[str]] = defaultdict(set)
-        norms: dict[str, set[str]] = defaultdict(set)
-        names: dict[str, str] = {}
-        for r in rows:
-            votes[r["id"]][r["type"]] += r["weight"]
-            aliases[r["id"]].update(r["aliases"])
-            norms[r["id"]].update(r["norms"])
-            names[r["id"]] = r["name"]
-        by_type: dict[str, list[dict]] = defaultdict(list)
-        for entity_id, tally in votes.items():
-            best = min(tally, key=lambda t: (t == "Other", -tally[t], t))
-            best = best if best in ENTITY_TYPES else "Other"
-            by_type[best].append({"id": entity_id, "type": best, "norms": sorted(norms[entity_id]),
-                                  "aliases": sorted(aliases[entity_id] - {names[entity_id]})})
-        rows = [row for part in by_type.values() for row in part]
-        for part in self._batches(rows):
-            # r.type is one of ENTITY_TYPES (checked above); _LABELS is that whitelist joined.
-            tx.run(f"""UNWIND $rows AS r MATCH (e:Entity {{id: r.id}})
-                       REMOVE e:{_LABELS} SET e:$(r.type), e.type = r.type, e.aliases = r.aliases,
-                       e.norms = r.norms""", rows=part)
+        """Type by weighted vote over contributing documents (ties: not "Other", then heavier, then by name);
+        aliases and normalised names as their union; one type label. All on the server, one statement a batch."""
+        for part in self._batches(entity_ids):
+            # The winning type is checked against the whitelist inside the query before it becomes a label.
+            tx.run(f"""UNWIND $ids AS id MATCH (e:Entity {{id: id}})
+                       CALL (e) {{ MATCH (:Document)-[c:CONTRIBUTES]->(e)
+                                   WITH c.type AS t, sum(c.weight) AS w
+                                   ORDER BY CASE t WHEN 'Other' THEN 1 ELSE 0 END, w DESC, t LIMIT 1
+                                   RETURN CASE WHEN t IN $types THEN t ELSE 'Other' END AS best }}
+                       CALL (e) {{ MATCH (:Document)-[c:CONTRIBUTES]->(e) UNWIND c.aliases AS a
+                                   WITH DISTINCT a WHERE a <> e.name ORDER BY a RETURN collect(a) AS aliases }}
+                       CALL (e) {{ MATCH (:Document)-[c:CONTRIBUTES]->(e) UNWIND c.norms AS n
+                                   WITH DISTINCT n ORDER BY n RETURN collect(n) AS norms }}
+                       REMOVE e:{_LABELS} SET e:$(best), e.type = best, e.aliases = aliases, e.norms = norms""",
+                   ids=part, types=list(ENTITY_TYPES))
 
     def delete_document(self, document_id: str) -> tuple[list[str], list[str]]:
         if self.document_version(document_id) is None:
