@@ -9,6 +9,7 @@ older than the start of the block. Outside such a block nothing is cached.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
@@ -21,11 +22,13 @@ _Value = TypeVar("_Value")
 
 class ReadCache:
     """Per-version maps, each bounded: when one would outgrow its bound it is emptied (simple, and rare).
-    Adjacency lists are larger than the other values, so they get a tenth of ``max_items``."""
+    Adjacency lists are larger than the other values, so they get a tenth of ``max_items``. Thread-safe: the
+    planner reads from two threads at once."""
 
     def __init__(self, max_items: int = 200_000) -> None:
         self.max_items = max_items
         self.active = False
+        self._lock = threading.Lock()
         self._version: object = None
         self.entities: dict[str, Entity] = {}
         self.chunk_entities: dict[str, tuple[str, ...]] = {}
@@ -35,18 +38,20 @@ class ReadCache:
 
     def sync(self, version: object) -> None:
         """Start a cached block at ``version``; data cached under another version is dropped."""
-        if version != self._version:
-            self.clear()
-            self._version = version
-        self.active = True
+        with self._lock:
+            if version != self._version:
+                self._clear()
+                self._version = version
+            self.active = True
 
     def clear(self) -> None:
+        with self._lock:
+            self._clear()
+
+    def _clear(self) -> None:
         self._version = None
-        self.entities.clear()
-        self.chunk_entities.clear()
-        self.titles.clear()
-        self.adjacency.clear()
-        self.entity_chunks.clear()
+        for table in (self.entities, self.chunk_entities, self.titles, self.adjacency, self.entity_chunks):
+            table.clear()
 
     def remember_entities(self, entities: Iterable[Entity]) -> None:
         if self.active:
@@ -61,15 +66,19 @@ class ReadCache:
         """Values for ``keys`` (missing ones fetched in one call and, inside a cached block, remembered)."""
         if not self.active:
             return fetch(list(dict.fromkeys(keys)))
-        missing = [k for k in dict.fromkeys(keys) if k not in table]
+        with self._lock:
+            known = {k: table[k] for k in keys if k in table}
+        missing = [k for k in dict.fromkeys(keys) if k not in known]
         if missing:
-            fetched = fetch(missing)
+            fetched = fetch(missing)  # outside the lock: the other thread's reads go on meanwhile
             self._put_all(table, fetched.items())
-        return {k: table[k] for k in keys if k in table}
+            known.update(fetched)
+        return known
 
     def _put_all(self, table: dict, items: Iterable[tuple[str, object]]) -> None:
         items = list(items)
         bound = self.max_items // 10 if table is self.adjacency else self.max_items
-        if len(table) + len(items) > bound:
-            table.clear()
-        table.update(items)
+        with self._lock:
+            if len(table) + len(items) > bound:
+                table.clear()
+            table.update(items)

@@ -10,7 +10,7 @@ Vector and keyword hits are always fused in, so graph evidence adds to text evid
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -52,9 +52,8 @@ class Planner:
         self.entity_index = entity_index
         self._linker: EntityLinker | None = None
         self._linker_version: object = None
-        # Keyword search needs only the question text, so it runs beside embedding and linking: the store (a
-        # database thread or a server) works while this thread does.
-        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphrag-keyword")
+        # Independent store reads (keyword search, connecting paths, ...) run here beside the planner's own work.
+        self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="graphrag-reads")
 
     def close(self) -> None:
         """Stop the background worker."""
@@ -72,10 +71,20 @@ class Planner:
 
     def retrieve(self, question: str, max_hops: int | None = None, top_k: int | None = None) -> Retrieval:
         """Plan and run retrieval for one question (one cached-reads block of the store)."""
-        with self.store.cached_reads() as version:
-            return self._retrieve(question, version, max_hops, top_k)
+        pending: list[Future] = []
 
-    def _retrieve(self, question: str, version: object, max_hops: int | None, top_k: int | None) -> Retrieval:
+        def submit(function, *args) -> Future:
+            pending.append(self._background.submit(function, *args))
+            return pending[-1]
+
+        with self.store.cached_reads() as version:
+            try:
+                return self._retrieve(question, version, submit, max_hops, top_k)
+            finally:
+                wait(pending)  # none may outlive the cached block, even when retrieval failed
+
+    def _retrieve(self, question: str, version: object, submit, max_hops: int | None,
+                  top_k: int | None) -> Retrieval:
         max_hops = max_hops or self.settings.max_hops
         top_k = top_k or self.settings.top_k
         timings: dict[str, float] = {}
@@ -87,10 +96,14 @@ class Planner:
             timings[name] = round((now - clock) * 1000, 2)
             clock = now
 
+        # Store reads that depend only on what is already known run in the background, beside the work that
+        # follows them (a remote store works while this thread does); each is collected where it is needed.
         pool = self.settings.candidate_pool
-        keyword_search = self._background.submit(self.store.keyword_search, question, pool)
+        keyword_search = submit(self.store.keyword_search, question, pool)
         info = analyze_question(question)
         query_vector = self.embedder.embed([question], query=True)
+        vector_hits = self.chunk_index.search(query_vector, pool)[0]
+        top_chunk_entities = submit(self.store.entities_in_chunks, [h.id for h in vector_hits[:5]])
         lap("embed")
         links = self._get_linker(version).link(
             info, self.store, self.settings.fuzzy_link_threshold, self._embedding_candidates,
@@ -99,19 +112,18 @@ class Planner:
         linked_ids = [s.link.entity.id for s in links]
         lap("link")
 
+        pairs = list(combinations(linked_ids[:4], 2))
+        paths = submit(self.store.connecting_paths, pairs, max_hops, self.settings.paths_k)
         relations: list[Relation] = self.store.neighbors(linked_ids, max_hops, limit=_NEIGHBOR_LIMIT) if links else []
         entities = self._entities_of(relations, links)
         chains = ChainFinder(info, relations, links).chains(entities, max_hops) if links else []
-        pairs = list(combinations(linked_ids[:4], 2))
-        connections = [p for found in self.store.connecting_paths(pairs, max_hops, self.settings.paths_k)
-                       for p in found] if pairs else []
+        connections = [p for found in paths.result() for p in found]
         lap("graph")
 
-        vector_hits = self.chunk_index.search(query_vector, pool)[0]
         keyword_hits = keyword_search.result()
         lap("search")
 
-        pagerank_chunks = self._pagerank_chunks(linked_ids, [h.id for h in vector_hits[:5]], relations)
+        pagerank_chunks = self._pagerank_chunks(linked_ids, [e for _, e in top_chunk_entities.result()], relations)
         lap("pagerank")
 
         ranked = {
@@ -154,9 +166,10 @@ class Planner:
             ids.add(rel.target_id)
         return {e.id: e for e in self.store.get_entities(sorted(ids))}
 
-    def _pagerank_chunks(self, linked_ids: list[str], top_chunks: list[str], relations: list[Relation]) -> list[str]:
+    def _pagerank_chunks(self, linked_ids: list[str], top_chunk_entities: list[str],
+                         relations: list[Relation]) -> list[str]:
         seeds: dict[str, float] = {e: 1.0 for e in linked_ids}
-        for _, entity_id in self.store.entities_in_chunks(top_chunks):
+        for entity_id in top_chunk_entities:
             seeds.setdefault(entity_id, 0.5)
         if not seeds:
             return []
