@@ -36,7 +36,9 @@ class EntityLinker:
 
     def link(self, info: QuestionInfo, store, fuzzy_threshold: float, embed_search=None,
              embedding_threshold: float = 1.0) -> list[LinkSpan]:
-        """Longest-match-first linking over word n-grams; unmatched capitalised runs go to fuzzy and embedding."""
+        """Longest-match-first linking over word n-grams; unmatched capitalised runs go to fuzzy and embedding.
+
+        ``embed_search(surfaces)`` gives, per surface, ``(entity_id, similarity)`` candidates."""
         words = info.words
         used: set[int] = set()
         found: list[tuple[str, str, str, float, int, int]] = []  # entity_id, surface, method, score, first, last
@@ -53,6 +55,7 @@ class EntityLinker:
                     found.append((entity_id, surface, "exact", 1.0, first, first + size - 1))
                 if norm in self._by_norm:
                     used.update(span)
+        unmatched: list[tuple[str, int, int]] = []
         for first, last in _capitalised_runs(words, used):
             surface = " ".join(words[first:last + 1])
             norm = normalize_name(surface)
@@ -60,9 +63,12 @@ class EntityLinker:
             if match is not None:
                 for entity_id in self._by_norm[match[0]]:
                     found.append((entity_id, surface, "fuzzy", match[1] / 100.0, first, last))
-                continue
-            if embed_search is not None:
-                for entity_id, score in embed_search(surface):
+            else:
+                unmatched.append((surface, first, last))
+        if embed_search is not None and unmatched:
+            # One batch for every span left: each separate forward pass costs about as much as the batch.
+            for (surface, first, last), candidates in zip(unmatched, embed_search([u[0] for u in unmatched])):
+                for entity_id, score in candidates:
                     if score >= embedding_threshold:
                         found.append((entity_id, surface, "embedding", score, first, last))
         entities = {e.id: e for e in store.get_entities(sorted({f[0] for f in found}))}

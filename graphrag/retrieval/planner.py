@@ -153,11 +153,12 @@ class Planner:
         return Retrieval(plan, info, tuple(evidence), tuple(chains[:20]), tuple(connections), unlinked,
                          self._chunk_entities(evidence), timings)
 
-    def _embedding_candidates(self, surface: str) -> list[tuple[str, float]]:
-        if len(self.entity_index) == 0:
-            return []
-        hits = self.entity_index.search(self.embedder.embed([surface], query=True), 3)[0]
-        return [(h.id, h.score) for h in hits]
+    def _embedding_candidates(self, surfaces: list[str]) -> list[list[tuple[str, float]]]:
+        """Nearest entity names for each surface, all surfaces in one forward pass."""
+        if len(self.entity_index) == 0 or not surfaces:
+            return [[] for _ in surfaces]
+        found = self.entity_index.search(self.embedder.embed(surfaces, query=True), 3)
+        return [[(h.id, h.score) for h in hits] for hits in found]
 
     def _entities_of(self, relations: list[Relation], links: list[LinkSpan]) -> dict[str, Entity]:
         ids = {s.link.entity.id for s in links}
