@@ -363,8 +363,15 @@ class Neo4jGraphStore:
         return self.get_entities([r["id"] for r in rows])
 
     def entity_names(self) -> list[tuple[str, str]]:
-        rows = self._run("MATCH (e:Entity) UNWIND e.norms AS n RETURN DISTINCT n AS norm, e.id AS id")
-        return [(r["norm"], r["id"]) for r in rows]
+        if not self._cache.active:
+            rows = self._run("MATCH (e:Entity) UNWIND e.norms AS n RETURN DISTINCT n AS norm, e.id AS id")
+            return [(r["norm"], r["id"]) for r in rows]
+        # Called once per store version to build the linker's dictionary: fetching each entity whole in the same
+        # pass fills the read cache, so later entity lookups in this version need no round trip.
+        rows = self._run(f"MATCH (e:Entity) RETURN e {_ENTITY_RETURN} AS e, e.norms AS norms")
+        if len(rows) <= self._cache.max_items:  # a graph too big for the cache keeps fetching on demand
+            self._cache.remember_entities(_entity(r["e"]) for r in rows)
+        return list(dict.fromkeys((norm, r["e"]["id"]) for r in rows for norm in r["norms"] or ()))
 
     def neighbors(self, entity_ids, hops, relation_types=None, limit=500) -> list[Relation]:
         """Breadth-first over each entity's cached adjacency (the same walk as the embedded store's), fetching the
