@@ -105,6 +105,15 @@ def test_mention_lookups_both_ways(store):
                 (chunks[0].id, e) for e in (ada, loom, weave))
 
 
+def test_entity_names_are_the_same_inside_and_outside_a_cached_block(store):
+    store.write_documents([make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A)])
+    outside = sorted(store.entity_names())
+    assert ("loom corp", entity_id("Loom Corp")) in outside and len(outside) == 3
+    with store.cached_reads():
+        assert sorted(store.entity_names()) == outside
+        assert store.get_entities([entity_id("Weave Corp")])[0].name == "Weave Corp"
+
+
 def _no_block():
     from contextlib import nullcontext
 
