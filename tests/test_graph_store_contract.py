@@ -75,6 +75,7 @@ def test_neighbors_and_paths(store):
     assert {r.type for r in two_hops} == {"FOUNDED", "ACQUIRED"}
     only = store.neighbors([entity_id("Ada")], hops=2, relation_types=["ACQUIRED"])
     assert only == []  # the filter applies to every hop
+    assert store.neighbors([entity_id("Ada")], hops=2, relation_types=["not a type!"]) == []
     paths = store.paths(entity_id("Ada"), entity_id("Weave Corp"), max_hops=3, k=3)
     assert paths and [n.name for n in paths[0].nodes] == ["Ada", "Loom Corp", "Weave Corp"]
     assert paths[0].text == "Ada —FOUNDED→ Loom Corp —ACQUIRED→ Weave Corp"

@@ -24,7 +24,7 @@ from ..extraction.base import ENTITY_TYPES, valid_relation_type
 from ..ids import normalize_name
 from ..types import Chunk, Document, Entity, Hit, Path, PathStep, Relation, StoreStats
 from .base import DocumentWrite
-from .nx_view import best_relation_key, path_order
+from .nx_view import best_relation_key, breadth_first_relations, path_order
 from .read_cache import ReadCache
 
 __all__ = ["Neo4jGraphStore"]
@@ -376,27 +376,10 @@ class Neo4jGraphStore:
     def neighbors(self, entity_ids, hops, relation_types=None, limit=500) -> list[Relation]:
         """Breadth-first over each entity's cached adjacency (the same walk as the embedded store's), fetching the
         adjacency of a hop's unseen entities in one query."""
-        allowed = {t for t in relation_types if valid_relation_type(t)} if relation_types else None
-        found: dict[str, Relation] = {}
-        seen = set(entity_ids)
-        frontier = list(dict.fromkeys(entity_ids))
-        for _ in range(hops):
-            if not frontier:
-                break
-            adjacency = self._adjacency(frontier)
-            next_frontier = []
-            for node in frontier:
-                for rel, other in adjacency.get(node, ()):
-                    if allowed is not None and rel.type not in allowed:
-                        continue
-                    found.setdefault(rel.id, rel)
-                    if other not in seen:
-                        seen.add(other)
-                        next_frontier.append(other)
-                    if len(found) >= limit:
-                        return list(found.values())
-            frontier = next_frontier
-        return list(found.values())
+        types = [t for t in relation_types if valid_relation_type(t)] if relation_types else None
+        if relation_types and not types:
+            return []  # only invalid type names asked for: nothing can match them
+        return breadth_first_relations(entity_ids, hops, self._adjacency, types, limit)
 
     def _adjacency(self, entity_ids: list[str]) -> dict[str, tuple[tuple[Relation, str], ...]]:
         def fetch(ids: list[str]) -> dict[str, tuple[tuple[Relation, str], ...]]:

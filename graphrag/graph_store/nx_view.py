@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 
 import networkx as nx
 
 from ..types import Entity, Path, PathStep, Relation
 
-__all__ = ["RelationGraph", "best_relation_key", "path_order"]
+__all__ = ["RelationGraph", "best_relation_key", "breadth_first_relations", "path_order"]
 
 _MAX_PATH_CANDIDATES = 200
 
@@ -22,6 +22,37 @@ def best_relation_key(relation: Relation) -> tuple[float, str]:
 def path_order(path: Path) -> tuple[int, float, str]:
     """One order for paths in every backend: fewest hops, most confident, then by text."""
     return len(path.steps), -sum(s.relation.confidence for s in path.steps), path.text
+
+
+def breadth_first_relations(
+    entity_ids: Sequence[str], hops: int,
+    adjacency: Callable[[list[str]], Mapping[str, Iterable[tuple[Relation, str]]]],
+    relation_types: Sequence[str] | None, limit: int,
+) -> list[Relation]:
+    """The one traversal walk of every backend: relations within ``hops`` of the entities, nearest first, at most
+    ``limit``. ``adjacency(frontier)`` gives each frontier entity's ``(relation, other end)`` pairs (a backend may
+    fetch a whole hop at once)."""
+    allowed = set(relation_types) if relation_types else None
+    found: dict[str, Relation] = {}
+    seen = set(entity_ids)
+    frontier = list(dict.fromkeys(entity_ids))
+    for _ in range(hops):
+        if not frontier:
+            break
+        around = adjacency(frontier)
+        next_frontier = []
+        for node in frontier:
+            for rel, other in around.get(node, ()):
+                if allowed is not None and rel.type not in allowed:
+                    continue
+                found.setdefault(rel.id, rel)
+                if other not in seen:
+                    seen.add(other)
+                    next_frontier.append(other)
+                if len(found) >= limit:
+                    return list(found.values())
+        frontier = next_frontier
+    return list(found.values())
 
 
 class RelationGraph:
@@ -42,25 +73,16 @@ class RelationGraph:
 
     def neighbors(self, entity_ids: Sequence[str], hops: int, relation_types: Sequence[str] | None, limit: int) -> list[Relation]:
         """Relations reached by breadth-first search, nearest first."""
-        allowed = set(relation_types) if relation_types else None
-        seen_nodes = {e for e in entity_ids if e in self.graph}
-        frontier = list(seen_nodes)
-        found: dict[str, Relation] = {}
-        for _ in range(hops):
-            next_frontier = []
-            for node in frontier:
-                for other in self.graph[node]:
-                    for rel in self._edge_relations(node, other):
-                        if allowed is not None and rel.type not in allowed:
-                            continue
-                        found.setdefault(rel.id, rel)
-                        if other not in seen_nodes:
-                            seen_nodes.add(other)
-                            next_frontier.append(other)
-                    if len(found) >= limit:
-                        return list(found.values())
-            frontier = next_frontier
-        return list(found.values())
+        def around(node: str) -> Iterator[tuple[Relation, str]]:
+            # A generator: the walk stops at ``limit`` without listing a hub's remaining relations.
+            for other in self.graph[node]:
+                for rel in self._edge_relations(node, other):
+                    yield rel, other
+
+        def adjacency(frontier: list[str]) -> dict[str, Iterable[tuple[Relation, str]]]:
+            return {node: around(node) for node in frontier if node in self.graph}
+
+        return breadth_first_relations(entity_ids, hops, adjacency, relation_types, limit)
 
     def paths(self, source: str, target: str, max_hops: int, k: int, entities: dict[str, Entity]) -> list[Path]:
         """k shortest simple paths (by hop count) up to ``max_hops``; each hop uses its most confident relation."""
