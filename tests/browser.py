@@ -7,11 +7,16 @@ which scripts/test.sh does), so the test runs offline against the Browser that N
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# The closed network refuses Chromium's background connections; /dev/shm may be small on CI machines (Debian's
+# launcher means to add --disable-dev-shm-usage then, but its size check breaks when findmnt prints two lines).
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CONNECT_TIMEOUT_MS = 90_000
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
@@ -27,16 +32,43 @@ def chromium_path() -> str:
 class NeoBrowserPage:
     """One Neo4j Browser tab: connect without auth, run editor commands, read the graph view."""
 
-    def __init__(self, page, http_port: int) -> None:
+    def __init__(self, page, http_port: int, bolt_port: int) -> None:
         self.page = page
         self.http_port = http_port
+        self.bolt_port = bolt_port
+        self.console_errors: list[str] = []
+        page.on("console", lambda message: message.type == "error" and self.console_errors.append(message.text))
+        page.on("crash", lambda _page: self.console_errors.append("the tab crashed"))
 
     def connect_without_auth(self) -> None:
-        # The Browser discovers the Bolt address from the HTTP endpoint, so the connect form is pre-filled.
+        """Open the Browser and connect over plain Bolt without credentials; one retry, then a failure that says
+        what the page showed (its text, console errors, a screenshot) rather than a bare timeout."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         self.page.goto(f"http://127.0.0.1:{self.http_port}/browser/")
-        self.page.get_by_label("Authentication type").select_option(label="No authentication")
-        self.page.get_by_test_id("connect").click()
-        self.page.get_by_text("You are connected").wait_for(timeout=30_000)
+        # Filled in explicitly: the Browser pre-fills the address from its discovery request, but a slow answer
+        # leaves the default (localhost:7687) in the form.
+        self.page.get_by_test_id("bolt-scheme-select").first.select_option("bolt://")
+        self.page.get_by_test_id("boltaddress").fill(f"127.0.0.1:{self.bolt_port}")
+        self.page.get_by_test_id("authenticationMethod").select_option("NO_AUTH")
+        # The Browser words its greeting differently from start to start ("You are connected", "Connected to
+        # Neo4j"), so success is either.
+        connected = self.page.get_by_text(re.compile(r"You are connected|Connected to Neo4j")).first
+        connect_button = self.page.get_by_test_id("connect")
+        for attempt in (1, 2):
+            connect_button.click()
+            try:
+                connected.wait_for(timeout=CONNECT_TIMEOUT_MS // 2)
+                return
+            except PlaywrightTimeout:
+                if attempt == 2 or not connect_button.is_visible():
+                    raise AssertionError(self.describe_failure("neo4j-browser-connect-failed.png")) from None
+
+    def describe_failure(self, screenshot_name: str) -> str:
+        shot = self.screenshot(screenshot_name)
+        text = " ".join(self.page.locator("body").inner_text().split())[:1500]
+        return (f"the Neo4j Browser did not connect to bolt://127.0.0.1:{self.bolt_port}; page text: {text!r}; "
+                f"console errors: {self.console_errors[-10:]}; screenshot: {shot}")
 
     def run(self, statement: str, done_text: str | None = None) -> None:
         """Put one statement in the editor and run it; with ``done_text``, wait until that text shows.
@@ -69,7 +101,7 @@ class NeoBrowserPage:
 
 
 @contextmanager
-def neo4j_browser(http_port: int):
+def neo4j_browser(http_port: int, bolt_port: int):
     """A fresh headless Chromium with one Neo4j Browser tab, closed afterwards."""
     from playwright.sync_api import sync_playwright
 
@@ -78,6 +110,6 @@ def neo4j_browser(http_port: int):
         try:
             page = chromium.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(30_000)
-            yield NeoBrowserPage(page, http_port)
+            yield NeoBrowserPage(page, http_port, bolt_port)
         finally:
             chromium.close()

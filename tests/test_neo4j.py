@@ -89,7 +89,7 @@ def test_neo4j_browser_in_headless_chromium_shows_the_graph(tmp_path, real_embed
         grass = (Path(__file__).resolve().parent.parent / "scripts" / "neo4j" / "graphrag.grass").read_text()
         person_color = re.search(r"node\.Person \{[^}]*?\bcolor: (#[0-9A-Fa-f]{6})", grass).group(1)
 
-        with neo4j_browser(settings.neo4j_http_port) as browser:
+        with neo4j_browser(settings.neo4j_http_port, settings.neo4j_bolt_port) as browser:
             browser.connect_without_auth()
             browser.run(":param name => 'Helix Dynamics'", done_text="Successfully set your parameters")
             browser.run(neighbourhood)
