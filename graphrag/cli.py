@@ -1,4 +1,4 @@
-"""The ``graphrag`` command line (typer): ingest, ask, serve, stats, delete, extract, demo.
+"""The ``graphrag`` command line (typer): ingest, ask, serve, stats, delete, extract, demo, neo4j, models, adapters.
 
 Every GraphRAGError is printed as ``error [code]: message`` with exit status 2; no stack traces.
 """
@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .cli_models import adapters_app, models_app
 from .config import Settings
 from .errors import GraphRAGError, InputError
 from .render import answer_to_dict, answer_to_text, stats_to_dict
@@ -85,6 +86,7 @@ def ask(
     out: Annotated[Optional[Path], typer.Option(help="Where batch answers go (JSONL).")] = None,
     max_hops: Annotated[Optional[int], typer.Option(min=1, help="Longest graph path.")] = None,
     top_k: Annotated[Optional[int], typer.Option(min=1, help="Evidence chunks.")] = None,
+    adapter: Annotated[Optional[str], typer.Option(help="Answer with the answer LM and this adapter ('none': base LM).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Answer a question (or a JSONL file of questions with --questions/--out)."""
@@ -92,7 +94,7 @@ def ask(
         raise InputError("give either a QUESTION or --questions FILE")
     with ctx.obj.engine() as engine:
         if question is not None:
-            answer = engine.ask(question, max_hops=max_hops, top_k=top_k)
+            answer = engine.ask(question, max_hops=max_hops, top_k=top_k, adapter=adapter)
             typer.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2) if as_json else answer_to_text(answer))
             return
         if out is None:
@@ -235,6 +237,8 @@ def demo(
 
 neo4j_app = typer.Typer(no_args_is_help=True, help="Run a local Neo4j server (jars from Maven Central).")
 app.add_typer(neo4j_app, name="neo4j")
+app.add_typer(models_app, name="models")
+app.add_typer(adapters_app, name="adapters")
 
 
 @neo4j_app.command("start")

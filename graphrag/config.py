@@ -83,6 +83,20 @@ class Settings(BaseSettings):
 
     # answering
     answer_threshold: float = Field(0.35, ge=0, le=1, description="Below this confidence the answer is 'I don't know'.")
+    answer_writer: Literal["extractive", "lm"] = Field(
+        "extractive", description="Who writes answers: extractive (spans of the evidence) or lm (the answer model "
+                                  "with the active adapter, or the base model when none is active).")
+    answer_model: str = Field(
+        "", description="Answer LM: empty = Qwen2.5-Coder-0.5B when its package is installed, else SmolLM2-135M; "
+                        "or a package key (qwen2.5-coder-0.5b, smollm2-135m), or a local transformers directory.")
+    answer_device: Literal["auto", "cpu", "cuda"] = Field("cpu", description="Device of the answer LM (auto = cuda when present).")
+    answer_dtype: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="Arithmetic of the answer LM: auto = bf16 on a GPU or a CPU with native bf16, else fp32.")
+    answer_max_new_tokens: int = Field(48, ge=4, le=512, description="Longest reply the answer LM may write, in tokens.")
+    answer_evidence_tokens: int = Field(1500, ge=64, le=16_000, description="Evidence given to the answer LM, in tokens.")
+    model_cache_dir: Path = Field(Path("~/.cache/graphrag-kgqa/models"),
+                                  description="Assembled GGUF files and converted checkpoints of packaged LMs.")
+    adapters_dir: Path | None = Field(None, description="Saved LoRA adapters and the registry; empty = <data_dir>/adapters.")
 
     # server
     host: str = Field("127.0.0.1", description="HTTP bind address.")
@@ -126,6 +140,16 @@ class Settings(BaseSettings):
     def store_path(self) -> Path:
         """SQLite database file."""
         return self.data_dir / "graph.sqlite3"
+
+    @property
+    def adapters_root(self) -> Path:
+        """Directory of saved LoRA adapters and their registry."""
+        return (self.adapters_dir or self.data_dir / "adapters").expanduser()
+
+    @property
+    def lm_cache_dir(self) -> Path:
+        """Where packaged LMs are assembled and converted (user home expanded)."""
+        return self.model_cache_dir.expanduser()
 
     @property
     def vectors_dir(self) -> Path:

@@ -17,6 +17,7 @@ from .ingest import document_from_text, load_bytes, normalize_text
 from .retrieval import Planner, Retrieval
 from .types import Answer, Document, Entity, Path, Relation, StoreStats, Triple
 from .vector_index import FaissIndex
+from .writers import AnswerWriters
 
 __all__ = ["Engine"]
 
@@ -31,7 +32,7 @@ class Engine:
         self.embedder = embedder
         self.chunk_index = chunk_index
         self.entity_index = entity_index
-        self.writer = writer or ExtractiveAnswerWriter(settings.answer_threshold)
+        self.writers = AnswerWriters(settings, writer or ExtractiveAnswerWriter(settings.answer_threshold))
         self.planner = Planner(settings, store, embedder, chunk_index, entity_index)
         self._extractor = None
         self.indexer = Indexer(settings, store, embedder, chunk_index, entity_index, self._get_extractor)
@@ -134,12 +135,17 @@ class Engine:
         self._check_limits(question, max_hops, top_k)
         return self.planner.retrieve(question, max_hops, top_k)
 
-    def ask(self, question: str, max_hops: int | None = None, top_k: int | None = None) -> Answer:
-        """Answer a question with citations, graph paths, the plan and timings."""
+    def ask(self, question: str, max_hops: int | None = None, top_k: int | None = None,
+            adapter: str | None = None) -> Answer:
+        """Answer a question with citations, graph paths, the plan and timings.
+
+        ``adapter``: None uses the configured writer; an adapter name makes the answer LM write with that
+        adapter; ``"none"`` makes the base LM write without one."""
         started = time.perf_counter()
+        writer = self.writers.pick(adapter)  # before retrieval: an unknown adapter fails fast
         retrieval = self.retrieve(question, max_hops, top_k)
         answer_started = time.perf_counter()
-        answer = self.writer.write(question, retrieval)
+        answer = writer.write(question, retrieval)
         answer.timings_ms["answer"] = round((time.perf_counter() - answer_started) * 1000, 2)
         answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
         return answer

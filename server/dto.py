@@ -40,6 +40,10 @@ class QueryIn(_Strict):
     question: str = Field(min_length=1, description="The question (limit: setting max_question_chars).")
     max_hops: int | None = Field(None, ge=1, description="Longest graph path (limit: setting max_hops_limit).")
     top_k: int | None = Field(None, ge=1, description="Evidence chunks (limit: setting top_k_limit).")
+    adapter: str | None = Field(
+        None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Answer with the answer LM and this saved adapter ('none': the base LM); omitted: the "
+                    "configured writer.")
 
 
 class ProblemOut(BaseModel):

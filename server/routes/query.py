@@ -15,7 +15,7 @@ from ._engine import call
 @post("/query", status_code=200, summary="Answer a question with citations, graph paths, plan and timings")
 async def query(request: Request, state: State) -> QueryOut:
     body = validate_body(QueryIn, await json_body(request))
-    answer = await call(state, state.engine.ask, body.question, body.max_hops, body.top_k)
+    answer = await call(state, state.engine.ask, body.question, body.max_hops, body.top_k, body.adapter)
     return QueryOut.model_validate(answer_to_dict(answer))
 
 

@@ -1,0 +1,92 @@
+"""The answer model's prompt and reply schema, shared by the LM answer writer and the fine-tuning data builder
+(training and serving must format evidence identically, or the adapter learns a format it never sees).
+
+A reply is exactly two lines::
+
+    Answer: <short answer>            or   Answer: I don't know
+    Evidence: <numbers, comma-separated>    Evidence: none
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import ModelOutputError
+
+__all__ = ["ANSWER_SYSTEM", "EvidenceItem", "IDK_REPLY", "ParsedReply", "format_reply", "parse_reply", "user_message"]
+
+ANSWER_SYSTEM = (
+    "You answer a question using only the numbered evidence. Reply in exactly two lines:\n"
+    "Answer: <the shortest answer, copied from the evidence>\n"
+    "Evidence: <the numbers of the evidence you used, comma-separated>\n"
+    "If the evidence does not contain the answer, reply:\n"
+    "Answer: I don't know\n"
+    "Evidence: none"
+)
+IDK_TEXT = "I don't know"
+IDK_REPLY = f"Answer: {IDK_TEXT}\nEvidence: none"
+_MAX_ANSWER_CHARS = 200
+_ANSWER_LINE = re.compile(r"^Answer:[ \t]*(\S.*?)[ \t]*$")
+_EVIDENCE_LINE = re.compile(r"^Evidence:[ \t]*(none|\d+(?:[ \t]*,[ \t]*\d+)*)[ \t]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceItem:
+    """One numbered piece of evidence: a passage (with its title) or a rendered graph path."""
+
+    label: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedReply:
+    """A reply that follows the schema: ``answer`` is None for "I don't know"; ``cited`` are 1-based numbers."""
+
+    answer: str | None
+    cited: tuple[int, ...]
+
+
+def user_message(question: str, items: list[EvidenceItem]) -> str:
+    """The user turn: numbered evidence, then the question."""
+    lines = ["Evidence:"]
+    lines += [f"[{number}] {item.label}: {item.text}" for number, item in enumerate(items, start=1)]
+    lines += ["", f"Question: {question}"]
+    return "\n".join(lines)
+
+
+def format_reply(answer: str | None, cited: list[int]) -> str:
+    """The reply a perfect model writes (training targets)."""
+    if answer is None:
+        return IDK_REPLY
+    return f"Answer: {answer}\nEvidence: {', '.join(str(n) for n in sorted(set(cited)))}"
+
+
+def parse_reply(text: str, evidence_count: int) -> ParsedReply:
+    """Check a reply against the schema; raise ModelOutputError naming what is wrong.
+
+    Rejected: missing or extra lines, an empty or overlong answer, an answer without cited evidence, "I don't
+    know" with citations, and numbers outside 1..evidence_count."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if len(lines) != 2:
+        raise ModelOutputError(f"expected 2 lines (Answer, Evidence), got {len(lines)}")
+    answer_match, evidence_match = _ANSWER_LINE.match(lines[0]), _EVIDENCE_LINE.match(lines[1])
+    if answer_match is None:
+        raise ModelOutputError("first line is not 'Answer: <text>'")
+    if evidence_match is None:
+        raise ModelOutputError("second line is not 'Evidence: <numbers>' or 'Evidence: none'")
+    answer = answer_match.group(1).strip()
+    idk = answer.rstrip(".").lower() == IDK_TEXT.lower()
+    if len(answer) > _MAX_ANSWER_CHARS:
+        raise ModelOutputError(f"answer longer than {_MAX_ANSWER_CHARS} characters")
+    if evidence_match.group(1) == "none":
+        if not idk:
+            raise ModelOutputError("an answer must cite evidence")
+        return ParsedReply(answer=None, cited=())
+    if idk:
+        raise ModelOutputError("'I don't know' must cite no evidence")
+    cited = tuple(dict.fromkeys(int(n) for n in re.findall(r"\d+", evidence_match.group(1))))
+    out_of_range = [n for n in cited if not 1 <= n <= evidence_count]
+    if out_of_range:
+        raise ModelOutputError(f"cites evidence {out_of_range} outside 1..{evidence_count}")
+    return ParsedReply(answer=answer, cited=cited)

@@ -1,0 +1,259 @@
+"""Training and validation examples for the answer adapter, built from Re-DocRED (DocRED-format) documents.
+
+Each relation fact (head, relation, tail) becomes a question whose answer is a mention of the tail; the evidence is
+numbered passages (the document's sentences in small groups, with its title) mixed with distractor passages from
+other documents, and sometimes the fact as a rendered graph path. Besides those:
+
+* unanswerable examples: the same question with every passage that mentions the tail removed ("I don't know");
+* multi-hop examples: two facts chained through a shared entity (the tail of one is the head of the other);
+* replay examples: continuing held text, so the adapter keeps the base model's plain language modelling (they
+  guard against forgetting; forgetting itself is measured as held-out perplexity before and after).
+
+Documents are split by a hash of their title, so validation documents never appear in training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .answer_prompt import ANSWER_SYSTEM, EvidenceItem, format_reply, user_message
+from .errors import InputError
+
+__all__ = ["Example", "RedocredDocument", "build_examples", "data_sha256", "load_redocred", "split_documents"]
+
+REPLAY_SYSTEM = "You are a helpful assistant."
+_SENTENCES_PER_PASSAGE = 2
+# Natural wording for the commonest relations; the rest use "What is the <relation name> of <head>?".
+_TEMPLATES = {
+    "P17": "Which country is {h} in?", "P131": "In which administrative region is {h} located?",
+    "P27": "What is the country of citizenship of {h}?", "P569": "When was {h} born?", "P570": "When did {h} die?",
+    "P19": "Where was {h} born?", "P20": "Where did {h} die?", "P577": "When was {h} published?",
+    "P571": "When was {h} founded?", "P175": "Who performed {h}?", "P50": "Who wrote {h}?",
+    "P57": "Who directed {h}?", "P26": "Who is the spouse of {h}?", "P112": "Who founded {h}?",
+    "P159": "Where is the headquarters of {h}?", "P264": "Which record label released {h}?",
+    "P127": "Who owns {h}?", "P108": "Who employed {h}?", "P69": "Where was {h} educated?", "P22": "Who is the father of {h}?",
+    "P25": "Who is the mother of {h}?", "P40": "Who is a child of {h}?", "P3373": "Who is a sibling of {h}?",
+    "P54": "Which sports team did {h} play for?", "P161": "Who was a cast member of {h}?",
+    "P170": "Who created {h}?", "P36": "What is the capital of {h}?", "P495": "What is the country of origin of {h}?",
+    "P30": "On which continent is {h}?", "P102": "Which political party is {h} a member of?",
+    "P400": "On which platform was {h} released?", "P178": "Who developed {h}?", "P123": "Who published {h}?",
+    "P740": "Where was {h} formed?", "P86": "Who composed {h}?", "P58": "Who wrote the screenplay of {h}?",
+    "P162": "Who produced {h}?", "P272": "Which company produced {h}?", "P449": "Which network first aired {h}?",
+    "P206": "Which body of water is {h} located in or next to?", "P276": "Where is {h} located?",
+}
+# Relations whose name reads as a noun ("the country of X"), usable as the inner hop of a two-hop question.
+_NOUN_RELATIONS = {"P17", "P27", "P19", "P20", "P26", "P22", "P25", "P50", "P57", "P112", "P159", "P264", "P127",
+                   "P108", "P36", "P495", "P175", "P178", "P123", "P170", "P86", "P162", "P272", "P449"}
+_NOUNS = {"P17": "country", "P27": "country of citizenship", "P19": "birthplace", "P20": "place of death",
+          "P26": "spouse", "P22": "father", "P25": "mother", "P50": "author", "P57": "director", "P112": "founder",
+          "P159": "headquarters", "P264": "record label", "P127": "owner", "P108": "employer", "P36": "capital",
+          "P495": "country of origin", "P175": "performer", "P178": "developer", "P123": "publisher",
+          "P170": "creator", "P86": "composer", "P162": "producer", "P272": "production company",
+          "P449": "original network"}
+
+
+@dataclass(frozen=True, slots=True)
+class RedocredDocument:
+    """One Re-DocRED document: title, sentences (detokenised), entity clusters and relation facts."""
+
+    title: str
+    sentences: tuple[str, ...]
+    entities: tuple[tuple[tuple[str, int], ...], ...]  # per entity: (mention text, sentence index)
+    facts: tuple[tuple[int, str, int, tuple[int, ...]], ...]  # (head, relation id, tail, evidence sentences)
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One chat example: system, user, the target reply; ``kind`` is answer / unanswerable / multihop / replay."""
+
+    kind: str
+    system: str
+    user: str
+    reply: str
+    answers: tuple[str, ...] = ()  # accepted answers (empty for unanswerable and replay)
+
+
+def _detokenize(tokens: list[str]) -> str:
+    text = " ".join(tokens)
+    text = re.sub(r" ([,.;:!?%)\]])", r"\1", text)
+    text = re.sub(r"([(\[$]) ", r"\1", text)
+    text = re.sub(r" (n't|'s|'re|'ve|'ll|'d)\b", r"\1", text)
+    return re.sub(r'" (.*?) "', r'"\1"', text)
+
+
+def load_redocred(path: Path) -> list[RedocredDocument]:
+    """Read a DocRED-format JSON file; InputError names the problem if it is not one."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"cannot read Re-DocRED file {path}: {exc}") from exc
+    if not isinstance(raw, list):
+        raise InputError(f"{path}: expected a JSON list of documents")
+    documents = []
+    for number, doc in enumerate(raw):
+        try:
+            sentences = tuple(_detokenize(s) for s in doc["sents"])
+            entities = tuple(tuple((_detokenize(doc["sents"][m["sent_id"]][m["pos"][0]:m["pos"][1]]), m["sent_id"])
+                                   for m in cluster) for cluster in doc["vertexSet"])
+            facts = tuple((f["h"], f["r"], f["t"], tuple(f.get("evidence", ()))) for f in doc.get("labels", ()))
+            documents.append(RedocredDocument(doc["title"], sentences, entities, facts))
+        except (KeyError, IndexError, TypeError) as exc:
+            raise InputError(f"{path}: document {number} is not in DocRED format ({exc!r})") from exc
+    return documents
+
+
+def split_documents(documents: list[RedocredDocument], validation_share: float = 0.2
+                    ) -> tuple[list[RedocredDocument], list[RedocredDocument]]:
+    """(train, validation) by a hash of the title: stable across runs and machines, never mixing a document."""
+    def bucket(doc: RedocredDocument) -> float:
+        return int(hashlib.sha256(doc.title.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+    train = [d for d in documents if bucket(d) >= validation_share]
+    validation = [d for d in documents if bucket(d) < validation_share]
+    return train, validation
+
+
+def _passages(doc: RedocredDocument) -> list[tuple[EvidenceItem, set[int]]]:
+    out = []
+    for first in range(0, len(doc.sentences), _SENTENCES_PER_PASSAGE):
+        ids = set(range(first, min(first + _SENTENCES_PER_PASSAGE, len(doc.sentences))))
+        out.append((EvidenceItem(doc.title, " ".join(doc.sentences[i] for i in sorted(ids))), ids))
+    return out
+
+
+def _question(relation: str, head: str, relation_names: dict[str, str]) -> str:
+    template = _TEMPLATES.get(relation) or f"What is the {relation_names.get(relation, relation)} of {{h}}?"
+    return template.format(h=head)
+
+
+def _name(doc: RedocredDocument, entity: int, sentences: set[int] | None = None) -> str:
+    """The entity's longest mention, preferring one inside the given sentences (the answer as the text says it)."""
+    mentions = doc.entities[entity]
+    inside = [m for m, s in mentions if sentences and s in sentences]
+    return max(inside or [m for m, _ in mentions], key=len)
+
+
+class _Builder:
+    def __init__(self, documents: list[RedocredDocument], relation_names: dict[str, str], seed: int) -> None:
+        self.documents = documents
+        self.relation_names = relation_names
+        self.rng = random.Random(seed)
+
+    def _distractors(self, doc: RedocredDocument, count: int) -> list[EvidenceItem]:
+        others = [d for d in self.rng.sample(self.documents, min(len(self.documents), count + 1)) if d is not doc]
+        return [self.rng.choice(_passages(d))[0] for d in others[:count]]
+
+    def _assemble(self, question: str, gold: list[EvidenceItem], others: list[EvidenceItem], answer: str | None,
+                  answers: tuple[str, ...], kind: str) -> Example:
+        items = gold + others
+        self.rng.shuffle(items)
+        cited = [items.index(g) + 1 for g in gold] if answer is not None else []
+        return Example(kind, ANSWER_SYSTEM, user_message(question, items), format_reply(answer, cited), answers)
+
+    def _path_item(self, doc: RedocredDocument, head: int, relation: str, tail: int) -> EvidenceItem:
+        label = self.relation_names.get(relation, relation).upper().replace(" ", "_")
+        return EvidenceItem("Graph path", f"{_name(doc, head)} —{label}→ {_name(doc, tail)}")
+
+    def single(self, doc: RedocredDocument, fact, unanswerable: bool) -> Example | None:
+        head, relation, tail, evidence = fact
+        if not evidence:
+            return None
+        passages = _passages(doc)
+        tail_sentences = {s for _, s in doc.entities[tail]}
+        question = _question(relation, _name(doc, head), self.relation_names)
+        distractors = self._distractors(doc, self.rng.randint(1, 3))
+        if unanswerable:
+            kept = [p for p, ids in passages if not ids & tail_sentences]
+            if not kept:
+                return None
+            same_doc = self.rng.sample(kept, min(len(kept), 2))
+            return self._assemble(question, [], same_doc + distractors, None, (), "unanswerable")
+        gold = [p for p, ids in passages if ids & set(evidence)]
+        answer = _name(doc, tail, set(evidence))
+        answers = tuple({m for m, _ in doc.entities[tail]})
+        if not any(answer in p.text for p in gold):
+            return None
+        if self.rng.random() < 0.3:
+            gold = gold + [self._path_item(doc, head, relation, tail)]
+        other = [p for p, ids in passages if not ids & set(evidence)]
+        same_doc = self.rng.sample(other, min(len(other), 1))
+        return self._assemble(question, gold, same_doc + distractors, answer, answers, "answer")
+
+    def multihop(self, doc: RedocredDocument, first, second) -> Example | None:
+        a, r1, b, ev1 = first
+        _, r2, c, ev2 = second
+        if not ev1 or not ev2 or a == c or r1 not in _NOUN_RELATIONS:
+            return None
+        inner = f"the {_NOUNS[r1]} of {_name(doc, a)}"
+        question = _question(r2, inner, self.relation_names)
+        passages = _passages(doc)
+        evidence = set(ev1) | set(ev2)
+        gold = [p for p, ids in passages if ids & evidence]
+        answer = _name(doc, c, set(ev2))
+        if not any(answer in p.text for p in gold):
+            return None
+        return self._assemble(question, gold, self._distractors(doc, 2), answer,
+                              tuple({m for m, _ in doc.entities[c]}), "multihop")
+
+    def replay(self, doc: RedocredDocument) -> Example | None:
+        if len(doc.sentences) < 3:
+            return None
+        start = self.rng.randrange(0, len(doc.sentences) - 2)
+        return Example("replay", REPLAY_SYSTEM, f"Continue this text: {doc.sentences[start]}",
+                       " ".join(doc.sentences[start + 1:start + 3]))
+
+
+def build_examples(documents: list[RedocredDocument], relation_names: dict[str, str], count: int, seed: int = 13,
+                   unanswerable_share: float = 0.25, multihop_share: float = 0.15, replay_share: float = 0.1
+                   ) -> list[Example]:
+    """``count`` examples in the given mix, drawn without repeating a (document, fact) where possible."""
+    builder = _Builder(documents, relation_names, seed)
+    rng = random.Random(seed + 1)
+    facts = [(doc, fact) for doc in documents for fact in doc.facts]
+    rng.shuffle(facts)
+    chains = [(doc, f1, f2) for doc in documents for f1 in doc.facts for f2 in doc.facts
+              if f1[2] == f2[0] and f1[0] != f2[2]]
+    rng.shuffle(chains)
+    wanted = {"unanswerable": round(count * unanswerable_share), "multihop": round(count * multihop_share),
+              "replay": round(count * replay_share)}
+    wanted["answer"] = count - sum(wanted.values())
+    out: dict[str, list[Example]] = {kind: [] for kind in wanted}
+    for doc, fact in facts:
+        if len(out["answer"]) < wanted["answer"]:
+            made = builder.single(doc, fact, unanswerable=False)
+            if made:
+                out["answer"].append(made)
+        elif len(out["unanswerable"]) < wanted["unanswerable"]:
+            made = builder.single(doc, fact, unanswerable=True)
+            if made:
+                out["unanswerable"].append(made)
+        else:
+            break
+    for doc, first, second in chains:
+        if len(out["multihop"]) >= wanted["multihop"]:
+            break
+        made = builder.multihop(doc, first, second)
+        if made:
+            out["multihop"].append(made)
+    for doc in rng.sample(documents, len(documents)) * 4:
+        if len(out["replay"]) >= wanted["replay"]:
+            break
+        made = builder.replay(doc)
+        if made:
+            out["replay"].append(made)
+    examples = [e for kind in out.values() for e in kind]
+    rng.shuffle(examples)
+    return examples
+
+
+def data_sha256(examples: list[Example]) -> str:
+    """Content hash of an example set (recorded in the adapter manifest)."""
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(json.dumps(asdict(example), sort_keys=True).encode("utf-8"))
+    return digest.hexdigest()

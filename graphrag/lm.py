@@ -1,0 +1,152 @@
+"""A causal language model loaded offline, with LoRA adapters swapped in and out without reloading the base.
+
+The base model is loaded once (from a converted package checkpoint or any local transformers directory); peft
+keeps several adapters on it at once and one ``generate`` call names the adapter to use, or none for the base.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelError
+from .lm_packages import LM_PACKAGES, LMPackage, converted_checkpoint, default_package
+from .models import cpu_has_native_bf16, force_offline
+
+__all__ = ["Generation", "LanguageModel", "resolve_model"]
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """One generated reply and what it cost."""
+
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    ms: float
+    mean_token_probability: float  # geometric mean over the generated tokens: a rough confidence
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedModel:
+    """Where a configured answer model lives: a packaged model (with its sha256) or a local directory."""
+
+    name: str
+    path: Path
+    sha256: str
+    package: LMPackage | None
+
+
+def resolve_model(name: str, cache_dir: Path) -> ResolvedModel:
+    """Turn the ``answer_model`` setting into a loadable checkpoint: empty = the default package (Qwen2.5-Coder-0.5B
+    when installed, else SmolLM2-135M), a package key (``smollm2-135m``), or a local transformers directory."""
+    if not name:
+        package = default_package()
+        if package is None:
+            raise ModelError("no answer model is installed: run `graphrag models install` (Qwen2.5-Coder-0.5B) or "
+                             "set GRAPHRAG_ANSWER_MODEL to a local transformers model directory")
+    elif name in LM_PACKAGES:
+        package = LM_PACKAGES[name]
+    else:
+        path = Path(name).expanduser()
+        if not (path / "config.json").is_file():
+            raise ModelError(f"answer model {name!r} is neither a packaged model ({', '.join(LM_PACKAGES)}) nor a "
+                             "local transformers directory with config.json")
+        return ResolvedModel(name=path.name, path=path, sha256="", package=None)
+    path = converted_checkpoint(package, cache_dir)
+    return ResolvedModel(name=package.key, path=path, sha256=package.sha256, package=package)
+
+
+class LanguageModel:
+    """A chat model on CPU (or a given device) with named LoRA adapters. Thread-safe: one generation at a time."""
+
+    def __init__(self, resolved: ResolvedModel, model, tokenizer, device: str) -> None:
+        self.resolved = resolved
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = device
+        self.adapters: dict[str, Path] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, name: str, cache_dir: Path, device: str = "cpu", dtype: str = "auto",
+             torch_threads: int = 0) -> LanguageModel:
+        """Load the tokenizer and base model offline. ``dtype`` auto: bf16 on a GPU or a CPU with native bf16
+        (AVX-512 BF16 / AMX: about 3x faster than fp32 there, the weights being half the bytes), else fp32."""
+        resolved = resolve_model(name, cache_dir)
+        force_offline()
+        try:
+            import torch
+            import transformers
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            transformers.utils.logging.disable_progress_bar()  # per-load bars are noise in logs and CLI output
+            if torch_threads:
+                torch.set_num_threads(torch_threads)
+            if dtype == "auto":
+                dtype = "bf16" if device.startswith("cuda") or cpu_has_native_bf16() else "fp32"
+            torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+            tokenizer = AutoTokenizer.from_pretrained(str(resolved.path))
+            model = AutoModelForCausalLM.from_pretrained(str(resolved.path), dtype=torch_dtype).to(device)
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise ModelError(f"cannot load answer model {resolved.name} from {resolved.path}: {exc}") from exc
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model.eval()
+        return cls(resolved, model, tokenizer, device)
+
+    def add_adapter(self, name: str, path: Path) -> None:
+        """Load a saved LoRA adapter under ``name`` beside those already loaded (the base stays in memory)."""
+        if name in self.adapters:
+            return
+        try:
+            from peft import PeftModel
+
+            with self._lock:
+                if isinstance(self.model, PeftModel):
+                    self.model.load_adapter(str(path), adapter_name=name)
+                else:
+                    self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name)
+                self.model.eval()
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise ModelError(f"cannot load adapter {name!r} from {path}: {exc}") from exc
+        self.adapters[name] = Path(path)
+
+    def chat_prompt(self, system: str, user: str) -> str:
+        """The model's own chat template around one system and one user message, ready for the reply."""
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def generate(self, prompt: str, max_new_tokens: int, adapter: str | None = None) -> Generation:
+        """Greedy decoding of one prompt with the named adapter (None: the base model alone)."""
+        import torch
+
+        if adapter is not None and adapter not in self.adapters:
+            raise ModelError(f"adapter {adapter!r} is not loaded (loaded: {', '.join(self.adapters) or 'none'})")
+        started = time.perf_counter()
+        with self._lock, torch.inference_mode():
+            inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
+            kwargs = dict(max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id,
+                          temperature=None, top_p=None, top_k=None, return_dict_in_generate=True,
+                          output_scores=True)
+            if self.adapters and adapter is None:
+                with self.model.disable_adapter():
+                    output = self.model.generate(**inputs, **kwargs)
+            else:
+                if adapter is not None:
+                    self.model.set_adapter(adapter)
+                output = self.model.generate(**inputs, **kwargs)
+            logprobs = self.model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
+        prompt_tokens = inputs["input_ids"].shape[1]
+        new = output.sequences[0][prompt_tokens:]
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        mean_logprob = float(logprobs[0].float().mean()) if logprobs.numel() else float("-inf")
+        return Generation(text=text, prompt_tokens=prompt_tokens, new_tokens=len(new),
+                          ms=round((time.perf_counter() - started) * 1000, 2),
+                          mean_token_probability=round(math.exp(mean_logprob), 4))

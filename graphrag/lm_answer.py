@@ -1,0 +1,143 @@
+"""The LM answer writer: a small instruct model (optionally with a LoRA adapter) reads numbered evidence, passages
+and graph paths, and writes a short answer citing them, or "I don't know".
+
+Its reply is parsed against the schema in answer_prompt; a malformed reply is never patched up: the extractive
+writer answers instead and the fallback is counted (``WriterStats``).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+
+from .answer import _SENTENCE, IDK, ExtractiveAnswerWriter, _citation, _sentence_offsets
+from .answer_prompt import ANSWER_SYSTEM, EvidenceItem, parse_reply, user_message
+from .errors import ModelOutputError
+from .lm import LanguageModel
+from .retrieval.planner import Retrieval
+from .types import Answer, Citation, Evidence, Path
+
+__all__ = ["LMAnswerWriter", "WriterStats"]
+
+_PATH_ITEMS = 3
+
+
+@dataclass
+class WriterStats:
+    """Counts of LM replies by outcome (thread-safe), for /v1/stats and metrics."""
+
+    answered: int = 0
+    abstained: int = 0
+    malformed: int = 0
+    last_malformed: str = ""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, outcome: str, detail: str = "") -> None:
+        with self._lock:
+            setattr(self, outcome, getattr(self, outcome) + 1)
+            if outcome == "malformed":
+                self.last_malformed = detail
+
+    def as_dict(self) -> dict:
+        with self._lock:
+            return {"answered": self.answered, "abstained": self.abstained, "malformed": self.malformed}
+
+
+@dataclass(frozen=True, slots=True)
+class _Numbered:
+    item: EvidenceItem
+    evidence: Evidence | None = None  # a passage
+    path: Path | None = None  # or a graph path
+
+
+class LMAnswerWriter:
+    """Writes answers with a LanguageModel; ``adapter`` None means the base model alone."""
+
+    def __init__(self, model: LanguageModel, fallback: ExtractiveAnswerWriter, adapter: str | None = None,
+                 max_new_tokens: int = 48, evidence_tokens: int = 1500, stats: WriterStats | None = None) -> None:
+        self.model = model
+        self.fallback = fallback
+        self.adapter = adapter
+        self.max_new_tokens = max_new_tokens
+        self.evidence_tokens = evidence_tokens
+        self.stats = stats or WriterStats()
+
+    @property
+    def name(self) -> str:
+        return f"lm:{self.adapter}" if self.adapter else "lm:base"
+
+    def with_adapter(self, adapter: str | None) -> LMAnswerWriter:
+        """The same model and counters, writing with another adapter (or the base)."""
+        return LMAnswerWriter(self.model, self.fallback, adapter, self.max_new_tokens, self.evidence_tokens,
+                              self.stats)
+
+    def numbered_evidence(self, retrieval: Retrieval) -> list[_Numbered]:
+        """Passages in rank order, then the best graph paths, cut to the evidence token budget."""
+        candidates = [_Numbered(EvidenceItem(e.document_title or "Passage", e.chunk.text), evidence=e)
+                      for e in retrieval.evidence]
+        paths = list(retrieval.connections[:_PATH_ITEMS]) + [c.path for c in retrieval.chains[:_PATH_ITEMS]]
+        seen: set[str] = set()
+        for path in paths:
+            if path.steps and path.text not in seen:
+                seen.add(path.text)
+                candidates.append(_Numbered(EvidenceItem("Graph path", path.text), path=path))
+        budget, kept = self.evidence_tokens, []
+        for candidate in candidates:
+            tokens = self.model.count_tokens(candidate.item.text)
+            if tokens > budget:
+                if budget >= 32 and candidate.evidence is not None:  # a cut passage is still worth reading
+                    cut = candidate.item.text[: len(candidate.item.text) * budget // tokens]
+                    kept.append(replace(candidate, item=EvidenceItem(candidate.item.label, cut)))
+                break
+            budget -= tokens
+            kept.append(candidate)
+        return kept
+
+    def write(self, question: str, retrieval: Retrieval) -> Answer:
+        """Generate, parse and cite; fall back to the extractive writer when the reply breaks the schema."""
+        numbered = self.numbered_evidence(retrieval)
+        prompt = self.model.chat_prompt(ANSWER_SYSTEM, user_message(question, [n.item for n in numbered]))
+        generation = self.model.generate(prompt, self.max_new_tokens, adapter=self.adapter)
+        timings = {**retrieval.timings_ms, "generate": generation.ms}
+        try:
+            reply = parse_reply(generation.text, len(numbered))
+        except ModelOutputError as exc:
+            self.stats.count("malformed", f"{exc.message}: {generation.text[:200]!r}")
+            answer = self.fallback.write(question, retrieval)
+            return replace(answer, timings_ms={**timings, **answer.timings_ms, "lm_fallback": 1.0})
+        if reply.answer is None:
+            self.stats.count("abstained")
+            cites = tuple(_citation(e, e.chunk.start, e.chunk.end) for e in retrieval.evidence[:3])
+            return Answer(question=question, text=IDK, confidence=generation.mean_token_probability, abstained=True,
+                          citations=cites, plan=retrieval.plan, timings_ms=timings)
+        self.stats.count("answered")
+        cited = [numbered[n - 1] for n in reply.cited]
+        by_chunk = {e.chunk.id: e for e in retrieval.evidence}
+        return Answer(question=question, text=reply.answer, confidence=generation.mean_token_probability,
+                      abstained=False, citations=_citations(cited, reply.answer, by_chunk),
+                      paths=tuple(n.path for n in cited if n.path is not None), plan=retrieval.plan,
+                      timings_ms=timings)
+
+
+def _citations(cited: list[_Numbered], answer: str, by_chunk: dict[str, Evidence]) -> tuple[Citation, ...]:
+    """A passage is cited at the sentence holding the answer (the whole chunk if none does); a path through the
+    sentences its relations were extracted from."""
+    out: dict[str, Citation] = {}
+    for numbered in cited:
+        if numbered.evidence is not None:
+            evidence = numbered.evidence
+            sentence = next((s for s in _sentences(evidence.chunk.text) if answer.lower() in s.lower()), "")
+            start, end = _sentence_offsets(evidence, sentence)
+            out.setdefault(evidence.chunk.id, _citation(evidence, start, end))
+        elif numbered.path is not None:
+            for step in numbered.path.steps:
+                for chunk_id in step.relation.evidence:
+                    if chunk_id in by_chunk and chunk_id not in out:
+                        start, end = _sentence_offsets(by_chunk[chunk_id], step.relation.sentence)
+                        out[chunk_id] = _citation(by_chunk[chunk_id], start, end)
+                        break
+    return tuple(out.values())
+
+
+def _sentences(text: str) -> list[str]:
+    return [m.group(0).strip() for m in _SENTENCE.finditer(text)]

@@ -1,0 +1,70 @@
+"""Picks the answer writer for each question: the extractive one, or the answer LM with a named adapter.
+
+The LM is loaded once, on first use, and adapters are added to it as they are first asked for (peft keeps them
+side by side), so switching adapters between requests never reloads the base model.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .adapters import AdapterRegistry
+from .answer import AnswerWriter, ExtractiveAnswerWriter
+from .config import Settings
+from .errors import ModelError
+from .lm import LanguageModel
+from .lm_answer import LMAnswerWriter, WriterStats
+
+__all__ = ["BASE_ADAPTER", "AnswerWriters"]
+
+BASE_ADAPTER = "none"  # an ``adapter`` value that asks for the base model without any adapter
+
+
+class AnswerWriters:
+    """The writers one Engine uses; ``pick`` is thread-safe."""
+
+    def __init__(self, settings: Settings, extractive: AnswerWriter | None = None) -> None:
+        self.settings = settings
+        self.extractive = extractive or ExtractiveAnswerWriter(settings.answer_threshold)
+        self.registry = AdapterRegistry(settings.adapters_root)
+        self.stats = WriterStats()
+        self._model: LanguageModel | None = None
+        self._lock = threading.Lock()
+
+    def language_model(self) -> LanguageModel:
+        """The answer LM, loaded on first use."""
+        with self._lock:
+            if self._model is None:
+                device = self.settings.answer_device
+                if device == "auto":
+                    import torch
+
+                    device = "cuda" if torch.cuda.is_available() else "cpu"
+                self._model = LanguageModel.load(self.settings.answer_model, self.settings.lm_cache_dir, device,
+                                                 self.settings.answer_dtype, self.settings.torch_threads)
+            return self._model
+
+    def _lm_writer(self, adapter: str | None) -> LMAnswerWriter:
+        model = self.language_model()
+        if adapter is not None:
+            manifest = self.registry.get(adapter)
+            if manifest.kind != "answer":
+                raise ModelError(f"adapter {adapter!r} is a {manifest.kind} adapter, not an answer adapter")
+            if model.resolved.sha256 and manifest.base_sha256 != model.resolved.sha256:
+                raise ModelError(f"adapter {adapter!r} was trained on {manifest.base_model} "
+                                 f"(sha256 {manifest.base_sha256[:12]}), not on the loaded {model.resolved.name}")
+            with self._lock:
+                model.add_adapter(adapter, self.registry.path(adapter))
+        return LMAnswerWriter(model, self.extractive, adapter, self.settings.answer_max_new_tokens,
+                              self.settings.answer_evidence_tokens, self.stats)
+
+    def pick(self, adapter: str | None = None) -> AnswerWriter:
+        """``adapter`` None: the configured writer (for lm, the active adapter or the base); a name: the LM with
+        that adapter; ``"none"``: the base LM without adapter."""
+        if adapter == BASE_ADAPTER:
+            return self._lm_writer(None)
+        if adapter is not None:
+            return self._lm_writer(adapter)
+        if self.settings.answer_writer == "extractive":
+            return self.extractive
+        return self._lm_writer(self.registry.active("answer"))

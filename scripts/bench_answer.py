@@ -1,0 +1,166 @@
+"""Benchmark the answer writers: extractive, the base answer LM and the LM with a LoRA adapter.
+
+Two modes per question set:
+* gold       reader only: the evidence is the question's gold supporting passages (no graph paths);
+* retrieved  end to end: the product's own retrieval supplies the evidence.
+Scores are SQuAD-style normalised exact match and token F1 against the best answer alias, and the share of
+"I don't know" answers, all on a 0-100 scale; p50/p95 are the writer's own time in gold mode and retrieval plus
+writing in retrieved mode. Writes {"sets": {set: {mode: {writer: {em, f1, abstain_rate, p50_ms, p95_ms}}}}}.
+
+Example (2 CPU cores):
+  python scripts/bench_answer.py --corpus ../shared/data/multihop/corpus.jsonl \
+      --questions ../shared/data/multihop/hotpotqa_dev.jsonl ../shared/data/multihop/musique_dev.jsonl \
+      --adapter answer-v1 --out results/answer.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import cache_dir_for  # noqa: E402
+
+from graphrag import Engine, GraphRAGError, Settings  # noqa: E402
+from graphrag.qa_metrics import exact_match, token_f1  # noqa: E402
+from graphrag.types import Chunk, Evidence  # noqa: E402
+from graphrag.writers import BASE_ADAPTER  # noqa: E402
+
+WRITERS = ("extractive", "base", "lora")
+MODES = ("gold", "retrieved")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))], 1)
+
+
+def load_questions(path: Path) -> list[dict]:
+    """Records with 'question', a non-empty 'answers' list and 'supporting_titles'; clear errors otherwise."""
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("question"), str):
+            raise ValueError(f"{path}:{number}: no 'question' string")
+        answers = record.get("answers")
+        if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
+            raise ValueError(f"{path}:{number}: 'answers' must be a non-empty list of strings")
+        if not isinstance(record.get("supporting_titles"), list):
+            raise ValueError(f"{path}:{number}: 'supporting_titles' must be a list")
+        records.append(record)
+    if not records:
+        raise ValueError(f"{path}: no questions")
+    return records
+
+
+def load_passages(corpus: Path) -> dict[str, list[str]]:
+    """title -> passage texts."""
+    passages: dict[str, list[str]] = {}
+    for number, line in enumerate(corpus.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                record = json.loads(line)
+                passages.setdefault(record["title"], []).append(record["text"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise ValueError(f"{corpus}:{number}: expected {{title, text}}") from None
+    return passages
+
+
+def gold_retrieval(retrieval, record: dict, passages: dict[str, list[str]]):
+    """The product's retrieval for the question with its evidence replaced by the gold passages (no graph)."""
+    evidence = []
+    for title in record["supporting_titles"]:
+        for index, text in enumerate(passages.get(title, [])):
+            chunk = Chunk(id=f"gold:{title}:{index}", document_id=f"gold:{title}", index=index, text=text, start=0,
+                          end=len(text))
+            evidence.append(Evidence(chunk=chunk, document_title=title, score=1.0, reasons=("gold",)))
+    return replace(retrieval, evidence=tuple(evidence), chains=(), connections=(), chunk_entities={})
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--questions", type=Path, nargs="+", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--adapter", help="adapter for the 'lora' writer (default: the active answer adapter)")
+    parser.add_argument("--writers", default=",".join(WRITERS), help="comma-separated subset of " + ",".join(WRITERS))
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ",".join(MODES))
+    parser.add_argument("--limit", type=int, help="first N questions of each set")
+    parser.add_argument("--cache-dir", type=Path, default=Path(".graphrag/bench"), help="where indexes are cached")
+    args = parser.parse_args()
+    try:
+        writers = [w.strip() for w in args.writers.split(",") if w.strip()]
+        modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+        if not writers or set(writers) - set(WRITERS) or not modes or set(modes) - set(MODES):
+            raise ValueError(f"--writers from {WRITERS}, --modes from {MODES}")
+        if not args.corpus.is_file():
+            raise ValueError(f"corpus not found: {args.corpus}")
+        sets = {path.stem: load_questions(path)[: args.limit] for path in args.questions}
+        passages = load_passages(args.corpus)
+        base = Settings.load()
+        data_dir = cache_dir_for(args.corpus, base.model_dump_json(
+            include={"embedder_model", "chunk_size", "chunk_overlap", "spacy_model", "graph_backend"}), args.cache_dir)
+        settings = Settings.load(data_dir=data_dir, adapters_dir=base.adapters_root)
+        with Engine.from_settings(settings) as engine:
+            if not (data_dir / ".complete").exists():
+                engine.ingest([args.corpus], progress=sys.stderr.isatty())
+                (data_dir / ".complete").write_text("ok\n", encoding="utf-8")
+            adapter = args.adapter or engine.writers.registry.active("answer")
+            if "lora" in writers and not adapter:
+                raise ValueError("the lora writer needs --adapter or an active answer adapter (scripts/finetune.py)")
+            pick = {"extractive": lambda: engine.writers.extractive,
+                    "base": lambda: engine.writers.pick(BASE_ADAPTER), "lora": lambda: engine.writers.pick(adapter)}
+            results = {name: _run_set(engine, records, passages, {w: pick[w]() for w in writers}, modes)
+                       for name, records in sets.items()}
+            model = engine.writers._model
+            summary = {"sets": results, "adapter": adapter, "answer_model": model.resolved.name if model else None,
+                       "lm_outcomes": engine.writers.stats.as_dict(), "cpu_count": os.cpu_count()}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    except (GraphRAGError, OSError, ValueError) as exc:
+        print(json.dumps({"error": getattr(exc, "message", str(exc))}))
+        return 2
+    print(json.dumps(summary))
+    return 0
+
+
+def _run_set(engine: Engine, records: list[dict], passages, writers: dict, modes: list[str]) -> dict:
+    from tqdm import tqdm
+
+    scores = {mode: {w: {"em": [], "f1": [], "abstained": [], "ms": []} for w in writers} for mode in modes}
+    for record in tqdm(records, desc="questions", disable=not sys.stderr.isatty()):
+        started = time.perf_counter()
+        retrieval = engine.retrieve(record["question"])
+        retrieve_ms = (time.perf_counter() - started) * 1000
+        for mode in modes:
+            evidence = gold_retrieval(retrieval, record, passages) if mode == "gold" else retrieval
+            for name, writer in writers.items():
+                started = time.perf_counter()
+                answer = writer.write(record["question"], evidence)
+                ms = (time.perf_counter() - started) * 1000 + (retrieve_ms if mode == "retrieved" else 0.0)
+                text = "" if answer.abstained else answer.text
+                bucket = scores[mode][name]
+                bucket["em"].append(exact_match(text, record["answers"]))
+                bucket["f1"].append(token_f1(text, record["answers"]))
+                bucket["abstained"].append(float(answer.abstained))
+                bucket["ms"].append(ms)
+    return {mode: {name: {"em": round(100 * statistics.fmean(b["em"]), 1),
+                          "f1": round(100 * statistics.fmean(b["f1"]), 1),
+                          "abstain_rate": round(100 * statistics.fmean(b["abstained"]), 1),
+                          "p50_ms": _percentile(b["ms"], 50), "p95_ms": _percentile(b["ms"], 95)}
+                   for name, b in by_writer.items()} for mode, by_writer in scores.items()}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

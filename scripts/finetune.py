@@ -1,0 +1,140 @@
+"""Train a LoRA answer adapter on Re-DocRED questions and save it as a release (manifest + registry).
+
+Builds training examples from the training share of the documents (split by title hash; validation documents never
+appear in training): relation facts as questions, unanswerable variants, two-hop chains and replay text. Trains
+with peft (progress bar, resumable checkpoints), evaluates the base model and the adapter on held-out validation
+questions (EM/F1, abstention on answerable and unanswerable questions, malformed replies) and measures forgetting
+as held-out perplexity. Prints one JSON summary.
+
+Example (2 CPU cores):
+  python scripts/finetune.py --data ../shared/data/redocred/dev_revised.json --examples 2000 --name answer-v1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from graphrag import GraphRAGError, Settings
+from graphrag.adapters import AdapterManifest, AdapterRegistry, check_name
+from graphrag.finetune import LoraOptions, evaluate, heldout_perplexity, train_lora
+from graphrag.finetune_data import build_examples, data_sha256, load_redocred, split_documents
+from graphrag.lm import LanguageModel
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="Re-DocRED (DocRED-format) JSON file")
+    parser.add_argument("--relations", type=Path, help="rel_info.json (default: next to --data)")
+    parser.add_argument("--name", help="adapter name (default answer-<UTC timestamp>)")
+    parser.add_argument("--model", help="answer model (package key or directory; default: the answer_model setting)")
+    parser.add_argument("--examples", type=int, default=2000, help="training examples (default 2000)")
+    parser.add_argument("--validation-examples", type=int, default=200, help="held-out questions (default 200)")
+    parser.add_argument("--rank", type=int, default=16)
+    parser.add_argument("--alpha", type=int, default=32)
+    parser.add_argument("--dropout", type=float, default=0.05)
+    parser.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
+    parser.add_argument("--layer-share", type=float, default=0.25, help="share of top layers adapted (1 = all)")
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--lr", type=float, default=4e-4)
+    parser.add_argument("--batch-size", type=int, default=8, help="examples per optimiser step")
+    parser.add_argument("--max-length", type=int, default=1024, help="longest example in tokens (longer: skipped)")
+    parser.add_argument("--max-steps", type=int, help="stop after this many steps (resume later with the same args)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: the GPU if present")
+    parser.add_argument("--dtype", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="base weights: auto = bf16 on a GPU or a CPU with native bf16 (LoRA weights stay fp32)")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--skip-base-eval", action="store_true", help="do not evaluate the base model")
+    parser.add_argument("--activate", action="store_true", help="make the new adapter the active answer adapter")
+    parser.add_argument("--out", type=Path, help="also write the JSON summary here")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = _parse_args()
+    started = time.perf_counter()
+    try:
+        name = check_name(args.name or "answer-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"))
+        if args.examples < 1 or args.validation_examples < 1:
+            raise ValueError("--examples and --validation-examples must be at least 1")
+        settings = Settings.load()
+        registry = AdapterRegistry(settings.adapters_root)
+        if (registry.root / name / "manifest.json").exists():
+            raise ValueError(f"adapter {name!r} already exists in {registry.root}: choose another --name")
+        relations_file = args.relations or args.data.parent / "rel_info.json"
+        try:
+            relation_names = json.loads(relations_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read relation names {relations_file}: {exc}") from None
+        train_docs, validation_docs = split_documents(load_redocred(args.data))
+        train = build_examples(train_docs, relation_names, args.examples, seed=args.seed)
+        validation = build_examples(validation_docs, relation_names, args.validation_examples, seed=args.seed + 1,
+                                    unanswerable_share=0.4, multihop_share=0.15, replay_share=0.0)
+        sha = data_sha256(train)
+        options = LoraOptions(rank=args.rank, alpha=args.alpha, dropout=args.dropout,
+                              target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip()),
+                              layer_share=args.layer_share, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
+                              max_length=args.max_length, seed=args.seed).check()
+        device = args.device
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        lm = LanguageModel.load(args.model if args.model is not None else settings.answer_model,
+                                settings.lm_cache_dir, device, args.dtype, settings.torch_threads)
+        heldout_text = [" ".join(d.sentences) for d in validation_docs[:40]]
+        progress = sys.stderr.isatty()
+        summary: dict = {"name": name, "base_model": lm.resolved.name, "device": device, "dtype": str(lm.model.dtype).replace("torch.", ""),
+                         "cpu_count": os.cpu_count(), "train_documents": len(train_docs),
+                         "validation_documents": len(validation_docs), "train_examples": len(train),
+                         "validation_questions": len(validation), "training_data_sha256": sha}
+        if not args.skip_base_eval:
+            summary["base"] = evaluate(lm, validation, adapter=None, progress=progress)
+        ppl_base = heldout_perplexity(lm, heldout_text, adapter=None)
+        result = train_lora(lm, name, train, options, registry.root / ".checkpoints" / name, sha, progress=progress,
+                            max_steps=args.max_steps)
+        summary["training"] = {"steps": result.steps, "resumed_from_step": result.resumed_from_step,
+                               "skipped_too_long": result.skipped_too_long, "seconds": result.seconds,
+                               "examples_per_s": round(result.examples_seen / max(result.seconds, 1e-9), 3),
+                               "first_loss": result.first_loss, "last_loss": result.last_loss}
+        if result.steps < result.planned_steps:
+            summary["stopped_early"] = True  # not saved: resume with the same arguments to finish
+        else:
+            summary["lora"] = evaluate(lm, validation, adapter=name, progress=progress)
+            ppl_lora = heldout_perplexity(lm, heldout_text, adapter=name)
+            summary["forgetting"] = {"heldout_perplexity_base": ppl_base, "heldout_perplexity_lora": ppl_lora,
+                                     "ratio": round(ppl_lora / ppl_base, 3)}
+            manifest = AdapterManifest(
+                name=name, kind="answer", base_model=lm.resolved.name, base_sha256=lm.resolved.sha256,
+                training_data_sha256=sha, hyperparameters=_options(options),
+                metrics={"validation": summary["lora"], "validation_base": summary.get("base"),
+                         "forgetting": summary["forgetting"], "training": summary["training"]})
+            summary["saved_to"] = str(registry.save(lm.model, name, manifest))
+            if args.activate:
+                registry.activate(name)
+                summary["activated"] = True
+        summary["total_seconds"] = round(time.perf_counter() - started, 1)
+    except (GraphRAGError, OSError, ValueError) as exc:
+        print(json.dumps({"error": getattr(exc, "message", str(exc))}))
+        return 2
+    text = json.dumps(summary, indent=2)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+def _options(options: LoraOptions) -> dict:
+    from dataclasses import asdict
+
+    return {**asdict(options), "target_modules": list(options.target_modules)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

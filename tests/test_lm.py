@@ -1,0 +1,257 @@
+"""The answer LM with the real packaged SmolLM2-135M: LoRA training lowers the loss, adapters save, load, swap and
+roll back, the writer falls back on malformed replies, and the HTTP ``adapter`` field works."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import pytest
+
+from graphrag import Settings
+from graphrag.adapters import AdapterManifest, AdapterRegistry
+from graphrag.errors import InputError, NotFoundError
+from graphrag.finetune import LoraOptions, _reply_loss, tokenize_example, train_lora
+from graphrag.finetune_data import build_examples, data_sha256, load_redocred, split_documents
+from graphrag.lm import LanguageModel
+from graphrag.lm_packages import SMOLLM2_135M
+
+PEOPLE = ["Marta Kovac", "Jonas Berg", "Lena Holm", "Omar Said", "Ines Duarte", "Tomas Weber", "Ada Brandt", "Rui Costa"]
+COMPANIES = ["Helix Dynamics", "Norther Labs", "Quill Systems", "Arbor Works", "Cobalt Forge", "Vela Media",
+             "Orbit Tools", "Lumen Data"]
+CITIES = ["Tallinn", "Porto", "Graz", "Lyon", "Aarhus", "Turin", "Ghent", "Bergen"]
+RELATIONS = {"P159": "headquarters location", "P112": "founded by"}
+
+
+def _docred_documents() -> list[dict]:
+    """Small DocRED-format documents: a company, its founder and its city, with two facts each."""
+    documents = []
+    for company, person, city in zip(COMPANIES, PEOPLE, CITIES):
+        sentences = [f"{company} is a software company based in {city} .".split(),
+                     f"It was founded by {person} in 2004 .".split(),
+                     f"{person.split()[0]} studied physics before starting the firm .".split(),
+                     "The company employs four hundred people .".split()]
+
+        def mention(name: str, sent_id: int) -> dict:
+            words = name.split()
+            tokens = sentences[sent_id]
+            start = next(i for i in range(len(tokens)) if tokens[i:i + len(words)] == words)
+            return {"name": name, "sent_id": sent_id, "pos": [start, start + len(words)], "type": "MISC"}
+
+        vertex_set = [[mention(company, 0)], [mention(person, 1), mention(person.split()[0], 2)], [mention(city, 0)]]
+        labels = [{"h": 0, "t": 2, "r": "P159", "evidence": [0]}, {"h": 0, "t": 1, "r": "P112", "evidence": [1]}]
+        documents.append({"title": company, "sents": sentences, "vertexSet": vertex_set, "labels": labels})
+    return documents
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory):
+    path = tmp_path_factory.mktemp("redocred") / "docs.json"
+    path.write_text(json.dumps(_docred_documents()))
+    documents = load_redocred(path)
+    return build_examples(documents, RELATIONS, 16, unanswerable_share=0.25, multihop_share=0.0, replay_share=0.0)
+
+
+@pytest.fixture(scope="module")
+def smollm2(tmp_path_factory):
+    return LanguageModel.load(SMOLLM2_135M.key, Settings.load().lm_cache_dir)
+
+
+@pytest.fixture(scope="module")
+def trained(smollm2, examples, tmp_path_factory):
+    """One short LoRA run on the real model; returns (the model with adapter 'first', loss before, result)."""
+    before = _mean_reply_loss(smollm2, examples, adapter=None)
+    options = LoraOptions(rank=8, alpha=16, dropout=0.0, target_modules=("q_proj", "v_proj"), epochs=3,
+                          learning_rate=2e-3, batch_size=4, max_length=768)
+    result = train_lora(smollm2, "first", examples, options, tmp_path_factory.mktemp("ckpt") / "first",
+                        data_sha256(examples), progress=False)
+    return smollm2, before, result, options
+
+
+def _mean_reply_loss(lm: LanguageModel, examples, adapter: str | None) -> float:
+    import torch
+
+    losses = []
+    with torch.inference_mode():
+        for example in examples:
+            ids, reply_tokens = tokenize_example(lm.tokenizer, example, 768)
+            if adapter is None and lm.adapters:
+                with lm.model.disable_adapter():
+                    losses.append(float(_reply_loss(lm.model, ids, reply_tokens, lm.device)))
+            else:
+                if adapter:
+                    lm.model.set_adapter(adapter)
+                losses.append(float(_reply_loss(lm.model, ids, reply_tokens, lm.device)))
+    return sum(losses) / len(losses)
+
+
+def test_examples_follow_the_schema_and_split_by_document(examples, tmp_path):
+    kinds = {e.kind for e in examples}
+    assert kinds == {"answer", "unanswerable"}
+    for example in examples:
+        if example.kind == "answer":
+            assert any(a in example.user for a in example.answers)
+            assert example.reply.startswith("Answer: ") and "\nEvidence: " in example.reply
+        else:
+            assert example.reply == "Answer: I don't know\nEvidence: none"
+    path = tmp_path / "docs.json"
+    path.write_text(json.dumps(_docred_documents()))
+    train, validation = split_documents(load_redocred(path), validation_share=0.3)
+    assert train and validation and not {d.title for d in train} & {d.title for d in validation}
+
+
+def test_bad_redocred_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"title": "x"}]')
+    with pytest.raises(InputError, match="not in DocRED format"):
+        load_redocred(bad)
+    bad.write_bytes(b"\x00\xff")
+    with pytest.raises(InputError, match="cannot read"):
+        load_redocred(bad)
+
+
+def test_a_few_lora_steps_lower_the_loss(trained, examples):
+    lm, before, result, _ = trained
+    after = _mean_reply_loss(lm, examples, adapter="first")
+    assert result.steps == result.planned_steps == math.ceil(len(examples) * 3 / 4) == len(result.losses)
+    assert after < before * 0.7, (before, after)
+    assert _mean_reply_loss(lm, examples, adapter=None) == pytest.approx(before, rel=1e-4)  # base untouched
+
+
+def test_adapter_saves_loads_swaps_and_rolls_back(trained, examples, tmp_path):
+    lm, _, result, options = trained
+    registry = AdapterRegistry(tmp_path / "adapters")
+    manifest = AdapterManifest(name="first", kind="answer", base_model=lm.resolved.name,
+                               base_sha256=lm.resolved.sha256, training_data_sha256=data_sha256(examples),
+                               hyperparameters={"rank": options.rank}, metrics={"last_loss": result.last_loss})
+    registry.save(lm.model, "first", manifest)
+    prompt = lm.chat_prompt(examples[0].system, examples[0].user)
+    trained_reply = lm.generate(prompt, 24, adapter="first").text
+
+    fresh = LanguageModel.load(SMOLLM2_135M.key, Settings.load().lm_cache_dir)
+    base = fresh.model
+    base_reply = fresh.generate(prompt, 24).text
+    fresh.add_adapter("first", registry.path("first"))
+    assert fresh.generate(prompt, 24, adapter="first").text == trained_reply  # saved and loaded intact
+    assert trained_reply != base_reply
+
+    # a second release on the same base: both adapters live side by side, the base is never reloaded
+    second = replace(manifest, name="second")
+    registry.save(lm.model, "first", second)
+    fresh.add_adapter("second", registry.path("second"))
+    assert fresh.model.get_base_model() is base
+    assert fresh.generate(prompt, 24, adapter="second").text == trained_reply
+    assert fresh.generate(prompt, 24).text == base_reply  # adapter None: the base alone
+    assert fresh.generate(prompt, 24, adapter="first").text == trained_reply
+
+    assert [m.name for m in registry.list()] == ["first", "second"] or {m.name for m in registry.list()} == {"first", "second"}
+    assert registry.get("first").metrics["last_loss"] == result.last_loss and registry.get("first").created_at
+    registry.activate("first")
+    registry.activate("second")
+    assert registry.active("answer") == "second"
+    assert registry.rollback("answer") == "first" and registry.active("answer") == "first"
+    assert registry.rollback("answer") is None and registry.active("answer") is None
+    with pytest.raises(InputError, match="nothing to roll back"):
+        registry.rollback("answer")
+    with pytest.raises(NotFoundError):
+        registry.activate("third")
+    with pytest.raises(InputError, match="invalid adapter name"):
+        registry.get("../first")
+    with pytest.raises(InputError, match="already exists"):
+        registry.save(lm.model, "first", manifest)
+
+
+def test_training_resumes_from_its_checkpoint(examples, tmp_path):
+    """An interrupted run (max_steps) resumed in a fresh process-like model ends where an uninterrupted run does."""
+    options = LoraOptions(rank=4, alpha=8, dropout=0.0, target_modules=("q_proj",), epochs=2, batch_size=4,
+                          max_length=768)
+    cache, sha = Settings.load().lm_cache_dir, data_sha256(examples)
+    first = train_lora(LanguageModel.load(SMOLLM2_135M.key, cache), "resume", examples[:8], options,
+                       tmp_path / "interrupted", sha, progress=False, max_steps=2)
+    assert first.steps == 2 and json.loads((tmp_path / "interrupted" / "state.json").read_text())["step"] == 2
+    resumed = train_lora(LanguageModel.load(SMOLLM2_135M.key, cache), "resume", examples[:8], options,
+                         tmp_path / "interrupted", sha, progress=False)
+    assert resumed.resumed_from_step == 2 and resumed.steps == 4 and resumed.losses[:2] == first.losses
+    straight = train_lora(LanguageModel.load(SMOLLM2_135M.key, cache), "resume", examples[:8], options,
+                          tmp_path / "straight", sha, progress=False)
+    assert straight.resumed_from_step == 0
+    assert resumed.losses == pytest.approx(straight.losses, rel=1e-3)
+    other = train_lora(LanguageModel.load(SMOLLM2_135M.key, cache), "resume", examples[:8],
+                       replace(options, rank=8), tmp_path / "interrupted", sha, progress=False, max_steps=1)
+    assert other.resumed_from_step == 0  # other options: the old checkpoint is not reused
+
+
+class _ScriptedModel:
+    """Stands in for the LM in a test of the writer's fallback logic only (the LM itself is tested above)."""
+
+    def __init__(self, reply: str) -> None:
+        from graphrag.lm import Generation
+
+        self.generation = Generation(text=reply, prompt_tokens=10, new_tokens=5, ms=1.0, mean_token_probability=0.9)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def chat_prompt(self, system: str, user: str) -> str:
+        return system + user
+
+    def generate(self, prompt: str, max_new_tokens: int, adapter=None):
+        return self.generation
+
+
+def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
+    from graphrag.answer import ExtractiveAnswerWriter
+    from graphrag.lm_answer import LMAnswerWriter
+
+    question = "Who founded the company that acquired Veltrix Systems?"
+    retrieval = demo_engine.retrieve(question)
+    extractive = ExtractiveAnswerWriter(0.35)
+    malformed = LMAnswerWriter(_ScriptedModel("Marta founded it, I think."), extractive)
+    answer = malformed.write(question, retrieval)
+    assert answer.text == extractive.write(question, retrieval).text and answer.timings_ms["lm_fallback"] == 1.0
+    assert malformed.stats.as_dict() == {"answered": 0, "abstained": 0, "malformed": 1}
+
+    numbered = malformed.numbered_evidence(retrieval)
+    cited, name = next((i, name) for i, n in enumerate(numbered, 1) for name in ("Marta Kowalski", "Tomas Reyes")
+                       if n.evidence and name in n.item.text)
+    good = LMAnswerWriter(_ScriptedModel(f"Answer: {name}\nEvidence: {cited}"), extractive)
+    answer = good.write(question, retrieval)
+    assert answer.text == name and not answer.abstained
+    assert answer.citations and name in answer.citations[0].text
+    idk = LMAnswerWriter(_ScriptedModel("Answer: I don't know\nEvidence: none"), extractive).write(question, retrieval)
+    assert idk.abstained and idk.text == "I don't know."
+
+
+def test_http_adapter_field(trained, examples, demo_engine, tmp_path):
+    from litestar.testing import TestClient
+
+    from graphrag.engine import Engine
+    from server.app import create_app
+
+    lm, _, result, _ = trained
+    settings = Settings.load(data_dir=tmp_path / "data", adapters_dir=tmp_path / "adapters",
+                             answer_model=SMOLLM2_135M.key)
+    registry = AdapterRegistry(settings.adapters_root)
+    registry.save(lm.model, "first", AdapterManifest(
+        name="first", kind="answer", base_model=lm.resolved.name, base_sha256=lm.resolved.sha256,
+        training_data_sha256=data_sha256(examples)))
+    engine = Engine(settings, demo_engine.store, demo_engine.embedder, demo_engine.chunk_index,
+                    demo_engine.entity_index)
+    try:
+        with TestClient(app=create_app(settings, engine=engine)) as client:
+            question = "Who founded the company that acquired Veltrix Systems?"
+            plain = client.post("/v1/query", json={"question": question})
+            assert plain.status_code == 200 and "generate" not in plain.json()["timings_ms"]
+            tuned = client.post("/v1/query", json={"question": question, "adapter": "first"})
+            assert tuned.status_code == 200, tuned.text
+            assert "generate" in tuned.json()["timings_ms"] or tuned.json()["timings_ms"].get("lm_fallback") == 1.0
+            base = client.post("/v1/query", json={"question": question, "adapter": "none"})
+            assert base.status_code == 200, base.text
+            missing = client.post("/v1/query", json={"question": question, "adapter": "nope"})
+            assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+            hostile = client.post("/v1/query", json={"question": question, "adapter": "../../etc"})
+            assert hostile.status_code in (400, 422) and "error" in hostile.json()
+            assert engine.writers.language_model().adapters.keys() == {"first"}
+    finally:
+        engine.planner.close()
