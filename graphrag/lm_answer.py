@@ -51,9 +51,10 @@ class _Numbered:
 
 
 class LMAnswerWriter:
-    """Writes answers with a LanguageModel; ``adapter`` None means the base model alone."""
+    """Writes answers with a LanguageModel; ``adapter`` None means the base model alone. Without a ``fallback``
+    writer a malformed reply raises ModelOutputError (benchmarks score the model's own replies that way)."""
 
-    def __init__(self, model: LanguageModel, fallback: ExtractiveAnswerWriter, adapter: str | None = None,
+    def __init__(self, model: LanguageModel, fallback: ExtractiveAnswerWriter | None, adapter: str | None = None,
                  max_new_tokens: int = 48, evidence_tokens: int = 1500, stats: WriterStats | None = None) -> None:
         self.model = model
         self.fallback = fallback
@@ -103,6 +104,8 @@ class LMAnswerWriter:
             reply = parse_reply(generation.text, len(numbered))
         except ModelOutputError as exc:
             self.stats.count("malformed", f"{exc.message}: {generation.text[:200]!r}")
+            if self.fallback is None:
+                raise
             answer = self.fallback.write(question, retrieval)
             return replace(answer, timings_ms={**timings, **answer.timings_ms, "lm_fallback": 1.0})
         if reply.answer is None:

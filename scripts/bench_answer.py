@@ -4,8 +4,10 @@ Two modes per question set:
 * gold       reader only: the evidence is the question's gold supporting passages (no graph paths);
 * retrieved  end to end: the product's own retrieval supplies the evidence.
 Scores are SQuAD-style normalised exact match and token F1 against the best answer alias, and the share of
-"I don't know" answers, all on a 0-100 scale; p50/p95 are the writer's own time in gold mode and retrieval plus
-writing in retrieved mode. Writes {"sets": {set: {mode: {writer: {em, f1, abstain_rate, p50_ms, p95_ms}}}}}.
+"I don't know" answers, all on a 0-100 scale, plus malformed_rate: LM replies that broke the schema, scored as
+wrong (the LM writers run here without the extractive fallback the product uses, so the figures are the model's
+own). p50/p95 are the writer's own time in gold mode, retrieval plus writing in retrieved mode.
+Writes {"sets": {set: {mode: {writer: {em, f1, abstain_rate, malformed_rate, p50_ms, p95_ms}}}}}.
 
 Example (2 CPU cores):
   python scripts/bench_answer.py --corpus ../shared/data/multihop/corpus.jsonl \
@@ -28,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import cache_dir_for  # noqa: E402
 
 from graphrag import Engine, GraphRAGError, Settings  # noqa: E402
+from graphrag.errors import ModelOutputError  # noqa: E402
+from graphrag.lm_answer import LMAnswerWriter  # noqa: E402
 from graphrag.qa_metrics import exact_match, token_f1  # noqa: E402
 from graphrag.types import Chunk, Evidence  # noqa: E402
 from graphrag.writers import BASE_ADAPTER  # noqa: E402
@@ -117,14 +121,23 @@ def main() -> int:
                 engine.ingest([args.corpus], progress=sys.stderr.isatty())
                 (data_dir / ".complete").write_text("ok\n", encoding="utf-8")
             adapter = args.adapter or engine.writers.registry.active("answer")
+            model_load_s = None
+            if {"base", "lora"} & set(writers):
+                started = time.perf_counter()
+                engine.writers.language_model()  # from the converted-checkpoint cache after the first time
+                model_load_s = round(time.perf_counter() - started, 2)
             if "lora" in writers and not adapter:
                 raise ValueError("the lora writer needs --adapter or an active answer adapter (scripts/finetune.py)")
+            # The LM writers without their extractive fallback: a malformed reply scores as a wrong answer here
+            # (and is counted), so the figures are the model's own.
             pick = {"extractive": lambda: engine.writers.extractive,
-                    "base": lambda: engine.writers.pick(BASE_ADAPTER), "lora": lambda: engine.writers.pick(adapter)}
+                    "base": lambda: _own(engine.writers.pick(BASE_ADAPTER)),
+                    "lora": lambda: _own(engine.writers.pick(adapter))}
             results = {name: _run_set(engine, records, passages, {w: pick[w]() for w in writers}, modes)
                        for name, records in sets.items()}
             model = engine.writers._model
             summary = {"sets": results, "adapter": adapter, "answer_model": model.resolved.name if model else None,
+                       "model_load_s": model_load_s, "dtype": str(model.model.dtype) if model else None,
                        "lm_outcomes": engine.writers.stats.as_dict(), "cpu_count": os.cpu_count()}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -135,10 +148,16 @@ def main() -> int:
     return 0
 
 
+def _own(writer: LMAnswerWriter) -> LMAnswerWriter:
+    return LMAnswerWriter(writer.model, None, writer.adapter, writer.max_new_tokens, writer.evidence_tokens,
+                          writer.stats)
+
+
 def _run_set(engine: Engine, records: list[dict], passages, writers: dict, modes: list[str]) -> dict:
     from tqdm import tqdm
 
-    scores = {mode: {w: {"em": [], "f1": [], "abstained": [], "ms": []} for w in writers} for mode in modes}
+    scores = {mode: {w: {"em": [], "f1": [], "abstained": [], "ms": [], "malformed": []} for w in writers}
+              for mode in modes}
     for record in tqdm(records, desc="questions", disable=not sys.stderr.isatty()):
         started = time.perf_counter()
         retrieval = engine.retrieve(record["question"])
@@ -147,17 +166,22 @@ def _run_set(engine: Engine, records: list[dict], passages, writers: dict, modes
             evidence = gold_retrieval(retrieval, record, passages) if mode == "gold" else retrieval
             for name, writer in writers.items():
                 started = time.perf_counter()
-                answer = writer.write(record["question"], evidence)
+                try:
+                    answer, malformed = writer.write(record["question"], evidence), False
+                except ModelOutputError:
+                    answer, malformed = None, True
                 ms = (time.perf_counter() - started) * 1000 + (retrieve_ms if mode == "retrieved" else 0.0)
-                text = "" if answer.abstained else answer.text
+                text = "" if answer is None or answer.abstained else answer.text
                 bucket = scores[mode][name]
+                bucket["malformed"].append(float(malformed))
                 bucket["em"].append(exact_match(text, record["answers"]))
                 bucket["f1"].append(token_f1(text, record["answers"]))
-                bucket["abstained"].append(float(answer.abstained))
+                bucket["abstained"].append(float(answer is not None and answer.abstained))
                 bucket["ms"].append(ms)
     return {mode: {name: {"em": round(100 * statistics.fmean(b["em"]), 1),
                           "f1": round(100 * statistics.fmean(b["f1"]), 1),
                           "abstain_rate": round(100 * statistics.fmean(b["abstained"]), 1),
+                          "malformed_rate": round(100 * statistics.fmean(b["malformed"]), 1),
                           "p50_ms": _percentile(b["ms"], 50), "p95_ms": _percentile(b["ms"], 95)}
                    for name, b in by_writer.items()} for mode, by_writer in scores.items()}
 

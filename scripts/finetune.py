@@ -71,6 +71,8 @@ def main() -> int:
             relation_names = json.loads(relations_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ValueError(f"cannot read relation names {relations_file}: {exc}") from None
+        if not isinstance(relation_names, dict):
+            raise ValueError(f"{relations_file}: expected a JSON object of relation id -> name")
         train_docs, validation_docs = split_documents(load_redocred(args.data))
         train = build_examples(train_docs, relation_names, args.examples, seed=args.seed)
         validation = build_examples(validation_docs, relation_names, args.validation_examples, seed=args.seed + 1,

@@ -29,6 +29,8 @@ def create_app(settings: Settings | None = None, engine=None) -> Litestar:
             from graphrag.engine import Engine
 
             app.state.engine = Engine.from_settings(settings)
+        if settings.answer_writer == "lm":
+            app.state.engine.writers.pick()  # load the answer LM (and active adapter) now, not on the first question
         try:
             yield
         finally:

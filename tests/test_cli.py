@@ -105,3 +105,56 @@ def test_serve_with_unreachable_neo4j_is_one_clear_error(tmp_path):
                             timeout=120)
     assert result.returncode == 2
     assert result.stderr.startswith("error [store_unavailable]") and "Traceback" not in result.stderr
+
+
+def test_models_and_adapters_commands(cli, tmp_path):
+    models = {m["key"]: m for m in json.loads(cli("models", "list").stdout)}
+    assert models["smollm2-135m"]["installed"] and set(models) == {"smollm2-135m", "qwen2.5-coder-0.5b"}
+    assert sum(m["default"] for m in models.values()) == 1
+    unknown = cli("models", "install", "gpt-9", check=False)
+    assert unknown.returncode == 2 and "error [invalid_input]: unknown model gpt-9" in unknown.stderr
+
+    adapters = str(tmp_path / "adapters")
+    assert json.loads(cli("--config", _config(tmp_path, adapters), "adapters", "list").stdout) == []
+    for name in ("v1", "v2"):  # manifests as scripts/finetune.py writes them (weights are not needed to list)
+        folder = tmp_path / "adapters" / name
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text(json.dumps({
+            "name": name, "kind": "answer", "base_model": "smollm2-135m", "base_sha256": "ab" * 32,
+            "training_data_sha256": "cd" * 32, "created_at": f"2026-11-2{name[1]}T00:00:00+00:00"}))
+    config = _config(tmp_path, adapters)
+    assert cli("--config", config, "adapters", "activate", "v1").stdout.strip() == "active answer adapter: v1"
+    cli("--config", config, "adapters", "activate", "v2")
+    listed = json.loads(cli("--config", config, "adapters", "list").stdout)
+    assert [(a["name"], a["active"]) for a in listed] == [("v1", False), ("v2", True)]
+    assert "v1" in cli("--config", config, "adapters", "rollback").stdout
+    assert "none (base model)" in cli("--config", config, "adapters", "rollback").stdout
+    nothing = cli("--config", config, "adapters", "rollback", check=False)
+    assert nothing.returncode == 2 and "nothing to roll back" in nothing.stderr
+    missing = cli("--config", config, "adapters", "activate", "v3", check=False)
+    assert missing.returncode == 2 and "error [not_found]" in missing.stderr
+    hostile = cli("--config", config, "adapters", "activate", "../v1", check=False)
+    assert hostile.returncode == 2 and "invalid adapter name" in hostile.stderr
+
+
+def _config(tmp_path, adapters: str) -> str:
+    config = tmp_path / "graphrag.toml"
+    config.write_text(f'adapters_dir = "{adapters}"\n', encoding="utf-8")
+    return str(config)
+
+
+def test_finetune_script_rejects_bad_input(tmp_path):
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "finetune.py"
+    env = {**os.environ, "GRAPHRAG_ADAPTERS_DIR": str(tmp_path / "adapters")}
+    bad = tmp_path / "bad.json"
+    for content in (b"\x00\x01binary", b'{"not": "a list"}', b'[{"title": "x"}]'):
+        bad.write_bytes(content)
+        result = subprocess.run([sys.executable, str(script), "--data", str(bad), "--relations", str(bad)],
+                                env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert json.loads(result.stdout)["error"]
+    result = subprocess.run([sys.executable, str(script), "--data", str(bad), "--name", "../evil"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "invalid adapter name" in json.loads(result.stdout)["error"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 from ..config import Settings
+from ..graph_store.nx_view import RelationGraph
 from ..types import Entity, Evidence, Path, QueryPlan, Relation
 from .fusion import reciprocal_rank_fusion
 from .linking import EntityLinker, LinkSpan
@@ -113,11 +114,10 @@ class Planner:
         lap("link")
 
         pairs = list(combinations(linked_ids[:4], 2))
-        paths = submit(self.store.connecting_paths, pairs, max_hops, self.settings.paths_k)
         relations: list[Relation] = self.store.neighbors(linked_ids, max_hops, limit=_NEIGHBOR_LIMIT) if links else []
         entities = self._entities_of(relations, links)
         chains = ChainFinder(info, relations, links).chains(entities, max_hops) if links else []
-        connections = [p for found in paths.result() for p in found]
+        connections = self._connections(pairs, relations, entities, max_hops)
         lap("graph")
 
         keyword_hits = keyword_search.result()
@@ -152,6 +152,20 @@ class Planner:
                          and w in info.content)
         return Retrieval(plan, info, tuple(evidence), tuple(chains[:20]), tuple(connections), unlinked,
                          self._chunk_entities(evidence), timings)
+
+    def _connections(self, pairs: list[tuple[str, str]], relations: list[Relation], entities: dict[str, Entity],
+                     max_hops: int) -> list[Path]:
+        """k shortest paths between each pair of linked entities, found in the relations already fetched: every
+        path of at most ``max_hops`` between two of them lies inside their ``max_hops`` neighbourhood, so no store
+        query is needed (a remote store's path query cost a round trip and tens of milliseconds). Only when that
+        neighbourhood was cut at its limit does the store search its whole graph."""
+        if not pairs:
+            return []
+        k = self.settings.paths_k
+        if len(relations) >= _NEIGHBOR_LIMIT:
+            return [p for found in self.store.connecting_paths(pairs, max_hops, k) for p in found]
+        graph = RelationGraph(relations)
+        return [p for source, target in pairs for p in graph.paths(source, target, max_hops, k, entities)]
 
     def _embedding_candidates(self, surfaces: list[str]) -> list[list[tuple[str, float]]]:
         """Nearest entity names for each surface, all surfaces in one forward pass."""
