@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import cache_dir_for  # noqa: E402
+from bench_common import cache_dir_for, load_questions  # noqa: E402
 
 from graphrag import Engine, GraphRAGError, Settings  # noqa: E402
 from graphrag.errors import ModelOutputError  # noqa: E402
@@ -43,29 +43,6 @@ MODES = ("gold", "retrieved")
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))], 1)
-
-
-def load_questions(path: Path) -> list[dict]:
-    """Records with 'question', a non-empty 'answers' list and 'supporting_titles'; clear errors otherwise."""
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("question"), str):
-            raise ValueError(f"{path}:{number}: no 'question' string")
-        answers = record.get("answers")
-        if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
-            raise ValueError(f"{path}:{number}: 'answers' must be a non-empty list of strings")
-        if not isinstance(record.get("supporting_titles"), list):
-            raise ValueError(f"{path}:{number}: 'supporting_titles' must be a list")
-        records.append(record)
-    if not records:
-        raise ValueError(f"{path}: no questions")
-    return records
 
 
 def load_passages(corpus: Path) -> dict[str, list[str]]:
@@ -110,7 +87,13 @@ def main() -> int:
             raise ValueError(f"--writers from {WRITERS}, --modes from {MODES}")
         if not args.corpus.is_file():
             raise ValueError(f"corpus not found: {args.corpus}")
-        sets = {path.stem: load_questions(path)[: args.limit] for path in args.questions}
+        sets = {path.stem: load_questions(path, "answers")[: args.limit] for path in args.questions}
+        if "gold" in modes:
+            for name, records in sets.items():
+                bad = next((r for r in records if not isinstance(r.get("supporting_titles"), list)), None)
+                if bad is not None:
+                    raise ValueError(f"{name}: question {bad.get('id', bad['question'][:40])!r} has no "
+                                     "'supporting_titles' list (needed by the gold mode)")
         passages = load_passages(args.corpus)
         base = Settings.load()
         data_dir = cache_dir_for(args.corpus, base.model_dump_json(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from pathlib import Path
 
 import psutil
 
-__all__ = ["PeakRss", "cache_dir_for"]
+__all__ = ["PeakRss", "cache_dir_for", "load_questions"]
 
 
 class PeakRss:
@@ -94,3 +95,25 @@ class ThrowawayNeo4j:
         if self._server is not None:
             self._server.stop()
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+def load_questions(path: Path, list_field: str) -> list[dict]:
+    """Question records with a 'question' string and a non-empty list of strings under ``list_field``
+    ('supporting_titles' for retrieval, 'answers' for answering); a clear ValueError naming the line otherwise."""
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("question"), str):
+            raise ValueError(f"{path}:{number}: no 'question' string")
+        values = record.get(list_field)
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+            raise ValueError(f"{path}:{number}: '{list_field}' must be a non-empty list of strings")
+        records.append(record)
+    if not records:
+        raise ValueError(f"{path}: no questions")
+    return records

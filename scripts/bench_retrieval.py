@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import cache_dir_for  # noqa: E402
+from bench_common import cache_dir_for, load_questions  # noqa: E402
 
 from graphrag import Engine, GraphRAGError, Settings  # noqa: E402
 from graphrag.retrieval.fusion import reciprocal_rank_fusion  # noqa: E402
@@ -39,27 +39,6 @@ def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return round(ordered[index], 2)
-
-
-def load_questions(path: Path) -> list[dict]:
-    """Question records with a 'question' string and a non-empty 'supporting_titles' list; clear errors otherwise."""
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("question"), str):
-            raise ValueError(f"{path}:{number}: no 'question' string")
-        titles = record.get("supporting_titles")
-        if not isinstance(titles, list) or not titles or not all(isinstance(t, str) for t in titles):
-            raise ValueError(f"{path}:{number}: 'supporting_titles' must be a non-empty list of strings")
-        records.append(record)
-    if not records:
-        raise ValueError(f"{path}: no questions")
-    return records
 
 
 def recall_at(ranked_titles: list[str], supporting: list[str], k: int) -> float:
@@ -142,7 +121,7 @@ def main() -> int:
     try:
         if not args.corpus.is_file():
             raise ValueError(f"corpus not found: {args.corpus}")
-        question_sets = {path.stem: load_questions(path) for path in args.questions}
+        question_sets = {path.stem: load_questions(path, "supporting_titles") for path in args.questions}
         base = Settings.load()
         data_dir = cache_dir_for(args.corpus, base.model_dump_json(exclude={"data_dir"}), args.cache_dir)
         settings = Settings.load(data_dir=data_dir)

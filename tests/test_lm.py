@@ -145,7 +145,7 @@ def test_adapter_saves_loads_swaps_and_rolls_back(trained, examples, tmp_path):
     assert fresh.generate(prompt, 24).text == base_reply  # adapter None: the base alone
     assert fresh.generate(prompt, 24, adapter="first").text == trained_reply
 
-    assert [m.name for m in registry.list()] == ["first", "second"] or {m.name for m in registry.list()} == {"first", "second"}
+    assert [m.name for m in registry.list()] == ["first", "second"]  # oldest first, then by name
     assert registry.get("first").metrics["last_loss"] == result.last_loss and registry.get("first").created_at
     registry.activate("first")
     registry.activate("second")
