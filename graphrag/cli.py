@@ -99,12 +99,13 @@ def ask(
             return
         if out is None:
             raise InputError("--questions needs --out FILE")
-        _ask_batch(engine, questions, out, max_hops, top_k)
+        _ask_batch(engine, questions, out, max_hops, top_k, adapter)
 
 
-def _ask_batch(engine, questions: Path, out: Path, max_hops, top_k) -> None:
+def _ask_batch(engine, questions: Path, out: Path, max_hops, top_k, adapter: str | None = None) -> None:
     from tqdm import tqdm
 
+    engine.writers.pick(adapter)  # an unknown adapter is one clear error, not one per question
     try:
         lines = questions.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -118,7 +119,7 @@ def _ask_batch(engine, questions: Path, out: Path, max_hops, top_k) -> None:
                 record = json.loads(line)
                 if not isinstance(record, dict) or not isinstance(record.get("question"), str):
                     raise InputError("expected an object with a 'question' string")
-                answer = engine.ask(record["question"], max_hops=max_hops, top_k=top_k)
+                answer = engine.ask(record["question"], max_hops=max_hops, top_k=top_k, adapter=adapter)
             except (json.JSONDecodeError, GraphRAGError) as exc:
                 bad += 1
                 message = exc.message if isinstance(exc, GraphRAGError) else f"invalid JSON: {exc.msg}"
