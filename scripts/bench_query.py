@@ -3,8 +3,9 @@
 Indexes the corpus through the product's pipeline (reusing a cached index when corpus and settings are unchanged),
 then answers every question once after an untimed warm-up pass. Prints one JSON object:
 {"questions", "p50_ms", "p95_ms", "max_ms", "abstained", ...}.
-With --store neo4j it runs its own throwaway Neo4j, indexes the corpus into it, and reports the embedded store's
-figures from the same run next to it ("sqlite" key) so the two can be compared directly.
+With --store neo4j it runs its own throwaway Neo4j, indexes the corpus into it, and times the embedded store in the
+same run, the two backends' asks interleaved question by question; the embedded figures come under the "sqlite" key
+so the two can be compared directly.
 Example: python scripts/bench_query.py --corpus ../shared/data/multihop/corpus.jsonl \
              --questions ../shared/data/multihop/hotpotqa_dev.jsonl ../shared/data/multihop/musique_dev.jsonl
 """
@@ -43,11 +44,9 @@ def _questions(paths: list[Path]) -> list[str]:
     return out
 
 
-def _measure(settings: Settings, corpus: Path, questions: list[str], fresh_index: bool, passes: int) -> dict:
-    """Index (unless already complete); one untimed pass over the questions warms the server side (query plans,
-    page cache, JIT); then, ``passes`` times, a fresh engine (cold client-side caches) times every question once.
-    Percentiles are over all timed asks: with 100 questions one pass's p95 is decided by five asks, and one JVM
-    pause moves it by tens of milliseconds."""
+def _index(settings: Settings, corpus: Path, questions: list[str], fresh_index: bool) -> None:
+    """Index (unless already complete), then one untimed pass over the questions warms the server side (query
+    plans, page cache, JIT)."""
     engine = Engine.from_settings(settings)
     try:
         marker = settings.data_dir / ".complete"
@@ -58,28 +57,57 @@ def _measure(settings: Settings, corpus: Path, questions: list[str], fresh_index
             engine.ask(question)
     finally:
         engine.close()
-    timings: list[float] = []
-    stages: dict[str, list[float]] = {}
+
+
+class _Timings:
+    """Every timed ask of one backend: total and per-stage milliseconds."""
+
+    def __init__(self) -> None:
+        self.total: list[float] = []
+        self.stages: dict[str, list[float]] = {}
+        self.abstained = 0
+        self.passages = 0
+
+    def ask(self, engine: Engine, question: str) -> None:
+        started = time.perf_counter()
+        answer = engine.ask(question)
+        self.total.append((time.perf_counter() - started) * 1000)
+        self.abstained += answer.abstained
+        for stage, ms in answer.timings_ms.items():
+            self.stages.setdefault(stage, []).append(ms)
+
+    def summary(self, questions: int, passes: int) -> dict:
+        return {"questions": questions, "timed_asks": len(self.total), "p50_ms": _percentile(self.total, 50),
+                "p95_ms": _percentile(self.total, 95), "max_ms": round(max(self.total), 2),
+                "mean_ms": round(statistics.fmean(self.total), 2), "abstained": self.abstained // passes,
+                "passages": self.passages,
+                "stages_ms": {stage: {"p50": _percentile(ms, 50), "p95": _percentile(ms, 95)}
+                              for stage, ms in self.stages.items()}}
+
+
+def _measure(backends: dict[str, Settings], questions: list[str], passes: int) -> dict[str, dict]:
+    """``passes`` times, a fresh engine per backend (cold client-side caches) times every question once. With two
+    backends the asks interleave question by question, the first backend alternating, so both see the machine in
+    the same state: measured one after the other, a shift in the machine's speed between the halves (other
+    tenants of a shared host) moved their p95 ratio by up to 0.8. Percentiles are over all timed asks: with 100
+    questions one pass's p95 is decided by five asks, and one JVM pause moves it by tens of milliseconds."""
+    timings = {name: _Timings() for name in backends}
     for _ in range(passes):
-        engine = Engine.from_settings(settings)  # a fresh engine per pass: its client-side caches start cold
+        engines = {name: Engine.from_settings(settings) for name, settings in backends.items()}
         try:
-            engine.ask(questions[0])  # loads the name dictionary once, as a long-running server would have
-            abstained = 0
+            for engine in engines.values():
+                engine.ask(questions[0])  # loads the name dictionary once, as a long-running server would have
+            order = list(engines)
             for question in questions:
-                started = time.perf_counter()
-                answer = engine.ask(question)
-                timings.append((time.perf_counter() - started) * 1000)
-                abstained += answer.abstained
-                for stage, ms in answer.timings_ms.items():
-                    stages.setdefault(stage, []).append(ms)
-            passages = engine.stats().documents
+                for name in order:
+                    timings[name].ask(engines[name], question)
+                order.reverse()
+            for name, engine in engines.items():
+                timings[name].passages = engine.stats().documents
         finally:
-            engine.close()
-    return {"questions": len(questions), "timed_asks": len(timings), "p50_ms": _percentile(timings, 50),
-            "p95_ms": _percentile(timings, 95), "max_ms": round(max(timings), 2),
-            "mean_ms": round(statistics.fmean(timings), 2), "abstained": abstained, "passages": passages,
-            "stages_ms": {stage: {"p50": _percentile(ms, 50), "p95": _percentile(ms, 95)}
-                          for stage, ms in stages.items()}}
+            for engine in engines.values():
+                engine.close()
+    return {name: found.summary(len(questions), passes) for name, found in timings.items()}
 
 
 def main() -> int:
@@ -96,16 +124,19 @@ def main() -> int:
         questions = _questions(args.questions)
         base = Settings.load()
         data_dir = cache_dir_for(args.corpus, base.model_dump_json(exclude={"data_dir"}), args.cache_dir)
-        result = _measure(Settings.load(data_dir=data_dir), args.corpus, questions, fresh_index=False,
-                          passes=args.passes)
-        if args.store == "neo4j":
-            embedded = result
+        embedded = Settings.load(data_dir=data_dir)
+        _index(embedded, args.corpus, questions, fresh_index=False)
+        if args.store == "sqlite":
+            result = _measure({"sqlite": embedded}, questions, args.passes)["sqlite"]
+        else:
             with ThrowawayNeo4j() as neo4j:
                 settings = Settings.load(data_dir=data_dir.with_name(data_dir.name + "-neo4j"), graph_backend="neo4j",
                                          **neo4j.overrides)
-                result = _measure(settings, args.corpus, questions, fresh_index=True, passes=args.passes)
-            result["sqlite"] = embedded
-            result["p95_ratio_to_sqlite"] = round(result["p95_ms"] / embedded["p95_ms"], 2)
+                _index(settings, args.corpus, questions, fresh_index=True)
+                measured = _measure({"neo4j": settings, "sqlite": embedded}, questions, args.passes)
+            result = {**measured["neo4j"], "sqlite": measured["sqlite"],
+                      "p95_ratio_to_sqlite": round(measured["neo4j"]["p95_ms"] / measured["sqlite"]["p95_ms"], 2),
+                      "interleaved": True}
     except (GraphRAGError, OSError, ValueError) as exc:
         print(json.dumps({"error": getattr(exc, "message", str(exc))}))
         return 2

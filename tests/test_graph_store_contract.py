@@ -84,6 +84,31 @@ def test_neighbors_and_paths(store):
     assert backwards.text == "Weave Corp ←ACQUIRED— Loom Corp ←FOUNDED— Ada"
 
 
+def test_neighbors_inside_a_cached_block_match_those_outside(store):
+    # A chain of four hops: a cached block may fetch two hops' adjacency at once; the walk must not change.
+    chain = [("Ada", "FOUNDED", "Loom Corp"), ("Loom Corp", "ACQUIRED", "Weave Corp"),
+             ("Weave Corp", "OWNS", "Spool Corp"), ("Spool Corp", "SUPPLIES", "Bob")]
+    store.write_documents([make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp. Weave Corp owns "
+                                         "Spool Corp. Spool Corp supplies Bob.", chain)])
+    for hops, expected in ((1, {"FOUNDED"}), (2, {"FOUNDED", "ACQUIRED"}), (3, {"FOUNDED", "ACQUIRED", "OWNS"})):
+        outside = store.neighbors([entity_id("Ada")], hops=hops)
+        with store.cached_reads():
+            inside = store.neighbors([entity_id("Ada")], hops=hops)
+            again = store.neighbors([entity_id("Ada")], hops=hops)  # now served from the cache
+        assert {r.type for r in outside} == expected
+        assert sorted(r.id for r in inside) == sorted(r.id for r in again) == sorted(r.id for r in outside)
+    with store.cached_reads():
+        assert len(store.neighbors([entity_id("Ada")], hops=3, limit=2)) == 2
+
+
+def test_keyword_search_ignores_function_words_unless_that_is_all(store):
+    store.write_documents([make_doc("a", "Ada founded Loom Corp in Lindmark.", FACTS_A[:1]),
+                           make_doc("b", "The Who played in the hall of the town.", [])])
+    hits = store.keyword_search("Who is the founder of the company in Lindmark?", 5)
+    assert [store.get_chunks([h.id])[0].text[:3] for h in hits] == ["Ada"]  # "who", "the", "in" do not count
+    assert store.keyword_search("The Who", 5)  # only function words: they are searched for after all
+
+
 def test_connecting_paths_answers_every_pair_in_order(store):
     store.write_documents([make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A)])
     ada, loom, weave = entity_id("Ada"), entity_id("Loom Corp"), entity_id("Weave Corp")
@@ -135,7 +160,7 @@ def test_cached_reads_see_writes_made_between_blocks(store):
         mention = Mention(ada, chunks[0].id, doc.id, 0, 3, "Ada")
         store.write_documents([(doc, chunks, Extraction((Entity(ada, "Ada", "Location"),), (), (mention,)))])
     with store.cached_reads() as later:
-        assert later != version
+        assert later() != version()
         assert store.get_entities([ada])[0].type == "Location"
         assert sorted(c for c, _ in store.entities_in_chunks([chunks[0].id])) == [chunks[0].id]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
@@ -79,11 +79,12 @@ class GraphStore(Protocol):
         """An opaque token that changes whenever the stored data changes (by this process or another)."""
         ...
 
-    def cached_reads(self) -> AbstractContextManager[object]:
-        """A block of reads (one question) that may share cached values; enter it to get ``version()``.
+    def cached_reads(self) -> AbstractContextManager[Callable[[], object]]:
+        """A block of reads (one question) that may share cached values; entering it gives a function that returns
+        ``version()`` as of the block's start (a remote store may still be reading it when the block begins).
 
         Values cached inside are never older than the start of the block; a remote store uses it to save round
-        trips, an in-process one may simply yield its version."""
+        trips, an in-process one may simply hand back its version."""
         ...
 
     def chunk_ids(self) -> set[str]: ...

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
@@ -24,6 +25,7 @@ from ..extraction.base import ENTITY_TYPES, valid_relation_type
 from ..ids import normalize_name
 from ..types import Chunk, Document, Entity, Hit, Path, PathStep, Relation, StoreStats
 from .base import DocumentWrite
+from .keywords import keyword_terms
 from .nx_view import best_relation_key, breadth_first_relations, path_order
 from .read_cache import ReadCache
 
@@ -71,6 +73,8 @@ _WRITES = (
 _ENTITY_RETURN = "{.id, .name, .type, .aliases}"
 # Relations fetched per entity for traversal; a hub beyond this is cut (the planner's own limit is 1,500 in all).
 _ADJACENCY_CAP = 2000
+# Far ends whose adjacency a two-level fetch brings along; beyond this many the second level is left to its own hop.
+_PREFETCH_BOUND = 300
 _MENTION_CAP = 500  # chunks fetched per entity for chunks_mentioning (the planner asks for 200 in all)
 _REL_RETURN = """{id: x.id, source: startNode(x).id, target: endNode(x).id, type: type(x), confidence: x.confidence,
                   document: x.support_docs[0], evidence: x.evidence, sentence: x.sentence, provenance: x.support_prov[0]}"""
@@ -95,6 +99,7 @@ class Neo4jGraphStore:
         self._database = database
         self._batch = batch_size
         self._cache = ReadCache()
+        self._version_reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphrag-neo4j-version")
 
     @classmethod
     def open(cls, settings: Settings) -> Neo4jGraphStore:
@@ -161,6 +166,7 @@ class Neo4jGraphStore:
             yield rows[start:start + self._batch]
 
     def close(self) -> None:
+        self._version_reader.shutdown(wait=True)
         self._driver.close()
 
     def version(self) -> object:
@@ -168,14 +174,15 @@ class Neo4jGraphStore:
         return rows[0]["v"] if rows else 0
 
     @contextmanager
-    def cached_reads(self) -> Iterator[object]:
-        """Serve repeated entity, mention and title reads from a cache checked against the version (read_cache.py)."""
-        version = self.version()
-        self._cache.sync(version)
+    def cached_reads(self) -> Iterator[Callable[[], object]]:
+        """Serve repeated entity, mention and title reads from a cache checked against the version (read_cache.py).
+        The version is read on a thread of its own, beside the caller's first steps (embedding the question)."""
+        pending = self._version_reader.submit(self.version)
+        self._cache.sync_when_ready(pending)
         try:
-            yield version
+            yield pending.result
         finally:
-            self._cache.active = False
+            self._cache.end()
 
     # writes -----------------------------------------------------------------------------------------------
     def document_version(self, document_id: str) -> str | None:
@@ -374,20 +381,35 @@ class Neo4jGraphStore:
         return list(dict.fromkeys((norm, r["e"]["id"]) for r in rows for norm in r["norms"] or ()))
 
     def neighbors(self, entity_ids, hops, relation_types=None, limit=500) -> list[Relation]:
-        """Breadth-first over each entity's cached adjacency (the same walk as the embedded store's), fetching the
-        adjacency of a hop's unseen entities in one query."""
+        """Breadth-first over each entity's cached adjacency (the same walk as the embedded store's). Inside a
+        cached block, a hop with at least two more to go fetches its frontier's adjacency and that of their
+        neighbours in one query: three hops cost two round trips, not three."""
         types = [t for t in relation_types if valid_relation_type(t)] if relation_types else None
         if relation_types and not types:
             return []  # only invalid type names asked for: nothing can match them
-        return breadth_first_relations(entity_ids, hops, self._adjacency, types, limit)
+        hops_left = iter(range(int(hops), 0, -1))
 
-    def _adjacency(self, entity_ids: list[str]) -> dict[str, tuple[tuple[Relation, str], ...]]:
+        def adjacency(frontier: list[str]):
+            return self._adjacency(frontier, two_levels=next(hops_left, 1) >= 2 and self._cache.active)
+
+        return breadth_first_relations(entity_ids, hops, adjacency, types, limit)
+
+    def _adjacency(self, entity_ids: list[str], two_levels: bool = False) -> dict[str, tuple[tuple[Relation, str], ...]]:
         def fetch(ids: list[str]) -> dict[str, tuple[tuple[Relation, str], ...]]:
             # The far end comes back with each relation: callers look those entities up next (one round trip less).
+            # With two_levels the far ends' own adjacency comes too, unless they are so many (a hub) that the walk
+            # would stop at its relation limit before needing them.
             rows = self._run(f"""UNWIND $ids AS id MATCH (a:Entity {{id: id}})
-                                 CALL (a) {{ MATCH (a)-[x:{_STRUCTURE}]-(b) RETURN x, b LIMIT $cap }}
-                                 RETURN id, collect({{rel: {_REL_RETURN}, other: b {_ENTITY_RETURN}}}) AS adjacent""",
-                             ids=ids, cap=_ADJACENCY_CAP)
+                                 WITH collect(a) AS seeds
+                                 CALL (seeds) {{
+                                     UNWIND seeds AS a MATCH (a)-[:{_STRUCTURE}]-(b)
+                                     WHERE $two_levels AND NOT b IN seeds
+                                     WITH DISTINCT b LIMIT $bound + 1 RETURN collect(b) AS level1 }}
+                                 UNWIND seeds + CASE WHEN size(level1) <= $bound THEN level1 ELSE [] END AS n
+                                 CALL (n) {{ MATCH (n)-[x:{_STRUCTURE}]-(b) RETURN x, b LIMIT $cap }}
+                                 RETURN n.id AS id,
+                                        collect({{rel: {_REL_RETURN}, other: b {_ENTITY_RETURN}}}) AS adjacent""",
+                             ids=ids, cap=_ADJACENCY_CAP, two_levels=two_levels, bound=_PREFETCH_BOUND)
             adjacency = {entity: () for entity in ids}
             for row in rows:
                 adjacency[row["id"]] = tuple((_relation(item["rel"]), item["other"]["id"]) for item in row["adjacent"])
@@ -457,10 +479,8 @@ class Neo4jGraphStore:
         return [(c, e) for c in dict.fromkeys(chunk_ids) for e in found.get(c, ())]
 
     def keyword_search(self, text: str, k: int) -> list[Hit]:
-        import re
-
         # Quote every word token: user text never reaches Lucene query syntax.
-        tokens = list(dict.fromkeys(re.findall(r"\w+", text.lower())))[:64]
+        tokens = keyword_terms(text)
         if not tokens:
             return []
         rows = self._run("""CALL db.index.fulltext.queryNodes('chunk_text', $q, {limit: $k}) YIELD node, score

@@ -4,13 +4,15 @@ Every Bolt round trip costs about a millisecond before the query does any work; 
 same entities several times (linking, traversal, paths, evidence), and questions about related things walk the same
 hubs. Inside ``GraphStore.cached_reads()`` a store serves those reads from this cache. The block starts by reading
 the store's version token; a different token (a write by anyone) empties the cache, so a cached value is never
-older than the start of the block. Outside such a block nothing is cached.
+older than the start of the block. That read may still be under way when the block begins (``sync_when_ready``):
+the first lookup waits for it, so its round trip overlaps the caller's own work. Outside a block nothing is cached.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from typing import TypeVar
 
 from ..types import Entity, Relation
@@ -30,19 +32,36 @@ class ReadCache:
         self.active = False
         self._lock = threading.Lock()
         self._version: object = None
+        self._pending: Future | None = None  # the version read of the current block, until a lookup settles it
         self.entities: dict[str, Entity] = {}
         self.chunk_entities: dict[str, tuple[str, ...]] = {}
         self.titles: dict[str, str] = {}
         self.adjacency: dict[str, tuple[tuple[Relation, str], ...]] = {}  # entity -> (relation, other end)
         self.entity_chunks: dict[str, tuple[str, ...]] = {}  # entity -> chunks that mention it
 
-    def sync(self, version: object) -> None:
-        """Start a cached block at ``version``; data cached under another version is dropped."""
+    def sync_when_ready(self, pending: Future) -> None:
+        """Start a cached block whose version is still being read; the first lookup waits for it."""
         with self._lock:
-            if version != self._version:
-                self._clear()
-                self._version = version
+            self._pending = pending
             self.active = True
+
+    def end(self) -> None:
+        """End the cached block: nothing more is cached or served until the next one starts."""
+        with self._lock:
+            self.active = False
+            self._pending = None
+
+    def _settle(self) -> None:
+        pending = self._pending
+        if pending is None:
+            return
+        version = pending.result()  # outside the lock; a failed read raises here, in the reader that needed it
+        with self._lock:
+            if self._pending is pending:
+                self._pending = None
+                if version != self._version:
+                    self._clear()
+                    self._version = version
 
     def clear(self) -> None:
         with self._lock:
@@ -66,6 +85,7 @@ class ReadCache:
         """Values for ``keys`` (missing ones fetched in one call and, inside a cached block, remembered)."""
         if not self.active:
             return fetch(list(dict.fromkeys(keys)))
+        self._settle()
         with self._lock:
             known = {k: table[k] for k in keys if k in table}
         missing = [k for k in dict.fromkeys(keys) if k not in known]

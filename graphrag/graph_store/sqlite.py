@@ -5,11 +5,10 @@ networkx view of the relations for traversal, rebuilt lazily whenever the databa
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path as FsPath
@@ -18,6 +17,7 @@ from ..errors import NotFoundError, StoreError
 from ..ids import normalize_name
 from ..types import Chunk, Document, Entity, Hit, Path, Relation, StoreStats
 from .base import DocumentWrite
+from .keywords import keyword_terms
 from .nx_view import RelationGraph
 
 __all__ = ["SqliteGraphStore"]
@@ -60,7 +60,6 @@ CREATE TABLE IF NOT EXISTS relation_evidence (
     PRIMARY KEY (relation_id, document_id, chunk_id));
 CREATE INDEX IF NOT EXISTS relation_evidence_document ON relation_evidence(document_id);
 """
-_FTS_TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
 class SqliteGraphStore:
@@ -322,9 +321,10 @@ class SqliteGraphStore:
         return [self.paths(source, target, max_hops, k) for source, target in pairs]
 
     @contextmanager
-    def cached_reads(self) -> Iterator[object]:
+    def cached_reads(self) -> Iterator[Callable[[], object]]:
         """Nothing to cache in process: reads are already local (the relation graph is cached by version)."""
-        yield self.version()
+        version = self.version()
+        yield lambda: version
 
     def chunks_mentioning(self, entity_ids: Sequence[str], limit: int = 50) -> list[tuple[str, str]]:
         return self._in(
@@ -336,7 +336,7 @@ class SqliteGraphStore:
 
     def keyword_search(self, text: str, k: int) -> list[Hit]:
         # Quote every token: user text never reaches FTS5 query syntax (no operators, no injection).
-        tokens = list(dict.fromkeys(_FTS_TOKEN.findall(text.lower())))[:64]
+        tokens = keyword_terms(text)
         if not tokens:
             return []
         query = " OR ".join(f'"{t}"' for t in tokens)

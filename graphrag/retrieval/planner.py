@@ -64,7 +64,8 @@ class Planner:
         """Forget cached name dictionaries (call after writes)."""
         self._linker = None
 
-    def _get_linker(self, version: object) -> EntityLinker:
+    def _get_linker(self, version_at_start) -> EntityLinker:
+        version = version_at_start()
         if self._linker is None or version != self._linker_version:
             self._linker = EntityLinker(self.store.entity_names())
             self._linker_version = version
@@ -78,13 +79,13 @@ class Planner:
             pending.append(self._background.submit(function, *args))
             return pending[-1]
 
-        with self.store.cached_reads() as version:
+        with self.store.cached_reads() as version_at_start:
             try:
-                return self._retrieve(question, version, submit, max_hops, top_k)
+                return self._retrieve(question, version_at_start, submit, max_hops, top_k)
             finally:
                 wait(pending)  # none may outlive the cached block, even when retrieval failed
 
-    def _retrieve(self, question: str, version: object, submit, max_hops: int | None,
+    def _retrieve(self, question: str, version_at_start, submit, max_hops: int | None,
                   top_k: int | None) -> Retrieval:
         max_hops = max_hops or self.settings.max_hops
         top_k = top_k or self.settings.top_k
@@ -99,14 +100,16 @@ class Planner:
 
         # Store reads that depend only on what is already known run in the background, beside the work that
         # follows them (a remote store works while this thread does); each is collected where it is needed.
+        # They start after the question is embedded: on two cores, a read's work in the server and in the driver
+        # took the core the forward pass needed and slowed it more than the read's overlap saved.
         pool = self.settings.candidate_pool
-        keyword_search = submit(self.store.keyword_search, question, pool)
         info = analyze_question(question)
         query_vector = self.embedder.embed([question], query=True)
+        keyword_search = submit(self.store.keyword_search, question, pool)
         vector_hits = self.chunk_index.search(query_vector, pool)[0]
         top_chunk_entities = submit(self.store.entities_in_chunks, [h.id for h in vector_hits[:5]])
         lap("embed")
-        links = self._get_linker(version).link(
+        links = self._get_linker(version_at_start).link(
             info, self.store, self.settings.fuzzy_link_threshold, self._embedding_candidates,
             self.settings.embedding_link_threshold,
         )
