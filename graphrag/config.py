@@ -21,6 +21,12 @@ __all__ = ["Settings"]
 CONFIG_ENV = "GRAPHRAG_CONFIG"
 
 
+# Settings that change what ingest writes (the graph, the chunks, the vectors); the rest only change how it is read.
+_INDEX_FIELDS = ("graph_backend", "vector_backend", "tenant", "embedder_model", "embedder_max_seq_length",
+                 "embedder_precision", "spacy_model", "chunk_size", "chunk_overlap", "max_document_bytes",
+                 "embed_titles")
+
+
 class Settings(BaseSettings):
     """Every knob of the library, server and CLI, with its default. Documented field by field in the README."""
 
@@ -79,6 +85,21 @@ class Settings(BaseSettings):
     candidate_pool: int = Field(30, ge=5, le=1000, description="Vector and keyword hits gathered before fusion.")
     fuzzy_link_threshold: float = Field(88.0, ge=0, le=100, description="Minimum fuzzy score (0-100) to link a name.")
     embedding_link_threshold: float = Field(0.80, ge=0, le=1, description="Minimum cosine to link by embedding.")
+    embed_titles: bool = Field(
+        True, description="Embed each chunk as '<document title>. <chunk text>' (the title says what a passage is "
+                          "about when its text only says 'he' or 'the film'); changing it needs a re-index.")
+    walk_seeds: int = Field(10, ge=0, le=100, description="Best vector hits that start the passage walk (0 = no walk).")
+    walk_temperature: float = Field(
+        0.05, gt=0, le=10, description="How sharply the walk favours the most similar seeds: a seed's weight is "
+                                       "exp((cosine - best cosine) / temperature).")
+    walk_keyword_seeds: int = Field(2, ge=0, le=100, description="Best keyword hits that also start the walk.")
+    walk_keyword_weight: float = Field(
+        0.5, ge=0, le=10, description="Seed weight of the best keyword hit (the n-th gets this / n; the best vector "
+                                      "hit has weight 1).")
+    walk_damping: float = Field(0.7, ge=0, lt=1, description="Share of the walk's mass that follows shared entities "
+                                                             "at each step (the rest returns to the seeds).")
+    walk_hub_limit: int = Field(200, ge=2, le=10_000, description="Entities mentioned by more passages than this "
+                                                                  "are left out of the walk.")
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted.")
 
     # answering
@@ -135,6 +156,11 @@ class Settings(BaseSettings):
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
             raise ConfigError(f"invalid settings: {problems}") from exc
+
+    def index_fingerprint(self) -> str:
+        """The settings that decide what an index holds, as JSON: an index built under the same fingerprint from the
+        same input is the same index (benchmarks reuse one when it matches)."""
+        return self.model_dump_json(include=set(_INDEX_FIELDS))
 
     @property
     def store_path(self) -> Path:

@@ -55,15 +55,17 @@ class Engine:
 
     @staticmethod
     def _open_index(settings: Settings, name: str, embedder: Embedder, store):
+        # What was embedded is part of the index's identity: chunks with or without their document's title.
+        embedded_as = f"{embedder.name}+titles" if name == "chunks" and settings.embed_titles else embedder.name
         if settings.vector_backend == "neo4j":
             from .graph_store.neo4j_vectors import Neo4jVectorIndex
 
-            return Neo4jVectorIndex.open(store, name, embedder.name, embedder.dim)
+            return Neo4jVectorIndex.open(store, name, embedded_as, embedder.dim)
         try:
-            return FaissIndex.open(settings.vectors_dir, name, embedder.name, embedder.dim)
+            return FaissIndex.open(settings.vectors_dir, name, embedded_as, embedder.dim)
         except StoreError:
             # A torn index file is rebuilt from the store by reconcile(); the store is the source of truth.
-            return FaissIndex(settings.vectors_dir, name, embedder.name, embedder.dim)
+            return FaissIndex(settings.vectors_dir, name, embedded_as, embedder.dim)
 
     def _get_extractor(self):
         if self._extractor is None:

@@ -23,7 +23,7 @@ from .errors import GraphRAGError, InputError
 from .extraction.base import Extractor, entity_type_or_other, relation_type_from_words
 from .ids import entity_id, relation_id
 from .ingest import SentenceChunker, discover_files, document_from_text, load_file
-from .types import Document, Entity, Extraction, Relation, Triple
+from .types import Chunk, Document, Entity, Extraction, Relation, Triple
 
 __all__ = ["IndexReport", "Indexer", "IngestProblem"]
 
@@ -229,19 +229,32 @@ class Indexer:
         new_chunks = [c for _, chunks in items for c in chunks]
         report.chunks += len(new_chunks)
         new_entities = {e.id: e for extraction in extractions for e in extraction.entities}
-        self._sync_vectors(new_chunks, removed_chunks, removed_entities, list(new_entities.values()))
+        titles = {doc.id: doc.title for doc, _ in items}
+        self._sync_vectors(new_chunks, removed_chunks, removed_entities, list(new_entities.values()), titles)
         if time.monotonic() - self._last_save > _SAVE_EVERY_S:
             self.save()
 
-    def _sync_vectors(self, new_chunks, removed_chunks, removed_entities, entities) -> None:
+    def _chunk_texts(self, chunks: list[Chunk], titles: dict[str, str]) -> list[str]:
+        """What is embedded for each chunk: its text, after its document's title when ``embed_titles`` is on."""
+        if not self.settings.embed_titles:
+            return [c.text for c in chunks]
+        return [f"{titles[c.document_id]}. {c.text}" if titles.get(c.document_id) else c.text for c in chunks]
+
+    def _sync_vectors(self, new_chunks, removed_chunks, removed_entities, entities, titles=None) -> None:
         self.chunk_index.remove(removed_chunks)
         self.entity_index.remove(removed_entities)
         if new_chunks:
-            self.chunk_index.add([c.id for c in new_chunks], self.embedder.embed([c.text for c in new_chunks]))
+            self.chunk_index.add([c.id for c in new_chunks],
+                                 self.embedder.embed(self._chunk_texts(new_chunks, titles or {})))
         known = self.entity_index.ids()
         fresh = [e for e in entities if e.id not in known]
         if fresh:
             self.entity_index.add([e.id for e in fresh], self.embedder.embed([e.name for e in fresh]))
+
+    def _stored_chunk_texts(self, chunk_ids: list[str]) -> list[tuple[str, str]]:
+        chunks = self.store.get_chunks(chunk_ids)
+        titles = self.store.document_titles(sorted({c.document_id for c in chunks}))
+        return list(zip([c.id for c in chunks], self._chunk_texts(chunks, titles)))
 
     def save(self) -> None:
         """Persist both vector indexes."""
@@ -253,7 +266,7 @@ class Indexer:
         """Make the vector indexes match the store (after a crash); returns ``(vectors_added, vectors_removed)``."""
         added = removed = 0
         for index, stored_ids, fetch in (
-            (self.chunk_index, self.store.chunk_ids(), lambda ids: [(c.id, c.text) for c in self.store.get_chunks(ids)]),
+            (self.chunk_index, self.store.chunk_ids(), self._stored_chunk_texts),
             (self.entity_index, self.store.entity_ids(), lambda ids: [(e.id, e.name) for e in self.store.get_entities(ids)]),
         ):
             indexed = index.ids()

@@ -101,6 +101,21 @@ def test_neighbors_inside_a_cached_block_match_those_outside(store):
         assert len(store.neighbors([entity_id("Ada")], hops=3, limit=2)) == 2
 
 
+def test_chunks_mentioning_each_caps_per_entity_and_document_heads(store):
+    store.write_documents([make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A),
+                           make_doc("b", "Ada founded Loom Corp. Bob works for Weave Corp.", FACTS_B)])
+    ada, loom, bob = entity_id("Ada"), entity_id("Loom Corp"), entity_id("Bob")
+    both = sorted(store.chunks_mentioning_each([ada, loom, bob], per_entity=5))
+    assert [e for e, _ in both].count(ada) == 2 and [e for e, _ in both].count(bob) == 1
+    capped = store.chunks_mentioning_each([ada, loom, bob], per_entity=1)
+    assert sorted(e for e, _ in capped) == sorted([ada, loom, bob])
+    assert set(capped) <= set(both)
+    heads = sorted(store.document_heads())
+    assert sorted(title for _, title, _ in heads) == ["a", "b"]
+    for document_id, _, chunk in heads:
+        assert store.get_chunks([chunk])[0].document_id == document_id
+
+
 def test_keyword_search_ignores_function_words_unless_that_is_all(store):
     store.write_documents([make_doc("a", "Ada founded Loom Corp in Lindmark.", FACTS_A[:1]),
                            make_doc("b", "The Who played in the hall of the town.", [])])

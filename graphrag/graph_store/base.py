@@ -66,6 +66,14 @@ class GraphStore(Protocol):
         """``(entity_id, chunk_id)`` pairs for chunks that mention the entities."""
         ...
 
+    def chunks_mentioning_each(self, entity_ids: Sequence[str], per_entity: int) -> list[tuple[str, str]]:
+        """``(entity_id, chunk_id)`` pairs: up to ``per_entity`` chunks for each entity (which ones is unspecified)."""
+        ...
+
+    def document_heads(self) -> list[tuple[str, str, str]]:
+        """``(document_id, title, first_chunk_id)`` for every document that has a chunk."""
+        ...
+
     def entities_in_chunks(self, chunk_ids: Sequence[str]) -> list[tuple[str, str]]:
         """``(chunk_id, entity_id)`` pairs for entities mentioned in the chunks."""
         ...

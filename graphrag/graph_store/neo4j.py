@@ -455,18 +455,26 @@ class Neo4jGraphStore:
             result.append(Path(nodes=tuple(entities[n] for n in nodes), steps=steps))
         return sorted(result, key=path_order)[:k]
 
-    def chunks_mentioning(self, entity_ids: Sequence[str], limit: int = 50) -> list[tuple[str, str]]:
-        def fetch(ids: list[str]) -> dict[str, tuple[str, ...]]:
-            rows = self._run("""UNWIND $ids AS id MATCH (e:Entity {id: id})
-                                CALL (e) { MATCH (c:Chunk)-[:MENTIONS]->(e) RETURN DISTINCT c.id AS c LIMIT $cap }
-                                RETURN id, collect(c) AS chunks""", ids=ids, cap=_MENTION_CAP)
-            found = {entity: () for entity in ids}
-            found.update((r["id"], tuple(r["chunks"])) for r in rows)
-            return found
+    def _entity_chunks(self, ids: list[str]) -> dict[str, tuple[str, ...]]:
+        rows = self._run("""UNWIND $ids AS id MATCH (e:Entity {id: id})
+                            CALL (e) { MATCH (c:Chunk)-[:MENTIONS]->(e) RETURN DISTINCT c.id AS c ORDER BY c LIMIT $cap }
+                            RETURN id, collect(c) AS chunks""", ids=ids, cap=_MENTION_CAP)
+        found = {entity: () for entity in ids}
+        found.update((r["id"], tuple(r["chunks"])) for r in rows)
+        return found
 
-        chunks = self._cache.lookup(self._cache.entity_chunks, entity_ids, fetch)
+    def chunks_mentioning(self, entity_ids: Sequence[str], limit: int = 50) -> list[tuple[str, str]]:
+        chunks = self._cache.lookup(self._cache.entity_chunks, entity_ids, self._entity_chunks)
         pairs = [(e, c) for e in dict.fromkeys(entity_ids) for c in chunks.get(e, ())]
         return pairs[:limit]
+
+    def chunks_mentioning_each(self, entity_ids: Sequence[str], per_entity: int) -> list[tuple[str, str]]:
+        chunks = self._cache.lookup(self._cache.entity_chunks, entity_ids, self._entity_chunks)
+        return [(e, c) for e in dict.fromkeys(entity_ids) for c in chunks.get(e, ())[:per_entity]]
+
+    def document_heads(self) -> list[tuple[str, str, str]]:
+        rows = self._run("MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk {index: 0}) RETURN d.id AS d, d.title AS t, c.id AS c")
+        return [(r["d"], r["t"], r["c"]) for r in rows]
 
     def entities_in_chunks(self, chunk_ids: Sequence[str]) -> list[tuple[str, str]]:
         def fetch(ids: list[str]) -> dict[str, tuple[str, ...]]:

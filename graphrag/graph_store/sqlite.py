@@ -331,6 +331,17 @@ class SqliteGraphStore:
             "SELECT DISTINCT entity_id, chunk_id FROM mentions WHERE entity_id IN ({ids}) LIMIT ?", entity_ids, (limit,)
         )
 
+    def chunks_mentioning_each(self, entity_ids: Sequence[str], per_entity: int) -> list[tuple[str, str]]:
+        return self._in(
+            """SELECT entity_id, chunk_id FROM (
+                   SELECT entity_id, chunk_id, ROW_NUMBER() OVER (PARTITION BY entity_id ORDER BY chunk_id) AS n
+                   FROM (SELECT DISTINCT entity_id, chunk_id FROM mentions WHERE entity_id IN ({ids})))
+               WHERE n <= ?""", entity_ids, (int(per_entity),))
+
+    def document_heads(self) -> list[tuple[str, str, str]]:
+        return [tuple(r) for r in self._query(
+            "SELECT d.id, d.title, c.id FROM documents d JOIN chunks c ON c.document_id = d.id AND c.idx = 0")]
+
     def entities_in_chunks(self, chunk_ids: Sequence[str]) -> list[tuple[str, str]]:
         return self._in("SELECT DISTINCT chunk_id, entity_id FROM mentions WHERE chunk_id IN ({ids})", chunk_ids)
 

@@ -9,6 +9,7 @@ Vector and keyword hits are always fused in, so graph evidence adds to text evid
 
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ from ..graph_store.nx_view import RelationGraph
 from ..types import Entity, Evidence, Path, QueryPlan, Relation
 from .fusion import reciprocal_rank_fusion
 from .linking import EntityLinker, LinkSpan
-from .question import QuestionInfo, analyze_question
+from .passage_walk import PassageWalk, TitleIndex
+from .question import STOPWORDS, QuestionInfo, analyze_question
 from .traversal import Chain, ChainFinder, personalized_pagerank
 
 __all__ = ["Planner", "Retrieval"]
@@ -52,6 +54,8 @@ class Planner:
         self.chunk_index = chunk_index
         self.entity_index = entity_index
         self._linker: EntityLinker | None = None
+        self._titles: TitleIndex | None = None
+        self._walk = PassageWalk(settings.walk_damping, hub_limit=settings.walk_hub_limit)
         self._linker_version: object = None
         # Independent store reads (keyword search, connecting paths, ...) run here beside the planner's own work.
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="graphrag-reads")
@@ -65,9 +69,11 @@ class Planner:
         self._linker = None
 
     def _get_linker(self, version_at_start) -> EntityLinker:
+        """The name dictionaries (entity names, document titles), rebuilt when the store's version changes."""
         version = version_at_start()
         if self._linker is None or version != self._linker_version:
             self._linker = EntityLinker(self.store.entity_names())
+            self._titles = TitleIndex(self.store.document_heads()) if self.settings.walk_seeds else None
             self._linker_version = version
         return self._linker
 
@@ -107,7 +113,8 @@ class Planner:
         query_vector = self.embedder.embed([question], query=True)
         keyword_search = submit(self.store.keyword_search, question, pool)
         vector_hits = self.chunk_index.search(query_vector, pool)[0]
-        top_chunk_entities = submit(self.store.entities_in_chunks, [h.id for h in vector_hits[:5]])
+        top_chunk_entities = submit(self.store.entities_in_chunks,
+                                    [h.id for h in vector_hits[:max(5, self.settings.walk_seeds)]])
         lap("embed")
         links = self._get_linker(version_at_start).link(
             info, self.store, self.settings.fuzzy_link_threshold, self._embedding_candidates,
@@ -126,8 +133,13 @@ class Planner:
         keyword_hits = keyword_search.result()
         lap("search")
 
-        pagerank_chunks = self._pagerank_chunks(linked_ids, [e for _, e in top_chunk_entities.result()], relations)
+        top5 = {h.id for h in vector_hits[:5]}
+        pagerank_chunks = self._pagerank_chunks(
+            linked_ids, list(dict.fromkeys(e for c, e in top_chunk_entities.result() if c in top5)), relations)
         lap("pagerank")
+
+        walked = self._walked_passages(info, vector_hits, keyword_hits, entities)
+        lap("walk")
 
         ranked = {
             "chains": [c for chain in chains[:10] for s in reversed(chain.path.steps) for c in s.relation.evidence],
@@ -137,6 +149,14 @@ class Planner:
             "pagerank": pagerank_chunks,
         }
         fused = reciprocal_rank_fusion(ranked, _FUSION_WEIGHTS)
+        if walked:
+            # The walk's order leads (it already starts from the vector and keyword hits and the named titles); the
+            # fused lists add what the walk did not reach. Mixed into the fusion instead, its order was diluted:
+            # Recall@5 88 -> 82 on the HotpotQA dev half.
+            sources = {item: found for item, _, found in fused}
+            reached = {item for item, _ in walked}
+            fused = [(item, round(score, 6), ("walk", *sources.get(item, ()))) for item, score in walked] + [
+                f for f in fused if f[0] not in reached]
         # The best chain's own evidence is always kept, so the answer built from it can be cited.
         pinned = {c for chain in chains[:1] for s in chain.path.steps for c in s.relation.evidence[:1]}
         fused = fused[:top_k] + [f for f in fused[top_k:] if f[0] in pinned]
@@ -147,7 +167,8 @@ class Planner:
         steps = [f"linked {len(links)} entit{'y' if len(links) == 1 else 'ies'}",
                  f"{len(relations)} relations within {max_hops} hops", f"{len(chains)} answer chains",
                  f"{len(connections)} connecting paths", f"{len(vector_hits)} vector hits",
-                 f"{len(keyword_hits)} keyword hits", f"{len(pagerank_chunks)} PageRank chunks"]
+                 f"{len(keyword_hits)} keyword hits", f"{len(pagerank_chunks)} PageRank chunks",
+                 f"{len(walked)} passages reached by the passage walk"]
         plan = QueryPlan(question=question, strategy=strategy, linked=tuple(s.link for s in links), max_hops=max_hops,
                          top_k=top_k, steps=tuple(steps))
         linked_words = {i for s in links for i in range(s.first, s.last + 1)}
@@ -169,6 +190,27 @@ class Planner:
             return [p for found in self.store.connecting_paths(pairs, max_hops, k) for p in found]
         graph = RelationGraph(relations)
         return [p for source, target in pairs for p in graph.paths(source, target, max_hops, k, entities)]
+
+    def _walked_passages(self, info: QuestionInfo, vector_hits, keyword_hits,
+                         entities: dict[str, Entity]) -> list[tuple[str, float]]:
+        """Passages ranked by the passage-entity walk (passage_walk.py), seeded by the best vector hits and by the
+        documents whose titles the question names."""
+        count = self.settings.walk_seeds
+        if not count or not vector_hits:
+            return []
+        best = vector_hits[0].score
+        seeds = {h.id: math.exp((h.score - best) / self.settings.walk_temperature) for h in vector_hits[:count]}
+        # The best keyword hits join them: an exact rare word ("Faversham") is what BM25 finds and cosine blurs.
+        for rank, hit in enumerate(keyword_hits[:self.settings.walk_keyword_seeds]):
+            seeds[hit.id] = seeds.get(hit.id, 0.0) + self.settings.walk_keyword_weight / (rank + 1)
+        if self._titles is not None:
+            # A one-word title counts only as a name: capitalised, not the question's first word, not a stopword.
+            words = info.words
+            for head in self._titles.heads_in(words, lambda i: i > 0 and words[i][:1].isupper()
+                                              and words[i].lower() not in STOPWORDS):
+                seeds[head] = max(seeds.get(head, 0.0), 1.0)
+        names = {e.id: e.name for e in entities.values()}
+        return self._walk.rank(self.store, seeds, self._titles, names)
 
     def _embedding_candidates(self, surfaces: list[str]) -> list[list[tuple[str, float]]]:
         """Nearest entity names for each surface, all surfaces in one forward pass."""
