@@ -37,6 +37,8 @@ class ExtractiveAnswerWriter:
     def write(self, question: str, retrieval: Retrieval) -> Answer:
         """Pick the most confident of: connection paths, the top answer chain, the best evidence sentence."""
         by_chunk = {e.chunk.id: e for e in retrieval.evidence}
+        if retrieval.plan.strategy == "global" and retrieval.communities:
+            return self._overview(question, retrieval, by_chunk)
         candidates: list[tuple[float, str, tuple[Path, ...], tuple[Citation, ...]]] = []
         if retrieval.info.wants_connection and retrieval.connections:
             best = retrieval.connections[: 3]
@@ -65,6 +67,17 @@ class ExtractiveAnswerWriter:
             return self._idk(question, retrieval, confidence)
         return Answer(question=question, text=text, confidence=round(confidence, 3), abstained=False,
                       citations=cites, paths=paths, plan=retrieval.plan, timings_ms=dict(retrieval.timings_ms))
+
+    @staticmethod
+    def _overview(question: str, retrieval: Retrieval, by_chunk: dict[str, Evidence]) -> Answer:
+        """The main themes: one line per community (its central entities), cited by the facts its summary quotes."""
+        lines, cites = [], []
+        for number, community in enumerate(retrieval.communities, start=1):
+            lines.append(f"({number}) {community.title} ({community.size} entities)")
+            cites.extend(_citation(by_chunk[c], by_chunk[c].chunk.start, by_chunk[c].chunk.end)
+                         for c in community.evidence[:1] if c in by_chunk)
+        return Answer(question=question, text="Main themes: " + "; ".join(lines), confidence=0.8, abstained=False,
+                      citations=tuple(cites), plan=retrieval.plan, timings_ms=dict(retrieval.timings_ms))
 
     def _idk(self, question: str, retrieval: Retrieval, confidence: float) -> Answer:
         return Answer(question=question, text=IDK, confidence=round(confidence, 3), abstained=True,

@@ -17,7 +17,7 @@ import typer
 from .cli_models import adapters_app, models_app
 from .config import Settings
 from .errors import GraphRAGError, InputError
-from .render import answer_to_dict, answer_to_text, stats_to_dict
+from .render import answer_to_dict, answer_to_text, community_to_dict, stats_to_dict
 
 __all__ = ["app", "main"]
 
@@ -169,6 +169,18 @@ def stats(ctx: typer.Context) -> None:
 
 
 @app.command()
+def communities(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many, largest first.")] = 20,
+    refresh: Annotated[bool, typer.Option(help="Recompute them from the graph first.")] = False,
+) -> None:
+    """Communities of the entity graph (Louvain) with their extractive summaries, as JSON."""
+    with ctx.obj.engine() as engine:
+        found = engine.refresh_communities()[:limit] if refresh else engine.communities(limit)
+        _echo_json({"communities": [community_to_dict(c) for c in found]})
+
+
+@app.command()
 def delete(ctx: typer.Context, document_id: Annotated[str, typer.Argument(help="Document id (doc_...).")]) -> None:
     """Delete a document and everything only it supported."""
     with ctx.obj.engine() as engine:
@@ -286,9 +298,8 @@ def main() -> None:
         typer.echo("aborted", err=True)
         sys.exit(130)
     except Exception as exc:  # the last line of defence: no stack trace for users unless asked
-        import click
-
-        if isinstance(exc, click.ClickException):
+        # A usage error (bad option value): click's, or the copy of click that typer 0.2x carries inside it.
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
         if os.environ.get("GRAPHRAG_DEBUG"):

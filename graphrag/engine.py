@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path as FsPath
 
 from .answer import AnswerWriter, ExtractiveAnswerWriter
+from .communities import detect_communities
 from .config import Settings
 from .embedding import Embedder, SentenceTransformerEmbedder
-from .errors import LimitExceededError, NotFoundError, StoreError
+from .errors import GraphRAGError, LimitExceededError, NotFoundError, StoreError
 from .graph_store import GraphStore, open_graph_store
 from .ids import content_sha256
 from .indexing import IndexReport, Indexer, IngestProblem
 from .ingest import document_from_text, load_bytes, normalize_text
 from .retrieval import Planner, Retrieval
-from .types import Answer, Document, Entity, Path, Relation, StoreStats, Triple
+from .types import Answer, Community, Document, Entity, Path, Relation, StoreStats, Triple
 from .vector_index import FaissIndex
 from .writers import AnswerWriters
 
@@ -77,9 +79,8 @@ class Engine:
     # ingestion --------------------------------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | FsPath], progress: bool = False, workers: int = 0) -> IndexReport:
         """Ingest files and folders (txt, md, html, pdf, jsonl, csv)."""
-        report = self.indexer.index_paths([str(p) for p in paths], progress=progress, workers=workers)
-        self.planner.invalidate()
-        return report
+        with self._writing():
+            return self.indexer.index_paths([str(p) for p in paths], progress=progress, workers=workers)
 
     def ingest_text(self, text: str, title: str = "", doc_id: str | None = None, metadata: dict | None = None,
                     source: str = "api") -> IndexReport:
@@ -89,9 +90,8 @@ class Engine:
         document = document_from_text(text, key=key, title=title or (text.strip().split("\n", 1)[0][:80]),
                                       source=source, tenant=self.settings.tenant,
                                       max_bytes=self.settings.max_document_bytes, metadata=metadata)
-        report = self.indexer.index_documents([document])
-        self.planner.invalidate()
-        return report
+        with self._writing():
+            return self.indexer.index_documents([document])
 
     def ingest_bytes(self, data: bytes, filename: str) -> IndexReport:
         """Ingest an uploaded file's bytes, typed by the filename's suffix."""
@@ -100,25 +100,55 @@ class Engine:
                             tenant=self.settings.tenant, max_bytes=self.settings.max_document_bytes)
         report = IndexReport()
         report.problems.extend(IngestProblem(filename, m, "invalid_record", line) for line, m in loaded.line_errors)
-        if loaded.triples:
-            self.indexer.index_triples(loaded.triples, key=f"upload:{filename}", source=filename, report=report)
-        self.indexer.index_documents(loaded.documents, report)
-        self.planner.invalidate()
+        with self._writing():
+            if loaded.triples:
+                self.indexer.index_triples(loaded.triples, key=f"upload:{filename}", source=filename, report=report)
+            self.indexer.index_documents(loaded.documents, report)
         return report
 
     def add_triples(self, triples: Sequence[Triple], source: str) -> IndexReport:
         """Load structured facts; the same ``source`` again replaces its previous set."""
-        report = self.indexer.index_triples(triples, key=f"api:{source}", source=source)
-        self.planner.invalidate()
-        return report
+        with self._writing():
+            return self.indexer.index_triples(triples, key=f"api:{source}", source=source)
 
     def delete_document(self, document_id: str) -> None:
         """Delete a document and everything only it supported."""
-        chunks, entities = self.store.delete_document(document_id)
-        self.chunk_index.remove(chunks)
-        self.entity_index.remove(entities)
-        self.indexer.save()
+        with self._writing():
+            chunks, entities = self.store.delete_document(document_id)
+            self.chunk_index.remove(chunks)
+            self.entity_index.remove(entities)
+            self.indexer.save()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Around every change: afterwards, forget cached name dictionaries and, if the graph changed, recompute
+        and store its communities (also when the change failed part-way: what did land is reflected)."""
+        before = self.store.version()
+        try:
+            yield
+        except BaseException:
+            self.planner.invalidate()
+            with suppress(GraphRAGError):  # the change's own error is the one to report
+                if self.store.version() != before:
+                    self.refresh_communities()
+            raise
         self.planner.invalidate()
+        if self.store.version() != before:
+            self.refresh_communities()
+
+    def refresh_communities(self) -> list[Community]:
+        """Detect communities over the whole relation graph and store them (replacing the previous ones)."""
+        relations = self.store.all_relations()
+        ids = sorted({i for r in relations for i in (r.source_id, r.target_id)})
+        names = {e.id: e.name for e in self.store.get_entities(ids)}
+        found = detect_communities(relations, names)
+        self.store.replace_communities(found)
+        self.planner.invalidate()
+        return found
+
+    def communities(self, limit: int = 20) -> list[Community]:
+        """Stored communities, largest first."""
+        return self.store.list_communities(limit)
 
     # questions --------------------------------------------------------------------------------------------
     def _check_limits(self, question: str, max_hops: int | None, top_k: int | None) -> None:

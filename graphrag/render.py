@@ -3,7 +3,7 @@ and the human-readable rendering of an answer."""
 
 from __future__ import annotations
 
-from .types import Answer, Citation, Document, Entity, Extraction, Path, QueryPlan, Relation, StoreStats
+from .types import Answer, Citation, Community, Document, Entity, Extraction, Path, QueryPlan, Relation, StoreStats
 
 __all__ = [
     "answer_to_dict",
@@ -19,6 +19,11 @@ __all__ = [
 
 def entity_to_dict(entity: Entity) -> dict:
     return {"id": entity.id, "name": entity.name, "type": entity.type, "aliases": list(entity.aliases)}
+
+
+def community_to_dict(community: Community) -> dict:
+    return {"id": community.id, "rank": community.rank, "size": community.size, "title": community.title,
+            "summary": community.summary, "entity_ids": list(community.entity_ids), "evidence": list(community.evidence)}
 
 
 def relation_to_dict(relation: Relation) -> dict:

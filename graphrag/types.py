@@ -12,6 +12,7 @@ __all__ = [
     "Answer",
     "Chunk",
     "Citation",
+    "Community",
     "Document",
     "Entity",
     "Evidence",
@@ -28,7 +29,7 @@ __all__ = [
 ]
 
 Provenance = Literal["extracted", "structured"]
-Strategy = Literal["paths", "neighborhood", "hybrid"]
+Strategy = Literal["paths", "neighborhood", "hybrid", "global"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +210,21 @@ class Answer:
     paths: tuple[Path, ...] = ()
     plan: QueryPlan | None = None
     timings_ms: dict = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Community:
+    """A cluster of closely related entities (Louvain over the relation graph) with an extractive summary.
+
+    ``evidence``: chunk ids of the facts quoted in the summary, best first, so answers built on it can cite."""
+
+    id: str
+    rank: int
+    size: int
+    title: str
+    summary: str
+    entity_ids: tuple[str, ...]
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

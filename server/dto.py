@@ -82,6 +82,20 @@ class EntityOut(BaseModel):
     aliases: list[str]
 
 
+class CommunityOut(BaseModel):
+    id: str
+    rank: int
+    size: int
+    title: str
+    summary: str
+    entity_ids: list[str]
+    evidence: list[str]
+
+
+class CommunitiesOut(BaseModel):
+    communities: list[CommunityOut]
+
+
 class RelationOut(BaseModel):
     id: str
     source: str
@@ -125,7 +139,7 @@ class LinkOut(BaseModel):
 
 
 class PlanOut(BaseModel):
-    strategy: Literal["paths", "neighborhood", "hybrid"]
+    strategy: Literal["paths", "neighborhood", "hybrid", "global"]
     max_hops: int
     top_k: int
     steps: list[str]

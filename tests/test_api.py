@@ -126,6 +126,12 @@ def test_triples_and_hostile_names(api):
     assert api.get("/v1/health").json()["entities"] > 40
 
 
+def test_communities_endpoint(api):
+    found = api.get("/v1/communities", params={"limit": 3}).json()["communities"]
+    assert 1 <= len(found) <= 3 and all(c["summary"] and c["entity_ids"] for c in found)
+    _error(api.get("/v1/communities", params={"limit": 0}), 422)
+
+
 def test_entity_exploration(api):
     helix = api.get("/v1/entities", params={"q": "Helix Dynamics"}).json()[0]
     assert api.get(f"/v1/entities/{helix['id']}").json()["name"] == "Helix Dynamics"

@@ -40,6 +40,9 @@ def test_ingest_ask_stats_delete(cli, demo_corpus):
     assert answer["answer"] == "Stonevale" and answer["citations"]
     stats = json.loads(cli("stats").stdout)
     assert stats == first["stats"]
+    communities = json.loads(cli("communities", "--limit", "2").stdout)["communities"]
+    assert len(communities) == 2 and communities[0]["size"] >= communities[1]["size"] >= 3
+    assert json.loads(cli("communities", "--limit", "2", "--refresh").stdout)["communities"] == communities
     document_id = first["document_ids"][0]
     cli("delete", document_id)
     assert json.loads(cli("stats").stdout)["documents"] == stats["documents"] - 1
@@ -64,6 +67,8 @@ def test_batch_ask(cli, demo_corpus, tmp_path):
 def test_errors_are_one_line_not_tracebacks(cli, tmp_path):
     result = cli("ask", "x" * 5000, check=False)
     assert result.returncode == 2 and result.stderr.startswith("error [limit_exceeded]")
+    result = cli("communities", "--limit", "0", check=False)  # a bad option value is a usage error, not internal
+    assert result.returncode == 2 and "Invalid value for '--limit'" in result.stderr and "internal" not in result.stderr
     result = cli("ingest", str(tmp_path / "missing.txt"), check=False)
     assert result.returncode == 2 and "no such file" in result.stderr
     binary = tmp_path / "blob.txt"

@@ -47,3 +47,16 @@ def test_connection_question_uses_paths_between_entities(demo_engine):
 def test_timings_are_reported(demo_engine):
     answer = demo_engine.ask("Where is Meridian Bank headquartered?")
     assert {"embed", "link", "graph", "search", "fusion", "answer", "total"} <= set(answer.timings_ms)
+
+
+def test_global_question_is_answered_from_communities(demo_engine):
+    communities = demo_engine.communities()
+    assert len(communities) >= 2
+    assert [c.size for c in communities] == sorted((c.size for c in communities), reverse=True)
+    assert all(c.size >= 3 and c.summary and c.evidence for c in communities)
+    answer = demo_engine.ask("What are the main themes across these documents?")
+    assert answer.plan.strategy == "global" and not answer.abstained
+    assert answer.text.startswith("Main themes:") and communities[0].title in answer.text
+    assert answer.citations and {c.chunk_id for c in answer.citations} <= {e for c in communities for e in c.evidence}
+    # A question about a named thing is not global, even when worded like one.
+    assert demo_engine.ask("What is the main topic of Helix Dynamics research?").plan.strategy != "global"

@@ -116,6 +116,25 @@ def test_chunks_mentioning_each_caps_per_entity_and_document_heads(store):
         assert store.get_chunks([chunk])[0].document_id == document_id
 
 
+def test_communities_are_stored_replaced_and_listed_by_rank(store):
+    from graphrag.types import Community
+
+    store.write_documents([make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A)])
+    ada, loom, weave = entity_id("Ada"), entity_id("Loom Corp"), entity_id("Weave Corp")
+    first = [Community("c2", 2, 2, "Ada and Loom Corp", "2 related entities.", (ada, loom), ("x",)),
+             Community("c1", 1, 3, "Loom Corp, Ada and Weave Corp", "3 related entities. Ada founded Loom Corp.",
+                       (loom, ada, weave), ("chunk-1", "chunk-2"))]
+    store.replace_communities(first)
+    assert store.list_communities() == sorted(first, key=lambda c: c.rank)
+    assert store.list_communities(limit=1) == [first[1]]
+    assert {r.type for r in store.neighbors([ada], hops=2)} == {"FOUNDED", "ACQUIRED"}  # membership is no relation
+    assert {r.type for r in store.all_relations()} == {"FOUNDED", "ACQUIRED"}
+    store.replace_communities(first[:1])
+    assert [c.id for c in store.list_communities()] == ["c2"]
+    store.replace_communities([])
+    assert store.list_communities() == []
+
+
 def test_keyword_search_ignores_function_words_unless_that_is_all(store):
     store.write_documents([make_doc("a", "Ada founded Loom Corp in Lindmark.", FACTS_A[:1]),
                            make_doc("b", "The Who played in the hall of the town.", [])])

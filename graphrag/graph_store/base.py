@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
-from ..types import Chunk, Document, Entity, Extraction, Hit, Path, Relation, StoreStats
+from ..types import Chunk, Community, Document, Entity, Extraction, Hit, Path, Relation, StoreStats
 
 __all__ = ["DocumentWrite", "GraphStore"]
 
@@ -68,6 +68,18 @@ class GraphStore(Protocol):
 
     def chunks_mentioning_each(self, entity_ids: Sequence[str], per_entity: int) -> list[tuple[str, str]]:
         """``(entity_id, chunk_id)`` pairs: up to ``per_entity`` chunks for each entity (which ones is unspecified)."""
+        ...
+
+    def all_relations(self) -> list[Relation]:
+        """Every relation between entities (community detection reads the whole graph)."""
+        ...
+
+    def replace_communities(self, communities: Sequence[Community]) -> None:
+        """Store these communities in place of the previous ones, in one transaction."""
+        ...
+
+    def list_communities(self, limit: int = 20) -> list[Community]:
+        """Stored communities by rank (largest first)."""
         ...
 
     def document_heads(self) -> list[tuple[str, str, str]]:

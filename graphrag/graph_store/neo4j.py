@@ -23,7 +23,7 @@ from ..config import Settings
 from ..errors import NotFoundError, StoreError, StoreUnavailableError
 from ..extraction.base import ENTITY_TYPES, valid_relation_type
 from ..ids import normalize_name
-from ..types import Chunk, Document, Entity, Hit, Path, PathStep, Relation, StoreStats
+from ..types import Chunk, Community, Document, Entity, Hit, Path, PathStep, Relation, StoreStats
 from .base import DocumentWrite
 from .keywords import keyword_terms
 from .nx_view import best_relation_key, breadth_first_relations, path_order
@@ -31,7 +31,7 @@ from .read_cache import ReadCache
 
 __all__ = ["Neo4jGraphStore"]
 
-_STRUCTURE = "!MENTIONS&!CONTRIBUTES&!HAS_CHUNK"
+_STRUCTURE = "!MENTIONS&!CONTRIBUTES&!HAS_CHUNK&!HAS_MEMBER"
 _LABELS = ":".join(ENTITY_TYPES)
 _SCHEMA = (
     "CREATE CONSTRAINT document_id IF NOT EXISTS FOR (d:Document) REQUIRE d.id IS UNIQUE",
@@ -305,7 +305,32 @@ class Neo4jGraphStore:
 
         return self._write(work)
 
+    def replace_communities(self, communities: Sequence[Community]) -> None:
+        rows = [{"id": c.id, "rank": c.rank, "size": c.size, "title": c.title, "summary": c.summary,
+                 "entities": list(c.entity_ids), "evidence": list(c.evidence)} for c in communities]
+
+        def work(tx):
+            tx.run("MATCH (c:Community) DETACH DELETE c")
+            for part in self._batches(rows):
+                # HAS_MEMBER edges let Neo4j Browser show a community with its entities.
+                tx.run("""UNWIND $rows AS r
+                          CREATE (c:Community {id: r.id, rank: r.rank, size: r.size, title: r.title, summary: r.summary,
+                                               entity_ids: r.entities, evidence: r.evidence})
+                          WITH c, r UNWIND r.entities AS entity MATCH (e:Entity {id: entity})
+                          CREATE (c)-[:HAS_MEMBER]->(e)""", rows=part)
+
+        self._write(work)
+
     # reads ------------------------------------------------------------------------------------------------
+    def list_communities(self, limit: int = 20) -> list[Community]:
+        rows = self._run("MATCH (c:Community) RETURN c {.*} AS c ORDER BY c.rank LIMIT $limit", limit=int(limit))
+        return [Community(r["c"]["id"], r["c"]["rank"], r["c"]["size"], r["c"]["title"], r["c"]["summary"],
+                          tuple(r["c"]["entity_ids"] or ()), tuple(r["c"]["evidence"] or ())) for r in rows]
+
+    def all_relations(self) -> list[Relation]:
+        rows = self._run(f"MATCH (:Entity)-[x:{_STRUCTURE}]->(:Entity) RETURN {_REL_RETURN} AS r")
+        return [_relation(r["r"]) for r in rows]
+
     @staticmethod
     def _document(row: dict) -> Document:
         return Document(id=row["id"], title=row["title"], source=row["source"], text=row["text"], sha256=row["sha256"],

@@ -15,7 +15,7 @@ from pathlib import Path as FsPath
 
 from ..errors import NotFoundError, StoreError
 from ..ids import normalize_name
-from ..types import Chunk, Document, Entity, Hit, Path, Relation, StoreStats
+from ..types import Chunk, Community, Document, Entity, Hit, Path, Relation, StoreStats
 from .base import DocumentWrite
 from .keywords import keyword_terms
 from .nx_view import RelationGraph
@@ -59,6 +59,9 @@ CREATE TABLE IF NOT EXISTS relation_evidence (
     chunk_id TEXT NOT NULL, sentence TEXT NOT NULL, confidence REAL NOT NULL, provenance TEXT NOT NULL,
     PRIMARY KEY (relation_id, document_id, chunk_id));
 CREATE INDEX IF NOT EXISTS relation_evidence_document ON relation_evidence(document_id);
+CREATE TABLE IF NOT EXISTS communities (
+    id TEXT PRIMARY KEY, rank INTEGER NOT NULL, size INTEGER NOT NULL, title TEXT NOT NULL, summary TEXT NOT NULL,
+    entity_ids TEXT NOT NULL, evidence TEXT NOT NULL);
 """
 
 
@@ -230,7 +233,22 @@ class SqliteGraphStore:
         with self._transaction() as db:
             return self._delete_contribution(db, document_id)
 
+    def replace_communities(self, communities: Sequence[Community]) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM communities")
+            db.executemany("INSERT INTO communities VALUES (?, ?, ?, ?, ?, ?, ?)", [
+                (c.id, c.rank, c.size, c.title, c.summary, json.dumps(list(c.entity_ids)), json.dumps(list(c.evidence)))
+                for c in communities])
+
     # reads ------------------------------------------------------------------------------------------------
+    def list_communities(self, limit: int = 20) -> list[Community]:
+        rows = self._query("SELECT id, rank, size, title, summary, entity_ids, evidence FROM communities "
+                           "ORDER BY rank LIMIT ?", (int(limit),))
+        return [Community(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), tuple(json.loads(r[6]))) for r in rows]
+
+    def all_relations(self) -> list[Relation]:
+        return list(self._relation_graph().relations.values())
+
     @staticmethod
     def _document(row: tuple) -> Document:
         return Document(id=row[0], title=row[1], source=row[2], tenant=row[3], sha256=row[4], ingested_at=row[5],

@@ -17,7 +17,7 @@ from itertools import combinations
 
 from ..config import Settings
 from ..graph_store.nx_view import RelationGraph
-from ..types import Entity, Evidence, Path, QueryPlan, Relation
+from ..types import Community, Entity, Evidence, Path, QueryPlan, Relation
 from .fusion import reciprocal_rank_fusion
 from .linking import EntityLinker, LinkSpan
 from .passage_walk import PassageWalk, TitleIndex
@@ -42,6 +42,7 @@ class Retrieval:
     unlinked_names: tuple[str, ...]
     chunk_entities: dict = field(default_factory=dict, hash=False)  # evidence chunk id -> entities it mentions
     timings_ms: dict = field(default_factory=dict, hash=False)
+    communities: tuple[Community, ...] = ()  # the global strategy's answer material, largest first
 
 
 class Planner:
@@ -122,6 +123,10 @@ class Planner:
         )
         linked_ids = [s.link.entity.id for s in links]
         lap("link")
+        if info.wants_overview and not links:
+            communities = self.store.list_communities(top_k)
+            if communities:
+                return self._global(question, info, communities, max_hops, top_k, timings, lap)
 
         pairs = list(combinations(linked_ids[:4], 2))
         relations: list[Relation] = self.store.neighbors(linked_ids, max_hops, limit=_NEIGHBOR_LIMIT) if links else []
@@ -190,6 +195,20 @@ class Planner:
             return [p for found in self.store.connecting_paths(pairs, max_hops, k) for p in found]
         graph = RelationGraph(relations)
         return [p for source, target in pairs for p in graph.paths(source, target, max_hops, k, entities)]
+
+    def _global(self, question: str, info: QuestionInfo, communities: list[Community], max_hops: int, top_k: int,
+                timings: dict, lap) -> Retrieval:
+        """A question about the whole collection: the largest communities answer it, each cited by the evidence of
+        the facts its summary quotes."""
+        ranked = {f"community {c.rank}": list(c.evidence) for c in communities}
+        fused = [(chunk, 1.0 / c.rank, (f"community {c.rank}",)) for c in communities for chunk in c.evidence[:1]]
+        fused += [f for f in reciprocal_rank_fusion(ranked, {}) if f[0] not in {item for item, _, _ in fused}]
+        evidence = self._evidence(fused[:top_k], [], [])
+        lap("global")
+        plan = QueryPlan(question=question, strategy="global", linked=(), max_hops=max_hops, top_k=top_k,
+                         steps=(f"global question: {len(communities)} largest communities of the entity graph",))
+        return Retrieval(plan, info, tuple(evidence), (), (), (), self._chunk_entities(evidence), timings,
+                         tuple(communities))
 
     def _walked_passages(self, info: QuestionInfo, vector_hits, keyword_hits,
                          entities: dict[str, Entity]) -> list[tuple[str, float]]:

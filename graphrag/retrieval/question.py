@@ -54,6 +54,7 @@ class QuestionInfo:
     content: tuple[str, ...]
     expected_types: frozenset[str]
     wants_connection: bool
+    wants_overview: bool = False  # a global question about the whole collection, not about named things
 
     def positions(self, word: str) -> list[int]:
         """Word indexes at which ``word`` occurs (case-insensitive)."""
@@ -83,4 +84,15 @@ def analyze_question(text: str) -> QuestionInfo:
     wants_connection = ("connected" in lower or "connection" in lower or "related" in lower
                         or "relationship" in lower or ("link" in lower and "between" in lower))
     content = tuple(w for w in words if w.lower() not in STOPWORDS and not w.isdigit())
-    return QuestionInfo(text, words, content, frozenset(expected), wants_connection)
+    return QuestionInfo(text, words, content, frozenset(expected), wants_connection,
+                        bool(_OVERVIEW.search(text)))
+
+
+# Global questions: "What are the main themes across these documents?", "Summarize the corpus", "What topics do
+# the documents cover?". Only wording about the collection as a whole: a question naming a thing is not global.
+_OVERVIEW = re.compile(
+    r"\b(main|major|key|central|common|recurring|overall|principal)\s+(themes?|topics?|subjects?|threads?)\b"
+    r"|\b(themes?|topics?)\b.*\b(documents?|corpus|collection|texts?|dataset|across)\b"
+    r"|\bsummari[sz]e\b.*\b(documents?|corpus|collection|everything|all)\b"
+    r"|\bwhat\s+(is|are)\s+(these|the|all)\s+(documents?|texts?|corpus|collection)\s+(mostly\s+)?about\b",
+    re.IGNORECASE)

@@ -6,17 +6,17 @@
 
 // name: neighbourhood of an entity ($name)
 MATCH (e:Entity) WHERE toLower(e.name) = toLower($name)
-MATCH p = (e)-[:!MENTIONS&!CONTRIBUTES&!HAS_CHUNK]-(:Entity)
+MATCH p = (e)-[:!MENTIONS&!CONTRIBUTES&!HAS_CHUNK&!HAS_MEMBER]-(:Entity)
 RETURN p LIMIT 100;
 
 // name: how are two entities connected ($a, $b)
 MATCH (a:Entity) WHERE toLower(a.name) = toLower($a)
 MATCH (b:Entity) WHERE toLower(b.name) = toLower($b)
-MATCH p = SHORTEST 5 (a)-[:!MENTIONS&!CONTRIBUTES&!HAS_CHUNK]-{1,4}(b)
+MATCH p = SHORTEST 5 (a)-[:!MENTIONS&!CONTRIBUTES&!HAS_CHUNK&!HAS_MEMBER]-{1,4}(b)
 RETURN p;
 
 // name: where is a fact from ($a, $b): the relation, its sentence, document and chunk
-MATCH (a:Entity)-[r:!MENTIONS&!CONTRIBUTES&!HAS_CHUNK]-(b:Entity)
+MATCH (a:Entity)-[r:!MENTIONS&!CONTRIBUTES&!HAS_CHUNK&!HAS_MEMBER]-(b:Entity)
 WHERE toLower(a.name) = toLower($a) AND toLower(b.name) = toLower($b)
 UNWIND r.evidence AS chunk_id
 MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk {id: chunk_id})
@@ -29,5 +29,9 @@ WHERE toLower(e.name) = toLower($name)
 RETURN d, c, e LIMIT 50;
 
 // name: most connected entities
-MATCH (e:Entity)-[r:!MENTIONS&!CONTRIBUTES&!HAS_CHUNK]-(:Entity)
+MATCH (e:Entity)-[r:!MENTIONS&!CONTRIBUTES&!HAS_CHUNK&!HAS_MEMBER]-(:Entity)
 RETURN e.name AS entity, e.type AS type, count(r) AS relations ORDER BY relations DESC LIMIT 25;
+
+// name: communities (Louvain over the relations, recomputed after every change) with their members
+MATCH (c:Community)-[m:HAS_MEMBER]->(e:Entity)
+RETURN c, m, e ORDER BY c.rank LIMIT 300;

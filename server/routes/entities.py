@@ -1,4 +1,4 @@
-"""/v1/entities and /v1/paths: exploring the graph."""
+"""/v1/entities, /v1/paths and /v1/communities: exploring the graph."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from litestar import get
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from graphrag.render import entity_to_dict, path_to_dict, relation_to_dict
+from graphrag.render import community_to_dict, entity_to_dict, path_to_dict, relation_to_dict
 
-from ..dto import EntityOut, NeighborsOut, PathsOut
+from ..dto import CommunitiesOut, CommunityOut, EntityOut, NeighborsOut, PathsOut
 from ._engine import call
 
 
@@ -53,4 +53,10 @@ async def paths(
     return PathsOut.model_validate({"paths": [path_to_dict(p) for p in found]})
 
 
-ENTITY_ROUTES = [find_entities, get_entity, neighbors, paths]
+@get("/communities", summary="Communities of the entity graph (Louvain) with extractive summaries, largest first")
+async def communities(state: State, limit: int = Parameter(default=20, ge=1, le=500)) -> CommunitiesOut:
+    found = await call(state, state.engine.communities, limit)
+    return CommunitiesOut(communities=[CommunityOut.model_validate(community_to_dict(c)) for c in found])
+
+
+ENTITY_ROUTES = [find_entities, get_entity, neighbors, paths, communities]
