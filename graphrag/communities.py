@@ -25,6 +25,7 @@ def detect_communities(relations: Sequence[Relation], names: Mapping[str, str], 
                        seed: int = 7) -> list[Community]:
     """Communities, largest first. ``names``: entity id → name. ``seed`` fixes Louvain's order of visits, so the
     same graph always gives the same communities."""
+    relations = sorted(relations, key=lambda r: r.id)  # Louvain's result depends on the order nodes were added
     graph = nx.Graph()
     for rel in relations:
         if rel.source_id == rel.target_id:
@@ -60,7 +61,8 @@ def _summarise(members: list[str], graph: nx.Graph, by_pair: Mapping[frozenset, 
         sentence = " ".join(rel.sentence.split())
         if sentence not in sentences:
             sentences.append(sentence)
-            evidence.extend(c for c in rel.evidence[:1] if c not in evidence)
+            # Every chunk that states the fact, in id order: backends keep a relation's evidence in different orders.
+            evidence.extend(c for c in sorted(rel.evidence) if c not in evidence)
         if len(sentences) == _SUMMARY_FACTS:
             break
     listed = ", ".join(title_names[:-1]) + f" and {title_names[-1]}" if len(title_names) > 1 else title_names[0]

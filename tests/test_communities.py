@@ -24,7 +24,7 @@ def test_two_clusters_are_found_with_extractive_summaries():
         assert community.summary.startswith("4 related entities around ")
         quoted = [r for r in RELATIONS if r.sentence in community.summary]
         assert quoted and all(set((r.source_id, r.target_id)) <= set(community.entity_ids) for r in quoted)
-        assert set(community.evidence) == {r.evidence[0] for r in quoted}
+        assert set(community.evidence) == {c for r in quoted for c in r.evidence}
         assert NAMES[community.entity_ids[0]] in community.title  # the most connected entity leads
 
 

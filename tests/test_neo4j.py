@@ -35,6 +35,9 @@ def test_demo_answers_match_the_embedded_store(tmp_path, real_embedder, demo_eng
             if (on_neo4j.text, on_neo4j.abstained) != (embedded.text, embedded.abstained):
                 differences.append((q["question"], on_neo4j.text, embedded.text))
         assert not differences
+        assert engine.communities() == demo_engine.communities()  # same graph, same communities and summaries
+        overview = "What are the main themes across these documents?"
+        assert engine.ask(overview).text == demo_engine.ask(overview).text
         before = engine.stats()
         assert engine.ingest([demo_corpus]).documents_added == 0  # re-ingesting is a no-op on Neo4j too
         assert engine.stats() == before
