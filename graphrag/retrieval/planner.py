@@ -200,10 +200,13 @@ class Planner:
                 timings: dict, lap) -> Retrieval:
         """A question about the whole collection: the largest communities answer it, each cited by the evidence of
         the facts its summary quotes."""
-        ranked = {f"community {c.rank}": list(c.evidence) for c in communities}
-        fused = [(chunk, 1.0 / c.rank, (f"community {c.rank}",)) for c in communities for chunk in c.evidence[:1]]
-        fused += [f for f in reciprocal_rank_fusion(ranked, {}) if f[0] not in {item for item, _, _ in fused}]
-        evidence = self._evidence(fused[:top_k], [], [])
+        # Each community's first evidence chunk in rank order, then the rest of their evidence.
+        order = [(c, chunk) for depth in (0, 1) for c in communities
+                 for chunk in (c.evidence[:1] if depth == 0 else c.evidence[1:])]
+        chosen: dict[str, tuple[str, float, tuple[str, ...]]] = {}
+        for community, chunk in order:
+            chosen.setdefault(chunk, (chunk, round(1.0 / community.rank, 6), (f"community {community.rank}",)))
+        evidence = self._evidence(list(chosen.values())[:top_k], [], [])
         lap("global")
         plan = QueryPlan(question=question, strategy="global", linked=(), max_hops=max_hops, top_k=top_k,
                          steps=(f"global question: {len(communities)} largest communities of the entity graph",))
