@@ -1,4 +1,5 @@
-"""The ``graphrag`` command line (typer): ingest, ask, serve, stats, delete, extract, demo, neo4j, models, adapters.
+"""The ``graphrag`` command line (typer): ingest, ask, serve, stats, delete, extract, demo, neo4j, models, adapters,
+keys.
 
 Every GraphRAGError is printed as ``error [code]: message`` with exit status 2; no stack traces.
 """
@@ -14,9 +15,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from .cli_keys import keys_app
 from .cli_models import adapters_app, models_app
 from .config import Settings
-from .errors import GraphRAGError, InputError
+from .errors import ConfigError, GraphRAGError, InputError
 from .render import answer_to_dict, answer_to_text, community_to_dict, stats_to_dict
 
 __all__ = ["app", "main"]
@@ -25,17 +27,19 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="GraphRAG que
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (GRAPHRAG_DATA_DIR).")]
 ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML settings file (GRAPHRAG_CONFIG).")]
+Tenant = Annotated[Optional[str], typer.Option("--tenant", help="Tenant to read and write (GRAPHRAG_TENANT).")]
 
 
 class _State:
     """Per-invocation options shared by all commands (typer's context object)."""
 
-    def __init__(self, data_dir: Path | None, config: Path | None) -> None:
+    def __init__(self, data_dir: Path | None, config: Path | None, tenant: str | None) -> None:
         self.data_dir = data_dir
         self.config = config
+        self.tenant = tenant
 
     def settings(self, **overrides) -> Settings:
-        return Settings.load(self.config, **{"data_dir": self.data_dir, **overrides})
+        return Settings.load(self.config, **{"data_dir": self.data_dir, "tenant": self.tenant, **overrides})
 
     def engine(self, **overrides):
         from .engine import Engine
@@ -44,8 +48,8 @@ class _State:
 
 
 @app.callback()
-def _root(ctx: typer.Context, data_dir: DataDir = None, config: ConfigFile = None) -> None:
-    ctx.obj = _State(data_dir, config)
+def _root(ctx: typer.Context, data_dir: DataDir = None, config: ConfigFile = None, tenant: Tenant = None) -> None:
+    ctx.obj = _State(data_dir, config, tenant)
 
 
 def _echo_json(data) -> None:
@@ -145,8 +149,13 @@ def serve(
 def _serve(settings: Settings, engine=None) -> None:
     import uvicorn
 
-    from server.app import create_app
+    from server.app import create_app, startup_mode
+    from server.tenancy import is_loopback
 
+    mode = startup_mode(settings)
+    if mode.startswith("open") and not is_loopback(settings.host):
+        raise ConfigError(f"refusing to serve on {settings.host} without API keys: open mode is for 127.0.0.1 only; "
+                          "create a key first ('graphrag keys create --tenant NAME')")
     # Open the engine here, not in the app's lifespan, so an unreachable store is one clear error line.
     owned = engine is None
     if owned:
@@ -155,6 +164,7 @@ def _serve(settings: Settings, engine=None) -> None:
         engine = Engine.from_settings(settings)
     try:
         typer.echo(f"serving on http://{settings.host}:{settings.port}  (OpenAPI: /schema, health: /v1/health)")
+        typer.echo(mode)
         uvicorn.run(create_app(settings, engine=engine), host=settings.host, port=settings.port, log_level="warning")
     finally:
         if owned:
@@ -252,6 +262,7 @@ neo4j_app = typer.Typer(no_args_is_help=True, help="Run a local Neo4j server (ja
 app.add_typer(neo4j_app, name="neo4j")
 app.add_typer(models_app, name="models")
 app.add_typer(adapters_app, name="adapters")
+app.add_typer(keys_app, name="keys")
 
 
 @neo4j_app.command("start")

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
+from .ids import DEFAULT_TENANT, TENANT_PATTERN
 
 __all__ = ["Settings"]
 
@@ -37,7 +38,9 @@ class Settings(BaseSettings):
     graph_backend: Literal["sqlite", "neo4j"] = Field("sqlite", description="Graph store backend.")
     vector_backend: Literal["faiss", "neo4j"] = Field(
         "faiss", description="Vector index backend; neo4j (native vector index) needs graph_backend = neo4j.")
-    tenant: str = Field("default", min_length=1, max_length=64, description="Tenant written on ingested documents.")
+    tenant: str = Field(DEFAULT_TENANT, pattern=TENANT_PATTERN, description=(
+        "Tenant the CLI and scripts read and write (the server takes it from each request's API key). Each tenant "
+        "has its own partition: <data_dir>/tenants/<tenant>/ on the embedded store, tenant-tagged nodes on Neo4j."))
 
     # neo4j (graph_backend = "neo4j"; `graphrag neo4j start` runs a local server from Maven Central artifacts)
     neo4j_uri: str = Field("bolt://127.0.0.1:7687", description="Bolt URI of the Neo4j server.")
@@ -162,10 +165,24 @@ class Settings(BaseSettings):
         same input is the same index (benchmarks reuse one when it matches)."""
         return self.model_dump_json(include=set(_INDEX_FIELDS))
 
+    def for_tenant(self, tenant: str) -> Settings:
+        """The same settings acting for another tenant (validated like any setting)."""
+        return type(self).model_validate({**self.model_dump(), "tenant": tenant})
+
+    @property
+    def tenant_dir(self) -> Path:
+        """The tenant's partition of the data directory (the default tenant's is the data directory itself)."""
+        return self.data_dir if self.tenant == DEFAULT_TENANT else self.data_dir / "tenants" / self.tenant
+
     @property
     def store_path(self) -> Path:
-        """SQLite database file."""
-        return self.data_dir / "graph.sqlite3"
+        """SQLite database file (the tenant's)."""
+        return self.tenant_dir / "graph.sqlite3"
+
+    @property
+    def keys_path(self) -> Path:
+        """SQLite file of API keys (hashed) and the tenants they act for: one per data directory."""
+        return self.data_dir / "keys.sqlite3"
 
     @property
     def adapters_root(self) -> Path:
@@ -179,5 +196,5 @@ class Settings(BaseSettings):
 
     @property
     def vectors_dir(self) -> Path:
-        """Directory of the FAISS indexes."""
-        return self.data_dir / "vectors"
+        """Directory of the FAISS indexes (the tenant's)."""
+        return self.tenant_dir / "vectors"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path as FsPath
 
@@ -28,32 +28,44 @@ class Engine:
     """Ingest, ask, explore and delete over one graph store and its vector indexes."""
 
     def __init__(self, settings: Settings, store: GraphStore, embedder: Embedder, chunk_index, entity_index,
-                 writer: AnswerWriter | None = None) -> None:
+                 writer: AnswerWriter | None = None, *, writers: AnswerWriters | None = None,
+                 extractor_loader: Callable[[], object] | None = None) -> None:
         self.settings = settings
         self.store = store
         self.embedder = embedder
         self.chunk_index = chunk_index
         self.entity_index = entity_index
-        self.writers = AnswerWriters(settings, writer or ExtractiveAnswerWriter(settings.answer_threshold))
+        self.writers = writers or AnswerWriters(settings, writer or ExtractiveAnswerWriter(settings.answer_threshold))
         self.planner = Planner(settings, store, embedder, chunk_index, entity_index)
         self._extractor = None
-        self.indexer = Indexer(settings, store, embedder, chunk_index, entity_index, self._get_extractor)
+        self._extractor_loader = extractor_loader or self._get_extractor
+        self.indexer = Indexer(settings, store, embedder, chunk_index, entity_index, self._extractor_loader)
 
     @classmethod
-    def from_settings(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
-        """Open the store, load the embedder and vector indexes, and mend indexes left behind by a crash."""
+    def from_settings(cls, settings: Settings, embedder: Embedder | None = None, **shared) -> Engine:
+        """Open the store, load the embedder and vector indexes, and mend indexes left behind by a crash.
+
+        ``shared`` passes models on to the new engine (``writers``, ``extractor_loader``): see ``for_tenant``."""
         embedder = embedder or SentenceTransformerEmbedder.from_settings(settings)
         store = open_graph_store(settings)
         try:
             chunk_index, entity_index = (
                 cls._open_index(settings, name, embedder, store) for name in ("chunks", "entities")
             )
-            engine = cls(settings, store, embedder, chunk_index, entity_index)
+            engine = cls(settings, store, embedder, chunk_index, entity_index, **shared)
             engine.indexer.reconcile()
         except BaseException:
             store.close()
             raise
         return engine
+
+    def for_tenant(self, tenant: str) -> Engine:
+        """An engine over ``tenant``'s partition that shares this one's models (embedder, spaCy, answer LMs):
+        a tenant costs a store connection and its vector indexes, not another copy of the models."""
+        if tenant == self.settings.tenant:
+            return self
+        return Engine.from_settings(self.settings.for_tenant(tenant), self.embedder, writers=self.writers,
+                                    extractor_loader=self._extractor_loader)
 
     @staticmethod
     def _open_index(settings: Settings, name: str, embedder: Embedder, store):

@@ -12,6 +12,8 @@
     ├── ModelError                     model_unavailable
     │   └── ModelOutputError           model_output_invalid
     ├── IndexMismatchError             index_mismatch
+    ├── AuthError                      unauthorized
+    ├── RateLimitedError               rate_limited
     └── StoreError                     store_error
         └── StoreUnavailableError      store_unavailable
 
@@ -22,6 +24,8 @@ the CLI and the HTTP layer only ever need to handle this tree.
 from __future__ import annotations
 
 __all__ = [
+    "AuthError",
+    "RateLimitedError",
     "ConfigError",
     "DocumentTooLargeError",
     "EmptyDocumentError",
@@ -126,3 +130,15 @@ class StoreUnavailableError(StoreError):
     """The graph store cannot be reached right now (retrying later may work)."""
 
     code = "store_unavailable"
+
+
+class AuthError(GraphRAGError):
+    """A request without a valid API key (missing, unknown, revoked), or from off this machine in open mode."""
+
+    code = "unauthorized"
+
+
+class RateLimitedError(GraphRAGError):
+    """A key sent more requests than its rate limit allows; ``details`` says when to retry."""
+
+    code = "rate_limited"

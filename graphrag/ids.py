@@ -6,7 +6,12 @@ import hashlib
 import re
 import unicodedata
 
-__all__ = ["chunk_id", "content_sha256", "document_id", "entity_id", "normalize_name", "relation_id", "stable_id"]
+__all__ = ["DEFAULT_TENANT", "TENANT_PATTERN", "chunk_id", "content_sha256", "document_id", "entity_id", "normalize_name", "relation_id", "stable_id"]
+
+#: The tenant of a store without API keys (and of everything ingested before tenants existed).
+DEFAULT_TENANT = "default"
+#: Tenant names: they name directories and sit in Neo4j properties, so letters, digits, "_" and "-" only.
+TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 _SPACE = re.compile(r"\s+")
 _EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
@@ -46,13 +51,17 @@ def normalize_name(name: str) -> str:
     return text.casefold()
 
 
-def entity_id(name: str) -> str:
-    """Entities merge across documents when their canonical names agree.
+def entity_id(name: str, tenant: str = DEFAULT_TENANT) -> str:
+    """Entities merge across documents of one tenant when their canonical names agree.
 
     The type is not part of the id: the small NER model labels one unseen name differently from sentence to
     sentence, and splitting the node on that noise hurts more than it helps. The type is decided by vote.
+    The tenant is: two tenants naming the same "Acme" get two entities, so no node, relation or community is
+    ever shared between tenants (the default tenant keeps the ids it always had).
     """
-    return stable_id("ent", normalize_name(name))
+    if tenant == DEFAULT_TENANT:
+        return stable_id("ent", normalize_name(name))
+    return stable_id("ent", tenant, normalize_name(name))
 
 
 def relation_id(source_id: str, relation_type: str, target_id: str) -> str:

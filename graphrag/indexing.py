@@ -169,7 +169,7 @@ class Indexer:
                 continue
             ends = []
             for name, raw_type in ((triple.subject, triple.subject_type), (triple.object, triple.object_type)):
-                ent = Entity(id=entity_id(name), name=name,
+                ent = Entity(id=entity_id(name, self.settings.tenant), name=name,
                              type=_TYPE_SYNONYMS.get(raw_type.lower(), entity_type_or_other(raw_type)))
                 entities.setdefault(ent.id, ent)
                 ends.append(ent.id)

@@ -169,6 +169,7 @@ class PathsOut(BaseModel):
 
 class HealthOut(BaseModel):
     status: Literal["ok"]
+    tenant: str
     documents: int
     chunks: int
     entities: int

@@ -7,6 +7,8 @@ import logging
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import (
+    HTTP_401_UNAUTHORIZED,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_404_NOT_FOUND,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
@@ -15,6 +17,8 @@ from litestar.status_codes import (
 )
 
 from graphrag.errors import (
+    AuthError,
+    RateLimitedError,
     DocumentTooLargeError,
     GraphRAGError,
     InputError,
@@ -34,6 +38,10 @@ def envelope(status: int, code: str, message: str, details=None) -> Response:
 
 
 def _status_for(exc: GraphRAGError) -> int:
+    if isinstance(exc, AuthError):
+        return HTTP_401_UNAUTHORIZED
+    if isinstance(exc, RateLimitedError):
+        return HTTP_429_TOO_MANY_REQUESTS
     if isinstance(exc, DocumentTooLargeError):
         return HTTP_413_REQUEST_ENTITY_TOO_LARGE
     if isinstance(exc, InputError):

@@ -25,20 +25,21 @@ def store(request, tmp_path):
     graph_store.close()
 
 
-def make_doc(key: str, text: str, facts: list[tuple[str, str, str]]):
+def make_doc(key: str, text: str, facts: list[tuple[str, str, str]], tenant: str = "default"):
     """A document with one chunk and the given (subject, TYPE, object) facts mentioned in it."""
-    doc = document_from_text(text, key=key, title=key, source=key, tenant="default", max_bytes=10**6)
+    doc = document_from_text(text, key=key, title=key, source=key, tenant=tenant, max_bytes=10**6)
     chunk = Chunk(chunk_id(doc.id, doc.sha256, 0), doc.id, 0, text, 0, len(text))
     entities: dict[str, Entity] = {}
     mentions, relations = [], []
     for subject, rel_type, obj in facts:
-        for name in (subject, obj):
-            ent = Entity(entity_id(name), name, "Organization" if "Corp" in name else "Person")
+        source, target = entity_id(subject, tenant), entity_id(obj, tenant)
+        for name, ent_id in ((subject, source), (obj, target)):
+            ent = Entity(ent_id, name, "Organization" if "Corp" in name else "Person")
             entities[ent.id] = ent
             start = max(text.find(name), 0)
             mentions.append(Mention(ent.id, chunk.id, doc.id, start, start + len(name), name))
-        rid = relation_id(entity_id(subject), rel_type, entity_id(obj))
-        relations.append(Relation(rid, entity_id(subject), entity_id(obj), rel_type, 0.9, doc.id, (chunk.id,),
+        rid = relation_id(source, rel_type, target)
+        relations.append(Relation(rid, source, target, rel_type, 0.9, doc.id, (chunk.id,),
                                   f"{subject} {rel_type} {obj}"))
     return doc, [chunk], Extraction(tuple(entities.values()), tuple(relations), tuple(mentions))
 

@@ -226,6 +226,7 @@ def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
 def test_http_adapter_field(trained, examples, demo_engine, tmp_path):
     from litestar.testing import TestClient
 
+    from graphrag.api_keys import ApiKeyStore
     from graphrag.engine import Engine
     from server.app import create_app
 
@@ -239,7 +240,10 @@ def test_http_adapter_field(trained, examples, demo_engine, tmp_path):
     engine = Engine(settings, demo_engine.store, demo_engine.embedder, demo_engine.chunk_index,
                     demo_engine.entity_index)
     try:
+        # The test client is not on 127.0.0.1, so open mode would refuse it: it sends a key, as a remote client does.
+        _, key = ApiKeyStore(settings.keys_path).create("default", "test")
         with TestClient(app=create_app(settings, engine=engine)) as client:
+            client.headers["Authorization"] = f"Bearer {key}"
             question = "Who founded the company that acquired Veltrix Systems?"
             plain = client.post("/v1/query", json={"question": question})
             assert plain.status_code == 200 and "generate" not in plain.json()["timings_ms"]

@@ -95,7 +95,7 @@ def resolve_document(
         typed = [t for t in votes if t != "Other"] or list(votes)
         entity_type = max(typed, key=lambda t: (votes[t], -_TYPE_RANK.get(t, 99)))
         aliases = tuple(sorted({_display(m.text) for m in items} - {name}))
-        ent = Entity(id=entity_id(name), name=name, type=entity_type, aliases=aliases)
+        ent = Entity(id=entity_id(name, document.tenant), name=name, type=entity_type, aliases=aliases)
         entities[ent.id] = ent
         for m in items:
             key_to_entity[(m.start, m.end)] = ent.id

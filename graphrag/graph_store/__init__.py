@@ -14,7 +14,7 @@ def open_graph_store(settings: Settings) -> GraphStore:
     if settings.graph_backend == "sqlite":
         from .sqlite import SqliteGraphStore
 
-        return SqliteGraphStore.open(settings.store_path)
+        return SqliteGraphStore.open(settings.store_path, settings.tenant)
     if settings.graph_backend == "neo4j":
         from .neo4j import Neo4jGraphStore
 

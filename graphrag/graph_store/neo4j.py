@@ -12,6 +12,7 @@ batched ``UNWIND`` statements inside one transaction per batch of documents.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +23,7 @@ from datetime import datetime, timezone
 from ..config import Settings
 from ..errors import NotFoundError, StoreError, StoreUnavailableError
 from ..extraction.base import ENTITY_TYPES, valid_relation_type
-from ..ids import normalize_name
+from ..ids import DEFAULT_TENANT, normalize_name
 from ..types import Chunk, Community, Document, Entity, Hit, Path, PathStep, Relation, StoreStats
 from .base import DocumentWrite
 from .keywords import keyword_terms
@@ -37,7 +38,14 @@ _SCHEMA = (
     "CREATE CONSTRAINT document_id IF NOT EXISTS FOR (d:Document) REQUIRE d.id IS UNIQUE",
     "CREATE CONSTRAINT chunk_id IF NOT EXISTS FOR (c:Chunk) REQUIRE c.id IS UNIQUE",
     "CREATE CONSTRAINT entity_id IF NOT EXISTS FOR (e:Entity) REQUIRE e.id IS UNIQUE",
-    "CREATE FULLTEXT INDEX chunk_text IF NOT EXISTS FOR (c:Chunk) ON EACH [c.text]",
+    "CREATE INDEX document_tenant IF NOT EXISTS FOR (d:Document) ON (d.tenant)",
+    "CREATE INDEX chunk_tenant IF NOT EXISTS FOR (c:Chunk) ON (c.tenant)",
+    "CREATE INDEX entity_tenant IF NOT EXISTS FOR (e:Entity) ON (e.tenant)",
+    "CREATE INDEX community_tenant IF NOT EXISTS FOR (c:Community) ON (c.tenant)",
+    # Chunk text with its tenant's key, so a keyword search is confined to one tenant inside Lucene, before
+    # ranking (the key is one hex token: a tenant name would be split by the analyzer, "acme" matching "acme-1").
+    "DROP INDEX chunk_text IF EXISTS",
+    "CREATE FULLTEXT INDEX chunk_search IF NOT EXISTS FOR (c:Chunk) ON EACH [c.text, c.tenant_key]",
     "CREATE FULLTEXT INDEX entity_names IF NOT EXISTS FOR (e:Entity) ON EACH [e.name]",
     "MERGE (m:GraphRAGMeta {key: 'state'}) ON CREATE SET m.version = 0",
 )
@@ -49,9 +57,11 @@ _WRITES = (
      "documents"),
     ("""UNWIND $rows AS r MATCH (d:Document {id: r.doc})
         CREATE (d)-[:HAS_CHUNK]->(:Chunk {id: r.id, document_id: r.doc, index: r.index, text: r.text,
-                                         start: r.start, end: r.end})""", "chunks"),
+                                         start: r.start, end: r.end, tenant: $tenant, tenant_key: $tenant_key})""",
+     "chunks"),
     ("""UNWIND $rows AS r MERGE (e:Entity {id: r.id})
-        ON CREATE SET e.name = r.name, e.type = r.type, e:$(r.type), e.aliases = r.other_aliases, e.norms = r.norms
+        ON CREATE SET e.name = r.name, e.type = r.type, e:$(r.type), e.aliases = r.other_aliases, e.norms = r.norms,
+                      e.tenant = $tenant
         WITH e, r MATCH (d:Document {id: r.doc})
         CREATE (d)-[:CONTRIBUTES {type: r.type, weight: r.weight, aliases: r.aliases, norms: r.norms}]->(e)""",
      "entities"),
@@ -80,6 +90,17 @@ _REL_RETURN = """{id: x.id, source: startNode(x).id, target: endNode(x).id, type
                   document: x.support_docs[0], evidence: x.evidence, sentence: x.sentence, provenance: x.support_prov[0]}"""
 
 
+class _TenantTransaction:
+    """A transaction whose every statement gets the store's tenant parameters (``$tenant``, ``$tenant_key``)."""
+
+    def __init__(self, tx, params: dict[str, str]) -> None:
+        self._tx = tx
+        self._params = params
+
+    def run(self, query: str, **params):
+        return self._tx.run(query, {**self._params, **params})
+
+
 def _entity(row: dict) -> Entity:
     return Entity(row["id"], row["name"], row["type"], tuple(sorted(row["aliases"] or ())))
 
@@ -91,13 +112,24 @@ def _relation(row: dict) -> Relation:
                     provenance=row["provenance"] or "extracted")
 
 
-class Neo4jGraphStore:
-    """GraphStore backed by a Neo4j 5 server (Bolt)."""
+def tenant_key(tenant: str) -> str:
+    """One Lucene token standing for a tenant in the chunk full-text index."""
+    return "t" + hashlib.sha256(tenant.encode("utf-8")).hexdigest()[:24]
 
-    def __init__(self, driver, database: str, batch_size: int) -> None:
+
+class Neo4jGraphStore:
+    """GraphStore backed by a Neo4j 5 server (Bolt), acting for one tenant.
+
+    Every node carries its tenant. Ids of a tenant's entities, chunks and relations are namespaced by the tenant
+    (ids.py), so walking relations from a tenant's own entities never reaches another tenant's; every query that
+    starts from a name, an id given by a caller, a text search or a scan matches the tenant first."""
+
+    def __init__(self, driver, database: str, batch_size: int, tenant: str = DEFAULT_TENANT) -> None:
         self._driver = driver
         self._database = database
         self._batch = batch_size
+        self.tenant = tenant
+        self._tenant_params = {"tenant": tenant, "tenant_key": tenant_key(tenant)}
         self._cache = ReadCache()
         self._version_reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphrag-neo4j-version")
 
@@ -117,10 +149,18 @@ class Neo4jGraphStore:
             driver.verify_connectivity()
         except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.AuthError, OSError, ValueError) as exc:
             raise StoreUnavailableError(f"cannot reach Neo4j at {settings.neo4j_uri}: {exc}") from exc
-        store = cls(driver, settings.neo4j_database, settings.neo4j_batch_size)
+        store = cls(driver, settings.neo4j_database, settings.neo4j_batch_size, settings.tenant)
         for statement in _SCHEMA:
             store._run(statement)
+        store._tag_untenanted()
         return store
+
+    def _tag_untenanted(self) -> None:
+        """Nodes written before tenants existed belong to the default tenant (cheap when there are none)."""
+        default = {"t": DEFAULT_TENANT, "key": tenant_key(DEFAULT_TENANT)}
+        self._run("MATCH (c:Chunk) WHERE c.tenant IS NULL SET c.tenant = $t, c.tenant_key = $key", **default)
+        for label in ("Entity", "Community", "Document"):  # a fixed list: safe in the query text
+            self._run(f"MATCH (n:{label}) WHERE n.tenant IS NULL SET n.tenant = $t", **default)
 
     # plumbing ---------------------------------------------------------------------------------------------
     def _wrap(self, exc: Exception) -> Exception:
@@ -136,6 +176,7 @@ class Neo4jGraphStore:
     def _run(self, query: str, **params) -> list[dict]:
         import neo4j
 
+        params = {**self._tenant_params, **params}
         # An auto-commit run, not execute_query: the driver's retry loop can overshoot its time budget, and a
         # request must learn that Neo4j is down within neo4j_timeout_s.
         try:
@@ -149,7 +190,7 @@ class Neo4jGraphStore:
         import neo4j
 
         def body(tx):
-            result = work(tx)
+            result = work(_TenantTransaction(tx, self._tenant_params))
             tx.run("MATCH (m:GraphRAGMeta {key: 'state'}) SET m.version = m.version + 1")
             return result
 
@@ -186,19 +227,20 @@ class Neo4jGraphStore:
 
     # writes -----------------------------------------------------------------------------------------------
     def document_version(self, document_id: str) -> str | None:
-        rows = self._run("MATCH (d:Document {id: $id}) RETURN d.sha256 AS sha", id=document_id)
+        rows = self._run("MATCH (d:Document {id: $id, tenant: $tenant}) RETURN d.sha256 AS sha", id=document_id)
         return rows[0]["sha"] if rows else None
 
     def write_documents(self, writes: Sequence[DocumentWrite]) -> tuple[list[str], list[str]]:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        rows = self._rows(writes, now)
+        rows = self._rows(writes, now, self.tenant)
 
         def work(tx):
             removed_chunks: list[str] = []
             removed_entities: list[str] = []
             touched: set[str] = set()
             ids = [document.id for document, _, _ in writes]
-            existing = [r["id"] for r in tx.run("MATCH (d:Document) WHERE d.id IN $ids RETURN d.id AS id", ids=ids)]
+            existing = [r["id"] for r in tx.run("MATCH (d:Document {tenant: $tenant}) WHERE d.id IN $ids RETURN d.id AS id",
+                                                ids=ids)]
             for doc_id in existing:
                 gone_chunks, gone_entities, still = self._delete_contribution(tx, doc_id)
                 removed_chunks += gone_chunks
@@ -220,10 +262,12 @@ class Neo4jGraphStore:
         return self._write(work)
 
     @staticmethod
-    def _rows(writes: Sequence[DocumentWrite], now: str) -> dict[str, list[dict]]:
+    def _rows(writes: Sequence[DocumentWrite], now: str, tenant: str) -> dict[str, list[dict]]:
         """Parameter rows for the whole batch, one list per kind of write (validated before any Cypher runs)."""
         rows: dict[str, list[dict]] = {"documents": [], "chunks": [], "entities": [], "mentions": [], "relations": []}
         for document, chunks, extraction in writes:
+            if document.tenant != tenant:
+                raise StoreError(f"document {document.id} belongs to tenant {document.tenant!r}, this store to {tenant!r}")
             rows["documents"].append({
                 "id": document.id, "title": document.title, "source": document.source, "tenant": document.tenant,
                 "sha": document.sha256, "at": document.ingested_at or now, "text": document.text,
@@ -252,7 +296,7 @@ class Neo4jGraphStore:
         return rows
 
     def _delete_contribution(self, tx, doc_id: str) -> tuple[list[str], list[str], set[str]]:
-        if tx.run("MATCH (d:Document {id: $id}) RETURN d.id", id=doc_id).single() is None:
+        if tx.run("MATCH (d:Document {id: $id, tenant: $tenant}) RETURN d.id", id=doc_id).single() is None:
             return [], [], set()
         chunk_ids = [r["id"] for r in tx.run("MATCH (:Document {id: $id})-[:HAS_CHUNK]->(c:Chunk) RETURN c.id AS id", id=doc_id)]
         touched = {r["id"] for r in tx.run("MATCH (:Document {id: $id})-[:CONTRIBUTES]->(e:Entity) RETURN e.id AS id", id=doc_id)}
@@ -310,25 +354,25 @@ class Neo4jGraphStore:
                  "entities": list(c.entity_ids), "evidence": list(c.evidence)} for c in communities]
 
         def work(tx):
-            tx.run("MATCH (c:Community) DETACH DELETE c")
+            tx.run("MATCH (c:Community {tenant: $tenant}) DETACH DELETE c")
             for part in self._batches(rows):
                 # HAS_MEMBER edges let Neo4j Browser show a community with its entities.
                 tx.run("""UNWIND $rows AS r
                           CREATE (c:Community {id: r.id, rank: r.rank, size: r.size, title: r.title, summary: r.summary,
-                                               entity_ids: r.entities, evidence: r.evidence})
-                          WITH c, r UNWIND r.entities AS entity MATCH (e:Entity {id: entity})
+                                               entity_ids: r.entities, evidence: r.evidence, tenant: $tenant})
+                          WITH c, r UNWIND r.entities AS entity MATCH (e:Entity {id: entity, tenant: $tenant})
                           CREATE (c)-[:HAS_MEMBER]->(e)""", rows=part)
 
         self._write(work)
 
     # reads ------------------------------------------------------------------------------------------------
     def list_communities(self, limit: int = 20) -> list[Community]:
-        rows = self._run("MATCH (c:Community) RETURN c {.*} AS c ORDER BY c.rank LIMIT $limit", limit=int(limit))
+        rows = self._run("MATCH (c:Community {tenant: $tenant}) RETURN c {.*} AS c ORDER BY c.rank LIMIT $limit", limit=int(limit))
         return [Community(r["c"]["id"], r["c"]["rank"], r["c"]["size"], r["c"]["title"], r["c"]["summary"],
                           tuple(r["c"]["entity_ids"] or ()), tuple(r["c"]["evidence"] or ())) for r in rows]
 
     def all_relations(self) -> list[Relation]:
-        rows = self._run(f"MATCH (:Entity)-[x:{_STRUCTURE}]->(:Entity) RETURN {_REL_RETURN} AS r")
+        rows = self._run(f"MATCH (:Entity {{tenant: $tenant}})-[x:{_STRUCTURE}]->(:Entity) RETURN {_REL_RETURN} AS r")
         return [_relation(r["r"]) for r in rows]
 
     @staticmethod
@@ -337,30 +381,30 @@ class Neo4jGraphStore:
                         tenant=row["tenant"], metadata=json.loads(row["metadata"] or "{}"), ingested_at=row["ingested_at"])
 
     def get_document(self, document_id: str) -> Document | None:
-        rows = self._run("MATCH (d:Document {id: $id}) RETURN d {.*} AS d", id=document_id)
+        rows = self._run("MATCH (d:Document {id: $id, tenant: $tenant}) RETURN d {.*} AS d", id=document_id)
         return self._document(rows[0]["d"]) if rows else None
 
     def list_documents(self, limit: int = 100, offset: int = 0) -> list[Document]:
-        rows = self._run("MATCH (d:Document) RETURN d {.*} AS d ORDER BY d.title, d.id SKIP $offset LIMIT $limit",
+        rows = self._run("MATCH (d:Document {tenant: $tenant}) RETURN d {.*} AS d ORDER BY d.title, d.id SKIP $offset LIMIT $limit",
                          offset=offset, limit=limit)
         return [self._document(r["d"]) for r in rows]
 
     def document_titles(self, document_ids: Sequence[str]) -> dict[str, str]:
         def fetch(ids: list[str]) -> dict[str, str]:
-            rows = self._run("MATCH (d:Document) WHERE d.id IN $ids RETURN d.id AS id, d.title AS title", ids=ids)
+            rows = self._run("MATCH (d:Document {tenant: $tenant}) WHERE d.id IN $ids RETURN d.id AS id, d.title AS title", ids=ids)
             return {r["id"]: r["title"] for r in rows}
 
         return self._cache.lookup(self._cache.titles, document_ids, fetch)
 
     def get_chunks(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         if not self._cache.active:
-            rows = self._run("""MATCH (c:Chunk) WHERE c.id IN $ids
+            rows = self._run("""MATCH (c:Chunk {tenant: $tenant}) WHERE c.id IN $ids
                                 RETURN c.id AS id, c.document_id AS doc, c.index AS idx, c.text AS text,
                                        c.start AS start, c.end AS end""", ids=list(chunk_ids))
         else:
             # Evidence chunks are next asked for their document's title and the entities they mention: fetch
             # those in the same round trip and keep them in the read cache.
-            rows = self._run(f"""MATCH (c:Chunk) WHERE c.id IN $ids
+            rows = self._run(f"""MATCH (c:Chunk {{tenant: $tenant}}) WHERE c.id IN $ids
                                  OPTIONAL MATCH (d:Document {{id: c.document_id}})
                                  CALL (c) {{ OPTIONAL MATCH (c)-[:MENTIONS]->(e:Entity)
                                              RETURN collect(DISTINCT e {_ENTITY_RETURN}) AS entities }}
@@ -378,7 +422,7 @@ class Neo4jGraphStore:
 
     def get_entities(self, entity_ids: Sequence[str]) -> list[Entity]:
         def fetch(ids: list[str]) -> dict[str, Entity]:
-            rows = self._run(f"MATCH (e:Entity) WHERE e.id IN $ids RETURN e {_ENTITY_RETURN} AS e", ids=ids)
+            rows = self._run(f"MATCH (e:Entity {{tenant: $tenant}}) WHERE e.id IN $ids RETURN e {_ENTITY_RETURN} AS e", ids=ids)
             return {r["e"]["id"]: _entity(r["e"]) for r in rows}
 
         by_id = self._cache.lookup(self._cache.entities, entity_ids, fetch)
@@ -388,7 +432,7 @@ class Neo4jGraphStore:
         norm = normalize_name(text)
         if not norm:
             return []
-        rows = self._run("""MATCH (e:Entity) WHERE any(n IN e.norms WHERE n CONTAINS $q)
+        rows = self._run("""MATCH (e:Entity {tenant: $tenant}) WHERE any(n IN e.norms WHERE n CONTAINS $q)
                             WITH e, CASE WHEN $q IN e.norms THEN 0 WHEN any(n IN e.norms WHERE n STARTS WITH $q) THEN 1
                                          ELSE 2 END AS rank
                             RETURN e.id AS id ORDER BY rank, id LIMIT $limit""", q=norm, limit=limit)
@@ -396,11 +440,11 @@ class Neo4jGraphStore:
 
     def entity_names(self) -> list[tuple[str, str]]:
         if not self._cache.active:
-            rows = self._run("MATCH (e:Entity) UNWIND e.norms AS n RETURN DISTINCT n AS norm, e.id AS id")
+            rows = self._run("MATCH (e:Entity {tenant: $tenant}) UNWIND e.norms AS n RETURN DISTINCT n AS norm, e.id AS id")
             return [(r["norm"], r["id"]) for r in rows]
         # Called once per store version to build the linker's dictionary: fetching each entity whole in the same
         # pass fills the read cache, so later entity lookups in this version need no round trip.
-        rows = self._run(f"MATCH (e:Entity) RETURN e {_ENTITY_RETURN} AS e, e.norms AS norms")
+        rows = self._run(f"MATCH (e:Entity {{tenant: $tenant}}) RETURN e {_ENTITY_RETURN} AS e, e.norms AS norms")
         if len(rows) <= self._cache.max_items:  # a graph too big for the cache keeps fetching on demand
             self._cache.remember_entities(_entity(r["e"]) for r in rows)
         return list(dict.fromkeys((norm, r["e"]["id"]) for r in rows for norm in r["norms"] or ()))
@@ -424,7 +468,7 @@ class Neo4jGraphStore:
             # The far end comes back with each relation: callers look those entities up next (one round trip less).
             # With two_levels the far ends' own adjacency comes too, unless they are so many (a hub) that the walk
             # would stop at its relation limit before needing them.
-            rows = self._run(f"""UNWIND $ids AS id MATCH (a:Entity {{id: id}})
+            rows = self._run(f"""UNWIND $ids AS id MATCH (a:Entity {{id: id, tenant: $tenant}})
                                  WITH collect(a) AS seeds
                                  CALL (seeds) {{
                                      UNWIND seeds AS a MATCH (a)-[:{_STRUCTURE}]-(b)
@@ -451,7 +495,8 @@ class Neo4jGraphStore:
         hops, fetch = int(max_hops), int(k) * 4  # validated ints: safe in the query text
         wanted = [[s, t] for s, t in pairs if s != t]
         rows = self._run(f"""UNWIND range(0, size($pairs) - 1) AS i
-                             MATCH (a:Entity {{id: $pairs[i][0]}}), (b:Entity {{id: $pairs[i][1]}})
+                             MATCH (a:Entity {{id: $pairs[i][0], tenant: $tenant}}),
+                                   (b:Entity {{id: $pairs[i][1], tenant: $tenant}})
                              MATCH p = SHORTEST {fetch} (a)-[:{_STRUCTURE}]-{{1,{hops}}}(b)
                              RETURN i, [n IN nodes(p) | n {_ENTITY_RETURN}] AS nodes,
                                     [x IN relationships(p) | {_REL_RETURN}] AS rels""",
@@ -481,7 +526,7 @@ class Neo4jGraphStore:
         return sorted(result, key=path_order)[:k]
 
     def _entity_chunks(self, ids: list[str]) -> dict[str, tuple[str, ...]]:
-        rows = self._run("""UNWIND $ids AS id MATCH (e:Entity {id: id})
+        rows = self._run("""UNWIND $ids AS id MATCH (e:Entity {id: id, tenant: $tenant})
                             CALL (e) { MATCH (c:Chunk)-[:MENTIONS]->(e) RETURN DISTINCT c.id AS c ORDER BY c LIMIT $cap }
                             RETURN id, collect(c) AS chunks""", ids=ids, cap=_MENTION_CAP)
         found = {entity: () for entity in ids}
@@ -498,12 +543,13 @@ class Neo4jGraphStore:
         return [(e, c) for e in dict.fromkeys(entity_ids) for c in chunks.get(e, ())[:per_entity]]
 
     def document_heads(self) -> list[tuple[str, str, str]]:
-        rows = self._run("MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk {index: 0}) RETURN d.id AS d, d.title AS t, c.id AS c")
+        rows = self._run("""MATCH (d:Document {tenant: $tenant})-[:HAS_CHUNK]->(c:Chunk {index: 0})
+                            RETURN d.id AS d, d.title AS t, c.id AS c""")
         return [(r["d"], r["t"], r["c"]) for r in rows]
 
     def entities_in_chunks(self, chunk_ids: Sequence[str]) -> list[tuple[str, str]]:
         def fetch(ids: list[str]) -> dict[str, tuple[str, ...]]:
-            rows = self._run("""UNWIND $ids AS id MATCH (c:Chunk {id: id})
+            rows = self._run("""UNWIND $ids AS id MATCH (c:Chunk {id: id, tenant: $tenant})
                                 OPTIONAL MATCH (c)-[:MENTIONS]->(e:Entity)
                                 RETURN id, collect(DISTINCT e.id) AS entities""", ids=ids)
             return {r["id"]: tuple(sorted(r["entities"])) for r in rows}
@@ -512,29 +558,33 @@ class Neo4jGraphStore:
         return [(c, e) for c in dict.fromkeys(chunk_ids) for e in found.get(c, ())]
 
     def keyword_search(self, text: str, k: int) -> list[Hit]:
-        # Quote every word token: user text never reaches Lucene query syntax.
+        # Quote every word token: user text never reaches Lucene query syntax. The tenant's key is a required
+        # clause, so other tenants' chunks are never candidates (it adds the same score to every hit).
         tokens = keyword_terms(text)
         if not tokens:
             return []
-        rows = self._run("""CALL db.index.fulltext.queryNodes('chunk_text', $q, {limit: $k}) YIELD node, score
-                            RETURN node.id AS id, score""", q=" OR ".join(f'"{t}"' for t in tokens), k=k)
+        words = " OR ".join(f'text:"{t}"' for t in tokens)
+        query = f"+tenant_key:{self._tenant_params['tenant_key']} +({words})"
+        rows = self._run("""CALL db.index.fulltext.queryNodes('chunk_search', $q, {limit: $k}) YIELD node, score
+                            RETURN node.id AS id, score""", q=query, k=k)
         return [Hit(id=r["id"], score=float(r["score"]), source="keyword") for r in rows]
 
     def chunk_ids(self) -> set[str]:
-        return {r["id"] for r in self._run("MATCH (c:Chunk) RETURN c.id AS id")}
+        return {r["id"] for r in self._run("MATCH (c:Chunk {tenant: $tenant}) RETURN c.id AS id")}
 
     def entity_ids(self) -> set[str]:
-        return {r["id"] for r in self._run("MATCH (e:Entity) RETURN e.id AS id")}
+        return {r["id"] for r in self._run("MATCH (e:Entity {tenant: $tenant}) RETURN e.id AS id")}
 
     def stats(self) -> StoreStats:
-        row = self._run(f"""CALL () {{ MATCH (d:Document) RETURN count(d) AS documents }}
-                            CALL () {{ MATCH (c:Chunk) RETURN count(c) AS chunks }}
-                            CALL () {{ MATCH (e:Entity) RETURN count(e) AS entities }}
-                            CALL () {{ MATCH (:Entity)-[x:{_STRUCTURE}]->(:Entity) RETURN count(x) AS relations }}
-                            CALL () {{ MATCH (:Chunk)-[m:MENTIONS]->(:Entity) RETURN count(m) AS mentions }}
+        row = self._run(f"""CALL () {{ MATCH (d:Document {{tenant: $tenant}}) RETURN count(d) AS documents }}
+                            CALL () {{ MATCH (c:Chunk {{tenant: $tenant}}) RETURN count(c) AS chunks }}
+                            CALL () {{ MATCH (e:Entity {{tenant: $tenant}}) RETURN count(e) AS entities }}
+                            CALL () {{ MATCH (:Entity {{tenant: $tenant}})-[x:{_STRUCTURE}]->(:Entity)
+                                       RETURN count(x) AS relations }}
+                            CALL () {{ MATCH (:Chunk {{tenant: $tenant}})-[m:MENTIONS]->(:Entity) RETURN count(m) AS mentions }}
                             RETURN documents, chunks, entities, relations, mentions""")[0]
         return StoreStats(row["documents"], row["chunks"], row["entities"], row["relations"], row["mentions"])
 
     def clear(self) -> None:
-        """Delete every node (tests and benchmarks use it on throwaway servers)."""
+        """Delete every node of every tenant (tests and benchmarks use it on throwaway servers)."""
         self._write(lambda tx: tx.run("MATCH (n) WHERE NOT n:GraphRAGMeta DETACH DELETE n"))

@@ -53,33 +53,50 @@ class Neo4jVectorIndex:
     def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         rows = [{"id": i, "v": v.astype(np.float32).tolist()} for i, v in zip(ids, vectors)]
         for part in self.store._batches(rows):
-            self.store._run(f"""UNWIND $rows AS r MATCH (n:{self.label} {{id: r.id}})
+            self.store._run(f"""UNWIND $rows AS r MATCH (n:{self.label} {{id: r.id, tenant: $tenant}})
                                 CALL db.create.setNodeVectorProperty(n, 'embedding', r.v)""", rows=part)
 
     def remove(self, ids: Iterable[str]) -> None:
         ids = list(ids)
         if ids:
-            self.store._run(f"MATCH (n:{self.label}) WHERE n.id IN $ids REMOVE n.embedding", ids=ids)
+            self.store._run(f"MATCH (n:{self.label} {{tenant: $tenant}}) WHERE n.id IN $ids REMOVE n.embedding", ids=ids)
 
     def search(self, queries: np.ndarray, k: int, allowed: set[str] | None = None) -> list[list[Hit]]:
+        """Nearest nodes of the store's tenant only. Neo4j 5's vector index cannot filter inside the index, so the
+        approximate search fetches extra candidates and keeps the tenant's; when that leaves fewer than ``k``
+        (another tenant's nodes crowd the neighbourhood) an exact scan over the tenant's own vectors answers."""
         results = []
-        fetch = k if allowed is None else max(k * 10, 100)
+        fetch = max(k * 10, 100)
         for query in queries:
+            vector = query.astype(np.float32).tolist()
             rows = self.store._run("""CALL db.index.vector.queryNodes($index, $k, $q) YIELD node, score
-                                      RETURN node.id AS id, score""",
-                                   index=self.index_name, k=fetch, q=query.astype(np.float32).tolist())
-            hits = [Hit(id=r["id"], score=2.0 * float(r["score"]) - 1.0, source="vector")
-                    for r in rows if allowed is None or r["id"] in allowed]
+                                      WHERE node.tenant = $tenant RETURN node.id AS id, score""",
+                                   index=self.index_name, k=fetch, q=vector)
+            hits = self._hits(rows, allowed)
+            if len(hits) < k and len(rows) < self._count():
+                rows = self.store._run(f"""MATCH (n:{self.label} {{tenant: $tenant}}) WHERE n.embedding IS NOT NULL
+                                           WITH n, vector.similarity.cosine(n.embedding, $q) AS score
+                                           ORDER BY score DESC LIMIT $k RETURN n.id AS id, score""",
+                                       k=fetch, q=vector)
+                hits = self._hits(rows, allowed)
             results.append(hits[:k])
         return results
 
+    @staticmethod
+    def _hits(rows: list[dict], allowed: set[str] | None) -> list[Hit]:
+        return [Hit(id=r["id"], score=2.0 * float(r["score"]) - 1.0, source="vector")
+                for r in rows if allowed is None or r["id"] in allowed]
+
+    def _count(self) -> int:
+        return len(self)
+
     def ids(self) -> set[str]:
-        rows = self.store._run(f"MATCH (n:{self.label}) WHERE n.embedding IS NOT NULL RETURN n.id AS id")
+        rows = self.store._run(f"MATCH (n:{self.label} {{tenant: $tenant}}) WHERE n.embedding IS NOT NULL RETURN n.id AS id")
         return {r["id"] for r in rows}
 
     def save(self) -> None:
         """Nothing to do: every write is committed in Neo4j."""
 
     def __len__(self) -> int:
-        rows = self.store._run(f"MATCH (n:{self.label}) WHERE n.embedding IS NOT NULL RETURN count(n) AS n")
+        rows = self.store._run(f"MATCH (n:{self.label} {{tenant: $tenant}}) WHERE n.embedding IS NOT NULL RETURN count(n) AS n")
         return int(rows[0]["n"])

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path as FsPath
 
 from ..errors import NotFoundError, StoreError
-from ..ids import normalize_name
+from ..ids import DEFAULT_TENANT, normalize_name
 from ..types import Chunk, Community, Document, Entity, Hit, Path, Relation, StoreStats
 from .base import DocumentWrite
 from .keywords import keyword_terms
@@ -66,18 +66,22 @@ CREATE TABLE IF NOT EXISTS communities (
 
 
 class SqliteGraphStore:
-    """GraphStore on one SQLite file. Thread-safe: one connection behind a lock (SQLite allows one writer)."""
+    """GraphStore on one SQLite file. Thread-safe: one connection behind a lock (SQLite allows one writer).
 
-    def __init__(self, connection: sqlite3.Connection, path: FsPath) -> None:
+    One file holds one tenant's data (``Settings.store_path`` is inside the tenant's partition), so every read is
+    confined to the tenant by construction; writes refuse documents of any other tenant."""
+
+    def __init__(self, connection: sqlite3.Connection, path: FsPath, tenant: str = DEFAULT_TENANT) -> None:
         self._db = connection
         self.path = path
+        self.tenant = tenant
         self._lock = threading.RLock()
         self._graph: RelationGraph | None = None
         self._graph_version: tuple[int, int] | None = None
         self._writes = 0
 
     @classmethod
-    def open(cls, path: FsPath) -> SqliteGraphStore:
+    def open(cls, path: FsPath, tenant: str = DEFAULT_TENANT) -> SqliteGraphStore:
         """Open (creating if needed) the database file and its schema."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +93,7 @@ class SqliteGraphStore:
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open graph store {path}: {exc}") from exc
-        return cls(db, path)
+        return cls(db, path, tenant)
 
     # plumbing ---------------------------------------------------------------------------------------------
     @contextmanager
@@ -140,6 +144,9 @@ class SqliteGraphStore:
         removed_chunks: list[str] = []
         removed_entities: list[str] = []
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        for document, _, _ in writes:
+            if document.tenant != self.tenant:
+                raise StoreError(f"document {document.id} belongs to tenant {document.tenant!r}, this store to {self.tenant!r}")
         with self._transaction() as db:
             for document, chunks, extraction in writes:
                 chunks_gone, entities_gone = self._delete_contribution(db, document.id)

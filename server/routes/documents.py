@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from litestar import Request, delete, get, post
-from litestar.datastructures import State, UploadFile
+from litestar.datastructures import UploadFile
 
 from graphrag.errors import InputError, UnsupportedFormatError
 from graphrag.ingest import parse_triple_record
@@ -11,12 +11,12 @@ from graphrag.render import document_to_dict
 
 from ..dto import DocumentIn, DocumentOut, IngestOut, TriplesIn
 from ._body import json_body, validate_body
-from ._engine import call
+from ..tenancy import TenantScope
 
 
 @post("/documents", status_code=201, summary="Ingest a document (JSON text or multipart 'file')")
-async def create_document(request: Request, state: State) -> IngestOut:
-    engine = state.engine
+async def create_document(request: Request, caller: TenantScope) -> IngestOut:
+    engine = caller.engine
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
@@ -24,10 +24,10 @@ async def create_document(request: Request, state: State) -> IngestOut:
         if not isinstance(upload, UploadFile):
             raise InputError("multipart body needs a 'file' field")
         data = await upload.read()
-        report = await call(state, engine.ingest_bytes, data, upload.filename or "upload.txt")
+        report = await caller.call(engine.ingest_bytes, data, upload.filename or "upload.txt")
     elif content_type.startswith("application/json") or not content_type:
         body = validate_body(DocumentIn, await json_body(request))
-        report = await call(state, engine.ingest_text, body.text, body.title, body.id, body.metadata)
+        report = await caller.call(engine.ingest_text, body.text, body.title, body.id, body.metadata)
     else:
         raise UnsupportedFormatError(f"unsupported content type {content_type!r}; use application/json or multipart/form-data")
     if report.problems and not report.document_ids:
@@ -37,21 +37,21 @@ async def create_document(request: Request, state: State) -> IngestOut:
 
 
 @get("/documents/{document_id:str}", summary="A stored document with its text")
-async def get_document(document_id: str, state: State) -> DocumentOut:
-    document = await call(state, state.engine.get_document, document_id)
+async def get_document(document_id: str, caller: TenantScope) -> DocumentOut:
+    document = await caller.call(caller.engine.get_document, document_id)
     return DocumentOut.model_validate(document_to_dict(document, with_text=True))
 
 
 @delete("/documents/{document_id:str}", status_code=204, summary="Delete a document and what only it supported")
-async def delete_document(document_id: str, state: State) -> None:
-    await call(state, state.engine.delete_document, document_id)
+async def delete_document(document_id: str, caller: TenantScope) -> None:
+    await caller.call(caller.engine.delete_document, document_id)
 
 
 @post("/triples", status_code=201, summary="Load structured facts (subject, relation, object)")
-async def create_triples(request: Request, state: State) -> IngestOut:
+async def create_triples(request: Request, caller: TenantScope) -> IngestOut:
     body = validate_body(TriplesIn, await json_body(request))
     triples = [parse_triple_record(t.model_dump(exclude_none=True), f"triples[{i}]") for i, t in enumerate(body.triples)]
-    report = await call(state, state.engine.add_triples, triples, body.source)
+    report = await caller.call(caller.engine.add_triples, triples, body.source)
     if not report.triples and report.problems:
         raise InputError(report.problems[0].message, details={"problems": report.as_dict()["problems"]})
     return IngestOut.model_validate(report.as_dict())

@@ -3,38 +3,37 @@
 from __future__ import annotations
 
 from litestar import get
-from litestar.datastructures import State
 from litestar.params import Parameter
 
 from graphrag.render import community_to_dict, entity_to_dict, path_to_dict, relation_to_dict
 
 from ..dto import CommunitiesOut, CommunityOut, EntityOut, NeighborsOut, PathsOut
-from ._engine import call
+from ..tenancy import TenantScope
 
 
 @get("/entities", summary="Find entities by name or alias")
 async def find_entities(
-    state: State,
+    caller: TenantScope,
     q: str = Parameter(min_length=1, max_length=500),
     limit: int = Parameter(default=10, ge=1, le=100),
 ) -> list[EntityOut]:
-    entities = await call(state, state.engine.store.find_entities, q, limit)
+    entities = await caller.call(caller.engine.store.find_entities, q, limit)
     return [EntityOut.model_validate(entity_to_dict(e)) for e in entities]
 
 
 @get("/entities/{entity_id:str}", summary="One entity")
-async def get_entity(entity_id: str, state: State) -> EntityOut:
-    return EntityOut.model_validate(entity_to_dict(await call(state, state.engine.get_entity, entity_id)))
+async def get_entity(entity_id: str, caller: TenantScope) -> EntityOut:
+    return EntityOut.model_validate(entity_to_dict(await caller.call(caller.engine.get_entity, entity_id)))
 
 
 @get("/entities/{entity_id:str}/neighbors", summary="Relations around an entity")
 async def neighbors(
     entity_id: str,
-    state: State,
+    caller: TenantScope,
     hops: int = Parameter(default=1, ge=1, le=4),
     limit: int = Parameter(default=100, ge=1, le=1000),
 ) -> NeighborsOut:
-    relations, entities = await call(state, state.engine.neighbors, entity_id, hops, limit)
+    relations, entities = await caller.call(caller.engine.neighbors, entity_id, hops, limit)
     return NeighborsOut(
         entity=EntityOut.model_validate(entity_to_dict(entities[entity_id])),
         entities=[EntityOut.model_validate(entity_to_dict(e)) for e in entities.values()],
@@ -44,18 +43,18 @@ async def neighbors(
 
 @get("/paths", summary="Shortest paths between two entities")
 async def paths(
-    state: State,
+    caller: TenantScope,
     source: str = Parameter(min_length=1, max_length=200),
     target: str = Parameter(min_length=1, max_length=200),
     max_hops: int = Parameter(default=3, ge=1, le=4),
 ) -> PathsOut:
-    found = await call(state, state.engine.paths, source, target, max_hops)
+    found = await caller.call(caller.engine.paths, source, target, max_hops)
     return PathsOut.model_validate({"paths": [path_to_dict(p) for p in found]})
 
 
 @get("/communities", summary="Communities of the entity graph (Louvain) with extractive summaries, largest first")
-async def communities(state: State, limit: int = Parameter(default=20, ge=1, le=500)) -> CommunitiesOut:
-    found = await call(state, state.engine.communities, limit)
+async def communities(caller: TenantScope, limit: int = Parameter(default=20, ge=1, le=500)) -> CommunitiesOut:
+    found = await caller.call(caller.engine.communities, limit)
     return CommunitiesOut(communities=[CommunityOut.model_validate(community_to_dict(c)) for c in found])
 
 

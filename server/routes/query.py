@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 from litestar import Request, get, post
-from litestar.datastructures import State
 
 from graphrag.render import answer_to_dict, stats_to_dict
 
 from ..dto import HealthOut, QueryIn, QueryOut
 from ._body import json_body, validate_body
-from ._engine import call
+from ..tenancy import TenantScope
 
 
 @post("/query", status_code=200, summary="Answer a question with citations, graph paths, plan and timings")
-async def query(request: Request, state: State) -> QueryOut:
+async def query(request: Request, caller: TenantScope) -> QueryOut:
     body = validate_body(QueryIn, await json_body(request))
-    answer = await call(state, state.engine.ask, body.question, body.max_hops, body.top_k, body.adapter)
+    answer = await caller.call(caller.engine.ask, body.question, body.max_hops, body.top_k, body.adapter)
     return QueryOut.model_validate(answer_to_dict(answer))
 
 
-@get("/health", summary="Liveness plus store counts")
-async def health(state: State) -> HealthOut:
-    stats = await call(state, state.engine.stats)
-    return HealthOut(status="ok", **stats_to_dict(stats))
+@get("/health", summary="Liveness plus the caller's tenant and its store counts")
+async def health(caller: TenantScope) -> HealthOut:
+    stats = await caller.call(caller.engine.stats)
+    return HealthOut(status="ok", tenant=caller.tenant, **stats_to_dict(stats))
 
 
 QUERY_ROUTES = [query, health]

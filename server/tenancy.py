@@ -1,0 +1,118 @@
+"""Who is asking: API key → tenant → that tenant's Engine. Route handlers reach an engine only through here.
+
+With at least one active key (``graphrag keys create``) every request needs ``Authorization: Bearer <key>`` or
+``X-API-Key: <key>`` and acts for the key's tenant; the tenant never comes from anything else the caller sends.
+With no active key the server is in open mode: it accepts only clients on this machine (127.0.0.1 / ::1), and
+they act for the default tenant.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from functools import partial
+
+import anyio
+from litestar import Request
+from litestar.datastructures import State
+
+from graphrag.api_keys import ApiKeyStore
+from graphrag.engine import Engine
+from graphrag.errors import AuthError
+from graphrag.ids import DEFAULT_TENANT
+
+__all__ = ["TenantEngines", "TenantScope", "is_loopback", "tenant_scope"]
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` (an address or name) is this machine."""
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address((host or "").strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class TenantEngines:
+    """One Engine per tenant, opened on first use from the root engine (sharing its models), closed together.
+
+    Engine calls are serialised by one lock: the library is synchronous, SQLite has one writer, and the shared
+    embedder is one model on two cores."""
+
+    def __init__(self, root: Engine, keys: ApiKeyStore) -> None:
+        self.root = root
+        self.keys = keys
+        self.lock = threading.RLock()
+        self._engines: dict[str, Engine] = {root.settings.tenant: root}
+
+    def get(self, tenant: str) -> Engine:
+        """The tenant's engine (call with the lock held: opening one reads and may mend its indexes)."""
+        engine = self._engines.get(tenant)
+        if engine is None:
+            engine = self._engines[tenant] = self.root.for_tenant(tenant)
+        return engine
+
+    def close(self, close_root: bool) -> None:
+        """Close every engine opened here, and the root one too when asked."""
+        with self.lock:
+            for tenant, engine in list(self._engines.items()):
+                if engine is not self.root or close_root:
+                    engine.close()
+            self._engines = {self.root.settings.tenant: self.root}
+
+
+class TenantScope:
+    """The caller's tenant and engine, and the way to call into it off the event loop. (A plain class: Litestar
+    checks a dependency's type, and a dataclass would make it try to convert the lock field.)"""
+
+    __slots__ = ("engine", "lock", "tenant")
+
+    def __init__(self, tenant: str, engine: Engine, lock) -> None:
+        self.tenant = tenant
+        self.engine = engine
+        self.lock = lock
+
+    async def call(self, fn, *args, **kwargs):
+        """Run ``fn(*args, **kwargs)`` in a worker thread while holding the engine lock."""
+
+        def locked():
+            with self.lock:
+                return fn(*args, **kwargs)
+
+        return await anyio.to_thread.run_sync(partial(locked))
+
+
+def _presented_key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+def _authenticate(request: Request, engines: TenantEngines) -> str:
+    key = _presented_key(request)
+    if key is not None:
+        tenant = engines.keys.tenant_for(key)
+        if tenant is None:
+            raise AuthError("the API key is unknown or revoked")
+        return tenant
+    if engines.keys.any_active():
+        raise AuthError("an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+    client = request.client.host if request.client else None
+    if not is_loopback(client):
+        raise AuthError("open mode (no API keys exist) accepts requests from this machine only; "
+                        "create a key with 'graphrag keys create'")
+    return DEFAULT_TENANT
+
+
+async def tenant_scope(request: Request, state: State) -> TenantScope:
+    """Litestar dependency: authenticate the request and hand over its tenant's engine."""
+    engines: TenantEngines = state.tenants
+
+    def resolve() -> TenantScope:
+        tenant = _authenticate(request, engines)
+        with engines.lock:
+            return TenantScope(tenant, engines.get(tenant), engines.lock)
+
+    return await anyio.to_thread.run_sync(resolve)

@@ -1,0 +1,152 @@
+"""Tenants over HTTP, on both backends, against a real uvicorn on 127.0.0.1: API keys made with the CLI, two tenants
+writing contradicting facts about the same names, and every endpoint answering each caller from its own tenant only.
+Keys: missing, unknown and revoked ones are refused with the error envelope."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import free_port, wait_until_healthy
+from tests.test_graph_store_contract import BACKENDS
+
+CLI = [sys.executable, "-m", "graphrag"]
+FACTS = {
+    "acme": ("Ada Marsh founded Loom Corp in 2001. Loom Corp is headquartered in Lindmark. "
+             "Loom Corp acquired Weave Corp in 2010. Ada Marsh studied at Kestrel University."),
+    "globex": ("Bruno Vale founded Loom Corp in 1987. Loom Corp is headquartered in Ostrava. "
+               "Weave Corp acquired Loom Corp in 1999. Bruno Vale studied at Harrow Institute."),
+}
+FOREIGN = {"acme": ("Bruno", "Vale", "Ostrava", "Harrow"), "globex": ("Ada ", "Marsh", "Lindmark", "Kestrel")}
+
+
+def _cli(env, *args) -> str:
+    result = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def deployment(request, tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp(f"tenants-{request.param}")
+    port = free_port()
+    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(data_dir), "GRAPHRAG_PORT": str(port),
+           "GRAPHRAG_HOST": "127.0.0.1", "GRAPHRAG_GRAPH_BACKEND": request.param}
+    if request.param == "neo4j":
+        from graphrag import Settings
+        from graphrag.graph_store import open_graph_store
+
+        store = open_graph_store(Settings.load(graph_backend="neo4j"))
+        store.clear()
+        store.close()
+    keys = {tenant: json.loads(_cli(env, "keys", "create", "--tenant", tenant, "--name", f"{tenant} analyst"))
+            for tenant in FACTS}
+    server = subprocess.Popen([*CLI, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    clients = {tenant: httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                                    headers={"Authorization": f"Bearer {record['key']}"})
+               for tenant, record in keys.items()}
+    wait_until_healthy(clients["acme"], server)
+    for tenant, client in clients.items():
+        created = client.post("/v1/documents", json={"text": FACTS[tenant], "title": "Loom Corp", "id": "loom"})
+        assert created.status_code == 201, created.text
+    yield {"env": env, "keys": keys, "clients": clients, "port": port}
+    for client in clients.values():
+        client.close()
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def _clean(tenant: str, response: httpx.Response, asked: str = "") -> dict:
+    """The response's JSON, after checking it names nothing of the other tenant's (but what the caller itself
+    asked about, which a query echoes back)."""
+    assert response.status_code == 200, response.text
+    foreign = [word for word in FOREIGN[tenant] if word not in asked]
+    assert not any(word in response.text for word in foreign), (tenant, response.request.url, response.text[:500])
+    return response.json()
+
+
+def _entity(client, name: str) -> dict:
+    found = client.get("/v1/entities", params={"q": name}).json()
+    return next(e for e in found if e["name"] == name)
+
+
+def test_each_tenant_reads_only_its_own_graph(deployment):
+    clients = deployment["clients"]
+    ids = {tenant: {"loom": _entity(c, "Loom Corp")["id"], "weave": _entity(c, "Weave Corp")["id"]}
+           for tenant, c in clients.items()}
+    assert ids["acme"]["loom"] != ids["globex"]["loom"]
+    for tenant, client in clients.items():
+        health = _clean(tenant, client.get("/v1/health"))
+        assert health["tenant"] == tenant and health["documents"] == 1
+        answer = _clean(tenant, client.post("/v1/query", json={"question": "Who founded Loom Corp?"}))
+        assert answer["answer"] == ("Ada Marsh" if tenant == "acme" else "Bruno Vale")
+        assert answer["citations"]
+        for question in ("Where is Loom Corp headquartered?", "How is Loom Corp connected to Weave Corp?",
+                         "Who studied at Harrow Institute?", "What are the main themes?"):
+            _clean(tenant, client.post("/v1/query", json={"question": question}), asked=question)
+        mine = ids[tenant]
+        _clean(tenant, client.get("/v1/entities", params={"q": "o", "limit": 100}))
+        _clean(tenant, client.get(f"/v1/entities/{mine['loom']}/neighbors", params={"hops": 3}))
+        _clean(tenant, client.get("/v1/paths", params={"source": mine["loom"], "target": mine["weave"]}))
+        communities = _clean(tenant, client.get("/v1/communities", params={"limit": 100}))["communities"]
+        assert communities and all(set(c["entity_ids"]) for c in communities)
+        document_id = answer["citations"][0]["document_id"]
+        assert _clean(tenant, client.get(f"/v1/documents/{document_id}"))["text"] == FACTS[tenant]
+
+
+def test_another_tenants_ids_are_not_found(deployment):
+    acme, globex = deployment["clients"]["acme"], deployment["clients"]["globex"]
+    theirs = _entity(globex, "Loom Corp")["id"]
+    their_doc = globex.post("/v1/query", json={"question": "Who founded Loom Corp?"}).json()["citations"][0]["document_id"]
+    for response in (acme.get(f"/v1/entities/{theirs}"), acme.get(f"/v1/entities/{theirs}/neighbors"),
+                     acme.get("/v1/paths", params={"source": theirs, "target": _entity(acme, "Loom Corp")["id"]}),
+                     acme.get(f"/v1/documents/{their_doc}"), acme.delete(f"/v1/documents/{their_doc}")):
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["code"] == "not_found"
+    assert globex.get(f"/v1/documents/{their_doc}").status_code == 200  # the failed delete changed nothing
+
+
+def test_same_title_and_id_in_two_tenants_stay_two_documents(deployment):
+    acme, globex = deployment["clients"]["acme"], deployment["clients"]["globex"]
+    replaced = acme.post("/v1/documents", json={"text": FACTS["acme"] + " Loom Corp sells looms.", "id": "loom"})
+    assert replaced.status_code == 201, replaced.text
+    assert globex.get("/v1/health").json()["documents"] == 1
+    answer = _clean("globex", globex.post("/v1/query", json={"question": "Who founded Loom Corp?"}))
+    assert answer["answer"] == "Bruno Vale"
+    acme.post("/v1/documents", json={"text": FACTS["acme"], "id": "loom"})  # back as it was for the other tests
+
+
+def test_keys_missing_unknown_or_revoked_are_refused(deployment):
+    base = f"http://127.0.0.1:{deployment['port']}"
+    with httpx.Client(base_url=base, timeout=30) as anonymous:
+        missing = anonymous.post("/v1/query", json={"question": "Who founded Loom Corp?"})
+        assert missing.status_code == 401 and missing.json()["error"]["code"] == "unauthorized"
+        forged = anonymous.get("/v1/health", headers={"X-API-Key": "grk_000000000000_" + "A" * 43})
+        assert forged.status_code == 401 and forged.json()["error"]["code"] == "unauthorized"
+        junk = anonymous.get("/v1/health", headers={"Authorization": "Bearer ' OR 1=1 --"})
+        assert junk.status_code == 401
+        # the schema stays public: clients need it to learn how to authenticate
+        assert anonymous.get("/schema/openapi.json").status_code == 200
+    extra = json.loads(_cli(deployment["env"], "keys", "create", "--tenant", "acme"))
+    with httpx.Client(base_url=base, timeout=30, headers={"X-API-Key": extra["key"]}) as holder:
+        assert holder.get("/v1/health").json()["tenant"] == "acme"
+        _cli(deployment["env"], "keys", "revoke", extra["id"])
+        revoked = holder.get("/v1/health")
+        assert revoked.status_code == 401 and revoked.json()["error"]["code"] == "unauthorized"
+    listed = json.loads(_cli(deployment["env"], "keys", "list"))
+    assert {k["tenant"] for k in listed} == {"acme", "globex"} and all("key" not in k for k in listed)
+    stored = b"".join(path.read_bytes() for path in Path(deployment["env"]["GRAPHRAG_DATA_DIR"]).glob("keys.sqlite3*"))
+    assert stored and not any(record["key"].encode() in stored for record in deployment["keys"].values())
+
+
+def test_open_mode_refuses_to_listen_beyond_this_machine(tmp_path):
+    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path)}
+    result = subprocess.run([*CLI, "serve", "--host", "0.0.0.0", "--port", str(free_port())], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "open mode is for 127.0.0.1 only" in result.stderr, result.stderr
