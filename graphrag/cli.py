@@ -150,6 +150,7 @@ def _serve(settings: Settings, engine=None) -> None:
     import uvicorn
 
     from server.app import create_app, startup_mode
+    from server.observability import configure_logging
     from server.tenancy import is_loopback
 
     mode = startup_mode(settings)
@@ -164,7 +165,7 @@ def _serve(settings: Settings, engine=None) -> None:
         engine = Engine.from_settings(settings)
     try:
         typer.echo(f"serving on http://{settings.host}:{settings.port}  (OpenAPI: /schema, health: /v1/health)")
-        typer.echo(mode)
+        configure_logging(settings.access_log)
         uvicorn.run(create_app(settings, engine=engine), host=settings.host, port=settings.port, log_level="warning")
     finally:
         if owned:

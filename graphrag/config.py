@@ -126,6 +126,11 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="HTTP bind address.")
     port: int = Field(8000, ge=1, le=65535, description="HTTP port.")
     max_body_bytes: int = Field(12_000_000, ge=1024, description="Largest HTTP request body, in bytes.")
+    rate_limit_per_minute: int = Field(
+        1200, ge=0, le=1_000_000, description="Requests per minute per API key (per client address in open mode); 0 = no limit.")
+    request_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="Longest a request may wait for and use the engine before it is answered 503 timeout.")
+    access_log: bool = Field(True, description="Write one JSON line per HTTP request (request id, route, status, ms) to stderr.")
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:

@@ -13,7 +13,7 @@
     │   └── ModelOutputError           model_output_invalid
     ├── IndexMismatchError             index_mismatch
     ├── AuthError                      unauthorized
-    ├── RateLimitedError               rate_limited
+    ├── RequestTimeoutError            timeout
     └── StoreError                     store_error
         └── StoreUnavailableError      store_unavailable
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthError",
-    "RateLimitedError",
+    "RequestTimeoutError",
     "ConfigError",
     "DocumentTooLargeError",
     "EmptyDocumentError",
@@ -138,7 +138,7 @@ class AuthError(GraphRAGError):
     code = "unauthorized"
 
 
-class RateLimitedError(GraphRAGError):
-    """A key sent more requests than its rate limit allows; ``details`` says when to retry."""
+class RequestTimeoutError(GraphRAGError):
+    """A request did not finish within ``request_timeout_s`` (the store or the models are too slow or too busy)."""
 
-    code = "rate_limited"
+    code = "timeout"

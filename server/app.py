@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from contextlib import asynccontextmanager
 
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Router
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -15,8 +17,9 @@ from graphrag.api_keys import ApiKeyStore
 from graphrag.config import Settings
 
 from .errors import EXCEPTION_HANDLERS
+from .observability import METRICS_ROUTE, RequestObserver, ServerMetrics
 from .routes import DOCUMENT_ROUTES, ENTITY_ROUTES, QUERY_ROUTES
-from .tenancy import TenantEngines, tenant_scope
+from .tenancy import TenantEngines, presented_key, tenant_scope
 
 __all__ = ["create_app", "startup_mode"]
 
@@ -31,11 +34,23 @@ def startup_mode(settings: Settings) -> str:
             "(create one with 'graphrag keys create --tenant NAME')")
 
 
+def _rate_limit_key(request: Request) -> str:
+    """Requests are counted per API key (by digest: keys stay out of memory dumps), else per client address."""
+    key = presented_key(request)
+    if key:
+        return "key:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return "addr:" + (request.client.host if request.client else "unknown")
+
+
 def create_app(settings: Settings | None = None, engine=None) -> Litestar:
     """Build the app. Without ``engine`` one is opened from ``settings`` at start-up and closed at shutdown; it is
-    the root engine: other tenants' engines are opened from it on first use, sharing its models."""
+    the root engine: other tenants' engines are opened from it on first use, sharing its models.
+
+    The Litestar app comes wrapped in RequestObserver (request ids, access log, metrics), which passes attribute
+    access through, so it can be used wherever the Litestar app is."""
     settings = settings or Settings.load()
-    state = State({"engine": engine, "tenants": None, "settings": settings})
+    metrics = ServerMetrics()
+    state = State({"engine": engine, "tenants": None, "settings": settings, "metrics": metrics})
 
     @asynccontextmanager
     async def lifespan(app: Litestar):
@@ -53,8 +68,14 @@ def create_app(settings: Settings | None = None, engine=None) -> Litestar:
         finally:
             app.state.tenants.close(close_root=owned)
 
-    return Litestar(
-        route_handlers=[Router(path="/v1", route_handlers=[*DOCUMENT_ROUTES, *QUERY_ROUTES, *ENTITY_ROUTES],
+    middleware = []
+    if settings.rate_limit_per_minute:
+        middleware.append(RateLimitConfig(rate_limit=("minute", settings.rate_limit_per_minute),
+                                          identifier_for_request=_rate_limit_key,
+                                          exclude=["/schema", "/metrics"]).middleware)
+    app = Litestar(
+        middleware=middleware,
+        route_handlers=[METRICS_ROUTE, Router(path="/v1", route_handlers=[*DOCUMENT_ROUTES, *QUERY_ROUTES, *ENTITY_ROUTES],
                                dependencies={"caller": Provide(tenant_scope)}, security=[{"apiKey": []}])],
         state=state,
         lifespan=[lifespan],
@@ -66,3 +87,16 @@ def create_app(settings: Settings | None = None, engine=None) -> Litestar:
                 type="http", scheme="bearer", description="An API key from 'graphrag keys create' (or X-API-Key).")})),
         debug=False,
     )
+    _state_limits(app, settings)
+    return RequestObserver(app, metrics)
+
+
+def _state_limits(app: Litestar, settings: Settings) -> None:
+    """Write this server's limits (settings) into its OpenAPI schema, so a request the schema allows is one the
+    server accepts: the question's length and the largest max_hops and top_k."""
+    body = app.openapi_schema.paths["/v1/query"].post.request_body.content["application/json"].schema
+    body.properties["question"].max_length = settings.max_question_chars
+    for name, limit in (("max_hops", settings.max_hops_limit), ("top_k", settings.top_k_limit)):
+        for option in body.properties[name].any_of or ():
+            if option.type is not None and option.type.value == "integer":
+                option.maximum = limit

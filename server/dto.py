@@ -37,7 +37,9 @@ class TriplesIn(_Strict):
 
 
 class QueryIn(_Strict):
-    question: str = Field(min_length=1, description="The question (limit: setting max_question_chars).")
+    # At least one character that is not white space (by Python's reckoning, which also counts \x1c-\x1f).
+    question: str = Field(min_length=1, pattern=r"[^\s\x1c-\x1f]",
+                          description="The question (limit: setting max_question_chars).")
     max_hops: int | None = Field(None, ge=1, description="Longest graph path (limit: setting max_hops_limit).")
     top_k: int | None = Field(None, ge=1, description="Evidence chunks (limit: setting top_k_limit).")
     adapter: str | None = Field(

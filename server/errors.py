@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, NotFoundException, ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.status_codes import (
     HTTP_401_UNAUTHORIZED,
-    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_404_NOT_FOUND,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
@@ -18,7 +18,7 @@ from litestar.status_codes import (
 
 from graphrag.errors import (
     AuthError,
-    RateLimitedError,
+    RequestTimeoutError,
     DocumentTooLargeError,
     GraphRAGError,
     InputError,
@@ -27,58 +27,89 @@ from graphrag.errors import (
     StoreUnavailableError,
 )
 
-__all__ = ["EXCEPTION_HANDLERS", "envelope"]
+from .dto import ErrorOut
+from .observability import request_id_of
+
+__all__ = ["EXCEPTION_HANDLERS", "envelope", "error_responses"]
+
+_DESCRIPTIONS = {
+    401: "Missing, unknown or revoked API key (or, in open mode, a client not on this machine)",
+    404: "No such item in the caller's tenant",
+    413: "Request body or document larger than the limit",
+    415: "Unsupported content type",
+    422: "Invalid request: malformed JSON, a field that fails validation, an unknown field, or a limit exceeded",
+    429: "Too many requests for this API key",
+    503: "Store or model unavailable, or the request timed out",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the error envelope: the statuses given plus those every /v1 route can answer."""
+    wanted = sorted({400, 401, 422, 429, *statuses})
+    return {status: ResponseSpec(data_container=ErrorOut, description=_DESCRIPTIONS.get(status, "Bad request"))
+            for status in wanted}
 
 log = logging.getLogger("graphrag.server")
 
 
-def envelope(status: int, code: str, message: str, details=None) -> Response:
-    """Build the error response."""
-    return Response({"error": {"code": code, "message": message, "details": details}}, status_code=status)
+def envelope(request: Request, status: int, code: str, message: str, details=None, headers=None) -> Response:
+    """Build the error response, counting it by code in the server's metrics."""
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.errors.labels(code).inc()
+    return Response({"error": {"code": code, "message": message, "details": details}}, status_code=status,
+                    headers=headers)
 
 
 def _status_for(exc: GraphRAGError) -> int:
     if isinstance(exc, AuthError):
         return HTTP_401_UNAUTHORIZED
-    if isinstance(exc, RateLimitedError):
-        return HTTP_429_TOO_MANY_REQUESTS
     if isinstance(exc, DocumentTooLargeError):
         return HTTP_413_REQUEST_ENTITY_TOO_LARGE
     if isinstance(exc, InputError):
         return HTTP_422_UNPROCESSABLE_ENTITY
     if isinstance(exc, NotFoundError):
         return HTTP_404_NOT_FOUND
-    if isinstance(exc, (StoreUnavailableError, ModelError)):
+    if isinstance(exc, (StoreUnavailableError, ModelError, RequestTimeoutError)):
         return HTTP_503_SERVICE_UNAVAILABLE
     return HTTP_500_INTERNAL_SERVER_ERROR
 
 
-def _graphrag_error(_: Request, exc: GraphRAGError) -> Response:
-    return envelope(_status_for(exc), exc.code, exc.message, exc.details or None)
+def _graphrag_error(request: Request, exc: GraphRAGError) -> Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="graphrag"'} if isinstance(exc, AuthError) else None
+    return envelope(request, _status_for(exc), exc.code, exc.message, exc.details or None, headers)
 
 
-def _validation_error(_: Request, exc: ValidationException) -> Response:
+def _validation_error(request: Request, exc: ValidationException) -> Response:
     details = exc.extra if isinstance(exc.extra, (list, dict)) else None
     fields = ", ".join(
         f"{d.get('key') or 'body'}: {d.get('message')}" for d in (details or []) if isinstance(d, dict)
     ) if isinstance(details, list) else ""
     message = f"invalid request: {fields}" if fields else f"invalid request: {exc.detail}"
-    return envelope(HTTP_422_UNPROCESSABLE_ENTITY, "invalid_request", message, details)
+    return envelope(request, HTTP_422_UNPROCESSABLE_ENTITY, "invalid_request", message, details)
 
 
-def _http_error(_: Request, exc: HTTPException) -> Response:
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    if type(exc) is ClientException and exc.status_code == 400:
+        # What Litestar raises for a body it cannot decode ("JSON is malformed: ..."): invalid input, like a field
+        # that fails validation, so the same 422 and code.
+        return envelope(request, HTTP_422_UNPROCESSABLE_ENTITY, "invalid_request", f"invalid request: {exc.detail}")
     codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
              400: "bad_request", 401: "unauthorized", 403: "forbidden", 429: "too_many_requests"}
     status = exc.status_code
     message = exc.detail
     if status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
         message = "request body is larger than the limit (setting max_body_bytes)"
-    return envelope(status, codes.get(status, "http_error"), message)
+    if status == 429:
+        message = "too many requests for this API key (setting rate_limit_per_minute); retry after the RateLimit-Reset seconds"
+    return envelope(request, status, codes.get(status, "http_error"), message, headers=exc.headers)
 
 
-def _internal_error(_: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", exc_info=exc)
-    return envelope(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error; the server log has details")
+def _internal_error(request: Request, exc: Exception) -> Response:
+    request_id = request_id_of(request)
+    log.error("unhandled error (request %s)", request_id, exc_info=exc)
+    return envelope(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal_error",
+                    f"internal error; the server log has details under request id {request_id}")
 
 
 EXCEPTION_HANDLERS = {

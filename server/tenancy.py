@@ -18,10 +18,10 @@ from litestar.datastructures import State
 
 from graphrag.api_keys import ApiKeyStore
 from graphrag.engine import Engine
-from graphrag.errors import AuthError
+from graphrag.errors import AuthError, RequestTimeoutError
 from graphrag.ids import DEFAULT_TENANT
 
-__all__ = ["TenantEngines", "TenantScope", "is_loopback", "tenant_scope"]
+__all__ = ["TenantEngines", "TenantScope", "is_loopback", "presented_key", "tenant_scope"]
 
 
 def is_loopback(host: str | None) -> bool:
@@ -66,24 +66,33 @@ class TenantScope:
     """The caller's tenant and engine, and the way to call into it off the event loop. (A plain class: Litestar
     checks a dependency's type, and a dataclass would make it try to convert the lock field.)"""
 
-    __slots__ = ("engine", "lock", "tenant")
+    __slots__ = ("engine", "lock", "tenant", "timeout_s")
 
-    def __init__(self, tenant: str, engine: Engine, lock) -> None:
+    def __init__(self, tenant: str, engine: Engine, lock, timeout_s: float) -> None:
         self.tenant = tenant
         self.engine = engine
         self.lock = lock
+        self.timeout_s = timeout_s
 
     async def call(self, fn, *args, **kwargs):
-        """Run ``fn(*args, **kwargs)`` in a worker thread while holding the engine lock."""
+        """Run ``fn(*args, **kwargs)`` in a worker thread while holding the engine lock; RequestTimeoutError when
+        waiting for the lock and the call together take longer than ``request_timeout_s``. (A thread cannot be
+        stopped: the call runs on to its end, and being under the lock, leaves nothing half-done to others.)"""
 
         def locked():
             with self.lock:
                 return fn(*args, **kwargs)
 
-        return await anyio.to_thread.run_sync(partial(locked))
+        try:
+            with anyio.fail_after(self.timeout_s):
+                return await anyio.to_thread.run_sync(partial(locked), abandon_on_cancel=True)
+        except TimeoutError as exc:
+            raise RequestTimeoutError(f"the request took longer than {self.timeout_s:g} s (setting request_timeout_s); "
+                                      "the server is busy or the store is slow") from exc
 
 
-def _presented_key(request: Request) -> str | None:
+def presented_key(request: Request) -> str | None:
+    """The API key the request carries, if any (not yet checked)."""
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip()
@@ -91,7 +100,7 @@ def _presented_key(request: Request) -> str | None:
 
 
 def _authenticate(request: Request, engines: TenantEngines) -> str:
-    key = _presented_key(request)
+    key = presented_key(request)
     if key is not None:
         tenant = engines.keys.tenant_for(key)
         if tenant is None:
@@ -112,7 +121,8 @@ async def tenant_scope(request: Request, state: State) -> TenantScope:
 
     def resolve() -> TenantScope:
         tenant = _authenticate(request, engines)
+        request.scope.setdefault("state", {})["tenant"] = tenant  # for the access log
         with engines.lock:
-            return TenantScope(tenant, engines.get(tenant), engines.lock)
+            return TenantScope(tenant, engines.get(tenant), engines.lock, engines.root.settings.request_timeout_s)
 
     return await anyio.to_thread.run_sync(resolve)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from litestar import Request, delete, get, post
 from litestar.datastructures import UploadFile
 
@@ -10,13 +12,17 @@ from graphrag.ingest import parse_triple_record
 from graphrag.render import document_to_dict
 
 from ..dto import DocumentIn, DocumentOut, IngestOut, TriplesIn
+from ..errors import error_responses
+from ..openapi_bodies import documented_body
 from ._body import json_body, validate_body
 from ..tenancy import TenantScope
 
 
-@post("/documents", status_code=201, summary="Ingest a document (JSON text or multipart 'file')")
+@post("/documents", status_code=201, summary="Ingest a document (JSON text or multipart 'file')",
+      responses=error_responses(413, 415, 503), operation_class=documented_body(DocumentIn, multipart_file=True))
 async def create_document(request: Request, caller: TenantScope) -> IngestOut:
     engine = caller.engine
+    started = time.perf_counter()
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
@@ -33,27 +39,36 @@ async def create_document(request: Request, caller: TenantScope) -> IngestOut:
     if report.problems and not report.document_ids:
         first = report.problems[0]
         raise InputError(first.message, details={"problems": report.as_dict()["problems"]})
+    _observe(request, report, started)
     return IngestOut.model_validate(report.as_dict())
 
 
-@get("/documents/{document_id:str}", summary="A stored document with its text")
+def _observe(request: Request, report, started: float) -> None:
+    request.app.state.metrics.observe_ingest(report.documents_added + report.documents_replaced, report.chunks,
+                                             time.perf_counter() - started)
+
+
+@get("/documents/{document_id:str}", summary="A stored document with its text", responses=error_responses(404, 503))
 async def get_document(document_id: str, caller: TenantScope) -> DocumentOut:
     document = await caller.call(caller.engine.get_document, document_id)
     return DocumentOut.model_validate(document_to_dict(document, with_text=True))
 
 
-@delete("/documents/{document_id:str}", status_code=204, summary="Delete a document and what only it supported")
+@delete("/documents/{document_id:str}", status_code=204, summary="Delete a document and what only it supported",
+        responses=error_responses(404, 503))
 async def delete_document(document_id: str, caller: TenantScope) -> None:
     await caller.call(caller.engine.delete_document, document_id)
 
 
-@post("/triples", status_code=201, summary="Load structured facts (subject, relation, object)")
-async def create_triples(request: Request, caller: TenantScope) -> IngestOut:
-    body = validate_body(TriplesIn, await json_body(request))
-    triples = [parse_triple_record(t.model_dump(exclude_none=True), f"triples[{i}]") for i, t in enumerate(body.triples)]
-    report = await caller.call(caller.engine.add_triples, triples, body.source)
+@post("/triples", status_code=201, summary="Load structured facts (subject, relation, object)",
+      responses=error_responses(503), operation_class=documented_body(TriplesIn))
+async def create_triples(request: Request, caller: TenantScope, data: TriplesIn) -> IngestOut:
+    started = time.perf_counter()
+    triples = [parse_triple_record(t.model_dump(exclude_none=True), f"triples[{i}]") for i, t in enumerate(data.triples)]
+    report = await caller.call(caller.engine.add_triples, triples, data.source)
     if not report.triples and report.problems:
         raise InputError(report.problems[0].message, details={"problems": report.as_dict()["problems"]})
+    _observe(request, report, started)
     return IngestOut.model_validate(report.as_dict())
 
 

@@ -7,18 +7,20 @@ from litestar import Request, get, post
 from graphrag.render import answer_to_dict, stats_to_dict
 
 from ..dto import HealthOut, QueryIn, QueryOut
-from ._body import json_body, validate_body
+from ..errors import error_responses
+from ..openapi_bodies import documented_body
 from ..tenancy import TenantScope
 
 
-@post("/query", status_code=200, summary="Answer a question with citations, graph paths, plan and timings")
-async def query(request: Request, caller: TenantScope) -> QueryOut:
-    body = validate_body(QueryIn, await json_body(request))
-    answer = await caller.call(caller.engine.ask, body.question, body.max_hops, body.top_k, body.adapter)
+@post("/query", status_code=200, summary="Answer a question with citations, graph paths, plan and timings",
+      responses=error_responses(404, 503), operation_class=documented_body(QueryIn))
+async def query(request: Request, caller: TenantScope, data: QueryIn) -> QueryOut:
+    answer = await caller.call(caller.engine.ask, data.question, data.max_hops, data.top_k, data.adapter)
+    request.app.state.metrics.observe_answer(answer.timings_ms)
     return QueryOut.model_validate(answer_to_dict(answer))
 
 
-@get("/health", summary="Liveness plus the caller's tenant and its store counts")
+@get("/health", summary="Liveness plus the caller's tenant and its store counts", responses=error_responses(503))
 async def health(caller: TenantScope) -> HealthOut:
     stats = await caller.call(caller.engine.stats)
     return HealthOut(status="ok", tenant=caller.tenant, **stats_to_dict(stats))

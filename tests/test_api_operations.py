@@ -1,0 +1,85 @@
+"""Operating the server: request ids, JSON access logs, Prometheus metrics, per-key rate limits and request
+timeouts, against a real uvicorn on 127.0.0.1 (rate limit lowered to make it reachable)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import anyio
+import httpx
+import pytest
+
+from graphrag.errors import RequestTimeoutError
+from server.tenancy import TenantScope
+from tests.servers import free_port, wait_until_healthy
+
+RATE_LIMIT = 40
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    port = free_port()
+    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path_factory.mktemp("ops-store")), "GRAPHRAG_PORT": str(port),
+           "GRAPHRAG_HOST": "127.0.0.1", "GRAPHRAG_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT)}
+    keys = []
+    for tenant in ("ops", "other"):
+        created = subprocess.run([sys.executable, "-m", "graphrag", "keys", "create", "--tenant", tenant], env=env,
+                                 capture_output=True, text=True, timeout=120)
+        assert created.returncode == 0, created.stderr
+        keys.append(json.loads(created.stdout)["key"])
+    log_path = tmp_path_factory.mktemp("ops-log") / "server.log"
+    with open(log_path, "w", encoding="utf-8") as log:
+        server = subprocess.Popen([sys.executable, "-m", "graphrag", "serve"], env=env, stdout=log, stderr=log)
+    clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60, headers={"X-API-Key": key}) for key in keys]
+    wait_until_healthy(clients[0], server)
+    yield clients, log_path
+    for client in clients:
+        client.close()
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_request_ids_logs_and_metrics(served):
+    (client, _), log_path = served
+    given = client.get("/v1/health", headers={"X-Request-ID": "trace-42"})
+    assert given.headers["x-request-id"] == "trace-42"
+    made = client.get("/v1/entities/nope")
+    assert made.status_code == 404 and len(made.headers["x-request-id"]) == 32
+    hostile = client.get("/v1/health", headers={"X-Request-ID": "x" * 500})
+    assert hostile.headers["x-request-id"] != "x" * 500  # not echoed: a fresh id instead
+    assert client.post("/v1/documents", json={"text": "Ada Marsh founded Loom Corp in Lindmark."}).status_code == 201
+    assert client.post("/v1/query", json={"question": "Who founded Loom Corp?"}).status_code == 200
+    metrics = client.get("/metrics").text
+    assert 'graphrag_http_requests_total{method="GET",route="/v1/health",status="200"}' in metrics
+    assert re.search(r'graphrag_http_requests_total\{method="GET",route="/v1/entities/\{entity_id[^"]*\}",status="404"\}',
+                     metrics), metrics[:3000]
+    assert 'graphrag_errors_total{code="not_found"} 1.0' in metrics
+    assert "graphrag_ingested_documents_total 1.0" in metrics
+    assert 'graphrag_model_duration_seconds_count{stage="embed"} 1.0' in metrics
+    assert 'graphrag_http_request_duration_seconds_bucket{le="+Inf",method="POST",route="/v1/query"} 1.0' in metrics
+    lines = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.startswith("{")]
+    traced = [line for line in lines if line["request_id"] == "trace-42"]
+    assert traced and traced[0]["status"] == 200 and traced[0]["tenant"] == "ops" and traced[0]["ms"] > 0
+
+
+def test_rate_limit_is_per_key_and_answers_429_in_the_envelope(served):
+    (client, other), _ = served
+    statuses = [client.get("/v1/health").status_code for _ in range(RATE_LIMIT + 5)]
+    assert 429 in statuses and statuses[0] == 200
+    limited = client.get("/v1/health")
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "too_many_requests"
+    assert other.get("/v1/health").status_code == 200  # another key has its own budget
+
+
+def test_a_call_that_outlasts_the_timeout_is_answered_with_a_timeout_error():
+    scope = TenantScope("t", engine=None, lock=threading.RLock(), timeout_s=0.2)
+    started = time.monotonic()
+    with pytest.raises(RequestTimeoutError, match="request_timeout_s"):
+        anyio.run(scope.call, time.sleep, 2.0)
+    assert time.monotonic() - started < 1.5
