@@ -10,15 +10,13 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import InputError, NotFoundError, StoreError
+from .errors import InputError, NotFoundError
 from .ids import TENANT_PATTERN
+from .sqlite_file import sqlite_file
 
 __all__ = ["ApiKey", "ApiKeyStore"]
 
@@ -61,21 +59,8 @@ class ApiKeyStore:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(str(self.path), timeout=10, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the API key file {self.path}: {exc}") from exc
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            yield db
-        except sqlite3.Error as exc:
-            raise StoreError(f"API key file {self.path}: {exc}") from exc
-        finally:
-            db.close()
+    def _connect(self):
+        return sqlite_file(self.path, _SCHEMA, "API key")
 
     def create(self, tenant: str, name: str = "") -> tuple[ApiKey, str]:
         """A new key for ``tenant``; returns its facts and the key itself (which is not stored)."""

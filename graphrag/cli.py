@@ -1,5 +1,5 @@
-"""The ``graphrag`` command line (typer): ingest, ask, serve, stats, delete, extract, demo, neo4j, models, adapters,
-keys.
+"""The ``graphrag`` command line (typer): ingest, ask, serve, stats, check, delete, extract, demo, neo4j, models,
+adapters, keys.
 
 Every GraphRAGError is printed as ``error [code]: message`` with exit status 2; no stack traces.
 """
@@ -170,6 +170,19 @@ def _serve(settings: Settings, engine=None) -> None:
     finally:
         if owned:
             engine.close()
+
+
+@app.command()
+def check(ctx: typer.Context) -> None:
+    """Integrity check of the tenant's store and vector indexes (as left on disk: nothing is mended first).
+    Prints the problem counts as JSON; exit status 1 when any is not zero."""
+    from .engine import Engine
+
+    with Engine.from_settings(ctx.obj.settings(), reconcile=False) as engine:
+        problems = engine.check_integrity()
+    _echo_json({"ok": not any(problems.values()), **problems})
+    if any(problems.values()):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -42,8 +42,10 @@ class Engine:
         self.indexer = Indexer(settings, store, embedder, chunk_index, entity_index, self._extractor_loader)
 
     @classmethod
-    def from_settings(cls, settings: Settings, embedder: Embedder | None = None, **shared) -> Engine:
-        """Open the store, load the embedder and vector indexes, and mend indexes left behind by a crash.
+    def from_settings(cls, settings: Settings, embedder: Embedder | None = None, reconcile: bool = True,
+                      **shared) -> Engine:
+        """Open the store, load the embedder and vector indexes, and mend indexes left behind by a crash (unless
+        ``reconcile`` is False: ``check_integrity`` wants to see them as they were left).
 
         ``shared`` passes models on to the new engine (``writers``, ``extractor_loader``): see ``for_tenant``."""
         embedder = embedder or SentenceTransformerEmbedder.from_settings(settings)
@@ -53,7 +55,8 @@ class Engine:
                 cls._open_index(settings, name, embedder, store) for name in ("chunks", "entities")
             )
             engine = cls(settings, store, embedder, chunk_index, entity_index, **shared)
-            engine.indexer.reconcile()
+            if reconcile:
+                engine.indexer.reconcile()
         except BaseException:
             store.close()
             raise
@@ -118,6 +121,13 @@ class Engine:
             self.indexer.index_documents(loaded.documents, report)
         return report
 
+    def ingest_documents(self, documents: Sequence[Document], report: IndexReport | None = None,
+                         refresh_communities: bool = True) -> IndexReport:
+        """Ingest loaded documents; ``refresh_communities=False`` leaves the communities to a later refresh (a job
+        ingesting in many small steps refreshes them once, at its end)."""
+        with self._writing(refresh_communities):
+            return self.indexer.index_documents(documents, report)
+
     def add_triples(self, triples: Sequence[Triple], source: str) -> IndexReport:
         """Load structured facts; the same ``source`` again replaces its previous set."""
         with self._writing():
@@ -132,7 +142,7 @@ class Engine:
             self.indexer.save()
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
+    def _writing(self, refresh_communities: bool = True) -> Iterator[None]:
         """Around every change: afterwards, forget cached name dictionaries and, if the graph changed, recompute
         and store its communities (also when the change failed part-way: what did land is reflected)."""
         before = self.store.version()
@@ -141,11 +151,11 @@ class Engine:
         except BaseException:
             self.planner.invalidate()
             with suppress(GraphRAGError):  # the change's own error is the one to report
-                if self.store.version() != before:
+                if refresh_communities and self.store.version() != before:
                     self.refresh_communities()
             raise
         self.planner.invalidate()
-        if self.store.version() != before:
+        if refresh_communities and self.store.version() != before:
             self.refresh_communities()
 
     def refresh_communities(self) -> list[Community]:
@@ -229,6 +239,17 @@ class Engine:
     def stats(self) -> StoreStats:
         """Counts of stored items."""
         return self.store.stats()
+
+    def check_integrity(self) -> dict[str, int]:
+        """The store's own check (orphans) plus whether each vector index holds exactly the stored ids; every
+        count is zero when the store and its indexes are consistent."""
+        problems = dict(self.store.integrity_problems())
+        for name, index, stored in (("chunk", self.chunk_index, self.store.chunk_ids()),
+                                    ("entity", self.entity_index, self.store.entity_ids())):
+            indexed = index.ids()
+            problems[f"{name}_vectors_missing"] = len(stored - indexed)
+            problems[f"{name}_vectors_extra"] = len(indexed - stored)
+        return problems
 
     def close(self) -> None:
         """Persist indexes and close the store."""

@@ -8,9 +8,11 @@ from .types import Answer, Citation, Community, Document, Entity, Extraction, Pa
 __all__ = [
     "answer_to_dict",
     "answer_to_text",
+    "community_to_dict",
     "document_to_dict",
     "entity_to_dict",
     "extraction_to_dict",
+    "job_to_dict",
     "path_to_dict",
     "relation_to_dict",
     "stats_to_dict",
@@ -110,3 +112,10 @@ def answer_to_text(answer: Answer) -> str:
         snippet = " ".join(cite.text.split())
         lines.append(f"   [{number}] {cite.document_title} ({cite.document_id}, chars {cite.start}-{cite.end}): {snippet[:160]}")
     return "\n".join(lines)
+
+
+def job_to_dict(job) -> dict:
+    """JSON-ready form of an ingest job (graphrag.jobs.Job)."""
+    return {"id": job.id, "status": job.status, "filename": job.filename, "created_at": job.created_at,
+            "updated_at": job.updated_at, "documents_total": job.documents_total,
+            "documents_done": job.documents_done, "resumed": job.resumed, "report": job.report, "error": job.error}

@@ -15,8 +15,10 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from graphrag.api_keys import ApiKeyStore
 from graphrag.config import Settings
+from graphrag.jobs import JobStore
 
 from .errors import EXCEPTION_HANDLERS
+from .jobs import JobRunner
 from .observability import METRICS_ROUTE, RequestObserver, ServerMetrics
 from .routes import DOCUMENT_ROUTES, ENTITY_ROUTES, QUERY_ROUTES
 from .tenancy import TenantEngines, presented_key, tenant_scope
@@ -50,7 +52,7 @@ def create_app(settings: Settings | None = None, engine=None) -> Litestar:
     access through, so it can be used wherever the Litestar app is."""
     settings = settings or Settings.load()
     metrics = ServerMetrics()
-    state = State({"engine": engine, "tenants": None, "settings": settings, "metrics": metrics})
+    state = State({"engine": engine, "tenants": None, "jobs": None, "settings": settings, "metrics": metrics})
 
     @asynccontextmanager
     async def lifespan(app: Litestar):
@@ -60,12 +62,15 @@ def create_app(settings: Settings | None = None, engine=None) -> Litestar:
 
             app.state.engine = Engine.from_settings(settings)
         app.state.tenants = TenantEngines(app.state.engine, ApiKeyStore(settings.keys_path))
+        app.state.jobs = JobRunner(JobStore(settings.data_dir), app.state.tenants, settings.job_batch_size)
+        app.state.jobs.start()
         if settings.answer_writer == "lm":
             app.state.engine.writers.pick()  # load the answer LM (and active adapter) now, not on the first question
         log.warning("graphrag server: %s", startup_mode(settings))
         try:
             yield
         finally:
+            app.state.jobs.stop()
             app.state.tenants.close(close_root=owned)
 
     middleware = []

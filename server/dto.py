@@ -65,6 +65,21 @@ class IngestOut(BaseModel):
     problems: list[ProblemOut]
 
 
+class JobOut(BaseModel):
+    """An ingest job: queued, running, succeeded or failed, with its progress and, once ended, its report."""
+
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    filename: str
+    created_at: str
+    updated_at: str
+    documents_total: int = Field(description="Documents in the upload (known once the job has read it).")
+    documents_done: int
+    resumed: int = Field(description="How often the job was picked up again after a server restart.")
+    report: IngestOut | None = Field(None, description="The ingest report (with per-line and per-file problems).")
+    error: str | None = Field(None, description="Why the job failed.")
+
+
 class DocumentOut(BaseModel):
     id: str
     title: str

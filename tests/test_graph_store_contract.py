@@ -259,3 +259,17 @@ def test_entity_type_is_decided_by_vote(store):
     doc_c = make_doc("c", "Ada founded Loom Corp?", FACTS_A[:1])
     store.write_documents([doc_b, (doc_c[0], doc_c[1], relabelled)])
     assert store.get_entities([entity_id("Ada")])[0].type == "Person"  # two Person votes beat one Location
+
+
+def test_integrity_check_is_clean_after_writes_and_deletes_and_sees_a_planted_orphan(store):
+    store.write_documents([make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A),
+                           make_doc("b", "Ada founded Loom Corp. Bob works for Weave Corp.", FACTS_B)])
+    store.delete_document(make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A)[0].id)
+    assert set(store.integrity_problems().values()) == {0}
+    # An entity no document contributes and no relation touches: written behind the store's back.
+    if hasattr(store, "_db"):  # the embedded store
+        with store._lock:
+            store._db.execute("INSERT INTO entities VALUES ('ent_planted', 'Planted', 'Person')")
+    else:
+        store._run("CREATE (:Entity {id: 'ent_planted', name: 'Planted', type: 'Person', tenant: $tenant})")
+    assert store.integrity_problems()["orphan_entities"] == 1

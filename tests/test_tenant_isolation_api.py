@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -150,3 +151,32 @@ def test_open_mode_refuses_to_listen_beyond_this_machine(tmp_path):
     result = subprocess.run([*CLI, "serve", "--host", "0.0.0.0", "--port", str(free_port())], env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "open mode is for 127.0.0.1 only" in result.stderr, result.stderr
+
+
+def _wait_for(client, url: str) -> dict:
+    deadline = time.monotonic() + 120
+    while (job := client.get(url).json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    return job
+
+
+def test_ingest_jobs_belong_to_their_tenant_and_report_bad_files(deployment):
+    acme, globex = deployment["clients"]["acme"], deployment["clients"]["globex"]
+    lines = [json.dumps({"id": f"memo-{i}", "text": f"Ada Marsh wrote memo {i} about Loom Corp in Lindmark."})
+             for i in range(5)]
+    accepted = acme.post("/v1/documents", params={"mode": "async"},
+                         files={"file": ("memos.jsonl", "\n".join(lines).encode(), "application/jsonl")})
+    assert accepted.status_code == 202, accepted.text
+    url = accepted.headers["location"]
+    assert globex.get(url).status_code == 404  # another tenant cannot even see that the job exists
+    job = _wait_for(acme, url)
+    assert job["status"] == "succeeded" and job["report"]["documents_added"] == 5, job
+    assert _clean("acme", acme.get("/v1/health"))["documents"] >= 6
+    assert globex.get("/v1/health").json()["documents"] == 1
+    binary = acme.post("/v1/documents", params={"mode": "async"},
+                       files={"file": ("blob.txt", b"\x00\x01\x02\xff" * 100, "text/plain")})
+    failed = _wait_for(acme, binary.headers["location"])
+    assert failed["status"] == "failed" and "binary" in failed["error"], failed
+    for doc_id in job["report"]["document_ids"]:  # leave the tenant as the other tests expect it
+        assert acme.delete(f"/v1/documents/{doc_id}").status_code == 204

@@ -575,6 +575,22 @@ class Neo4jGraphStore:
     def entity_ids(self) -> set[str]:
         return {r["id"] for r in self._run("MATCH (e:Entity {tenant: $tenant}) RETURN e.id AS id")}
 
+    def integrity_problems(self) -> dict[str, int]:
+        # A mention is an edge between two nodes, so it cannot outlive either: only chunks cut off from their
+        # document would leave mentions behind, and those count as orphan chunks.
+        row = self._run(f"""CALL () {{ MATCH (c:Chunk {{tenant: $tenant}}) WHERE NOT (:Document)-[:HAS_CHUNK]->(c)
+                                       RETURN count(c) AS orphan_chunks }}
+                            CALL () {{ MATCH (:Entity {{tenant: $tenant}})-[x:{_STRUCTURE}]->(:Entity)
+                                       WHERE size(coalesce(x.support_docs, [])) = 0
+                                          OR any(d IN x.support_docs WHERE NOT EXISTS {{ MATCH (:Document {{id: d}}) }})
+                                       RETURN count(x) AS orphan_relations }}
+                            CALL () {{ MATCH (e:Entity {{tenant: $tenant}})
+                                       WHERE NOT (:Document)-[:CONTRIBUTES]->(e) AND NOT (e)-[:{_STRUCTURE}]-(:Entity)
+                                       RETURN count(e) AS orphan_entities }}
+                            RETURN orphan_chunks, orphan_relations, orphan_entities""")[0]
+        return {"orphan_chunks": row["orphan_chunks"], "orphan_mentions": 0,
+                "orphan_relations": row["orphan_relations"], "orphan_entities": row["orphan_entities"]}
+
     def stats(self) -> StoreStats:
         row = self._run(f"""CALL () {{ MATCH (d:Document {{tenant: $tenant}}) RETURN count(d) AS documents }}
                             CALL () {{ MATCH (c:Chunk {{tenant: $tenant}}) RETURN count(c) AS chunks }}

@@ -388,6 +388,31 @@ class SqliteGraphStore:
     def entity_ids(self) -> set[str]:
         return {r[0] for r in self._query("SELECT id FROM entities")}
 
+    def integrity_problems(self) -> dict[str, int]:
+        queries = {
+            "orphan_chunks": """SELECT (SELECT count(*) FROM chunks c WHERE NOT EXISTS
+                                        (SELECT 1 FROM documents d WHERE d.id = c.document_id))
+                                     + (SELECT count(*) FROM chunks c WHERE NOT EXISTS
+                                        (SELECT 1 FROM chunks_fts f WHERE f.chunk_id = c.id))
+                                     + (SELECT count(*) FROM chunks_fts f WHERE NOT EXISTS
+                                        (SELECT 1 FROM chunks c WHERE c.id = f.chunk_id))""",
+            "orphan_mentions": """SELECT count(*) FROM mentions m
+                                  WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.id = m.chunk_id)
+                                     OR NOT EXISTS (SELECT 1 FROM entities e WHERE e.id = m.entity_id)""",
+            "orphan_relations": """SELECT count(*) FROM relations r
+                                   WHERE NOT EXISTS (SELECT 1 FROM relation_evidence v WHERE v.relation_id = r.id)
+                                      OR NOT EXISTS (SELECT 1 FROM entities e WHERE e.id = r.source_id)
+                                      OR NOT EXISTS (SELECT 1 FROM entities e WHERE e.id = r.target_id)""",
+            "orphan_entities": """SELECT count(*) FROM entities e
+                                  WHERE NOT EXISTS (SELECT 1 FROM entity_sources s WHERE s.entity_id = e.id)
+                                    AND NOT EXISTS (SELECT 1 FROM relations r WHERE e.id IN (r.source_id, r.target_id))""",
+        }
+        with self._lock:
+            try:
+                return {name: int(self._db.execute(sql).fetchone()[0]) for name, sql in queries.items()}
+            except sqlite3.Error as exc:
+                raise StoreError(f"integrity check failed: {exc}") from exc
+
     def stats(self) -> StoreStats:
         counts = [
             self._query(f"SELECT COUNT(*) FROM {table}")[0][0]

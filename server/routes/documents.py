@@ -4,23 +4,35 @@ from __future__ import annotations
 
 import time
 
-from litestar import Request, delete, get, post
+from typing import Literal
+
+import anyio
+from litestar import Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
+from litestar.openapi import ResponseSpec
+from litestar.params import Parameter
 
-from graphrag.errors import InputError, UnsupportedFormatError
+from graphrag.errors import InputError, NotFoundError, UnsupportedFormatError
 from graphrag.ingest import parse_triple_record
-from graphrag.render import document_to_dict
+from graphrag.render import document_to_dict, job_to_dict
 
-from ..dto import DocumentIn, DocumentOut, IngestOut, TriplesIn
+from ..dto import DocumentIn, DocumentOut, IngestOut, JobOut, TriplesIn
 from ..errors import error_responses
 from ..openapi_bodies import documented_body
 from ._body import json_body, validate_body
 from ..tenancy import TenantScope
 
 
-@post("/documents", status_code=201, summary="Ingest a document (JSON text or multipart 'file')",
-      responses=error_responses(413, 415, 503), operation_class=documented_body(DocumentIn, multipart_file=True))
-async def create_document(request: Request, caller: TenantScope) -> IngestOut:
+@post("/documents", status_code=201, summary="Ingest a document (JSON text or multipart 'file'); large files or "
+      "mode=async become an ingest job (202)",
+      responses={**error_responses(413, 415, 503),
+                 202: ResponseSpec(data_container=JobOut, description="The upload was queued as an ingest job")},
+      operation_class=documented_body(DocumentIn, multipart_file=True))
+async def create_document(
+    request: Request, caller: TenantScope,
+    mode: Literal["auto", "async"] = Parameter(
+        default="auto", description="async: queue a file upload as a job; auto: only files over async_ingest_bytes."),
+) -> Response:
     engine = caller.engine
     started = time.perf_counter()
     content_type = request.headers.get("content-type", "")
@@ -30,7 +42,12 @@ async def create_document(request: Request, caller: TenantScope) -> IngestOut:
         if not isinstance(upload, UploadFile):
             raise InputError("multipart body needs a 'file' field")
         data = await upload.read()
-        report = await caller.call(engine.ingest_bytes, data, upload.filename or "upload.txt")
+        filename = upload.filename or "upload.txt"
+        if mode == "async" or len(data) > engine.settings.async_ingest_bytes:
+            runner = request.app.state.jobs
+            job = await anyio.to_thread.run_sync(runner.submit, caller.tenant, filename, data)
+            return Response(job_to_dict(job), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+        report = await caller.call(engine.ingest_bytes, data, filename)
     elif content_type.startswith("application/json") or not content_type:
         body = validate_body(DocumentIn, await json_body(request))
         report = await caller.call(engine.ingest_text, body.text, body.title, body.id, body.metadata)
@@ -40,7 +57,16 @@ async def create_document(request: Request, caller: TenantScope) -> IngestOut:
         first = report.problems[0]
         raise InputError(first.message, details={"problems": report.as_dict()["problems"]})
     _observe(request, report, started)
-    return IngestOut.model_validate(report.as_dict())
+    return Response(IngestOut.model_validate(report.as_dict()), status_code=201)
+
+
+@get("/jobs/{job_id:str}", summary="An ingest job's status, progress and report", responses=error_responses(404, 503))
+async def get_job(job_id: str, request: Request, caller: TenantScope) -> JobOut:
+    runner = request.app.state.jobs
+    job = await anyio.to_thread.run_sync(runner.jobs.get, job_id, caller.tenant)
+    if job is None:
+        raise NotFoundError(f"no ingest job with id {job_id!r}")
+    return JobOut.model_validate(job_to_dict(job))
 
 
 def _observe(request: Request, report, started: float) -> None:
@@ -72,4 +98,4 @@ async def create_triples(request: Request, caller: TenantScope, data: TriplesIn)
     return IngestOut.model_validate(report.as_dict())
 
 
-DOCUMENT_ROUTES = [create_document, get_document, delete_document, create_triples]
+DOCUMENT_ROUTES = [create_document, get_document, delete_document, create_triples, get_job]

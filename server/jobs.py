@@ -1,0 +1,98 @@
+"""The server's ingest-job worker: one thread that runs queued jobs (graphrag.jobs.JobStore) one after another.
+
+A job ingests its file in steps of ``job_batch_size`` documents, taking the engine lock for one step at a time so
+questions are answered between steps, and records its progress after each. Communities are refreshed once, when
+the job ends. At start-up, jobs a dead server left running are queued again (or failed when their input is gone).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from graphrag.errors import GraphRAGError
+from graphrag.indexing import IndexReport, IngestProblem
+from graphrag.ingest import load_bytes
+from graphrag.jobs import Job, JobStore
+
+from .tenancy import TenantEngines
+
+__all__ = ["JobRunner"]
+
+log = logging.getLogger("graphrag.server")
+
+
+class JobRunner:
+    """Runs ingest jobs in a background thread until ``stop()``."""
+
+    def __init__(self, jobs: JobStore, engines: TenantEngines, batch_size: int) -> None:
+        self.jobs = jobs
+        self.engines = engines
+        self.batch_size = batch_size
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="graphrag-jobs", daemon=True)
+
+    def start(self) -> None:
+        requeued, failed = self.jobs.recover()
+        if requeued or failed:
+            log.warning("ingest jobs after restart: %d resumed, %d failed (input gone)", requeued, failed)
+        self._thread.start()
+
+    def submit(self, tenant: str, filename: str, data: bytes) -> Job:
+        """Keep the upload and queue a job for it."""
+        job = self.jobs.create(tenant, filename, data)
+        self._wake.set()
+        return job
+
+    def stop(self) -> None:
+        """Finish the current step and stop; an unfinished job stays "running" and resumes on the next start."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=600)
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            job = self.jobs.next_queued()
+            if job is None:
+                self._wake.wait(timeout=1.0)
+                self._wake.clear()
+                continue
+            try:
+                self._run(job)
+            except GraphRAGError as exc:
+                self.jobs.fail(job.id, f"{exc.code}: {exc.message}")
+            except Exception as exc:  # a bug must fail the job visibly, not kill the worker
+                log.error("ingest job %s failed", job.id, exc_info=exc)
+                self.jobs.fail(job.id, f"internal error: {type(exc).__name__}; the server log has details")
+
+    def _run(self, job: Job) -> None:
+        data = Path(self.jobs.input_path(job)).read_bytes()
+        with self.engines.lock:
+            engine = self.engines.get(job.tenant)
+        settings = engine.settings
+        loaded = load_bytes(data, suffix=job.suffix, source=job.filename, title=Path(job.filename).stem,
+                            tenant=job.tenant, max_bytes=settings.max_document_bytes)
+        report = IndexReport()
+        report.problems.extend(IngestProblem(job.filename, m, "invalid_record", line) for line, m in loaded.line_errors)
+        total = len(loaded.documents)
+        self.jobs.progress(job.id, 0, total)
+        if loaded.triples:
+            with self.engines.lock:
+                engine.indexer.index_triples(loaded.triples, key=f"upload:{job.filename}", source=job.filename,
+                                             report=report)
+        for start in range(0, total, self.batch_size):
+            if self._stopping.is_set():
+                return  # left "running": the next start resumes it
+            with self.engines.lock:
+                engine.ingest_documents(loaded.documents[start:start + self.batch_size], report,
+                                        refresh_communities=False)
+            self.jobs.progress(job.id, min(start + self.batch_size, total), total)
+        with self.engines.lock:
+            engine.refresh_communities()
+        if total == 0 and not loaded.triples:
+            self.jobs.fail(job.id, "the file holds no documents or triples", report.as_dict())
+        else:
+            self.jobs.finish(job.id, report.as_dict())
