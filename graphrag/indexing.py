@@ -153,7 +153,10 @@ class Indexer:
                 bar.update(len(items))
         finally:
             bar.close()
-            self.save()
+            # Not a save per call: a server taking small documents would rewrite whole index files each time.
+            # The store is the truth; indexes are saved every minute and on close, and reconcile() mends them
+            # at start-up after a crash.
+            self.save_if_due()
         return report
 
     def index_triples(self, triples: Sequence[Triple], key: str, source: str, report: IndexReport | None = None) -> IndexReport:
@@ -197,7 +200,7 @@ class Indexer:
         removed_chunks, removed_entities = self.store.write_documents(
             [(document, [], Extraction(tuple(entities.values()), tuple(relations.values()), ()))])
         self._sync_vectors([], removed_chunks, removed_entities, list(entities.values()))
-        self.save()
+        self.save_if_due()
         return report
 
     # internals --------------------------------------------------------------------------------------------
@@ -231,8 +234,7 @@ class Indexer:
         new_entities = {e.id: e for extraction in extractions for e in extraction.entities}
         titles = {doc.id: doc.title for doc, _ in items}
         self._sync_vectors(new_chunks, removed_chunks, removed_entities, list(new_entities.values()), titles)
-        if time.monotonic() - self._last_save > _SAVE_EVERY_S:
-            self.save()
+        self.save_if_due()
 
     def _chunk_texts(self, chunks: list[Chunk], titles: dict[str, str]) -> list[str]:
         """What is embedded for each chunk: its text, after its document's title when ``embed_titles`` is on."""
@@ -255,6 +257,11 @@ class Indexer:
         chunks = self.store.get_chunks(chunk_ids)
         titles = self.store.document_titles(sorted({c.document_id for c in chunks}))
         return list(zip([c.id for c in chunks], self._chunk_texts(chunks, titles)))
+
+    def save_if_due(self) -> None:
+        """Persist the vector indexes when the last save is more than a minute old."""
+        if time.monotonic() - self._last_save > _SAVE_EVERY_S:
+            self.save()
 
     def save(self) -> None:
         """Persist both vector indexes."""

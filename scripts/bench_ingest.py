@@ -134,6 +134,8 @@ def main() -> int:
                 writes = _TimedWrites(engine.store)
                 started = time.perf_counter()
                 report = engine.ingest([args.corpus], progress=sys.stderr.isatty(), workers=args.workers)
+                engine.communities(1)  # communities are computed when first read: count that work here
+                engine.indexer.save()  # and the vector indexes on disk
                 seconds = time.perf_counter() - started
                 stats = engine.stats()
                 engine.close()

@@ -1,8 +1,8 @@
 """The server's ingest-job worker: one thread that runs queued jobs (graphrag.jobs.JobStore) one after another.
 
 A job ingests its file in steps of ``job_batch_size`` documents, taking the engine lock for one step at a time so
-questions are answered between steps, and records its progress after each. Communities are refreshed once, when
-the job ends. At start-up, jobs a dead server left running are queued again (or failed when their input is gone).
+questions are answered between steps, and records its progress after each. Communities are recomputed when next
+read (graphrag.engine), not per step. At start-up, jobs a dead server left running are queued again (or failed when their input is gone).
 """
 
 from __future__ import annotations
@@ -87,11 +87,10 @@ class JobRunner:
             if self._stopping.is_set():
                 return  # left "running": the next start resumes it
             with self.engines.lock:
-                engine.ingest_documents(loaded.documents[start:start + self.batch_size], report,
-                                        refresh_communities=False)
+                engine.ingest_documents(loaded.documents[start:start + self.batch_size], report)
             self.jobs.progress(job.id, min(start + self.batch_size, total), total)
         with self.engines.lock:
-            engine.refresh_communities()
+            engine.indexer.save()  # the job's vectors on disk now (a crash before this is mended at start-up)
         if total == 0 and not loaded.triples:
             self.jobs.fail(job.id, "the file holds no documents or triples", report.as_dict())
         else:

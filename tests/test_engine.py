@@ -154,3 +154,34 @@ def test_question_limits(make_engine):
 def test_empty_store_answers_i_dont_know(make_engine):
     answer = make_engine(fake_embedder=True).ask("Who founded Loom Works?")
     assert answer.abstained and answer.text == "I don't know."
+
+
+def test_a_question_embedded_on_the_fast_path_equals_the_batch_encoding(real_embedder):
+    """Questions skip sentence-transformers' encode() (see SentenceTransformerEmbedder._encode_one): the vector
+    must be the one encode() gives, for a short, a long and an odd question."""
+    import numpy as np
+
+    for question in ("Who founded Veltrix Systems?", "x", "Where is Helix Dynamics headquartered? " * 40):
+        fast = real_embedder.embed([question], query=True)
+        batch = real_embedder.embed([question, "another text"])[:1]
+        assert fast.shape == (1, real_embedder.dim)
+        assert float((fast * batch).sum()) > 0.99999
+        assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+
+
+def test_communities_are_recomputed_when_read_after_changes_not_on_every_write(make_engine):
+    engine = make_engine(fake_embedder=True)
+    texts = ["Ada Marsh founded Loom Corp in Lindmark. Loom Corp acquired Weave Corp.",
+             "Bruno Vale founded Kestrel Labs in Ostrava. Kestrel Labs acquired Harrow Mills."]
+    runs = []
+    original = engine.refresh_communities
+    engine.refresh_communities = lambda: runs.append(1) or original()
+    ids = [engine.ingest_text(text, title=f"t{i}").document_ids[0] for i, text in enumerate(texts)]
+    assert runs == []  # two writes, no community detection yet
+    names = {name for c in engine.communities() for name in c.title.split(", ")}
+    assert runs == [1] and any("Kestrel" in n for n in names) and any("Loom" in n for n in names)
+    engine.communities()
+    assert runs == [1]  # nothing changed since: the stored ones are served
+    engine.delete_document(ids[1])
+    after = " ".join(c.title + c.summary for c in engine.communities())
+    assert runs == [1, 1] and "Kestrel" not in after

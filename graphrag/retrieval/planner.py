@@ -48,9 +48,11 @@ class Retrieval:
 class Planner:
     """Builds a QueryPlan and the evidence for it from a graph store, an embedder and two vector indexes."""
 
-    def __init__(self, settings: Settings, store, embedder, chunk_index, entity_index) -> None:
+    def __init__(self, settings: Settings, store, embedder, chunk_index, entity_index, communities=None) -> None:
         self.settings = settings
         self.store = store
+        # Where the global strategy gets communities: the engine's, which are recomputed when stale.
+        self._communities = communities or store.list_communities
         self.embedder = embedder
         self.chunk_index = chunk_index
         self.entity_index = entity_index
@@ -124,7 +126,7 @@ class Planner:
         linked_ids = [s.link.entity.id for s in links]
         lap("link")
         if info.wants_overview and not links:
-            communities = self.store.list_communities(top_k)
+            communities = self._communities(top_k)
             if communities:
                 return self._global(question, info, communities, max_hops, top_k, timings, lap)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["QuestionInfo", "analyze_question", "stem", "stems_match"]
 
@@ -21,6 +22,7 @@ _ORG_NOUNS = {"company", "firm", "bank", "organization", "organisation", "busine
               "university", "institute", "fund", "corporation", "agency"}
 
 
+@lru_cache(maxsize=1 << 16)  # the planner stems the same relation and question words for every question
 def stem(word: str) -> str:
     """Crude suffix stripping so ``founded``/``founder``/``founds`` meet at ``found``."""
     word = word.lower().replace("'s", "")
@@ -30,6 +32,7 @@ def stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=1 << 18)
 def stems_match(a: str, b: str) -> bool:
     """Two stems match when equal, or when they share a prefix of at least 4 letters covering most of the shorter."""
     if a == b:
