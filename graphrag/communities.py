@@ -3,7 +3,7 @@
 Louvain (networkx) over the undirected relation graph, edges weighted by confidence, finds clusters of entities that
 are more tightly related to each other than to the rest. Each cluster of at least ``min_size`` entities gets an
 extractive summary, never generated text: its most connected entities by name, then the evidence sentences of its
-strongest internal facts. Summaries are computed after every change to the graph and stored with it.
+strongest internal facts. Summaries are stored with the graph and recomputed after changes (when next read, or as the writing process closes).
 """
 
 from __future__ import annotations

@@ -54,6 +54,7 @@ def test_browser_queries_run_on_the_demo_graph(tmp_path, real_embedder, demo_cor
     engine = Engine.from_settings(settings, embedder=real_embedder)
     try:
         engine.ingest([demo_corpus])
+        engine.communities()  # as `graphrag ingest` does when it closes: stale communities are computed
         params = {"name": "Helix Dynamics", "a": "Anika Sorensen", "b": "Veltrix Systems"}
         for query in queries:
             rows = engine.store._run(query, **params)

@@ -32,6 +32,6 @@ RETURN d, c, e LIMIT 50;
 MATCH (e:Entity)-[r:!MENTIONS&!CONTRIBUTES&!HAS_CHUNK&!HAS_MEMBER]-(:Entity)
 RETURN e.name AS entity, e.type AS type, count(r) AS relations ORDER BY relations DESC LIMIT 25;
 
-// name: communities (Louvain over the relations, recomputed after every change) with their members
+// name: communities (Louvain over the relations, recomputed after changes: when next read, or as the writing process closes) with their members
 MATCH (c:Community)-[m:HAS_MEMBER]->(e:Entity)
 RETURN c, m, e ORDER BY c.rank LIMIT 300;
