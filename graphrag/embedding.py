@@ -37,6 +37,9 @@ class SentenceTransformerEmbedder:
     def __init__(self, model, name: str, batch_size: int, bf16: bool = False, query_threads: int = 0) -> None:
         self._model = model
         self._model.eval()  # once: _encode_one relies on it (encode sets it on every call)
+        import torch
+
+        self._threads = torch.get_num_threads()
         self.query_threads = query_threads
         self.bf16 = bf16
         self.name = name
@@ -66,7 +69,6 @@ class SentenceTransformerEmbedder:
         # about 20 ms to 250 ms beside Neo4j; small ingests in a busy server cost 3x their idle time).
         small = query or len(texts) <= _SMALL_BATCH
         threads = self.query_threads if small and self.query_threads else 0
-        previous = torch.get_num_threads()
         if threads:
             torch.set_num_threads(threads)
         try:
@@ -74,7 +76,9 @@ class SentenceTransformerEmbedder:
                 vectors = self._encode_one(texts[0]) if query and len(texts) == 1 else self._encode_by_length(list(texts))
         finally:
             if threads:
-                torch.set_num_threads(previous)
+                # Back to the count set at load, not to "the previous one": questions embedded side by side in
+                # two threads would otherwise hand each other's 1 back and leave ingest on one thread.
+                torch.set_num_threads(self._threads)
         vectors = np.asarray(vectors, dtype=np.float32)
         # re-normalise in fp32: bf16 rounding leaves norms a hair off 1
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)

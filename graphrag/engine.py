@@ -79,15 +79,13 @@ class Engine:
             from .graph_store.neo4j_vectors import Neo4jVectorIndex
 
             return Neo4jVectorIndex.open(store, name, embedded_as, embedder.dim)
-        if settings.faiss_threads:
-            import faiss
-
-            faiss.omp_set_num_threads(settings.faiss_threads)  # process-wide: this is the composition root
         try:
-            return FaissIndex.open(settings.vectors_dir, name, embedded_as, embedder.dim)
+            index = FaissIndex.open(settings.vectors_dir, name, embedded_as, embedder.dim)
         except StoreError:
             # A torn index file is rebuilt from the store by reconcile(); the store is the source of truth.
-            return FaissIndex(settings.vectors_dir, name, embedded_as, embedder.dim)
+            index = FaissIndex(settings.vectors_dir, name, embedded_as, embedder.dim)
+        index.search_threads = settings.faiss_threads
+        return index
 
     def _get_extractor(self):
         if self._extractor is None:

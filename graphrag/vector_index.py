@@ -51,6 +51,9 @@ class FaissIndex:
         self.dim = dim
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self._by_int: dict[int, str] = {}
+        # OpenMP threads per search (0: the runtime's default); on small and mid-size indexes starting threads costs
+        # more than the search itself. Set by the engine from the faiss_threads setting.
+        self.search_threads = 0
         self._dirty = False
 
     @classmethod
@@ -116,7 +119,7 @@ class FaissIndex:
         if len(self) == 0 or k <= 0:
             return [[] for _ in range(len(queries))]
         fetch = len(self) if allowed is not None else min(k, len(self))
-        scores, int_ids = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), fetch)
+        scores, int_ids = self._search(np.ascontiguousarray(queries, dtype=np.float32), fetch)
         results = []
         for row_scores, row_ids in zip(scores, int_ids):
             hits = []
@@ -129,6 +132,19 @@ class FaissIndex:
                     break
             results.append(hits)
         return results
+
+    def _search(self, queries: np.ndarray, fetch: int):
+        """The FAISS search on ``search_threads`` OpenMP threads, restored afterwards. The OpenMP runtime is shared
+        with torch, and the setting belongs to the calling thread: setting it for good would also leave the
+        embedder's forward passes on that many threads (ingest fell from 30 to 24 passages/s that way)."""
+        if not self.search_threads:
+            return self._index.search(queries, fetch)
+        previous = self._faiss.omp_get_max_threads()
+        self._faiss.omp_set_num_threads(self.search_threads)
+        try:
+            return self._index.search(queries, fetch)
+        finally:
+            self._faiss.omp_set_num_threads(previous)
 
     def save(self) -> None:
         """Write index and metadata atomically (temp file + rename), so a crash never leaves half a file."""
