@@ -9,8 +9,9 @@ from typing import Literal
 import anyio
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 
 from graphrag.errors import InputError, NotFoundError, UnsupportedFormatError
 from graphrag.ingest import parse_triple_record
@@ -29,7 +30,7 @@ from ..tenancy import TenantScope
                  202: ResponseSpec(data_container=JobOut, description="The upload was queued as an ingest job")},
       operation_class=documented_body(DocumentIn, multipart_file=True))
 async def create_document(
-    request: Request, caller: TenantScope,
+    request: Request, caller: NamedDependency[TenantScope],
     mode: Literal["auto", "async"] = Parameter(
         default="auto", description="async: queue a file upload as a job; auto: only files over async_ingest_bytes."),
 ) -> Response:
@@ -61,7 +62,7 @@ async def create_document(
 
 
 @get("/jobs/{job_id:str}", summary="An ingest job's status, progress and report", responses=error_responses(404, 503))
-async def get_job(job_id: str, request: Request, caller: TenantScope) -> JobOut:
+async def get_job(job_id: FromPath[str], request: Request, caller: NamedDependency[TenantScope]) -> JobOut:
     runner = request.app.state.jobs
     job = await anyio.to_thread.run_sync(runner.jobs.get, job_id, caller.tenant)
     if job is None:
@@ -75,20 +76,20 @@ def _observe(request: Request, report, started: float) -> None:
 
 
 @get("/documents/{document_id:str}", summary="A stored document with its text", responses=error_responses(404, 503))
-async def get_document(document_id: str, caller: TenantScope) -> DocumentOut:
+async def get_document(document_id: FromPath[str], caller: NamedDependency[TenantScope]) -> DocumentOut:
     document = await caller.call(caller.engine.get_document, document_id)
     return DocumentOut.model_validate(document_to_dict(document, with_text=True))
 
 
 @delete("/documents/{document_id:str}", status_code=204, summary="Delete a document and what only it supported",
         responses=error_responses(404, 503))
-async def delete_document(document_id: str, caller: TenantScope) -> None:
+async def delete_document(document_id: FromPath[str], caller: NamedDependency[TenantScope]) -> None:
     await caller.call(caller.engine.delete_document, document_id)
 
 
 @post("/triples", status_code=201, summary="Load structured facts (subject, relation, object)",
       responses=error_responses(503), operation_class=documented_body(TriplesIn))
-async def create_triples(request: Request, caller: TenantScope, data: TriplesIn) -> IngestOut:
+async def create_triples(request: Request, caller: NamedDependency[TenantScope], data: JSONBody[TriplesIn]) -> IngestOut:
     started = time.perf_counter()
     triples = [parse_triple_record(t.model_dump(exclude_none=True), f"triples[{i}]") for i, t in enumerate(data.triples)]
     report = await caller.call(caller.engine.add_triples, triples, data.source)

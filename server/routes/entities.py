@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from litestar import get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, Parameter
 
 from graphrag.render import community_to_dict, entity_to_dict, path_to_dict, relation_to_dict
 
@@ -15,7 +16,7 @@ from ..tenancy import TenantScope
 @get("/entities", summary="Find entities by name or alias",
      responses=error_responses(503))
 async def find_entities(
-    caller: TenantScope,
+    caller: NamedDependency[TenantScope],
     q: str = Parameter(min_length=1, max_length=500),
     limit: int = Parameter(default=10, ge=1, le=100),
 ) -> list[EntityOut]:
@@ -25,15 +26,15 @@ async def find_entities(
 
 @get("/entities/{entity_id:str}", summary="One entity",
      responses=error_responses(404, 503))
-async def get_entity(entity_id: str, caller: TenantScope) -> EntityOut:
+async def get_entity(entity_id: FromPath[str], caller: NamedDependency[TenantScope]) -> EntityOut:
     return EntityOut.model_validate(entity_to_dict(await caller.call(caller.engine.get_entity, entity_id)))
 
 
 @get("/entities/{entity_id:str}/neighbors", summary="Relations around an entity",
      responses=error_responses(404, 503))
 async def neighbors(
-    entity_id: str,
-    caller: TenantScope,
+    entity_id: FromPath[str],
+    caller: NamedDependency[TenantScope],
     hops: int = Parameter(default=1, ge=1, le=4),
     limit: int = Parameter(default=100, ge=1, le=1000),
 ) -> NeighborsOut:
@@ -48,7 +49,7 @@ async def neighbors(
 @get("/paths", summary="Shortest paths between two entities",
      responses=error_responses(404, 503))
 async def paths(
-    caller: TenantScope,
+    caller: NamedDependency[TenantScope],
     source: str = Parameter(min_length=1, max_length=200),
     target: str = Parameter(min_length=1, max_length=200),
     max_hops: int = Parameter(default=3, ge=1, le=4),
@@ -59,7 +60,7 @@ async def paths(
 
 @get("/communities", summary="Communities of the entity graph (Louvain) with extractive summaries, largest first",
      responses=error_responses(503))
-async def communities(caller: TenantScope, limit: int = Parameter(default=20, ge=1, le=500)) -> CommunitiesOut:
+async def communities(caller: NamedDependency[TenantScope], limit: int = Parameter(default=20, ge=1, le=500)) -> CommunitiesOut:
     found = await caller.call(caller.engine.communities, limit)
     return CommunitiesOut(communities=[CommunityOut.model_validate(community_to_dict(c)) for c in found])
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from litestar.params import JSONBody
 from litestar import Request, get, post
+from litestar.di import NamedDependency
 
 from graphrag.render import answer_to_dict, stats_to_dict
 
@@ -14,14 +16,14 @@ from ..tenancy import TenantScope
 
 @post("/query", status_code=200, summary="Answer a question with citations, graph paths, plan and timings",
       responses=error_responses(404, 503), operation_class=documented_body(QueryIn))
-async def query(request: Request, caller: TenantScope, data: QueryIn) -> QueryOut:
+async def query(request: Request, caller: NamedDependency[TenantScope], data: JSONBody[QueryIn]) -> QueryOut:
     answer = await caller.call(caller.engine.ask, data.question, data.max_hops, data.top_k, data.adapter)
     request.app.state.metrics.observe_answer(answer.timings_ms)
     return QueryOut.model_validate(answer_to_dict(answer))
 
 
 @get("/health", summary="Liveness plus the caller's tenant and its store counts", responses=error_responses(503))
-async def health(caller: TenantScope) -> HealthOut:
+async def health(caller: NamedDependency[TenantScope]) -> HealthOut:
     stats = await caller.call(caller.engine.stats)
     return HealthOut(status="ok", tenant=caller.tenant, **stats_to_dict(stats))
 
