@@ -70,8 +70,7 @@ class JobRunner:
 
     def _run(self, job: Job) -> None:
         data = Path(self.jobs.input_path(job)).read_bytes()
-        with self.engines.lock:
-            engine = self.engines.get(job.tenant)
+        engine = self.engines.open(job.tenant)
         settings = engine.settings
         loaded = load_bytes(data, suffix=job.suffix, source=job.filename, title=Path(job.filename).stem,
                             tenant=job.tenant, max_bytes=settings.max_document_bytes)

@@ -46,12 +46,17 @@ class TenantEngines:
         self.lock = threading.RLock()
         self._engines: dict[str, Engine] = {root.settings.tenant: root}
 
-    def get(self, tenant: str) -> Engine:
-        """The tenant's engine (call with the lock held: opening one reads and may mend its indexes)."""
-        engine = self._engines.get(tenant)
-        if engine is None:
-            engine = self._engines[tenant] = self.root.for_tenant(tenant)
-        return engine
+    def opened(self, tenant: str) -> Engine | None:
+        """The tenant's engine if it is open already."""
+        return self._engines.get(tenant)
+
+    def open(self, tenant: str) -> Engine:
+        """The tenant's engine, opened first if need be (under the lock: opening one may mend its indexes)."""
+        with self.lock:
+            engine = self._engines.get(tenant)
+            if engine is None:
+                engine = self._engines[tenant] = self.root.for_tenant(tenant)
+            return engine
 
     def close(self, close_root: bool) -> None:
         """Close every engine opened here, and the root one too when asked."""
@@ -116,13 +121,14 @@ def _authenticate(request: Request, engines: TenantEngines) -> str:
 
 
 async def tenant_scope(request: Request, state: State) -> TenantScope:
-    """Litestar dependency: authenticate the request and hand over its tenant's engine."""
+    """Litestar dependency: authenticate the request and hand over its tenant's engine.
+
+    The key lookup (one indexed SQLite read, about 0.25 ms) runs on the event loop: a hop to a worker thread for it
+    cost more than the lookup under load. Only opening a tenant's engine for the first time goes to a thread."""
     engines: TenantEngines = state.tenants
-
-    def resolve() -> TenantScope:
-        tenant = _authenticate(request, engines)
-        request.scope.setdefault("state", {})["tenant"] = tenant  # for the access log
-        with engines.lock:
-            return TenantScope(tenant, engines.get(tenant), engines.lock, engines.root.settings.request_timeout_s)
-
-    return await anyio.to_thread.run_sync(resolve)
+    tenant = _authenticate(request, engines)
+    request.scope.setdefault("state", {})["tenant"] = tenant  # for the access log
+    engine = engines.opened(tenant)
+    if engine is None:
+        engine = await anyio.to_thread.run_sync(engines.open, tenant)
+    return TenantScope(tenant, engine, engines.lock, engines.root.settings.request_timeout_s)
