@@ -129,10 +129,11 @@ class Engine:
         with self._writing():
             return self.indexer.index_documents(documents, report)
 
-    def add_triples(self, triples: Sequence[Triple], source: str) -> IndexReport:
-        """Load structured facts; the same ``source`` again replaces its previous set."""
+    def add_triples(self, triples: Sequence[Triple], source: str, report: IndexReport | None = None,
+                    key: str | None = None) -> IndexReport:
+        """Load structured facts; the same ``source`` (or ``key``) again replaces its previous set."""
         with self._writing():
-            return self.indexer.index_triples(triples, key=f"api:{source}", source=source)
+            return self.indexer.index_triples(triples, key=key or f"api:{source}", source=source, report=report)
 
     def delete_document(self, document_id: str) -> None:
         """Delete a document and everything only it supported."""

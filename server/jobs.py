@@ -80,8 +80,8 @@ class JobRunner:
         self.jobs.progress(job.id, 0, total)
         if loaded.triples:
             with self.engines.lock:
-                engine.indexer.index_triples(loaded.triples, key=f"upload:{job.filename}", source=job.filename,
-                                             report=report)
+                # Through the engine, like documents: cached names are dropped and communities marked stale.
+                engine.add_triples(loaded.triples, job.filename, report, key=f"upload:{job.filename}")
         for start in range(0, total, self.batch_size):
             if self._stopping.is_set():
                 return  # left "running": the next start resumes it

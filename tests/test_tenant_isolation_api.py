@@ -96,7 +96,10 @@ def test_each_tenant_reads_only_its_own_graph(deployment):
         _clean(tenant, client.get(f"/v1/entities/{mine['loom']}/neighbors", params={"hops": 3}))
         _clean(tenant, client.get("/v1/paths", params={"source": mine["loom"], "target": mine["weave"]}))
         communities = _clean(tenant, client.get("/v1/communities", params={"limit": 100}))["communities"]
-        assert communities and all(set(c["entity_ids"]) for c in communities)
+        members = {entity for c in communities for entity in c["entity_ids"]}
+        assert communities and mine["loom"] in members
+        # every member is one of the caller's own entities (another tenant's id would be a 404)
+        assert all(client.get(f"/v1/entities/{entity}").status_code == 200 for entity in members)
         document_id = answer["citations"][0]["document_id"]
         assert _clean(tenant, client.get(f"/v1/documents/{document_id}"))["text"] == FACTS[tenant]
 
@@ -174,6 +177,12 @@ def test_ingest_jobs_belong_to_their_tenant_and_report_bad_files(deployment):
     assert job["status"] == "succeeded" and job["report"]["documents_added"] == 5, job
     assert _clean("acme", acme.get("/v1/health"))["documents"] >= 6
     assert globex.get("/v1/health").json()["documents"] == 1
+    facts = acme.post("/v1/documents", params={"mode": "async"},
+                      files={"file": ("facts.csv", b"subject,relation,object\nAda Marsh,mentors,Cora Lind\n", "text/csv")})
+    triples_job = _wait_for(acme, facts.headers["location"])
+    assert triples_job["status"] == "succeeded" and triples_job["report"]["triples"] == 1, triples_job
+    assert [e["name"] for e in acme.get("/v1/entities", params={"q": "Cora Lind"}).json()] == ["Cora Lind"]
+    assert globex.get("/v1/entities", params={"q": "Cora Lind"}).json() == []
     binary = acme.post("/v1/documents", params={"mode": "async"},
                        files={"file": ("blob.txt", b"\x00\x01\x02\xff" * 100, "text/plain")})
     failed = _wait_for(acme, binary.headers["location"])
