@@ -60,7 +60,7 @@ def _echo_json(data) -> None:
 def ingest(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt .md .html .pdf .jsonl .csv).")],
-    workers: Annotated[int, typer.Option(min=0, max=16, help="Extraction worker processes (0 = in-process; more helps only with more than 2 cores).")] = 0,
+    workers: Annotated[int, typer.Option(min=-1, max=16, help="Extraction worker processes: 0 = in-process, -1 = one when there are 2+ cores and more than one batch (ingest_batch_size) of documents.")] = -1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Ingest documents and triples into the graph and vector indexes (re-running is a no-op)."""

@@ -95,7 +95,7 @@ class Engine:
         return self._extractor
 
     # ingestion --------------------------------------------------------------------------------------------
-    def ingest(self, paths: Iterable[str | FsPath], progress: bool = False, workers: int = 0) -> IndexReport:
+    def ingest(self, paths: Iterable[str | FsPath], progress: bool = False, workers: int = -1) -> IndexReport:
         """Ingest files and folders (txt, md, html, pdf, jsonl, csv)."""
         with self._writing():
             return self.indexer.index_paths([str(p) for p in paths], progress=progress, workers=workers)

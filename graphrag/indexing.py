@@ -4,13 +4,17 @@ Idempotent: a document whose id and sha256 are already stored is skipped; a chan
 contribution. SQLite is the source of truth; the vector indexes are reconciled against it (see
 :meth:`Indexer.reconcile`), so a crash between the two leaves nothing inconsistent that the next run won't mend.
 
-Extraction (spaCy, CPU-bound) runs in a worker process while this process writes and embeds the previous batch,
-so the two expensive stages overlap on two cores.
+With two or more cores and more than one batch of documents, extraction (spaCy, one core) runs in a worker
+process while this process embeds chunks on the remaining cores: a batch's chunk vectors are computed while its
+extraction is still running (they do not depend on it), then the batch is written and its new entity names
+embedded. The two expensive stages overlap instead of taking turns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -75,7 +79,16 @@ class WorkerExtractor:
 
 
 def init_extractor_worker(model_name: str) -> None:
+    """Pool initializer: load the spaCy pipeline once per worker process."""
+    import sys
+
     from .extraction.spacy_rules import SpacyRuleExtractor
+    from .models import spacy_model_needs_torch
+
+    if "torch" not in sys.modules and not spacy_model_needs_torch(model_name):
+        # thinc imports torch whenever it is installed, only to offer PyTorch layers this pipeline does not use:
+        # a None entry makes that import fail as if torch were absent (worker RSS 628 -> 167 MB, faster start).
+        sys.modules["torch"] = None  # type: ignore[assignment]
 
     WorkerExtractor.extractor = SpacyRuleExtractor.load(model_name)
 
@@ -100,8 +113,11 @@ class Indexer:
         self._last_save = time.monotonic()
 
     # entry points -----------------------------------------------------------------------------------------
-    def index_paths(self, paths: Iterable[str], progress: bool = False, workers: int = 0) -> IndexReport:
-        """Ingest files and folders; bad files and bad JSONL lines are reported, the rest is ingested."""
+    def index_paths(self, paths: Iterable[str], progress: bool = False, workers: int = -1) -> IndexReport:
+        """Ingest files and folders; bad files and bad JSONL lines are reported, the rest is ingested.
+
+        ``workers``: extraction processes; 0 extracts in this process, -1 chooses (see :meth:`worker_count`).
+        """
         report = IndexReport()
         documents: list[Document] = []
         try:
@@ -124,7 +140,8 @@ class Indexer:
 
     def index_documents(self, documents: Sequence[Document], report: IndexReport | None = None,
                         progress: bool = False, workers: int = 0) -> IndexReport:
-        """Ingest already-loaded documents in batches (skipping unchanged ones)."""
+        """Ingest already-loaded documents in batches (skipping unchanged ones); ``workers`` as in :meth:`index_paths`
+        (0 here: the server ingests small sets beside its questions and must not change torch's threads)."""
         report = report or IndexReport()
         todo: list[Document] = []
         seen: set[str] = set()
@@ -146,11 +163,19 @@ class Indexer:
             todo.append(doc)
         size = self.settings.ingest_batch_size
         batches = [[(d, self.chunker.chunk(d)) for d in todo[i:i + size]] for i in range(0, len(todo), size)]
+        workers = self.worker_count(workers, len(batches))
+        # With a worker on one core, torch keeps to the others (more threads than free cores stall its barriers).
+        cores = max(1, (os.cpu_count() or 1) - workers) if workers else 0
         bar = tqdm(total=len(todo), desc="indexing", unit="doc", disable=not progress)
         try:
-            for items, extractions in self._extractions(batches, workers):
-                self._write_batch(items, extractions, report)
-                bar.update(len(items))
+            with self.embedder.threads(cores) if cores else contextlib.nullcontext():
+                for items, extracted in self._extractions(batches, workers):
+                    titles = {doc.id: doc.title for doc, _ in items}
+                    chunks = [c for _, doc_chunks in items for c in doc_chunks]
+                    # embedded while the worker still extracts this batch: chunk vectors do not depend on extraction
+                    vectors = self.embedder.embed(self._chunk_texts(chunks, titles)) if chunks else None
+                    self._write_batch(items, extracted(), chunks, vectors, report)
+                    bar.update(len(items))
         finally:
             bar.close()
             # Not a save per call: a server taking small documents would rewrite whole index files each time.
@@ -199,16 +224,26 @@ class Indexer:
                                    "structured") for rid, r in relations.items()}
         removed_chunks, removed_entities = self.store.write_documents(
             [(document, [], Extraction(tuple(entities.values()), tuple(relations.values()), ()))])
-        self._sync_vectors([], removed_chunks, removed_entities, list(entities.values()))
+        self._sync_vectors(removed_chunks, removed_entities, list(entities.values()))
         self.save_if_due()
         return report
 
+    @staticmethod
+    def worker_count(requested: int, batches: int) -> int:
+        """Extraction processes to use: ``requested`` when >= 0; otherwise one when there are two or more cores and
+        at least two batches (below that, starting a process and loading spaCy again costs more than it saves)."""
+        if requested >= 0:
+            return requested
+        return 1 if (os.cpu_count() or 1) >= 2 and batches >= 2 else 0
+
     # internals --------------------------------------------------------------------------------------------
     def _extractions(self, batches, workers: int):
+        """Yield ``(items, extracted)`` per batch; ``extracted()`` returns the batch's extractions, waiting for the
+        worker when there is one (the caller does other work for the batch before calling it)."""
         if workers <= 0 or len(batches) < 2:
             extractor = self._extractor_provider() if batches else None
             for items in batches:
-                yield items, extractor.extract_many(items)
+                yield items, lambda items=items: extractor.extract_many(items)
             return
         context = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
         with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_extractor_worker,
@@ -224,16 +259,17 @@ class Indexer:
                 nxt = next(queue, None)
                 if nxt is not None:
                     pending.append((nxt, pool.submit(_extract_in_worker, nxt)))
-                yield items, future.result()
+                yield items, future.result
 
-    def _write_batch(self, items, extractions: list[Extraction], report: IndexReport) -> None:
+    def _write_batch(self, items, extractions: list[Extraction], new_chunks: list[Chunk], chunk_vectors,
+                     report: IndexReport) -> None:
         writes = [(doc, chunks, extraction) for (doc, chunks), extraction in zip(items, extractions)]
         removed_chunks, removed_entities = self.store.write_documents(writes)
-        new_chunks = [c for _, chunks in items for c in chunks]
         report.chunks += len(new_chunks)
         new_entities = {e.id: e for extraction in extractions for e in extraction.entities}
-        titles = {doc.id: doc.title for doc, _ in items}
-        self._sync_vectors(new_chunks, removed_chunks, removed_entities, list(new_entities.values()), titles)
+        self._sync_vectors(removed_chunks, removed_entities, list(new_entities.values()))
+        if new_chunks:
+            self.chunk_index.add([c.id for c in new_chunks], chunk_vectors)
         self.save_if_due()
 
     def _chunk_texts(self, chunks: list[Chunk], titles: dict[str, str]) -> list[str]:
@@ -242,12 +278,10 @@ class Indexer:
             return [c.text for c in chunks]
         return [f"{titles[c.document_id]}. {c.text}" if titles.get(c.document_id) else c.text for c in chunks]
 
-    def _sync_vectors(self, new_chunks, removed_chunks, removed_entities, entities, titles=None) -> None:
+    def _sync_vectors(self, removed_chunks, removed_entities, entities) -> None:
+        """Drop the vectors of what a write removed; embed entities not yet in the entity index."""
         self.chunk_index.remove(removed_chunks)
         self.entity_index.remove(removed_entities)
-        if new_chunks:
-            self.chunk_index.add([c.id for c in new_chunks],
-                                 self.embedder.embed(self._chunk_texts(new_chunks, titles or {})))
         known = self.entity_index.ids()
         fresh = [e for e in entities if e.id not in known]
         if fresh:

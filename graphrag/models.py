@@ -4,12 +4,15 @@ Hugging Face libraries offline before it touches them, and a missing package is 
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 from pathlib import Path
 
 from .errors import ModelError
 
-__all__ = ["cpu_has_native_bf16", "default_embedder_path", "force_offline", "load_sentence_transformer", "load_spacy"]
+__all__ = ["cpu_has_native_bf16", "default_embedder_path", "force_offline", "load_sentence_transformer", "load_spacy",
+           "spacy_model_needs_torch"]
 
 
 def force_offline() -> None:
@@ -58,6 +61,28 @@ def cpu_has_native_bf16() -> bool:
 
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def spacy_model_needs_torch(model_name: str) -> bool:
+    """Whether an installed spaCy pipeline package needs PyTorch (transformer pipelines do; en_core_web_sm does not).
+
+    Read from the package's meta.json without importing spaCy (importing spaCy imports thinc, which imports torch
+    when it is installed). Unknown models (a path, a package without meta.json) count as needing it.
+    """
+    try:
+        spec = importlib.util.find_spec(model_name)
+    except (ImportError, ValueError):
+        return True
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        meta = Path(location) / "meta.json"
+        if meta.is_file():
+            try:
+                requirements = json.loads(meta.read_text(encoding="utf-8")).get("requirements", [])
+            except (OSError, ValueError):
+                return True
+            return any("torch" in r or "transformers" in r for r in requirements)
+    return True
 
 
 def load_spacy(model_name: str):

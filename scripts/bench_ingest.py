@@ -113,7 +113,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, required=True, help="JSONL with {id?, title?, text} per line")
     parser.add_argument("--data-dir", type=Path, help="vector index location (default: a fresh temporary directory)")
-    parser.add_argument("--workers", type=int, default=0, help="extraction worker processes (0 = in-process)")
+    parser.add_argument("--workers", type=int, default=-1,
+                        help="extraction worker processes (0 = in-process, -1 = as `graphrag ingest` chooses)")
     parser.add_argument("--store", choices=["sqlite", "neo4j"], default="sqlite", help="graph backend")
     parser.add_argument("--write-sample", type=int, default=500, help="passages for the neo4j write comparison")
     args = parser.parse_args()
@@ -157,7 +158,7 @@ def main() -> int:
         "graph_write_s": round(writes.seconds, 2),
         "graph_write_passages_per_s": round(passages / writes.seconds, 1) if writes.seconds else None,
         "problems": len(report.problems),
-        "workers": args.workers,
+        "workers": engine.indexer.worker_count(args.workers, -(-passages // settings.ingest_batch_size)),
         "cpu_count": os.cpu_count(),
         "store": args.store,
         **extra,

@@ -185,3 +185,28 @@ def test_communities_are_recomputed_when_read_after_changes_not_on_every_write(m
     engine.delete_document(ids[1])
     after = " ".join(c.title + c.summary for c in engine.communities())
     assert runs == [1, 1] and "Kestrel" not in after
+
+
+def test_ingest_with_an_extraction_worker_matches_in_process_ingest(tmp_path, real_embedder, demo_corpus):
+    """The pooled path (spaCy in a worker process, each batch's chunks embedded while it extracts, torch kept to the
+    other cores) must store exactly what in-process extraction stores, and leave torch's thread count as it was."""
+    import torch
+
+    threads_before = torch.get_num_threads()
+    results = []
+    for workers in (0, 1):
+        settings = Settings.load(data_dir=tmp_path / f"w{workers}", ingest_batch_size=8)
+        engine = Engine.from_settings(settings, embedder=real_embedder)
+        try:
+            report = engine.ingest([demo_corpus], workers=workers)
+            assert not report.problems and report.documents_added >= 30  # so at least four batches of eight
+            entities = sorted((e.id, e.name, e.type) for e in engine.store.get_entities(sorted(engine.store.entity_ids())))
+            question = real_embedder.embed(["Who founded Veltrix Systems?"], query=True)
+            hits = [h.id for h in engine.chunk_index.search(question, 5)[0]]
+            results.append((engine.stats(), entities, engine.chunk_index.ids(), engine.entity_index.ids(), hits))
+        finally:
+            engine.close()
+        assert torch.get_num_threads() == threads_before
+    in_process, pooled = results
+    assert in_process[0].relations > 0 and in_process[1]
+    assert pooled == in_process
