@@ -4,7 +4,8 @@ By default it runs its own server on 127.0.0.1 (a fresh data directory with the 
 the extractive writer, the rate limit off so the server itself is measured), then drives it with --clients
 concurrent clients for --seconds. Each client loops: with probability --ingest-share a small new document (POST
 /v1/documents), else a demo question (POST /v1/query). With --url and --key it drives a server you run instead.
-Prints one JSON object: {"requests", "errors", "rps", "p50_ms", "p95_ms", "p99_ms", "query": {...}, "ingest": {...}}.
+Prints one JSON object: {"requests", "errors", "rps", "p50_ms", "p95_ms", "p99_ms", "query": {...}, "ingest": {...}},
+plus the CPU seconds the load generator and (when it runs its own) the server used, since they share the cores.
 Example: python scripts/bench_load.py --clients 16 --seconds 60
 """
 
@@ -24,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 import httpx
+import psutil
 
 CLI = [sys.executable, "-m", "graphrag"]
 
@@ -84,16 +86,16 @@ async def _drive(url: str, key: str, clients: int, seconds: float, ingest_share:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits,
                                  headers={"Authorization": f"Bearer {key}"}) as client:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         deadline = started + seconds
         await asyncio.gather(*(_client(i, client, questions, ingest_share, deadline, recorder) for i in range(clients)))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     everything = recorder.latencies["query"] + recorder.latencies["ingest"]
     result = _summary(everything, sum(recorder.errors.values()), elapsed)
     for kind in ("query", "ingest"):
         result[kind] = _summary(recorder.latencies[kind], recorder.errors[kind], elapsed)
     result.update({"clients": clients, "seconds": round(elapsed, 1), "ingest_share": ingest_share,
-                   "cpu_count": os.cpu_count(), "failures": recorder.failures})
+                   "cpu_count": os.cpu_count(), "load_generator_cpu_s": round(cpu, 1), "failures": recorder.failures})
     return result
 
 
@@ -127,6 +129,14 @@ def _own_server(data_dir: Path) -> tuple[subprocess.Popen, str, str]:
         time.sleep(0.5)
 
 
+def _cpu_seconds(server: subprocess.Popen | None) -> float:
+    """CPU time (user + system) the server process has used so far; 0 for a server run elsewhere."""
+    if server is None:
+        return 0.0
+    times = psutil.Process(server.pid).cpu_times()
+    return times.user + times.system
+
+
 def _demo_questions() -> list[str]:
     text = (resources.files("graphrag") / "demo" / "questions.jsonl").read_text(encoding="utf-8")
     return [json.loads(line)["question"] for line in text.splitlines() if line.strip()]
@@ -157,7 +167,10 @@ def main() -> int:
                                   headers={"Authorization": f"Bearer {key}"}, timeout=60)
                 if warm.status_code >= 400:
                     raise SystemExit(f"bench_load: {url} answered {warm.status_code}: {warm.text[:300]}")
+            server_cpu = _cpu_seconds(server)
             result = asyncio.run(_drive(url, key, args.clients, args.seconds, args.ingest_share, questions))
+            if server is not None:  # the two share the machine's cores: say how much each used
+                result["server_cpu_s"] = round(_cpu_seconds(server) - server_cpu, 1)
         except httpx.HTTPError as exc:
             raise SystemExit(f"bench_load: cannot reach {url}: {exc}") from None
         except subprocess.CalledProcessError as exc:

@@ -8,15 +8,16 @@ import os
 import re
 import subprocess
 import sys
-import threading
+import asyncio
 import time
+from types import SimpleNamespace
 
 import anyio
 import httpx
 import pytest
 
 from graphrag.errors import RequestTimeoutError
-from server.tenancy import TenantScope
+from server.tenancy import TenantEngines, TenantScope
 from tests.servers import free_port, wait_until_healthy
 
 RATE_LIMIT = 40
@@ -77,9 +78,49 @@ def test_rate_limit_is_per_key_and_answers_429_in_the_envelope(served):
     assert other.get("/v1/health").status_code == 200  # another key has its own budget
 
 
-def test_a_call_that_outlasts_the_timeout_is_answered_with_a_timeout_error():
-    scope = TenantScope("t", engine=None, lock=threading.RLock(), timeout_s=0.2)
+def _queue_only_engines() -> TenantEngines:
+    """The engine queue and lock without an engine (these tests are about the queue)."""
+    return TenantEngines(SimpleNamespace(settings=SimpleNamespace(tenant="default")), keys=None)
+
+
+def test_a_call_that_outlasts_the_timeout_is_answered_with_a_timeout_error_and_queued_calls_are_dropped():
+    engines = _queue_only_engines()
+    scope = TenantScope("t", engine=None, engines=engines, timeout_s=0.3)
+    ran: list[str] = []
+
+    async def main() -> None:
+        slow = asyncio.create_task(scope.call(time.sleep, 1.0))
+        await asyncio.sleep(0.05)
+        queued = asyncio.create_task(scope.call(ran.append, "queued"))
+        for task in (slow, queued):
+            with pytest.raises(RequestTimeoutError, match="request_timeout_s"):
+                await task
+
     started = time.monotonic()
-    with pytest.raises(RequestTimeoutError, match="request_timeout_s"):
-        anyio.run(scope.call, time.sleep, 2.0)
-    assert time.monotonic() - started < 1.5
+    anyio.run(main)
+    assert time.monotonic() - started < 0.9  # answered at the deadline, not when the slow call ends
+    time.sleep(1.0)  # the slow call has ended by now; the call that timed out while queued must never run
+    assert ran == []
+    engines.queue.shutdown()
+
+
+def test_engine_calls_run_one_at_a_time_in_arrival_order():
+    engines = _queue_only_engines()
+    scope = TenantScope("t", engine=None, engines=engines, timeout_s=10)
+    order: list[int] = []
+    running = [0, 0]  # now, most at once
+
+    def work(number: int) -> int:
+        running[0] += 1
+        running[1] = max(running)
+        time.sleep(0.005)
+        order.append(number)
+        running[0] -= 1
+        return number * 2
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*[asyncio.create_task(scope.call(work, n)) for n in range(30)])
+
+    assert anyio.run(main) == [n * 2 for n in range(30)]
+    assert order == list(range(30)) and running[1] == 1
+    engines.queue.shutdown()
