@@ -1,6 +1,7 @@
 """Batch entity/relation extraction without indexing: files in, JSONL records out, bad files listed with reasons.
 
-Files are processed by a pool of worker processes (each loads spaCy once); a failing file never stops the run.
+Files are processed by a pool of worker processes (each loads spaCy once), or in this process with the LoRA
+extractor (the language model is loaded once, here); a failing file never stops the run.
 """
 
 from __future__ import annotations
@@ -97,15 +98,22 @@ def extract_files(inputs: Sequence[str], out: Path | None, errors_out: Path, set
                     bad_lines += 1
 
         bar = tqdm(total=len(files), desc="extracting", unit="file", disable=not progress)
+        if settings.extractor == "lora":  # the language model lives in this process: no worker pool
+            from .extraction.spacy_rules import SpacyRuleExtractor
+            from .writers import AnswerWriters
+
+            WorkerExtractor.extractor = AnswerWriters(settings).lora_extractor(SpacyRuleExtractor.load(settings.spacy_model))
+            workers = 1
+        elif workers <= 1:
+            init_extractor_worker(settings.spacy_model, in_worker=False)
         if workers <= 1:
-            init_extractor_worker(settings.spacy_model)
             for path in files:
                 consume(_extract_file(path, settings_json))
                 bar.update()
         else:
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(workers, mp_context=context, initializer=init_extractor_worker,
-                                     initargs=(settings.spacy_model,)) as pool:
+                                     initargs=(settings.spacy_model, True)) as pool:
                 for result in pool.map(_extract_file, files, [settings_json] * len(files), chunksize=4):
                     consume(result)
                     bar.update()

@@ -52,6 +52,15 @@ def _root(ctx: typer.Context, data_dir: DataDir = None, config: ConfigFile = Non
     ctx.obj = _State(data_dir, config, tenant)
 
 
+def _extractor_override(extractor: str | None) -> dict:
+    """Settings override for an ``--extractor`` option (checked here so a typo is named, not a validation dump)."""
+    if extractor is None:
+        return {}
+    if extractor not in ("spacy", "lora"):
+        raise InputError(f"--extractor must be spacy or lora, not {extractor!r}")
+    return {"extractor": extractor}
+
+
 def _echo_json(data) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
@@ -62,9 +71,10 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt .md .html .pdf .jsonl .csv).")],
     workers: Annotated[int, typer.Option(min=-1, max=16, help="Extraction worker processes: 0 = in-process, -1 = one when there are 2+ cores and more than one batch (ingest_batch_size) of documents.")] = -1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    extractor: Annotated[Optional[str], typer.Option(help="Relation extractor: spacy or lora (default: the extractor setting).")] = None,
 ) -> None:
     """Ingest documents and triples into the graph and vector indexes (re-running is a no-op)."""
-    with ctx.obj.engine() as engine:
+    with ctx.obj.engine(**_extractor_override(extractor)) as engine:
         report = engine.ingest(paths, progress=sys.stderr.isatty() or not as_json, workers=workers)
         stats = engine.stats()
     if as_json:
@@ -220,6 +230,7 @@ def extract(
     errors: Annotated[Optional[Path], typer.Option(help="Where to list bad files (default: OUT.errors.jsonl).")] = None,
     workers: Annotated[int, typer.Option(min=1, max=32, help="Worker processes.")] = 1,
     store: Annotated[Optional[str], typer.Option(help="Also write straight into this graph store: sqlite or neo4j.")] = None,
+    extractor: Annotated[Optional[str], typer.Option(help="Relation extractor: spacy or lora (lora runs in one process).")] = None,
 ) -> None:
     """Extract entities and relations from files without embedding them (to JSONL and/or a graph store)."""
     from .batch_extract import extract_files
@@ -228,7 +239,7 @@ def extract(
         raise InputError("give --out FILE, --store sqlite|neo4j, or both")
     if store not in (None, "sqlite", "neo4j"):
         raise InputError(f"--store must be sqlite or neo4j, not {store!r}")
-    settings = ctx.obj.settings(**({"graph_backend": store} if store else {}))
+    settings = ctx.obj.settings(**({"graph_backend": store} if store else {}), **_extractor_override(extractor))
     errors = errors or (out.with_name(out.name + ".errors.jsonl") if out else settings.data_dir / "extract.errors.jsonl")
     graph = None
     if store is not None:

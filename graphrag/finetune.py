@@ -20,7 +20,8 @@ from .finetune_data import Example
 from .lm import LanguageModel
 from .qa_metrics import exact_match, token_f1
 
-__all__ = ["LoraOptions", "TrainResult", "evaluate", "heldout_perplexity", "tokenize_example", "train_lora"]
+__all__ = ["LoraOptions", "TrainResult", "evaluate", "evaluate_extraction", "heldout_perplexity", "tokenize_example",
+           "train_lora"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +236,31 @@ def evaluate(lm: LanguageModel, examples: list[Example], adapter: str | None, ma
             "answerable_abstain_rate": pct(answerable["abstained"]),
             "unanswerable_abstain_rate": pct(unanswerable_abstained),
             "malformed_rate": round(100 * malformed / len(questions), 1) if questions else 0.0}
+
+
+def evaluate_extraction(lm: LanguageModel, examples: list[Example], adapter: str | None, max_new_tokens: int = 256,
+                        progress: bool = False) -> dict:
+    """Generate facts for each extraction example and score them against its target: precision, recall and F1
+    of normalised (head, relation, tail) triples over all examples; malformed replies count as no facts."""
+    from tqdm import tqdm
+
+    from .extraction.fact_metrics import FactScore, score_fact_sets
+    from .extraction.lora_prompt import parse_facts
+
+    total, malformed, milliseconds = FactScore(0, 0, 0, 0), 0, []
+    for example in tqdm(examples, desc=f"evaluate {adapter or 'base'}", disable=not progress):
+        generation = lm.generate(lm.chat_prompt(example.system, example.user), max_new_tokens, adapter=adapter)
+        milliseconds.append(generation.ms)
+        try:
+            predicted = [(f.head, f.relation, f.tail) for f in parse_facts(generation.text)]
+        except ModelOutputError:
+            predicted, malformed = [], malformed + 1
+        gold = [(f.head, f.relation, f.tail) for f in parse_facts(example.reply)]
+        total = total + score_fact_sets(predicted, gold)
+    milliseconds.sort()
+    return {"passages": len(examples), **total.as_dict(),
+            "malformed_rate": round(100 * malformed / len(examples), 1) if examples else 0.0,
+            "p50_ms": milliseconds[len(milliseconds) // 2] if milliseconds else None}
 
 
 def heldout_perplexity(lm: LanguageModel, texts: list[str], adapter: str | None, max_tokens: int = 512) -> float:

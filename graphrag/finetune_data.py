@@ -23,11 +23,14 @@ from pathlib import Path
 
 from .answer_prompt import ANSWER_SYSTEM, EvidenceItem, format_reply, user_message
 from .errors import InputError
+from .extraction.lora_prompt import EXTRACT_SYSTEM, FactTriple, extract_user_message, format_facts
 
-__all__ = ["Example", "RedocredDocument", "build_examples", "data_sha256", "load_redocred", "split_documents"]
+__all__ = ["Example", "RedocredDocument", "build_examples", "build_extraction_examples", "data_sha256", "load_redocred",
+           "load_relation_names", "passage_facts", "split_documents"]
 
 REPLAY_SYSTEM = "You are a helpful assistant."
 _SENTENCES_PER_PASSAGE = 2
+_EXTRACT_WINDOW = 3  # sentences per extraction passage: about one product chunk of short sentences
 # Natural wording for the commonest relations; the rest use "What is the <relation name> of <head>?".
 _TEMPLATES = {
     "P17": "Which country is {h} in?", "P131": "In which administrative region is {h} located?",
@@ -105,6 +108,17 @@ def load_redocred(path: Path) -> list[RedocredDocument]:
         except (KeyError, IndexError, TypeError) as exc:
             raise InputError(f"{path}: document {number} is not in DocRED format ({exc!r})") from exc
     return documents
+
+
+def load_relation_names(path: Path) -> dict[str, str]:
+    """Read rel_info.json (relation id -> Wikidata property name); InputError names the problem."""
+    try:
+        names = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"cannot read relation names {path}: {exc}") from None
+    if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
+        raise InputError(f"{path}: expected a JSON object of relation id -> name")
+    return names
 
 
 def split_documents(documents: list[RedocredDocument], validation_share: float = 0.2
@@ -247,6 +261,48 @@ def build_examples(documents: list[RedocredDocument], relation_names: dict[str, 
         if made:
             out["replay"].append(made)
     examples = [e for kind in out.values() for e in kind]
+    rng.shuffle(examples)
+    return examples
+
+
+def passage_facts(doc: RedocredDocument, sentence_ids: set[int], relation_names: dict[str, str]) -> list[FactTriple]:
+    """The facts a passage of the document states by itself: evidence inside the passage and both entities
+    mentioned there, named as the passage says them; in order of where the head appears."""
+    text = " ".join(doc.sentences[i] for i in sorted(sentence_ids))
+    found: dict[tuple[str, str, str], int] = {}
+    for head, relation, tail, evidence in doc.facts:
+        if not evidence or not set(evidence) <= sentence_ids or relation not in relation_names:
+            continue
+        head_sentences = {s for _, s in doc.entities[head]}
+        tail_sentences = {s for _, s in doc.entities[tail]}
+        if not head_sentences & sentence_ids or not tail_sentences & sentence_ids:
+            continue
+        h, t = _name(doc, head, sentence_ids), _name(doc, tail, sentence_ids)
+        if h == t or h not in text or t not in text:
+            continue
+        found.setdefault((h, relation_names[relation], t), text.index(h))
+    return [FactTriple(*key) for key, _ in sorted(found.items(), key=lambda item: item[1])]
+
+
+def build_extraction_examples(documents: list[RedocredDocument], relation_names: dict[str, str], count: int,
+                              seed: int = 13, empty_share: float = 0.15) -> list[Example]:
+    """Up to ``count`` relation-extraction examples: a passage (a window of three sentences, moved one sentence at a
+    time, so a fact is seen in several contexts) in, its facts as JSON out; about ``empty_share`` of them passages
+    that state no fact (the reply ``[]``)."""
+    rng = random.Random(seed)
+    with_facts, without = [], []
+    for doc in documents:
+        for first in range(max(1, len(doc.sentences) - _EXTRACT_WINDOW + 1)):
+            ids = set(range(first, min(first + _EXTRACT_WINDOW, len(doc.sentences))))
+            facts = passage_facts(doc, ids, relation_names)
+            passage = " ".join(doc.sentences[i] for i in sorted(ids))
+            example = Example("extract", EXTRACT_SYSTEM, extract_user_message(doc.title, passage), format_facts(facts),
+                              tuple(format_facts([f]) for f in facts))
+            (with_facts if facts else without).append(example)
+    rng.shuffle(with_facts)
+    rng.shuffle(without)
+    empty = min(len(without), round(count * empty_share))
+    examples = with_facts[:count - empty] + without[:empty]
     rng.shuffle(examples)
     return examples
 

@@ -78,14 +78,14 @@ class WorkerExtractor:
     extractor: Extractor | None = None
 
 
-def init_extractor_worker(model_name: str) -> None:
-    """Pool initializer: load the spaCy pipeline once per worker process."""
+def init_extractor_worker(model_name: str, in_worker: bool = True) -> None:
+    """Pool initializer: load the spaCy pipeline once per worker process (``in_worker`` False: in this process)."""
     import sys
 
     from .extraction.spacy_rules import SpacyRuleExtractor
     from .models import spacy_model_needs_torch
 
-    if "torch" not in sys.modules and not spacy_model_needs_torch(model_name):
+    if in_worker and "torch" not in sys.modules and not spacy_model_needs_torch(model_name):
         # thinc imports torch whenever it is installed, only to offer PyTorch layers this pipeline does not use:
         # a None entry makes that import fail as if torch were absent (worker RSS 628 -> 167 MB, faster start).
         sys.modules["torch"] = None  # type: ignore[assignment]
@@ -228,10 +228,12 @@ class Indexer:
         self.save_if_due()
         return report
 
-    @staticmethod
-    def worker_count(requested: int, batches: int) -> int:
-        """Extraction processes to use: ``requested`` when >= 0; otherwise one when there are two or more cores and
-        at least two batches (below that, starting a process and loading spaCy again costs more than it saves)."""
+    def worker_count(self, requested: int, batches: int) -> int:
+        """Extraction processes to use: none for the LoRA extractor (its model lives in this process);
+        ``requested`` when >= 0; otherwise one when there are two or more cores and at least two batches (below
+        that, starting a process and loading spaCy again costs more than it saves)."""
+        if self.settings.extractor != "spacy":
+            return 0
         if requested >= 0:
             return requested
         return 1 if (os.cpu_count() or 1) >= 2 and batches >= 2 else 0
@@ -247,7 +249,7 @@ class Indexer:
             return
         context = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
         with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_extractor_worker,
-                                 initargs=(self.settings.spacy_model,)) as pool:
+                                 initargs=(self.settings.spacy_model, True)) as pool:
             pending: list[tuple[list, Future]] = []
             queue = iter(batches)
             for items in queue:

@@ -44,17 +44,32 @@ class AnswerWriters:
                                                  self.settings.answer_dtype, self.settings.torch_threads)
             return self._model
 
-    def _lm_writer(self, adapter: str | None) -> LMAnswerWriter:
+    def _with_adapter(self, adapter: str, kind: str) -> LanguageModel:
+        """The LM with a saved adapter of ``kind`` loaded (checked against the loaded base model)."""
         model = self.language_model()
-        if adapter is not None:
-            manifest = self.registry.get(adapter)
-            if manifest.kind != "answer":
-                raise ModelError(f"adapter {adapter!r} is a {manifest.kind} adapter, not an answer adapter")
-            if model.resolved.sha256 and manifest.base_sha256 != model.resolved.sha256:
-                raise ModelError(f"adapter {adapter!r} was trained on {manifest.base_model} "
-                                 f"(sha256 {manifest.base_sha256[:12]}), not on the loaded {model.resolved.name}")
-            with self._lock:
-                model.add_adapter(adapter, self.registry.path(adapter))
+        manifest = self.registry.get(adapter)
+        if manifest.kind != kind:
+            raise ModelError(f"adapter {adapter!r} is a {manifest.kind} adapter, not an {kind} adapter")
+        if model.resolved.sha256 and manifest.base_sha256 != model.resolved.sha256:
+            raise ModelError(f"adapter {adapter!r} was trained on {manifest.base_model} "
+                             f"(sha256 {manifest.base_sha256[:12]}), not on the loaded {model.resolved.name}")
+        with self._lock:
+            model.add_adapter(adapter, self.registry.path(adapter))
+        return model
+
+    def lora_extractor(self, spacy):
+        """The LoRA relation extractor on this LM: the ``extractor_adapter`` setting, else the active extractor
+        adapter; ModelError when there is neither."""
+        from .extraction.lora_extractor import LoraRelationExtractor
+
+        adapter = self.settings.extractor_adapter or self.registry.active("extractor")
+        if not adapter:
+            raise ModelError("extractor=lora needs an extractor adapter: train one with scripts/finetune.py --task "
+                             "extract, then `graphrag adapters activate NAME` (or set GRAPHRAG_EXTRACTOR_ADAPTER)")
+        return LoraRelationExtractor(spacy, self._with_adapter(adapter, "extractor"), adapter)
+
+    def _lm_writer(self, adapter: str | None) -> LMAnswerWriter:
+        model = self._with_adapter(adapter, "answer") if adapter is not None else self.language_model()
         return LMAnswerWriter(model, self.extractive, adapter, self.settings.answer_max_new_tokens,
                               self.settings.answer_evidence_tokens, self.stats)
 

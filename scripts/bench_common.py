@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["PeakRss", "cache_dir_for", "load_questions"]
+__all__ = ["PeakRss", "cache_dir_for", "load_questions", "print_json"]
 
 
 class PeakRss:
@@ -117,3 +117,12 @@ def load_questions(path: Path, list_field: str) -> list[dict]:
     if not records:
         raise ValueError(f"{path}: no questions")
     return records
+
+
+def print_json(result: dict, out: Path | None = None) -> None:
+    """Print a script's JSON result and, when ``out`` is given, also write it there."""
+    text = json.dumps(result, indent=2)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n", encoding="utf-8")
+    print(text)

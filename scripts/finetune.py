@@ -1,4 +1,6 @@
-"""Train a LoRA answer adapter on Re-DocRED questions and save it as a release (manifest + registry).
+"""Train a LoRA adapter on Re-DocRED and save it as a release (manifest + registry): an answer adapter
+(--task answer, the default) or a relation-extractor adapter (--task extract: passages in, JSON facts out; see
+graphrag/extraction/lora_prompt.py; validated as fact precision/recall/F1 on held-out documents' passages).
 
 Builds training examples from the training share of the documents (split by title hash; validation documents never
 appear in training): relation facts as questions, unanswerable variants, two-hop chains and replay text. Trains
@@ -20,10 +22,14 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import print_json  # noqa: E402
+
 from graphrag import GraphRAGError, Settings
 from graphrag.adapters import AdapterManifest, AdapterRegistry, check_name
-from graphrag.finetune import LoraOptions, evaluate, heldout_perplexity, train_lora
-from graphrag.finetune_data import build_examples, data_sha256, load_redocred, split_documents
+from graphrag.finetune import LoraOptions, evaluate, evaluate_extraction, heldout_perplexity, train_lora
+from graphrag.finetune_data import (build_examples, build_extraction_examples, data_sha256, load_redocred,
+                                    load_relation_names, split_documents)
 from graphrag.lm import LanguageModel
 
 
@@ -31,7 +37,9 @@ def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="Re-DocRED (DocRED-format) JSON file")
     parser.add_argument("--relations", type=Path, help="rel_info.json (default: next to --data)")
-    parser.add_argument("--name", help="adapter name (default answer-<UTC timestamp>)")
+    parser.add_argument("--task", choices=["answer", "extract"], default="answer",
+                        help="answer adapter or relation-extractor adapter (default answer)")
+    parser.add_argument("--name", help="adapter name (default <task>-<UTC timestamp>)")
     parser.add_argument("--model", help="answer model (package key or directory; default: the answer_model setting)")
     parser.add_argument("--examples", type=int, default=2000, help="training examples (default 2000)")
     parser.add_argument("--validation-examples", type=int, default=200, help="held-out questions (default 200)")
@@ -59,24 +67,25 @@ def main() -> int:
     args = _parse_args()
     started = time.perf_counter()
     try:
-        name = check_name(args.name or "answer-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"))
+        name = check_name(args.name or f"{args.task}-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"))
         if args.examples < 1 or args.validation_examples < 1:
             raise ValueError("--examples and --validation-examples must be at least 1")
         settings = Settings.load()
         registry = AdapterRegistry(settings.adapters_root)
         if (registry.root / name / "manifest.json").exists():
             raise ValueError(f"adapter {name!r} already exists in {registry.root}: choose another --name")
-        relations_file = args.relations or args.data.parent / "rel_info.json"
-        try:
-            relation_names = json.loads(relations_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot read relation names {relations_file}: {exc}") from None
-        if not isinstance(relation_names, dict):
-            raise ValueError(f"{relations_file}: expected a JSON object of relation id -> name")
+        relation_names = load_relation_names(args.relations or args.data.parent / "rel_info.json")
         train_docs, validation_docs = split_documents(load_redocred(args.data))
-        train = build_examples(train_docs, relation_names, args.examples, seed=args.seed)
-        validation = build_examples(validation_docs, relation_names, args.validation_examples, seed=args.seed + 1,
-                                    unanswerable_share=0.4, multihop_share=0.15, replay_share=0.0)
+        if args.task == "extract":
+            train = build_extraction_examples(train_docs, relation_names, args.examples, seed=args.seed)
+            validation = build_extraction_examples(validation_docs, relation_names, args.validation_examples,
+                                                   seed=args.seed + 1)
+            score = evaluate_extraction
+        else:
+            train = build_examples(train_docs, relation_names, args.examples, seed=args.seed)
+            validation = build_examples(validation_docs, relation_names, args.validation_examples, seed=args.seed + 1,
+                                        unanswerable_share=0.4, multihop_share=0.15, replay_share=0.0)
+            score = evaluate
         sha = data_sha256(train)
         options = LoraOptions(rank=args.rank, alpha=args.alpha, dropout=args.dropout,
                               target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip()),
@@ -91,12 +100,12 @@ def main() -> int:
                                 settings.lm_cache_dir, device, args.dtype, settings.torch_threads)
         heldout_text = [" ".join(d.sentences) for d in validation_docs[:40]]
         progress = sys.stderr.isatty()
-        summary: dict = {"name": name, "base_model": lm.resolved.name, "device": device, "dtype": str(lm.model.dtype).replace("torch.", ""),
+        summary: dict = {"name": name, "task": args.task, "base_model": lm.resolved.name, "device": device, "dtype": str(lm.model.dtype).replace("torch.", ""),
                          "cpu_count": os.cpu_count(), "train_documents": len(train_docs),
                          "validation_documents": len(validation_docs), "train_examples": len(train),
                          "validation_questions": len(validation), "training_data_sha256": sha}
         if not args.skip_base_eval:
-            summary["base"] = evaluate(lm, validation, adapter=None, progress=progress)
+            summary["base"] = score(lm, validation, adapter=None, progress=progress)
         ppl_base = heldout_perplexity(lm, heldout_text, adapter=None)
         result = train_lora(lm, name, train, options, registry.root / ".checkpoints" / name, sha, progress=progress,
                             max_steps=args.max_steps)
@@ -107,12 +116,13 @@ def main() -> int:
         if result.steps < result.planned_steps:
             summary["stopped_early"] = True  # not saved: resume with the same arguments to finish
         else:
-            summary["lora"] = evaluate(lm, validation, adapter=name, progress=progress)
+            summary["lora"] = score(lm, validation, adapter=name, progress=progress)
             ppl_lora = heldout_perplexity(lm, heldout_text, adapter=name)
             summary["forgetting"] = {"heldout_perplexity_base": ppl_base, "heldout_perplexity_lora": ppl_lora,
                                      "ratio": round(ppl_lora / ppl_base, 3)}
             manifest = AdapterManifest(
-                name=name, kind="answer", base_model=lm.resolved.name, base_sha256=lm.resolved.sha256,
+                name=name, kind="answer" if args.task == "answer" else "extractor", base_model=lm.resolved.name,
+                base_sha256=lm.resolved.sha256,
                 training_data_sha256=sha, hyperparameters=_options(options),
                 metrics={"validation": summary["lora"], "validation_base": summary.get("base"),
                          "forgetting": summary["forgetting"], "training": summary["training"]})
@@ -124,11 +134,7 @@ def main() -> int:
     except (GraphRAGError, OSError, ValueError) as exc:
         print(json.dumps({"error": getattr(exc, "message", str(exc))}))
         return 2
-    text = json.dumps(summary, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
-    print(text)
+    print_json(summary, args.out)
     return 0
 
 

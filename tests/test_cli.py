@@ -163,3 +163,23 @@ def test_finetune_script_rejects_bad_input(tmp_path):
     result = subprocess.run([sys.executable, str(script), "--data", str(bad), "--name", "../evil"], env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "invalid adapter name" in json.loads(result.stdout)["error"]
+
+
+def test_bench_extract_rejects_bad_input(tmp_path):
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "bench_extract.py"
+    bad = tmp_path / "bad.json"
+    relations = tmp_path / "rel_info.json"
+    relations.write_text('{"P17": "country"}')
+    cases = ((b"\x00\x01binary", relations, "cannot read"), (b'[{"title": "x"}]', relations, "not in DocRED format"),
+             (b"[]", bad, "relation id -> name"))
+    for data, names, message in cases:
+        bad.write_bytes(data)
+        result = subprocess.run([sys.executable, str(script), "--data", str(bad), "--relations", str(names)],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert message in json.loads(result.stdout)["error"]
+    result = subprocess.run([sys.executable, str(script), "--data", str(bad), "--extractors", "magic"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "--extractors takes spacy and/or lora" in result.stderr

@@ -70,6 +70,13 @@ class SpacyRuleExtractor:
 
     def extract_many(self, items: Sequence[tuple[Document, Sequence[Chunk]]]) -> list[Extraction]:
         """Extract from many documents with one batched spaCy pass over all their paragraphs."""
+        return [resolve_document(doc, mentions, relations)
+                for (doc, _), (mentions, relations) in zip(items, self.candidates(items))]
+
+    def candidates(self, items: Sequence[tuple[Document, Sequence[Chunk]]]
+                   ) -> list[tuple[list[MentionCandidate], list[RelationCandidate]]]:
+        """Per document, the raw entity mentions and relation candidates before resolution (other extractors reuse
+        the mentions and bring their own relations)."""
         segments = []
         for index, (_, chunks) in enumerate(items):
             for chunk in chunks:
@@ -81,7 +88,7 @@ class SpacyRuleExtractor:
         relations: list[list[RelationCandidate]] = [[] for _ in items]
         for sdoc, (index, chunk_id, base) in self._nlp.pipe(segments, as_tuples=True, batch_size=64):
             _SegmentReader(sdoc, chunk_id, base).read(mentions[index], relations[index])
-        return [resolve_document(doc, mentions[i], relations[i]) for i, (doc, _) in enumerate(items)]
+        return list(zip(mentions, relations))
 
 
 class _SegmentReader:

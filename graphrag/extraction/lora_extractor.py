@@ -1,0 +1,101 @@
+"""Relation extraction by the fine-tuned language model: a LoRA adapter of kind "extractor" turns each chunk into
+JSON facts (see :mod:`.lora_prompt`); spaCy still finds the entity mentions.
+
+Each fact's head and tail must be found in the chunk's text (case-insensitively): a name the model made up is
+dropped, never stored. A reply that does not parse falls back to the spaCy rules' relations for that chunk and is
+counted (``fallbacks``), like the LM answer writer's malformed replies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from ..errors import ModelOutputError
+from ..types import Chunk, Document, Extraction
+from .base import relation_type_from_words
+from .lora_prompt import EXTRACT_SYSTEM, extract_user_message, parse_facts
+from .resolve import MentionCandidate, RelationCandidate, resolve_document
+from .spacy_rules import SpacyRuleExtractor
+
+__all__ = ["LoraRelationExtractor"]
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_CONFIDENCE = 0.7  # the model gives no calibrated score; below "structured" (1.0), above pronoun-resolved rules
+
+
+class LoraRelationExtractor:
+    """Relations from an extractor adapter on the shared language model; mentions and fallbacks from spaCy."""
+
+    name = "lora"
+
+    def __init__(self, spacy: SpacyRuleExtractor, model, adapter: str, max_new_tokens: int = 256) -> None:
+        self.spacy = spacy
+        self.model = model  # graphrag.lm.LanguageModel with ``adapter`` loaded
+        self.adapter = adapter
+        self.max_new_tokens = max_new_tokens
+        self.fallbacks = 0
+        self.chunks_read = 0
+
+    def extract(self, document: Document, chunks: Sequence[Chunk]) -> Extraction:
+        """Extract from one document's chunks."""
+        return self.extract_many([(document, chunks)])[0]
+
+    def extract_many(self, items: Sequence[tuple[Document, Sequence[Chunk]]]) -> list[Extraction]:
+        """One generation per chunk; spaCy's pass over all the documents is batched."""
+        out = []
+        for (doc, chunks), (mentions, rule_relations) in zip(items, self.spacy.candidates(items)):
+            mentions = list(mentions)
+            relations: list[RelationCandidate] = []
+            for chunk in chunks:
+                found = self.chunk_relations(doc, chunk, mentions)
+                relations.extend(found if found is not None else [r for r in rule_relations if r.chunk_id == chunk.id])
+            out.append(resolve_document(doc, mentions, relations))
+        return out
+
+    def chunk_relations(self, doc: Document, chunk: Chunk, mentions: list[MentionCandidate]
+                        ) -> list[RelationCandidate] | None:
+        """The model's relations for one chunk (new mentions are appended to ``mentions``); None when its reply
+        was malformed."""
+        self.chunks_read += 1
+        prompt = self.model.chat_prompt(EXTRACT_SYSTEM, extract_user_message(doc.title, chunk.text))
+        reply = self.model.generate(prompt, self.max_new_tokens, adapter=self.adapter).text
+        try:
+            facts = parse_facts(reply)
+        except ModelOutputError:
+            self.fallbacks += 1
+            return None
+        relations = []
+        for fact in facts:
+            relation_type = relation_type_from_words(fact.relation)
+            head = self._locate(fact.head, chunk, mentions)
+            tail = self._locate(fact.tail, chunk, mentions)
+            if not relation_type or head is None or tail is None or head == tail:
+                continue
+            relations.append(RelationCandidate(head, relation_type, tail, _CONFIDENCE, chunk.id,
+                                               _sentence_around(chunk.text, head[0] - chunk.start)))
+        return relations
+
+    @staticmethod
+    def _locate(name: str, chunk: Chunk, mentions: list[MentionCandidate]) -> tuple[int, int] | None:
+        """Document offsets of ``name`` in the chunk: spaCy's mention there when one covers it, else a new mention
+        (type Other); None when the chunk does not contain the name."""
+        position = chunk.text.casefold().find(name.casefold())
+        if position < 0:
+            return None
+        start, end = chunk.start + position, chunk.start + position + len(name)
+        for mention in mentions:
+            if mention.chunk_id == chunk.id and mention.start <= start and end <= mention.end:
+                return mention.start, mention.end
+        mentions.append(MentionCandidate(chunk.text[position:position + len(name)], "Other", start, end, chunk.id))
+        return start, end
+
+
+def _sentence_around(text: str, offset: int) -> str:
+    """The sentence of ``text`` containing ``offset`` (the evidence sentence stored with the relation)."""
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        if match.start() >= offset:
+            return text[start:match.start()].strip()
+        start = match.end()
+    return text[start:].strip()

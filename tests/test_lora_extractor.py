@@ -1,0 +1,160 @@
+"""The LoRA relation extractor: its reply schema, its training data, how it turns a reply into stored relations
+(made-up names dropped, malformed replies falling back to the spaCy rules), and an extractor adapter trained on the
+real SmolLM2-135M, saved, activated and used by ``graphrag ingest --extractor lora``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from graphrag import Engine, Settings
+from graphrag.adapters import AdapterManifest, AdapterRegistry
+from graphrag.errors import ModelOutputError
+from graphrag.extraction.fact_metrics import score_fact_sets
+from graphrag.extraction.lora_extractor import LoraRelationExtractor
+from graphrag.extraction.lora_prompt import FactTriple, format_facts, parse_facts
+from graphrag.finetune import LoraOptions, train_lora
+from graphrag.finetune_data import build_extraction_examples, data_sha256, load_redocred
+from graphrag.ingest import SentenceChunker, document_from_text
+from graphrag.lm import Generation, LanguageModel
+from graphrag.lm_packages import SMOLLM2_135M
+from tests.test_lm import RELATIONS, _docred_documents
+
+
+@pytest.fixture(scope="module")
+def extraction_examples(tmp_path_factory):
+    path = tmp_path_factory.mktemp("redocred-x") / "docs.json"
+    path.write_text(json.dumps(_docred_documents()))
+    return build_extraction_examples(load_redocred(path), RELATIONS, 12, empty_share=0.25)
+
+
+def test_parse_facts_accepts_the_schema_and_rejects_everything_else():
+    facts = [FactTriple("Helix Dynamics", "headquarters location", "Tallinn")]
+    assert parse_facts(format_facts(facts)) == facts
+    assert parse_facts("  []\n") == []
+    assert parse_facts('[{"head": " Helix  Dynamics", "relation": "founded by", "tail": "Marta"}]')[0].head == "Helix Dynamics"
+    for bad in ("Helix Dynamics is in Tallinn", '{"head": "a", "relation": "b", "tail": "c"}',
+                '[{"head": "a", "relation": "b"}]', '[{"head": "a", "relation": "b", "tail": "c", "why": "d"}]',
+                '[{"head": "", "relation": "b", "tail": "c"}]', '[{"head": 1, "relation": "b", "tail": "c"}]',
+                '[["a", "b", "c"]]', '[] trailing', json.dumps([{"head": "a", "relation": "b", "tail": "c"}] * 33),
+                json.dumps([{"head": "a" * 161, "relation": "b", "tail": "c"}])):
+        with pytest.raises(ModelOutputError):
+            parse_facts(bad)
+
+
+def test_extraction_examples_state_only_facts_their_passage_contains(extraction_examples):
+    assert {e.kind for e in extraction_examples} == {"extract"}
+    with_facts = [e for e in extraction_examples if e.reply != "[]"]
+    assert with_facts and len(with_facts) < len(extraction_examples)  # some passages state nothing
+    relations = set(RELATIONS.values())
+    for example in with_facts:
+        for fact in parse_facts(example.reply):
+            assert fact.head in example.user and fact.tail in example.user and fact.relation in relations
+    founded = [f for e in with_facts for f in parse_facts(e.reply) if f.relation == "founded by"]
+    assert founded and all(f.head in _company_names() and f.tail in _people() for f in founded)
+
+
+def _company_names() -> set[str]:
+    return {d["title"] for d in _docred_documents()}
+
+
+def _people() -> set[str]:
+    from tests.test_lm import PEOPLE
+
+    return set(PEOPLE)
+
+
+def test_fact_scores():
+    score = score_fact_sets([("The Helix", "Founded by", "Marta"), ("x", "y", "z")],
+                            [("helix", "founded by", "marta."), ("a", "b", "c"), ("d", "e", "f")])
+    assert (score.matched_predicted, score.predicted, score.gold) == (1, 2, 3)
+    assert score.precision == 50.0 and round(score.recall, 2) == 33.33 and round(score.f1, 2) == 40.0
+
+
+class _ScriptedModel:
+    """Stands in for the LM in a test of the extractor's reply handling only (the LM is the real one below)."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+
+    def chat_prompt(self, system: str, user: str) -> str:
+        return user
+
+    def generate(self, prompt: str, max_new_tokens: int, adapter=None) -> Generation:
+        return Generation(text=self.reply, prompt_tokens=10, new_tokens=5, ms=1.0, mean_token_probability=0.9)
+
+
+def _document(text: str):
+    document = document_from_text(text, key="doc", title="Helix Dynamics", source="test", tenant="default",
+                                  max_bytes=10_000)
+    return document, SentenceChunker(1200, 200).chunk(document)
+
+
+def test_reply_becomes_relations_between_names_found_in_the_chunk(spacy_extractor):
+    document, chunks = _document("Helix Dynamics is a software company based in Tallinn. "
+                                 "It was founded by Marta Kovac in 2004.")
+    reply = format_facts([FactTriple("Helix Dynamics", "headquarters location", "tallinn"),
+                          FactTriple("Helix Dynamics", "founded by", "Marta Kovac"),
+                          FactTriple("Helix Dynamics", "founded by", "Jonas Berg")])  # not in the text: dropped
+    extractor = LoraRelationExtractor(spacy_extractor, _ScriptedModel(reply), "x")
+    extraction = extractor.extract(document, chunks)
+    names = {e.id: e.name for e in extraction.entities}
+    found = {(names[r.source_id], r.type, names[r.target_id]) for r in extraction.relations}
+    assert found == {("Helix Dynamics", "HEADQUARTERS_LOCATION", "Tallinn"),
+                     ("Helix Dynamics", "FOUNDED_BY", "Marta Kovac")}
+    assert all(r.evidence == (chunks[0].id,) and r.sentence in document.text for r in extraction.relations)
+    assert extractor.fallbacks == 0 and extractor.chunks_read == 1
+
+
+def test_malformed_reply_falls_back_to_the_rules_and_is_counted(spacy_extractor):
+    document, chunks = _document("Marta Kovac founded Helix Dynamics in Tallinn.")
+    extractor = LoraRelationExtractor(spacy_extractor, _ScriptedModel("Marta founded Helix, I think."), "x")
+    extraction = extractor.extract(document, chunks)
+    rules = spacy_extractor.extract(document, chunks)
+    assert extractor.fallbacks == 1
+    assert {r.id for r in extraction.relations} == {r.id for r in rules.relations} != set()
+
+
+def test_extractor_adapter_trains_saves_and_ingests_with_the_real_model(extraction_examples, real_embedder, tmp_path):
+    lm = LanguageModel.load(SMOLLM2_135M.key, Settings.load().lm_cache_dir)
+    options = LoraOptions(rank=4, alpha=8, dropout=0.0, target_modules=("q_proj", "v_proj"), epochs=1,
+                          learning_rate=1e-3, batch_size=4, max_length=768)
+    result = train_lora(lm, "extract-test", extraction_examples, options, tmp_path / "ckpt",
+                        data_sha256(extraction_examples), progress=False)
+    assert result.steps == result.planned_steps >= 3
+    settings = Settings.load(data_dir=tmp_path / "data", answer_model=SMOLLM2_135M.key, extractor="lora")
+    registry = AdapterRegistry(settings.adapters_root)
+    registry.save(lm.model, "extract-test", AdapterManifest(
+        name="extract-test", kind="extractor", base_model=lm.resolved.name, base_sha256=lm.resolved.sha256,
+        training_data_sha256=data_sha256(extraction_examples)))
+    registry.activate("extract-test")
+    assert registry.active("extractor") == "extract-test" and registry.active("answer") is None
+
+    path = tmp_path / "helix.txt"
+    path.write_text("Helix Dynamics is a software company based in Tallinn. It was founded by Marta Kovac.",
+                    encoding="utf-8")
+    engine = Engine.from_settings(settings, embedder=real_embedder)
+    try:
+        report = engine.ingest([path])
+        extractor = engine._get_extractor()
+        assert isinstance(extractor, LoraRelationExtractor) and extractor.adapter == "extract-test"
+        assert extractor.chunks_read == 1 and not report.problems
+        assert engine.stats().documents == 1 and engine.store.find_entities("Helix Dynamics")
+        assert set(engine.writers.language_model().adapters) == {"extract-test"}
+    finally:
+        engine.close()
+
+
+def test_cli_names_a_missing_extractor_adapter_and_a_bad_choice(tmp_path):
+    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path / "data"), "GRAPHRAG_ANSWER_MODEL": SMOLLM2_135M.key}
+    path = tmp_path / "a.txt"
+    path.write_text("Helix Dynamics is based in Tallinn.", encoding="utf-8")
+    for option, message in (("lora", "needs an extractor adapter"), ("bogus", "--extractor must be spacy or lora")):
+        result = subprocess.run([sys.executable, "-m", "graphrag", "ingest", str(path), "--extractor", option],
+                                env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode != 0 and message in result.stderr + result.stdout
+        assert "Traceback" not in result.stderr
