@@ -97,7 +97,6 @@ def extract_files(inputs: Sequence[str], out: Path | None, errors_out: Path, set
                 else:
                     bad_lines += 1
 
-        bar = tqdm(total=len(files), desc="extracting", unit="file", disable=not progress)
         if settings.extractor == "lora":  # the language model lives in this process: no worker pool
             from .extraction.spacy_rules import SpacyRuleExtractor
             from .writers import AnswerWriters
@@ -106,6 +105,7 @@ def extract_files(inputs: Sequence[str], out: Path | None, errors_out: Path, set
             workers = 1
         elif workers <= 1:
             init_extractor_worker(settings.spacy_model, in_worker=False)
+        bar = tqdm(total=len(files), desc="extracting", unit="file", disable=not progress)
         if workers <= 1:
             for path in files:
                 consume(_extract_file(path, settings_json))
