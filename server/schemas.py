@@ -45,6 +45,6 @@ def settings_table() -> str:
     """The README's settings table, one row per Settings field."""
     rows = ["| setting | env var | default | meaning |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        default = f"`{field.default}`" if field.default != "" else '`""` (packaged model)'
+        default = f"`{field.default}`" if field.default != "" else '`""`'  # each description says what empty means
         rows.append(f"| `{name}` | `GRAPHRAG_{name.upper()}` | {default} | {field.description} |")
     return "\n".join([SETTINGS_BEGIN, *rows, SETTINGS_END])

@@ -200,6 +200,8 @@ def test_ingest_with_an_extraction_worker_matches_in_process_ingest(tmp_path, re
         try:
             report = engine.ingest([demo_corpus], workers=workers)
             assert not report.problems and report.documents_added >= 30  # so at least four batches of eight
+            # the pooled run must really have extracted in the worker: this process never loaded spaCy's extractor
+            assert (engine._extractor is None) == (workers == 1)
             entities = sorted((e.id, e.name, e.type) for e in engine.store.get_entities(sorted(engine.store.entity_ids())))
             question = real_embedder.embed(["Who founded Veltrix Systems?"], query=True)
             hits = [h.id for h in engine.chunk_index.search(question, 5)[0]]

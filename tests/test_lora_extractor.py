@@ -22,7 +22,7 @@ from graphrag.finetune_data import build_extraction_examples, data_sha256, load_
 from graphrag.ingest import SentenceChunker, document_from_text
 from graphrag.lm import Generation, LanguageModel
 from graphrag.lm_packages import SMOLLM2_135M
-from tests.test_lm import RELATIONS, _docred_documents
+from tests.test_lm import PEOPLE, RELATIONS, _docred_documents
 
 
 @pytest.fixture(scope="module")
@@ -55,17 +55,8 @@ def test_extraction_examples_state_only_facts_their_passage_contains(extraction_
         for fact in parse_facts(example.reply):
             assert fact.head in example.user and fact.tail in example.user and fact.relation in relations
     founded = [f for e in with_facts for f in parse_facts(e.reply) if f.relation == "founded by"]
-    assert founded and all(f.head in _company_names() and f.tail in _people() for f in founded)
-
-
-def _company_names() -> set[str]:
-    return {d["title"] for d in _docred_documents()}
-
-
-def _people() -> set[str]:
-    from tests.test_lm import PEOPLE
-
-    return set(PEOPLE)
+    companies = {d["title"] for d in _docred_documents()}
+    assert founded and all(f.head in companies and f.tail in PEOPLE for f in founded)
 
 
 def test_fact_scores():
