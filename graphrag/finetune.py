@@ -90,13 +90,18 @@ def tokenize_example(tokenizer, example: Example, max_length: int) -> tuple[list
     return prompt_ids + reply_ids, len(reply_ids)
 
 
-def _reply_loss(model, ids: list[int], reply_tokens: int, device: str):
+def reply_loss_sum(model, ids: list[int], reply_tokens: int, device: str):
+    """Summed cross-entropy of one example's reply tokens (the prompt is context, not a target).
+
+    The caller divides by the batch's reply-token count, so every reply token weighs the same: averaging per example
+    instead gave a 3-token reply (an extractor's ``[]``) twenty times the per-token weight of a 60-token fact list,
+    and the model learned to answer ``[]`` to everything."""
     import torch
 
     input_ids = torch.tensor([ids], device=device)
     logits = model(input_ids=input_ids, logits_to_keep=reply_tokens + 1).logits[0, :-1].float()
     targets = input_ids[0, -reply_tokens:]
-    return torch.nn.functional.cross_entropy(logits, targets)
+    return torch.nn.functional.cross_entropy(logits, targets, reduction="sum")
 
 
 def train_lora(lm: LanguageModel, adapter_name: str, examples: list[Example], options: LoraOptions,
@@ -161,9 +166,10 @@ def train_lora(lm: LanguageModel, adapter_name: str, examples: list[Example], op
     for step in range(start, last):
         batch = order[step * options.batch_size:(step + 1) * options.batch_size]
         step_loss = 0.0
+        batch_tokens = sum(usable[index][1] for index in batch)
         for index in batch:
             ids, reply_tokens = usable[index]
-            loss = _reply_loss(model, ids, reply_tokens, lm.device) / len(batch)
+            loss = reply_loss_sum(model, ids, reply_tokens, lm.device) / batch_tokens
             loss.backward()
             step_loss += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)

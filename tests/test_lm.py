@@ -12,7 +12,7 @@ import pytest
 from graphrag import Settings
 from graphrag.adapters import AdapterManifest, AdapterRegistry
 from graphrag.errors import InputError, NotFoundError
-from graphrag.finetune import LoraOptions, _reply_loss, tokenize_example, train_lora
+from graphrag.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
 from graphrag.finetune_data import build_examples, data_sha256, load_redocred, split_documents
 from graphrag.lm import LanguageModel
 from graphrag.lm_packages import SMOLLM2_135M
@@ -78,11 +78,11 @@ def _mean_reply_loss(lm: LanguageModel, examples, adapter: str | None) -> float:
             ids, reply_tokens = tokenize_example(lm.tokenizer, example, 768)
             if adapter is None and lm.adapters:
                 with lm.model.disable_adapter():
-                    losses.append(float(_reply_loss(lm.model, ids, reply_tokens, lm.device)))
+                    losses.append(float(reply_loss_sum(lm.model, ids, reply_tokens, lm.device)) / reply_tokens)
             else:
                 if adapter:
                     lm.model.set_adapter(adapter)
-                losses.append(float(_reply_loss(lm.model, ids, reply_tokens, lm.device)))
+                losses.append(float(reply_loss_sum(lm.model, ids, reply_tokens, lm.device)) / reply_tokens)
     return sum(losses) / len(losses)
 
 

@@ -17,7 +17,7 @@ from graphrag.errors import ModelOutputError
 from graphrag.extraction.fact_metrics import score_fact_sets
 from graphrag.extraction.lora_extractor import LoraRelationExtractor
 from graphrag.extraction.lora_prompt import FactTriple, format_facts, parse_facts
-from graphrag.finetune import LoraOptions, train_lora
+from graphrag.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
 from graphrag.finetune_data import build_extraction_examples, data_sha256, load_redocred
 from graphrag.ingest import SentenceChunker, document_from_text
 from graphrag.lm import Generation, LanguageModel
@@ -108,6 +108,31 @@ def test_malformed_reply_falls_back_to_the_rules_and_is_counted(spacy_extractor)
     rules = spacy_extractor.extract(document, chunks)
     assert extractor.fallbacks == 1
     assert {r.id for r in extraction.relations} == {r.id for r in rules.relations} != set()
+
+
+def test_training_weighs_every_reply_token_equally(extraction_examples, tmp_path):
+    """The training loss is the mean over all reply tokens of a batch, not the mean of per-example means: with the
+    latter a 3-token ``[]`` reply outweighed a long fact list token for token and the extractor learned to answer
+    ``[]`` to everything. One step over the whole set; LoRA starts as the identity, so that step's loss is the base
+    model's."""
+    import torch
+
+    lm = LanguageModel.load(SMOLLM2_135M.key, Settings.load().lm_cache_dir)
+    sums, counts = [], []
+    with torch.inference_mode():
+        for example in extraction_examples:
+            ids, reply_tokens = tokenize_example(lm.tokenizer, example, 768)
+            sums.append(float(reply_loss_sum(lm.model, ids, reply_tokens, lm.device)))
+            counts.append(reply_tokens)
+    assert min(counts) <= 4 < 20 <= max(counts)  # "[]" beside fact lists
+    token_mean = sum(sums) / sum(counts)
+    example_mean = sum(s / c for s, c in zip(sums, counts)) / len(counts)
+    assert abs(token_mean - example_mean) > 0.1 * token_mean  # the two weightings really differ here
+    options = LoraOptions(rank=4, alpha=8, dropout=0.0, target_modules=("q_proj",), epochs=1, learning_rate=1e-4,
+                          batch_size=len(extraction_examples), max_length=768)
+    result = train_lora(lm, "weights", extraction_examples, options, tmp_path / "ckpt",
+                        data_sha256(extraction_examples), progress=False)
+    assert result.steps == 1 and result.losses[0] == pytest.approx(token_mean, rel=0.02)
 
 
 def test_extractor_adapter_trains_saves_and_ingests_with_the_real_model(extraction_examples, real_embedder, tmp_path):
