@@ -105,7 +105,7 @@ class LMAnswerWriter:
         except ModelOutputError as exc:
             self.stats.count("malformed", f"{exc.message}: {generation.text[:200]!r}")
             if self.fallback is None:
-                raise
+                raise ModelOutputError(exc.message, details={"reply": generation.text[:500]}) from None
             answer = self.fallback.write(question, retrieval)
             return replace(answer, timings_ms={**timings, **answer.timings_ms, "lm_fallback": 1.0})
         if reply.answer is None:

@@ -7,7 +7,8 @@ Scores are SQuAD-style normalised exact match and token F1 against the best answ
 "I don't know" answers, all on a 0-100 scale, plus malformed_rate: LM replies that broke the schema, scored as
 wrong (the LM writers run here without the extractive fallback the product uses, so the figures are the model's
 own). p50/p95 are the writer's own time in gold mode, retrieval plus writing in retrieved mode.
-Writes {"sets": {set: {mode: {writer: {em, f1, abstain_rate, malformed_rate, p50_ms, p95_ms}}}}}.
+Writes {"sets": {set: {mode: {writer: {em, f1, abstain_rate, malformed_rate, p50_ms, p95_ms}}}}}; --details
+adds one JSON line per question, mode and writer (the answer or the schema error, its F1) for error analysis.
 
 Example (2 CPU cores):
   python scripts/bench_answer.py --corpus ../shared/data/multihop/corpus.jsonl \
@@ -78,6 +79,7 @@ def main() -> int:
     parser.add_argument("--writers", default=",".join(WRITERS), help="comma-separated subset of " + ",".join(WRITERS))
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ",".join(MODES))
     parser.add_argument("--limit", type=int, help="first N questions of each set")
+    parser.add_argument("--details", type=Path, help="also write every answer here (JSON lines)")
     parser.add_argument("--cache-dir", type=Path, default=Path(".graphrag/bench"), help="where indexes are cached")
     args = parser.parse_args()
     try:
@@ -115,7 +117,9 @@ def main() -> int:
             pick = {"extractive": lambda: engine.writers.extractive,
                     "base": lambda: _own(engine.writers.pick(BASE_ADAPTER)),
                     "lora": lambda: _own(engine.writers.pick(adapter))}
-            results = {name: _run_set(engine, records, passages, {w: pick[w]() for w in writers}, modes)
+            details: list[dict] | None = [] if args.details else None
+            results = {name: _run_set(engine, records, passages, {w: pick[w]() for w in writers}, modes,
+                                      details, name)
                        for name, records in sets.items()}
             model = engine.writers._model
             summary = {"sets": results, "adapter": adapter, "answer_model": model.resolved.name if model else None,
@@ -123,6 +127,10 @@ def main() -> int:
                        "lm_outcomes": engine.writers.stats.as_dict(), "cpu_count": os.cpu_count()}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        if args.details:
+            args.details.parent.mkdir(parents=True, exist_ok=True)
+            args.details.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in details),
+                                    encoding="utf-8")
     except (GraphRAGError, OSError, ValueError) as exc:
         print(json.dumps({"error": getattr(exc, "message", str(exc))}))
         return 2
@@ -135,7 +143,8 @@ def _own(writer: LMAnswerWriter) -> LMAnswerWriter:
                           writer.stats)
 
 
-def _run_set(engine: Engine, records: list[dict], passages, writers: dict, modes: list[str]) -> dict:
+def _run_set(engine: Engine, records: list[dict], passages, writers: dict, modes: list[str],
+             details: list[dict] | None = None, set_name: str = "") -> dict:
     from tqdm import tqdm
 
     scores = {mode: {w: {"em": [], "f1": [], "abstained": [], "ms": [], "malformed": []} for w in writers}
@@ -148,10 +157,11 @@ def _run_set(engine: Engine, records: list[dict], passages, writers: dict, modes
             evidence = gold_retrieval(retrieval, record, passages) if mode == "gold" else retrieval
             for name, writer in writers.items():
                 started = time.perf_counter()
+                error = reply = None
                 try:
                     answer, malformed = writer.write(record["question"], evidence), False
-                except ModelOutputError:
-                    answer, malformed = None, True
+                except ModelOutputError as exc:
+                    answer, malformed, error, reply = None, True, exc.message, exc.details.get("reply")
                 ms = (time.perf_counter() - started) * 1000 + (retrieve_ms if mode == "retrieved" else 0.0)
                 text = "" if answer is None or answer.abstained else answer.text
                 bucket = scores[mode][name]
@@ -160,6 +170,11 @@ def _run_set(engine: Engine, records: list[dict], passages, writers: dict, modes
                 bucket["f1"].append(token_f1(text, record["answers"]))
                 bucket["abstained"].append(float(answer is not None and answer.abstained))
                 bucket["ms"].append(ms)
+                if details is not None:
+                    details.append({"set": set_name, "id": record.get("id"), "mode": mode, "writer": name,
+                                    "question": record["question"], "answers": record["answers"], "answer": text,
+                                    "abstained": bucket["abstained"][-1] == 1.0, "error": error, "reply": reply,
+                                    "f1": round(100 * bucket["f1"][-1], 1), "ms": round(ms, 1)})
     return {mode: {name: {"em": round(100 * statistics.fmean(b["em"]), 1),
                           "f1": round(100 * statistics.fmean(b["f1"]), 1),
                           "abstain_rate": round(100 * statistics.fmean(b["abstained"]), 1),

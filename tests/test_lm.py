@@ -11,7 +11,7 @@ import pytest
 
 from graphrag import Settings
 from graphrag.adapters import AdapterManifest, AdapterRegistry
-from graphrag.errors import InputError, NotFoundError
+from graphrag.errors import InputError, ModelOutputError, NotFoundError
 from graphrag.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
 from graphrag.finetune_data import build_examples, data_sha256, load_redocred, split_documents
 from graphrag.lm import LanguageModel
@@ -211,6 +211,9 @@ def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
     answer = malformed.write(question, retrieval)
     assert answer.text == extractive.write(question, retrieval).text and answer.timings_ms["lm_fallback"] == 1.0
     assert malformed.stats.as_dict() == {"answered": 0, "abstained": 0, "malformed": 1}
+    with pytest.raises(ModelOutputError) as raised:  # no fallback (the benchmark's own-figures mode): the reply travels
+        LMAnswerWriter(_ScriptedModel("Marta founded it, I think."), None).write(question, retrieval)
+    assert raised.value.details["reply"] == "Marta founded it, I think." and "2 lines" in raised.value.message
 
     numbered = malformed.numbered_evidence(retrieval)
     cited, name = next((i, name) for i, n in enumerate(numbered, 1) for name in ("Marta Kowalski", "Tomas Reyes")
