@@ -23,14 +23,14 @@ from pathlib import Path
 
 from .answer_prompt import ANSWER_SYSTEM, EvidenceItem, format_reply, user_message
 from .errors import InputError
-from .extraction.lora_prompt import EXTRACT_SYSTEM, FactTriple, extract_user_message, format_facts
+from .extraction.lora_prompt import (EXTRACT_SYSTEM, PASSAGE_SENTENCES, FactTriple, extract_user_message,
+                                     format_facts)
 
 __all__ = ["Example", "RedocredDocument", "build_examples", "build_extraction_examples", "data_sha256", "load_redocred",
            "load_relation_names", "passage_facts", "split_documents"]
 
 REPLAY_SYSTEM = "You are a helpful assistant."
 _SENTENCES_PER_PASSAGE = 2
-_EXTRACT_WINDOW = 3  # sentences per extraction passage: about one product chunk of short sentences
 # Natural wording for the commonest relations; the rest use "What is the <relation name> of <head>?".
 _TEMPLATES = {
     "P17": "Which country is {h} in?", "P131": "In which administrative region is {h} located?",
@@ -292,8 +292,8 @@ def build_extraction_examples(documents: list[RedocredDocument], relation_names:
     rng = random.Random(seed)
     with_facts, without = [], []
     for doc in documents:
-        for first in range(max(1, len(doc.sentences) - _EXTRACT_WINDOW + 1)):
-            ids = set(range(first, min(first + _EXTRACT_WINDOW, len(doc.sentences))))
+        for first in range(max(1, len(doc.sentences) - PASSAGE_SENTENCES + 1)):
+            ids = set(range(first, min(first + PASSAGE_SENTENCES, len(doc.sentences))))
             facts = passage_facts(doc, ids, relation_names)
             passage = " ".join(doc.sentences[i] for i in sorted(ids))
             example = Example("extract", EXTRACT_SYSTEM, extract_user_message(doc.title, passage), format_facts(facts),

@@ -10,7 +10,7 @@ and its relation must be the gold Wikidata property. Two scores per extractor:
 * ``pair``: the relation type ignored, head and tail in either order (what the rules find at all).
 
 Prints (and with --out writes) {"documents", "gold_facts", "extractors": {"spacy": {"typed": {...}, "pair": {...},
-"seconds", "documents_per_s"}, "lora": {..., "fallbacks"}}}.
+"seconds", "documents_per_s"}, "lora": {..., "chunks", "windows", "fallbacks" (malformed windows)}}}.
 Example: python scripts/bench_extract.py --data ../shared/data/redocred/dev_revised.json --extractors spacy,lora
 """
 
@@ -21,6 +21,8 @@ import json
 import sys
 import time
 from pathlib import Path
+
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import print_json  # noqa: E402
@@ -116,7 +118,7 @@ def _run(extractor, documents, relation_names, settings, relation_of_type) -> di
     chunker = SentenceChunker(settings.chunk_size, settings.chunk_overlap)
     typed = pair = FactScore(0, 0, 0, 0)
     started = time.perf_counter()
-    for doc in documents:
+    for doc in tqdm(documents, desc=getattr(extractor, "name", "extract"), unit="doc", disable=not sys.stderr.isatty()):
         document = document_from_text(" ".join(doc.sentences), key=f"redocred:{doc.title}", title=doc.title,
                                       source="redocred", tenant=settings.tenant, max_bytes=settings.max_document_bytes)
         extraction = extractor.extract(document, chunker.chunk(document))
@@ -163,7 +165,8 @@ def main() -> int:
                 scores = _run(lora, documents, relation_names, settings,
                               lambda t: ((by_type[t],), False) if t in by_type else ((), False))
                 scores.update({"adapter": lora.adapter, "base_model": lora.model.resolved.name,
-                               "chunks": lora.chunks_read, "fallbacks": lora.fallbacks})
+                               "chunks": lora.chunks_read, "windows": lora.windows_read,
+                               "fallbacks": lora.fallbacks})
                 result["extractors"]["lora"] = scores
     except (GraphRAGError, OSError, ValueError) as exc:
         print(json.dumps({"error": getattr(exc, "message", str(exc))}))

@@ -16,7 +16,7 @@ from graphrag.adapters import AdapterManifest, AdapterRegistry
 from graphrag.errors import ModelOutputError
 from graphrag.extraction.fact_metrics import score_fact_sets
 from graphrag.extraction.lora_extractor import LoraRelationExtractor
-from graphrag.extraction.lora_prompt import FactTriple, format_facts, parse_facts
+from graphrag.extraction.lora_prompt import FactTriple, format_facts, parse_facts, passage_windows
 from graphrag.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
 from graphrag.finetune_data import build_extraction_examples, data_sha256, load_redocred
 from graphrag.ingest import SentenceChunker, document_from_text
@@ -69,14 +69,17 @@ def test_fact_scores():
 class _ScriptedModel:
     """Stands in for the LM in a test of the extractor's reply handling only (the LM is the real one below)."""
 
-    def __init__(self, reply: str) -> None:
-        self.reply = reply
+    def __init__(self, *replies: str) -> None:
+        self.replies = replies
+        self.prompts: list[str] = []
 
     def chat_prompt(self, system: str, user: str) -> str:
         return user
 
     def generate(self, prompt: str, max_new_tokens: int, adapter=None) -> Generation:
-        return Generation(text=self.reply, prompt_tokens=10, new_tokens=5, ms=1.0, mean_token_probability=0.9)
+        self.prompts.append(prompt)
+        reply = self.replies[min(len(self.prompts), len(self.replies)) - 1]  # in order; the last one repeats
+        return Generation(text=reply, prompt_tokens=10, new_tokens=5, ms=1.0, mean_token_probability=0.9)
 
 
 def _document(text: str):
@@ -108,6 +111,35 @@ def test_malformed_reply_falls_back_to_the_rules_and_is_counted(spacy_extractor)
     rules = spacy_extractor.extract(document, chunks)
     assert extractor.fallbacks == 1
     assert {r.id for r in extraction.relations} == {r.id for r in rules.relations} != set()
+
+
+def test_passage_windows_cut_text_into_three_sentence_pieces():
+    text = "One is here. Two is here! Three? Four is here.  Five ends without a stop"
+    windows = passage_windows(text)
+    assert [w for _, w in windows] == ["One is here. Two is here! Three?", "Four is here.  Five ends without a stop"]
+    assert all(text[offset:offset + len(w)] == w for offset, w in windows)
+    assert passage_windows("") == [] and passage_windows("No stop at all") == [(0, "No stop at all")]
+
+
+def test_a_chunk_is_read_window_by_window_and_a_malformed_window_falls_back_alone(spacy_extractor):
+    document, chunks = _document("Helix Dynamics is a software company based in Tallinn. It was founded by Marta "
+                                 "Kovac in 2004. It makes tools. Jonas Berg founded Cobalt Forge in Porto.")
+    assert len(chunks) == 1
+    model = _ScriptedModel(format_facts([FactTriple("Helix Dynamics", "headquarters location", "Tallinn"),
+                                         FactTriple("Cobalt Forge", "founded by", "Jonas Berg")]),  # not in window 1
+                           "Jonas founded Cobalt, I think.")
+    extractor = LoraRelationExtractor(spacy_extractor, model, "x")
+    extraction = extractor.extract(document, chunks)
+    assert len(model.prompts) == extractor.windows_read == 2 and extractor.chunks_read == 1
+    assert "Marta Kovac" in model.prompts[0] and "Jonas" not in model.prompts[0] and "Jonas" in model.prompts[1]
+    names = {e.id: e.name for e in extraction.entities}
+    found = {(names[r.source_id], r.type, names[r.target_id]) for r in extraction.relations}
+    rules = spacy_extractor.extract(document, chunks)
+    rule_names = {e.id: e.name for e in rules.entities}
+    window_two_rules = {(rule_names[r.source_id], r.type, rule_names[r.target_id]) for r in rules.relations
+                        if "Cobalt" in r.sentence}
+    assert extractor.fallbacks == 1 and window_two_rules  # the rules find Jonas Berg founding Cobalt Forge
+    assert found == {("Helix Dynamics", "HEADQUARTERS_LOCATION", "Tallinn")} | window_two_rules
 
 
 def test_training_weighs_every_reply_token_equally(extraction_examples, tmp_path):
