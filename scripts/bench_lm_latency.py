@@ -1,0 +1,141 @@
+"""Answer-LM latency against evidence length: where the time of one answer goes (reading the prompt vs writing).
+
+For each evidence budget (tokens of passages, as the LM answer writer would number them) the product's own prompt
+is built from corpus passages and the answer model generates a reply greedily, with the adapter if one is named.
+Prefill (one forward pass over the prompt) is timed on its own, so decode time per new token follows. Prints
+{"model", "dtype", "adapter", "torch_threads", "load_s", "budgets": {"<tokens>": {"prompt_tokens", "prefill_ms",
+"generate_ms_p50", "generate_ms_p95", "new_tokens", "decode_ms_per_token", "prefill_gflops"}}}: medians over
+--repeats runs; prefill_gflops counts only the weight matrices (2 x non-embedding parameters x prompt tokens).
+
+Example (2 CPU cores):
+  python scripts/bench_lm_latency.py --corpus ../shared/data/multihop/corpus.jsonl --evidence-tokens 250,500,1000,1500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import print_json  # noqa: E402
+
+from graphrag import GraphRAGError, Settings  # noqa: E402
+from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, user_message  # noqa: E402
+
+QUESTION = "Which country is the birthplace of the person these passages are about?"
+
+
+def _passages(corpus: Path, limit: int = 400) -> list[EvidenceItem]:
+    items = []
+    for number, line in enumerate(corpus.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            items.append(EvidenceItem(str(record["title"]), str(record["text"])))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ValueError(f"{corpus}:{number}: expected a JSON object with title and text") from None
+        if len(items) >= limit:
+            break
+    if not items:
+        raise ValueError(f"{corpus}: no passages")
+    return items
+
+
+def _evidence(model, passages: list[EvidenceItem], budget: int) -> list[EvidenceItem]:
+    """Whole passages in corpus order until the budget; the last one cut to fit (as the writer does)."""
+    kept, left = [], budget
+    for item in passages:
+        tokens = model.count_tokens(item.text)
+        if tokens > left:
+            kept.append(EvidenceItem(item.label, item.text[: len(item.text) * left // tokens]))
+            break
+        kept.append(item)
+        left -= tokens
+    return kept
+
+
+def _prefill_ms(model, prompt: str, adapter: str | None) -> float:
+    import torch
+
+    inputs = model.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+    started = time.perf_counter()
+    with torch.inference_mode():
+        if adapter is None and model.adapters:
+            with model.model.disable_adapter():
+                model.model(**inputs, logits_to_keep=1)
+        else:
+            if adapter is not None:
+                model.model.set_adapter(adapter)
+            model.model(**inputs, logits_to_keep=1)
+    return (time.perf_counter() - started) * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, required=True, help="JSONL passages {title, text}")
+    parser.add_argument("--evidence-tokens", default="250,500,1000,1500", help="comma-separated budgets")
+    parser.add_argument("--adapter", help="answer adapter to generate with (default: the base model)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per budget (default 5)")
+    parser.add_argument("--max-new-tokens", type=int, help="default: the answer_max_new_tokens setting")
+    parser.add_argument("--out", type=Path, help="also write the JSON summary here")
+    args = parser.parse_args()
+    try:
+        parts = [b.strip() for b in args.evidence_tokens.split(",") if b.strip()]
+        budgets = [int(b) for b in parts if b.isdigit()]
+        if not parts or len(budgets) < len(parts) or min(budgets) < 1 or args.repeats < 1:
+            raise ValueError("--evidence-tokens must be positive integers and --repeats at least 1")
+        if not args.corpus.is_file():
+            raise ValueError(f"corpus not found: {args.corpus}")
+        passages = _passages(args.corpus)
+        settings = Settings.load()
+        from graphrag.writers import AnswerWriters
+
+        writers = AnswerWriters(settings)
+        started = time.perf_counter()
+        model = writers.language_model()  # the product's own load (device, dtype, converted-checkpoint cache)
+        load_s = round(time.perf_counter() - started, 2)
+        if args.adapter:
+            model.add_adapter(args.adapter, writers.registry.path(args.adapter))
+        import torch
+
+        embedding = model.model.get_input_embeddings().weight.numel()
+        weights = sum(p.numel() for p in model.model.parameters()) - embedding
+        max_new = args.max_new_tokens or settings.answer_max_new_tokens
+        model.generate(model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, passages[:1])), 4,
+                       adapter=args.adapter)  # warm-up: first-call allocations are not part of any budget
+        results = {}
+        for budget in budgets:
+            prompt = model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, _evidence(model, passages, budget)))
+            prefill, total, new = [], [], []
+            for _ in range(args.repeats):
+                prefill.append(_prefill_ms(model, prompt, args.adapter))
+                generation = model.generate(prompt, max_new, adapter=args.adapter)
+                total.append(generation.ms)
+                new.append(generation.new_tokens)
+            prompt_tokens = model.count_tokens(prompt)
+            prefill_ms = statistics.median(prefill)
+            decode = [(t - prefill_ms) / n for t, n in zip(total, new) if n]
+            results[str(budget)] = {
+                "prompt_tokens": prompt_tokens, "prefill_ms": round(prefill_ms, 1),
+                "generate_ms_p50": round(statistics.median(total), 1),
+                "generate_ms_p95": round(sorted(total)[min(len(total) - 1, round(0.95 * (len(total) - 1)))], 1),
+                "new_tokens": statistics.median(new),
+                "decode_ms_per_token": round(statistics.median(decode), 1) if decode else None,
+                "prefill_gflops": round(2 * weights * prompt_tokens / (prefill_ms / 1000) / 1e9, 1)}
+        summary = {"model": model.resolved.name, "dtype": str(model.model.dtype).replace("torch.", ""),
+                   "adapter": args.adapter, "torch_threads": torch.get_num_threads(), "load_s": load_s,
+                   "non_embedding_parameters": weights, "budgets": results}
+    except (GraphRAGError, OSError, ValueError) as exc:
+        print(json.dumps({"error": getattr(exc, "message", str(exc))}))
+        return 2
+    print_json(summary, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
