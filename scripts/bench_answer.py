@@ -6,8 +6,10 @@ Two modes per question set:
 Scores are SQuAD-style normalised exact match and token F1 against the best answer alias, and the share of
 "I don't know" answers, all on a 0-100 scale, plus malformed_rate: LM replies that broke the schema, scored as
 wrong (the LM writers run here without the extractive fallback the product uses, so the figures are the model's
-own). p50/p95 are the writer's own time in gold mode, retrieval plus writing in retrieved mode.
-Writes {"sets": {set: {mode: {writer: {em, f1, abstain_rate, malformed_rate, p50_ms, p95_ms}}}}}; --details
+own), and lenient_f1: F1 with a malformed reply read leniently instead (its first line, less any "Answer:"), which
+says what a model knows when it ignores the reply format (the untuned base model usually does). p50/p95 are the writer's own time in gold mode, retrieval plus writing in retrieved mode.
+Writes {"sets": {set: {mode: {writer: {em, f1, lenient_f1, abstain_rate, malformed_rate, p50_ms,
+p95_ms}}}}}; --details
 adds one JSON line per question, mode and writer (the answer or the schema error, its F1) for error analysis.
 
 Example (2 CPU cores):
@@ -28,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import cache_dir_for, load_questions  # noqa: E402
+from bench_common import cache_dir_for, load_questions, text_lines  # noqa: E402
 
 from graphrag import Engine, GraphRAGError, Settings  # noqa: E402
 from graphrag.errors import ModelOutputError  # noqa: E402
@@ -49,7 +51,7 @@ def _percentile(values: list[float], q: float) -> float:
 def load_passages(corpus: Path) -> dict[str, list[str]]:
     """title -> passage texts."""
     passages: dict[str, list[str]] = {}
-    for number, line in enumerate(corpus.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text_lines(corpus), start=1):
         if line.strip():
             try:
                 record = json.loads(line)
@@ -143,11 +145,18 @@ def _own(writer: LMAnswerWriter) -> LMAnswerWriter:
                           writer.stats)
 
 
+def lenient_answer(reply: str | None) -> str:
+    """A malformed reply read as an answer anyway: its first non-empty line, less an "Answer:" label."""
+    line = next((line.strip() for line in (reply or "").splitlines() if line.strip()), "")
+    return line[len("Answer:"):].strip() if line.lower().startswith("answer:") else line
+
+
 def _run_set(engine: Engine, records: list[dict], passages, writers: dict, modes: list[str],
              details: list[dict] | None = None, set_name: str = "") -> dict:
     from tqdm import tqdm
 
-    scores = {mode: {w: {"em": [], "f1": [], "abstained": [], "ms": [], "malformed": []} for w in writers}
+    scores = {mode: {w: {"em": [], "f1": [], "lenient_f1": [], "abstained": [], "ms": [], "malformed": []}
+                     for w in writers}
               for mode in modes}
     for record in tqdm(records, desc="questions", disable=not sys.stderr.isatty()):
         started = time.perf_counter()
@@ -168,6 +177,7 @@ def _run_set(engine: Engine, records: list[dict], passages, writers: dict, modes
                 bucket["malformed"].append(float(malformed))
                 bucket["em"].append(exact_match(text, record["answers"]))
                 bucket["f1"].append(token_f1(text, record["answers"]))
+                bucket["lenient_f1"].append(token_f1(lenient_answer(reply) if malformed else text, record["answers"]))
                 bucket["abstained"].append(float(answer is not None and answer.abstained))
                 bucket["ms"].append(ms)
                 if details is not None:
@@ -177,6 +187,7 @@ def _run_set(engine: Engine, records: list[dict], passages, writers: dict, modes
                                     "f1": round(100 * bucket["f1"][-1], 1), "ms": round(ms, 1)})
     return {mode: {name: {"em": round(100 * statistics.fmean(b["em"]), 1),
                           "f1": round(100 * statistics.fmean(b["f1"]), 1),
+                          "lenient_f1": round(100 * statistics.fmean(b["lenient_f1"]), 1),
                           "abstain_rate": round(100 * statistics.fmean(b["abstained"]), 1),
                           "malformed_rate": round(100 * statistics.fmean(b["malformed"]), 1),
                           "p50_ms": _percentile(b["ms"], 50), "p95_ms": _percentile(b["ms"], 95)}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["PeakRss", "cache_dir_for", "load_questions", "print_json"]
+__all__ = ["PeakRss", "cache_dir_for", "load_questions", "print_json", "text_lines"]
 
 
 class PeakRss:
@@ -97,11 +97,19 @@ class ThrowawayNeo4j:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
+def text_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file; a ValueError naming the file when it is binary or another encoding."""
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}); expected JSON lines") from None
+
+
 def load_questions(path: Path, list_field: str) -> list[dict]:
     """Question records with a 'question' string and a non-empty list of strings under ``list_field``
     ('supporting_titles' for retrieval, 'answers' for answering); a clear ValueError naming the line otherwise."""
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text_lines(path), start=1):
         if not line.strip():
             continue
         try:

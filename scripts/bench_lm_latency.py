@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import print_json  # noqa: E402
+from bench_common import print_json, text_lines  # noqa: E402
 
 from graphrag import GraphRAGError, Settings  # noqa: E402
 from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, user_message  # noqa: E402
@@ -31,7 +31,7 @@ QUESTION = "Which country is the birthplace of the person these passages are abo
 
 def _passages(corpus: Path, limit: int = 400) -> list[EvidenceItem]:
     items = []
-    for number, line in enumerate(corpus.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text_lines(corpus), start=1):
         if not line.strip():
             continue
         try:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import ThrowawayNeo4j, cache_dir_for  # noqa: E402
+from bench_common import ThrowawayNeo4j, cache_dir_for, text_lines  # noqa: E402
 
 from graphrag import Engine, GraphRAGError, Settings  # noqa: E402
 
@@ -35,7 +35,7 @@ def _percentile(values: list[float], q: float) -> float:
 def _questions(paths: list[Path]) -> list[str]:
     out = []
     for path in paths:
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(text_lines(path), start=1):
             if line.strip():
                 record = json.loads(line)
                 if not isinstance(record.get("question"), str):
