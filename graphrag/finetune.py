@@ -251,14 +251,15 @@ def evaluate_extraction(lm: LanguageModel, examples: list[Example], adapter: str
     from tqdm import tqdm
 
     from .extraction.fact_metrics import FactScore, score_fact_sets
-    from .extraction.lora_prompt import parse_facts
+    from .extraction.lora_prompt import facts_from_reply, parse_facts, stop_generating
 
     total, malformed, milliseconds = FactScore(0, 0, 0, 0), 0, []
     for example in tqdm(examples, desc=f"evaluate {adapter or 'base'}", disable=not progress):
-        generation = lm.generate(lm.chat_prompt(example.system, example.user), max_new_tokens, adapter=adapter)
+        generation = lm.generate(lm.chat_prompt(example.system, example.user), max_new_tokens, adapter=adapter,
+                                 stop_when=stop_generating)
         milliseconds.append(generation.ms)
         try:
-            predicted = [(f.head, f.relation, f.tail) for f in parse_facts(generation.text)]
+            predicted = [(f.head, f.relation, f.tail) for f in facts_from_reply(generation.text)]
         except ModelOutputError:
             predicted, malformed = [], malformed + 1
         gold = [(f.head, f.relation, f.tail) for f in parse_facts(example.reply)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,8 +124,10 @@ class LanguageModel:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def generate(self, prompt: str, max_new_tokens: int, adapter: str | None = None) -> Generation:
-        """Greedy decoding of one prompt with the named adapter (None: the base model alone)."""
+    def generate(self, prompt: str, max_new_tokens: int, adapter: str | None = None,
+                 stop_when: Callable[[str], bool] | None = None) -> Generation:
+        """Greedy decoding of one prompt with the named adapter (None: the base model alone). ``stop_when`` is
+        asked after each new token with the reply so far and ends generation when it answers True."""
         import torch
 
         if adapter is not None and adapter not in self.adapters:
@@ -135,6 +138,8 @@ class LanguageModel:
             kwargs = dict(max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id,
                           temperature=None, top_p=None, top_k=None, return_dict_in_generate=True,
                           output_scores=True)
+            if stop_when is not None:
+                kwargs["stopping_criteria"] = _text_stop(self.tokenizer, inputs["input_ids"].shape[1], stop_when)
             if self.adapters and adapter is None:
                 with self.model.disable_adapter():
                     output = self.model.generate(**inputs, **kwargs)
@@ -150,3 +155,17 @@ class LanguageModel:
         return Generation(text=text, prompt_tokens=prompt_tokens, new_tokens=len(new),
                           ms=round((time.perf_counter() - started) * 1000, 2),
                           mean_token_probability=round(math.exp(mean_logprob), 4))
+
+
+def _text_stop(tokenizer, prompt_tokens: int, stop_when: Callable[[str], bool]):
+    """A transformers stopping criterion that decodes the reply so far and asks ``stop_when``."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _Stop(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            text = tokenizer.decode(input_ids[0, prompt_tokens:], skip_special_tokens=True)
+            return torch.full((input_ids.shape[0],), bool(stop_when(text)), dtype=torch.bool,
+                              device=input_ids.device)
+
+    return StoppingCriteriaList([_Stop()])

@@ -162,6 +162,19 @@ def test_adapter_saves_loads_swaps_and_rolls_back(trained, examples, tmp_path):
         registry.save(lm.model, "first", manifest)
 
 
+def test_generation_stops_when_asked(smollm2):
+    prompt = smollm2.chat_prompt("You write long stories.", "Tell me a long story about a lighthouse.")
+    seen: list[str] = []
+
+    def stop_at_second_token(text: str) -> bool:
+        seen.append(text)
+        return len(seen) >= 2
+
+    stopped = smollm2.generate(prompt, 40, stop_when=stop_at_second_token)
+    assert stopped.new_tokens == 2 and seen[-1] and stopped.text.startswith(seen[0])
+    assert smollm2.generate(prompt, 40).new_tokens > 2  # the same prompt goes on without the stop
+
+
 def test_training_resumes_from_its_checkpoint(examples, tmp_path):
     """An interrupted run (max_steps) resumed in a fresh process-like model ends where an uninterrupted run does."""
     options = LoraOptions(rank=4, alpha=8, dropout=0.0, target_modules=("q_proj",), epochs=2, batch_size=4,

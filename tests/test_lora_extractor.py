@@ -16,7 +16,8 @@ from graphrag.adapters import AdapterManifest, AdapterRegistry
 from graphrag.errors import ModelOutputError
 from graphrag.extraction.fact_metrics import score_fact_sets
 from graphrag.extraction.lora_extractor import LoraRelationExtractor
-from graphrag.extraction.lora_prompt import FactTriple, format_facts, parse_facts, passage_windows
+from graphrag.extraction.lora_prompt import (FactTriple, facts_from_reply, format_facts, parse_facts,
+                                             passage_windows, read_fact_stream, stop_generating)
 from graphrag.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
 from graphrag.finetune_data import build_extraction_examples, data_sha256, load_redocred
 from graphrag.ingest import SentenceChunker, document_from_text
@@ -44,6 +45,26 @@ def test_parse_facts_accepts_the_schema_and_rejects_everything_else():
                 json.dumps([{"head": "a" * 161, "relation": "b", "tail": "c"}])):
         with pytest.raises(ModelOutputError):
             parse_facts(bad)
+
+
+def test_a_generated_reply_is_read_as_a_stream_that_ends_at_a_repeated_fact():
+    one = '{"head": "Helix Dynamics", "relation": "founded by", "tail": "Marta Kovac"}'
+    two = '{"head": "Helix Dynamics", "relation": "headquarters location", "tail": "Tallinn"}'
+    facts = [FactTriple("Helix Dynamics", "founded by", "Marta Kovac"),
+             FactTriple("Helix Dynamics", "headquarters location", "Tallinn")]
+    looping = f"[{one}, {two}, {two}, {two}, {two[:20]}"  # greedy decoding stuck, cut at the token limit
+    assert read_fact_stream(looping).repeated and facts_from_reply(looping) == facts
+    assert stop_generating(f"[{one}, {two}, {two}") and not stop_generating(f"[{one}, {two}, {two[:30]}")
+    assert facts_from_reply(f" [{one}, {two}] ") == facts and facts_from_reply("[]") == []
+    unfinished = read_fact_stream(f"[{one}, {two[:30]}")
+    assert unfinished.facts == tuple(facts[:1]) and not unfinished.finished and not stop_generating(f"[{one}, ")
+    for bad in (f"[{one}, {two[:30]}", f"[{one}] and more", f"Facts: [{one}]", f"[{one} {two}]", '[["a", "b"]]',
+                '[{"head": "a", "relation": "b"}]', "[" + ", ".join(
+                    '{"head": "a%d", "relation": "b", "tail": "c"}' % i for i in range(33)) + "]"):
+        with pytest.raises(ModelOutputError):
+            facts_from_reply(bad)
+        if bad != f"[{one}, {two[:30]}":
+            assert stop_generating(bad)  # a reply already broken stops generating at once
 
 
 def test_extraction_examples_state_only_facts_their_passage_contains(extraction_examples):
@@ -76,7 +97,7 @@ class _ScriptedModel:
     def chat_prompt(self, system: str, user: str) -> str:
         return user
 
-    def generate(self, prompt: str, max_new_tokens: int, adapter=None) -> Generation:
+    def generate(self, prompt: str, max_new_tokens: int, adapter=None, stop_when=None) -> Generation:
         self.prompts.append(prompt)
         reply = self.replies[min(len(self.prompts), len(self.replies)) - 1]  # in order; the last one repeats
         return Generation(text=reply, prompt_tokens=10, new_tokens=5, ms=1.0, mean_token_probability=0.9)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ..errors import ModelOutputError
 from ..types import Chunk, Document, Extraction
 from .base import relation_type_from_words
-from .lora_prompt import EXTRACT_SYSTEM, extract_user_message, parse_facts, passage_windows
+from .lora_prompt import EXTRACT_SYSTEM, extract_user_message, facts_from_reply, passage_windows, stop_generating
 from .resolve import MentionCandidate, RelationCandidate, resolve_document
 from .spacy_rules import SpacyRuleExtractor
 
@@ -65,9 +65,10 @@ class LoraRelationExtractor:
         for offset, window in passage_windows(chunk.text):
             self.windows_read += 1
             prompt = self.model.chat_prompt(EXTRACT_SYSTEM, extract_user_message(doc.title, window))
-            reply = self.model.generate(prompt, self.max_new_tokens, adapter=self.adapter).text
+            reply = self.model.generate(prompt, self.max_new_tokens, adapter=self.adapter,
+                                        stop_when=stop_generating).text
             try:
-                facts = parse_facts(reply)
+                facts = facts_from_reply(reply)
             except ModelOutputError:
                 self.fallbacks += 1
                 relations.extend(r for r in rule_relations if r.sentence and r.sentence in window)

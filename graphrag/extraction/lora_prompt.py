@@ -7,6 +7,10 @@ A reply is one JSON list, one object per fact stated in the passage::
 
 ``relation`` is a Wikidata property name as Re-DocRED uses it ("country", "place of birth", "founded by"); head and
 tail are copied from the passage.
+
+Generated replies are read as a stream (``read_fact_stream``): greedy decoding of a list makes a small model loop,
+writing one fact again and again until the token limit, so generation stops at the first repeated fact and the
+distinct facts before it count. Anything else that breaks the schema is still malformed.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from dataclasses import dataclass
 
 from ..errors import ModelOutputError
 
-__all__ = ["EXTRACT_SYSTEM", "PASSAGE_SENTENCES", "FactTriple", "extract_user_message", "format_facts",
-           "parse_facts", "passage_windows"]
+__all__ = ["EXTRACT_SYSTEM", "PASSAGE_SENTENCES", "FactStream", "FactTriple", "extract_user_message",
+           "facts_from_reply", "format_facts", "parse_facts", "passage_windows", "read_fact_stream",
+           "stop_generating"]
 
 EXTRACT_SYSTEM = (
     "You extract relation facts from a passage. Reply with one JSON list of objects "
@@ -68,6 +73,93 @@ def format_facts(facts: list[FactTriple]) -> str:
     return json.dumps([{"head": f.head, "relation": f.relation, "tail": f.tail} for f in facts], ensure_ascii=False)
 
 
+@dataclass(frozen=True, slots=True)
+class FactStream:
+    """What a (possibly unfinished) reply says so far: its distinct complete facts; ``closed`` when the list ended
+    with ``]``, ``repeated`` when the model wrote a fact a second time (the point to stop generating)."""
+
+    facts: tuple[FactTriple, ...]
+    closed: bool
+    repeated: bool
+
+    @property
+    def finished(self) -> bool:
+        return self.closed or self.repeated
+
+
+_DECODER = json.JSONDecoder()
+
+
+def read_fact_stream(text: str) -> FactStream:
+    """Read a reply object by object. ModelOutputError as soon as the text cannot be the start of a fact list (no
+    ``[``, a non-fact object, a stray character, too many facts); an unfinished last object is simply not counted
+    yet. Used while generating (to stop at a repeat) and on the final reply."""
+    position, facts, seen = _skip_space(text, 0), [], set()
+    if position == len(text):
+        return FactStream((), False, False)
+    if text[position] != "[":
+        raise ModelOutputError("extraction reply does not start a JSON list")
+    position = _skip_space(text, position + 1)
+    while position < len(text):
+        if text[position] == "]":
+            if _skip_space(text, position + 1) != len(text):
+                raise ModelOutputError("text after the end of the fact list")
+            return FactStream(tuple(facts), True, False)
+        if facts:
+            if text[position] != ",":
+                raise ModelOutputError("facts must be separated by commas")
+            position = _skip_space(text, position + 1)
+            if position == len(text):
+                break
+        if text[position] != "{":
+            raise ModelOutputError("each fact must be a JSON object")
+        try:
+            item, position = _DECODER.raw_decode(text, position)
+        except ValueError:
+            break  # the object is not finished yet (or never will be: the caller decides when generation ended)
+        fact = _fact(item)
+        if fact in seen:
+            return FactStream(tuple(facts), False, True)
+        seen.add(fact)
+        facts.append(fact)
+        if len(facts) > _MAX_FACTS:
+            raise ModelOutputError(f"extraction reply has more than {_MAX_FACTS} facts")
+        position = _skip_space(text, position)
+    return FactStream(tuple(facts), False, False)
+
+
+def stop_generating(text: str) -> bool:
+    """Whether generation can stop: the list closed, a fact was repeated, or the reply is already malformed."""
+    try:
+        return read_fact_stream(text).finished
+    except ModelOutputError:
+        return True
+
+
+def facts_from_reply(text: str) -> list[FactTriple]:
+    """The facts of a generated reply: its distinct facts up to the closing ``]`` or the first repeat;
+    ModelOutputError when it breaks the schema or ended (at the token limit) with the list still open."""
+    stream = read_fact_stream(text)
+    if not stream.finished:
+        raise ModelOutputError("extraction reply ended before its fact list was closed")
+    return list(stream.facts)
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position].isspace():
+        position += 1
+    return position
+
+
+def _fact(item) -> FactTriple:
+    if not isinstance(item, dict) or set(item) != {"head", "relation", "tail"}:
+        raise ModelOutputError("each fact must be an object with exactly head, relation and tail")
+    values = [item["head"], item["relation"], item["tail"]]
+    if not all(isinstance(v, str) and v.strip() and len(v) <= _MAX_FIELD_CHARS for v in values):
+        raise ModelOutputError(f"head, relation and tail must be non-empty strings of at most {_MAX_FIELD_CHARS} characters")
+    return FactTriple(*(" ".join(v.split()) for v in values))
+
+
 def parse_facts(text: str) -> list[FactTriple]:
     """Read a reply; ModelOutputError when it is not exactly a JSON list of {head, relation, tail} strings.
 
@@ -81,12 +173,5 @@ def parse_facts(text: str) -> list[FactTriple]:
         raise ModelOutputError("extraction reply is not a JSON list")
     if len(data) > _MAX_FACTS:
         raise ModelOutputError(f"extraction reply has {len(data)} facts (at most {_MAX_FACTS})")
-    facts = []
-    for item in data:
-        if not isinstance(item, dict) or set(item) != {"head", "relation", "tail"}:
-            raise ModelOutputError("each fact must be an object with exactly head, relation and tail")
-        values = [item["head"], item["relation"], item["tail"]]
-        if not all(isinstance(v, str) and v.strip() and len(v) <= _MAX_FIELD_CHARS for v in values):
-            raise ModelOutputError(f"head, relation and tail must be non-empty strings of at most {_MAX_FIELD_CHARS} characters")
-        facts.append(FactTriple(*(" ".join(v.split()) for v in values)))
+    facts = [_fact(item) for item in data]
     return facts
