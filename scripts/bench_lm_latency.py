@@ -5,7 +5,8 @@ is built from corpus passages and the answer model generates a reply greedily, w
 Prefill (one forward pass over the prompt) is timed on its own, so decode time per new token follows. Prints
 {"model", "dtype", "adapter", "torch_threads", "load_s", "budgets": {"<tokens>": {"prompt_tokens", "prefill_ms",
 "generate_ms_p50", "generate_ms_p95", "new_tokens", "decode_ms_per_token", "prefill_gflops"}}}: medians over
---repeats runs; prefill_gflops counts only the weight matrices (2 x non-embedding parameters x prompt tokens).
+--repeats runs; prefill_gflops counts only the weight matrices (2 x parameters outside the embedding table
+and output head x prompt tokens).
 
 Example (2 CPU cores):
   python scripts/bench_lm_latency.py --corpus ../shared/data/multihop/corpus.jsonl --evidence-tokens 250,500,1000,1500
@@ -103,8 +104,11 @@ def main() -> int:
             model.add_adapter(args.adapter, writers.registry.path(args.adapter))
         import torch
 
-        embedding = model.model.get_input_embeddings().weight.numel()
-        weights = sum(p.numel() for p in model.model.parameters()) - embedding
+        # Prefill multiplies every weight matrix except the embedding table (a lookup) and the output head (kept
+        # to the last position): count those out, whether the two are tied or not.
+        tables = {id(m.weight): m.weight.numel() for m in (model.model.get_input_embeddings(),
+                                                           model.model.get_output_embeddings()) if m is not None}
+        weights = sum(p.numel() for p in model.model.parameters()) - sum(tables.values())
         max_new = args.max_new_tokens or settings.answer_max_new_tokens
         model.generate(model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, passages[:1])), 4,
                        adapter=args.adapter)  # warm-up: first-call allocations are not part of any budget
@@ -129,7 +133,7 @@ def main() -> int:
                 "prefill_gflops": round(2 * weights * prompt_tokens / (prefill_ms / 1000) / 1e9, 1)}
         summary = {"model": model.resolved.name, "dtype": str(model.model.dtype).replace("torch.", ""),
                    "adapter": args.adapter, "torch_threads": torch.get_num_threads(), "load_s": load_s,
-                   "non_embedding_parameters": weights, "budgets": results}
+                   "matmul_parameters": weights, "budgets": results}
     except (GraphRAGError, OSError, ValueError) as exc:
         print(json.dumps({"error": getattr(exc, "message", str(exc))}))
         return 2
