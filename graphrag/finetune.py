@@ -10,6 +10,7 @@ import json
 import math
 import random
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -72,6 +73,12 @@ class TrainResult:
     @property
     def last_loss(self) -> float:
         return self.losses[-1] if self.losses else math.nan
+
+
+def _bar_interval() -> float:
+    """Seconds between progress-bar updates: live on a terminal, every half minute in a log file (a run under nohup
+    or CI still shows how far it is without filling the log)."""
+    return 0.1 if sys.stderr.isatty() else 30.0
 
 
 def tokenize_example(tokenizer, example: Example, max_length: int) -> tuple[list[int], int] | None:
@@ -161,7 +168,8 @@ def train_lora(lm: LanguageModel, adapter_name: str, examples: list[Example], op
     every = max(1, min(25, total_steps // 10))
     model.train()
     started = time.perf_counter()
-    bar = tqdm(total=total_steps, initial=start, desc=f"LoRA {adapter_name}", unit="step", disable=not progress)
+    bar = tqdm(total=total_steps, initial=start, desc=f"LoRA {adapter_name}", unit="step", disable=not progress,
+               mininterval=_bar_interval())
     last = max(start, total_steps if max_steps is None else min(total_steps, max_steps))
     for step in range(start, last):
         batch = order[step * options.batch_size:(step + 1) * options.batch_size]
@@ -218,7 +226,8 @@ def evaluate(lm: LanguageModel, examples: list[Example], adapter: str | None, ma
     answerable = {"em": [], "f1": [], "abstained": []}
     unanswerable_abstained, malformed = [], 0
     questions = [e for e in examples if e.kind != "replay"]
-    for example in tqdm(questions, desc=f"evaluate {adapter or 'base'}", disable=not progress):
+    for example in tqdm(questions, desc=f"evaluate {adapter or 'base'}", disable=not progress,
+                        mininterval=_bar_interval()):
         prompt = lm.chat_prompt(example.system, example.user)
         generation = lm.generate(prompt, max_new_tokens, adapter=adapter)
         evidence_count = example.user.count("\n[")
@@ -254,7 +263,8 @@ def evaluate_extraction(lm: LanguageModel, examples: list[Example], adapter: str
     from .extraction.lora_prompt import facts_from_reply, parse_facts, stop_generating
 
     total, malformed, milliseconds = FactScore(0, 0, 0, 0), 0, []
-    for example in tqdm(examples, desc=f"evaluate {adapter or 'base'}", disable=not progress):
+    for example in tqdm(examples, desc=f"evaluate {adapter or 'base'}", disable=not progress,
+                        mininterval=_bar_interval()):
         generation = lm.generate(lm.chat_prompt(example.system, example.user), max_new_tokens, adapter=adapter,
                                  stop_when=stop_generating)
         milliseconds.append(generation.ms)

@@ -99,7 +99,7 @@ def main() -> int:
         lm = LanguageModel.load(args.model if args.model is not None else settings.answer_model,
                                 settings.lm_cache_dir, device, args.dtype, settings.torch_threads)
         heldout_text = [" ".join(d.sentences) for d in validation_docs[:40]]
-        progress = sys.stderr.isatty()
+        progress = True  # a live bar on a terminal, an update every 30 s in a log
         summary: dict = {"name": name, "task": args.task, "base_model": lm.resolved.name, "device": device, "dtype": str(lm.model.dtype).replace("torch.", ""),
                          "cpu_count": os.cpu_count(), "train_documents": len(train_docs),
                          "validation_documents": len(validation_docs), "train_examples": len(train),
