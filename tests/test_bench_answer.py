@@ -8,21 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench_answer.py"
+from tests.scripts import SCRIPTS, load_script
 
-
-def _load_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_answer", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(SCRIPT.parent))
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = SCRIPTS / "bench_answer.py"
 
 
 def test_a_malformed_reply_is_read_leniently_from_its_first_line():
-    lenient = _load_module().lenient_answer
+    lenient = load_script("bench_answer").lenient_answer
     assert lenient("Latin") == "Latin"
     assert lenient("\n  Answer: Stephen King \nEvidence: [1]") == "Stephen King"
     assert lenient("answer: no\nbecause ...") == "no"

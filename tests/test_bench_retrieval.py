@@ -5,23 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench_retrieval.py"
+from tests.scripts import SCRIPTS, load_script
 
-
-def _load_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_retrieval", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(SCRIPT.parent))
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = SCRIPTS / "bench_retrieval.py"
 
 
 def test_recall_counts_distinct_titles_in_rank_order():
-    recall_at = _load_module().recall_at
+    recall_at = load_script("bench_retrieval").recall_at
     ranked = ["Alpha", "Alpha", "Beta", "Gamma", "Delta"]
     assert recall_at(ranked, ["Beta", "Gamma"], 2) == 0.5  # top-2 distinct: Alpha, Beta
     assert recall_at(ranked, ["Beta", "Gamma"], 3) == 1.0
