@@ -16,13 +16,11 @@ from .errors import ModelOutputError
 
 __all__ = ["ANSWER_SYSTEM", "EvidenceItem", "IDK_REPLY", "ParsedReply", "format_reply", "parse_reply", "user_message"]
 
-ANSWER_SYSTEM = (
-    "You answer a question using only the numbered evidence. Reply in exactly two lines:\n"
-    "Answer: <the shortest answer, copied from the evidence>\n"
-    "Evidence: <the numbers of the evidence you used, comma-separated>\n"
-    "If the evidence does not contain the answer, reply:\n"
-    "Answer: I don't know\n"
-    "Evidence: none"
+ANSWER_SYSTEM = (  # short on purpose: every training example and every query pays for it in prefill
+    "Answer the question from the numbered evidence only, in two lines:\n"
+    "Answer: <shortest answer, copied from the evidence, or yes/no>\n"
+    "Evidence: <numbers of the evidence used>\n"
+    "If the evidence lacks the answer, reply \"Answer: I don't know\" and \"Evidence: none\"."
 )
 IDK_TEXT = "I don't know"
 IDK_REPLY = f"Answer: {IDK_TEXT}\nEvidence: none"

@@ -6,6 +6,10 @@ other documents, and sometimes the fact as a rendered graph path. Besides those:
 
 * unanswerable examples: the same question with every passage that mentions the tail removed ("I don't know");
 * multi-hop examples: two facts chained through a shared entity (the tail of one is the head of the other);
+* yes/no examples: "Is T the <relation> of H?" (yes, or no with another entity of the tail's type from the same
+  document) and "Do A and B have the same <relation>?" across two documents;
+* comparison examples: "Which was founded first, A or B?" from two documents' dated facts (born, died, founded,
+  published), answered with the name of the earlier (or later) one;
 * replay examples: continuing held text, so the adapter keeps the base model's plain language modelling (they
   guard against forgetting; forgetting itself is measured as held-out perplexity before and after).
 
@@ -58,6 +62,18 @@ _NOUNS = {"P17": "country", "P27": "country of citizenship", "P19": "birthplace"
           "P495": "country of origin", "P175": "performer", "P178": "developer", "P123": "publisher",
           "P170": "creator", "P86": "composer", "P162": "producer", "P272": "production company",
           "P449": "original network"}
+# "Do A and B have the same ...?" wording per relation (yes/no questions across two documents).
+_SAME = {"P17": "Are {a} and {b} in the same country?", "P27": "Were {a} and {b} of the same nationality?",
+         "P495": "Are {a} and {b} from the same country?", "P131": "Are {a} and {b} in the same region?",
+         "P264": "Were {a} and {b} released by the same record label?", "P30": "Are {a} and {b} on the same continent?",
+         "P102": "Are {a} and {b} members of the same political party?", "P175": "Were {a} and {b} performed by the same artist?",
+         "P159": "Do {a} and {b} have their headquarters in the same place?", "P19": "Were {a} and {b} born in the same place?"}
+# Dated relations for comparison questions: (wording asking for the earlier one, wording asking for the later one).
+_COMPARE = {"P569": ("Who was born first, {a} or {b}?", "Who was born later, {a} or {b}?"),
+            "P570": ("Who died first, {a} or {b}?", "Who died later, {a} or {b}?"),
+            "P571": ("Which was founded first, {a} or {b}?", "Which was formed more recently, {a} or {b}?"),
+            "P577": ("Which was published first, {a} or {b}?", "Which was released more recently, {a} or {b}?")}
+_YEAR = re.compile(r"\b(1\d{3}|20\d{2})\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +84,7 @@ class RedocredDocument:
     sentences: tuple[str, ...]
     entities: tuple[tuple[tuple[str, int], ...], ...]  # per entity: (mention text, sentence index)
     facts: tuple[tuple[int, str, int, tuple[int, ...]], ...]  # (head, relation id, tail, evidence sentences)
+    entity_types: tuple[str, ...] = ()  # per entity: PER, ORG, LOC, TIME, NUM or MISC
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +100,7 @@ class Example:
 
 def _detokenize(tokens: list[str]) -> str:
     text = " ".join(tokens)
+    text = re.sub(r"(\w) - (?=\w)", r"\1-", text)  # the tokeniser split hyphenated words: "Anti - Oedipus"
     text = re.sub(r" ([,.;:!?%)\]])", r"\1", text)
     text = re.sub(r"([(\[$]) ", r"\1", text)
     text = re.sub(r" (n't|'s|'re|'ve|'ll|'d)\b", r"\1", text)
@@ -104,7 +122,8 @@ def load_redocred(path: Path) -> list[RedocredDocument]:
             entities = tuple(tuple((_detokenize(doc["sents"][m["sent_id"]][m["pos"][0]:m["pos"][1]]), m["sent_id"])
                                    for m in cluster) for cluster in doc["vertexSet"])
             facts = tuple((f["h"], f["r"], f["t"], tuple(f.get("evidence", ()))) for f in doc.get("labels", ()))
-            documents.append(RedocredDocument(doc["title"], sentences, entities, facts))
+            types = tuple(str(cluster[0].get("type", "")) if cluster else "" for cluster in doc["vertexSet"])
+            documents.append(RedocredDocument(doc["title"], sentences, entities, facts, types))
         except (KeyError, IndexError, TypeError) as exc:
             raise InputError(f"{path}: document {number} is not in DocRED format ({exc!r})") from exc
     return documents
@@ -164,7 +183,7 @@ class _Builder:
 
     def _assemble(self, question: str, gold: list[EvidenceItem], others: list[EvidenceItem], answer: str | None,
                   answers: tuple[str, ...], kind: str) -> Example:
-        items = gold + others
+        items = gold + [item for item in others if item not in gold]  # a repeated passage would be cited wrongly
         self.rng.shuffle(items)
         cited = [items.index(g) + 1 for g in gold] if answer is not None else []
         return Example(kind, ANSWER_SYSTEM, user_message(question, items), format_reply(answer, cited), answers)
@@ -180,7 +199,7 @@ class _Builder:
         passages = _passages(doc)
         tail_sentences = {s for _, s in doc.entities[tail]}
         question = _question(relation, _name(doc, head), self.relation_names)
-        distractors = self._distractors(doc, self.rng.randint(1, 3))
+        distractors = self._distractors(doc, self.rng.randint(1, 2))
         if unanswerable:
             kept = [p for p, ids in passages if not ids & tail_sentences]
             if not kept:
@@ -197,6 +216,61 @@ class _Builder:
         other = [p for p, ids in passages if not ids & set(evidence)]
         same_doc = self.rng.sample(other, min(len(other), 1))
         return self._assemble(question, gold, same_doc + distractors, answer, answers, "answer")
+
+    def _gold(self, doc: RedocredDocument, fact) -> list[EvidenceItem]:
+        return [p for p, ids in _passages(doc) if ids & set(fact[3])]
+
+    def check(self, doc: RedocredDocument, fact, truthful: bool) -> Example | None:
+        """"Is T the <relation> of H?": yes with the fact's tail; no with another entity of the tail's type from the
+        same document (never one the document states as a tail of the same head and relation)."""
+        head, relation, tail, evidence = fact
+        if not evidence or relation not in _NOUNS or not doc.entity_types:
+            return None
+        candidate = tail
+        if not truthful:
+            true_names = {m.lower() for h, r, t, _ in doc.facts if h == head and r == relation
+                          for m, _ in doc.entities[t]}
+            others = [e for e in range(len(doc.entities)) if e != head and doc.entity_types[e] == doc.entity_types[tail]
+                      and not {m.lower() for m, _ in doc.entities[e]} & true_names]
+            if not others:
+                return None
+            candidate = self.rng.choice(others)
+        answer = "yes" if truthful else "no"
+        question = f"Is {_name(doc, candidate)} the {_NOUNS[relation]} of {_name(doc, head)}?"
+        return self._assemble(question, self._gold(doc, fact), self._distractors(doc, self.rng.randint(1, 2)),
+                              answer, (answer,), "yesno")
+
+    def same(self, first, second) -> Example | None:
+        """"Do A and B have the same <relation>?" from one fact in each of two documents."""
+        (doc_a, fact_a), (doc_b, fact_b) = first, second
+        a, b = _name(doc_a, fact_a[0]), _name(doc_b, fact_b[0])
+        if doc_a is doc_b or not fact_a[3] or not fact_b[3] or a.lower() == b.lower():
+            return None
+        tails_a = {m.lower() for m, _ in doc_a.entities[fact_a[2]]}
+        tails_b = {m.lower() for m, _ in doc_b.entities[fact_b[2]]}
+        answer = "yes" if tails_a & tails_b else "no"
+        gold = self._gold(doc_a, fact_a) + self._gold(doc_b, fact_b)
+        return self._assemble(_SAME[fact_a[1]].format(a=a, b=b), gold, self._distractors(doc_a, 1), answer,
+                              (answer,), "yesno")
+
+    def compare(self, first, second, earlier: bool) -> Example | None:
+        """"Which was founded first, A or B?" from one dated fact in each of two documents; the answer is the
+        name of the earlier (``earlier``) or later one, as the question writes it."""
+        (doc_a, fact_a), (doc_b, fact_b) = first, second
+        a, b = _name(doc_a, fact_a[0]), _name(doc_b, fact_b[0])
+        if doc_a is doc_b or not fact_a[3] or not fact_b[3] or a.lower() == b.lower():
+            return None
+        year_a = _YEAR.search(_name(doc_a, fact_a[2], set(fact_a[3])))
+        year_b = _YEAR.search(_name(doc_b, fact_b[2], set(fact_b[3])))
+        if year_a is None or year_b is None or year_a.group(1) == year_b.group(1):
+            return None
+        a_first = int(year_a.group(1)) < int(year_b.group(1))
+        winner, winner_doc, winner_fact = (a, doc_a, fact_a) if a_first == earlier else (b, doc_b, fact_b)
+        question = _COMPARE[fact_a[1]][0 if earlier else 1].format(a=a, b=b)
+        gold = self._gold(doc_a, fact_a) + self._gold(doc_b, fact_b)
+        return self._assemble(question, gold, self._distractors(doc_a, 1), winner,
+                              (winner, *sorted({m for m, _ in winner_doc.entities[winner_fact[0]]} - {winner})),
+                              "comparison")
 
     def multihop(self, doc: RedocredDocument, first, second) -> Example | None:
         a, r1, b, ev1 = first
@@ -223,9 +297,10 @@ class _Builder:
 
 
 def build_examples(documents: list[RedocredDocument], relation_names: dict[str, str], count: int, seed: int = 13,
-                   unanswerable_share: float = 0.25, multihop_share: float = 0.15, replay_share: float = 0.1
-                   ) -> list[Example]:
-    """``count`` examples in the given mix, drawn without repeating a (document, fact) where possible."""
+                   unanswerable_share: float = 0.25, multihop_share: float = 0.2, replay_share: float = 0.08,
+                   yesno_share: float = 0.1, comparison_share: float = 0.07) -> list[Example]:
+    """``count`` examples in the given mix (the rest single-fact questions), drawn without repeating a (document,
+    fact) where possible; a kind the documents cannot supply enough of comes out short."""
     builder = _Builder(documents, relation_names, seed)
     rng = random.Random(seed + 1)
     facts = [(doc, fact) for doc in documents for fact in doc.facts]
@@ -234,7 +309,8 @@ def build_examples(documents: list[RedocredDocument], relation_names: dict[str, 
               if f1[2] == f2[0] and f1[0] != f2[2]]
     rng.shuffle(chains)
     wanted = {"unanswerable": round(count * unanswerable_share), "multihop": round(count * multihop_share),
-              "replay": round(count * replay_share)}
+              "replay": round(count * replay_share), "yesno": round(count * yesno_share),
+              "comparison": round(count * comparison_share)}
     wanted["answer"] = count - sum(wanted.values())
     out: dict[str, list[Example]] = {kind: [] for kind in wanted}
     for doc, fact in facts:
@@ -254,6 +330,7 @@ def build_examples(documents: list[RedocredDocument], relation_names: dict[str, 
         made = builder.multihop(doc, first, second)
         if made:
             out["multihop"].append(made)
+    _add_pair_questions(builder, facts, rng, wanted, out)
     for doc in rng.sample(documents, len(documents)) * 4:
         if len(out["replay"]) >= wanted["replay"]:
             break
@@ -263,6 +340,47 @@ def build_examples(documents: list[RedocredDocument], relation_names: dict[str, 
     examples = [e for kind in out.values() for e in kind]
     rng.shuffle(examples)
     return examples
+
+
+def _add_pair_questions(builder: _Builder, facts: list, rng: random.Random, wanted: dict[str, int],
+                        out: dict[str, list[Example]]) -> None:
+    """Yes/no and comparison questions: half the yes/no ones about one fact (true or swapped tail), half about two
+    documents' facts of the same relation (same tail or not, in equal parts); comparisons alternate earlier/later."""
+    for doc, fact in facts:
+        if len(out["yesno"]) >= wanted["yesno"] // 2:
+            break
+        made = builder.check(doc, fact, truthful=len(out["yesno"]) % 2 == 0)
+        if made:
+            out["yesno"].append(made)
+    by_relation: dict[str, list] = {}
+    for doc, fact in facts:
+        by_relation.setdefault(fact[1], []).append((doc, fact))
+    same_pool = [r for r in _SAME if len(by_relation.get(r, ())) > 1]
+    compare_pool = [r for r in _COMPARE if len(by_relation.get(r, ())) > 1]
+    for _ in range(20 * count_of(wanted, "yesno", "comparison")):
+        if len(out["yesno"]) < wanted["yesno"] and same_pool:
+            relation = rng.choice(same_pool)
+            first, second = rng.sample(by_relation[relation], 2)
+            if len(out["yesno"]) % 2 == 0:  # a "yes" pair: a second document with the same tail, when there is one
+                tails = {m.lower() for m, _ in first[0].entities[first[1][2]]}
+                matching = [p for p in by_relation[relation] if p[0] is not first[0]
+                            and {m.lower() for m, _ in p[0].entities[p[1][2]]} & tails]
+                second = rng.choice(matching) if matching else second
+            made = builder.same(first, second)
+            yes_count = sum(e.answers == ("yes",) for e in out["yesno"])
+            if made and (made.answers == ("yes",)) == (2 * yes_count <= len(out["yesno"])):  # keep yes/no even
+                out["yesno"].append(made)
+        elif len(out["comparison"]) < wanted["comparison"] and compare_pool:
+            relation = rng.choice(compare_pool)
+            made = builder.compare(*rng.sample(by_relation[relation], 2), earlier=rng.random() < 0.5)
+            if made:
+                out["comparison"].append(made)
+        else:
+            break
+
+
+def count_of(wanted: dict[str, int], *kinds: str) -> int:
+    return sum(wanted[kind] for kind in kinds)
 
 
 def passage_facts(doc: RedocredDocument, sentence_ids: set[int], relation_names: dict[str, str]) -> list[FactTriple]:

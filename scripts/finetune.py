@@ -47,7 +47,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--alpha", type=int, default=32)
     parser.add_argument("--dropout", type=float, default=0.05)
     parser.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
-    parser.add_argument("--layer-share", type=float, default=0.25, help="share of top layers adapted (1 = all)")
+    parser.add_argument("--layer-share", type=float, default=0.2, help="share of top layers adapted (1 = all)")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--lr", type=float, default=4e-4)
     parser.add_argument("--batch-size", type=int, default=8, help="examples per optimiser step")

@@ -17,6 +17,8 @@ from graphrag.finetune_data import build_examples, data_sha256, load_redocred, s
 from graphrag.lm import LanguageModel
 from graphrag.lm_packages import SMOLLM2_135M
 
+from .docred import docred_mention, write_docred
+
 PEOPLE = ["Marta Kovac", "Jonas Berg", "Lena Holm", "Omar Said", "Ines Duarte", "Tomas Weber", "Ada Brandt", "Rui Costa"]
 COMPANIES = ["Helix Dynamics", "Norther Labs", "Quill Systems", "Arbor Works", "Cobalt Forge", "Vela Media",
              "Orbit Tools", "Lumen Data"]
@@ -33,13 +35,9 @@ def _docred_documents() -> list[dict]:
                      f"{person.split()[0]} studied physics before starting the firm .".split(),
                      "The company employs four hundred people .".split()]
 
-        def mention(name: str, sent_id: int) -> dict:
-            words = name.split()
-            tokens = sentences[sent_id]
-            start = next(i for i in range(len(tokens)) if tokens[i:i + len(words)] == words)
-            return {"name": name, "sent_id": sent_id, "pos": [start, start + len(words)], "type": "MISC"}
-
-        vertex_set = [[mention(company, 0)], [mention(person, 1), mention(person.split()[0], 2)], [mention(city, 0)]]
+        vertex_set = [[docred_mention(sentences, company, 0)],
+                      [docred_mention(sentences, person, 1), docred_mention(sentences, person.split()[0], 2)],
+                      [docred_mention(sentences, city, 0)]]
         labels = [{"h": 0, "t": 2, "r": "P159", "evidence": [0]}, {"h": 0, "t": 1, "r": "P112", "evidence": [1]}]
         documents.append({"title": company, "sents": sentences, "vertexSet": vertex_set, "labels": labels})
     return documents
@@ -47,10 +45,9 @@ def _docred_documents() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory):
-    path = tmp_path_factory.mktemp("redocred") / "docs.json"
-    path.write_text(json.dumps(_docred_documents()))
-    documents = load_redocred(path)
-    return build_examples(documents, RELATIONS, 16, unanswerable_share=0.25, multihop_share=0.0, replay_share=0.0)
+    documents = load_redocred(write_docred(tmp_path_factory.mktemp("redocred"), _docred_documents()))
+    return build_examples(documents, RELATIONS, 16, unanswerable_share=0.25, multihop_share=0.0, replay_share=0.0,
+                          yesno_share=0.0, comparison_share=0.0)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,95 @@
+"""The answer adapter's training data: yes/no and comparison questions are answered correctly by construction
+(no model needed), cite the passages that hold the facts, and keep yes and no in balance."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from graphrag.answer_prompt import parse_reply
+from graphrag.finetune_data import build_examples, load_redocred
+
+from .docred import docred_mention, write_docred
+
+RELATIONS = {"P159": "headquarters location", "P112": "founded by", "P571": "inception"}
+COMPANIES = ["Helix Dynamics", "Norther Labs", "Quill Systems", "Arbor Works", "Cobalt Forge", "Vela Media",
+             "Orbit Tools", "Lumen Data", "Pike Analytics", "Sable Robotics"]
+PEOPLE = ["Marta Kovac", "Jonas Berg", "Lena Holm", "Omar Said", "Ines Duarte", "Tomas Weber", "Ada Brandt", "Rui Costa",
+          "Eva Lind", "Karl Aho"]
+CITIES = ["Tallinn", "Porto", "Graz", "Lyon"]  # shared by several companies, so "same headquarters" can be yes
+FOUNDED = {company: 1950 + 7 * number for number, company in enumerate(COMPANIES)}
+
+
+def _documents() -> list[dict]:
+    documents = []
+    for number, (company, person) in enumerate(zip(COMPANIES, PEOPLE)):
+        city, year = CITIES[number % len(CITIES)], str(FOUNDED[company])
+        sentences = [f"{company} is a software company based in {city} .".split(),
+                     f"It was founded by {person} in {year} .".split(),
+                     f"{PEOPLE[number - 1]} leads its sales team .".split()]
+
+        vertex_set = [[docred_mention(sentences, name, sent_id, kind)] for name, sent_id, kind in
+                      [(company, 0, "ORG"), (person, 1, "PER"), (city, 0, "LOC"), (year, 1, "TIME"),
+                       (PEOPLE[number - 1], 2, "PER")]]
+        labels = [{"h": 0, "t": 2, "r": "P159", "evidence": [0]}, {"h": 0, "t": 1, "r": "P112", "evidence": [1]},
+                  {"h": 0, "t": 3, "r": "P571", "evidence": [1]}]
+        documents.append({"title": company, "sents": sentences, "vertexSet": vertex_set, "labels": labels})
+    return documents
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory):
+    path = write_docred(tmp_path_factory.mktemp("redocred"), _documents())
+    return build_examples(load_redocred(path), RELATIONS, 40, unanswerable_share=0.0, multihop_share=0.0,
+                          replay_share=0.0, yesno_share=0.3, comparison_share=0.2)
+
+
+def _evidence(example) -> list[str]:
+    return re.findall(r"^\[\d+\] [^:]+: (.*)$", example.user, flags=re.MULTILINE)
+
+
+def _question(example) -> str:
+    return example.user.rsplit("Question: ", 1)[1]
+
+
+def _cited_text(example) -> str:
+    reply = parse_reply(example.reply, len(_evidence(example)))
+    return " ".join(_evidence(example)[n - 1] for n in reply.cited)
+
+
+def test_yes_no_questions_are_true_to_the_documents_and_balanced(examples):
+    yes_no = [e for e in examples if e.kind == "yesno"]
+    assert len(yes_no) == 12
+    answers = [e.answers for e in yes_no]
+    assert answers.count(("yes",)) == answers.count(("no",)) == 6
+    for example in yes_no:
+        question, cited = _question(example), _cited_text(example)
+        if (match := re.match(r"Is (.+) the (founder|headquarters) of (.+)\?", question)):
+            number = COMPANIES.index(match.group(3))
+            truth = PEOPLE[number] if match.group(2) == "founder" else CITIES[number % len(CITIES)]
+            assert example.answers == (("yes",) if match.group(1) == truth else ("no",))
+            assert truth in cited
+        else:
+            match = re.match(r"Do (.+) and (.+) have their headquarters in the same place\?", question)
+            assert match, question
+            first, second = (COMPANIES.index(match.group(i)) for i in (1, 2))
+            same = first % len(CITIES) == second % len(CITIES)
+            assert example.answers == (("yes",) if same else ("no",))
+            assert f"{match.group(1)} is a software company" in cited
+            assert f"{match.group(2)} is a software company" in cited
+
+
+def test_comparison_questions_name_the_earlier_or_later_one(examples):
+    comparisons = [e for e in examples if e.kind == "comparison"]
+    assert len(comparisons) == 8
+    for example in comparisons:
+        match = re.match(r"Which was (founded first|formed more recently), (.+) or (.+)\?", _question(example))
+        assert match, _question(example)
+        a, b = match.group(2), match.group(3)
+        earlier = a if FOUNDED[a] < FOUNDED[b] else b
+        later = b if earlier == a else a
+        assert example.answers[0] == (earlier if match.group(1) == "founded first" else later)
+        assert example.reply.startswith(f"Answer: {example.answers[0]}\n")
+        cited = _cited_text(example)
+        assert str(FOUNDED[a]) in cited and str(FOUNDED[b]) in cited
