@@ -42,6 +42,9 @@ class AdapterManifest:
     hyperparameters: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     created_at: str = ""
+    # Added to the "I don't know" logit at the answer's first token (answer adapters; see graphrag/abstention.py),
+    # chosen on held-out calibration questions. Older manifests have none: 0.
+    abstain_bias: float = 0.0
 
     @classmethod
     def from_dict(cls, data: dict) -> AdapterManifest:
@@ -125,6 +128,16 @@ class AdapterRegistry:
         _write_json(partial / "manifest.json", {**asdict(manifest), "created_at": created})
         os.replace(partial, target)
         return target
+
+    def set_abstain_bias(self, name: str, bias: float, calibration: dict) -> AdapterManifest:
+        """Record an answer adapter's calibrated abstain bias (and how it was chosen) in its manifest."""
+        manifest = self.get(name)
+        if manifest.kind != "answer":
+            raise InputError(f"adapter {name!r} is a {manifest.kind} adapter: only answer adapters abstain")
+        updated = AdapterManifest(**{**asdict(manifest), "abstain_bias": float(bias),
+                                     "metrics": {**manifest.metrics, "calibration": calibration}})
+        _write_json(self.path(name) / "manifest.json", asdict(updated))
+        return updated
 
     def active(self, kind: AdapterKind = "answer") -> str | None:
         """The active adapter's name for ``kind`` (None: the base model answers)."""

@@ -218,10 +218,12 @@ def _checkpoint(model, adapter_name: str, optimizer, scheduler, directory: Path,
 
 
 def evaluate(lm: LanguageModel, examples: list[Example], adapter: str | None, max_new_tokens: int = 48,
-             progress: bool = False) -> dict:
+             progress: bool = False, abstain_bias: float = 0.0) -> dict:
     """Generate for each question example and score: EM/F1 on answerable ones, abstention on both kinds,
-    malformed replies (counted as wrong, and as not abstaining)."""
+    malformed replies (counted as wrong, and as not abstaining). ``abstain_bias``: see graphrag/abstention.py."""
     from tqdm import tqdm
+
+    from .abstention import AbstainBias
 
     answerable = {"em": [], "f1": [], "abstained": []}
     unanswerable_abstained, malformed = [], 0
@@ -229,7 +231,8 @@ def evaluate(lm: LanguageModel, examples: list[Example], adapter: str | None, ma
     for example in tqdm(questions, desc=f"evaluate {adapter or 'base'}", disable=not progress,
                         mininterval=_bar_interval()):
         prompt = lm.chat_prompt(example.system, example.user)
-        generation = lm.generate(prompt, max_new_tokens, adapter=adapter)
+        processors = [AbstainBias(lm.tokenizer, abstain_bias)] if abstain_bias else []
+        generation = lm.generate(prompt, max_new_tokens, adapter=adapter, logits_processors=processors)
         evidence_count = example.user.count("\n[")
         try:
             reply = parse_reply(generation.text, evidence_count)

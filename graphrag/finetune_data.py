@@ -30,8 +30,8 @@ from .errors import InputError
 from .extraction.lora_prompt import (EXTRACT_SYSTEM, PASSAGE_SENTENCES, FactTriple, extract_user_message,
                                      format_facts)
 
-__all__ = ["Example", "RedocredDocument", "build_examples", "build_extraction_examples", "data_sha256", "load_redocred",
-           "load_relation_names", "passage_facts", "split_documents"]
+__all__ = ["Example", "RedocredDocument", "build_examples", "build_extraction_examples", "data_sha256",
+           "heldout_question_sets", "load_redocred", "load_relation_names", "passage_facts", "split_documents"]
 
 REPLAY_SYSTEM = "You are a helpful assistant."
 _SENTENCES_PER_PASSAGE = 2
@@ -140,11 +140,12 @@ def load_relation_names(path: Path) -> dict[str, str]:
     return names
 
 
-def split_documents(documents: list[RedocredDocument], validation_share: float = 0.2
+def split_documents(documents: list[RedocredDocument], validation_share: float = 0.2, salt: str = ""
                     ) -> tuple[list[RedocredDocument], list[RedocredDocument]]:
-    """(train, validation) by a hash of the title: stable across runs and machines, never mixing a document."""
+    """(train, validation) by a hash of the title: stable across runs and machines, never mixing a document.
+    A ``salt`` gives an independent split (to cut the validation documents again)."""
     def bucket(doc: RedocredDocument) -> float:
-        return int(hashlib.sha256(doc.title.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+        return int(hashlib.sha256((salt + doc.title).encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
 
     train = [d for d in documents if bucket(d) >= validation_share]
     validation = [d for d in documents if bucket(d) < validation_share]
@@ -381,6 +382,17 @@ def _add_pair_questions(builder: _Builder, facts: list, rng: random.Random, want
 
 def count_of(wanted: dict[str, int], *kinds: str) -> int:
     return sum(wanted[kind] for kind in kinds)
+
+
+def heldout_question_sets(validation_documents: list[RedocredDocument], relation_names: dict[str, str],
+                          validation_count: int, calibration_count: int, seed: int = 13
+                          ) -> tuple[list[Example], list[Example]]:
+    """(validation, calibration) question sets from two disjoint halves of the held-out documents (40%
+    unanswerable, no replay): the abstain bias is chosen on one half and reported on the other."""
+    report_docs, calibration_docs = split_documents(validation_documents, 0.5, salt="calibration")
+    shape = dict(unanswerable_share=0.4, multihop_share=0.15, replay_share=0.0)
+    return (build_examples(report_docs, relation_names, validation_count, seed=seed + 1, **shape),
+            build_examples(calibration_docs, relation_names, calibration_count, seed=seed + 2, **shape))
 
 
 def passage_facts(doc: RedocredDocument, sentence_ids: set[int], relation_names: dict[str, str]) -> list[FactTriple]:

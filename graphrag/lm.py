@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,14 +124,34 @@ class LanguageModel:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def generate(self, prompt: str, max_new_tokens: int, adapter: str | None = None,
-                 stop_when: Callable[[str], bool] | None = None) -> Generation:
-        """Greedy decoding of one prompt with the named adapter (None: the base model alone). ``stop_when`` is
-        asked after each new token with the reply so far and ends generation when it answers True."""
+    def next_token_logits(self, prompt: str, adapter: str | None = None):
+        """The logits (a float vector over the vocabulary) of the token after ``prompt``: one forward pass."""
         import torch
 
+        self._check_adapter(adapter)
+        with self._lock, torch.inference_mode():
+            inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
+            if self.adapters and adapter is None:
+                with self.model.disable_adapter():
+                    logits = self.model(**inputs, logits_to_keep=1).logits
+            else:
+                if adapter is not None:
+                    self.model.set_adapter(adapter)
+                logits = self.model(**inputs, logits_to_keep=1).logits
+        return logits[0, -1].float()
+
+    def _check_adapter(self, adapter: str | None) -> None:
         if adapter is not None and adapter not in self.adapters:
             raise ModelError(f"adapter {adapter!r} is not loaded (loaded: {', '.join(self.adapters) or 'none'})")
+
+    def generate(self, prompt: str, max_new_tokens: int, adapter: str | None = None,
+                 stop_when: Callable[[str], bool] | None = None, logits_processors: Sequence = ()) -> Generation:
+        """Greedy decoding of one prompt with the named adapter (None: the base model alone). ``stop_when`` is
+        asked after each new token with the reply so far and ends generation when it answers True;
+        ``logits_processors`` (transformers LogitsProcessor objects, fresh for this call) adjust the scores."""
+        import torch
+
+        self._check_adapter(adapter)
         started = time.perf_counter()
         with self._lock, torch.inference_mode():
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
@@ -140,6 +160,10 @@ class LanguageModel:
                           output_scores=True)
             if stop_when is not None:
                 kwargs["stopping_criteria"] = _text_stop(self.tokenizer, inputs["input_ids"].shape[1], stop_when)
+            if logits_processors:
+                from transformers import LogitsProcessorList
+
+                kwargs["logits_processor"] = LogitsProcessorList(list(logits_processors))
             if self.adapters and adapter is None:
                 with self.model.disable_adapter():
                     output = self.model.generate(**inputs, **kwargs)

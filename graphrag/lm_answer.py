@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 
+from .abstention import AbstainBias
 from .answer import _SENTENCE, IDK, ExtractiveAnswerWriter, _citation, _sentence_offsets
 from .answer_prompt import ANSWER_SYSTEM, EvidenceItem, parse_reply, user_message
 from .errors import ModelOutputError
@@ -55,22 +56,19 @@ class LMAnswerWriter:
     writer a malformed reply raises ModelOutputError (benchmarks score the model's own replies that way)."""
 
     def __init__(self, model: LanguageModel, fallback: ExtractiveAnswerWriter | None, adapter: str | None = None,
-                 max_new_tokens: int = 48, evidence_tokens: int = 1500, stats: WriterStats | None = None) -> None:
+                 max_new_tokens: int = 48, evidence_tokens: int = 1500, stats: WriterStats | None = None,
+                 abstain_bias: float = 0.0) -> None:
         self.model = model
         self.fallback = fallback
         self.adapter = adapter
         self.max_new_tokens = max_new_tokens
         self.evidence_tokens = evidence_tokens
         self.stats = stats or WriterStats()
+        self.abstain_bias = abstain_bias  # the adapter's calibrated "I don't know" bias (graphrag/abstention.py)
 
     @property
     def name(self) -> str:
         return f"lm:{self.adapter}" if self.adapter else "lm:base"
-
-    def with_adapter(self, adapter: str | None) -> LMAnswerWriter:
-        """The same model and counters, writing with another adapter (or the base)."""
-        return LMAnswerWriter(self.model, self.fallback, adapter, self.max_new_tokens, self.evidence_tokens,
-                              self.stats)
 
     def numbered_evidence(self, retrieval: Retrieval) -> list[_Numbered]:
         """Passages in rank order, then the best graph paths, cut to the evidence token budget."""
@@ -98,7 +96,9 @@ class LMAnswerWriter:
         """Generate, parse and cite; fall back to the extractive writer when the reply breaks the schema."""
         numbered = self.numbered_evidence(retrieval)
         prompt = self.model.chat_prompt(ANSWER_SYSTEM, user_message(question, [n.item for n in numbered]))
-        generation = self.model.generate(prompt, self.max_new_tokens, adapter=self.adapter)
+        processors = [AbstainBias(self.model.tokenizer, self.abstain_bias)] if self.abstain_bias else []
+        generation = self.model.generate(prompt, self.max_new_tokens, adapter=self.adapter,
+                                         logits_processors=processors)
         timings = {**retrieval.timings_ms, "generate": generation.ms}
         try:
             reply = parse_reply(generation.text, len(numbered))

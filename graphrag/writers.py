@@ -70,8 +70,9 @@ class AnswerWriters:
 
     def _lm_writer(self, adapter: str | None) -> LMAnswerWriter:
         model = self._with_adapter(adapter, "answer") if adapter is not None else self.language_model()
+        bias = self.registry.get(adapter).abstain_bias if adapter is not None else 0.0
         return LMAnswerWriter(model, self.extractive, adapter, self.settings.answer_max_new_tokens,
-                              self.settings.answer_evidence_tokens, self.stats)
+                              self.settings.answer_evidence_tokens, self.stats, bias)
 
     def pick(self, adapter: str | None = None) -> AnswerWriter:
         """``adapter`` None: the configured writer (for lm, the active adapter or the base); a name: the LM with

@@ -142,7 +142,7 @@ def main() -> int:
 
 def _own(writer: LMAnswerWriter) -> LMAnswerWriter:
     return LMAnswerWriter(writer.model, None, writer.adapter, writer.max_new_tokens, writer.evidence_tokens,
-                          writer.stats)
+                          writer.stats, writer.abstain_bias)
 
 
 def lenient_answer(reply: str | None) -> str:

@@ -134,3 +134,18 @@ def print_json(result: dict, out: Path | None = None) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n", encoding="utf-8")
     print(text)
+
+
+def run_reporting(body, out: Path | None = None) -> int:
+    """Run a script's body (a function returning its JSON summary): print the summary (and write it to ``out``)
+    and return 0, or print {"error": ...} naming the problem and return 2 on bad input, a missing file or a model
+    error; never a traceback for those."""
+    from graphrag import GraphRAGError
+
+    try:
+        summary = body()
+    except (GraphRAGError, OSError, ValueError) as exc:
+        print(json.dumps({"error": getattr(exc, "message", str(exc))}))
+        return 2
+    print_json(summary, out)
+    return 0

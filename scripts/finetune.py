@@ -3,10 +3,11 @@
 graphrag/extraction/lora_prompt.py; validated as fact precision/recall/F1 on held-out documents' passages).
 
 Builds training examples from the training share of the documents (split by title hash; validation documents never
-appear in training): relation facts as questions, unanswerable variants, two-hop chains and replay text. Trains
-with peft (progress bar, resumable checkpoints), evaluates the base model and the adapter on held-out validation
-questions (EM/F1, abstention on answerable and unanswerable questions, malformed replies) and measures forgetting
-as held-out perplexity. Prints one JSON summary.
+appear in training): relation facts as questions, unanswerable variants, two-hop chains, yes/no and comparison
+questions, and replay text. Trains with peft (progress bar, resumable checkpoints); for an answer adapter, chooses
+its abstain bias on calibration questions from one half of the held-out documents (graphrag/abstention.py); then
+evaluates the base model and the adapter on questions from the other half (EM/F1, abstention on answerable and
+unanswerable questions, malformed replies) and measures forgetting as held-out perplexity. Prints one JSON summary.
 
 Example (2 CPU cores):
   python scripts/finetune.py --data ../shared/data/redocred/dev_revised.json --examples 2000 --name answer-v1
@@ -19,6 +20,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,10 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import print_json  # noqa: E402
 
 from graphrag import GraphRAGError, Settings
+from graphrag.abstention import calibrate
 from graphrag.adapters import AdapterManifest, AdapterRegistry, check_name
 from graphrag.finetune import LoraOptions, evaluate, evaluate_extraction, heldout_perplexity, train_lora
-from graphrag.finetune_data import (build_examples, build_extraction_examples, data_sha256, load_redocred,
-                                    load_relation_names, split_documents)
+from graphrag.finetune_data import (build_examples, build_extraction_examples, data_sha256, heldout_question_sets,
+                                    load_redocred, load_relation_names, split_documents)
 from graphrag.lm import LanguageModel
 
 
@@ -43,6 +46,10 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--model", help="answer model (package key or directory; default: the answer_model setting)")
     parser.add_argument("--examples", type=int, default=2000, help="training examples (default 2000)")
     parser.add_argument("--validation-examples", type=int, default=200, help="held-out questions (default 200)")
+    parser.add_argument("--calibration-examples", type=int, default=150,
+                        help="held-out questions (other documents) that choose the abstain bias (default 150)")
+    parser.add_argument("--max-answerable-abstain", type=float, default=15.0,
+                        help="most answerable calibration questions (%%) the abstain bias may abstain on")
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--alpha", type=int, default=32)
     parser.add_argument("--dropout", type=float, default=0.05)
@@ -83,8 +90,8 @@ def main() -> int:
             score = evaluate_extraction
         else:
             train = build_examples(train_docs, relation_names, args.examples, seed=args.seed)
-            validation = build_examples(validation_docs, relation_names, args.validation_examples, seed=args.seed + 1,
-                                        unanswerable_share=0.4, multihop_share=0.15, replay_share=0.0)
+            validation, calibration = heldout_question_sets(validation_docs, relation_names, args.validation_examples,
+                                                            args.calibration_examples, args.seed)
             score = evaluate
         sha = data_sha256(train)
         options = LoraOptions(rank=args.rank, alpha=args.alpha, dropout=args.dropout,
@@ -116,16 +123,23 @@ def main() -> int:
         if result.steps < result.planned_steps:
             summary["stopped_early"] = True  # not saved: resume with the same arguments to finish
         else:
-            summary["lora"] = score(lm, validation, adapter=name, progress=progress)
+            bias = 0.0
+            if args.task == "answer":
+                chosen = calibrate(lm, name, calibration, args.max_answerable_abstain, progress=progress)
+                summary["calibration"], bias = asdict(chosen), chosen.bias
+                summary["lora"] = score(lm, validation, adapter=name, progress=progress, abstain_bias=bias)
+            else:
+                summary["lora"] = score(lm, validation, adapter=name, progress=progress)
             ppl_lora = heldout_perplexity(lm, heldout_text, adapter=name)
             summary["forgetting"] = {"heldout_perplexity_base": ppl_base, "heldout_perplexity_lora": ppl_lora,
                                      "ratio": round(ppl_lora / ppl_base, 3)}
             manifest = AdapterManifest(
                 name=name, kind="answer" if args.task == "answer" else "extractor", base_model=lm.resolved.name,
                 base_sha256=lm.resolved.sha256,
-                training_data_sha256=sha, hyperparameters=_options(options),
+                training_data_sha256=sha, hyperparameters=_options(options), abstain_bias=bias,
                 metrics={"validation": summary["lora"], "validation_base": summary.get("base"),
-                         "forgetting": summary["forgetting"], "training": summary["training"]})
+                         "forgetting": summary["forgetting"], "training": summary["training"],
+                         **({"calibration": summary["calibration"]} if "calibration" in summary else {})})
             summary["saved_to"] = str(registry.save(lm.model, name, manifest))
             if args.activate:
                 registry.activate(name)
@@ -139,8 +153,6 @@ def main() -> int:
 
 
 def _options(options: LoraOptions) -> dict:
-    from dataclasses import asdict
-
     return {**asdict(options), "target_modules": list(options.target_modules)}
 
 

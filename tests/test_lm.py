@@ -16,6 +16,7 @@ from graphrag.finetune import LoraOptions, reply_loss_sum, tokenize_example, tra
 from graphrag.finetune_data import build_examples, data_sha256, load_redocred, split_documents
 from graphrag.lm import LanguageModel
 from graphrag.lm_packages import SMOLLM2_135M
+from graphrag.writers import AnswerWriters
 
 from .docred import docred_mention, write_docred
 
@@ -157,6 +158,24 @@ def test_adapter_saves_loads_swaps_and_rolls_back(trained, examples, tmp_path):
         registry.get("../first")
     with pytest.raises(InputError, match="already exists"):
         registry.save(lm.model, "first", manifest)
+
+    # a calibrated abstain bias is recorded in the manifest and reaches the writer; older manifests read as 0
+    assert registry.get("second").abstain_bias == 0.0
+    registry.set_abstain_bias("second", 1.25, {"answerable_abstain_rate": 12.0})
+    assert registry.get("second").abstain_bias == 1.25
+    assert registry.get("second").metrics["calibration"] == {"answerable_abstain_rate": 12.0}
+    assert registry.get("second").metrics["last_loss"] == result.last_loss  # other metrics kept
+    settings = Settings.load(adapters_dir=tmp_path / "adapters")
+    writers = AnswerWriters(settings)
+    writers._model = fresh  # the LM loaded above: no second load
+    assert writers.pick("second").abstain_bias == 1.25 and writers.pick("first").abstain_bias == 0.0
+    manifest_file = registry.path("first") / "manifest.json"
+    old = {k: v for k, v in json.loads(manifest_file.read_text()).items() if k != "abstain_bias"}
+    manifest_file.write_text(json.dumps(old))
+    assert registry.get("first").abstain_bias == 0.0
+    registry.save(lm.model, "first", replace(manifest, name="reader", kind="extractor"))
+    with pytest.raises(InputError, match="only answer adapters abstain"):
+        registry.set_abstain_bias("reader", 1.0, {})
 
 
 def test_generation_stops_when_asked(smollm2):

@@ -1,0 +1,123 @@
+"""Calibrating when the answer model says "I don't know".
+
+A reply starts ``Answer:``; its next token decides between answering and abstaining. The model abstains when the
+first token of "I don't know" beats every other token there, so its *margin* (that token's logit less the best
+other logit) says how sure it is. An adapter's ``abstain_bias`` is added to that logit at that one step: a positive
+bias makes the model abstain more, a negative one less. ``choose_bias`` picks it from the margins of held-out
+calibration questions (answerable and unanswerable) so that at most a given share of answerable questions is
+abstained on, and as many unanswerable ones as possible are; no generation is needed, one forward pass a question.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .answer_prompt import IDK_TEXT
+from .errors import ModelError
+
+if TYPE_CHECKING:
+    from .finetune_data import Example
+    from .lm import LanguageModel
+
+__all__ = ["AbstainBias", "Calibration", "abstain_token", "calibrate", "choose_bias", "idk_margins"]
+
+_ANSWER_PREFIX = "Answer:"
+
+
+def abstain_token(tokenizer) -> int:
+    """The token that starts "I don't know" right after "Answer:" (as the model's tokenizer splits the reply)."""
+    prefix = tokenizer(_ANSWER_PREFIX, add_special_tokens=False)["input_ids"]
+    full = tokenizer(f"{_ANSWER_PREFIX} {IDK_TEXT}", add_special_tokens=False)["input_ids"]
+    if full[:len(prefix)] != prefix or len(full) <= len(prefix):
+        raise ModelError("this tokenizer does not split 'Answer: I don't know' after 'Answer:'")
+    return full[len(prefix)]
+
+
+class AbstainBias:
+    """A transformers logits processor for one generation: adds ``bias`` to the abstain token's logit at the step
+    right after the reply's ``Answer:`` (and nowhere else)."""
+
+    def __init__(self, tokenizer, bias: float) -> None:
+        self.tokenizer = tokenizer
+        self.bias = bias
+        self.token = abstain_token(tokenizer)
+        self._prompt_tokens: int | None = None
+
+    def __call__(self, input_ids, scores):
+        if self._prompt_tokens is None:  # first step: everything so far is the prompt
+            self._prompt_tokens = input_ids.shape[1]
+        new = input_ids[0, self._prompt_tokens:]
+        if 0 < len(new) <= 4 and self.tokenizer.decode(new, skip_special_tokens=True).strip() == _ANSWER_PREFIX:
+            scores = scores.clone()
+            scores[:, self.token] += self.bias
+        return scores
+
+
+def idk_margins(lm: LanguageModel, examples: list[Example], adapter: str | None, progress: bool = False
+                ) -> list[float]:
+    """Per example: the abstain token's logit less the best other logit right after ``Answer:`` (one forward
+    pass over the prompt and that prefix, no generation)."""
+    import torch
+
+    from tqdm import tqdm
+
+    token = abstain_token(lm.tokenizer)
+    margins = []
+    for example in tqdm(examples, desc="calibrate", disable=not progress, mininterval=0.1 if progress else 30):
+        prompt = lm.chat_prompt(example.system, example.user) + _ANSWER_PREFIX
+        logits = lm.next_token_logits(prompt, adapter)
+        other = torch.cat([logits[:token], logits[token + 1:]]).max()
+        margins.append(float(logits[token] - other))
+    return margins
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """A chosen bias and the abstention rates it gives on the calibration questions (0-100)."""
+
+    bias: float
+    answerable_abstain_rate: float
+    unanswerable_abstain_rate: float
+    answerable: int
+    unanswerable: int
+    unbiased_answerable_abstain_rate: float  # the same questions at bias 0, for comparison
+    unbiased_unanswerable_abstain_rate: float
+
+
+def choose_bias(answerable: list[float], unanswerable: list[float], max_answerable_rate: float = 15.0,
+                limit: float = 8.0) -> Calibration:
+    """The bias (within ±``limit``) that abstains on as many unanswerable questions as it can while abstaining on at
+    most ``max_answerable_rate`` % of answerable ones; among equal outcomes, the one nearest zero. A question is
+    abstained on when its margin plus the bias is above zero."""
+    if not answerable or not unanswerable:
+        raise ModelError("calibration needs both answerable and unanswerable questions")
+
+    def rates(bias: float) -> tuple[float, float]:
+        return (100 * sum(m + bias > 0 for m in answerable) / len(answerable),
+                100 * sum(m + bias > 0 for m in unanswerable) / len(unanswerable))
+
+    # The outcome only changes where some margin plus the bias crosses zero: one candidate inside each interval
+    # between those points (its middle, so a small shift on new questions changes little), one beyond each end,
+    # and zero.
+    points = sorted({-m for m in answerable + unanswerable})
+    candidates = {0.0, points[0] - 0.5, points[-1] + 0.5} | {(x + y) / 2 for x, y in zip(points, points[1:])}
+    allowed = [b for b in candidates if abs(b) <= limit and rates(b)[0] <= max_answerable_rate]
+    if not allowed:  # even the most negative bias abstains too often: take the one that abstains least
+        allowed = [min((b for b in candidates if abs(b) <= limit), key=lambda b: (rates(b)[0], abs(b)))]
+    best = max(allowed, key=lambda b: (rates(b)[1], -rates(b)[0], -abs(b)))
+    (answerable_rate, unanswerable_rate), (answerable_zero, unanswerable_zero) = rates(best), rates(0.0)
+    return Calibration(bias=round(best, 4), answerable_abstain_rate=round(answerable_rate, 1),
+                       unanswerable_abstain_rate=round(unanswerable_rate, 1), answerable=len(answerable),
+                       unanswerable=len(unanswerable), unbiased_answerable_abstain_rate=round(answerable_zero, 1),
+                       unbiased_unanswerable_abstain_rate=round(unanswerable_zero, 1))
+
+
+def calibrate(lm: LanguageModel, adapter: str, examples: list[Example], max_answerable_rate: float = 15.0,
+              progress: bool = False) -> Calibration:
+    """Choose ``adapter``'s abstain bias on calibration question examples (kinds other than "unanswerable" count
+    as answerable; replay examples are left out)."""
+    questions = [e for e in examples if e.kind != "replay"]
+    margins = idk_margins(lm, questions, adapter, progress)
+    return choose_bias([m for m, e in zip(margins, questions) if e.kind != "unanswerable"],
+                       [m for m, e in zip(margins, questions) if e.kind == "unanswerable"], max_answerable_rate)
