@@ -52,7 +52,7 @@ def main() -> int:
         registry = AdapterRegistry(settings.adapters_root)
         manifest = registry.get(args.adapter)
         if manifest.kind != "answer":
-            raise ValueError(f"adapter {args.adapter!r} is a {manifest.kind} adapter, not an answer adapter")
+            raise ValueError(f"adapter {args.adapter!r} is of kind {manifest.kind!r}, not an answer adapter")
         relation_names = load_relation_names(args.relations or args.data.parent / "rel_info.json")
         _, validation_docs = split_documents(load_redocred(args.data))
         validation, calibration = heldout_question_sets(validation_docs, relation_names, args.validation_examples,
