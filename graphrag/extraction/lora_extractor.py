@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from ..errors import ModelOutputError
 from ..types import Chunk, Document, Extraction
 from .base import relation_type_from_words
-from .lora_prompt import EXTRACT_SYSTEM, extract_user_message, facts_from_reply, passage_windows, stop_generating
+from .lora_prompt import (EXTRACT_SYSTEM, SENTENCE_END, extract_user_message, facts_from_reply, passage_windows,
+                          stop_generating)
 from .resolve import MentionCandidate, RelationCandidate, resolve_document
 from .spacy_rules import SpacyRuleExtractor
 
 __all__ = ["LoraRelationExtractor"]
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _CONFIDENCE = 0.7  # the model gives no calibrated score; below "structured" (1.0), above pronoun-resolved rules
 
 
@@ -105,7 +105,7 @@ class LoraRelationExtractor:
 def _sentence_around(text: str, offset: int) -> str:
     """The sentence of ``text`` containing ``offset`` (the evidence sentence stored with the relation)."""
     start = 0
-    for match in _SENTENCE_END.finditer(text):
+    for match in SENTENCE_END.finditer(text):
         if match.start() >= offset:
             return text[start:match.start()].strip()
         start = match.end()

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from ..errors import ModelOutputError
 
-__all__ = ["EXTRACT_SYSTEM", "PASSAGE_SENTENCES", "FactStream", "FactTriple", "extract_user_message",
-           "facts_from_reply", "format_facts", "parse_facts", "passage_windows", "read_fact_stream",
-           "stop_generating"]
+__all__ = ["EXTRACT_SYSTEM", "PASSAGE_SENTENCES", "SENTENCE_END", "FactStream", "FactTriple",
+           "extract_user_message", "facts_from_reply", "format_facts", "parse_facts", "passage_windows",
+           "read_fact_stream", "stop_generating"]
 
 EXTRACT_SYSTEM = (
     "You extract relation facts from a passage. Reply with one JSON list of objects "
@@ -35,7 +35,7 @@ EXTRACT_SYSTEM = (
 # windows this long): a 1,200-character chunk holds about nine such sentences, and a model trained on three-sentence
 # windows reads a whole chunk poorly.
 PASSAGE_SENTENCES = 3
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")  # the gap after a sentence (windows, evidence)
 _MAX_FACTS = 32
 _MAX_FIELD_CHARS = 160
 
@@ -57,7 +57,7 @@ def extract_user_message(title: str, passage: str) -> str:
 def passage_windows(text: str, sentences: int = PASSAGE_SENTENCES) -> list[tuple[int, str]]:
     """``text`` cut into consecutive windows of ``sentences`` sentences: (offset of the window in ``text``, window).
     Sentences end at ., ! or ? before white space (abbreviations split too: a window is then a little shorter)."""
-    starts = [0] + [m.end() for m in _SENTENCE_END.finditer(text)]
+    starts = [0] + [m.end() for m in SENTENCE_END.finditer(text)]
     windows = []
     for first in range(0, len(starts), sentences):
         begin = starts[first]
