@@ -225,7 +225,7 @@ class _ScriptedModel:
     def chat_prompt(self, system: str, user: str) -> str:
         return system + user
 
-    def generate(self, prompt: str, max_new_tokens: int, adapter=None):
+    def generate(self, prompt: str, max_new_tokens: int, adapter=None, logits_processors=()):
         return self.generation
 
 
