@@ -101,6 +101,7 @@ class Example:
 def _detokenize(tokens: list[str]) -> str:
     text = " ".join(tokens)
     text = re.sub(r"(\w) - (?=\w)", r"\1-", text)  # the tokeniser split hyphenated words: "Anti - Oedipus"
+    text = re.sub(r"(\d) , (?=\d{3}\b)", r"\1,", text)  # and thousands: "6 , 960"
     text = re.sub(r" ([,.;:!?%)\]])", r"\1", text)
     text = re.sub(r"([(\[$]) ", r"\1", text)
     text = re.sub(r" (n't|'s|'re|'ve|'ll|'d)\b", r"\1", text)

@@ -93,3 +93,12 @@ def test_comparison_questions_name_the_earlier_or_later_one(examples):
         assert example.reply.startswith(f"Answer: {example.answers[0]}\n")
         cited = _cited_text(example)
         assert str(FOUNDED[a]) in cited and str(FOUNDED[b]) in cited
+
+
+def test_tokenised_text_is_joined_back_as_written(tmp_path):
+    sentences = [["Anti", "-", "Oedipus", "sold", "6", ",", "960", "copies", ",", "3", "in", "Paris", "."]]
+    document = {"title": "Anti-Oedipus", "sents": sentences, "labels": [],
+                "vertexSet": [[docred_mention(sentences, "Anti - Oedipus", 0, "MISC")]]}
+    loaded = load_redocred(write_docred(tmp_path, [document]))[0]
+    assert loaded.sentences == ("Anti-Oedipus sold 6,960 copies, 3 in Paris.",)
+    assert loaded.entities[0][0][0] == "Anti-Oedipus"
