@@ -88,8 +88,8 @@ class Calibration:
 def choose_bias(answerable: list[float], unanswerable: list[float], max_answerable_rate: float = 15.0,
                 limit: float = 8.0) -> Calibration:
     """The bias (within ±``limit``) that abstains on as many unanswerable questions as it can while abstaining on at
-    most ``max_answerable_rate`` % of answerable ones; among equal outcomes, the one nearest zero. A question is
-    abstained on when its margin plus the bias is above zero."""
+    most ``max_answerable_rate`` % of answerable ones; among those, the one abstaining least on answerable ones, then
+    the one nearest zero. A question is abstained on when its margin plus the bias is above zero."""
     if not answerable or not unanswerable:
         raise ModelError("calibration needs both answerable and unanswerable questions")
 

@@ -65,9 +65,12 @@ _NOUNS = {"P17": "country", "P27": "country of citizenship", "P19": "birthplace"
 # "Do A and B have the same ...?" wording per relation (yes/no questions across two documents).
 _SAME = {"P17": "Are {a} and {b} in the same country?", "P27": "Were {a} and {b} of the same nationality?",
          "P495": "Are {a} and {b} from the same country?", "P131": "Are {a} and {b} in the same region?",
-         "P264": "Were {a} and {b} released by the same record label?", "P30": "Are {a} and {b} on the same continent?",
-         "P102": "Are {a} and {b} members of the same political party?", "P175": "Were {a} and {b} performed by the same artist?",
-         "P159": "Do {a} and {b} have their headquarters in the same place?", "P19": "Were {a} and {b} born in the same place?"}
+         "P264": "Were {a} and {b} released by the same record label?",
+         "P30": "Are {a} and {b} on the same continent?",
+         "P102": "Are {a} and {b} members of the same political party?",
+         "P175": "Were {a} and {b} performed by the same artist?",
+         "P159": "Do {a} and {b} have their headquarters in the same place?",
+         "P19": "Were {a} and {b} born in the same place?"}
 # Dated relations for comparison questions: (wording asking for the earlier one, wording asking for the later one).
 _COMPARE = {"P569": ("Who was born first, {a} or {b}?", "Who was born later, {a} or {b}?"),
             "P570": ("Who died first, {a} or {b}?", "Who died later, {a} or {b}?"),
@@ -359,7 +362,7 @@ def _add_pair_questions(builder: _Builder, facts: list, rng: random.Random, want
         by_relation.setdefault(fact[1], []).append((doc, fact))
     same_pool = [r for r in _SAME if len(by_relation.get(r, ())) > 1]
     compare_pool = [r for r in _COMPARE if len(by_relation.get(r, ())) > 1]
-    for _ in range(20 * count_of(wanted, "yesno", "comparison")):
+    for _ in range(20 * (wanted["yesno"] + wanted["comparison"])):
         if len(out["yesno"]) < wanted["yesno"] and same_pool:
             relation = rng.choice(same_pool)
             first, second = rng.sample(by_relation[relation], 2)
@@ -379,10 +382,6 @@ def _add_pair_questions(builder: _Builder, facts: list, rng: random.Random, want
                 out["comparison"].append(made)
         else:
             break
-
-
-def count_of(wanted: dict[str, int], *kinds: str) -> int:
-    return sum(wanted[kind] for kind in kinds)
 
 
 def heldout_question_sets(validation_documents: list[RedocredDocument], relation_names: dict[str, str],

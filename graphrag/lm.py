@@ -10,6 +10,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,21 +129,23 @@ class LanguageModel:
         """The logits (a float vector over the vocabulary) of the token after ``prompt``: one forward pass."""
         import torch
 
-        self._check_adapter(adapter)
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), self._using(adapter):
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
-            if self.adapters and adapter is None:
-                with self.model.disable_adapter():
-                    logits = self.model(**inputs, logits_to_keep=1).logits
-            else:
-                if adapter is not None:
-                    self.model.set_adapter(adapter)
-                logits = self.model(**inputs, logits_to_keep=1).logits
+            logits = self.model(**inputs, logits_to_keep=1).logits
         return logits[0, -1].float()
 
-    def _check_adapter(self, adapter: str | None) -> None:
+    @contextmanager
+    def _using(self, adapter: str | None):
+        """The model with the named adapter switched on (None: every adapter switched off, the base alone)."""
         if adapter is not None and adapter not in self.adapters:
             raise ModelError(f"adapter {adapter!r} is not loaded (loaded: {', '.join(self.adapters) or 'none'})")
+        if self.adapters and adapter is None:
+            with self.model.disable_adapter():
+                yield
+        else:
+            if adapter is not None:
+                self.model.set_adapter(adapter)
+            yield
 
     def generate(self, prompt: str, max_new_tokens: int, adapter: str | None = None,
                  stop_when: Callable[[str], bool] | None = None, logits_processors: Sequence = ()) -> Generation:
@@ -151,9 +154,8 @@ class LanguageModel:
         ``logits_processors`` (transformers LogitsProcessor objects, fresh for this call) adjust the scores."""
         import torch
 
-        self._check_adapter(adapter)
         started = time.perf_counter()
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), self._using(adapter):
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
             kwargs = dict(max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id,
                           temperature=None, top_p=None, top_k=None, return_dict_in_generate=True,
@@ -164,13 +166,7 @@ class LanguageModel:
                 from transformers import LogitsProcessorList
 
                 kwargs["logits_processor"] = LogitsProcessorList(list(logits_processors))
-            if self.adapters and adapter is None:
-                with self.model.disable_adapter():
-                    output = self.model.generate(**inputs, **kwargs)
-            else:
-                if adapter is not None:
-                    self.model.set_adapter(adapter)
-                output = self.model.generate(**inputs, **kwargs)
+            output = self.model.generate(**inputs, **kwargs)
             logprobs = self.model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
         prompt_tokens = inputs["input_ids"].shape[1]
         new = output.sequences[0][prompt_tokens:]

@@ -24,7 +24,8 @@ from graphrag import Settings  # noqa: E402
 from graphrag.abstention import calibrate  # noqa: E402
 from graphrag.adapters import AdapterRegistry  # noqa: E402
 from graphrag.finetune import evaluate  # noqa: E402
-from graphrag.finetune_data import heldout_question_sets, load_redocred, load_relation_names, split_documents  # noqa: E402
+from graphrag.finetune_data import (heldout_question_sets, load_redocred, load_relation_names,  # noqa: E402
+                                    split_documents)
 from graphrag.lm import LanguageModel  # noqa: E402
 
 
