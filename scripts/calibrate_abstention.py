@@ -26,7 +26,7 @@ from graphrag.adapters import AdapterRegistry  # noqa: E402
 from graphrag.finetune import evaluate  # noqa: E402
 from graphrag.finetune_data import (heldout_question_sets, load_redocred, load_relation_names,  # noqa: E402
                                     split_documents)
-from graphrag.lm import LanguageModel  # noqa: E402
+from graphrag.writers import AnswerWriters  # noqa: E402
 
 
 def main() -> int:
@@ -58,12 +58,8 @@ def main() -> int:
         _, validation_docs = split_documents(load_redocred(args.data))
         validation, calibration = heldout_question_sets(validation_docs, relation_names, args.validation_examples,
                                                         args.calibration_examples, args.seed)
-        lm = LanguageModel.load(settings.answer_model, settings.lm_cache_dir, "cpu", settings.answer_dtype,
-                                settings.torch_threads)
-        if manifest.base_sha256 != lm.resolved.sha256:
-            raise ValueError(f"adapter {args.adapter!r} was trained on {manifest.base_model}, not on the loaded "
-                             f"{lm.resolved.name}")
-        lm.add_adapter(args.adapter, registry.path(args.adapter))
+        # The product's own loading: answer_device / answer_dtype settings, base-model checksum checked.
+        lm = AnswerWriters(settings).pick(args.adapter).model
         chosen = calibrate(lm, args.adapter, calibration, args.max_answerable_abstain, progress=True)
         summary: dict = {"adapter": args.adapter, "cpu_count": os.cpu_count(), "calibration": asdict(chosen),
                          "validation": evaluate(lm, validation, args.adapter, progress=True,
