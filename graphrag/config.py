@@ -126,6 +126,10 @@ class Settings(BaseSettings):
         "auto", description="Arithmetic of the answer LM: auto = bf16 on a GPU or a CPU with native bf16, else fp32.")
     answer_max_new_tokens: int = Field(48, ge=4, le=512, description="Longest reply the answer LM may write, in tokens.")
     answer_evidence_tokens: int = Field(1500, ge=64, le=16_000, description="Evidence given to the answer LM, in tokens.")
+    answer_reader_tokens: int = Field(
+        500, ge=0, le=16_000, description="Of that evidence, the answer LM reads the sentences most relevant to the "
+                                          "question up to this many tokens (0 = all of it): prefill time grows with "
+                                          "every token read.")
     model_cache_dir: Path = Field(Path("~/.cache/graphrag-kgqa/models"),
                                   description="Assembled GGUF files and converted checkpoints of packaged LMs.")
     adapters_dir: Path | None = Field(None, description="Saved LoRA adapters and the registry; empty = <data_dir>/adapters.")

@@ -35,7 +35,8 @@ class Engine:
         self.embedder = embedder
         self.chunk_index = chunk_index
         self.entity_index = entity_index
-        self.writers = writers or AnswerWriters(settings, writer or ExtractiveAnswerWriter(settings.answer_threshold))
+        self.writers = writers or AnswerWriters(settings, writer or ExtractiveAnswerWriter(settings.answer_threshold),
+                                               embedder)
         self.planner = Planner(settings, store, embedder, chunk_index, entity_index, communities=self.communities)
         self._communities_stale = False
         self._extractor = None

@@ -125,6 +125,12 @@ class LanguageModel:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Token counts of several texts in one tokenizer call."""
+        if not texts:
+            return []
+        return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
     def next_token_logits(self, prompt: str, adapter: str | None = None):
         """The logits (a float vector over the vocabulary) of the token after ``prompt``: one forward pass."""
         import torch

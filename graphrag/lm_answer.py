@@ -8,12 +8,14 @@ writer answers instead and the fallback is counted (``WriterStats``).
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field, replace
 
 from .abstention import AbstainBias
 from .answer import _SENTENCE, IDK, ExtractiveAnswerWriter, _citation, _sentence_offsets
 from .answer_prompt import ANSWER_SYSTEM, EvidenceItem, parse_reply, user_message
 from .errors import ModelOutputError
+from .evidence_selection import EvidenceSelector, SelectableText
 from .lm import LanguageModel
 from .retrieval.planner import Retrieval
 from .types import Answer, Citation, Evidence, Path
@@ -53,11 +55,12 @@ class _Numbered:
 
 class LMAnswerWriter:
     """Writes answers with a LanguageModel; ``adapter`` None means the base model alone. Without a ``fallback``
-    writer a malformed reply raises ModelOutputError (benchmarks score the model's own replies that way)."""
+    writer a malformed reply raises ModelOutputError (benchmarks score the model's own replies that way). With a
+    ``selector`` the model reads only the evidence sentences it keeps."""
 
     def __init__(self, model: LanguageModel, fallback: ExtractiveAnswerWriter | None, adapter: str | None = None,
                  max_new_tokens: int = 48, evidence_tokens: int = 1500, stats: WriterStats | None = None,
-                 abstain_bias: float = 0.0) -> None:
+                 abstain_bias: float = 0.0, selector: EvidenceSelector | None = None) -> None:
         self.model = model
         self.fallback = fallback
         self.adapter = adapter
@@ -65,13 +68,20 @@ class LMAnswerWriter:
         self.evidence_tokens = evidence_tokens
         self.stats = stats or WriterStats()
         self.abstain_bias = abstain_bias  # the adapter's calibrated "I don't know" bias (graphrag/abstention.py)
+        self.selector = selector
+
+    def without_fallback(self) -> LMAnswerWriter:
+        """The same writer with no extractive fallback: a malformed reply raises (benchmarks score it as wrong)."""
+        return LMAnswerWriter(self.model, None, self.adapter, self.max_new_tokens, self.evidence_tokens, self.stats,
+                              self.abstain_bias, self.selector)
 
     @property
     def name(self) -> str:
         return f"lm:{self.adapter}" if self.adapter else "lm:base"
 
-    def numbered_evidence(self, retrieval: Retrieval) -> list[_Numbered]:
-        """Passages in rank order, then the best graph paths, cut to the evidence token budget."""
+    def numbered_evidence(self, retrieval: Retrieval, question: str = "") -> list[_Numbered]:
+        """Passages in rank order, then the best graph paths, cut to the evidence token budget, then (with a
+        selector) to the sentences most relevant to ``question``."""
         candidates = [_Numbered(EvidenceItem(e.document_title or "Passage", e.chunk.text), evidence=e)
                       for e in retrieval.evidence]
         paths = list(retrieval.connections[:_PATH_ITEMS]) + [c.path for c in retrieval.chains[:_PATH_ITEMS]]
@@ -90,16 +100,22 @@ class LMAnswerWriter:
                 break
             budget -= tokens
             kept.append(candidate)
-        return kept
+        if self.selector is None or not question:
+            return kept
+        offered = [SelectableText(n.item.label, n.item.text, splittable=n.path is None) for n in kept]
+        texts = self.selector.select(question, offered)
+        return [replace(n, item=EvidenceItem(n.item.label, text)) for n, text in zip(kept, texts) if text is not None]
 
     def write(self, question: str, retrieval: Retrieval) -> Answer:
         """Generate, parse and cite; fall back to the extractive writer when the reply breaks the schema."""
-        numbered = self.numbered_evidence(retrieval)
+        started = time.perf_counter()
+        numbered = self.numbered_evidence(retrieval, question)
+        evidence_ms = round((time.perf_counter() - started) * 1000, 2)
         prompt = self.model.chat_prompt(ANSWER_SYSTEM, user_message(question, [n.item for n in numbered]))
         processors = [AbstainBias(self.model.tokenizer, self.abstain_bias)] if self.abstain_bias else []
         generation = self.model.generate(prompt, self.max_new_tokens, adapter=self.adapter,
                                          logits_processors=processors)
-        timings = {**retrieval.timings_ms, "generate": generation.ms}
+        timings = {**retrieval.timings_ms, "evidence": evidence_ms, "generate": generation.ms}
         try:
             reply = parse_reply(generation.text, len(numbered))
         except ModelOutputError as exc:

@@ -11,7 +11,9 @@ import threading
 from .adapters import AdapterRegistry
 from .answer import AnswerWriter, ExtractiveAnswerWriter
 from .config import Settings
+from .embedding import Embedder
 from .errors import ModelError
+from .evidence_selection import EvidenceSelector
 from .lm import LanguageModel
 from .lm_answer import LMAnswerWriter, WriterStats
 
@@ -21,10 +23,13 @@ BASE_ADAPTER = "none"  # an ``adapter`` value that asks for the base model witho
 
 
 class AnswerWriters:
-    """The writers one Engine uses; ``pick`` is thread-safe."""
+    """The writers one Engine uses; ``pick`` is thread-safe. With an ``embedder`` the LM writers read only the
+    evidence sentences most relevant to the question (the ``answer_reader_tokens`` setting)."""
 
-    def __init__(self, settings: Settings, extractive: AnswerWriter | None = None) -> None:
+    def __init__(self, settings: Settings, extractive: AnswerWriter | None = None,
+                 embedder: Embedder | None = None) -> None:
         self.settings = settings
+        self.embedder = embedder
         self.extractive = extractive or ExtractiveAnswerWriter(settings.answer_threshold)
         self.registry = AdapterRegistry(settings.adapters_root)
         self.stats = WriterStats()
@@ -71,8 +76,11 @@ class AnswerWriters:
     def _lm_writer(self, adapter: str | None) -> LMAnswerWriter:
         model = self._with_adapter(adapter, "answer") if adapter is not None else self.language_model()
         bias = self.registry.get(adapter).abstain_bias if adapter is not None else 0.0
+        reader_tokens = self.settings.answer_reader_tokens
+        selector = (EvidenceSelector(self.embedder, model.token_counts, reader_tokens)
+                    if self.embedder is not None and reader_tokens else None)
         return LMAnswerWriter(model, self.extractive, adapter, self.settings.answer_max_new_tokens,
-                              self.settings.answer_evidence_tokens, self.stats, bias)
+                              self.settings.answer_evidence_tokens, self.stats, bias, selector)
 
     def pick(self, adapter: str | None = None) -> AnswerWriter:
         """``adapter`` None: the configured writer (for lm, the active adapter or the base); a name: the LM with

@@ -126,6 +126,8 @@ def main() -> int:
             model = engine.writers._model
             summary = {"sets": results, "adapter": adapter, "answer_model": model.resolved.name if model else None,
                        "model_load_s": model_load_s, "dtype": str(model.model.dtype) if model else None,
+                       "evidence_tokens": settings.answer_evidence_tokens,
+                       "reader_tokens": settings.answer_reader_tokens,
                        "lm_outcomes": engine.writers.stats.as_dict(), "cpu_count": os.cpu_count()}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -141,8 +143,7 @@ def main() -> int:
 
 
 def _own(writer: LMAnswerWriter) -> LMAnswerWriter:
-    return LMAnswerWriter(writer.model, None, writer.adapter, writer.max_new_tokens, writer.evidence_tokens,
-                          writer.stats, writer.abstain_bias)
+    return writer.without_fallback()
 
 
 def lenient_answer(reply: str | None) -> str:

@@ -219,13 +219,19 @@ class _ScriptedModel:
 
         self.generation = Generation(text=reply, prompt_tokens=10, new_tokens=5, ms=1.0, mean_token_probability=0.9)
 
+        self.prompts: list[str] = []
+
     def count_tokens(self, text: str) -> int:
         return len(text.split())
+
+    def token_counts(self, texts) -> list[int]:
+        return [self.count_tokens(text) for text in texts]
 
     def chat_prompt(self, system: str, user: str) -> str:
         return system + user
 
     def generate(self, prompt: str, max_new_tokens: int, adapter=None, logits_processors=()):
+        self.prompts.append(prompt)
         return self.generation
 
 
@@ -253,6 +259,31 @@ def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
     assert answer.citations and name in answer.citations[0].text
     idk = LMAnswerWriter(_ScriptedModel("Answer: I don't know\nEvidence: none"), extractive).write(question, retrieval)
     assert idk.abstained and idk.text == "I don't know."
+
+
+def test_lm_writer_reads_only_the_selected_sentences(demo_engine, real_embedder):
+    """With a selector the prompt holds the question's best sentences within the reader budget, and the numbers the
+    model cites still point at the passages they came from."""
+    from graphrag.evidence_selection import EvidenceSelector
+    from graphrag.lm_answer import LMAnswerWriter
+
+    question = "Who founded the company that acquired Veltrix Systems?"
+    retrieval = demo_engine.retrieve(question)
+    whole = LMAnswerWriter(_ScriptedModel("Answer: I don't know\nEvidence: none"), None)
+    everything = whole.numbered_evidence(retrieval, question)
+    words = sum(len(n.item.text.split()) for n in everything)
+    assert words > 60
+    model = _ScriptedModel("Answer: I don't know\nEvidence: none")
+    selector = EvidenceSelector(real_embedder, model.token_counts, budget=words // 2)
+    cut = LMAnswerWriter(model, None, selector=selector)
+    numbered = cut.numbered_evidence(retrieval, question)
+    assert 0 < sum(len(n.item.text.split()) for n in numbered) <= words // 2
+    for item in numbered:
+        source = item.evidence.chunk.text if item.evidence is not None else item.path.text
+        assert all(sentence in source for sentence in item.item.text.split(". "))
+    assert cut.write(question, retrieval).abstained and whole.write(question, retrieval).abstained
+    assert all(item.item.text in model.prompts[0] for item in numbered)
+    assert len(model.prompts[0].split()) < len(whole.model.prompts[0].split())
 
 
 def test_http_adapter_field(trained, examples, demo_engine, tmp_path):

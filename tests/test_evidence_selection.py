@@ -1,0 +1,55 @@
+"""Sentence selection before the answer LM: what is kept, in what order, within what budget."""
+
+from __future__ import annotations
+
+from graphrag.evidence_selection import EvidenceSelector, SelectableText
+from graphrag.extraction.lora_prompt import SENTENCE_END
+
+
+def _word_counts(texts):
+    return [len(text.split()) for text in texts]
+
+
+PASSAGES = [
+    SelectableText("Harbor Mill", "Harbor Mill is a paper factory in Dunmore. It was built by Ada Quint in 1881. "
+                                  "Its chimney fell in a storm. The roof is slate."),
+    SelectableText("Ada Quint", "Ada Quint was an engineer from Leeds. She studied in Glasgow. She liked sailing."),
+    SelectableText("Storm of 1901", "The storm of 1901 flooded the valley. Boats were lost at sea."),
+]
+
+
+def test_evidence_within_the_budget_comes_back_whole(real_embedder):
+    selector = EvidenceSelector(real_embedder, _word_counts, budget=1000)
+    assert selector.select("Who built Harbor Mill?", PASSAGES) == [p.text for p in PASSAGES]
+
+
+def test_over_the_budget_the_relevant_sentences_stay_in_their_order(real_embedder):
+    selector = EvidenceSelector(real_embedder, _word_counts, budget=16)
+    kept = selector.select("Who built Harbor Mill in 1881?", PASSAGES)
+    words = sum(len(text.split()) for text in kept if text)
+    assert 0 < words <= 16
+    mill = kept[0]
+    assert "It was built by Ada Quint in 1881." in mill  # the sentence holding the answer
+    assert mill.startswith("Harbor Mill is a paper factory")  # the passage's lead sentence, first as in the text
+    assert "The roof is slate." not in mill and "Its chimney fell" not in mill
+    assert kept[2] is None  # the unrelated passage loses every sentence
+    for passage, text in zip(PASSAGES, kept):
+        assert text is None or all(sentence in passage.text for sentence in SENTENCE_END.split(text))
+
+
+def test_a_sentence_comes_with_its_passage_lead(real_embedder):
+    """'She studied in Glasgow' answers the question but says nothing without its passage's first sentence, which
+    says who 'she' is: the two are kept together."""
+    selector = EvidenceSelector(real_embedder, _word_counts, budget=11)
+    kept = selector.select("Who studied in Glasgow?", PASSAGES)
+    assert kept == [None, "Ada Quint was an engineer from Leeds. She studied in Glasgow.", None]
+
+
+def test_graph_paths_are_kept_or_dropped_whole(real_embedder):
+    path = SelectableText("Graph path", "Harbor Mill -[BUILT_BY]-> Ada Quint. Ada Quint -[BORN_IN]-> Leeds.",
+                          splittable=False)
+    selector = EvidenceSelector(real_embedder, _word_counts, budget=20)
+    kept = selector.select("Who built Harbor Mill?", [*PASSAGES, path])
+    assert kept[-1] in (path.text, None)
+    empty = EvidenceSelector(real_embedder, _word_counts, budget=5).select("anything", [])
+    assert empty == []
