@@ -28,6 +28,9 @@ _INDEX_FIELDS = ("graph_backend", "vector_backend", "tenant", "embedder_model", 
                  "embed_titles")
 
 
+_MIN_READER_TOKENS = 64
+
+
 class Settings(BaseSettings):
     """Every knob of the library, server and CLI, with its default. Documented field by field in the README."""
 
@@ -157,6 +160,8 @@ class Settings(BaseSettings):
             raise ValueError("max_hops must not exceed max_hops_limit")
         if self.top_k > self.top_k_limit:
             raise ValueError("top_k must not exceed top_k_limit")
+        if 0 < self.answer_reader_tokens < _MIN_READER_TOKENS:  # a few tokens hold no sentence: every answer abstains
+            raise ValueError(f"answer_reader_tokens must be 0 (read all the evidence) or at least {_MIN_READER_TOKENS}")
         return self
 
     @classmethod

@@ -6,10 +6,13 @@ Prefill (one forward pass over the prompt) is timed on its own, so decode time p
 {"model", "dtype", "adapter", "torch_threads", "load_s", "budgets": {"<tokens>": {"prompt_tokens", "prefill_ms",
 "generate_ms_p50", "generate_ms_p95", "new_tokens", "decode_ms_per_token", "prefill_gflops"}}}: medians over
 --repeats runs; prefill_gflops counts only the weight matrices (2 x parameters outside the embedding table
-and output head x prompt tokens).
+and output head x prompt tokens). With --select the evidence first goes through the product's sentence selection
+(the answer_reader_tokens setting): each budget then also reports "select_ms" and "answer_ms_p50" / "answer_ms_p95"
+(selection plus generation: what the answer writer spends on that much evidence).
 
 Example (2 CPU cores):
   python scripts/bench_lm_latency.py --corpus ../shared/data/multihop/corpus.jsonl --evidence-tokens 250,500,1000,1500
+  python scripts/bench_lm_latency.py --corpus ../shared/data/multihop/corpus.jsonl --adapter answer-v2 --select
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from bench_common import print_json, text_lines  # noqa: E402
 
 from graphrag import GraphRAGError, Settings  # noqa: E402
 from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, user_message  # noqa: E402
+from graphrag.evidence_selection import SelectableText  # noqa: E402
 
 QUESTION = "Which country is the birthplace of the person these passages are about?"
 
@@ -60,6 +64,21 @@ def _evidence(model, passages: list[EvidenceItem], budget: int) -> list[Evidence
     return kept
 
 
+def _p95(values: list[float]) -> float:
+    return sorted(values)[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
+
+
+def _selector(settings, model):
+    """The product's sentence selection, with its embedder (as AnswerWriters builds it for the Engine)."""
+    from graphrag.embedding import SentenceTransformerEmbedder
+    from graphrag.evidence_selection import EvidenceSelector
+
+    if not settings.answer_reader_tokens:
+        raise ValueError("--select needs answer_reader_tokens > 0 (GRAPHRAG_ANSWER_READER_TOKENS)")
+    return EvidenceSelector(SentenceTransformerEmbedder.from_settings(settings), model.token_counts,
+                            settings.answer_reader_tokens)
+
+
 def _prefill_ms(model, prompt: str, adapter: str | None) -> float:
     import torch
 
@@ -83,6 +102,8 @@ def main() -> int:
     parser.add_argument("--adapter", help="answer adapter to generate with (default: the base model)")
     parser.add_argument("--repeats", type=int, default=5, help="runs per budget (default 5)")
     parser.add_argument("--max-new-tokens", type=int, help="default: the answer_max_new_tokens setting")
+    parser.add_argument("--select", action="store_true",
+                        help="cut the evidence to its best sentences first (the answer_reader_tokens setting)")
     parser.add_argument("--out", type=Path, help="also write the JSON summary here")
     args = parser.parse_args()
     try:
@@ -112,9 +133,18 @@ def main() -> int:
         max_new = args.max_new_tokens or settings.answer_max_new_tokens
         model.generate(model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, passages[:1])), 4,
                        adapter=args.adapter)  # warm-up: first-call allocations are not part of any budget
+        selector = _selector(settings, model) if args.select else None
         results = {}
         for budget in budgets:
-            prompt = model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, _evidence(model, passages, budget)))
+            evidence = _evidence(model, passages, budget)
+            select_ms = []
+            for _ in range(args.repeats if selector else 0):
+                started = time.perf_counter()
+                texts = selector.select(QUESTION, [SelectableText(e.label, e.text) for e in evidence])
+                select_ms.append((time.perf_counter() - started) * 1000)
+            if selector:
+                evidence = [EvidenceItem(e.label, text) for e, text in zip(evidence, texts) if text is not None]
+            prompt = model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, evidence))
             prefill, total, new = [], [], []
             for _ in range(args.repeats):
                 prefill.append(_prefill_ms(model, prompt, args.adapter))
@@ -127,13 +157,19 @@ def main() -> int:
             results[str(budget)] = {
                 "prompt_tokens": prompt_tokens, "prefill_ms": round(prefill_ms, 1),
                 "generate_ms_p50": round(statistics.median(total), 1),
-                "generate_ms_p95": round(sorted(total)[min(len(total) - 1, round(0.95 * (len(total) - 1)))], 1),
+                "generate_ms_p95": round(_p95(total), 1),
                 "new_tokens": statistics.median(new),
                 "decode_ms_per_token": round(statistics.median(decode), 1) if decode else None,
                 "prefill_gflops": round(2 * weights * prompt_tokens / (prefill_ms / 1000) / 1e9, 1)}
+            if selector:
+                answer = [t + s for t, s in zip(total, select_ms)]
+                results[str(budget)].update(select_ms=round(statistics.median(select_ms), 1),
+                                            answer_ms_p50=round(statistics.median(answer), 1),
+                                            answer_ms_p95=round(_p95(answer), 1))
         summary = {"model": model.resolved.name, "dtype": str(model.model.dtype).replace("torch.", ""),
                    "adapter": args.adapter, "torch_threads": torch.get_num_threads(), "load_s": load_s,
-                   "matmul_parameters": weights, "budgets": results}
+                   "matmul_parameters": weights,
+                   "reader_tokens": settings.answer_reader_tokens if selector else None, "budgets": results}
     except (GraphRAGError, OSError, ValueError) as exc:
         print(json.dumps({"error": getattr(exc, "message", str(exc))}))
         return 2

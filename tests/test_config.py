@@ -29,6 +29,9 @@ def test_bad_settings_are_config_errors(tmp_path, monkeypatch):
         Settings.load(chunk_size=200, chunk_overlap=500)
     with pytest.raises(ConfigError, match="top_kk"):
         Settings.load(top_kk=3)
+    with pytest.raises(ConfigError, match="answer_reader_tokens must be 0"):
+        Settings.load(answer_reader_tokens=10)
+    assert Settings.load(answer_reader_tokens=0).answer_reader_tokens == 0
     broken = tmp_path / "broken.toml"
     broken.write_text("top_k = = 3", encoding="utf-8")
     with pytest.raises(ConfigError, match="broken.toml"):

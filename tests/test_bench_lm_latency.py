@@ -1,0 +1,55 @@
+"""scripts/bench_lm_latency.py on the small test LM: --select cuts what the model reads, and bad input is a clear
+error (the figures themselves come from the benchmark run with Qwen, not from tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.scripts import SCRIPTS
+
+SCRIPT = SCRIPTS / "bench_lm_latency.py"
+
+
+def _run(*args: str, cwd: Path, **env: str) -> tuple[int, dict]:
+    done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=600, cwd=cwd,
+                          env={**os.environ, "GRAPHRAG_ANSWER_MODEL": "smollm2-135m", **env})
+    return done.returncode, json.loads(done.stdout.strip()[done.stdout.index("{"):] if "{" in done.stdout else "{}")
+
+
+def _corpus(path: Path) -> Path:
+    topics = ["the harbour", "a mill", "the river", "an orchard", "the railway", "a chapel", "the market", "a bridge"]
+    lines = []
+    for number, topic in enumerate(topics * 4):
+        text = " ".join(f"Sentence {k} of passage {number} tells a plain fact about {topic} and the town near it."
+                        for k in range(6))
+        lines.append(json.dumps({"title": f"Passage {number}", "text": text}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_select_cuts_the_prompt_to_the_reader_budget(tmp_path):
+    corpus = _corpus(tmp_path / "corpus.jsonl")
+    code, out = _run("--corpus", str(corpus), "--evidence-tokens", "1000", "--repeats", "1", "--max-new-tokens", "4",
+                     "--select", cwd=tmp_path, GRAPHRAG_ANSWER_READER_TOKENS="200")
+    assert code == 0, out
+    budget = out["budgets"]["1000"]
+    assert out["reader_tokens"] == 200 and budget["select_ms"] > 0
+    assert 200 < budget["prompt_tokens"] < 400  # system prompt, labels and question on top of 200 evidence tokens
+    assert budget["answer_ms_p50"] >= budget["generate_ms_p50"]
+    code, plain = _run("--corpus", str(corpus), "--evidence-tokens", "1000", "--repeats", "1", "--max-new-tokens",
+                       "4", cwd=tmp_path)
+    assert code == 0 and plain["budgets"]["1000"]["prompt_tokens"] > 1000 and "select_ms" not in plain["budgets"]["1000"]
+
+
+def test_bad_arguments_are_clear_errors(tmp_path):
+    corpus = _corpus(tmp_path / "corpus.jsonl")
+    code, out = _run("--corpus", str(corpus), "--select", cwd=tmp_path, GRAPHRAG_ANSWER_READER_TOKENS="0")
+    assert code == 2 and "answer_reader_tokens" in out["error"]
+    code, out = _run("--corpus", str(corpus), "--evidence-tokens", "ten", cwd=tmp_path)
+    assert code == 2 and "--evidence-tokens" in out["error"]
+    code, out = _run("--corpus", str(tmp_path / "missing.jsonl"), cwd=tmp_path)
+    assert code == 2 and "corpus not found" in out["error"]
