@@ -44,12 +44,12 @@ class ServerMetrics:
         self.ingest_seconds = Histogram("graphrag_ingest_duration_seconds", "Time per ingest request",
                                         buckets=_LATENCY_BUCKETS, registry=self.registry)
         self.model_seconds = Histogram("graphrag_model_duration_seconds",
-                                       "Model time per question, by stage (embed, answer, generate)", ("stage",),
+                                       "Model time per question, by stage (embed, answer, evidence, generate)", ("stage",),
                                        buckets=_LATENCY_BUCKETS, registry=self.registry)
 
     def observe_answer(self, timings_ms: dict) -> None:
         """Record the model stages of one answered question (those present in its timings)."""
-        for stage in ("embed", "answer", "generate"):
+        for stage in ("embed", "answer", "evidence", "generate"):
             if isinstance(timings_ms.get(stage), (int, float)):
                 self.model_seconds.labels(stage).observe(timings_ms[stage] / 1000)
 
