@@ -288,19 +288,13 @@ def heldout_perplexity(lm: LanguageModel, texts: list[str], adapter: str | None,
     import torch
 
     total, count = 0.0, 0
-    with torch.inference_mode():
+    with lm.using(adapter) as model, torch.inference_mode():
         for text in texts:
             ids = lm.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][:, :max_tokens]
             if ids.shape[1] < 2:
                 continue
             ids = ids.to(lm.device)
-            if adapter is None and lm.adapters:
-                with lm.model.disable_adapter():
-                    loss = lm.model(input_ids=ids, labels=ids).loss
-            else:
-                if adapter is not None:
-                    lm.model.set_adapter(adapter)
-                loss = lm.model(input_ids=ids, labels=ids).loss
+            loss = model(input_ids=ids, labels=ids).loss
             total += float(loss) * (ids.shape[1] - 1)
             count += ids.shape[1] - 1
     return round(math.exp(total / count), 3) if count else math.nan

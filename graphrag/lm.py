@@ -135,23 +135,25 @@ class LanguageModel:
         """The logits (a float vector over the vocabulary) of the token after ``prompt``: one forward pass."""
         import torch
 
-        with self._lock, torch.inference_mode(), self._using(adapter):
+        with self.using(adapter) as model, torch.inference_mode():
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
-            logits = self.model(**inputs, logits_to_keep=1).logits
+            logits = model(**inputs, logits_to_keep=1).logits
         return logits[0, -1].float()
 
     @contextmanager
-    def _using(self, adapter: str | None):
-        """The model with the named adapter switched on (None: every adapter switched off, the base alone)."""
+    def using(self, adapter: str | None):
+        """Hold the model (one caller at a time) with the named adapter switched on (None: every adapter switched
+        off, the base alone); yields the torch model to call."""
         if adapter is not None and adapter not in self.adapters:
             raise ModelError(f"adapter {adapter!r} is not loaded (loaded: {', '.join(self.adapters) or 'none'})")
-        if self.adapters and adapter is None:
-            with self.model.disable_adapter():
-                yield
-        else:
-            if adapter is not None:
-                self.model.set_adapter(adapter)
-            yield
+        with self._lock:
+            if self.adapters and adapter is None:
+                with self.model.disable_adapter():
+                    yield self.model
+            else:
+                if adapter is not None:
+                    self.model.set_adapter(adapter)
+                yield self.model
 
     def generate(self, prompt: str, max_new_tokens: int, adapter: str | None = None,
                  stop_when: Callable[[str], bool] | None = None, logits_processors: Sequence = ()) -> Generation:
@@ -161,7 +163,7 @@ class LanguageModel:
         import torch
 
         started = time.perf_counter()
-        with self._lock, torch.inference_mode(), self._using(adapter):
+        with self.using(adapter) as model, torch.inference_mode():
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
             kwargs = dict(max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id,
                           temperature=None, top_p=None, top_k=None, return_dict_in_generate=True,
@@ -172,8 +174,8 @@ class LanguageModel:
                 from transformers import LogitsProcessorList
 
                 kwargs["logits_processor"] = LogitsProcessorList(list(logits_processors))
-            output = self.model.generate(**inputs, **kwargs)
-            logprobs = self.model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
+            output = model.generate(**inputs, **kwargs)
+            logprobs = model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
         prompt_tokens = inputs["input_ids"].shape[1]
         new = output.sequences[0][prompt_tokens:]
         text = self.tokenizer.decode(new, skip_special_tokens=True)

@@ -17,7 +17,6 @@ Example: python scripts/bench_extract.py --data ../shared/data/redocred/dev_revi
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -25,9 +24,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import print_json  # noqa: E402
+from bench_common import run_reporting  # noqa: E402
 
-from graphrag import GraphRAGError, Settings
+from graphrag import Settings
 from graphrag.extraction.base import relation_type_from_words
 from graphrag.extraction.fact_metrics import FactScore
 from graphrag.finetune_data import RedocredDocument, load_redocred, load_relation_names, split_documents
@@ -130,6 +129,34 @@ def _run(extractor, documents, relation_names, settings, relation_of_type) -> di
             "documents_per_s": round(len(documents) / seconds, 3) if seconds else None}
 
 
+def _measure(args, wanted: list[str]) -> dict:
+    """Precision, recall and F1 per extractor for the parsed arguments (raises on bad input)."""
+    relation_names = load_relation_names(args.relations or args.data.parent / "rel_info.json")
+    documents = _documents(args.data, args.documents)
+    settings = Settings.load(**({"extractor_adapter": args.adapter} if args.adapter else {}))
+    from graphrag.extraction.spacy_rules import SpacyRuleExtractor
+
+    spacy = SpacyRuleExtractor.load(settings.spacy_model)
+    by_type = {relation_type_from_words(name): name for name in relation_names.values()}
+    result: dict = {"documents": len(documents), "gold_facts": sum(len(_gold(d, relation_names)[1]) for d in documents),
+                    "extractors": {}}
+    for name in wanted:
+        if name == "spacy":
+            result["extractors"]["spacy"] = _run(spacy, documents, relation_names, settings,
+                                                 lambda t: SPACY_TO_WIKIDATA.get(t, ((), False)))
+        else:
+            from graphrag.writers import AnswerWriters
+
+            lora = AnswerWriters(settings).lora_extractor(spacy)
+            scores = _run(lora, documents, relation_names, settings,
+                          lambda t: ((by_type[t],), False) if t in by_type else ((), False))
+            scores.update({"adapter": lora.adapter, "base_model": lora.model.resolved.name,
+                           "chunks": lora.chunks_read, "windows": lora.windows_read,
+                           "fallbacks": lora.fallbacks})
+            result["extractors"]["lora"] = scores
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="Re-DocRED (DocRED-format) JSON file")
@@ -144,35 +171,7 @@ def main() -> int:
         parser.error("--extractors takes spacy and/or lora")
     if args.documents is not None and args.documents < 1:
         parser.error("--documents must be at least 1")
-    try:
-        relation_names = load_relation_names(args.relations or args.data.parent / "rel_info.json")
-        documents = _documents(args.data, args.documents)
-        settings = Settings.load(**({"extractor_adapter": args.adapter} if args.adapter else {}))
-        from graphrag.extraction.spacy_rules import SpacyRuleExtractor
-
-        spacy = SpacyRuleExtractor.load(settings.spacy_model)
-        by_type = {relation_type_from_words(name): name for name in relation_names.values()}
-        result: dict = {"documents": len(documents), "gold_facts": sum(len(_gold(d, relation_names)[1]) for d in documents),
-                        "extractors": {}}
-        for name in wanted:
-            if name == "spacy":
-                result["extractors"]["spacy"] = _run(spacy, documents, relation_names, settings,
-                                                     lambda t: SPACY_TO_WIKIDATA.get(t, ((), False)))
-            else:
-                from graphrag.writers import AnswerWriters
-
-                lora = AnswerWriters(settings).lora_extractor(spacy)
-                scores = _run(lora, documents, relation_names, settings,
-                              lambda t: ((by_type[t],), False) if t in by_type else ((), False))
-                scores.update({"adapter": lora.adapter, "base_model": lora.model.resolved.name,
-                               "chunks": lora.chunks_read, "windows": lora.windows_read,
-                               "fallbacks": lora.fallbacks})
-                result["extractors"]["lora"] = scores
-    except (GraphRAGError, OSError, ValueError) as exc:
-        print(json.dumps({"error": getattr(exc, "message", str(exc))}))
-        return 2
-    print_json(result, args.out)
-    return 0
+    return run_reporting(lambda: _measure(args, wanted), args.out)
 
 
 if __name__ == "__main__":

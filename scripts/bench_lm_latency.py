@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import print_json, text_lines  # noqa: E402
+from bench_common import run_reporting, text_lines  # noqa: E402
 
-from graphrag import GraphRAGError, Settings  # noqa: E402
+from graphrag import Settings  # noqa: E402
 from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, user_message  # noqa: E402
 from graphrag.evidence_selection import SelectableText  # noqa: E402
 
@@ -83,16 +83,78 @@ def _prefill_ms(model, prompt: str, adapter: str | None) -> float:
     import torch
 
     inputs = model.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+    with model.using(adapter) as torch_model, torch.inference_mode():
+        started = time.perf_counter()
+        torch_model(**inputs, logits_to_keep=1)
+        return (time.perf_counter() - started) * 1000
+
+
+def _measure(args) -> dict:
+    """The latency figures for the parsed arguments (raises on bad input)."""
+    parts = [b.strip() for b in args.evidence_tokens.split(",") if b.strip()]
+    budgets = [int(b) for b in parts if b.isdigit()]
+    if not parts or len(budgets) < len(parts) or min(budgets) < 1 or args.repeats < 1:
+        raise ValueError("--evidence-tokens must be positive integers and --repeats at least 1")
+    if not args.corpus.is_file():
+        raise ValueError(f"corpus not found: {args.corpus}")
+    passages = _passages(args.corpus)
+    settings = Settings.load()
+    from graphrag.writers import AnswerWriters
+
+    writers = AnswerWriters(settings)
     started = time.perf_counter()
-    with torch.inference_mode():
-        if adapter is None and model.adapters:
-            with model.model.disable_adapter():
-                model.model(**inputs, logits_to_keep=1)
-        else:
-            if adapter is not None:
-                model.model.set_adapter(adapter)
-            model.model(**inputs, logits_to_keep=1)
-    return (time.perf_counter() - started) * 1000
+    model = writers.language_model()  # the product's own load (device, dtype, converted-checkpoint cache)
+    load_s = round(time.perf_counter() - started, 2)
+    if args.adapter:
+        model.add_adapter(args.adapter, writers.registry.path(args.adapter))
+    import torch
+
+    # Prefill multiplies every weight matrix except the embedding table (a lookup) and the output head (kept
+    # to the last position): count those out, whether the two are tied or not.
+    tables = {id(m.weight): m.weight.numel() for m in (model.model.get_input_embeddings(),
+                                                       model.model.get_output_embeddings()) if m is not None}
+    weights = sum(p.numel() for p in model.model.parameters()) - sum(tables.values())
+    max_new = args.max_new_tokens or settings.answer_max_new_tokens
+    model.generate(model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, passages[:1])), 4,
+                   adapter=args.adapter)  # warm-up: first-call allocations are not part of any budget
+    selector = _selector(settings, model) if args.select else None
+    results = {}
+    for budget in budgets:
+        evidence = _evidence(model, passages, budget)
+        select_ms = []
+        for _ in range(args.repeats if selector else 0):
+            started = time.perf_counter()
+            texts = selector.select(QUESTION, [SelectableText(e.label, e.text) for e in evidence])
+            select_ms.append((time.perf_counter() - started) * 1000)
+        if selector:
+            evidence = [EvidenceItem(e.label, text) for e, text in zip(evidence, texts) if text is not None]
+        prompt = model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, evidence))
+        prefill, total, new = [], [], []
+        for _ in range(args.repeats):
+            prefill.append(_prefill_ms(model, prompt, args.adapter))
+            generation = model.generate(prompt, max_new, adapter=args.adapter)
+            total.append(generation.ms)
+            new.append(generation.new_tokens)
+        prompt_tokens = model.count_tokens(prompt)
+        prefill_ms = statistics.median(prefill)
+        decode = [(t - prefill_ms) / n for t, n in zip(total, new) if n]
+        results[str(budget)] = {
+            "prompt_tokens": prompt_tokens, "prefill_ms": round(prefill_ms, 1),
+            "generate_ms_p50": round(statistics.median(total), 1),
+            "generate_ms_p95": round(_p95(total), 1),
+            "new_tokens": statistics.median(new),
+            "decode_ms_per_token": round(statistics.median(decode), 1) if decode else None,
+            "prefill_gflops": round(2 * weights * prompt_tokens / (prefill_ms / 1000) / 1e9, 1)}
+        if selector:
+            answer = [t + s for t, s in zip(total, select_ms)]
+            results[str(budget)].update(select_ms=round(statistics.median(select_ms), 1),
+                                        answer_ms_p50=round(statistics.median(answer), 1),
+                                        answer_ms_p95=round(_p95(answer), 1))
+    summary = {"model": model.resolved.name, "dtype": str(model.model.dtype).replace("torch.", ""),
+               "adapter": args.adapter, "torch_threads": torch.get_num_threads(), "load_s": load_s,
+               "matmul_parameters": weights,
+               "reader_tokens": settings.answer_reader_tokens if selector else None, "budgets": results}
+    return summary
 
 
 def main() -> int:
@@ -106,75 +168,7 @@ def main() -> int:
                         help="cut the evidence to its best sentences first (the answer_reader_tokens setting)")
     parser.add_argument("--out", type=Path, help="also write the JSON summary here")
     args = parser.parse_args()
-    try:
-        parts = [b.strip() for b in args.evidence_tokens.split(",") if b.strip()]
-        budgets = [int(b) for b in parts if b.isdigit()]
-        if not parts or len(budgets) < len(parts) or min(budgets) < 1 or args.repeats < 1:
-            raise ValueError("--evidence-tokens must be positive integers and --repeats at least 1")
-        if not args.corpus.is_file():
-            raise ValueError(f"corpus not found: {args.corpus}")
-        passages = _passages(args.corpus)
-        settings = Settings.load()
-        from graphrag.writers import AnswerWriters
-
-        writers = AnswerWriters(settings)
-        started = time.perf_counter()
-        model = writers.language_model()  # the product's own load (device, dtype, converted-checkpoint cache)
-        load_s = round(time.perf_counter() - started, 2)
-        if args.adapter:
-            model.add_adapter(args.adapter, writers.registry.path(args.adapter))
-        import torch
-
-        # Prefill multiplies every weight matrix except the embedding table (a lookup) and the output head (kept
-        # to the last position): count those out, whether the two are tied or not.
-        tables = {id(m.weight): m.weight.numel() for m in (model.model.get_input_embeddings(),
-                                                           model.model.get_output_embeddings()) if m is not None}
-        weights = sum(p.numel() for p in model.model.parameters()) - sum(tables.values())
-        max_new = args.max_new_tokens or settings.answer_max_new_tokens
-        model.generate(model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, passages[:1])), 4,
-                       adapter=args.adapter)  # warm-up: first-call allocations are not part of any budget
-        selector = _selector(settings, model) if args.select else None
-        results = {}
-        for budget in budgets:
-            evidence = _evidence(model, passages, budget)
-            select_ms = []
-            for _ in range(args.repeats if selector else 0):
-                started = time.perf_counter()
-                texts = selector.select(QUESTION, [SelectableText(e.label, e.text) for e in evidence])
-                select_ms.append((time.perf_counter() - started) * 1000)
-            if selector:
-                evidence = [EvidenceItem(e.label, text) for e, text in zip(evidence, texts) if text is not None]
-            prompt = model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, evidence))
-            prefill, total, new = [], [], []
-            for _ in range(args.repeats):
-                prefill.append(_prefill_ms(model, prompt, args.adapter))
-                generation = model.generate(prompt, max_new, adapter=args.adapter)
-                total.append(generation.ms)
-                new.append(generation.new_tokens)
-            prompt_tokens = model.count_tokens(prompt)
-            prefill_ms = statistics.median(prefill)
-            decode = [(t - prefill_ms) / n for t, n in zip(total, new) if n]
-            results[str(budget)] = {
-                "prompt_tokens": prompt_tokens, "prefill_ms": round(prefill_ms, 1),
-                "generate_ms_p50": round(statistics.median(total), 1),
-                "generate_ms_p95": round(_p95(total), 1),
-                "new_tokens": statistics.median(new),
-                "decode_ms_per_token": round(statistics.median(decode), 1) if decode else None,
-                "prefill_gflops": round(2 * weights * prompt_tokens / (prefill_ms / 1000) / 1e9, 1)}
-            if selector:
-                answer = [t + s for t, s in zip(total, select_ms)]
-                results[str(budget)].update(select_ms=round(statistics.median(select_ms), 1),
-                                            answer_ms_p50=round(statistics.median(answer), 1),
-                                            answer_ms_p95=round(_p95(answer), 1))
-        summary = {"model": model.resolved.name, "dtype": str(model.model.dtype).replace("torch.", ""),
-                   "adapter": args.adapter, "torch_threads": torch.get_num_threads(), "load_s": load_s,
-                   "matmul_parameters": weights,
-                   "reader_tokens": settings.answer_reader_tokens if selector else None, "budgets": results}
-    except (GraphRAGError, OSError, ValueError) as exc:
-        print(json.dumps({"error": getattr(exc, "message", str(exc))}))
-        return 2
-    print_json(summary, args.out)
-    return 0
+    return run_reporting(lambda: _measure(args), args.out)
 
 
 if __name__ == "__main__":

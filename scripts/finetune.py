@@ -16,7 +16,6 @@ Example (2 CPU cores):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -25,9 +24,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import print_json  # noqa: E402
+from bench_common import run_reporting  # noqa: E402
 
-from graphrag import GraphRAGError, Settings
+from graphrag import Settings
 from graphrag.abstention import calibrate
 from graphrag.adapters import AdapterManifest, AdapterRegistry, check_name
 from graphrag.finetune import LoraOptions, evaluate, evaluate_extraction, heldout_perplexity, train_lora
@@ -70,86 +69,86 @@ def _parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def _train(args, started: float) -> dict:
+    """Train, validate, calibrate and save one adapter for the parsed arguments (raises on bad input)."""
+    name = check_name(args.name or f"{args.task}-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"))
+    if args.examples < 1 or args.validation_examples < 1:
+        raise ValueError("--examples and --validation-examples must be at least 1")
+    settings = Settings.load()
+    registry = AdapterRegistry(settings.adapters_root)
+    if (registry.root / name / "manifest.json").exists():
+        raise ValueError(f"adapter {name!r} already exists in {registry.root}: choose another --name")
+    relation_names = load_relation_names(args.relations or args.data.parent / "rel_info.json")
+    train_docs, validation_docs = split_documents(load_redocred(args.data))
+    if args.task == "extract":
+        train = build_extraction_examples(train_docs, relation_names, args.examples, seed=args.seed)
+        validation = build_extraction_examples(validation_docs, relation_names, args.validation_examples,
+                                               seed=args.seed + 1)
+        score = evaluate_extraction
+    else:
+        train = build_examples(train_docs, relation_names, args.examples, seed=args.seed)
+        validation, calibration = heldout_question_sets(validation_docs, relation_names, args.validation_examples,
+                                                        args.calibration_examples, args.seed)
+        score = evaluate
+    sha = data_sha256(train)
+    options = LoraOptions(rank=args.rank, alpha=args.alpha, dropout=args.dropout,
+                          target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip()),
+                          layer_share=args.layer_share, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
+                          max_length=args.max_length, seed=args.seed).check()
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    lm = LanguageModel.load(args.model if args.model is not None else settings.answer_model,
+                            settings.lm_cache_dir, device, args.dtype, settings.torch_threads)
+    heldout_text = [" ".join(d.sentences) for d in validation_docs[:40]]
+    progress = True  # a live bar on a terminal, an update every 30 s in a log
+    summary: dict = {"name": name, "task": args.task, "base_model": lm.resolved.name, "device": device, "dtype": str(lm.model.dtype).replace("torch.", ""),
+                     "cpu_count": os.cpu_count(), "train_documents": len(train_docs),
+                     "validation_documents": len(validation_docs), "train_examples": len(train),
+                     "validation_questions": len(validation), "training_data_sha256": sha}
+    if not args.skip_base_eval:
+        summary["base"] = score(lm, validation, adapter=None, progress=progress)
+    ppl_base = heldout_perplexity(lm, heldout_text, adapter=None)
+    result = train_lora(lm, name, train, options, registry.root / ".checkpoints" / name, sha, progress=progress,
+                        max_steps=args.max_steps)
+    summary["training"] = {"steps": result.steps, "resumed_from_step": result.resumed_from_step,
+                           "skipped_too_long": result.skipped_too_long, "seconds": result.seconds,
+                           "examples_per_s": round(result.examples_seen / max(result.seconds, 1e-9), 3),
+                           "first_loss": result.first_loss, "last_loss": result.last_loss}
+    if result.steps < result.planned_steps:
+        summary["stopped_early"] = True  # not saved: resume with the same arguments to finish
+    else:
+        bias = 0.0
+        if args.task == "answer":
+            chosen = calibrate(lm, name, calibration, args.max_answerable_abstain, progress=progress)
+            summary["calibration"], bias = asdict(chosen), chosen.bias
+            summary["lora"] = score(lm, validation, adapter=name, progress=progress, abstain_bias=bias)
+        else:
+            summary["lora"] = score(lm, validation, adapter=name, progress=progress)
+        ppl_lora = heldout_perplexity(lm, heldout_text, adapter=name)
+        summary["forgetting"] = {"heldout_perplexity_base": ppl_base, "heldout_perplexity_lora": ppl_lora,
+                                 "ratio": round(ppl_lora / ppl_base, 3)}
+        manifest = AdapterManifest(
+            name=name, kind="answer" if args.task == "answer" else "extractor", base_model=lm.resolved.name,
+            base_sha256=lm.resolved.sha256,
+            training_data_sha256=sha, hyperparameters=_options(options), abstain_bias=bias,
+            metrics={"validation": summary["lora"], "validation_base": summary.get("base"),
+                     "forgetting": summary["forgetting"], "training": summary["training"],
+                     **({"calibration": summary["calibration"]} if "calibration" in summary else {})})
+        summary["saved_to"] = str(registry.save(lm.model, name, manifest))
+        if args.activate:
+            registry.activate(name)
+            summary["activated"] = True
+    summary["total_seconds"] = round(time.perf_counter() - started, 1)
+    return summary
+
+
 def main() -> int:
     args = _parse_args()
     started = time.perf_counter()
-    try:
-        name = check_name(args.name or f"{args.task}-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"))
-        if args.examples < 1 or args.validation_examples < 1:
-            raise ValueError("--examples and --validation-examples must be at least 1")
-        settings = Settings.load()
-        registry = AdapterRegistry(settings.adapters_root)
-        if (registry.root / name / "manifest.json").exists():
-            raise ValueError(f"adapter {name!r} already exists in {registry.root}: choose another --name")
-        relation_names = load_relation_names(args.relations or args.data.parent / "rel_info.json")
-        train_docs, validation_docs = split_documents(load_redocred(args.data))
-        if args.task == "extract":
-            train = build_extraction_examples(train_docs, relation_names, args.examples, seed=args.seed)
-            validation = build_extraction_examples(validation_docs, relation_names, args.validation_examples,
-                                                   seed=args.seed + 1)
-            score = evaluate_extraction
-        else:
-            train = build_examples(train_docs, relation_names, args.examples, seed=args.seed)
-            validation, calibration = heldout_question_sets(validation_docs, relation_names, args.validation_examples,
-                                                            args.calibration_examples, args.seed)
-            score = evaluate
-        sha = data_sha256(train)
-        options = LoraOptions(rank=args.rank, alpha=args.alpha, dropout=args.dropout,
-                              target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip()),
-                              layer_share=args.layer_share, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
-                              max_length=args.max_length, seed=args.seed).check()
-        device = args.device
-        if device == "auto":
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        lm = LanguageModel.load(args.model if args.model is not None else settings.answer_model,
-                                settings.lm_cache_dir, device, args.dtype, settings.torch_threads)
-        heldout_text = [" ".join(d.sentences) for d in validation_docs[:40]]
-        progress = True  # a live bar on a terminal, an update every 30 s in a log
-        summary: dict = {"name": name, "task": args.task, "base_model": lm.resolved.name, "device": device, "dtype": str(lm.model.dtype).replace("torch.", ""),
-                         "cpu_count": os.cpu_count(), "train_documents": len(train_docs),
-                         "validation_documents": len(validation_docs), "train_examples": len(train),
-                         "validation_questions": len(validation), "training_data_sha256": sha}
-        if not args.skip_base_eval:
-            summary["base"] = score(lm, validation, adapter=None, progress=progress)
-        ppl_base = heldout_perplexity(lm, heldout_text, adapter=None)
-        result = train_lora(lm, name, train, options, registry.root / ".checkpoints" / name, sha, progress=progress,
-                            max_steps=args.max_steps)
-        summary["training"] = {"steps": result.steps, "resumed_from_step": result.resumed_from_step,
-                               "skipped_too_long": result.skipped_too_long, "seconds": result.seconds,
-                               "examples_per_s": round(result.examples_seen / max(result.seconds, 1e-9), 3),
-                               "first_loss": result.first_loss, "last_loss": result.last_loss}
-        if result.steps < result.planned_steps:
-            summary["stopped_early"] = True  # not saved: resume with the same arguments to finish
-        else:
-            bias = 0.0
-            if args.task == "answer":
-                chosen = calibrate(lm, name, calibration, args.max_answerable_abstain, progress=progress)
-                summary["calibration"], bias = asdict(chosen), chosen.bias
-                summary["lora"] = score(lm, validation, adapter=name, progress=progress, abstain_bias=bias)
-            else:
-                summary["lora"] = score(lm, validation, adapter=name, progress=progress)
-            ppl_lora = heldout_perplexity(lm, heldout_text, adapter=name)
-            summary["forgetting"] = {"heldout_perplexity_base": ppl_base, "heldout_perplexity_lora": ppl_lora,
-                                     "ratio": round(ppl_lora / ppl_base, 3)}
-            manifest = AdapterManifest(
-                name=name, kind="answer" if args.task == "answer" else "extractor", base_model=lm.resolved.name,
-                base_sha256=lm.resolved.sha256,
-                training_data_sha256=sha, hyperparameters=_options(options), abstain_bias=bias,
-                metrics={"validation": summary["lora"], "validation_base": summary.get("base"),
-                         "forgetting": summary["forgetting"], "training": summary["training"],
-                         **({"calibration": summary["calibration"]} if "calibration" in summary else {})})
-            summary["saved_to"] = str(registry.save(lm.model, name, manifest))
-            if args.activate:
-                registry.activate(name)
-                summary["activated"] = True
-        summary["total_seconds"] = round(time.perf_counter() - started, 1)
-    except (GraphRAGError, OSError, ValueError) as exc:
-        print(json.dumps({"error": getattr(exc, "message", str(exc))}))
-        return 2
-    print_json(summary, args.out)
-    return 0
+    return run_reporting(lambda: _train(args, started), args.out)
 
 
 def _options(options: LoraOptions) -> dict:
