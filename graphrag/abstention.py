@@ -62,9 +62,11 @@ def idk_margins(lm: LanguageModel, examples: list[Example], adapter: str | None,
 
     from tqdm import tqdm
 
+    from .finetune import bar_interval
+
     token = abstain_token(lm.tokenizer)
     margins = []
-    for example in tqdm(examples, desc="calibrate", disable=not progress, mininterval=0.1 if progress else 30):
+    for example in tqdm(examples, desc="calibrate", disable=not progress, mininterval=bar_interval()):
         prompt = lm.chat_prompt(example.system, example.user) + _ANSWER_PREFIX
         logits = lm.next_token_logits(prompt, adapter)
         other = torch.cat([logits[:token], logits[token + 1:]]).max()

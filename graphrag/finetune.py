@@ -21,8 +21,8 @@ from .finetune_data import Example
 from .lm import LanguageModel
 from .qa_metrics import exact_match, token_f1
 
-__all__ = ["LoraOptions", "TrainResult", "evaluate", "evaluate_extraction", "heldout_perplexity", "tokenize_example",
-           "train_lora"]
+__all__ = ["LoraOptions", "TrainResult", "bar_interval", "evaluate", "evaluate_extraction", "heldout_perplexity",
+           "tokenize_example", "train_lora"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +75,7 @@ class TrainResult:
         return self.losses[-1] if self.losses else math.nan
 
 
-def _bar_interval() -> float:
+def bar_interval() -> float:
     """Seconds between progress-bar updates: live on a terminal, every half minute in a log file (a run under nohup
     or CI still shows how far it is without filling the log)."""
     return 0.1 if sys.stderr.isatty() else 30.0
@@ -169,7 +169,7 @@ def train_lora(lm: LanguageModel, adapter_name: str, examples: list[Example], op
     model.train()
     started = time.perf_counter()
     bar = tqdm(total=total_steps, initial=start, desc=f"LoRA {adapter_name}", unit="step", disable=not progress,
-               mininterval=_bar_interval())
+               mininterval=bar_interval())
     last = max(start, total_steps if max_steps is None else min(total_steps, max_steps))
     for step in range(start, last):
         batch = order[step * options.batch_size:(step + 1) * options.batch_size]
@@ -229,7 +229,7 @@ def evaluate(lm: LanguageModel, examples: list[Example], adapter: str | None, ma
     unanswerable_abstained, malformed = [], 0
     questions = [e for e in examples if e.kind != "replay"]
     for example in tqdm(questions, desc=f"evaluate {adapter or 'base'}", disable=not progress,
-                        mininterval=_bar_interval()):
+                        mininterval=bar_interval()):
         prompt = lm.chat_prompt(example.system, example.user)
         processors = [AbstainBias(lm.tokenizer, abstain_bias)] if abstain_bias else []
         generation = lm.generate(prompt, max_new_tokens, adapter=adapter, logits_processors=processors)
@@ -267,7 +267,7 @@ def evaluate_extraction(lm: LanguageModel, examples: list[Example], adapter: str
 
     total, malformed, milliseconds = FactScore(0, 0, 0, 0), 0, []
     for example in tqdm(examples, desc=f"evaluate {adapter or 'base'}", disable=not progress,
-                        mininterval=_bar_interval()):
+                        mininterval=bar_interval()):
         generation = lm.generate(lm.chat_prompt(example.system, example.user), max_new_tokens, adapter=adapter,
                                  stop_when=stop_generating)
         milliseconds.append(generation.ms)
