@@ -30,8 +30,9 @@ from .errors import InputError
 from .extraction.lora_prompt import (EXTRACT_SYSTEM, PASSAGE_SENTENCES, FactTriple, extract_user_message,
                                      format_facts)
 
-__all__ = ["Example", "RedocredDocument", "build_examples", "build_extraction_examples", "data_sha256",
-           "heldout_question_sets", "load_redocred", "load_relation_names", "passage_facts", "split_documents"]
+__all__ = ["MIX_KINDS", "Example", "RedocredDocument", "build_examples", "build_extraction_examples", "data_sha256",
+           "heldout_question_sets", "load_redocred", "load_relation_names", "parse_mix", "passage_facts",
+           "split_documents"]
 
 REPLAY_SYSTEM = "You are a helpful assistant."
 _SENTENCES_PER_PASSAGE = 2
@@ -277,7 +278,10 @@ class _Builder:
                               (winner, *sorted({m for m, _ in winner_doc.entities[winner_fact[0]]} - {winner})),
                               "comparison")
 
-    def multihop(self, doc: RedocredDocument, first, second) -> Example | None:
+    def multihop(self, doc: RedocredDocument, first, second, unanswerable: bool = False) -> Example | None:
+        """"Who founded the company that acquired C?" from two chained facts. ``unanswerable``: the first hop's
+        passages stay and every passage with the second hop or the answer goes (a broken chain, not a missing
+        fact: the model learns to tell it from a chain it must follow across passages)."""
         a, r1, b, ev1 = first
         _, r2, c, ev2 = second
         if not ev1 or not ev2 or a == c or r1 not in _NOUN_RELATIONS:
@@ -285,6 +289,12 @@ class _Builder:
         inner = f"the {_NOUNS[r1]} of {_name(doc, a)}"
         question = _question(r2, inner, self.relation_names)
         passages = _passages(doc)
+        if unanswerable:
+            gone = set(ev2) | {s for _, s in doc.entities[c]}
+            first_hop = [p for p, ids in passages if ids & set(ev1)]
+            if not first_hop or any(ids & gone for p, ids in passages if p in first_hop):
+                return None
+            return self._assemble(question, [], first_hop + self._distractors(doc, 2), None, (), "unanswerable")
         evidence = set(ev1) | set(ev2)
         gold = [p for p, ids in passages if ids & evidence]
         answer = _name(doc, c, set(ev2))
@@ -301,11 +311,36 @@ class _Builder:
                        " ".join(doc.sentences[start + 1:start + 3]))
 
 
+MIX_KINDS = ("unanswerable", "broken_chain", "multihop", "yesno", "comparison", "replay")
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``"unanswerable=0.12,broken_chain=0.08"`` as ``build_examples`` keyword arguments (``unanswerable_share``...);
+    kinds left out keep their defaults; the rest of the mix is single-fact questions. ValueError naming the problem."""
+    shares: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        kind, _, value = part.partition("=")
+        kind = kind.strip()
+        if kind not in MIX_KINDS:
+            raise ValueError(f"--mix: unknown kind {kind!r} (kinds: {', '.join(MIX_KINDS)})")
+        try:
+            share = float(value)
+        except ValueError:
+            raise ValueError(f"--mix: {kind} needs a share between 0 and 1, got {value.strip()!r}") from None
+        if not 0 <= share <= 1:
+            raise ValueError(f"--mix: {kind} needs a share between 0 and 1, got {share}")
+        shares[f"{kind}_share"] = share
+    return shares
+
+
 def build_examples(documents: list[RedocredDocument], relation_names: dict[str, str], count: int, seed: int = 13,
                    unanswerable_share: float = 0.25, multihop_share: float = 0.2, replay_share: float = 0.08,
-                   yesno_share: float = 0.1, comparison_share: float = 0.07) -> list[Example]:
+                   yesno_share: float = 0.1, comparison_share: float = 0.07, broken_chain_share: float = 0.0
+                   ) -> list[Example]:
     """``count`` examples in the given mix (the rest single-fact questions), drawn without repeating a (document,
-    fact) where possible; a kind the documents cannot supply enough of comes out short."""
+    fact) where possible; a kind the documents cannot supply enough of comes out short. ``broken_chain_share``:
+    unanswerable two-hop questions whose first hop is in the evidence and second is not (on top of
+    ``unanswerable_share``, whose questions lose the answer's passages outright)."""
     builder = _Builder(documents, relation_names, seed)
     rng = random.Random(seed + 1)
     facts = [(doc, fact) for doc in documents for fact in doc.facts]
@@ -314,8 +349,11 @@ def build_examples(documents: list[RedocredDocument], relation_names: dict[str, 
               if f1[2] == f2[0] and f1[0] != f2[2]]
     rng.shuffle(chains)
     wanted = {"unanswerable": round(count * unanswerable_share), "multihop": round(count * multihop_share),
+              "broken_chain": round(count * broken_chain_share),
               "replay": round(count * replay_share), "yesno": round(count * yesno_share),
               "comparison": round(count * comparison_share)}
+    if unanswerable_share + multihop_share + replay_share + yesno_share + comparison_share + broken_chain_share > 1 + 1e-9:
+        raise ValueError("the shares of the example mix add up to more than 1")
     wanted["answer"] = count - sum(wanted.values())
     out: dict[str, list[Example]] = {kind: [] for kind in wanted}
     for doc, fact in facts:
@@ -330,11 +368,14 @@ def build_examples(documents: list[RedocredDocument], relation_names: dict[str, 
         else:
             break
     for doc, first, second in chains:
-        if len(out["multihop"]) >= wanted["multihop"]:
+        if len(out["multihop"]) < wanted["multihop"]:
+            kind, made = "multihop", builder.multihop(doc, first, second)
+        elif len(out["broken_chain"]) < wanted["broken_chain"]:
+            kind, made = "broken_chain", builder.multihop(doc, first, second, unanswerable=True)
+        else:
             break
-        made = builder.multihop(doc, first, second)
         if made:
-            out["multihop"].append(made)
+            out[kind].append(made)
     _add_pair_questions(builder, facts, rng, wanted, out)
     for doc in rng.sample(documents, len(documents)) * 4:
         if len(out["replay"]) >= wanted["replay"]:

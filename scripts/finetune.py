@@ -30,8 +30,9 @@ from graphrag import Settings
 from graphrag.abstention import calibrate
 from graphrag.adapters import AdapterManifest, AdapterRegistry, check_name
 from graphrag.finetune import LoraOptions, evaluate, evaluate_extraction, heldout_perplexity, train_lora
-from graphrag.finetune_data import (build_examples, build_extraction_examples, data_sha256, heldout_question_sets,
-                                    load_redocred, load_relation_names, split_documents)
+from graphrag.finetune_data import (MIX_KINDS, build_examples, build_extraction_examples, data_sha256,
+                                    heldout_question_sets, load_redocred, load_relation_names, parse_mix,
+                                    split_documents)
 from graphrag.lm import LanguageModel
 
 
@@ -44,6 +45,9 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--name", help="adapter name (default <task>-<UTC timestamp>)")
     parser.add_argument("--model", help="answer model (package key or directory; default: the answer_model setting)")
     parser.add_argument("--examples", type=int, default=2000, help="training examples (default 2000)")
+    parser.add_argument("--mix", default="", help="answer data mix as kind=share pairs, e.g. unanswerable=0.12,"
+                        "broken_chain=0.08,multihop=0.25 (kinds: " + ", ".join(MIX_KINDS) + "; the rest is "
+                        "single-fact; defaults: unanswerable 0.25, multihop 0.2, yesno 0.1, comparison 0.07, replay 0.08)")
     parser.add_argument("--validation-examples", type=int, default=200, help="held-out questions (default 200)")
     parser.add_argument("--calibration-examples", type=int, default=150,
                         help="held-out questions (other documents) that choose the abstain bias (default 150)")
@@ -74,6 +78,9 @@ def _train(args, started: float) -> dict:
     name = check_name(args.name or f"{args.task}-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"))
     if args.examples < 1 or args.validation_examples < 1:
         raise ValueError("--examples and --validation-examples must be at least 1")
+    mix = parse_mix(args.mix)
+    if mix and args.task != "answer":
+        raise ValueError("--mix is for --task answer")
     settings = Settings.load()
     registry = AdapterRegistry(settings.adapters_root)
     if (registry.root / name / "manifest.json").exists():
@@ -86,7 +93,7 @@ def _train(args, started: float) -> dict:
                                                seed=args.seed + 1)
         score = evaluate_extraction
     else:
-        train = build_examples(train_docs, relation_names, args.examples, seed=args.seed)
+        train = build_examples(train_docs, relation_names, args.examples, seed=args.seed, **mix)
         validation, calibration = heldout_question_sets(validation_docs, relation_names, args.validation_examples,
                                                         args.calibration_examples, args.seed)
         score = evaluate
@@ -107,7 +114,8 @@ def _train(args, started: float) -> dict:
     summary: dict = {"name": name, "task": args.task, "base_model": lm.resolved.name, "device": device, "dtype": str(lm.model.dtype).replace("torch.", ""),
                      "cpu_count": os.cpu_count(), "train_documents": len(train_docs),
                      "validation_documents": len(validation_docs), "train_examples": len(train),
-                     "validation_questions": len(validation), "training_data_sha256": sha}
+                     "validation_questions": len(validation), "training_data_sha256": sha,
+                     **({"mix": mix} if mix else {})}
     if not args.skip_base_eval:
         summary["base"] = score(lm, validation, adapter=None, progress=progress)
     ppl_base = heldout_perplexity(lm, heldout_text, adapter=None)
@@ -133,7 +141,8 @@ def _train(args, started: float) -> dict:
         manifest = AdapterManifest(
             name=name, kind="answer" if args.task == "answer" else "extractor", base_model=lm.resolved.name,
             base_sha256=lm.resolved.sha256,
-            training_data_sha256=sha, hyperparameters=_options(options), abstain_bias=bias,
+            training_data_sha256=sha, hyperparameters={**_options(options), **({"mix": mix} if mix else {})},
+            abstain_bias=bias,
             metrics={"validation": summary["lora"], "validation_base": summary.get("base"),
                      "forgetting": summary["forgetting"], "training": summary["training"],
                      **({"calibration": summary["calibration"]} if "calibration" in summary else {})})

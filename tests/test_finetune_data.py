@@ -8,7 +8,7 @@ import re
 import pytest
 
 from graphrag.answer_prompt import parse_reply
-from graphrag.finetune_data import build_examples, load_redocred
+from graphrag.finetune_data import build_examples, load_redocred, parse_mix
 
 from .docred import docred_mention, write_docred
 
@@ -102,3 +102,52 @@ def test_tokenised_text_is_joined_back_as_written(tmp_path):
     loaded = load_redocred(write_docred(tmp_path, [document]))[0]
     assert loaded.sentences == ("Anti-Oedipus sold 6,960 copies, 3 in Paris.",)
     assert loaded.entities[0][0][0] == "Anti-Oedipus"
+
+
+TOWNS = ["Kelso", "Brora", "Wick", "Alloa", "Nairn", "Forres", "Elgin", "Crail", "Troon", "Irvine"]
+
+
+def _chained_documents() -> list[dict]:
+    """Company -> founder (sentence 1) -> founder's birthplace (sentence 3, the next passage): two-hop chains."""
+    documents = []
+    for company, person, town in zip(COMPANIES, PEOPLE, TOWNS):
+        sentences = [f"{company} is a software company .".split(), f"It was founded by {person} .".split(),
+                     "The company grew quickly .".split(), f"{person} was born in {town} .".split()]
+        vertex_set = [[docred_mention(sentences, company, 0, "ORG")],
+                      [docred_mention(sentences, person, 1, "PER"), docred_mention(sentences, person, 3, "PER")],
+                      [docred_mention(sentences, town, 3, "LOC")]]
+        labels = [{"h": 0, "t": 1, "r": "P112", "evidence": [1]}, {"h": 1, "t": 2, "r": "P19", "evidence": [3]}]
+        documents.append({"title": company, "sents": sentences, "vertexSet": vertex_set, "labels": labels})
+    return documents
+
+
+def test_broken_chains_keep_the_first_hop_and_lose_the_second(tmp_path):
+    path = write_docred(tmp_path, _chained_documents())
+    relations = {"P112": "founded by", "P19": "place of birth"}
+    made = build_examples(load_redocred(path), relations, 12, unanswerable_share=0.0, multihop_share=0.25,
+                          broken_chain_share=0.25, replay_share=0.0, yesno_share=0.0, comparison_share=0.0)
+    broken = [e for e in made if e.kind == "unanswerable"]
+    chained = [e for e in made if e.kind == "multihop"]
+    assert len(broken) == 3 and len(chained) == 3
+    for example in broken:
+        company = re.search(r"founder of (.+?)\s+born\?", _question(example)).group(1)
+        founder, town = PEOPLE[COMPANIES.index(company)], TOWNS[COMPANIES.index(company)]
+        assert parse_reply(example.reply, len(_evidence(example))).answer is None
+        assert any(f"founded by {founder}" in text for text in _evidence(example))  # the first hop is there
+        assert not any(town in text for text in _evidence(example))  # the second hop and the answer are not
+    for example in chained:
+        reply = parse_reply(example.reply, len(_evidence(example)))
+        company = re.search(r"founder of (.+?)\s+born\?", _question(example)).group(1)
+        assert reply.answer == TOWNS[COMPANIES.index(company)] and reply.answer in _cited_text(example)
+
+
+def test_the_mix_is_parsed_and_checked():
+    assert parse_mix("unanswerable=0.12, broken_chain=0.08,multihop=0.25") == {
+        "unanswerable_share": 0.12, "broken_chain_share": 0.08, "multihop_share": 0.25}
+    assert parse_mix("") == {}
+    for text, problem in [("unanswered=0.1", "unknown kind 'unanswered'"), ("yesno=lots", "needs a share"),
+                          ("replay=1.5", "needs a share")]:
+        with pytest.raises(ValueError, match=problem):
+            parse_mix(text)
+    with pytest.raises(ValueError, match="add up to more than 1"):
+        build_examples([], {}, 10, **parse_mix("unanswerable=0.6,multihop=0.5"))
