@@ -5,7 +5,8 @@ numbered passages (the document's sentences in small groups, with its title) mix
 other documents, and sometimes the fact as a rendered graph path. Besides those:
 
 * unanswerable examples: the same question with every passage that mentions the tail removed ("I don't know");
-* multi-hop examples: two facts chained through a shared entity (the tail of one is the head of the other);
+* multi-hop examples: two facts chained through a shared entity (the tail of one is the head of the other), and
+  optionally three ("What is the country of the birthplace of the founder of X?");
 * yes/no examples: "Is T the <relation> of H?" (yes, or no with another entity of the tail's type from the same
   document) and "Do A and B have the same <relation>?" across two documents;
 * comparison examples: "Which was founded first, A or B?" from two documents' dated facts (born, died, founded,
@@ -13,7 +14,10 @@ other documents, and sometimes the fact as a rendered graph path. Besides those:
 * replay examples: continuing held text, so the adapter keeps the base model's plain language modelling (they
   guard against forgetting; forgetting itself is measured as held-out perplexity before and after).
 
-Documents are split by a hash of their title, so validation documents never appear in training.
+Passages are the document's sentences in groups of two by default; ``passage_sentences=(2, 3, 4)`` gives each
+document one of those sizes (by a hash of its title), so the model also reads paragraph-sized passages like the
+Wikipedia paragraphs it answers from in the product. Documents are split by a hash of their title, so validation
+documents never appear in training.
 """
 
 from __future__ import annotations
@@ -150,17 +154,25 @@ def split_documents(documents: list[RedocredDocument], validation_share: float =
     """(train, validation) by a hash of the title: stable across runs and machines, never mixing a document.
     A ``salt`` gives an independent split (to cut the validation documents again)."""
     def bucket(doc: RedocredDocument) -> float:
-        return int(hashlib.sha256((salt + doc.title).encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+        return _title_bucket(doc.title, salt) / 0xFFFFFFFF
 
     train = [d for d in documents if bucket(d) >= validation_share]
     validation = [d for d in documents if bucket(d) < validation_share]
     return train, validation
 
 
-def _passages(doc: RedocredDocument) -> list[tuple[EvidenceItem, set[int]]]:
+def _title_bucket(title: str, salt: str = "") -> int:
+    return int(hashlib.sha256((salt + title).encode("utf-8")).hexdigest()[:8], 16)
+
+
+def _passages(doc: RedocredDocument, sizes: tuple[int, ...] = (_SENTENCES_PER_PASSAGE,)
+              ) -> list[tuple[EvidenceItem, set[int]]]:
+    """The document as numbered-evidence passages with their sentence ids; the size (sentences per passage) is one
+    of ``sizes``, the same for every example of the document."""
+    size = sizes[_title_bucket(doc.title, salt="passage") % len(sizes)]
     out = []
-    for first in range(0, len(doc.sentences), _SENTENCES_PER_PASSAGE):
-        ids = set(range(first, min(first + _SENTENCES_PER_PASSAGE, len(doc.sentences))))
+    for first in range(0, len(doc.sentences), size):
+        ids = set(range(first, min(first + size, len(doc.sentences))))
         out.append((EvidenceItem(doc.title, " ".join(doc.sentences[i] for i in sorted(ids))), ids))
     return out
 
@@ -178,14 +190,19 @@ def _name(doc: RedocredDocument, entity: int, sentences: set[int] | None = None)
 
 
 class _Builder:
-    def __init__(self, documents: list[RedocredDocument], relation_names: dict[str, str], seed: int) -> None:
+    def __init__(self, documents: list[RedocredDocument], relation_names: dict[str, str], seed: int,
+                 passage_sentences: tuple[int, ...] = (_SENTENCES_PER_PASSAGE,)) -> None:
         self.documents = documents
         self.relation_names = relation_names
         self.rng = random.Random(seed)
+        self.passage_sentences = passage_sentences
+
+    def _passages(self, doc: RedocredDocument) -> list[tuple[EvidenceItem, set[int]]]:
+        return _passages(doc, self.passage_sentences)
 
     def _distractors(self, doc: RedocredDocument, count: int) -> list[EvidenceItem]:
         others = [d for d in self.rng.sample(self.documents, min(len(self.documents), count + 1)) if d is not doc]
-        return [self.rng.choice(_passages(d))[0] for d in others[:count]]
+        return [self.rng.choice(self._passages(d))[0] for d in others[:count]]
 
     def _assemble(self, question: str, gold: list[EvidenceItem], others: list[EvidenceItem], answer: str | None,
                   answers: tuple[str, ...], kind: str) -> Example:
@@ -202,7 +219,7 @@ class _Builder:
         head, relation, tail, evidence = fact
         if not evidence:
             return None
-        passages = _passages(doc)
+        passages = self._passages(doc)
         tail_sentences = {s for _, s in doc.entities[tail]}
         question = _question(relation, _name(doc, head), self.relation_names)
         distractors = self._distractors(doc, self.rng.randint(1, 2))
@@ -224,7 +241,7 @@ class _Builder:
         return self._assemble(question, gold, same_doc + distractors, answer, answers, "answer")
 
     def _gold(self, doc: RedocredDocument, fact) -> list[EvidenceItem]:
-        return [p for p, ids in _passages(doc) if ids & set(fact[3])]
+        return [p for p, ids in self._passages(doc) if ids & set(fact[3])]
 
     def check(self, doc: RedocredDocument, fact, truthful: bool) -> Example | None:
         """"Is T the <relation> of H?": yes with the fact's tail; no with another entity of the tail's type from the
@@ -278,30 +295,36 @@ class _Builder:
                               (winner, *sorted({m for m, _ in winner_doc.entities[winner_fact[0]]} - {winner})),
                               "comparison")
 
-    def multihop(self, doc: RedocredDocument, first, second, unanswerable: bool = False) -> Example | None:
-        """"Who founded the company that acquired C?" from two chained facts. ``unanswerable``: the first hop's
-        passages stay and every passage with the second hop or the answer goes (a broken chain, not a missing
-        fact: the model learns to tell it from a chain it must follow across passages)."""
-        a, r1, b, ev1 = first
-        _, r2, c, ev2 = second
-        if not ev1 or not ev2 or a == c or r1 not in _NOUN_RELATIONS:
+    def multihop(self, doc: RedocredDocument, *chain, unanswerable: bool = False) -> Example | None:
+        """"Who founded the company that acquired C?" from two (or three) chained facts, each fact's tail the next
+        one's head. ``unanswerable``: the passages of every hop but the last stay and every passage with the last
+        hop or the answer goes (a broken chain, not a missing fact: the model learns to tell it from a chain it must
+        follow across passages)."""
+        *inner_facts, last = chain
+        entities = [chain[0][0]] + [fact[2] for fact in chain]
+        if (not all(fact[3] for fact in chain) or len(set(entities)) != len(entities)
+                or any(fact[1] not in _NOUN_RELATIONS for fact in inner_facts)):
             return None
-        inner = f"the {_NOUNS[r1]} of {_name(doc, a)}"
-        question = _question(r2, inner, self.relation_names)
-        passages = _passages(doc)
+        subject = _name(doc, entities[0])
+        for fact in inner_facts:
+            subject = f"the {_NOUNS[fact[1]]} of {subject}"
+        question = _question(last[1], subject, self.relation_names)
+        passages = self._passages(doc)
+        answer_entity = last[2]
         if unanswerable:
-            gone = set(ev2) | {s for _, s in doc.entities[c]}
-            first_hop = [p for p, ids in passages if ids & set(ev1)]
-            if not first_hop or any(ids & gone for p, ids in passages if p in first_hop):
+            gone = set(last[3]) | {s for _, s in doc.entities[answer_entity]}
+            hops = set().union(*(fact[3] for fact in inner_facts))
+            kept = [p for p, ids in passages if ids & hops]
+            if not kept or any(ids & gone for p, ids in passages if p in kept):
                 return None
-            return self._assemble(question, [], first_hop + self._distractors(doc, 2), None, (), "unanswerable")
-        evidence = set(ev1) | set(ev2)
+            return self._assemble(question, [], kept + self._distractors(doc, 2), None, (), "unanswerable")
+        evidence = set().union(*(fact[3] for fact in chain))
         gold = [p for p, ids in passages if ids & evidence]
-        answer = _name(doc, c, set(ev2))
+        answer = _name(doc, answer_entity, set(last[3]))
         if not any(answer in p.text for p in gold):
             return None
         return self._assemble(question, gold, self._distractors(doc, 2), answer,
-                              tuple({m for m, _ in doc.entities[c]}), "multihop")
+                              tuple({m for m, _ in doc.entities[answer_entity]}), "multihop")
 
     def replay(self, doc: RedocredDocument) -> Example | None:
         if len(doc.sentences) < 3:
@@ -311,7 +334,7 @@ class _Builder:
                        " ".join(doc.sentences[start + 1:start + 3]))
 
 
-MIX_KINDS = ("unanswerable", "broken_chain", "multihop", "yesno", "comparison", "replay")
+MIX_KINDS = ("unanswerable", "broken_chain", "multihop", "three_hop", "yesno", "comparison", "replay")
 
 
 def parse_mix(text: str) -> dict[str, float]:
@@ -335,13 +358,18 @@ def parse_mix(text: str) -> dict[str, float]:
 
 def build_examples(documents: list[RedocredDocument], relation_names: dict[str, str], count: int, seed: int = 13,
                    unanswerable_share: float = 0.25, multihop_share: float = 0.2, replay_share: float = 0.08,
-                   yesno_share: float = 0.1, comparison_share: float = 0.07, broken_chain_share: float = 0.0
+                   yesno_share: float = 0.1, comparison_share: float = 0.07, broken_chain_share: float = 0.0,
+                   three_hop_share: float = 0.0, passage_sentences: tuple[int, ...] = (_SENTENCES_PER_PASSAGE,)
                    ) -> list[Example]:
     """``count`` examples in the given mix (the rest single-fact questions), drawn without repeating a (document,
     fact) where possible; a kind the documents cannot supply enough of comes out short. ``broken_chain_share``:
     unanswerable two-hop questions whose first hop is in the evidence and second is not (on top of
-    ``unanswerable_share``, whose questions lose the answer's passages outright)."""
-    builder = _Builder(documents, relation_names, seed)
+    ``unanswerable_share``, whose questions lose the answer's passages outright). ``three_hop_share``: questions
+    chaining three facts (kind ``multihop``, on top of ``multihop_share``'s two-fact ones). ``passage_sentences``:
+    the passage sizes (sentences) documents are cut into, one per document."""
+    if not passage_sentences or any(size < 1 for size in passage_sentences):
+        raise ValueError("passage sizes must be whole numbers of sentences, at least 1")
+    builder = _Builder(documents, relation_names, seed, tuple(passage_sentences))
     rng = random.Random(seed + 1)
     facts = [(doc, fact) for doc in documents for fact in doc.facts]
     rng.shuffle(facts)
@@ -349,10 +377,11 @@ def build_examples(documents: list[RedocredDocument], relation_names: dict[str, 
               if f1[2] == f2[0] and f1[0] != f2[2]]
     rng.shuffle(chains)
     wanted = {"unanswerable": round(count * unanswerable_share), "multihop": round(count * multihop_share),
-              "broken_chain": round(count * broken_chain_share),
+              "broken_chain": round(count * broken_chain_share), "three_hop": round(count * three_hop_share),
               "replay": round(count * replay_share), "yesno": round(count * yesno_share),
               "comparison": round(count * comparison_share)}
-    if unanswerable_share + multihop_share + replay_share + yesno_share + comparison_share + broken_chain_share > 1 + 1e-9:
+    if (unanswerable_share + multihop_share + replay_share + yesno_share + comparison_share + broken_chain_share
+            + three_hop_share > 1 + 1e-9):
         raise ValueError("the shares of the example mix add up to more than 1")
     wanted["answer"] = count - sum(wanted.values())
     out: dict[str, list[Example]] = {kind: [] for kind in wanted}
@@ -376,6 +405,8 @@ def build_examples(documents: list[RedocredDocument], relation_names: dict[str, 
             break
         if made:
             out[kind].append(made)
+    if wanted["three_hop"]:
+        _add_three_hop(builder, chains, rng, wanted["three_hop"], out["three_hop"])
     _add_pair_questions(builder, facts, rng, wanted, out)
     for doc in rng.sample(documents, len(documents)) * 4:
         if len(out["replay"]) >= wanted["replay"]:
@@ -386,6 +417,16 @@ def build_examples(documents: list[RedocredDocument], relation_names: dict[str, 
     examples = [e for kind in out.values() for e in kind]
     rng.shuffle(examples)
     return examples
+
+
+def _add_three_hop(builder: _Builder, chains: list, rng: random.Random, wanted: int, out: list[Example]) -> None:
+    """Extend two-fact chains by a third fact from the same document whose head is the second one's tail."""
+    for doc, first, second in chains:
+        if len(out) >= wanted:
+            return
+        thirds = [f for f in doc.facts if f[0] == second[2] and f[2] not in (first[0], first[2])]
+        if thirds and (made := builder.multihop(doc, first, second, rng.choice(thirds))):
+            out.append(made)
 
 
 def _add_pair_questions(builder: _Builder, facts: list, rng: random.Random, wanted: dict[str, int],

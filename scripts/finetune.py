@@ -47,7 +47,10 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--examples", type=int, default=2000, help="training examples (default 2000)")
     parser.add_argument("--mix", default="", help="answer data mix as kind=share pairs, e.g. unanswerable=0.12,"
                         "broken_chain=0.08,multihop=0.25 (kinds: " + ", ".join(MIX_KINDS) + "; the rest is "
-                        "single-fact; defaults: unanswerable 0.25, multihop 0.2, yesno 0.1, comparison 0.07, replay 0.08)")
+                        "single-fact; defaults: unanswerable 0.25, multihop 0.2, three_hop 0, broken_chain 0, yesno 0.1, "
+                        "comparison 0.07, replay 0.08)")
+    parser.add_argument("--passage-sentences", default="2", help="sentences per training passage, one size or several "
+                        "(e.g. 2,3,4: each document gets one of them); held-out questions keep 2 (default 2)")
     parser.add_argument("--validation-examples", type=int, default=200, help="held-out questions (default 200)")
     parser.add_argument("--calibration-examples", type=int, default=150,
                         help="held-out questions (other documents) that choose the abstain bias (default 150)")
@@ -79,8 +82,11 @@ def _train(args, started: float) -> dict:
     if args.examples < 1 or args.validation_examples < 1:
         raise ValueError("--examples and --validation-examples must be at least 1")
     mix = parse_mix(args.mix)
+    sizes = _passage_sizes(args.passage_sentences)
+    if sizes != (2,):
+        mix["passage_sentences"] = sizes
     if mix and args.task != "answer":
-        raise ValueError("--mix is for --task answer")
+        raise ValueError("--mix and --passage-sentences are for --task answer")
     settings = Settings.load()
     registry = AdapterRegistry(settings.adapters_root)
     if (registry.root / name / "manifest.json").exists():
@@ -158,6 +164,16 @@ def main() -> int:
     args = _parse_args()
     started = time.perf_counter()
     return run_reporting(lambda: _train(args, started), args.out)
+
+
+def _passage_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(f"--passage-sentences: expected whole numbers such as 2,3,4, got {text!r}") from None
+    if not sizes or not all(1 <= size <= 20 for size in sizes):
+        raise ValueError(f"--passage-sentences: sizes must be between 1 and 20 sentences, got {text!r}")
+    return sizes
 
 
 def _options(options: LoraOptions) -> dict:

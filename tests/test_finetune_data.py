@@ -105,20 +105,62 @@ def test_tokenised_text_is_joined_back_as_written(tmp_path):
 
 
 TOWNS = ["Kelso", "Brora", "Wick", "Alloa", "Nairn", "Forres", "Elgin", "Crail", "Troon", "Irvine"]
+COUNTRIES = ["Norway", "Chile", "Kenya", "Peru", "Japan", "Ghana", "Nepal", "Malta", "Oman", "Laos"]
 
 
-def _chained_documents() -> list[dict]:
-    """Company -> founder (sentence 1) -> founder's birthplace (sentence 3, the next passage): two-hop chains."""
+def _chained_documents(third_hop: bool = False) -> list[dict]:
+    """Company -> founder (sentence 1) -> founder's birthplace (sentence 3, the next passage): two-hop chains;
+    ``third_hop``: -> the birthplace's country (sentence 4, a third passage)."""
     documents = []
-    for company, person, town in zip(COMPANIES, PEOPLE, TOWNS):
+    for company, person, town, country in zip(COMPANIES, PEOPLE, TOWNS, COUNTRIES):
         sentences = [f"{company} is a software company .".split(), f"It was founded by {person} .".split(),
                      "The company grew quickly .".split(), f"{person} was born in {town} .".split()]
         vertex_set = [[docred_mention(sentences, company, 0, "ORG")],
                       [docred_mention(sentences, person, 1, "PER"), docred_mention(sentences, person, 3, "PER")],
                       [docred_mention(sentences, town, 3, "LOC")]]
         labels = [{"h": 0, "t": 1, "r": "P112", "evidence": [1]}, {"h": 1, "t": 2, "r": "P19", "evidence": [3]}]
+        if third_hop:
+            sentences.append(f"{town} is a town in {country} .".split())
+            vertex_set[2].append(docred_mention(sentences, town, 4, "LOC"))
+            vertex_set.append([docred_mention(sentences, country, 4, "LOC")])
+            labels.append({"h": 2, "t": 3, "r": "P17", "evidence": [4]})
         documents.append({"title": company, "sents": sentences, "vertexSet": vertex_set, "labels": labels})
     return documents
+
+
+def _three_hop_examples(tmp_path, **options) -> list:
+    tmp_path.mkdir(exist_ok=True)
+    path = write_docred(tmp_path, _chained_documents(third_hop=True))
+    relations = {"P112": "founded by", "P19": "place of birth", "P17": "country"}
+    made = build_examples(load_redocred(path), relations, 10, unanswerable_share=0.0, multihop_share=0.0,
+                          three_hop_share=0.5, replay_share=0.0, yesno_share=0.0, comparison_share=0.0, **options)
+    return [e for e in made if e.kind == "multihop"]
+
+
+def test_three_hop_questions_chain_all_three_facts_and_cite_each_hop(tmp_path):
+    chained = _three_hop_examples(tmp_path)
+    assert len(chained) == 5
+    for example in chained:
+        match = re.fullmatch(r"Which country is the birthplace of the founder of (.+) in\?", _question(example))
+        assert match, _question(example)
+        number = COMPANIES.index(match.group(1))
+        reply = parse_reply(example.reply, len(_evidence(example)))
+        assert reply.answer == COUNTRIES[number]
+        cited = _cited_text(example)  # two-sentence passages: each hop lies in a passage of its own
+        for hop in (f"founded by {PEOPLE[number]}", f"born in {TOWNS[number]}", f"in {COUNTRIES[number]}"):
+            assert hop in cited
+        assert len(reply.cited) == 3
+
+
+def test_passage_sizes_cut_each_document_one_way(tmp_path):
+    whole = _three_hop_examples(tmp_path / "whole", passage_sentences=(5,))
+    assert whole and all(len(parse_reply(e.reply, len(_evidence(e))).cited) == 1 for e in whole)
+    mixed = _three_hop_examples(tmp_path / "mixed", passage_sentences=(1, 2, 5))
+    lengths = {text.count(".") for e in mixed for text in _evidence(e)}  # sentences per passage
+    assert len(lengths) > 1  # documents were cut into passages of different sizes
+    for sizes in [(), (0, 2)]:
+        with pytest.raises(ValueError, match="passage sizes"):
+            build_examples([], {}, 10, passage_sentences=sizes)
 
 
 def test_broken_chains_keep_the_first_hop_and_lose_the_second(tmp_path):
@@ -145,6 +187,7 @@ def test_the_mix_is_parsed_and_checked():
     assert parse_mix("unanswerable=0.12, broken_chain=0.08,multihop=0.25") == {
         "unanswerable_share": 0.12, "broken_chain_share": 0.08, "multihop_share": 0.25}
     assert parse_mix("") == {}
+    assert parse_mix("three_hop=0.05") == {"three_hop_share": 0.05}
     for text, problem in [("unanswered=0.1", "unknown kind 'unanswered'"), ("yesno=lots", "needs a share"),
                           ("replay=1.5", "needs a share")]:
         with pytest.raises(ValueError, match=problem):
