@@ -13,11 +13,14 @@ retrieved passages are therefore cut to their best sentences up to a token budge
   "Ada Quint was an engineer", the sentence that says who "she" is.
 
 Sentences are kept whole, in their passage and in their original order; a passage left without sentences is
-dropped. Graph paths are one unit each, scored the same way.
+dropped. Graph paths are one unit each, scored the same way. Sentence vectors are kept (least recently used out
+first), so a follow-up question over the same passages embeds only the question.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +34,7 @@ __all__ = ["EvidenceSelector", "SelectableText"]
 LEAD_BONUS = 0.1  # added to a passage's first sentence (its subject)
 RANK_PENALTY = 0.01  # taken off per place in retrieval's order
 _MAX_RANK_PENALTY = 0.1
+SENTENCE_VECTORS_KEPT = 20_000  # about 30 MB of 384-dimension float32 vectors
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +49,12 @@ class SelectableText:
 class EvidenceSelector:
     """Cuts numbered evidence to the sentences most relevant to a question within a token budget."""
 
-    def __init__(self, embedder: Embedder, count_tokens: Callable[[Sequence[str]], list[int]], budget: int) -> None:
+    def __init__(self, embedder: Embedder, count_tokens: Callable[[Sequence[str]], list[int]], budget: int,
+                 vectors_kept: int = SENTENCE_VECTORS_KEPT) -> None:
         self.embedder = embedder
         self.count_tokens = count_tokens  # token counts of several texts at once, in the answer LM's tokenizer
         self.budget = budget
+        self._vectors = _VectorCache(embedder, vectors_kept)
 
     def select(self, question: str, items: Sequence[SelectableText]) -> list[str | None]:
         """The kept text of each item (its best sentences in their original order), or None where nothing is kept.
@@ -62,7 +68,7 @@ class EvidenceSelector:
             return [item.text for item in items]
         texts = [f"{items[index].label}. {sentence}" if items[index].splittable else sentence
                  for index, _, sentence in units]
-        vectors = self.embedder.embed(texts)
+        vectors = self._vectors.embed(texts)
         query = self.embedder.embed([question], query=True)[0]
         scores = vectors @ query
         scores += np.array([LEAD_BONUS if number == 0 and items[index].splittable else 0.0
@@ -81,6 +87,31 @@ class EvidenceSelector:
         for unit in sorted(chosen):
             kept[units[unit][0]].append(units[unit][2])
         return [" ".join(sentences) if sentences else None for sentences in kept]
+
+
+class _VectorCache:
+    """Document-side vectors of recently embedded texts, least recently used dropped first; thread-safe (the
+    server selects evidence for several requests at once), embedding outside the lock."""
+
+    def __init__(self, embedder: Embedder, capacity: int) -> None:
+        self.embedder = embedder
+        self.capacity = capacity
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            found = {text: self._vectors[text] for text in texts if text in self._vectors}
+        missing = [text for text in dict.fromkeys(texts) if text not in found]
+        if missing:
+            found.update(zip(missing, self.embedder.embed(missing)))
+        with self._lock:
+            for text in texts:
+                self._vectors[text] = found[text]
+                self._vectors.move_to_end(text)
+            while len(self._vectors) > self.capacity:
+                self._vectors.popitem(last=False)
+        return np.stack([found[text] for text in texts])
 
 
 def _sentences(item: SelectableText) -> list[str]:

@@ -53,3 +53,31 @@ def test_graph_paths_are_kept_or_dropped_whole(real_embedder):
     assert kept[-1] in (path.text, None)
     empty = EvidenceSelector(real_embedder, _word_counts, budget=5).select("anything", [])
     assert empty == []
+
+
+class _CountingEmbedder:
+    """The real embedder, counting the texts it is asked to embed (document side)."""
+
+    def __init__(self, embedder) -> None:
+        self.embedder = embedder
+        self.embedded: list[str] = []
+
+    def embed(self, texts, query=False):
+        if not query:
+            self.embedded += list(texts)
+        return self.embedder.embed(texts, query=query)
+
+
+def test_a_follow_up_question_reuses_the_sentence_vectors(real_embedder):
+    counting = _CountingEmbedder(real_embedder)
+    selector = EvidenceSelector(counting, _word_counts, budget=16, vectors_kept=9)
+    first = selector.select("Who built Harbor Mill in 1881?", PASSAGES)
+    assert len(counting.embedded) == 9  # every sentence once
+    assert selector.select("Who built Harbor Mill in 1881?", PASSAGES) == first  # the same choice from kept vectors
+    assert len(counting.embedded) == 9
+    selector.select("Which boats were lost?", PASSAGES[2:] + [SelectableText("Dunmore", "Dunmore is a town. "
+                                                                             "It has a harbour. It rains a lot.")])
+    assert counting.embedded[9:] == ["Dunmore. Dunmore is a town.", "Dunmore. It has a harbour.",
+                                     "Dunmore. It rains a lot."]  # only the new passage's sentences
+    selector.select("Who built Harbor Mill in 1881?", PASSAGES[:1])
+    assert "Harbor Mill. Harbor Mill is a paper factory in Dunmore." in counting.embedded[12:]  # dropped: least used
