@@ -64,5 +64,6 @@ def test_no_500s_and_responses_match_the_schema(api_schema):
         try:
             fuzz()
         except (Exception, BaseExceptionGroup) as exc:  # collect every operation's first failure, then report them together
-            failures[operation.label] = f"{type(exc).__name__}: {exc}"[:3000]
+            inner = "".join(f"\n  {e!r}" for e in getattr(exc, "exceptions", ()))  # a flaky case's own error
+            failures[operation.label] = f"{type(exc).__name__}: {exc}{inner}"[:3000]
     assert not failures, "\n\n".join(f"{label}\n{text}" for label, text in failures.items())
