@@ -51,10 +51,12 @@ class AnswerWriters:
 
     def _with_adapter(self, adapter: str, kind: str) -> LanguageModel:
         """The LM with a saved adapter of ``kind`` loaded (checked against the loaded base model)."""
-        model = self.language_model()
+        # The manifest is checked before the base model loads: an unknown or wrong-kind name is refused at once
+        # rather than after a model load of several seconds (which outlasted an HTTP client's timeout).
         manifest = self.registry.get(adapter)
         if manifest.kind != kind:
             raise ModelError(f"adapter {adapter!r} is a {manifest.kind} adapter, not an {kind} adapter")
+        model = self.language_model()
         if model.resolved.sha256 and manifest.base_sha256 != model.resolved.sha256:
             raise ModelError(f"adapter {adapter!r} was trained on {manifest.base_model} "
                              f"(sha256 {manifest.base_sha256[:12]}), not on the loaded {model.resolved.name}")

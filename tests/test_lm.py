@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 
 from graphrag import Settings
 from graphrag.adapters import AdapterManifest, AdapterRegistry
-from graphrag.errors import InputError, ModelOutputError, NotFoundError
+from graphrag.errors import InputError, ModelError, ModelOutputError, NotFoundError
 from graphrag.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
 from graphrag.finetune_data import build_examples, data_sha256, load_redocred, split_documents
 from graphrag.lm import LanguageModel
@@ -176,6 +176,23 @@ def test_adapter_saves_loads_swaps_and_rolls_back(trained, examples, tmp_path):
     registry.save(lm.model, "first", replace(manifest, name="reader", kind="extractor"))
     with pytest.raises(InputError, match="only answer adapters abstain"):
         registry.set_abstain_bias("reader", 1.0, {})
+
+
+def test_an_unknown_or_wrong_kind_adapter_is_refused_before_the_model_loads(tmp_path, monkeypatch):
+    """A mistyped adapter name is answered at once: loading the base model first took longer than a client waits."""
+    registry = AdapterRegistry(tmp_path / "adapters")
+    (registry.root / "reader").mkdir(parents=True)
+    manifest = AdapterManifest(name="reader", kind="extractor", base_model="m", base_sha256="0" * 64,
+                               training_data_sha256="0" * 64)
+    (registry.root / "reader" / "manifest.json").write_text(json.dumps(asdict(manifest)))
+    loads: list[str] = []
+    monkeypatch.setattr(LanguageModel, "load", classmethod(lambda cls, *a, **k: loads.append(a[0])))
+    writers = AnswerWriters(Settings.load(adapters_dir=registry.root))
+    with pytest.raises(NotFoundError, match="no adapter named 'nosuch'"):
+        writers.pick("nosuch")
+    with pytest.raises(ModelError, match="is a extractor adapter, not an answer adapter"):
+        writers.pick("reader")
+    assert loads == []
 
 
 def test_generation_stops_when_asked(smollm2):
