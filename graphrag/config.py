@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     answer_dtype: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="Arithmetic of the answer LM: auto = bf16 on a GPU or a CPU with native bf16, else fp32.")
     answer_max_new_tokens: int = Field(48, ge=4, le=512, description="Longest reply the answer LM may write, in tokens.")
+    answer_draft_tokens: int = Field(
+        10, ge=0, le=64, description="Prompt-lookup decoding for the answer and extractor LMs: up to this many reply "
+                                     "tokens are drafted by copying what follows the reply's last words in the "
+                                     "prompt, and checked in one forward pass (0 = one token a pass).")
     answer_evidence_tokens: int = Field(1500, ge=64, le=16_000, description="Evidence given to the answer LM, in tokens.")
     answer_reader_tokens: int = Field(
         500, ge=0, le=16_000, description="Of that evidence, the answer LM reads the sentences most relevant to the "

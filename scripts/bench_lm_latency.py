@@ -3,16 +3,19 @@
 For each evidence budget (tokens of passages, as the LM answer writer would number them) the product's own prompt
 is built from corpus passages and the answer model generates a reply greedily, with the adapter if one is named.
 Prefill (one forward pass over the prompt) is timed on its own, so decode time per new token follows. Prints
-{"model", "dtype", "adapter", "torch_threads", "load_s", "budgets": {"<tokens>": {"prompt_tokens", "prefill_ms",
-"generate_ms_p50", "generate_ms_p95", "new_tokens", "decode_ms_per_token", "prefill_gflops"}}}: medians over
---repeats runs; prefill_gflops counts only the weight matrices (2 x parameters outside the embedding table
-and output head x prompt tokens). With --select the evidence first goes through the product's sentence selection
-(the answer_reader_tokens setting): each budget then also reports "select_ms" and "answer_ms_p50" / "answer_ms_p95"
-(selection plus generation: what the answer writer spends on that much evidence).
+{"model", "dtype", "adapter", "torch_threads", "load_s", "draft_tokens", "budgets": {"<tokens>": {"prompt_tokens",
+"prefill_ms", "prefill_gflops", "same_reply", "decoding": {"<draft tokens>": {"generate_ms_p50", "generate_ms_p95",
+"new_tokens", "decode_ms_per_token"}}}}}: medians over --repeats runs; prefill_gflops counts only the weight
+matrices (2 x parameters outside the embedding table and output head x prompt tokens). --draft-tokens 0,10 times
+prompt-lookup decoding against one token a pass, the runs interleaved; same_reply says every setting wrote the
+same reply. With --select the evidence first goes through the product's sentence selection (the
+answer_reader_tokens setting): each budget then also reports "select_ms", and each decoding setting
+"answer_ms_p50" / "answer_ms_p95" (selection plus generation: what the answer writer spends on that much evidence).
 
 Example (2 CPU cores):
   python scripts/bench_lm_latency.py --corpus ../shared/data/multihop/corpus.jsonl --evidence-tokens 250,500,1000,1500
-  python scripts/bench_lm_latency.py --corpus ../shared/data/multihop/corpus.jsonl --adapter answer-v2 --select
+  python scripts/bench_lm_latency.py --corpus ../shared/data/multihop/corpus.jsonl --adapter answer-v2 --select \
+      --draft-tokens 0,10
 """
 
 from __future__ import annotations
@@ -89,16 +92,25 @@ def _prefill_ms(model, prompt: str, adapter: str | None) -> float:
         return (time.perf_counter() - started) * 1000
 
 
+def _int_list(text: str, option: str, least: int) -> list[int]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    values = [int(p) for p in parts if p.isdigit()]
+    if not parts or len(values) < len(parts) or min(values) < least:
+        raise ValueError(f"{option} must be comma-separated integers of at least {least}, got {text!r}")
+    return values
+
+
 def _measure(args) -> dict:
     """The latency figures for the parsed arguments (raises on bad input)."""
-    parts = [b.strip() for b in args.evidence_tokens.split(",") if b.strip()]
-    budgets = [int(b) for b in parts if b.isdigit()]
-    if not parts or len(budgets) < len(parts) or min(budgets) < 1 or args.repeats < 1:
-        raise ValueError("--evidence-tokens must be positive integers and --repeats at least 1")
+    budgets = _int_list(args.evidence_tokens, "--evidence-tokens", 1)
+    if args.repeats < 1:
+        raise ValueError("--repeats must be at least 1")
     if not args.corpus.is_file():
         raise ValueError(f"corpus not found: {args.corpus}")
     passages = _passages(args.corpus)
     settings = Settings.load()
+    drafts = (_int_list(args.draft_tokens, "--draft-tokens", 0) if args.draft_tokens
+              else [settings.answer_draft_tokens])
     from graphrag.writers import AnswerWriters
 
     writers = AnswerWriters(settings)
@@ -129,32 +141,41 @@ def _measure(args) -> dict:
         if selector:
             evidence = [EvidenceItem(e.label, text) for e, text in zip(evidence, texts) if text is not None]
         prompt = model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, evidence))
-        prefill, total, new = [], [], []
+        prefill = []
+        runs: dict[int, list] = {draft: [] for draft in drafts}
         for _ in range(args.repeats):
             prefill.append(_prefill_ms(model, prompt, args.adapter))
-            generation = model.generate(prompt, max_new, adapter=args.adapter)
-            total.append(generation.ms)
-            new.append(generation.new_tokens)
-        prompt_tokens = model.count_tokens(prompt)
+            for draft in drafts:  # interleaved, so the machine's drift touches every setting alike
+                model.draft_tokens = draft
+                runs[draft].append(model.generate(prompt, max_new, adapter=args.adapter))
         prefill_ms = statistics.median(prefill)
-        decode = [(t - prefill_ms) / n for t, n in zip(total, new) if n]
-        results[str(budget)] = {
-            "prompt_tokens": prompt_tokens, "prefill_ms": round(prefill_ms, 1),
-            "generate_ms_p50": round(statistics.median(total), 1),
-            "generate_ms_p95": round(_p95(total), 1),
-            "new_tokens": statistics.median(new),
-            "decode_ms_per_token": round(statistics.median(decode), 1) if decode else None,
-            "prefill_gflops": round(2 * weights * prompt_tokens / (prefill_ms / 1000) / 1e9, 1)}
+        results[str(budget)] = figures = {
+            "prompt_tokens": model.count_tokens(prompt), "prefill_ms": round(prefill_ms, 1),
+            "prefill_gflops": round(2 * weights * model.count_tokens(prompt) / (prefill_ms / 1000) / 1e9, 1)}
         if selector:
-            answer = [t + s for t, s in zip(total, select_ms)]
-            results[str(budget)].update(select_ms=round(statistics.median(select_ms), 1),
-                                        answer_ms_p50=round(statistics.median(answer), 1),
-                                        answer_ms_p95=round(_p95(answer), 1))
-    summary = {"model": model.resolved.name, "dtype": str(model.model.dtype).replace("torch.", ""),
-               "adapter": args.adapter, "torch_threads": torch.get_num_threads(), "load_s": load_s,
-               "matmul_parameters": weights,
-               "reader_tokens": settings.answer_reader_tokens if selector else None, "budgets": results}
-    return summary
+            figures["select_ms"] = round(statistics.median(select_ms), 1)
+        replies = {g.text for generations in runs.values() for g in generations}
+        figures["same_reply"] = len(replies) == 1  # drafting must not change what greedy decoding writes
+        figures["decoding"] = {str(draft): _decoding(generations, prefill_ms, select_ms)
+                               for draft, generations in runs.items()}
+    model.draft_tokens = settings.answer_draft_tokens
+    return {"model": model.resolved.name, "dtype": str(model.model.dtype).replace("torch.", ""),
+            "adapter": args.adapter, "torch_threads": torch.get_num_threads(), "load_s": load_s,
+            "matmul_parameters": weights, "draft_tokens": drafts,
+            "reader_tokens": settings.answer_reader_tokens if selector else None, "budgets": results}
+
+
+def _decoding(generations: list, prefill_ms: float, select_ms: list[float]) -> dict:
+    """Medians (and p95) of one decoding setting's runs; with selection, the whole answer's time too."""
+    total = [g.ms for g in generations]
+    decode = [(g.ms - prefill_ms) / g.new_tokens for g in generations if g.new_tokens]
+    figures = {"generate_ms_p50": round(statistics.median(total), 1), "generate_ms_p95": round(_p95(total), 1),
+               "new_tokens": statistics.median(g.new_tokens for g in generations),
+               "decode_ms_per_token": round(statistics.median(decode), 1) if decode else None}
+    if select_ms:
+        answer = [t + s for t, s in zip(total, select_ms)]
+        figures.update(answer_ms_p50=round(statistics.median(answer), 1), answer_ms_p95=round(_p95(answer), 1))
+    return figures
 
 
 def main() -> int:
@@ -166,6 +187,8 @@ def main() -> int:
     parser.add_argument("--max-new-tokens", type=int, help="default: the answer_max_new_tokens setting")
     parser.add_argument("--select", action="store_true",
                         help="cut the evidence to its best sentences first (the answer_reader_tokens setting)")
+    parser.add_argument("--draft-tokens", help="comma-separated prompt-lookup draft lengths to compare, e.g. 0,10 "
+                                               "(default: the answer_draft_tokens setting)")
     parser.add_argument("--out", type=Path, help="also write the JSON summary here")
     args = parser.parse_args()
     return run_reporting(lambda: _measure(args), args.out)

@@ -114,7 +114,8 @@ def _train(args, started: float) -> dict:
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     lm = LanguageModel.load(args.model if args.model is not None else settings.answer_model,
-                            settings.lm_cache_dir, device, args.dtype, settings.torch_threads)
+                            settings.lm_cache_dir, device, args.dtype, settings.torch_threads,
+                            settings.answer_draft_tokens)
     heldout_text = [" ".join(d.sentences) for d in validation_docs[:40]]
     progress = True  # a live bar on a terminal, an update every 30 s in a log
     summary: dict = {"name": name, "task": args.task, "base_model": lm.resolved.name, "device": device, "dtype": str(lm.model.dtype).replace("torch.", ""),

@@ -208,6 +208,27 @@ def test_generation_stops_when_asked(smollm2):
     assert smollm2.generate(prompt, 40).new_tokens > 2  # the same prompt goes on without the stop
 
 
+def test_prompt_lookup_drafts_copied_tokens_without_changing_the_reply(smollm2):
+    """With drafting on, a reply that copies the prompt takes fewer forward passes than it has tokens, and is the
+    reply one-token-a-pass greedy decoding writes."""
+    prompt = smollm2.chat_prompt("You repeat text exactly.", "Repeat this sentence exactly: Marta Kovac founded "
+                                 "Helix Dynamics in Tallinn in 2004 and sold it to Norther Labs of Porto in 2019.")
+    drafting = LanguageModel(smollm2.resolved, smollm2.model, smollm2.tokenizer, smollm2.device, draft_tokens=10)
+    drafting.adapters = dict(smollm2.adapters)  # the same torch model: base alone when no adapter is named
+    base_model = getattr(smollm2.model, "get_base_model", lambda: smollm2.model)()
+    passes: list[int] = []
+    hook = base_model.register_forward_hook(lambda *_: passes.append(1))
+    try:
+        plain = smollm2.generate(prompt, 40)
+        plain_passes, passes[:] = len(passes), []
+        drafted = drafting.generate(prompt, 40)
+    finally:
+        hook.remove()
+    assert "Helix Dynamics" in plain.text and plain_passes == plain.new_tokens
+    assert drafted.text == plain.text and drafted.new_tokens == plain.new_tokens
+    assert len(passes) < drafted.new_tokens / 2
+
+
 def test_training_resumes_from_its_checkpoint(examples, tmp_path):
     """An interrupted run (max_steps) resumed in a fresh process-like model ends where an uninterrupted run does."""
     options = LoraOptions(rank=4, alpha=8, dropout=0.0, target_modules=("q_proj",), epochs=2, batch_size=4,
