@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from .finetune_data import Example
     from .lm import LanguageModel
 
-__all__ = ["AbstainBias", "Calibration", "abstain_token", "calibrate", "choose_bias", "idk_margins"]
+__all__ = ["AbstainBias", "Calibration", "Tradeoff", "abstain_token", "calibrate", "choose_bias", "idk_margins",
+           "tradeoff"]
 
 _ANSWER_PREFIX = "Answer:"
 
@@ -113,6 +114,39 @@ def choose_bias(answerable: list[float], unanswerable: list[float], max_answerab
                        unanswerable_abstain_rate=round(unanswerable_rate, 1), answerable=len(answerable),
                        unanswerable=len(unanswerable), unbiased_answerable_abstain_rate=round(answerable_zero, 1),
                        unbiased_unanswerable_abstain_rate=round(unanswerable_zero, 1))
+
+
+@dataclass(frozen=True, slots=True)
+class Tradeoff:
+    """How well the margin tells unanswerable questions from answerable ones, whatever the bias.
+
+    ``separation``: the chance that an unanswerable question's margin is above an answerable one's (ties count
+    half; 50 is chance, 100 a perfect split), on a 0-100 scale. ``best_unanswerable_rate``: the most unanswerable
+    questions (%) any bias abstains on while abstaining on at most ``max_answerable_rate`` % of the answerable ones:
+    the ceiling for these questions, since the bias is chosen here on the very questions it is scored on.
+    ``frontier``: (bias, answerable %, unanswerable %) where no other bias abstains on fewer answerable and more
+    unanswerable questions, most negative bias first."""
+
+    separation: float
+    max_answerable_rate: float
+    best_unanswerable_rate: float
+    frontier: tuple[tuple[float, float, float], ...]
+
+
+def tradeoff(answerable: list[float], unanswerable: list[float], max_answerable_rate: float = 15.0) -> Tradeoff:
+    """The margin's separation of the two kinds of question and the rates every bias reaches (see Tradeoff)."""
+    if not answerable or not unanswerable:
+        raise ModelError("a trade-off needs both answerable and unanswerable questions")
+    above = sum((u > a) + 0.5 * (u == a) for u in unanswerable for a in answerable)
+    points = sorted({-m for m in answerable + unanswerable})
+    candidates = sorted({points[0] - 0.5, points[-1] + 0.5} | {(x + y) / 2 for x, y in zip(points, points[1:])})
+    rates = [(bias, 100 * sum(m + bias > 0 for m in answerable) / len(answerable),
+              100 * sum(m + bias > 0 for m in unanswerable) / len(unanswerable)) for bias in candidates]
+    frontier = [r for r in rates if not any(o[1] <= r[1] and o[2] >= r[2] and o[1:] != r[1:] for o in rates)]
+    best = max((u for _, a, u in rates if a <= max_answerable_rate), default=0.0)
+    return Tradeoff(separation=round(100 * above / (len(answerable) * len(unanswerable)), 1),
+                    max_answerable_rate=max_answerable_rate, best_unanswerable_rate=round(best, 1),
+                    frontier=tuple((round(b, 3), round(a, 1), round(u, 1)) for b, a, u in frontier))
 
 
 def calibrate(lm: LanguageModel, adapter: str, examples: list[Example], max_answerable_rate: float = 15.0,

@@ -6,6 +6,7 @@ that, or to calibrate again with another target.
 
 Example (2 CPU cores):
   python scripts/calibrate_abstention.py --data ../shared/data/redocred/dev_revised.json --adapter answer-v2
+  python scripts/calibrate_abstention.py --data ../shared/data/redocred/dev_revised.json --adapter answer-v2 --tradeoff
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import run_reporting  # noqa: E402
 
 from graphrag import Settings  # noqa: E402
-from graphrag.abstention import calibrate  # noqa: E402
+from graphrag.abstention import calibrate, idk_margins, tradeoff  # noqa: E402
 from graphrag.adapters import AdapterRegistry  # noqa: E402
 from graphrag.finetune import evaluate  # noqa: E402
 from graphrag.finetune_data import (heldout_question_sets, load_redocred, load_relation_names,  # noqa: E402
@@ -39,6 +40,10 @@ def main() -> int:
     parser.add_argument("--max-answerable-abstain", type=float, default=15.0,
                         help="most answerable questions (%%) the bias may abstain on (default 15)")
     parser.add_argument("--compare", action="store_true", help="also evaluate without the bias")
+    parser.add_argument("--tradeoff", action="store_true",
+                        help="only report how well the margin separates answerable from unanswerable questions on "
+                             "each half, and the best any bias could do there (no generation; the manifest is left "
+                             "as it is)")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--out", type=Path, help="also write the JSON summary here")
     args = parser.parse_args()
@@ -60,6 +65,11 @@ def main() -> int:
                                                         args.calibration_examples, args.seed)
         # The product's own loading: answer_device / answer_dtype settings, base-model checksum checked.
         lm = AnswerWriters(settings).pick(args.adapter).model
+        if args.tradeoff:
+            return {"adapter": args.adapter, "cpu_count": os.cpu_count(),
+                    **{half: asdict(_tradeoff(lm, args.adapter, examples, args.max_answerable_abstain))
+                       for half, examples in (("calibration", calibration), ("validation", validation))},
+                    "total_seconds": round(time.perf_counter() - started, 1)}
         chosen = calibrate(lm, args.adapter, calibration, args.max_answerable_abstain, progress=True)
         summary: dict = {"adapter": args.adapter, "cpu_count": os.cpu_count(), "calibration": asdict(chosen),
                          "validation": evaluate(lm, validation, args.adapter, progress=True,
@@ -71,6 +81,12 @@ def main() -> int:
         return summary
 
     return run_reporting(calibrate_adapter, args.out)
+
+
+def _tradeoff(lm, adapter: str, examples: list, max_answerable_rate: float):
+    margins = idk_margins(lm, examples, adapter, progress=True)
+    return tradeoff([m for m, e in zip(margins, examples) if e.kind != "unanswerable"],
+                    [m for m, e in zip(margins, examples) if e.kind == "unanswerable"], max_answerable_rate)
 
 
 if __name__ == "__main__":

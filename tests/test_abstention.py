@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from graphrag import Settings
-from graphrag.abstention import AbstainBias, abstain_token, choose_bias
+from graphrag.abstention import AbstainBias, abstain_token, choose_bias, tradeoff
 from graphrag.errors import ModelError
 from graphrag.lm import LanguageModel
 from graphrag.lm_packages import SMOLLM2_135M
@@ -39,6 +39,24 @@ def test_bias_is_zero_when_zero_already_does_best():
 def test_calibration_needs_both_kinds():
     with pytest.raises(ModelError, match="both answerable and unanswerable"):
         choose_bias([], [1.0])
+    with pytest.raises(ModelError, match="both answerable and unanswerable"):
+        tradeoff([-1.0], [])
+
+
+def test_tradeoff_measures_separation_and_the_best_any_bias_reaches():
+    answerable = [-6.0, -5.0, -4.5, -4.0, -3.5, -3.0, -2.5, -2.0, -1.0, 0.5]
+    unanswerable = [-3.2, -1.5, -0.7, -0.2, 0.3, 1.0, 2.0, 3.0]
+    found = tradeoff(answerable, unanswerable, max_answerable_rate=20.0)
+    pairs = [(u > a) + 0.5 * (u == a) for u in unanswerable for a in answerable]
+    assert found.separation == round(100 * sum(pairs) / len(pairs), 1) and 50 < found.separation < 100
+    assert found.best_unanswerable_rate == 87.5  # what choose_bias reaches on the same questions
+    rates = [(a, u) for _, a, u in found.frontier]
+    assert rates == sorted(rates) and len({a for a, _ in rates}) == len(rates)  # more answerable only buys more
+    assert rates[0] == (0.0, 37.5) and rates[-1] == (50.0, 100.0)  # all unanswerable costs 5 of 10 answerable
+    assert all(_rate(answerable, b) == a and _rate(unanswerable, b) == u for b, a, u in found.frontier)
+    apart = tradeoff([-3.0, -2.0], [1.0, 2.0])
+    assert apart.separation == 100.0 and apart.best_unanswerable_rate == 100.0
+    assert tradeoff([1.0, 2.0], [-3.0, -2.0]).separation == 0.0
 
 
 @pytest.fixture(scope="module")
