@@ -72,7 +72,9 @@ class LanguageModel:
         self.device = device
         # Prompt-lookup decoding (transformers' prompt_lookup_num_tokens): replies mostly copy the evidence, and on
         # a CPU a forward pass over a few drafted tokens costs little more than over one, since decoding is bound by
-        # reading the weights, not by arithmetic. Greedy verification keeps the tokens greedy decoding would pick.
+        # reading the weights, not by arithmetic. Greedy verification keeps the tokens greedy decoding would pick,
+        # up to rounding: in bf16 a forward pass over several tokens can round differently, so a near-tie may go
+        # the other way (1 reply in 100 on the gold-mode benchmark).
         self.draft_tokens = draft_tokens
         self.adapters: dict[str, Path] = {}
         self._lock = threading.Lock()
