@@ -39,10 +39,22 @@ def test_select_cuts_the_prompt_to_the_reader_budget(tmp_path):
     budget = out["budgets"]["1000"]
     assert out["reader_tokens"] == 200 and budget["select_ms"] > 0
     assert 200 < budget["prompt_tokens"] < 400  # system prompt, labels and question on top of 200 evidence tokens
-    assert budget["answer_ms_p50"] >= budget["generate_ms_p50"]
+    decoding = budget["decoding"]["10"]  # the answer_draft_tokens setting's default
+    assert out["draft_tokens"] == [10] and decoding["answer_ms_p50"] >= decoding["generate_ms_p50"] > 0
     code, plain = _run("--corpus", str(corpus), "--evidence-tokens", "1000", "--repeats", "1", "--max-new-tokens",
                        "4", cwd=tmp_path)
     assert code == 0 and plain["budgets"]["1000"]["prompt_tokens"] > 1000 and "select_ms" not in plain["budgets"]["1000"]
+
+
+def test_draft_settings_are_compared_on_the_same_prompt(tmp_path):
+    corpus = _corpus(tmp_path / "corpus.jsonl")
+    code, out = _run("--corpus", str(corpus), "--evidence-tokens", "300", "--repeats", "2", "--max-new-tokens", "12",
+                     "--draft-tokens", "0,6", cwd=tmp_path)
+    assert code == 0, out
+    budget = out["budgets"]["300"]
+    assert out["draft_tokens"] == [0, 6] and set(budget["decoding"]) == {"0", "6"}
+    assert all(figures["new_tokens"] > 0 and figures["generate_ms_p50"] > 0 for figures in budget["decoding"].values())
+    assert isinstance(budget["same_reply"], bool) and "answer_ms_p50" not in budget["decoding"]["0"]
 
 
 def test_bad_arguments_are_clear_errors(tmp_path):
@@ -51,5 +63,7 @@ def test_bad_arguments_are_clear_errors(tmp_path):
     assert code == 2 and "answer_reader_tokens" in out["error"]
     code, out = _run("--corpus", str(corpus), "--evidence-tokens", "ten", cwd=tmp_path)
     assert code == 2 and "--evidence-tokens" in out["error"]
+    code, out = _run("--corpus", str(corpus), "--draft-tokens", "0,-3", cwd=tmp_path)
+    assert code == 2 and "--draft-tokens" in out["error"]
     code, out = _run("--corpus", str(tmp_path / "missing.jsonl"), cwd=tmp_path)
     assert code == 2 and "corpus not found" in out["error"]

@@ -18,7 +18,7 @@ from graphrag.lm import LanguageModel
 from graphrag.lm_packages import SMOLLM2_135M
 from graphrag.writers import AnswerWriters
 
-from .docred import docred_mention, write_docred
+from .docred import company_document, write_docred
 
 PEOPLE = ["Marta Kovac", "Jonas Berg", "Lena Holm", "Omar Said", "Ines Duarte", "Tomas Weber", "Ada Brandt", "Rui Costa"]
 COMPANIES = ["Helix Dynamics", "Norther Labs", "Quill Systems", "Arbor Works", "Cobalt Forge", "Vela Media",
@@ -29,19 +29,9 @@ RELATIONS = {"P159": "headquarters location", "P112": "founded by"}
 
 def _docred_documents() -> list[dict]:
     """Small DocRED-format documents: a company, its founder and its city, with two facts each."""
-    documents = []
-    for company, person, city in zip(COMPANIES, PEOPLE, CITIES):
-        sentences = [f"{company} is a software company based in {city} .".split(),
-                     f"It was founded by {person} in 2004 .".split(),
-                     f"{person.split()[0]} studied physics before starting the firm .".split(),
-                     "The company employs four hundred people .".split()]
-
-        vertex_set = [[docred_mention(sentences, company, 0)],
-                      [docred_mention(sentences, person, 1), docred_mention(sentences, person.split()[0], 2)],
-                      [docred_mention(sentences, city, 0)]]
-        labels = [{"h": 0, "t": 2, "r": "P159", "evidence": [0]}, {"h": 0, "t": 1, "r": "P112", "evidence": [1]}]
-        documents.append({"title": company, "sents": sentences, "vertexSet": vertex_set, "labels": labels})
-    return documents
+    return [company_document(company, person, city, [f"{person.split()[0]} studied physics before starting the "
+                                                     "firm .", "The company employs four hundred people ."])
+            for company, person, city in zip(COMPANIES, PEOPLE, CITIES)]
 
 
 @pytest.fixture(scope="module")
