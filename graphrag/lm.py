@@ -42,9 +42,10 @@ class ResolvedModel:
     package: LMPackage | None
 
 
-def resolve_model(name: str, cache_dir: Path) -> ResolvedModel:
+def resolve_model(name: str, cache_dir: Path, dtype: str = "fp32") -> ResolvedModel:
     """Turn the ``answer_model`` setting into a loadable checkpoint: empty = the default package (Qwen2.5-Coder-0.5B
-    when installed, else SmolLM2-135M), a package key (``smollm2-135m``), or a local transformers directory."""
+    when installed, else SmolLM2-135M), a package key (``smollm2-135m``), or a local transformers directory. A
+    package's checkpoint is the cached copy for ``dtype`` (bf16 or else fp32)."""
     if not name:
         package = default_package()
         if package is None:
@@ -58,7 +59,7 @@ def resolve_model(name: str, cache_dir: Path) -> ResolvedModel:
             raise ModelError(f"answer model {name!r} is neither a packaged model ({', '.join(LM_PACKAGES)}) nor a "
                              "local transformers directory with config.json")
         return ResolvedModel(name=path.name, path=path, sha256="", package=None)
-    path = converted_checkpoint(package, cache_dir)
+    path = converted_checkpoint(package, cache_dir, dtype)
     return ResolvedModel(name=package.key, path=path, sha256=package.sha256, package=package)
 
 
@@ -85,7 +86,9 @@ class LanguageModel:
         """Load the tokenizer and base model offline. ``dtype`` auto: bf16 on a GPU or a CPU with native bf16
         (AVX-512 BF16 / AMX: about 3x faster than fp32 there, the weights being half the bytes), else fp32.
         ``draft_tokens``: prompt-lookup decoding's draft length (0: one token a forward pass)."""
-        resolved = resolve_model(name, cache_dir)
+        if dtype == "auto":
+            dtype = "bf16" if device.startswith("cuda") or cpu_has_native_bf16() else "fp32"
+        resolved = resolve_model(name, cache_dir, dtype)
         force_offline()
         try:
             import torch
@@ -95,8 +98,6 @@ class LanguageModel:
             transformers.utils.logging.disable_progress_bar()  # per-load bars are noise in logs and CLI output
             if torch_threads:
                 torch.set_num_threads(torch_threads)
-            if dtype == "auto":
-                dtype = "bf16" if device.startswith("cuda") or cpu_has_native_bf16() else "fp32"
             torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
             tokenizer = AutoTokenizer.from_pretrained(str(resolved.path))
             model = AutoModelForCausalLM.from_pretrained(str(resolved.path), dtype=torch_dtype).to(device)

@@ -14,7 +14,7 @@ from graphrag.adapters import AdapterManifest, AdapterRegistry
 from graphrag.errors import InputError, ModelError, ModelOutputError, NotFoundError
 from graphrag.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
 from graphrag.finetune_data import build_examples, data_sha256, load_redocred, split_documents
-from graphrag.lm import LanguageModel
+from graphrag.lm import LanguageModel, resolve_model
 from graphrag.lm_packages import SMOLLM2_135M
 from graphrag.writers import AnswerWriters
 
@@ -183,6 +183,28 @@ def test_an_unknown_or_wrong_kind_adapter_is_refused_before_the_model_loads(tmp_
     with pytest.raises(ModelError, match="is a extractor adapter, not an answer adapter"):
         writers.pick("reader")
     assert loads == []
+
+
+def test_a_bf16_load_reads_a_bf16_copy_with_the_same_weights(smollm2):
+    """A bf16 load reads its own cached copy (half the bytes of the fp32 one) holding exactly the fp32 weights cast
+    to bf16, so adapters trained on either load fit both."""
+    import torch
+    from safetensors import safe_open
+
+    half = LanguageModel.load(SMOLLM2_135M.key, Settings.load().lm_cache_dir, dtype="bf16")
+    full_path = resolve_model(SMOLLM2_135M.key, Settings.load().lm_cache_dir).path
+    assert half.resolved.path != full_path and half.resolved.path.name.endswith("-bf16")
+    assert half.resolved.sha256 == smollm2.resolved.sha256 == SMOLLM2_135M.sha256
+    half_file, full_file = half.resolved.path / "model.safetensors", full_path / "model.safetensors"
+    assert half_file.stat().st_size < 0.55 * full_file.stat().st_size
+    with safe_open(str(half_file), "pt") as saved_half, safe_open(str(full_file), "pt") as saved_full:
+        names = sorted(saved_full.keys())
+        assert sorted(saved_half.keys()) == names
+        for name in names[:: max(1, len(names) // 12)]:
+            stored = saved_half.get_tensor(name)
+            assert stored.dtype == torch.bfloat16 and torch.equal(stored, saved_full.get_tensor(name).to(torch.bfloat16))
+    prompt = half.chat_prompt("You answer briefly.", "What is the capital of France?")
+    assert half.generate(prompt, 8).new_tokens > 0
 
 
 def test_generation_stops_when_asked(smollm2):
