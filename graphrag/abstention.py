@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     from .finetune_data import Example
     from .lm import LanguageModel
 
-__all__ = ["AbstainBias", "Calibration", "Tradeoff", "abstain_token", "calibrate", "choose_bias", "idk_margins",
+__all__ = ["REPLY_PREFIX", "AbstainBias", "Calibration", "Tradeoff", "abstain_token", "calibrate", "choose_bias", "idk_margins",
            "tradeoff"]
 
-_ANSWER_PREFIX = "Answer:"
+REPLY_PREFIX = _ANSWER_PREFIX = "Answer:"  # how every reply starts
 
 
 def abstain_token(tokenizer) -> int:
@@ -37,11 +37,13 @@ def abstain_token(tokenizer) -> int:
 
 class AbstainBias:
     """A transformers logits processor for one generation: adds ``bias`` to the abstain token's logit at the step
-    right after the reply's ``Answer:`` (and nowhere else)."""
+    right after the reply's ``Answer:`` (and nowhere else). With ``prefix_in_prompt`` the prompt already ends with
+    ``Answer:`` (see ``REPLY_PREFIX``), so that step is the first."""
 
-    def __init__(self, tokenizer, bias: float) -> None:
+    def __init__(self, tokenizer, bias: float, prefix_in_prompt: bool = False) -> None:
         self.tokenizer = tokenizer
         self.bias = bias
+        self.prefix_in_prompt = prefix_in_prompt
         self.token = abstain_token(tokenizer)
         self._prompt_tokens: int | None = None
 
@@ -49,7 +51,11 @@ class AbstainBias:
         if self._prompt_tokens is None:  # first step: everything so far is the prompt
             self._prompt_tokens = input_ids.shape[1]
         new = input_ids[0, self._prompt_tokens:]
-        if 0 < len(new) <= 4 and self.tokenizer.decode(new, skip_special_tokens=True).strip() == _ANSWER_PREFIX:
+        if self.prefix_in_prompt:
+            decides = len(new) == 0
+        else:
+            decides = 0 < len(new) <= 4 and self.tokenizer.decode(new, skip_special_tokens=True).strip() == _ANSWER_PREFIX
+        if decides:
             scores = scores.clone()
             scores[:, self.token] += self.bias
         return scores

@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 
-from .abstention import AbstainBias
+from .abstention import REPLY_PREFIX, AbstainBias
 from .answer import _SENTENCE, IDK, ExtractiveAnswerWriter, _citation, _sentence_offsets
 from .answer_prompt import ANSWER_SYSTEM, EvidenceItem, parse_reply, user_message
 from .errors import ModelOutputError
@@ -111,17 +111,22 @@ class LMAnswerWriter:
         started = time.perf_counter()
         numbered = self.numbered_evidence(retrieval, question)
         evidence_ms = round((time.perf_counter() - started) * 1000, 2)
-        prompt = self.model.chat_prompt(ANSWER_SYSTEM, user_message(question, [n.item for n in numbered]))
-        processors = [AbstainBias(self.model.tokenizer, self.abstain_bias)] if self.abstain_bias else []
+        # An adapter was trained to start every reply with "Answer:", so it goes into the prompt: two decoding
+        # passes fewer, the same replies. The untuned base model is left to write it (or not) itself.
+        forced = REPLY_PREFIX if self.adapter else ""
+        prompt = self.model.chat_prompt(ANSWER_SYSTEM, user_message(question, [n.item for n in numbered])) + forced
+        processors = ([AbstainBias(self.model.tokenizer, self.abstain_bias, prefix_in_prompt=bool(forced))]
+                      if self.abstain_bias else [])
         generation = self.model.generate(prompt, self.max_new_tokens, adapter=self.adapter,
                                          logits_processors=processors)
+        text = forced + generation.text
         timings = {**retrieval.timings_ms, "evidence": evidence_ms, "generate": generation.ms}
         try:
-            reply = parse_reply(generation.text, len(numbered))
+            reply = parse_reply(text, len(numbered))
         except ModelOutputError as exc:
-            self.stats.count("malformed", f"{exc.message}: {generation.text[:200]!r}")
+            self.stats.count("malformed", f"{exc.message}: {text[:200]!r}")
             if self.fallback is None:
-                raise ModelOutputError(exc.message, details={"reply": generation.text[:500]}) from None
+                raise ModelOutputError(exc.message, details={"reply": text[:500]}) from None
             answer = self.fallback.write(question, retrieval)
             return replace(answer, timings_ms={**timings, **answer.timings_ms, "lm_fallback": 1.0})
         if reply.answer is None:

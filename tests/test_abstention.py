@@ -83,3 +83,9 @@ def test_processor_shifts_only_the_abstain_token_right_after_answer(tokenizer):
     assert shifted[0, token] == 2.5 and shifted.abs().sum() == 2.5
     assert after("Answer: Paris").abs().sum() == 0  # later steps untouched
     assert after("Evidence:").abs().sum() == 0
+    # a prompt that already ends with "Answer:": the first step decides, and only it
+    forced = AbstainBias(tokenizer, -1.5, prefix_in_prompt=True)
+    first = forced(prompt, torch.zeros(1, vocabulary))
+    assert first[0, token] == -1.5 and first.abs().sum() == 1.5
+    later = tokenizer(" Paris", return_tensors="pt", add_special_tokens=False)["input_ids"]
+    assert forced(torch.cat([prompt, later], dim=1), torch.zeros(1, vocabulary)).abs().sum() == 0
