@@ -13,23 +13,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .answer_prompt import IDK_TEXT
+from .answer_prompt import IDK_TEXT, REPLY_PREFIX
 from .errors import ModelError
 
 if TYPE_CHECKING:
     from .finetune_data import Example
     from .lm import LanguageModel
 
-__all__ = ["REPLY_PREFIX", "AbstainBias", "Calibration", "Tradeoff", "abstain_token", "calibrate", "choose_bias", "idk_margins",
+__all__ = ["AbstainBias", "Calibration", "Tradeoff", "abstain_token", "calibrate", "choose_bias", "idk_margins",
            "tradeoff"]
-
-REPLY_PREFIX = _ANSWER_PREFIX = "Answer:"  # how every reply starts
-
 
 def abstain_token(tokenizer) -> int:
     """The token that starts "I don't know" right after "Answer:" (as the model's tokenizer splits the reply)."""
-    prefix = tokenizer(_ANSWER_PREFIX, add_special_tokens=False)["input_ids"]
-    full = tokenizer(f"{_ANSWER_PREFIX} {IDK_TEXT}", add_special_tokens=False)["input_ids"]
+    prefix = tokenizer(REPLY_PREFIX, add_special_tokens=False)["input_ids"]
+    full = tokenizer(f"{REPLY_PREFIX} {IDK_TEXT}", add_special_tokens=False)["input_ids"]
     if full[:len(prefix)] != prefix or len(full) <= len(prefix):
         raise ModelError("this tokenizer does not split 'Answer: I don't know' after 'Answer:'")
     return full[len(prefix)]
@@ -54,7 +51,8 @@ class AbstainBias:
         if self.prefix_in_prompt:
             decides = len(new) == 0
         else:
-            decides = 0 < len(new) <= 4 and self.tokenizer.decode(new, skip_special_tokens=True).strip() == _ANSWER_PREFIX
+            decides = (0 < len(new) <= 4
+                       and self.tokenizer.decode(new, skip_special_tokens=True).strip() == REPLY_PREFIX)
         if decides:
             scores = scores.clone()
             scores[:, self.token] += self.bias
@@ -74,7 +72,7 @@ def idk_margins(lm: LanguageModel, examples: list[Example], adapter: str | None,
     token = abstain_token(lm.tokenizer)
     margins = []
     for example in tqdm(examples, desc="calibrate", disable=not progress, mininterval=bar_interval()):
-        prompt = lm.chat_prompt(example.system, example.user) + _ANSWER_PREFIX
+        prompt = lm.chat_prompt(example.system, example.user) + REPLY_PREFIX
         logits = lm.next_token_logits(prompt, adapter)
         other = torch.cat([logits[:token], logits[token + 1:]]).max()
         margins.append(float(logits[token] - other))

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from .errors import ModelOutputError
 
-__all__ = ["ANSWER_SYSTEM", "EvidenceItem", "IDK_REPLY", "ParsedReply", "format_reply", "parse_reply", "user_message"]
+__all__ = ["ANSWER_SYSTEM", "EvidenceItem", "IDK_REPLY", "REPLY_PREFIX", "ParsedReply", "format_reply", "parse_reply",
+           "user_message"]
 
 ANSWER_SYSTEM = (  # short on purpose: every training example and every query pays for it in prefill
     "Answer the question from the numbered evidence only, in two lines:\n"
@@ -22,8 +23,9 @@ ANSWER_SYSTEM = (  # short on purpose: every training example and every query pa
     "Evidence: <numbers of the evidence used>\n"
     "If the evidence lacks the answer, reply \"Answer: I don't know\" and \"Evidence: none\"."
 )
+REPLY_PREFIX = "Answer:"  # how every reply starts
 IDK_TEXT = "I don't know"
-IDK_REPLY = f"Answer: {IDK_TEXT}\nEvidence: none"
+IDK_REPLY = f"{REPLY_PREFIX} {IDK_TEXT}\nEvidence: none"
 _MAX_ANSWER_CHARS = 200
 _ANSWER_LINE = re.compile(r"^Answer:[ \t]*(\S.*?)[ \t]*$")
 _EVIDENCE_LINE = re.compile(r"^Evidence:[ \t]*(none|\d+(?:[ \t]*,[ \t]*\d+)*)[ \t]*$")
@@ -57,7 +59,7 @@ def format_reply(answer: str | None, cited: list[int]) -> str:
     """The reply a perfect model writes (training targets)."""
     if answer is None:
         return IDK_REPLY
-    return f"Answer: {answer}\nEvidence: {', '.join(str(n) for n in sorted(set(cited)))}"
+    return f"{REPLY_PREFIX} {answer}\nEvidence: {', '.join(str(n) for n in sorted(set(cited)))}"
 
 
 def parse_reply(text: str, evidence_count: int) -> ParsedReply:

@@ -11,9 +11,9 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 
-from .abstention import REPLY_PREFIX, AbstainBias
+from .abstention import AbstainBias
 from .answer import _SENTENCE, IDK, ExtractiveAnswerWriter, _citation, _sentence_offsets
-from .answer_prompt import ANSWER_SYSTEM, EvidenceItem, parse_reply, user_message
+from .answer_prompt import ANSWER_SYSTEM, REPLY_PREFIX, EvidenceItem, parse_reply, user_message
 from .errors import ModelOutputError
 from .evidence_selection import EvidenceSelector, SelectableText
 from .lm import LanguageModel
