@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from .adapters import AdapterRegistry
+from .adapters import AdapterManifest, AdapterRegistry
 from .answer import AnswerWriter, ExtractiveAnswerWriter
 from .config import Settings
 from .embedding import Embedder
@@ -50,8 +50,9 @@ class AnswerWriters:
                                                  self.settings.answer_draft_tokens)
             return self._model
 
-    def _with_adapter(self, adapter: str, kind: str) -> LanguageModel:
-        """The LM with a saved adapter of ``kind`` loaded (checked against the loaded base model)."""
+    def _with_adapter(self, adapter: str, kind: str) -> tuple[LanguageModel, AdapterManifest]:
+        """The LM with a saved adapter of ``kind`` loaded (checked against the loaded base model), and the
+        adapter's manifest."""
         # The manifest is checked before the base model loads: an unknown or wrong-kind name is refused at once
         # rather than after a model load of several seconds (which outlasted an HTTP client's timeout).
         manifest = self.registry.get(adapter)
@@ -63,7 +64,7 @@ class AnswerWriters:
                              f"(sha256 {manifest.base_sha256[:12]}), not on the loaded {model.resolved.name}")
         with self._lock:
             model.add_adapter(adapter, self.registry.path(adapter))
-        return model
+        return model, manifest
 
     def lora_extractor(self, spacy):
         """The LoRA relation extractor on this LM: the ``extractor_adapter`` setting, else the active extractor
@@ -74,11 +75,15 @@ class AnswerWriters:
         if not adapter:
             raise ModelError("extractor=lora needs an extractor adapter: train one with scripts/finetune.py --task "
                              "extract, then `graphrag adapters activate NAME` (or set GRAPHRAG_EXTRACTOR_ADAPTER)")
-        return LoraRelationExtractor(spacy, self._with_adapter(adapter, "extractor"), adapter)
+        model, _ = self._with_adapter(adapter, "extractor")
+        return LoraRelationExtractor(spacy, model, adapter)
 
     def _lm_writer(self, adapter: str | None) -> LMAnswerWriter:
-        model = self._with_adapter(adapter, "answer") if adapter is not None else self.language_model()
-        bias = self.registry.get(adapter).abstain_bias if adapter is not None else 0.0
+        if adapter is None:
+            model, bias = self.language_model(), 0.0
+        else:
+            model, manifest = self._with_adapter(adapter, "answer")
+            bias = manifest.abstain_bias
         reader_tokens = self.settings.answer_reader_tokens
         selector = (EvidenceSelector(self.embedder, model.token_counts, reader_tokens)
                     if self.embedder is not None and reader_tokens else None)
