@@ -107,6 +107,35 @@ def test_a_few_lora_steps_lower_the_loss(trained, examples):
     assert _mean_reply_loss(lm, examples, adapter=None) == pytest.approx(before, rel=1e-4)  # base untouched
 
 
+def test_the_training_loss_is_the_models_own_cross_entropy_on_the_reply(trained, examples):
+    """reply_loss_sum applies the output head by hand (see its comment); it must equal what the model's forward
+    gives, for the base model and with an adapter, and carry a gradient to the adapter only."""
+    import torch
+
+    lm, _, _, _ = trained
+    example = next(e for e in examples if e.kind == "answer")
+    ids, reply_tokens = tokenize_example(lm.tokenizer, example, 768)
+    input_ids = torch.tensor([ids])
+    lm.model.set_adapter("first")
+    with torch.inference_mode():
+        logits = lm.model(input_ids=input_ids).logits[0].float()
+        expected = torch.nn.functional.cross_entropy(logits[-reply_tokens - 1:-1], input_ids[0, -reply_tokens:],
+                                                     reduction="sum")
+        with lm.model.disable_adapter():
+            base_logits = lm.model(input_ids=input_ids).logits[0].float()
+            base_expected = torch.nn.functional.cross_entropy(base_logits[-reply_tokens - 1:-1],
+                                                              input_ids[0, -reply_tokens:], reduction="sum")
+            assert float(reply_loss_sum(lm.model, ids, reply_tokens, lm.device)) == pytest.approx(
+                float(base_expected), rel=1e-4)
+    assert float(expected) != pytest.approx(float(base_expected), rel=1e-3)  # the adapter changes the loss
+    loss = reply_loss_sum(lm.model, ids, reply_tokens, lm.device)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-4)
+    loss.backward()
+    grads = {name: p.grad for name, p in lm.model.named_parameters() if p.grad is not None}
+    assert grads and all("lora_" in name and ".first." in name for name in grads)
+    lm.model.zero_grad(set_to_none=True)
+
+
 def test_adapter_saves_loads_swaps_and_rolls_back(trained, examples, tmp_path):
     lm, _, result, options = trained
     registry = AdapterRegistry(tmp_path / "adapters")
