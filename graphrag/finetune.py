@@ -106,12 +106,7 @@ def reply_loss_sum(model, ids: list[int], reply_tokens: int, device: str):
     import torch
 
     input_ids = torch.tensor([ids], device=device)
-    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
-    hidden = causal_lm.model(input_ids=input_ids).last_hidden_state
-    # The output head is applied to a 2-D slice by hand: given the 3-D slice that ``logits_to_keep`` makes,
-    # torch.matmul (when the input needs a gradient and there is no bias) broadcasts a batched matmul and copies
-    # the transposed 151,936 x 896 head weight on every example, about half of a training step on 2 CPU cores.
-    logits = causal_lm.lm_head(hidden[0, -(reply_tokens + 1):-1]).float()
+    logits = model(input_ids=input_ids, logits_to_keep=reply_tokens + 1, use_cache=False).logits[0, :-1].float()
     targets = input_ids[0, -reply_tokens:]
     return torch.nn.functional.cross_entropy(logits, targets, reduction="sum")
 

@@ -231,7 +231,7 @@ class _Builder:
             return self._assemble(question, [], same_doc + distractors, None, (), "unanswerable")
         gold = [p for p, ids in passages if ids & set(evidence)]
         answer = _name(doc, tail, set(evidence))
-        answers = tuple({m for m, _ in doc.entities[tail]})
+        answers = tuple(sorted({m for m, _ in doc.entities[tail]}))
         if not any(answer in p.text for p in gold):
             return None
         if self.rng.random() < 0.3:
@@ -324,7 +324,7 @@ class _Builder:
         if not any(answer in p.text for p in gold):
             return None
         return self._assemble(question, gold, self._distractors(doc, 2), answer,
-                              tuple({m for m, _ in doc.entities[answer_entity]}), "multihop")
+                              tuple(sorted({m for m, _ in doc.entities[answer_entity]})), "multihop")
 
     def replay(self, doc: RedocredDocument) -> Example | None:
         if len(doc.sentences) < 3:

@@ -63,6 +63,32 @@ def resolve_model(name: str, cache_dir: Path, dtype: str = "fp32") -> ResolvedMo
     return ResolvedModel(name=package.key, path=path, sha256=package.sha256, package=package)
 
 
+def restride_output_head_input(model) -> None:
+    """Give the output head's input standard strides, so the head runs as one matrix product.
+
+    A causal LM applies its head to ``hidden[:, -k:, :]`` (``logits_to_keep``). For a [1, k, d] slice of a longer
+    sequence the batch stride is the full sequence's, and torch.matmul then does not fold the input into a matrix
+    when the head's weight needs no gradient (as under peft, which freezes the base): it broadcasts a batched
+    product and copies the transposed 151,936 x 896 weight on every call. That copy was about 0.5 s of a 0.4 s
+    prefill once an adapter was loaded, and half of each training example's forward pass. Copying the k rows
+    instead costs microseconds."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is None:
+        return
+
+    def restride(_module, args):
+        hidden, *rest = args
+        return (hidden.clone(memory_format=_contiguous_format()), *rest)
+
+    head.register_forward_pre_hook(restride)
+
+
+def _contiguous_format():
+    import torch
+
+    return torch.contiguous_format
+
+
 class LanguageModel:
     """A chat model on CPU (or a given device) with named LoRA adapters. Thread-safe: one generation at a time."""
 
@@ -79,6 +105,7 @@ class LanguageModel:
         self.draft_tokens = draft_tokens
         self.adapters: dict[str, Path] = {}
         self._lock = threading.Lock()
+        restride_output_head_input(model)
 
     @classmethod
     def load(cls, name: str, cache_dir: Path, device: str = "cpu", dtype: str = "auto",
@@ -121,9 +148,20 @@ class LanguageModel:
                 else:
                     self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name)
                 self.model.eval()
+                self._compute_adapter_in_base_dtype(name)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise ModelError(f"cannot load adapter {name!r} from {path}: {exc}") from exc
         self.adapters[name] = Path(path)
+
+    def _compute_adapter_in_base_dtype(self, name: str) -> None:
+        """Cast a loaded adapter's weights to the base model's dtype (peft keeps them in fp32). In fp32 every
+        adapted projection casts its bf16 input up and its output back: a 624-token prefill with a 10-layer adapter
+        took 0.68 s against 0.52 s in bf16 on 2 cores (0.42 s without adapter). The sum with the base output is
+        rounded to bf16 either way. Saved adapters only: a training run keeps its adapter in fp32."""
+        base_dtype = next(p.dtype for n, p in self.model.named_parameters() if "lora_" not in n)
+        for parameter_name, parameter in self.model.named_parameters():
+            if "lora_" in parameter_name and f".{name}." in parameter_name and parameter.dtype != base_dtype:
+                parameter.data = parameter.data.to(base_dtype)
 
     def chat_prompt(self, system: str, user: str) -> str:
         """The model's own chat template around one system and one user message, ready for the reply."""

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
 from graphrag.answer_prompt import parse_reply
 from graphrag.finetune_data import build_examples, load_redocred, parse_mix
 
-from .docred import docred_mention, write_docred
+from .docred import company_document, docred_mention, write_docred
 
 RELATIONS = {"P159": "headquarters location", "P112": "founded by", "P571": "inception"}
 COMPANIES = ["Helix Dynamics", "Norther Labs", "Quill Systems", "Arbor Works", "Cobalt Forge", "Vela Media",
@@ -194,3 +197,32 @@ def test_the_mix_is_parsed_and_checked():
             parse_mix(text)
     with pytest.raises(ValueError, match="add up to more than 1"):
         build_examples([], {}, 10, **parse_mix("unanswerable=0.6,multihop=0.5"))
+
+
+_HASH_OF_EXAMPLES = """
+import sys
+from pathlib import Path
+from graphrag.finetune_data import build_examples, data_sha256, load_redocred
+examples = build_examples(load_redocred(Path(sys.argv[1])), {"P112": "founded by", "P159": "headquarters location"},
+                          24, unanswerable_share=0.25, multihop_share=0.0, replay_share=0.0, yesno_share=0.0,
+                          comparison_share=0.0)
+print(len(examples), data_sha256(examples))
+"""
+
+
+def test_the_same_data_builds_the_same_examples_in_every_process(tmp_path):
+    """The data hash fingerprints a training run's checkpoints, so it must not depend on Python's per-process
+    string hashing (an entity's mentions were once collected in a set, and an interrupted run then restarted from
+    step 0 instead of resuming)."""
+    documents = [company_document(f"{name} Systems", f"{person} Quint", city, [f"{person} also plays chess ."])
+                 for name, person, city in [("Veltrix", "Ada", "Tallinn"), ("Orbend", "Bram", "Porto"),
+                                            ("Kestrel", "Cleo", "Graz"), ("Lumio", "Dov", "Lyon")]]
+    path = write_docred(tmp_path, documents)
+    outputs = set()
+    for hash_seed in ("1", "2", "3"):
+        run = subprocess.run([sys.executable, "-c", _HASH_OF_EXAMPLES, str(path)], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONHASHSEED": hash_seed}, check=True)
+        outputs.add(run.stdout.strip())
+    assert len(outputs) == 1, outputs
+    count = int(outputs.pop().split()[0])
+    assert count >= 4  # the documents yield examples, so the hash covers something

@@ -137,6 +137,8 @@ def test_the_training_loss_is_the_models_own_cross_entropy_on_the_reply(trained,
 
 
 def test_adapter_saves_loads_swaps_and_rolls_back(trained, examples, tmp_path):
+    import torch
+
     lm, _, result, options = trained
     registry = AdapterRegistry(tmp_path / "adapters")
     manifest = AdapterManifest(name="first", kind="answer", base_model=lm.resolved.name,
@@ -151,6 +153,10 @@ def test_adapter_saves_loads_swaps_and_rolls_back(trained, examples, tmp_path):
     base_reply = fresh.generate(prompt, 24).text
     fresh.add_adapter("first", registry.path("first"))
     assert fresh.generate(prompt, 24, adapter="first").text == trained_reply  # saved and loaded intact
+    # a loaded adapter computes in the base's dtype; the trained one stays fp32 (its optimiser state is fp32)
+    base_dtype = next(base.parameters()).dtype
+    assert {p.dtype for n, p in fresh.model.named_parameters() if "lora_" in n} == {base_dtype}
+    assert {p.dtype for n, p in lm.model.named_parameters() if "lora_" in n and ".first." in n} == {torch.float32}
     assert trained_reply != base_reply
 
     # a second release on the same base: both adapters live side by side, the base is never reloaded
