@@ -72,21 +72,18 @@ def restride_output_head_input(model) -> None:
     product and copies the transposed 151,936 x 896 weight on every call. That copy was about 0.5 s of a 0.4 s
     prefill once an adapter was loaded, and half of each training example's forward pass. Copying the k rows
     instead costs microseconds."""
+    import torch
+
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    if head is None:
+    if head is None or getattr(head, "_restrided_input", False):  # a second LanguageModel on the same model
         return
+    head._restrided_input = True
 
     def restride(_module, args):
         hidden, *rest = args
-        return (hidden.clone(memory_format=_contiguous_format()), *rest)
+        return (hidden.clone(memory_format=torch.contiguous_format), *rest)
 
     head.register_forward_pre_hook(restride)
-
-
-def _contiguous_format():
-    import torch
-
-    return torch.contiguous_format
 
 
 class LanguageModel:

@@ -407,3 +407,21 @@ def test_http_adapter_field(trained, examples, demo_engine, tmp_path):
             assert engine.writers.language_model().adapters.keys() == {"first"}
     finally:
         engine.planner.close()
+
+
+def test_the_output_head_reads_its_rows_with_standard_strides(smollm2):
+    """The last positions' hidden states reach the head with standard strides: as a slice of the whole sequence
+    they made torch copy the head's weight on every call once peft froze it (restride_output_head_input)."""
+    import torch
+
+    head = smollm2.model.get_output_embeddings()
+    seen = []
+    handle = head.register_forward_pre_hook(lambda _module, args: seen.append(tuple(args[0].stride())))
+    try:
+        with torch.inference_mode():
+            logits = smollm2.model(input_ids=torch.tensor([list(range(100, 140))]), logits_to_keep=3).logits
+    finally:
+        handle.remove()
+    width = head.in_features
+    assert logits.shape[:2] == (1, 3)
+    assert seen == [(3 * width, width, 1)]  # the slice of 40 positions would have a batch stride of 40 * width
