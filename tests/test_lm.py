@@ -108,8 +108,8 @@ def test_a_few_lora_steps_lower_the_loss(trained, examples):
 
 
 def test_the_training_loss_is_the_models_own_cross_entropy_on_the_reply(trained, examples):
-    """reply_loss_sum applies the output head by hand (see its comment); it must equal what the model's forward
-    gives, for the base model and with an adapter, and carry a gradient to the adapter only."""
+    """reply_loss_sum (through the restrided output head) equals the cross-entropy computed from the model's full
+    forward, for the base model and with an adapter, and carries a gradient to the adapter only."""
     import torch
 
     lm, _, _, _ = trained
