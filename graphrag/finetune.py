@@ -123,6 +123,7 @@ def train_lora(lm: LanguageModel, adapter_name: str, examples: list[Example], op
     from tqdm import tqdm
 
     options.check()
+    lm.unmerge_adapters()  # training must see the packaged weights, and merged copies of this adapter go stale
     torch.manual_seed(options.seed)
     tokenized = [tokenize_example(lm.tokenizer, e, options.max_length) for e in examples]
     usable = [t for t in tokenized if t is not None]

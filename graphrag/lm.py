@@ -14,9 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .adapter_merge import MergedAdapters
 from .errors import ModelError
 from .lm_packages import LM_PACKAGES, LMPackage, converted_checkpoint, default_package
-from .models import cpu_has_native_bf16, force_offline
+from .models import cpu_bf16_is_faster, force_offline
 
 __all__ = ["Generation", "LanguageModel", "resolve_model"]
 
@@ -89,7 +90,8 @@ def restride_output_head_input(model) -> None:
 class LanguageModel:
     """A chat model on CPU (or a given device) with named LoRA adapters. Thread-safe: one generation at a time."""
 
-    def __init__(self, resolved: ResolvedModel, model, tokenizer, device: str, draft_tokens: int = 0) -> None:
+    def __init__(self, resolved: ResolvedModel, model, tokenizer, device: str, draft_tokens: int = 0,
+                 merged_adapters: int = 0) -> None:
         self.resolved = resolved
         self.model = model
         self.tokenizer = tokenizer
@@ -101,27 +103,31 @@ class LanguageModel:
         # the other way (1 reply in 100 on the gold-mode benchmark).
         self.draft_tokens = draft_tokens
         self.adapters: dict[str, Path] = {}
+        # saved adapters served from merged weights (graphrag/adapter_merge.py); 0 keeps peft's separate products
+        self._merged = MergedAdapters(merged_adapters)
         self._lock = threading.Lock()
         restride_output_head_input(model)
 
     @classmethod
     def load(cls, name: str, cache_dir: Path, device: str = "cpu", dtype: str = "auto",
-             torch_threads: int = 0, draft_tokens: int = 0) -> LanguageModel:
-        """Load the tokenizer and base model offline. ``dtype`` auto: bf16 on a GPU or a CPU with native bf16
-        (AVX-512 BF16 / AMX: about 3x faster than fp32 there, the weights being half the bytes), else fp32.
-        ``draft_tokens``: prompt-lookup decoding's draft length (0: one token a forward pass)."""
+             torch_threads: int = 0, draft_tokens: int = 0, merged_adapters: int = 0) -> LanguageModel:
+        """Load the tokenizer and base model offline. ``dtype`` auto: bf16 on a GPU or on a CPU where bf16 matrix
+        products time clearly faster than fp32 (AMX: about 3x; AVX-512 BF16 alone can be slower), else fp32.
+        ``draft_tokens``: prompt-lookup decoding's draft length (0: one token a forward pass).
+        ``merged_adapters``: how many saved adapters keep merged weights for serving (0: none)."""
+        import torch
+
+        if torch_threads:
+            torch.set_num_threads(torch_threads)  # before the dtype is timed: the timing uses these threads
         if dtype == "auto":
-            dtype = "bf16" if device.startswith("cuda") or cpu_has_native_bf16() else "fp32"
+            dtype = "bf16" if device.startswith("cuda") or cpu_bf16_is_faster() else "fp32"
         resolved = resolve_model(name, cache_dir, dtype)
         force_offline()
         try:
-            import torch
             import transformers
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
             transformers.utils.logging.disable_progress_bar()  # per-load bars are noise in logs and CLI output
-            if torch_threads:
-                torch.set_num_threads(torch_threads)
             torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
             tokenizer = AutoTokenizer.from_pretrained(str(resolved.path))
             model = AutoModelForCausalLM.from_pretrained(str(resolved.path), dtype=torch_dtype).to(device)
@@ -130,7 +136,7 @@ class LanguageModel:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         model.eval()
-        return cls(resolved, model, tokenizer, device, draft_tokens)
+        return cls(resolved, model, tokenizer, device, draft_tokens, merged_adapters)
 
     def add_adapter(self, name: str, path: Path) -> None:
         """Load a saved LoRA adapter under ``name`` beside those already loaded (the base stays in memory)."""
@@ -140,6 +146,7 @@ class LanguageModel:
             from peft import PeftModel
 
             with self._lock:
+                self._merged.restore()  # peft injects the new adapter's layers into the packaged weights' layers
                 if isinstance(self.model, PeftModel):
                     self.model.load_adapter(str(path), adapter_name=name)
                 else:
@@ -191,12 +198,21 @@ class LanguageModel:
             raise ModelError(f"adapter {adapter!r} is not loaded (loaded: {', '.join(self.adapters) or 'none'})")
         with self._lock:
             if self.adapters and adapter is None:
+                self._merged.restore()  # before peft's disable_adapter, which would unmerge in place
                 with self.model.disable_adapter():
                     yield self.model
             else:
-                if adapter is not None:
+                if adapter is not None and self._merged.active != adapter:
+                    self._merged.restore()  # set_adapter on merged layers would unmerge them in place
                     self.model.set_adapter(adapter)
+                    self._merged.apply(self.model, adapter)
                 yield self.model
+
+    def unmerge_adapters(self) -> None:
+        """Put the packaged weights back into the base layers and drop every adapter's merged copy: before training,
+        which changes an adapter's weights (a merged copy of them would go stale)."""
+        with self._lock:
+            self._merged.clear()
 
     def generate(self, prompt: str, max_new_tokens: int, adapter: str | None = None,
                  stop_when: Callable[[str], bool] | None = None, logits_processors: Sequence = ()) -> Generation:

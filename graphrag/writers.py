@@ -47,7 +47,8 @@ class AnswerWriters:
                     device = "cuda" if torch.cuda.is_available() else "cpu"
                 self._model = LanguageModel.load(self.settings.answer_model, self.settings.lm_cache_dir, device,
                                                  self.settings.answer_dtype, self.settings.torch_threads,
-                                                 self.settings.answer_draft_tokens)
+                                                 self.settings.answer_draft_tokens,
+                                                 self.settings.answer_merged_adapters)
             return self._model
 
     def _with_adapter(self, adapter: str, kind: str) -> tuple[LanguageModel, AdapterManifest]:

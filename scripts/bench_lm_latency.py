@@ -3,32 +3,40 @@
 For each evidence budget (tokens of passages, as the LM answer writer would number them) the product's own prompt
 is built from corpus passages and the answer model generates a reply greedily, with the adapter if one is named.
 Prefill (one forward pass over the prompt) is timed on its own, so decode time per new token follows. Prints
-{"model", "dtype", "adapter", "torch_threads", "load_s", "draft_tokens", "budgets": {"<tokens>": {"prompt_tokens",
-"prefill_ms", "prefill_gflops", "same_reply", "decoding": {"<draft tokens>": {"generate_ms_p50", "generate_ms_p95",
-"new_tokens", "decode_ms_per_token"}}}}}: medians over --repeats runs; prefill_gflops counts only the weight
+{"model", "dtype", "adapter", "merged_adapters", "torch_threads", "load_s", "draft_tokens", "budgets": {"<tokens>":
+{"prompt_tokens", "prefill_ms", "prefill_gflops", "same_reply", "decoding": {"<draft tokens>": {"generate_ms_p50",
+"generate_ms_p95", "new_tokens", "decode_ms_per_token"}}}}}: medians over --repeats runs of one synthetic question,
+or over real questions with --questions (each asked once per budget: its gold passages among corpus distractors,
+filled up to the budget; each budget then also reports "questions"); prefill_gflops counts only the weight
 matrices (2 x parameters outside the embedding table and output head x prompt tokens). --draft-tokens 0,10 times
 prompt-lookup decoding against one token a pass, the runs interleaved; same_reply says every setting wrote the
 same reply. With --select the evidence first goes through the product's sentence selection (the
 answer_reader_tokens setting): each budget then also reports "select_ms", and each decoding setting
 "answer_ms_p50" / "answer_ms_p95" (selection plus generation: what the answer writer spends on that much evidence).
+merged_adapters is the answer_merged_adapters setting (GRAPHRAG_ANSWER_MERGED_ADAPTERS=0 serves the adapter
+through peft's separate LoRA products instead of merged weights).
 
 Example (2 CPU cores):
   python scripts/bench_lm_latency.py --corpus ../shared/data/multihop/corpus.jsonl --evidence-tokens 250,500,1000,1500
   python scripts/bench_lm_latency.py --corpus ../shared/data/multihop/corpus.jsonl --adapter answer-v2 --select \
       --draft-tokens 0,10
+  python scripts/bench_lm_latency.py --corpus ../shared/data/multihop/corpus.jsonl --adapter answer-v5 --select \
+      --evidence-tokens 1500 --questions ../shared/data/multihop/hotpotqa_dev.jsonl \
+      ../shared/data/multihop/musique_dev.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import run_reporting, text_lines  # noqa: E402
+from bench_common import load_questions, run_reporting, text_lines  # noqa: E402
 
 from graphrag import Settings  # noqa: E402
 from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, user_message  # noqa: E402
@@ -37,7 +45,7 @@ from graphrag.evidence_selection import SelectableText  # noqa: E402
 QUESTION = "Which country is the birthplace of the person these passages are about?"
 
 
-def _passages(corpus: Path, limit: int = 400) -> list[EvidenceItem]:
+def _passages(corpus: Path, limit: int | None = 400) -> list[EvidenceItem]:
     items = []
     for number, line in enumerate(text_lines(corpus), start=1):
         if not line.strip():
@@ -47,7 +55,7 @@ def _passages(corpus: Path, limit: int = 400) -> list[EvidenceItem]:
             items.append(EvidenceItem(str(record["title"]), str(record["text"])))
         except (json.JSONDecodeError, KeyError, TypeError):
             raise ValueError(f"{corpus}:{number}: expected a JSON object with title and text") from None
-        if len(items) >= limit:
+        if limit is not None and len(items) >= limit:
             break
     if not items:
         raise ValueError(f"{corpus}: no passages")
@@ -100,14 +108,33 @@ def _int_list(text: str, option: str, least: int) -> list[int]:
     return values
 
 
+def _question_evidence(model, record: dict, passages: list[EvidenceItem], budget: int) -> list[EvidenceItem]:
+    """A real question's evidence at ``budget`` tokens: its gold supporting passages, then distractor passages
+    (a fixed random sample of the corpus) until the budget, in an order shuffled per question (seeded by it)."""
+    rng = random.Random(str(record.get("id", record["question"])))
+    gold_titles = set(record["supporting_titles"])
+    gold = [p for p in passages if p.label in gold_titles]
+    others = [p for p in passages if p.label not in gold_titles]
+    kept = _evidence(model, gold + rng.sample(others, min(len(others), 40)), budget)
+    rng.shuffle(kept)
+    return kept
+
+
 def _measure(args) -> dict:
     """The latency figures for the parsed arguments (raises on bad input)."""
     budgets = _int_list(args.evidence_tokens, "--evidence-tokens", 1)
     if args.repeats < 1:
         raise ValueError("--repeats must be at least 1")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError("--limit must be at least 1")
     if not args.corpus.is_file():
         raise ValueError(f"corpus not found: {args.corpus}")
-    passages = _passages(args.corpus)
+    questions = []
+    for path in args.questions or []:
+        if not path.is_file():
+            raise ValueError(f"questions file not found: {path}")
+        questions += load_questions(path, "supporting_titles")[: args.limit]
+    passages = _passages(args.corpus, limit=None if questions else 400)
     settings = Settings.load()
     drafts = (_int_list(args.draft_tokens, "--draft-tokens", 0) if args.draft_tokens
               else [settings.answer_draft_tokens])
@@ -132,48 +159,57 @@ def _measure(args) -> dict:
     selector = _selector(settings, model) if args.select else None
     results = {}
     for budget in budgets:
-        evidence = _evidence(model, passages, budget)
-        select_ms = []
-        for _ in range(args.repeats if selector else 0):
-            started = time.perf_counter()
-            texts = selector.select(QUESTION, [SelectableText(e.label, e.text) for e in evidence])
-            select_ms.append((time.perf_counter() - started) * 1000)
-        if selector:
-            evidence = [EvidenceItem(e.label, text) for e, text in zip(evidence, texts) if text is not None]
-        prompt = model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, evidence))
-        prefill = []
+        if questions:  # each question once, with its own gold passages among distractors
+            asks = [(r["question"], _question_evidence(model, r, passages, budget)) for r in questions]
+        else:  # the synthetic question, --repeats times
+            asks = [(QUESTION, _evidence(model, passages, budget))] * args.repeats
         runs: dict[int, list] = {draft: [] for draft in drafts}
-        for _ in range(args.repeats):
+        prefill, select_ms, prompt_tokens, same = [], [], [], []
+        for question, evidence in asks:
+            if selector:
+                started = time.perf_counter()
+                texts = selector.select(question, [SelectableText(e.label, e.text) for e in evidence])
+                select_ms.append((time.perf_counter() - started) * 1000)
+                evidence = [EvidenceItem(e.label, text) for e, text in zip(evidence, texts) if text is not None]
+            prompt = model.chat_prompt(ANSWER_SYSTEM, user_message(question, evidence))
+            prompt_tokens.append(model.count_tokens(prompt))
             prefill.append(_prefill_ms(model, prompt, args.adapter))
+            replies = set()
             for draft in drafts:  # interleaved, so the machine's drift touches every setting alike
                 model.draft_tokens = draft
-                runs[draft].append(model.generate(prompt, max_new, adapter=args.adapter))
+                generation = model.generate(prompt, max_new, adapter=args.adapter)
+                runs[draft].append((generation, prefill[-1], select_ms[-1] if selector else 0.0))
+                replies.add(generation.text)
+            same.append(len(replies) == 1)
         prefill_ms = statistics.median(prefill)
+        tokens = statistics.median(prompt_tokens)
         results[str(budget)] = figures = {
-            "prompt_tokens": model.count_tokens(prompt), "prefill_ms": round(prefill_ms, 1),
-            "prefill_gflops": round(2 * weights * model.count_tokens(prompt) / (prefill_ms / 1000) / 1e9, 1)}
+            "prompt_tokens": tokens, "prefill_ms": round(prefill_ms, 1),
+            "prefill_gflops": round(2 * weights * tokens / (prefill_ms / 1000) / 1e9, 1)}
+        if questions:
+            figures["questions"] = len(asks)
         if selector:
             figures["select_ms"] = round(statistics.median(select_ms), 1)
-        replies = {g.text for generations in runs.values() for g in generations}
-        figures["same_reply"] = len(replies) == 1  # drafting must not change what greedy decoding writes
-        figures["decoding"] = {str(draft): _decoding(generations, prefill_ms, select_ms)
-                               for draft, generations in runs.items()}
+        figures["same_reply"] = all(same)  # drafting must not change what greedy decoding writes
+        figures["decoding"] = {str(draft): _decoding(measured, bool(selector)) for draft, measured in runs.items()}
     model.draft_tokens = settings.answer_draft_tokens
     return {"model": model.resolved.name, "dtype": str(model.model.dtype).replace("torch.", ""),
-            "adapter": args.adapter, "torch_threads": torch.get_num_threads(), "load_s": load_s,
+            "adapter": args.adapter, "merged_adapters": settings.answer_merged_adapters,
+            "torch_threads": torch.get_num_threads(), "load_s": load_s,
             "matmul_parameters": weights, "draft_tokens": drafts,
             "reader_tokens": settings.answer_reader_tokens if selector else None, "budgets": results}
 
 
-def _decoding(generations: list, prefill_ms: float, select_ms: list[float]) -> dict:
-    """Medians (and p95) of one decoding setting's runs; with selection, the whole answer's time too."""
-    total = [g.ms for g in generations]
-    decode = [(g.ms - prefill_ms) / g.new_tokens for g in generations if g.new_tokens]
+def _decoding(measured: list[tuple], selected: bool) -> dict:
+    """Medians (and p95) of one decoding setting's runs, each (generation, its prompt's prefill ms, selection ms);
+    with selection, the whole answer's time too."""
+    total = [g.ms for g, _, _ in measured]
+    decode = [(g.ms - prefill) / g.new_tokens for g, prefill, _ in measured if g.new_tokens]
     figures = {"generate_ms_p50": round(statistics.median(total), 1), "generate_ms_p95": round(_p95(total), 1),
-               "new_tokens": statistics.median(g.new_tokens for g in generations),
+               "new_tokens": statistics.median(g.new_tokens for g, _, _ in measured),
                "decode_ms_per_token": round(statistics.median(decode), 1) if decode else None}
-    if select_ms:
-        answer = [t + s for t, s in zip(total, select_ms)]
+    if selected:
+        answer = [g.ms + select for g, _, select in measured]
         figures.update(answer_ms_p50=round(statistics.median(answer), 1), answer_ms_p95=round(_p95(answer), 1))
     return figures
 
@@ -184,6 +220,10 @@ def main() -> int:
     parser.add_argument("--evidence-tokens", default="250,500,1000,1500", help="comma-separated budgets")
     parser.add_argument("--adapter", help="answer adapter to generate with (default: the base model)")
     parser.add_argument("--repeats", type=int, default=5, help="runs per budget (default 5)")
+    parser.add_argument("--questions", type=Path, nargs="+",
+                        help="JSONL questions {question, supporting_titles}: each is asked once per budget, its gold "
+                             "passages among corpus distractors, instead of the synthetic question")
+    parser.add_argument("--limit", type=int, help="first N questions of each --questions file")
     parser.add_argument("--max-new-tokens", type=int, help="default: the answer_max_new_tokens setting")
     parser.add_argument("--select", action="store_true",
                         help="cut the evidence to its best sentences first (the answer_reader_tokens setting)")

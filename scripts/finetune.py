@@ -68,7 +68,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--max-steps", type=int, help="stop after this many steps (resume later with the same args)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: the GPU if present")
     parser.add_argument("--dtype", choices=["auto", "fp32", "bf16"], default="auto",
-                        help="base weights: auto = bf16 on a GPU or a CPU with native bf16 (LoRA weights stay fp32)")
+                        help="base weights: auto = bf16 on a GPU or a CPU where bf16 times faster (LoRA weights stay fp32)")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--skip-base-eval", action="store_true", help="do not evaluate the base model")
     parser.add_argument("--activate", action="store_true", help="make the new adapter the active answer adapter")

@@ -57,6 +57,22 @@ def test_draft_settings_are_compared_on_the_same_prompt(tmp_path):
     assert isinstance(budget["same_reply"], bool) and "answer_ms_p50" not in budget["decoding"]["0"]
 
 
+def test_real_questions_are_each_asked_once_per_budget(tmp_path):
+    corpus = _corpus(tmp_path / "corpus.jsonl")
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("\n".join(json.dumps({"id": f"q{n}", "question": f"What is near passage {n}?",
+                                               "supporting_titles": [f"Passage {n}", f"Passage {n + 8}"]})
+                                   for n in range(4)) + "\n", encoding="utf-8")
+    code, out = _run("--corpus", str(corpus), "--evidence-tokens", "150,400", "--max-new-tokens", "4", "--questions",
+                     str(questions), "--limit", "3", cwd=tmp_path)
+    assert code == 0, out
+    for budget, figures in out["budgets"].items():
+        assert figures["questions"] == 3 and figures["decoding"]["10"]["new_tokens"] > 0
+    # each budget is filled: the gold passages (about 110 tokens each) cut at 150, distractors added up to 400
+    assert out["budgets"]["150"]["prompt_tokens"] + 200 < out["budgets"]["400"]["prompt_tokens"]
+    assert out["merged_adapters"] == 2  # the answer_merged_adapters setting's default
+
+
 def test_bad_arguments_are_clear_errors(tmp_path):
     corpus = _corpus(tmp_path / "corpus.jsonl")
     code, out = _run("--corpus", str(corpus), "--select", cwd=tmp_path, GRAPHRAG_ANSWER_READER_TOKENS="0")
@@ -67,3 +83,10 @@ def test_bad_arguments_are_clear_errors(tmp_path):
     assert code == 2 and "--draft-tokens" in out["error"]
     code, out = _run("--corpus", str(tmp_path / "missing.jsonl"), cwd=tmp_path)
     assert code == 2 and "corpus not found" in out["error"]
+    code, out = _run("--corpus", str(corpus), "--questions", str(tmp_path / "none.jsonl"), cwd=tmp_path)
+    assert code == 2 and "questions file not found" in out["error"]
+    (tmp_path / "bad.jsonl").write_bytes(b"\x00\xff binary")
+    code, out = _run("--corpus", str(corpus), "--questions", str(tmp_path / "bad.jsonl"), cwd=tmp_path)
+    assert code == 2 and "bad.jsonl" in out["error"]
+    code, out = _run("--corpus", str(corpus), "--questions", str(corpus), "--limit", "0", cwd=tmp_path)
+    assert code == 2 and "--limit" in out["error"]

@@ -425,3 +425,68 @@ def test_the_output_head_reads_its_rows_with_standard_strides(smollm2):
     width = head.in_features
     assert logits.shape[:2] == (1, 3)
     assert seen == [(3 * width, width, 1)]  # the slice of 40 positions would have a batch stride of 40 * width
+
+
+def test_merged_adapters_match_peft_and_give_the_base_weights_back_exactly(trained, examples, tmp_path):
+    """Adapters served from merged weights (graphrag/adapter_merge.py) give peft's logits, switch between adapters
+    (one merged copy kept: each switch re-merges) and back to the base, which then holds its packaged weights
+    bit for bit; a model being trained is never served merged."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    lm, _, _, _ = trained
+    first = tmp_path / "first"
+    lm.model.save_pretrained(str(tmp_path / "saved"), selected_adapters=["first"])
+    shutil.copytree(next((tmp_path / "saved").rglob("adapter_config.json")).parent, first)
+    second = tmp_path / "second"  # a different adapter of the same shape: the first with B halved and negated
+    shutil.copytree(first, second)
+    weights = load_file(str(second / "adapter_model.safetensors"))
+    save_file({k: (-0.5 * v if "lora_B" in k else v) for k, v in weights.items()},
+              str(second / "adapter_model.safetensors"))
+
+    cache = Settings.load().lm_cache_dir
+    plain = LanguageModel.load(SMOLLM2_135M.key, cache, dtype="fp32")
+    merged = LanguageModel.load(SMOLLM2_135M.key, cache, dtype="fp32", merged_adapters=1)
+    for model in (plain, merged):
+        model.add_adapter("first", first)
+        model.add_adapter("second", second)
+    packaged = {name: p.detach().clone() for name, p in merged.model.named_parameters() if "lora_" not in name}
+    prompt = lm.chat_prompt(examples[0].system, examples[0].user)
+    base_logits = plain.next_token_logits(prompt)
+    for adapter in ("first", "second", None, "first", "first", "second", None):
+        expected, got = plain.next_token_logits(prompt, adapter), merged.next_token_logits(prompt, adapter)
+        assert merged._merged.active == adapter  # served from merged weights (None: the base restored)
+        if adapter is not None:
+            assert (expected - base_logits).abs().max() > 0.05  # the adapter changes the logits visibly
+        assert torch.allclose(got, expected, atol=2e-3), (adapter, (got - expected).abs().max())
+        if adapter is None:
+            for name, p in merged.model.named_parameters():
+                if "lora_" not in name:
+                    assert torch.equal(p, packaged[name]), name
+    assert merged.generate(prompt, 24, adapter="second").text == plain.generate(prompt, 24, adapter="second").text
+
+    # training: a model in training mode is never served merged, and unmerge_adapters (train_lora calls it first)
+    # gives the packaged weights back and drops the merged copies, which the training would leave stale
+    merged.next_token_logits(prompt, "first")
+    merged.model.train()
+    try:
+        merged.next_token_logits(prompt, "second")
+        assert merged._merged.active is None
+    finally:
+        merged.model.eval()
+    merged.next_token_logits(prompt, "first")
+    assert merged._merged.active == "first"
+    merged.unmerge_adapters()
+    assert merged._merged.active is None and not merged._merged._merged
+    assert all(torch.equal(p, packaged[name]) for name, p in merged.model.named_parameters() if "lora_" not in name)
+
+
+def test_bf16_is_never_chosen_where_the_cpu_lacks_it(monkeypatch):
+    """answer_dtype / embedder_precision auto: without hardware bf16 the choice is fp32, with no timing run."""
+    from graphrag import models
+
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(models.time, "perf_counter", lambda: pytest.fail("timed although bf16 is emulated"))
+    assert models.cpu_bf16_is_faster() is False
