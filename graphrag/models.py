@@ -66,7 +66,7 @@ def cpu_has_native_bf16() -> bool:
 
 def cpu_bf16_is_faster() -> bool:
     """True when this CPU multiplies bf16 matrices clearly faster than fp32 ones, timed on one product the size of a
-    transformer layer's prefill work (512 x 896 by 896 x 4,864; about 0.15 s in all). Native bf16 is not enough:
+    transformer layer's prefill work (512 x 896 by 896 x 4,864; about 0.3 s in all). Native bf16 is not enough:
     on a 2-core Intel Xeon with AVX-512 BF16 but no AMX that product took 27 ms in bf16 against 15 ms in fp32, and
     Qwen2.5-Coder-0.5B read a 616-token prompt in 3.45 s in bf16 against 2.60 s in fp32; with AMX (and on the
     earlier AMD machines) bf16 was about 3x faster. bf16 must win by a fifth, so noise does not flip the choice."""
