@@ -20,7 +20,7 @@ from .lm import LanguageModel
 from .retrieval.planner import Retrieval
 from .types import Answer, Citation, Evidence, Path
 
-__all__ = ["LMAnswerWriter", "WriterStats"]
+__all__ = ["LMAnswerWriter", "WriterStats", "reply_prompt"]
 
 _PATH_ITEMS = 3
 
@@ -111,10 +111,7 @@ class LMAnswerWriter:
         started = time.perf_counter()
         numbered = self.numbered_evidence(retrieval, question)
         evidence_ms = round((time.perf_counter() - started) * 1000, 2)
-        # An adapter was trained to start every reply with "Answer:", so it goes into the prompt: two decoding
-        # passes fewer, the same replies. The untuned base model is left to write it (or not) itself.
-        forced = REPLY_PREFIX if self.adapter else ""
-        prompt = self.model.chat_prompt(ANSWER_SYSTEM, user_message(question, [n.item for n in numbered])) + forced
+        prompt, forced = reply_prompt(self.model, question, [n.item for n in numbered], self.adapter)
         processors = ([AbstainBias(self.model.tokenizer, self.abstain_bias, prefix_in_prompt=bool(forced))]
                       if self.abstain_bias else [])
         generation = self.model.generate(prompt, self.max_new_tokens, adapter=self.adapter,
@@ -141,6 +138,16 @@ class LMAnswerWriter:
                       abstained=False, citations=_citations(cited, reply.answer, by_chunk),
                       paths=tuple(n.path for n in cited if n.path is not None), plan=retrieval.plan,
                       timings_ms=timings)
+
+
+def reply_prompt(model: LanguageModel, question: str, items: list[EvidenceItem],
+                 adapter: str | None) -> tuple[str, str]:
+    """The answer LM's prompt for a question and its numbered evidence, and the part of the reply it already holds.
+
+    An adapter was trained to start every reply with "Answer:", so that goes into the prompt: two decoding passes
+    fewer, the same replies. The untuned base model is left to write it (or not) itself."""
+    forced = REPLY_PREFIX if adapter else ""
+    return model.chat_prompt(ANSWER_SYSTEM, user_message(question, items)) + forced, forced
 
 
 def _citations(cited: list[_Numbered], answer: str, by_chunk: dict[str, Evidence]) -> tuple[Citation, ...]:

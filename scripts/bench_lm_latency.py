@@ -41,6 +41,7 @@ from bench_common import load_questions, run_reporting, text_lines  # noqa: E402
 from graphrag import Settings  # noqa: E402
 from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, user_message  # noqa: E402
 from graphrag.evidence_selection import SelectableText  # noqa: E402
+from graphrag.lm_answer import reply_prompt  # noqa: E402
 
 QUESTION = "Which country is the birthplace of the person these passages are about?"
 
@@ -171,7 +172,7 @@ def _measure(args) -> dict:
                 texts = selector.select(question, [SelectableText(e.label, e.text) for e in evidence])
                 select_ms.append((time.perf_counter() - started) * 1000)
                 evidence = [EvidenceItem(e.label, text) for e, text in zip(evidence, texts) if text is not None]
-            prompt = model.chat_prompt(ANSWER_SYSTEM, user_message(question, evidence))
+            prompt, _ = reply_prompt(model, question, evidence, args.adapter)  # as the answer writer builds it
             prompt_tokens.append(model.count_tokens(prompt))
             prefill.append(_prefill_ms(model, prompt, args.adapter))
             replies = set()
