@@ -4,6 +4,7 @@ Hugging Face libraries offline before it touches them, and a missing package is 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -12,8 +13,8 @@ from pathlib import Path
 
 from .errors import ModelError
 
-__all__ = ["cpu_bf16_is_faster", "cpu_has_native_bf16", "default_embedder_path", "force_offline", "load_sentence_transformer", "load_spacy",
-           "spacy_model_needs_torch"]
+__all__ = ["cpu_bf16_is_faster", "cpu_has_native_bf16", "default_embedder_path", "force_offline",
+           "load_sentence_transformer", "load_spacy", "spacy_model_needs_torch"]
 
 
 def force_offline() -> None:
@@ -64,6 +65,7 @@ def cpu_has_native_bf16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
+@functools.lru_cache(maxsize=1)  # the hardware does not change within a process; every engine's embedder asks
 def cpu_bf16_is_faster() -> bool:
     """True when this CPU multiplies bf16 matrices clearly faster than fp32 ones, timed on one product the size of a
     transformer layer's prefill work (512 x 896 by 896 x 4,864; about 0.3 s in all). Native bf16 is not enough:
