@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .answer_prompt import IDK_TEXT, REPLY_PREFIX
+from .answer_prompt import IDK_TEXT, REPLY_PREFIX, reply_vocabulary
 from .errors import ModelError
 
 if TYPE_CHECKING:
@@ -59,10 +59,11 @@ class AbstainBias:
         return scores
 
 
-def idk_margins(lm: LanguageModel, examples: list[Example], adapter: str | None, progress: bool = False
-                ) -> list[float]:
+def idk_margins(lm: LanguageModel, examples: list[Example], adapter: str | None, progress: bool = False,
+                restrict_vocabulary: bool = True) -> list[float]:
     """Per example: the abstain token's logit less the best other logit right after ``Answer:`` (one forward
-    pass over the prompt and that prefix, no generation)."""
+    pass over the prompt and that prefix, no generation). ``restrict_vocabulary``: the other logits are those of
+    the words the reply may use (answer_prompt.reply_vocabulary), as the answer writer decodes."""
     import torch
 
     from tqdm import tqdm
@@ -73,7 +74,7 @@ def idk_margins(lm: LanguageModel, examples: list[Example], adapter: str | None,
     margins = []
     for example in tqdm(examples, desc="calibrate", disable=not progress, mininterval=bar_interval()):
         prompt = lm.chat_prompt(example.system, example.user) + REPLY_PREFIX
-        logits = lm.next_token_logits(prompt, adapter)
+        logits = lm.next_token_logits(prompt, adapter, reply_vocabulary(prompt) if restrict_vocabulary else None)
         other = torch.cat([logits[:token], logits[token + 1:]]).max()
         margins.append(float(logits[token] - other))
     return margins
@@ -154,10 +155,10 @@ def tradeoff(answerable: list[float], unanswerable: list[float], max_answerable_
 
 
 def calibrate(lm: LanguageModel, adapter: str, examples: list[Example], max_answerable_rate: float = 15.0,
-              progress: bool = False) -> Calibration:
+              progress: bool = False, restrict_vocabulary: bool = True) -> Calibration:
     """Choose ``adapter``'s abstain bias on calibration question examples (kinds other than "unanswerable" count
-    as answerable; replay examples are left out)."""
+    as answerable; replay examples are left out). ``restrict_vocabulary``: see ``idk_margins``."""
     questions = [e for e in examples if e.kind != "replay"]
-    margins = idk_margins(lm, questions, adapter, progress)
+    margins = idk_margins(lm, questions, adapter, progress, restrict_vocabulary)
     return choose_bias([m for m, e in zip(margins, questions) if e.kind != "unanswerable"],
                        [m for m, e in zip(margins, questions) if e.kind == "unanswerable"], max_answerable_rate)

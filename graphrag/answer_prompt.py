@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .errors import ModelOutputError
 
 __all__ = ["ANSWER_SYSTEM", "EvidenceItem", "IDK_REPLY", "REPLY_PREFIX", "ParsedReply", "format_reply", "parse_reply",
-           "user_message"]
+           "reply_vocabulary", "user_message"]
 
 ANSWER_SYSTEM = (  # short on purpose: every training example and every query pays for it in prefill
     "Answer the question from the numbered evidence only, in two lines:\n"
@@ -26,6 +26,8 @@ ANSWER_SYSTEM = (  # short on purpose: every training example and every query pa
 REPLY_PREFIX = "Answer:"  # how every reply starts
 IDK_TEXT = "I don't know"
 IDK_REPLY = f"{REPLY_PREFIX} {IDK_TEXT}\nEvidence: none"
+# Words a reply may use whatever the evidence says: the schema's own, yes/no, digits and common punctuation.
+_REPLY_WORDS = (f"{IDK_REPLY}\nyes no Yes No 0 1 2 3 4 5 6 7 8 9 , . ; : - ' \" ( ) [ ] / & % $")
 _MAX_ANSWER_CHARS = 200
 _ANSWER_LINE = re.compile(r"^Answer:[ \t]*(\S.*?)[ \t]*$")
 _EVIDENCE_LINE = re.compile(r"^Evidence:[ \t]*(none|\d+(?:[ \t]*,[ \t]*\d+)*)[ \t]*$")
@@ -53,6 +55,12 @@ def user_message(question: str, items: list[EvidenceItem]) -> str:
     lines += [f"[{number}] {item.label}: {item.text}" for number, item in enumerate(items, start=1)]
     lines += ["", f"Question: {question}"]
     return "\n".join(lines)
+
+
+def reply_vocabulary(prompt: str) -> tuple[str, ...]:
+    """The texts whose words a reply to ``prompt`` may use (LanguageModel.generate's ``vocabulary``): the prompt,
+    which holds the question and the evidence the answer is copied from, and the schema's own words."""
+    return prompt, _REPLY_WORDS
 
 
 def format_reply(answer: str | None, cited: list[int]) -> str:

@@ -138,6 +138,12 @@ class Settings(BaseSettings):
                                     "from the packaged weights, so an adapted layer costs what a base one does and "
                                     "going back to the base is exact. Memory: a copy of each adapted matrix per "
                                     "kept adapter (Qwen 0.5B: about 30 MB a layer); 0 = peft's separate products.")
+    answer_reply_vocabulary: Literal["evidence", "any"] = Field(
+        "evidence", description="Words the answer LM may reply with: `evidence` = those of its prompt (question and "
+                                "evidence) and of the reply schema (yes/no, digits, punctuation), so the output head "
+                                "scores a few hundred tokens instead of the whole vocabulary (Qwen: 151,936 x 896, "
+                                "a quarter of its weights read per generated token) and an answer cannot use a word "
+                                "the evidence lacks; `any` = the whole vocabulary.")
     answer_evidence_tokens: int = Field(1500, ge=64, le=16_000, description="Evidence given to the answer LM, in tokens.")
     answer_reader_tokens: int = Field(
         500, ge=0, le=16_000, description="Of that evidence, the answer LM reads the sentences most relevant to the "

@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .answer_prompt import parse_reply
+from .answer_prompt import parse_reply, reply_vocabulary
 from .errors import ConfigError, ModelOutputError
 from .finetune_data import Example
 from .lm import LanguageModel
@@ -219,9 +219,10 @@ def _checkpoint(model, adapter_name: str, optimizer, scheduler, directory: Path,
 
 
 def evaluate(lm: LanguageModel, examples: list[Example], adapter: str | None, max_new_tokens: int = 48,
-             progress: bool = False, abstain_bias: float = 0.0) -> dict:
+             progress: bool = False, abstain_bias: float = 0.0, restrict_vocabulary: bool = True) -> dict:
     """Generate for each question example and score: EM/F1 on answerable ones, abstention on both kinds,
-    malformed replies (counted as wrong, and as not abstaining). ``abstain_bias``: see graphrag/abstention.py."""
+    malformed replies (counted as wrong, and as not abstaining). ``abstain_bias``: see graphrag/abstention.py;
+    ``restrict_vocabulary``: replies use only their prompt's and the schema's words, as the answer writer's do."""
     from tqdm import tqdm
 
     from .abstention import AbstainBias
@@ -233,7 +234,8 @@ def evaluate(lm: LanguageModel, examples: list[Example], adapter: str | None, ma
                         mininterval=bar_interval()):
         prompt = lm.chat_prompt(example.system, example.user)
         processors = [AbstainBias(lm.tokenizer, abstain_bias)] if abstain_bias else []
-        generation = lm.generate(prompt, max_new_tokens, adapter=adapter, logits_processors=processors)
+        generation = lm.generate(prompt, max_new_tokens, adapter=adapter, logits_processors=processors,
+                                 vocabulary=reply_vocabulary(prompt) if restrict_vocabulary else None)
         evidence_count = example.user.count("\n[")
         try:
             reply = parse_reply(generation.text, evidence_count)

@@ -18,6 +18,7 @@ from .adapter_merge import MergedAdapters
 from .errors import ModelError
 from .lm_packages import LM_PACKAGES, LMPackage, converted_checkpoint, default_package
 from .models import cpu_bf16_is_faster, force_offline
+from .reply_vocabulary import restricted_output_head, vocabulary_token_ids
 
 __all__ = ["Generation", "LanguageModel", "resolve_model"]
 
@@ -31,6 +32,7 @@ class Generation:
     new_tokens: int
     ms: float
     mean_token_probability: float  # geometric mean over the generated tokens: a rough confidence
+    token_ids: tuple[int, ...] = ()  # the reply's tokens as generated
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,11 +183,14 @@ class LanguageModel:
             return []
         return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
-    def next_token_logits(self, prompt: str, adapter: str | None = None):
-        """The logits (a float vector over the vocabulary) of the token after ``prompt``: one forward pass."""
+    def next_token_logits(self, prompt: str, adapter: str | None = None, vocabulary: Sequence[str] | None = None):
+        """The logits (a float vector over the vocabulary) of the token after ``prompt``: one forward pass.
+        ``vocabulary``: as in ``generate``, tokens outside it get -inf."""
         import torch
 
-        with self.using(adapter) as model, torch.inference_mode():
+        token_ids = vocabulary_token_ids(self.tokenizer, vocabulary) if vocabulary is not None else None
+        with (self.using(adapter) as model, torch.inference_mode(),
+              restricted_output_head(model, token_ids)):
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
             logits = model(**inputs, logits_to_keep=1).logits
         return logits[0, -1].float()
@@ -215,14 +220,19 @@ class LanguageModel:
             self._merged.clear()
 
     def generate(self, prompt: str, max_new_tokens: int, adapter: str | None = None,
-                 stop_when: Callable[[str], bool] | None = None, logits_processors: Sequence = ()) -> Generation:
+                 stop_when: Callable[[str], bool] | None = None, logits_processors: Sequence = (),
+                 vocabulary: Sequence[str] | None = None) -> Generation:
         """Greedy decoding of one prompt with the named adapter (None: the base model alone). ``stop_when`` is
         asked after each new token with the reply so far and ends generation when it answers True;
-        ``logits_processors`` (transformers LogitsProcessor objects, fresh for this call) adjust the scores."""
+        ``logits_processors`` (transformers LogitsProcessor objects, fresh for this call) adjust the scores;
+        ``vocabulary`` (texts) restricts the reply to tokens of their words (graphrag/reply_vocabulary.py), None:
+        any token."""
         import torch
 
         started = time.perf_counter()
-        with self.using(adapter) as model, torch.inference_mode():
+        token_ids = vocabulary_token_ids(self.tokenizer, vocabulary) if vocabulary is not None else None
+        with (self.using(adapter) as model, torch.inference_mode(),
+              restricted_output_head(model, token_ids)):
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
             kwargs = dict(max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id,
                           temperature=None, top_p=None, top_k=None, return_dict_in_generate=True,
@@ -243,7 +253,8 @@ class LanguageModel:
         mean_logprob = float(logprobs[0].float().mean()) if logprobs.numel() else float("-inf")
         return Generation(text=text, prompt_tokens=prompt_tokens, new_tokens=len(new),
                           ms=round((time.perf_counter() - started) * 1000, 2),
-                          mean_token_probability=round(math.exp(mean_logprob), 4))
+                          mean_token_probability=round(math.exp(mean_logprob), 4),
+                          token_ids=tuple(int(t) for t in new))
 
 
 def _text_stop(tokenizer, prompt_tokens: int, stop_when: Callable[[str], bool]):

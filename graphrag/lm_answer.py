@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from .abstention import AbstainBias
 from .answer import _SENTENCE, IDK, ExtractiveAnswerWriter, _citation, _sentence_offsets
-from .answer_prompt import ANSWER_SYSTEM, REPLY_PREFIX, EvidenceItem, parse_reply, user_message
+from .answer_prompt import ANSWER_SYSTEM, REPLY_PREFIX, EvidenceItem, parse_reply, reply_vocabulary, user_message
 from .errors import ModelOutputError
 from .evidence_selection import EvidenceSelector, SelectableText
 from .lm import LanguageModel
@@ -56,11 +56,13 @@ class _Numbered:
 class LMAnswerWriter:
     """Writes answers with a LanguageModel; ``adapter`` None means the base model alone. Without a ``fallback``
     writer a malformed reply raises ModelOutputError (benchmarks score the model's own replies that way). With a
-    ``selector`` the model reads only the evidence sentences it keeps."""
+    ``selector`` the model reads only the evidence sentences it keeps. ``restrict_vocabulary``: the reply may use
+    only the words of its prompt and of the reply schema (answer_prompt.reply_vocabulary)."""
 
     def __init__(self, model: LanguageModel, fallback: ExtractiveAnswerWriter | None, adapter: str | None = None,
                  max_new_tokens: int = 48, evidence_tokens: int = 1500, stats: WriterStats | None = None,
-                 abstain_bias: float = 0.0, selector: EvidenceSelector | None = None) -> None:
+                 abstain_bias: float = 0.0, selector: EvidenceSelector | None = None,
+                 restrict_vocabulary: bool = True) -> None:
         self.model = model
         self.fallback = fallback
         self.adapter = adapter
@@ -69,11 +71,12 @@ class LMAnswerWriter:
         self.stats = stats or WriterStats()
         self.abstain_bias = abstain_bias  # the adapter's calibrated "I don't know" bias (graphrag/abstention.py)
         self.selector = selector
+        self.restrict_vocabulary = restrict_vocabulary
 
     def without_fallback(self) -> LMAnswerWriter:
         """The same writer with no extractive fallback: a malformed reply raises (benchmarks score it as wrong)."""
         return LMAnswerWriter(self.model, None, self.adapter, self.max_new_tokens, self.evidence_tokens, self.stats,
-                              self.abstain_bias, self.selector)
+                              self.abstain_bias, self.selector, self.restrict_vocabulary)
 
     @property
     def name(self) -> str:
@@ -115,7 +118,8 @@ class LMAnswerWriter:
         processors = ([AbstainBias(self.model.tokenizer, self.abstain_bias, prefix_in_prompt=bool(forced))]
                       if self.abstain_bias else [])
         generation = self.model.generate(prompt, self.max_new_tokens, adapter=self.adapter,
-                                         logits_processors=processors)
+                                         logits_processors=processors,
+                                         vocabulary=reply_vocabulary(prompt) if self.restrict_vocabulary else None)
         text = forced + generation.text
         timings = {**retrieval.timings_ms, "evidence": evidence_ms, "generate": generation.ms}
         try:

@@ -89,7 +89,8 @@ class AnswerWriters:
         selector = (EvidenceSelector(self.embedder, model.token_counts, reader_tokens)
                     if self.embedder is not None and reader_tokens else None)
         return LMAnswerWriter(model, self.extractive, adapter, self.settings.answer_max_new_tokens,
-                              self.settings.answer_evidence_tokens, self.stats, bias, selector)
+                              self.settings.answer_evidence_tokens, self.stats, bias, selector,
+                              self.settings.answer_reply_vocabulary == "evidence")
 
     def pick(self, adapter: str | None = None) -> AnswerWriter:
         """``adapter`` None: the configured writer (for lm, the active adapter or the base); a name: the LM with

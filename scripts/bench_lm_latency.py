@@ -3,13 +3,16 @@
 For each evidence budget (tokens of passages, as the LM answer writer would number them) the product's own prompt
 is built from corpus passages and the answer model generates a reply greedily, with the adapter if one is named.
 Prefill (one forward pass over the prompt) is timed on its own, so decode time per new token follows. Prints
-{"model", "dtype", "adapter", "merged_adapters", "torch_threads", "load_s", "draft_tokens", "budgets": {"<tokens>":
+{"model", "dtype", "adapter", "merged_adapters", "torch_threads", "load_s", "draft_tokens", "reply_vocabulary",
+"budgets": {"<tokens>":
 {"prompt_tokens", "prefill_ms", "prefill_gflops", "same_reply", "decoding": {"<draft tokens>": {"generate_ms_p50",
 "generate_ms_p95", "new_tokens", "decode_ms_per_token"}}}}}: medians over --repeats runs of one synthetic question,
 or over real questions with --questions (each asked once per budget: its gold passages among corpus distractors,
 filled up to the budget; each budget then also reports "questions"); prefill_gflops counts only the weight
 matrices (2 x parameters outside the embedding table and output head x prompt tokens). --draft-tokens 0,10 times
-prompt-lookup decoding against one token a pass, the runs interleaved; same_reply says every setting wrote the
+prompt-lookup decoding against one token a pass, the runs interleaved; --reply-vocabulary evidence,any
+times a reply restricted to its prompt's words against the whole vocabulary (the answer_reply_vocabulary setting;
+with two values each decoding key is "<draft tokens>/<vocabulary>"); same_reply says every setting wrote the
 same reply. With --select the evidence first goes through the product's sentence selection (the
 answer_reader_tokens setting): each budget then also reports "select_ms", and each decoding setting
 "answer_ms_p50" / "answer_ms_p95" (selection plus generation: what the answer writer spends on that much evidence).
@@ -19,7 +22,7 @@ through peft's separate LoRA products instead of merged weights).
 Example (2 CPU cores):
   python scripts/bench_lm_latency.py --corpus ../shared/data/multihop/corpus.jsonl --evidence-tokens 250,500,1000,1500
   python scripts/bench_lm_latency.py --corpus ../shared/data/multihop/corpus.jsonl --adapter answer-v2 --select \
-      --draft-tokens 0,10
+      --draft-tokens 0,10 --reply-vocabulary evidence,any
   python scripts/bench_lm_latency.py --corpus ../shared/data/multihop/corpus.jsonl --adapter answer-v5 --select \
       --evidence-tokens 1500 --questions ../shared/data/multihop/hotpotqa_dev.jsonl \
       ../shared/data/multihop/musique_dev.jsonl
@@ -39,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import load_questions, run_reporting, text_lines  # noqa: E402
 
 from graphrag import Settings  # noqa: E402
-from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, user_message  # noqa: E402
+from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, reply_vocabulary, user_message  # noqa: E402
 from graphrag.evidence_selection import SelectableText  # noqa: E402
 from graphrag.lm_answer import reply_prompt  # noqa: E402
 
@@ -139,6 +142,15 @@ def _measure(args) -> dict:
     settings = Settings.load()
     drafts = (_int_list(args.draft_tokens, "--draft-tokens", 0) if args.draft_tokens
               else [settings.answer_draft_tokens])
+    vocabularies = ([v.strip() for v in args.reply_vocabulary.split(",") if v.strip()] if args.reply_vocabulary
+                    else [settings.answer_reply_vocabulary])
+    if not vocabularies or set(vocabularies) - {"evidence", "any"} or len(set(vocabularies)) < len(vocabularies):
+        raise ValueError(f"--reply-vocabulary takes distinct values among evidence and any, got "
+                         f"{args.reply_vocabulary!r}")
+    decodings = [(draft, vocabulary) for draft in drafts for vocabulary in vocabularies]
+
+    def key(draft: int, vocabulary: str) -> str:
+        return str(draft) if len(vocabularies) == 1 else f"{draft}/{vocabulary}"
     from graphrag.writers import AnswerWriters
 
     writers = AnswerWriters(settings)
@@ -164,7 +176,7 @@ def _measure(args) -> dict:
             asks = [(r["question"], _question_evidence(model, r, passages, budget)) for r in questions]
         else:  # the synthetic question, --repeats times
             asks = [(QUESTION, _evidence(model, passages, budget))] * args.repeats
-        runs: dict[int, list] = {draft: [] for draft in drafts}
+        runs: dict[str, list] = {key(*decoding): [] for decoding in decodings}
         prefill, select_ms, prompt_tokens, same = [], [], [], []
         for question, evidence in asks:
             if selector:
@@ -176,10 +188,11 @@ def _measure(args) -> dict:
             prompt_tokens.append(model.count_tokens(prompt))
             prefill.append(_prefill_ms(model, prompt, args.adapter))
             replies = set()
-            for draft in drafts:  # interleaved, so the machine's drift touches every setting alike
+            for draft, vocabulary in decodings:  # interleaved, so the machine's drift touches every setting alike
                 model.draft_tokens = draft
-                generation = model.generate(prompt, max_new, adapter=args.adapter)
-                runs[draft].append((generation, prefill[-1], select_ms[-1] if selector else 0.0))
+                generation = model.generate(prompt, max_new, adapter=args.adapter,
+                                            vocabulary=reply_vocabulary(prompt) if vocabulary == "evidence" else None)
+                runs[key(draft, vocabulary)].append((generation, prefill[-1], select_ms[-1] if selector else 0.0))
                 replies.add(generation.text)
             same.append(len(replies) == 1)
         prefill_ms = statistics.median(prefill)
@@ -192,12 +205,12 @@ def _measure(args) -> dict:
         if selector:
             figures["select_ms"] = round(statistics.median(select_ms), 1)
         figures["same_reply"] = all(same)  # drafting must not change what greedy decoding writes
-        figures["decoding"] = {str(draft): _decoding(measured, bool(selector)) for draft, measured in runs.items()}
+        figures["decoding"] = {name: _decoding(measured, bool(selector)) for name, measured in runs.items()}
     model.draft_tokens = settings.answer_draft_tokens
     return {"model": model.resolved.name, "dtype": str(model.model.dtype).replace("torch.", ""),
             "adapter": args.adapter, "merged_adapters": settings.answer_merged_adapters,
             "torch_threads": torch.get_num_threads(), "load_s": load_s,
-            "matmul_parameters": weights, "draft_tokens": drafts,
+            "matmul_parameters": weights, "draft_tokens": drafts, "reply_vocabulary": vocabularies,
             "reader_tokens": settings.answer_reader_tokens if selector else None, "budgets": results}
 
 
@@ -230,6 +243,9 @@ def main() -> int:
                         help="cut the evidence to its best sentences first (the answer_reader_tokens setting)")
     parser.add_argument("--draft-tokens", help="comma-separated prompt-lookup draft lengths to compare, e.g. 0,10 "
                                                "(default: the answer_draft_tokens setting)")
+    parser.add_argument("--reply-vocabulary", help="comma-separated: evidence (the reply may use its prompt's words "
+                                                   "only), any (the whole vocabulary); default: the "
+                                                   "answer_reply_vocabulary setting")
     parser.add_argument("--out", type=Path, help="also write the JSON summary here")
     args = parser.parse_args()
     return run_reporting(lambda: _measure(args), args.out)

@@ -65,17 +65,21 @@ def main() -> int:
                                                         args.calibration_examples, args.seed)
         # The product's own loading: answer_device / answer_dtype settings, base-model checksum checked.
         lm = AnswerWriters(settings).pick(args.adapter).model
+        restrict = settings.answer_reply_vocabulary == "evidence"  # decode as the answer writer does
         if args.tradeoff:
             return {"adapter": args.adapter, "cpu_count": os.cpu_count(),
-                    **{half: asdict(_tradeoff(lm, args.adapter, examples, args.max_answerable_abstain))
+                    **{half: asdict(_tradeoff(lm, args.adapter, examples, args.max_answerable_abstain, restrict))
                        for half, examples in (("calibration", calibration), ("validation", validation))},
                     "total_seconds": round(time.perf_counter() - started, 1)}
-        chosen = calibrate(lm, args.adapter, calibration, args.max_answerable_abstain, progress=True)
+        chosen = calibrate(lm, args.adapter, calibration, args.max_answerable_abstain, progress=True,
+                           restrict_vocabulary=restrict)
         summary: dict = {"adapter": args.adapter, "cpu_count": os.cpu_count(), "calibration": asdict(chosen),
+                         "reply_vocabulary": settings.answer_reply_vocabulary,
                          "validation": evaluate(lm, validation, args.adapter, progress=True,
-                                                abstain_bias=chosen.bias)}
+                                                abstain_bias=chosen.bias, restrict_vocabulary=restrict)}
         if args.compare:
-            summary["validation_unbiased"] = evaluate(lm, validation, args.adapter, progress=True)
+            summary["validation_unbiased"] = evaluate(lm, validation, args.adapter, progress=True,
+                                                      restrict_vocabulary=restrict)
         registry.set_abstain_bias(args.adapter, chosen.bias, {**asdict(chosen), "validation": summary["validation"]})
         summary["total_seconds"] = round(time.perf_counter() - started, 1)
         return summary
@@ -83,8 +87,8 @@ def main() -> int:
     return run_reporting(calibrate_adapter, args.out)
 
 
-def _tradeoff(lm, adapter: str, examples: list, max_answerable_rate: float):
-    margins = idk_margins(lm, examples, adapter, progress=True)
+def _tradeoff(lm, adapter: str, examples: list, max_answerable_rate: float, restrict_vocabulary: bool):
+    margins = idk_margins(lm, examples, adapter, progress=True, restrict_vocabulary=restrict_vocabulary)
     return tradeoff([m for m, e in zip(margins, examples) if e.kind != "unanswerable"],
                     [m for m, e in zip(margins, examples) if e.kind == "unanswerable"], max_answerable_rate)
 

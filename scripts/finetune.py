@@ -103,6 +103,7 @@ def _train(args, started: float) -> dict:
         validation, calibration = heldout_question_sets(validation_docs, relation_names, args.validation_examples,
                                                         args.calibration_examples, args.seed)
         score = evaluate
+    restrict = settings.answer_reply_vocabulary == "evidence"  # validate as the answer writer will decode
     sha = data_sha256(train)
     options = LoraOptions(rank=args.rank, alpha=args.alpha, dropout=args.dropout,
                           target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip()),
@@ -124,7 +125,8 @@ def _train(args, started: float) -> dict:
                      "validation_questions": len(validation), "training_data_sha256": sha,
                      **({"mix": mix} if mix else {})}
     if not args.skip_base_eval:
-        summary["base"] = score(lm, validation, adapter=None, progress=progress)
+        summary["base"] = (score(lm, validation, adapter=None, progress=progress) if args.task == "extract" else
+                           score(lm, validation, adapter=None, progress=progress, restrict_vocabulary=restrict))
     ppl_base = heldout_perplexity(lm, heldout_text, adapter=None)
     result = train_lora(lm, name, train, options, registry.root / ".checkpoints" / name, sha, progress=progress,
                         max_steps=args.max_steps)
@@ -137,9 +139,11 @@ def _train(args, started: float) -> dict:
     else:
         bias = 0.0
         if args.task == "answer":
-            chosen = calibrate(lm, name, calibration, args.max_answerable_abstain, progress=progress)
+            chosen = calibrate(lm, name, calibration, args.max_answerable_abstain, progress=progress,
+                               restrict_vocabulary=restrict)
             summary["calibration"], bias = asdict(chosen), chosen.bias
-            summary["lora"] = score(lm, validation, adapter=name, progress=progress, abstain_bias=bias)
+            summary["lora"] = score(lm, validation, adapter=name, progress=progress, abstain_bias=bias,
+                                    restrict_vocabulary=restrict)
         else:
             summary["lora"] = score(lm, validation, adapter=name, progress=progress)
         ppl_lora = heldout_perplexity(lm, heldout_text, adapter=name)

@@ -49,12 +49,13 @@ def test_select_cuts_the_prompt_to_the_reader_budget(tmp_path):
 def test_draft_settings_are_compared_on_the_same_prompt(tmp_path):
     corpus = _corpus(tmp_path / "corpus.jsonl")
     code, out = _run("--corpus", str(corpus), "--evidence-tokens", "300", "--repeats", "2", "--max-new-tokens", "12",
-                     "--draft-tokens", "0,6", cwd=tmp_path)
+                     "--draft-tokens", "0,6", "--reply-vocabulary", "evidence,any", cwd=tmp_path)
     assert code == 0, out
     budget = out["budgets"]["300"]
-    assert out["draft_tokens"] == [0, 6] and set(budget["decoding"]) == {"0", "6"}
+    assert out["draft_tokens"] == [0, 6] and out["reply_vocabulary"] == ["evidence", "any"]
+    assert set(budget["decoding"]) == {"0/evidence", "0/any", "6/evidence", "6/any"}
     assert all(figures["new_tokens"] > 0 and figures["generate_ms_p50"] > 0 for figures in budget["decoding"].values())
-    assert isinstance(budget["same_reply"], bool) and "answer_ms_p50" not in budget["decoding"]["0"]
+    assert isinstance(budget["same_reply"], bool) and "answer_ms_p50" not in budget["decoding"]["0/any"]
 
 
 def test_real_questions_are_each_asked_once_per_budget(tmp_path):
@@ -81,6 +82,8 @@ def test_bad_arguments_are_clear_errors(tmp_path):
     assert code == 2 and "--evidence-tokens" in out["error"]
     code, out = _run("--corpus", str(corpus), "--draft-tokens", "0,-3", cwd=tmp_path)
     assert code == 2 and "--draft-tokens" in out["error"]
+    code, out = _run("--corpus", str(corpus), "--reply-vocabulary", "evidence,some", cwd=tmp_path)
+    assert code == 2 and "--reply-vocabulary" in out["error"]
     code, out = _run("--corpus", str(tmp_path / "missing.jsonl"), cwd=tmp_path)
     assert code == 2 and "corpus not found" in out["error"]
     code, out = _run("--corpus", str(corpus), "--questions", str(tmp_path / "none.jsonl"), cwd=tmp_path)

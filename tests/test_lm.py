@@ -276,6 +276,48 @@ def test_prompt_lookup_drafts_copied_tokens_without_changing_the_reply(smollm2):
     assert len(passes) < drafted.new_tokens / 2
 
 
+def test_a_restricted_vocabulary_scores_only_its_tokens_and_keeps_replies_that_use_them(smollm2):
+    """The restricted output head gives the full head's scores on the allowed tokens and -inf elsewhere; greedy
+    decoding then writes the unrestricted reply whenever that reply's tokens are allowed, and otherwise a reply of
+    allowed tokens only. The full head is back afterwards, also after an error inside the block."""
+    import torch
+
+    from graphrag.answer_prompt import reply_vocabulary
+    from graphrag.reply_vocabulary import restricted_output_head, vocabulary_token_ids
+
+    prompt = smollm2.chat_prompt("You answer in a few words.", "Evidence: Helix Dynamics was founded by Marta Kovac "
+                                 "in Tallinn in 2004.\nQuestion: Who founded Helix Dynamics?")
+    allowed = vocabulary_token_ids(smollm2.tokenizer, reply_vocabulary(prompt))
+    assert set(smollm2.tokenizer(" Tallinn", add_special_tokens=False)["input_ids"]) <= set(allowed)
+    assert set(smollm2.tokenizer("Helix", add_special_tokens=False)["input_ids"]) <= set(allowed)  # reply-initial
+    assert len(allowed) < smollm2.tokenizer.vocab_size / 50
+    full = smollm2.next_token_logits(prompt)
+    restricted = smollm2.next_token_logits(prompt, vocabulary=reply_vocabulary(prompt))
+    rows = torch.tensor(allowed)
+    assert torch.allclose(restricted[rows], full[rows], atol=1e-4)
+    outside = torch.ones_like(full, dtype=torch.bool)
+    outside[rows] = False
+    assert torch.isneginf(restricted[outside]).all()
+
+    plain = smollm2.generate(prompt, 12)
+    kept = smollm2.generate(prompt, 12, vocabulary=reply_vocabulary(prompt))
+    assert "Marta" in plain.text and set(plain.token_ids) <= set(allowed)
+    assert kept.text == plain.text and kept.token_ids == plain.token_ids
+    # A vocabulary without the reply's first token: the reply changes, and keeps to the vocabulary.
+    first = smollm2.tokenizer.decode([plain.token_ids[0]]).strip().lower()
+    narrow = [word for word in reply_vocabulary(prompt)[0].split() if first not in word.lower()]
+    narrow_ids = set(vocabulary_token_ids(smollm2.tokenizer, narrow))
+    assert plain.token_ids[0] not in narrow_ids
+    steered = smollm2.generate(prompt, 12, vocabulary=narrow)
+    assert steered.token_ids[0] != plain.token_ids[0] and set(steered.token_ids) <= narrow_ids
+
+    head = smollm2.model.get_output_embeddings()
+    with pytest.raises(RuntimeError), restricted_output_head(smollm2.model, allowed):
+        raise RuntimeError("inside the block")
+    assert "forward" not in vars(head)
+    assert torch.equal(smollm2.next_token_logits(prompt), full)
+
+
 def test_training_resumes_from_its_checkpoint(examples, tmp_path):
     """An interrupted run (max_steps) resumed in a fresh process-like model ends where an uninterrupted run does."""
     options = LoraOptions(rank=4, alpha=8, dropout=0.0, target_modules=("q_proj",), epochs=2, batch_size=4,
@@ -305,6 +347,7 @@ class _ScriptedModel:
         self.generation = Generation(text=reply, prompt_tokens=10, new_tokens=5, ms=1.0, mean_token_probability=0.9)
 
         self.prompts: list[str] = []
+        self.vocabularies: list = []
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -315,13 +358,15 @@ class _ScriptedModel:
     def chat_prompt(self, system: str, user: str) -> str:
         return system + user
 
-    def generate(self, prompt: str, max_new_tokens: int, adapter=None, logits_processors=()):
+    def generate(self, prompt: str, max_new_tokens: int, adapter=None, logits_processors=(), vocabulary=None):
         self.prompts.append(prompt)
+        self.vocabularies.append(vocabulary)
         return self.generation
 
 
 def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
     from graphrag.answer import ExtractiveAnswerWriter
+    from graphrag.answer_prompt import reply_vocabulary
     from graphrag.lm_answer import LMAnswerWriter
 
     question = "Who founded the company that acquired Veltrix Systems?"
@@ -341,6 +386,10 @@ def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
     good = LMAnswerWriter(_ScriptedModel(f"Answer: {name}\nEvidence: {cited}"), extractive)
     answer = good.write(question, retrieval)
     assert answer.text == name and not answer.abstained
+    # the reply is restricted to its prompt's words and the schema's, unless the writer is told otherwise
+    assert good.model.vocabularies == [reply_vocabulary(good.model.prompts[0])]
+    anything = LMAnswerWriter(good.model, extractive, restrict_vocabulary=False)
+    assert anything.write(question, retrieval).text == name and good.model.vocabularies[-1] is None
     assert answer.citations and name in answer.citations[0].text
     idk = LMAnswerWriter(_ScriptedModel("Answer: I don't know\nEvidence: none"), extractive).write(question, retrieval)
     assert idk.abstained and idk.text == "I don't know."
