@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from .errors import ModelOutputError
 
-__all__ = ["ANSWER_SYSTEM", "EvidenceItem", "IDK_REPLY", "REPLY_PREFIX", "ParsedReply", "format_reply", "parse_reply",
-           "reply_vocabulary", "user_message"]
+__all__ = ["ANSWER_SYSTEM", "EvidenceItem", "IDK_REPLY", "MAX_ANSWER_CHARS", "REPLY_PREFIX", "ParsedReply",
+           "format_reply", "parse_reply", "reply_vocabulary", "user_message"]
 
 ANSWER_SYSTEM = (  # short on purpose: every training example and every query pays for it in prefill
     "Answer the question from the numbered evidence only, in two lines:\n"
@@ -28,7 +28,7 @@ IDK_TEXT = "I don't know"
 IDK_REPLY = f"{REPLY_PREFIX} {IDK_TEXT}\nEvidence: none"
 # Words a reply may use whatever the evidence says: the schema's own, yes/no, digits and common punctuation.
 _REPLY_WORDS = (f"{IDK_REPLY}\nyes no Yes No 0 1 2 3 4 5 6 7 8 9 , . ; : - ' \" ( ) [ ] / & % $")
-_MAX_ANSWER_CHARS = 200
+MAX_ANSWER_CHARS = 200
 _ANSWER_LINE = re.compile(r"^Answer:[ \t]*(\S.*?)[ \t]*$")
 _EVIDENCE_LINE = re.compile(r"^Evidence:[ \t]*(none|\d+(?:[ \t]*,[ \t]*\d+)*)[ \t]*$")
 
@@ -85,8 +85,8 @@ def parse_reply(text: str, evidence_count: int) -> ParsedReply:
         raise ModelOutputError("second line is not 'Evidence: <numbers>' or 'Evidence: none'")
     answer = answer_match.group(1).strip()
     idk = answer.rstrip(".").lower() == IDK_TEXT.lower()
-    if len(answer) > _MAX_ANSWER_CHARS:
-        raise ModelOutputError(f"answer longer than {_MAX_ANSWER_CHARS} characters")
+    if len(answer) > MAX_ANSWER_CHARS:
+        raise ModelOutputError(f"answer longer than {MAX_ANSWER_CHARS} characters")
     if evidence_match.group(1) == "none":
         if not idk:
             raise ModelOutputError("an answer must cite evidence")

@@ -144,6 +144,11 @@ class Settings(BaseSettings):
                                 "scores a few hundred tokens instead of the whole vocabulary (Qwen: 151,936 x 896, "
                                 "a quarter of its weights read per generated token) and an answer cannot use a word "
                                 "the evidence lacks; `any` = the whole vocabulary.")
+    answer_constrained_decoding: bool = Field(
+        True, description="Decoding keeps the answer LM's reply to the two-line schema (graphrag/reply_grammar.py): a "
+                          "token that would make the reply impossible to complete (a third line, evidence numbers "
+                          "outside the evidence, citations after \"I don't know\") is never chosen. The parser still "
+                          "checks every reply.")
     answer_evidence_tokens: int = Field(1500, ge=64, le=16_000, description="Evidence given to the answer LM, in tokens.")
     answer_reader_tokens: int = Field(
         500, ge=0, le=16_000, description="Of that evidence, the answer LM reads the sentences most relevant to the "

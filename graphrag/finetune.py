@@ -219,14 +219,18 @@ def _checkpoint(model, adapter_name: str, optimizer, scheduler, directory: Path,
 
 
 def evaluate(lm: LanguageModel, examples: list[Example], adapter: str | None, max_new_tokens: int = 48,
-             progress: bool = False, abstain_bias: float = 0.0, restrict_vocabulary: bool = True) -> dict:
+             progress: bool = False, abstain_bias: float = 0.0, restrict_vocabulary: bool = True,
+             constrained: bool = True) -> dict:
     """Generate for each question example and score: EM/F1 on answerable ones, abstention on both kinds,
     malformed replies (counted as wrong, and as not abstaining). ``abstain_bias``: see graphrag/abstention.py;
-    ``restrict_vocabulary``: replies use only their prompt's and the schema's words, as the answer writer's do."""
+    ``restrict_vocabulary``: replies use only their prompt's and the schema's words, as the answer writer's do;
+    ``constrained``: decoding keeps to the reply schema, as the answer writer's does (graphrag/reply_grammar.py)."""
     from tqdm import tqdm
 
     from .abstention import AbstainBias
+    from .reply_grammar import ReplyGrammar, ReplyTokens
 
+    reply_tokens = ReplyTokens(lm.tokenizer) if constrained else None
     answerable = {"em": [], "f1": [], "abstained": []}
     unanswerable_abstained, malformed = [], 0
     questions = [e for e in examples if e.kind != "replay"]
@@ -234,9 +238,11 @@ def evaluate(lm: LanguageModel, examples: list[Example], adapter: str | None, ma
                         mininterval=bar_interval()):
         prompt = lm.chat_prompt(example.system, example.user)
         processors = [AbstainBias(lm.tokenizer, abstain_bias)] if abstain_bias else []
+        evidence_count = example.user.count("\n[")
+        if reply_tokens is not None:
+            processors.append(ReplyGrammar(reply_tokens, evidence_count))
         generation = lm.generate(prompt, max_new_tokens, adapter=adapter, logits_processors=processors,
                                  vocabulary=reply_vocabulary(prompt) if restrict_vocabulary else None)
-        evidence_count = example.user.count("\n[")
         try:
             reply = parse_reply(generation.text, evidence_count)
         except ModelOutputError:

@@ -17,6 +17,7 @@ from .answer_prompt import ANSWER_SYSTEM, REPLY_PREFIX, EvidenceItem, parse_repl
 from .errors import ModelOutputError
 from .evidence_selection import EvidenceSelector, SelectableText
 from .lm import LanguageModel
+from .reply_grammar import ReplyGrammar, ReplyTokens
 from .retrieval.planner import Retrieval
 from .types import Answer, Citation, Evidence, Path
 
@@ -57,12 +58,13 @@ class LMAnswerWriter:
     """Writes answers with a LanguageModel; ``adapter`` None means the base model alone. Without a ``fallback``
     writer a malformed reply raises ModelOutputError (benchmarks score the model's own replies that way). With a
     ``selector`` the model reads only the evidence sentences it keeps. ``restrict_vocabulary``: the reply may use
-    only the words of its prompt and of the reply schema (answer_prompt.reply_vocabulary)."""
+    only the words of its prompt and of the reply schema (answer_prompt.reply_vocabulary). With ``reply_tokens``
+    decoding keeps to the reply schema (graphrag/reply_grammar.py)."""
 
     def __init__(self, model: LanguageModel, fallback: ExtractiveAnswerWriter | None, adapter: str | None = None,
                  max_new_tokens: int = 48, evidence_tokens: int = 1500, stats: WriterStats | None = None,
                  abstain_bias: float = 0.0, selector: EvidenceSelector | None = None,
-                 restrict_vocabulary: bool = True) -> None:
+                 restrict_vocabulary: bool = True, reply_tokens: ReplyTokens | None = None) -> None:
         self.model = model
         self.fallback = fallback
         self.adapter = adapter
@@ -72,11 +74,12 @@ class LMAnswerWriter:
         self.abstain_bias = abstain_bias  # the adapter's calibrated "I don't know" bias (graphrag/abstention.py)
         self.selector = selector
         self.restrict_vocabulary = restrict_vocabulary
+        self.reply_tokens = reply_tokens
 
     def without_fallback(self) -> LMAnswerWriter:
         """The same writer with no extractive fallback: a malformed reply raises (benchmarks score it as wrong)."""
         return LMAnswerWriter(self.model, None, self.adapter, self.max_new_tokens, self.evidence_tokens, self.stats,
-                              self.abstain_bias, self.selector, self.restrict_vocabulary)
+                              self.abstain_bias, self.selector, self.restrict_vocabulary, self.reply_tokens)
 
     @property
     def name(self) -> str:
@@ -117,6 +120,8 @@ class LMAnswerWriter:
         prompt, forced = reply_prompt(self.model, question, [n.item for n in numbered], self.adapter)
         processors = ([AbstainBias(self.model.tokenizer, self.abstain_bias, prefix_in_prompt=bool(forced))]
                       if self.abstain_bias else [])
+        if self.reply_tokens is not None:
+            processors.append(ReplyGrammar(self.reply_tokens, len(numbered), forced))
         generation = self.model.generate(prompt, self.max_new_tokens, adapter=self.adapter,
                                          logits_processors=processors,
                                          vocabulary=reply_vocabulary(prompt) if self.restrict_vocabulary else None)

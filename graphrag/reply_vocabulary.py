@@ -16,17 +16,19 @@ from contextlib import contextmanager
 
 __all__ = ["restricted_output_head", "vocabulary_token_ids"]
 
-_WORD = re.compile(r"\S+")
+_CHUNK = re.compile(r"\S+")  # a word as written, with the punctuation around it
+_WORD = re.compile(r"\w+(?:[-'’.]\w+)*")  # the word alone: "Paris" of "(Paris),"
 
 
 def vocabulary_token_ids(tokenizer, texts: Iterable[str]) -> list[int]:
     """Sorted ids of every token a reply built from the words of ``texts`` may use.
 
-    A word is tokenized as the texts have it and also standalone with and without a leading space and with its
-    first letter in either case: the tokenizer splits "Paris" after a newline differently from " Paris" after
-    "Answer:", and an answer may start a word the evidence has mid-sentence ("the" / "The")."""
+    A word (with the punctuation around it, and without) is tokenized as the texts have it and also standalone
+    with and without a leading space and with its first letter in either case: the tokenizer splits "Paris" after
+    a newline or a bracket differently from " Paris" after "Answer:", and an answer may start a word the evidence
+    has mid-sentence ("the" / "The")."""
     texts = list(texts)
-    words = {match.group(0) for text in texts for match in _WORD.finditer(text)}
+    words = {match.group(0) for text in texts for pattern in (_CHUNK, _WORD) for match in pattern.finditer(text)}
     variants = set()
     for word in words:
         for form in (word, word[:1].upper() + word[1:], word[:1].lower() + word[1:]):

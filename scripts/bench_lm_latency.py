@@ -3,21 +3,23 @@
 For each evidence budget (tokens of passages, as the LM answer writer would number them) the product's own prompt
 is built from corpus passages and the answer model generates a reply greedily, with the adapter if one is named.
 Prefill (one forward pass over the prompt) is timed on its own, so decode time per new token follows. Prints
-{"model", "dtype", "adapter", "merged_adapters", "torch_threads", "load_s", "draft_tokens", "reply_vocabulary",
-"budgets": {"<tokens>":
-{"prompt_tokens", "prefill_ms", "prefill_gflops", "same_reply", "decoding": {"<draft tokens>": {"generate_ms_p50",
-"generate_ms_p95", "new_tokens", "decode_ms_per_token"}}}}}: medians over --repeats runs of one synthetic question,
-or over real questions with --questions (each asked once per budget: its gold passages among corpus distractors,
-filled up to the budget; each budget then also reports "questions"); prefill_gflops counts only the weight
-matrices (2 x parameters outside the embedding table and output head x prompt tokens). --draft-tokens 0,10 times
-prompt-lookup decoding against one token a pass, the runs interleaved; --reply-vocabulary evidence,any
-times a reply restricted to its prompt's words against the whole vocabulary (the answer_reply_vocabulary setting;
-with two values each decoding key is "<draft tokens>/<vocabulary>"); same_reply says every setting wrote the
-same reply. With --select the evidence first goes through the product's sentence selection (the
-answer_reader_tokens setting): each budget then also reports "select_ms", and each decoding setting
-"answer_ms_p50" / "answer_ms_p95" (selection plus generation: what the answer writer spends on that much evidence).
-merged_adapters is the answer_merged_adapters setting (GRAPHRAG_ANSWER_MERGED_ADAPTERS=0 serves the adapter
-through peft's separate LoRA products instead of merged weights).
+{"model", "dtype", "adapter", "merged_adapters", "torch_threads", "load_s", "draft_tokens", "reply_vocabulary", "constrained_decoding",
+"budgets": {"<tokens>": {"prompt_tokens", "prefill_ms", "prefill_gflops", "same_reply", "same_replies",
+"decoding": {"<draft tokens>": {"generate_ms_p50", "generate_ms_p95", "new_tokens", "decode_ms_per_token"}}}}}:
+medians over --repeats runs of one synthetic question, or over real questions with --questions (each asked once
+per budget: its gold passages among corpus distractors, filled up to the budget; each budget then also reports
+"questions"); prefill_gflops counts only the weight matrices (2 x parameters outside the embedding table and
+output head x prompt tokens).
+
+--draft-tokens 0,10 times prompt-lookup decoding against one token a pass, the runs interleaved;
+--reply-vocabulary evidence,any times a reply restricted to its prompt's words against the whole vocabulary (the
+answer_reply_vocabulary setting; with two values each decoding key is "<draft tokens>/<vocabulary>"). same_reply
+says every setting wrote the same reply, same_replies for how many of the prompts ("48/50"). With --select the
+evidence first goes through the product's sentence selection (the answer_reader_tokens setting): each budget then
+also reports "select_ms", and each decoding setting "answer_ms_p50" / "answer_ms_p95" (selection plus generation:
+what the answer writer spends on that much evidence). merged_adapters is the answer_merged_adapters setting
+(GRAPHRAG_ANSWER_MERGED_ADAPTERS=0 serves the adapter through peft's separate LoRA products instead of merged
+weights).
 
 Example (2 CPU cores):
   python scripts/bench_lm_latency.py --corpus ../shared/data/multihop/corpus.jsonl --evidence-tokens 250,500,1000,1500
@@ -45,6 +47,7 @@ from graphrag import Settings  # noqa: E402
 from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, reply_vocabulary, user_message  # noqa: E402
 from graphrag.evidence_selection import SelectableText  # noqa: E402
 from graphrag.lm_answer import reply_prompt  # noqa: E402
+from graphrag.reply_grammar import ReplyGrammar  # noqa: E402
 
 QUESTION = "Which country is the birthplace of the person these passages are about?"
 
@@ -170,6 +173,7 @@ def _measure(args) -> dict:
     model.generate(model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, passages[:1])), 4,
                    adapter=args.adapter)  # warm-up: first-call allocations are not part of any budget
     selector = _selector(settings, model) if args.select else None
+    reply_tokens = writers.reply_tokens()  # the answer writer's reply grammar, when the setting has it on
     results = {}
     for budget in budgets:
         if questions:  # each question once, with its own gold passages among distractors
@@ -184,13 +188,14 @@ def _measure(args) -> dict:
                 texts = selector.select(question, [SelectableText(e.label, e.text) for e in evidence])
                 select_ms.append((time.perf_counter() - started) * 1000)
                 evidence = [EvidenceItem(e.label, text) for e, text in zip(evidence, texts) if text is not None]
-            prompt, _ = reply_prompt(model, question, evidence, args.adapter)  # as the answer writer builds it
+            prompt, forced = reply_prompt(model, question, evidence, args.adapter)  # as the answer writer does
             prompt_tokens.append(model.count_tokens(prompt))
             prefill.append(_prefill_ms(model, prompt, args.adapter))
             replies = set()
             for draft, vocabulary in decodings:  # interleaved, so the machine's drift touches every setting alike
                 model.draft_tokens = draft
-                generation = model.generate(prompt, max_new, adapter=args.adapter,
+                grammar = [ReplyGrammar(reply_tokens, len(evidence), forced)] if reply_tokens else []
+                generation = model.generate(prompt, max_new, adapter=args.adapter, logits_processors=grammar,
                                             vocabulary=reply_vocabulary(prompt) if vocabulary == "evidence" else None)
                 runs[key(draft, vocabulary)].append((generation, prefill[-1], select_ms[-1] if selector else 0.0))
                 replies.add(generation.text)
@@ -205,12 +210,14 @@ def _measure(args) -> dict:
         if selector:
             figures["select_ms"] = round(statistics.median(select_ms), 1)
         figures["same_reply"] = all(same)  # drafting must not change what greedy decoding writes
+        figures["same_replies"] = f"{sum(same)}/{len(same)}"
         figures["decoding"] = {name: _decoding(measured, bool(selector)) for name, measured in runs.items()}
     model.draft_tokens = settings.answer_draft_tokens
     return {"model": model.resolved.name, "dtype": str(model.model.dtype).replace("torch.", ""),
             "adapter": args.adapter, "merged_adapters": settings.answer_merged_adapters,
             "torch_threads": torch.get_num_threads(), "load_s": load_s,
             "matmul_parameters": weights, "draft_tokens": drafts, "reply_vocabulary": vocabularies,
+            "constrained_decoding": reply_tokens is not None,
             "reader_tokens": settings.answer_reader_tokens if selector else None, "budgets": results}
 
 

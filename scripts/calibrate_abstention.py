@@ -75,11 +75,14 @@ def main() -> int:
                            restrict_vocabulary=restrict)
         summary: dict = {"adapter": args.adapter, "cpu_count": os.cpu_count(), "calibration": asdict(chosen),
                          "reply_vocabulary": settings.answer_reply_vocabulary,
+                         "constrained_decoding": settings.answer_constrained_decoding,
                          "validation": evaluate(lm, validation, args.adapter, progress=True,
-                                                abstain_bias=chosen.bias, restrict_vocabulary=restrict)}
+                                                abstain_bias=chosen.bias, restrict_vocabulary=restrict,
+                                                constrained=settings.answer_constrained_decoding)}
         if args.compare:
             summary["validation_unbiased"] = evaluate(lm, validation, args.adapter, progress=True,
-                                                      restrict_vocabulary=restrict)
+                                                      restrict_vocabulary=restrict,
+                                                      constrained=settings.answer_constrained_decoding)
         registry.set_abstain_bias(args.adapter, chosen.bias, {**asdict(chosen), "validation": summary["validation"]})
         summary["total_seconds"] = round(time.perf_counter() - started, 1)
         return summary

@@ -126,7 +126,8 @@ def _train(args, started: float) -> dict:
                      **({"mix": mix} if mix else {})}
     if not args.skip_base_eval:
         summary["base"] = (score(lm, validation, adapter=None, progress=progress) if args.task == "extract" else
-                           score(lm, validation, adapter=None, progress=progress, restrict_vocabulary=restrict))
+                           score(lm, validation, adapter=None, progress=progress, restrict_vocabulary=restrict,
+                                 constrained=settings.answer_constrained_decoding))
     ppl_base = heldout_perplexity(lm, heldout_text, adapter=None)
     result = train_lora(lm, name, train, options, registry.root / ".checkpoints" / name, sha, progress=progress,
                         max_steps=args.max_steps)
@@ -143,7 +144,7 @@ def _train(args, started: float) -> dict:
                                restrict_vocabulary=restrict)
             summary["calibration"], bias = asdict(chosen), chosen.bias
             summary["lora"] = score(lm, validation, adapter=name, progress=progress, abstain_bias=bias,
-                                    restrict_vocabulary=restrict)
+                                    restrict_vocabulary=restrict, constrained=settings.answer_constrained_decoding)
         else:
             summary["lora"] = score(lm, validation, adapter=name, progress=progress)
         ppl_lora = heldout_perplexity(lm, heldout_text, adapter=name)

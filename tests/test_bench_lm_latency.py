@@ -56,6 +56,8 @@ def test_draft_settings_are_compared_on_the_same_prompt(tmp_path):
     assert set(budget["decoding"]) == {"0/evidence", "0/any", "6/evidence", "6/any"}
     assert all(figures["new_tokens"] > 0 and figures["generate_ms_p50"] > 0 for figures in budget["decoding"].values())
     assert isinstance(budget["same_reply"], bool) and "answer_ms_p50" not in budget["decoding"]["0/any"]
+    same, asked = map(int, budget["same_replies"].split("/"))
+    assert asked == 2 and (same == 2) == budget["same_reply"]
 
 
 def test_real_questions_are_each_asked_once_per_budget(tmp_path):

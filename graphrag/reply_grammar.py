@@ -1,0 +1,140 @@
+"""Decoding that keeps the answer LM inside the reply schema: two lines, "Answer: ..." then "Evidence: ..." citing
+numbers of evidence that exists (or "none" after "I don't know").
+
+A small model knows the answer more often than it writes the schema right: the stand-in adapter of 2026-12-02 cited
+passage 3 of 2 in a tenth of its HotpotQA replies, which the parser must reject. A transformers logits processor
+therefore gives -inf to every token that would make the reply so far impossible to complete by the schema
+(``viable``); the model still picks its own best among the rest, so a reply it writes correctly is unchanged. The
+parser still checks every reply (a reply cut off by the token limit still fails), and the fallback still counts.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .answer_prompt import IDK_TEXT, MAX_ANSWER_CHARS, REPLY_PREFIX
+
+__all__ = ["ReplyGrammar", "ReplyTokens", "complete", "viable"]
+
+_EVIDENCE = "Evidence:"
+_NUMBERS = re.compile(r" ?(?:\d+ ?, ?)*\d*")  # a prefix of "1, 3": numbers, commas, single spaces
+_STRUCTURE_CHARACTERS = set(REPLY_PREFIX + _EVIDENCE + " none,0123456789\n")
+
+
+def viable(text: str, evidence_count: int) -> bool:
+    """Whether ``text`` (the reply so far, "Answer:" included) can still be completed to a reply the schema takes."""
+    text = text.lstrip(" ")
+    first, newline, second = text.partition("\n")
+    if not newline:
+        if len(first) <= len(REPLY_PREFIX):
+            return REPLY_PREFIX.startswith(first)
+        return first.startswith(REPLY_PREFIX) and len(first[len(REPLY_PREFIX):].strip()) <= MAX_ANSWER_CHARS
+    answer = first[len(REPLY_PREFIX):].strip() if first.startswith(REPLY_PREFIX) else ""
+    if not answer or len(answer) > MAX_ANSWER_CHARS or "\n" in second:
+        return False
+    if len(second) <= len(_EVIDENCE):
+        return _EVIDENCE.startswith(second)
+    if not second.startswith(_EVIDENCE):
+        return False
+    cited = second[len(_EVIDENCE):]
+    if _is_idk(answer):
+        return " none".startswith(cited) or "none".startswith(cited)
+    if not _NUMBERS.fullmatch(cited):
+        return False
+    numbers = re.findall(r"\d+", cited)
+    growing = bool(numbers) and cited[-1].isdigit()  # the last number may go on: "1" of "12"
+    ended = [int(n) for n in (numbers[:-1] if growing else numbers)]
+    if any(not 1 <= n <= evidence_count for n in ended) or len(set(ended)) < len(ended):
+        return False  # out of range, or cited twice (a list that only repeats itself never ends)
+    free = [n for n in range(1, evidence_count + 1) if n not in ended]
+    if growing:
+        return not numbers[-1].startswith("0") and any(str(n).startswith(numbers[-1]) for n in free)
+    return bool(free) or not cited.rstrip().endswith(",")
+
+
+def complete(text: str, evidence_count: int) -> bool:
+    """Whether ``text`` is a whole reply the schema takes (generation may end here)."""
+    if not viable(text, evidence_count):
+        return False
+    first, newline, second = text.lstrip(" ").partition("\n")
+    if not newline or not second.startswith(_EVIDENCE):
+        return False
+    cited = second[len(_EVIDENCE):].strip()
+    if _is_idk(first[len(REPLY_PREFIX):].strip()):
+        return cited == "none"
+    return bool(re.fullmatch(r"\d+(?: ?, ?\d+)*", cited))  # viable: in range and distinct
+
+
+def _is_idk(answer: str) -> bool:
+    return answer.rstrip(".").lower() == IDK_TEXT.lower()
+
+
+class ReplyTokens:
+    """What the grammar needs to know of a tokenizer, computed once per model (Qwen: about 1.5 s): each token's
+    text; the tokens that can spell the schema's own parts ("Answer:", "Evidence:", numbers, "none"), by first
+    character; the tokens that end the answer line (a newline and then at most "Evidence:"), those that end it
+    and go on past "Evidence:" (checked one by one), the other tokens holding a newline; the end tokens."""
+
+    def __init__(self, tokenizer) -> None:
+        import torch
+
+        self.texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+        self.structure: dict[str, list[int]] = {}
+        line_ends, self.long_line_ends, bad_newlines = [], [], []
+        for i, text in enumerate(self.texts):
+            if text and set(text) <= _STRUCTURE_CHARACTERS:
+                self.structure.setdefault(text[0], []).append(i)
+            if "\n" in text:
+                tail = text.partition("\n")[2]
+                if "\n" in tail or not (_EVIDENCE.startswith(tail) or tail.startswith(_EVIDENCE)):
+                    bad_newlines.append(i)
+                elif len(tail) > len(_EVIDENCE):
+                    self.long_line_ends.append(i)
+                else:
+                    line_ends.append(i)
+        eos = tokenizer.eos_token_id
+        self.eos = sorted({*(eos if isinstance(eos, list) else [eos]), *tokenizer.all_special_ids} - {None})
+        self.banned_in_answer = torch.tensor(bad_newlines + self.eos, dtype=torch.long)
+        self.line_ends = torch.tensor(line_ends, dtype=torch.long)
+
+
+class ReplyGrammar:
+    """A transformers logits processor for one generation: tokens that would break the schema get -inf.
+
+    ``prefix`` is the part of the reply already in the prompt ("Answer:" for an adapter, see
+    lm_answer.reply_prompt); the first call's ``input_ids`` are taken to be the prompt (as for AbstainBias)."""
+
+    def __init__(self, tokens: ReplyTokens, evidence_count: int, prefix: str = "") -> None:
+        self.tokens = tokens
+        self.evidence_count = evidence_count
+        self.prefix = prefix
+        self._prompt_tokens: int | None = None
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        if self._prompt_tokens is None:
+            self._prompt_tokens = input_ids.shape[1]
+        tokens, count = self.tokens, self.evidence_count
+        reply = self.prefix + "".join(tokens.texts[int(t)] for t in input_ids[0, self._prompt_tokens:])
+        first, newline, _ = reply.lstrip(" ").partition("\n")
+        if not newline and first.startswith(REPLY_PREFIX):
+            # Writing the answer: anything goes but an ending, a second newline, or a line end before there is
+            # an answer (or whose tail the schema cannot take).
+            scores = scores.clone()
+            scores[:, tokens.banned_in_answer] = float("-inf")
+            answer = first[len(REPLY_PREFIX):]
+            if not answer.strip() or len(answer.strip()) > MAX_ANSWER_CHARS:
+                scores[:, tokens.line_ends] = float("-inf")
+            for token in tokens.long_line_ends:
+                if not viable(reply + tokens.texts[token], count):
+                    scores[:, token] = float("-inf")
+            return scores
+        # Spelling the schema's parts: only the characters that can come next start a token worth checking.
+        starts = [c for c in tokens.structure if viable(reply + c, count)]
+        allowed = [t for c in starts for t in tokens.structure[c] if viable(reply + tokens.texts[t], count)]
+        if complete(reply, count):
+            allowed += tokens.eos
+        masked = torch.full_like(scores, float("-inf"))
+        masked[:, allowed] = scores[:, allowed]
+        return masked
