@@ -96,6 +96,7 @@ class ReplyTokens:
         self.eos = sorted({*(eos if isinstance(eos, list) else [eos]), *tokenizer.all_special_ids} - {None})
         self.banned_in_answer = torch.tensor(bad_newlines + self.eos, dtype=torch.long)
         self.line_ends = torch.tensor(line_ends, dtype=torch.long)
+        self.newline = torch.tensor([i for i in line_ends if self.texts[i] == "\n"], dtype=torch.long)
 
 
 class ReplyGrammar:
@@ -122,10 +123,15 @@ class ReplyGrammar:
             # Writing the answer: anything goes but an ending, a second newline, or a line end before there is
             # an answer (or whose tail the schema cannot take).
             scores = scores.clone()
-            scores[:, tokens.banned_in_answer] = float("-inf")
             answer = first[len(REPLY_PREFIX):]
             if not answer.strip() or len(answer.strip()) > MAX_ANSWER_CHARS:
                 scores[:, tokens.line_ends] = float("-inf")
+            elif len(tokens.newline):
+                # A model that would stop after its answer has forgotten the Evidence line: it gets a line end
+                # instead (scored as its wish to stop), rather than being pushed to write on until the token limit.
+                ending = scores[:, tokens.eos].max(dim=1, keepdim=True).values
+                scores[:, tokens.newline] = torch.maximum(scores[:, tokens.newline], ending)
+            scores[:, tokens.banned_in_answer] = float("-inf")
             for token in tokens.long_line_ends:
                 if not viable(reply + tokens.texts[token], count):
                     scores[:, token] = float("-inf")

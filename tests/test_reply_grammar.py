@@ -80,3 +80,18 @@ def test_constrained_decoding_turns_a_malformed_reply_into_one_the_parser_takes(
     kept = smollm2.generate(prompt, 40, logits_processors=[ReplyGrammar(ReplyTokens(smollm2.tokenizer), 2)])
     reply = parse_reply(kept.text, len(items))
     assert "Marta Kovac" in reply.answer and set(reply.cited) <= {1, 2}
+
+
+def test_a_reply_that_would_stop_after_its_answer_gets_a_line_end_instead(smollm2):
+    import torch
+
+    tokenizer = smollm2.tokenizer
+    tokens = ReplyTokens(tokenizer)
+    prompt = tokenizer("Question: where?", add_special_tokens=False, return_tensors="pt")["input_ids"]
+    grammar = ReplyGrammar(tokens, 2, prefix="Answer:")
+    grammar(prompt, torch.zeros(1, len(tokens.texts)))
+    ids = torch.cat([prompt, tokenizer(" Tallinn", add_special_tokens=False, return_tensors="pt")["input_ids"]], 1)
+    scores = torch.zeros(1, len(tokens.texts))
+    scores[0, tokens.eos[0]] = 5.0  # the model wants to stop here
+    masked = grammar(ids, scores)
+    assert tokens.texts[int(masked[0].argmax())] == "\n" and not masked[0, tokens.eos].isfinite().any()
