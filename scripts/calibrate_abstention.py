@@ -68,11 +68,12 @@ def main() -> int:
         restrict = settings.answer_reply_vocabulary == "evidence"  # decode as the answer writer does
         if args.tradeoff:
             return {"adapter": args.adapter, "cpu_count": os.cpu_count(),
-                    **{half: asdict(_tradeoff(lm, args.adapter, examples, args.max_answerable_abstain, restrict))
+                    **{half: asdict(_tradeoff(lm, args.adapter, examples, args.max_answerable_abstain, restrict,
+                                              settings.answer_constrained_decoding))
                        for half, examples in (("calibration", calibration), ("validation", validation))},
                     "total_seconds": round(time.perf_counter() - started, 1)}
         chosen = calibrate(lm, args.adapter, calibration, args.max_answerable_abstain, progress=True,
-                           restrict_vocabulary=restrict)
+                           restrict_vocabulary=restrict, constrained=settings.answer_constrained_decoding)
         summary: dict = {"adapter": args.adapter, "cpu_count": os.cpu_count(), "calibration": asdict(chosen),
                          "reply_vocabulary": settings.answer_reply_vocabulary,
                          "constrained_decoding": settings.answer_constrained_decoding,
@@ -90,8 +91,10 @@ def main() -> int:
     return run_reporting(calibrate_adapter, args.out)
 
 
-def _tradeoff(lm, adapter: str, examples: list, max_answerable_rate: float, restrict_vocabulary: bool):
-    margins = idk_margins(lm, examples, adapter, progress=True, restrict_vocabulary=restrict_vocabulary)
+def _tradeoff(lm, adapter: str, examples: list, max_answerable_rate: float, restrict_vocabulary: bool,
+              constrained: bool):
+    margins = idk_margins(lm, examples, adapter, progress=True, restrict_vocabulary=restrict_vocabulary,
+                          constrained=constrained)
     return tradeoff([m for m, e in zip(margins, examples) if e.kind != "unanswerable"],
                     [m for m, e in zip(margins, examples) if e.kind == "unanswerable"], max_answerable_rate)
 

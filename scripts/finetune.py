@@ -141,7 +141,7 @@ def _train(args, started: float) -> dict:
         bias = 0.0
         if args.task == "answer":
             chosen = calibrate(lm, name, calibration, args.max_answerable_abstain, progress=progress,
-                               restrict_vocabulary=restrict)
+                               restrict_vocabulary=restrict, constrained=settings.answer_constrained_decoding)
             summary["calibration"], bias = asdict(chosen), chosen.bias
             summary["lora"] = score(lm, validation, adapter=name, progress=progress, abstain_bias=bias,
                                     restrict_vocabulary=restrict, constrained=settings.answer_constrained_decoding)
