@@ -117,6 +117,9 @@ class LMAnswerWriter:
         started = time.perf_counter()
         numbered = self.numbered_evidence(retrieval, question)
         evidence_ms = round((time.perf_counter() - started) * 1000, 2)
+        if not numbered:  # nothing to read: the schema's one reply is "I don't know", so the LM is not asked
+            return Answer(question=question, text=IDK, confidence=0.0, abstained=True, plan=retrieval.plan,
+                          timings_ms={**retrieval.timings_ms, "evidence": evidence_ms})
         prompt, forced = reply_prompt(self.model, question, [n.item for n in numbered], self.adapter)
         processors = ([AbstainBias(self.model.tokenizer, self.abstain_bias, prefix_in_prompt=bool(forced))]
                       if self.abstain_bias else [])

@@ -28,9 +28,12 @@ def viable(text: str, evidence_count: int) -> bool:
     if not newline:
         if len(first) <= len(REPLY_PREFIX):
             return REPLY_PREFIX.startswith(first)
-        return first.startswith(REPLY_PREFIX) and len(first[len(REPLY_PREFIX):].strip()) <= MAX_ANSWER_CHARS
+        answer = first[len(REPLY_PREFIX):].lstrip()
+        if evidence_count == 0:  # nothing to cite: "I don't know" is the only reply the schema takes
+            return first.startswith(REPLY_PREFIX) and f"{IDK_TEXT.lower()}.".startswith(answer.lower())
+        return first.startswith(REPLY_PREFIX) and len(answer.strip()) <= MAX_ANSWER_CHARS
     answer = first[len(REPLY_PREFIX):].strip() if first.startswith(REPLY_PREFIX) else ""
-    if not answer or len(answer) > MAX_ANSWER_CHARS or "\n" in second:
+    if not answer or len(answer) > MAX_ANSWER_CHARS or "\n" in second or (evidence_count == 0 and not _is_idk(answer)):
         return False
     if len(second) <= len(_EVIDENCE):
         return _EVIDENCE.startswith(second)
@@ -126,6 +129,10 @@ class ReplyGrammar:
             answer = first[len(REPLY_PREFIX):]
             if not answer.strip() or len(answer.strip()) > MAX_ANSWER_CHARS:
                 scores[:, tokens.line_ends] = float("-inf")
+            elif count == 0:  # only "I don't know" may end the line (the answer writer does not get here)
+                for token in tokens.line_ends.tolist():
+                    if not viable(reply + tokens.texts[token], count):
+                        scores[:, token] = float("-inf")
             elif len(tokens.newline):
                 # A model that would stop after its answer has forgotten the Evidence line: it gets a line end
                 # instead (scored as its wish to stop), rather than being pushed to write on until the token limit.

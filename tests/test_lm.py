@@ -393,6 +393,10 @@ def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
     assert answer.citations and name in answer.citations[0].text
     idk = LMAnswerWriter(_ScriptedModel("Answer: I don't know\nEvidence: none"), extractive).write(question, retrieval)
     assert idk.abstained and idk.text == "I don't know."
+    nothing = LMAnswerWriter(_ScriptedModel("Answer: Marta\nEvidence: 1"), None)
+    empty = replace(retrieval, evidence=(), chains=(), connections=())
+    answer = nothing.write(question, empty)  # no evidence: "I don't know" without asking the model
+    assert answer.abstained and answer.text == "I don't know." and nothing.model.prompts == []
 
 
 def test_lm_writer_reads_only_the_selected_sentences(demo_engine, real_embedder):

@@ -26,6 +26,7 @@ from graphrag.reply_grammar import ReplyGrammar, ReplyTokens, complete, viable
     ("Answer: Tallinn\nEvidence: 1, 1", 12, True),  # "1, 1" may still become "1, 10"
     ("Answer: I don't know\nEvidence: no", 2, True), ("Answer: I don't know\nEvidence: 1", 2, False),
     ("Answer: " + "x" * 201, 2, False),
+    ("Answer: I don", 0, True), ("Answer: Tallinn", 0, False),  # no evidence: only "I don't know"
 ])
 def test_viable_says_whether_a_partial_reply_can_still_follow_the_schema(text, count, expected):
     assert viable(text, count) is expected
@@ -95,3 +96,17 @@ def test_a_reply_that_would_stop_after_its_answer_gets_a_line_end_instead(smollm
     scores[0, tokens.eos[0]] = 5.0  # the model wants to stop here
     masked = grammar(ids, scores)
     assert tokens.texts[int(masked[0].argmax())] == "\n" and not masked[0, tokens.eos].isfinite().any()
+
+
+def test_with_no_evidence_only_i_dont_know_may_end_the_answer_line(smollm2):
+    import torch
+
+    tokenizer = smollm2.tokenizer
+    tokens = ReplyTokens(tokenizer)
+    newline = tokens.texts.index("\n")
+    for answer, ends in ((" Tallinn", False), (" I don't know", True)):
+        grammar = ReplyGrammar(tokens, 0, prefix="Answer:")
+        prompt = tokenizer("Question: where?", add_special_tokens=False, return_tensors="pt")["input_ids"]
+        grammar(prompt, torch.zeros(1, len(tokens.texts)))
+        ids = torch.cat([prompt, tokenizer(answer, add_special_tokens=False, return_tensors="pt")["input_ids"]], 1)
+        assert bool(grammar(ids, torch.zeros(1, len(tokens.texts)))[0, newline].isfinite()) is ends
