@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .errors import ModelOutputError
 
 __all__ = ["ANSWER_SYSTEM", "EvidenceItem", "IDK_REPLY", "MAX_ANSWER_CHARS", "REPLY_PREFIX", "ParsedReply",
-           "format_reply", "parse_reply", "reply_vocabulary", "user_message"]
+           "format_reply", "is_idk_answer", "parse_reply", "reply_vocabulary", "user_message"]
 
 ANSWER_SYSTEM = (  # short on purpose: every training example and every query pays for it in prefill
     "Answer the question from the numbered evidence only, in two lines:\n"
@@ -57,6 +57,11 @@ def user_message(question: str, items: list[EvidenceItem]) -> str:
     return "\n".join(lines)
 
 
+def is_idk_answer(answer: str) -> bool:
+    """Whether an answer line's text (after "Answer:") says "I don't know"."""
+    return answer.strip().rstrip(".").lower() == IDK_TEXT.lower()
+
+
 def reply_vocabulary(prompt: str) -> tuple[str, ...]:
     """The texts whose words a reply to ``prompt`` may use (LanguageModel.generate's ``vocabulary``): the prompt,
     which holds the question and the evidence the answer is copied from, and the schema's own words."""
@@ -84,7 +89,7 @@ def parse_reply(text: str, evidence_count: int) -> ParsedReply:
     if evidence_match is None:
         raise ModelOutputError("second line is not 'Evidence: <numbers>' or 'Evidence: none'")
     answer = answer_match.group(1).strip()
-    idk = answer.rstrip(".").lower() == IDK_TEXT.lower()
+    idk = is_idk_answer(answer)
     if len(answer) > MAX_ANSWER_CHARS:
         raise ModelOutputError(f"answer longer than {MAX_ANSWER_CHARS} characters")
     if evidence_match.group(1) == "none":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from .answer_prompt import IDK_TEXT, MAX_ANSWER_CHARS, REPLY_PREFIX
+from .answer_prompt import IDK_TEXT, MAX_ANSWER_CHARS, REPLY_PREFIX, is_idk_answer
 
 __all__ = ["ReplyGrammar", "ReplyTokens", "complete", "viable"]
 
@@ -33,14 +33,16 @@ def viable(text: str, evidence_count: int) -> bool:
             return first.startswith(REPLY_PREFIX) and f"{IDK_TEXT.lower()}.".startswith(answer.lower())
         return first.startswith(REPLY_PREFIX) and len(answer.strip()) <= MAX_ANSWER_CHARS
     answer = first[len(REPLY_PREFIX):].strip() if first.startswith(REPLY_PREFIX) else ""
-    if not answer or len(answer) > MAX_ANSWER_CHARS or "\n" in second or (evidence_count == 0 and not _is_idk(answer)):
+    if not answer or len(answer) > MAX_ANSWER_CHARS or "\n" in second:
+        return False
+    if evidence_count == 0 and not is_idk_answer(answer):
         return False
     if len(second) <= len(_EVIDENCE):
         return _EVIDENCE.startswith(second)
     if not second.startswith(_EVIDENCE):
         return False
     cited = second[len(_EVIDENCE):]
-    if _is_idk(answer):
+    if is_idk_answer(answer):
         return " none".startswith(cited) or "none".startswith(cited)
     if not _NUMBERS.fullmatch(cited):
         return False
@@ -63,13 +65,9 @@ def complete(text: str, evidence_count: int) -> bool:
     if not newline or not second.startswith(_EVIDENCE):
         return False
     cited = second[len(_EVIDENCE):].strip()
-    if _is_idk(first[len(REPLY_PREFIX):].strip()):
+    if is_idk_answer(first[len(REPLY_PREFIX):].strip()):
         return cited == "none"
     return bool(re.fullmatch(r"\d+(?: ?, ?\d+)*", cited))  # viable: in range and distinct
-
-
-def _is_idk(answer: str) -> bool:
-    return answer.rstrip(".").lower() == IDK_TEXT.lower()
 
 
 class ReplyTokens:

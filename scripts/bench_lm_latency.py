@@ -3,9 +3,10 @@
 For each evidence budget (tokens of passages, as the LM answer writer would number them) the product's own prompt
 is built from corpus passages and the answer model generates a reply greedily, with the adapter if one is named.
 Prefill (one forward pass over the prompt) is timed on its own, so decode time per new token follows. Prints
-{"model", "dtype", "adapter", "merged_adapters", "torch_threads", "load_s", "draft_tokens", "reply_vocabulary", "constrained_decoding",
-"budgets": {"<tokens>": {"prompt_tokens", "prefill_ms", "prefill_gflops", "same_reply", "same_replies",
-"decoding": {"<draft tokens>": {"generate_ms_p50", "generate_ms_p95", "new_tokens", "decode_ms_per_token"}}}}}:
+{"model", "dtype", "adapter", "merged_adapters", "torch_threads", "load_s", "draft_tokens", "reply_vocabulary",
+"constrained_decoding", "budgets": {"<tokens>": {"prompt_tokens", "prefill_ms", "prefill_gflops", "same_reply",
+"same_replies", "decoding": {"<draft tokens>": {"generate_ms_p50", "generate_ms_p95", "new_tokens",
+"decode_ms_per_token"}}}}}:
 medians over --repeats runs of one synthetic question, or over real questions with --questions (each asked once
 per budget: its gold passages among corpus distractors, filled up to the budget; each budget then also reports
 "questions"); prefill_gflops counts only the weight matrices (2 x parameters outside the embedding table and

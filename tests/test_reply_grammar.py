@@ -4,6 +4,7 @@ that keeps decoding there (the real SmolLM2 tokenizer and model)."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from graphrag import Settings
 from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, parse_reply, user_message
@@ -54,12 +55,12 @@ def test_the_processor_masks_exactly_what_would_break_the_schema(smollm2):
     tokens = ReplyTokens(tokenizer)
     prompt = tokenizer("Question: where?", add_special_tokens=False, return_tensors="pt")["input_ids"]
     grammar = ReplyGrammar(tokens, 2, prefix="Answer:")
-    scores = __import__("torch").zeros(1, len(tokens.texts))
+    scores = torch.zeros(1, len(tokens.texts))
     assert not grammar(prompt, scores)[0, tokens.eos].isfinite().any()  # no reply yet: no ending
 
     def allowed_after(reply: str) -> set[str]:
         ids = tokenizer(reply, add_special_tokens=False, return_tensors="pt")["input_ids"]
-        masked = grammar(__import__("torch").cat([prompt, ids], dim=1), scores)
+        masked = grammar(torch.cat([prompt, ids], dim=1), scores)
         return {tokens.texts[i] for i in masked[0].isfinite().nonzero().flatten().tolist()}
 
     assert len(allowed_after(" Tallinn")) > len(tokens.texts) / 2  # inside the answer almost anything goes
@@ -84,8 +85,6 @@ def test_constrained_decoding_turns_a_malformed_reply_into_one_the_parser_takes(
 
 
 def test_a_reply_that_would_stop_after_its_answer_gets_a_line_end_instead(smollm2):
-    import torch
-
     tokenizer = smollm2.tokenizer
     tokens = ReplyTokens(tokenizer)
     prompt = tokenizer("Question: where?", add_special_tokens=False, return_tensors="pt")["input_ids"]
@@ -99,8 +98,6 @@ def test_a_reply_that_would_stop_after_its_answer_gets_a_line_end_instead(smollm
 
 
 def test_with_no_evidence_only_i_dont_know_may_end_the_answer_line(smollm2):
-    import torch
-
     tokenizer = smollm2.tokenizer
     tokens = ReplyTokens(tokenizer)
     newline = tokens.texts.index("\n")
