@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .answer_prompt import IDK_TEXT, REPLY_PREFIX, reply_vocabulary
+from .answer_prompt import IDK_TEXT, REPLY_PREFIX
 from .errors import ModelError
 
 if TYPE_CHECKING:
+    from .reply_decoding import ReplyDecoding
     from .finetune_data import Example
     from .lm import LanguageModel
 
@@ -60,28 +61,25 @@ class AbstainBias:
 
 
 def idk_margins(lm: LanguageModel, examples: list[Example], adapter: str | None, progress: bool = False,
-                restrict_vocabulary: bool = True, constrained: bool = True) -> list[float]:
+                decoding: ReplyDecoding | None = None) -> list[float]:
     """Per example: the abstain token's logit less the best other logit right after ``Answer:`` (one forward
     pass over the prompt and that prefix, no generation). The other logits are those the answer writer chooses
-    from: with ``restrict_vocabulary`` only the words the reply may use (answer_prompt.reply_vocabulary), with
-    ``constrained`` none that the reply grammar bans there (a line end or an ending before any answer)."""
+    from under ``decoding`` (None: the whole vocabulary, no grammar): only the words the reply may use, none that
+    the reply grammar bans there (a line end or an ending before any answer, an answer that is no span)."""
     import torch
 
     from tqdm import tqdm
 
     from .finetune import bar_interval
-    from .reply_grammar import ReplyGrammar, ReplyTokens
 
     token = abstain_token(lm.tokenizer)
-    reply_tokens = ReplyTokens(lm.tokenizer) if constrained else None
     no_reply_yet = torch.zeros((1, 1), dtype=torch.long)  # the grammar reads the reply from the prompt's end
     margins = []
     for example in tqdm(examples, desc="calibrate", disable=not progress, mininterval=bar_interval()):
         prompt = lm.chat_prompt(example.system, example.user) + REPLY_PREFIX
-        logits = lm.next_token_logits(prompt, adapter, reply_vocabulary(prompt) if restrict_vocabulary else None)
-        if reply_tokens is not None:
-            grammar = ReplyGrammar(reply_tokens, example.user.count("\n["), REPLY_PREFIX)
-            logits = grammar(no_reply_yet, logits[None])[0]
+        logits = lm.next_token_logits(prompt, adapter, decoding.vocabulary(prompt) if decoding else None)
+        for processor in decoding.processors(example.user.count("\n["), REPLY_PREFIX, example.user) if decoding else []:
+            logits = processor(no_reply_yet, logits[None])[0]
         other = torch.cat([logits[:token], logits[token + 1:]]).max()
         margins.append(float(logits[token] - other))
     return margins
@@ -162,10 +160,10 @@ def tradeoff(answerable: list[float], unanswerable: list[float], max_answerable_
 
 
 def calibrate(lm: LanguageModel, adapter: str, examples: list[Example], max_answerable_rate: float = 15.0,
-              progress: bool = False, restrict_vocabulary: bool = True, constrained: bool = True) -> Calibration:
+              progress: bool = False, decoding: ReplyDecoding | None = None) -> Calibration:
     """Choose ``adapter``'s abstain bias on calibration question examples (kinds other than "unanswerable" count
-    as answerable; replay examples are left out). ``restrict_vocabulary``, ``constrained``: see ``idk_margins``."""
+    as answerable; replay examples are left out). ``decoding``: see ``idk_margins``."""
     questions = [e for e in examples if e.kind != "replay"]
-    margins = idk_margins(lm, questions, adapter, progress, restrict_vocabulary, constrained)
+    margins = idk_margins(lm, questions, adapter, progress, decoding)
     return choose_bias([m for m, e in zip(margins, questions) if e.kind != "unanswerable"],
                        [m for m, e in zip(margins, questions) if e.kind == "unanswerable"], max_answerable_rate)

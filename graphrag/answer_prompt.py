@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .errors import ModelOutputError
 
 __all__ = ["ANSWER_SYSTEM", "EvidenceItem", "IDK_REPLY", "MAX_ANSWER_CHARS", "REPLY_PREFIX", "ParsedReply",
-           "format_reply", "is_idk_answer", "parse_reply", "reply_vocabulary", "user_message"]
+           "evidence_part", "format_reply", "is_idk_answer", "parse_reply", "reply_vocabulary", "user_message"]
 
 ANSWER_SYSTEM = (  # short on purpose: every training example and every query pays for it in prefill
     "Answer the question from the numbered evidence only, in two lines:\n"
@@ -26,8 +26,11 @@ ANSWER_SYSTEM = (  # short on purpose: every training example and every query pa
 REPLY_PREFIX = "Answer:"  # how every reply starts
 IDK_TEXT = "I don't know"
 IDK_REPLY = f"{REPLY_PREFIX} {IDK_TEXT}\nEvidence: none"
-# Words a reply may use whatever the evidence says: the schema's own, yes/no, digits and common punctuation.
-_REPLY_WORDS = (f"{IDK_REPLY}\nyes no Yes No 0 1 2 3 4 5 6 7 8 9 , . ; : - ' \" ( ) [ ] / & % $")
+# Words a reply may use whatever the evidence says: the schema's own, yes/no, digits and common punctuation, and
+# every tail of the schema's keywords: a model that starts "Answer:" or "Evidence:" with a token of its own ("A",
+# "\nE") must find the rest spelt in the vocabulary, or every token the grammar allows would score -inf.
+_KEYWORD_TAILS = " ".join(word[i:] for word in (REPLY_PREFIX, "Evidence:", "none") for i in range(1, len(word)))
+_REPLY_WORDS = (f"{IDK_REPLY}\nyes no Yes No 0 1 2 3 4 5 6 7 8 9 , . ; : - ' \" ( ) [ ] / & % $ {_KEYWORD_TAILS}")
 MAX_ANSWER_CHARS = 200
 _ANSWER_LINE = re.compile(r"^Answer:[ \t]*(\S.*?)[ \t]*$")
 _EVIDENCE_LINE = re.compile(r"^Evidence:[ \t]*(none|\d+(?:[ \t]*,[ \t]*\d+)*)[ \t]*$")
@@ -55,6 +58,13 @@ def user_message(question: str, items: list[EvidenceItem]) -> str:
     lines += [f"[{number}] {item.label}: {item.text}" for number, item in enumerate(items, start=1)]
     lines += ["", f"Question: {question}"]
     return "\n".join(lines)
+
+
+def evidence_part(user: str) -> str:
+    """The numbered evidence of a user turn (``user_message``'s text), without the question: what an answer is
+    copied from (an answer that repeats the question is never the answer)."""
+    evidence, separator, _ = user.rpartition("\n\nQuestion: ")
+    return evidence if separator else user
 
 
 def is_idk_answer(answer: str) -> bool:

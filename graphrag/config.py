@@ -149,6 +149,11 @@ class Settings(BaseSettings):
                           "token that would make the reply impossible to complete (a third line, evidence numbers "
                           "outside the evidence, citations after \"I don't know\") is never chosen. The parser still "
                           "checks every reply.")
+    answer_copy_spans: bool = Field(
+        True, description="With constrained decoding, the answer LM's answer must be copied from its prompt: a span "
+                          "of the evidence starting and ending at word boundaries (case aside), or "
+                          "yes / no / \"I don't know\" (graphrag/copy_spans.py). The model's best token that keeps "
+                          "the answer a span is chosen, so a paraphrase or a sentence of its own cannot be.")
     answer_evidence_tokens: int = Field(1500, ge=64, le=16_000, description="Evidence given to the answer LM, in tokens.")
     answer_reader_tokens: int = Field(
         500, ge=0, le=16_000, description="Of that evidence, the answer LM reads the sentences most relevant to the "

@@ -15,11 +15,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .answer_prompt import parse_reply, reply_vocabulary
+from .answer_prompt import parse_reply
 from .errors import ConfigError, ModelOutputError
 from .finetune_data import Example
 from .lm import LanguageModel
 from .qa_metrics import exact_match, token_f1
+from .reply_decoding import ReplyDecoding
 
 __all__ = ["LoraOptions", "TrainResult", "bar_interval", "evaluate", "evaluate_extraction", "heldout_perplexity",
            "tokenize_example", "train_lora"]
@@ -219,32 +220,31 @@ def _checkpoint(model, adapter_name: str, optimizer, scheduler, directory: Path,
 
 
 def evaluate(lm: LanguageModel, examples: list[Example], adapter: str | None, max_new_tokens: int = 48,
-             progress: bool = False, abstain_bias: float = 0.0, restrict_vocabulary: bool = True,
-             constrained: bool = True) -> dict:
+             progress: bool = False, abstain_bias: float = 0.0, decoding: ReplyDecoding | None = None) -> dict:
     """Generate for each question example and score: EM/F1 on answerable ones, abstention on both kinds,
     malformed replies (counted as wrong, and as not abstaining). ``abstain_bias``: see graphrag/abstention.py;
-    ``restrict_vocabulary``: replies use only their prompt's and the schema's words, as the answer writer's do;
-    ``constrained``: decoding keeps to the reply schema, as the answer writer's does (graphrag/reply_grammar.py)."""
+    ``decoding``: the reply's vocabulary, schema and copying as the answer writer's (graphrag/reply_decoding.py;
+    None: the whole vocabulary, no grammar)."""
     from tqdm import tqdm
 
     from .abstention import AbstainBias
-    from .reply_grammar import ReplyGrammar, ReplyTokens
 
-    reply_tokens = ReplyTokens(lm.tokenizer) if constrained else None
     answerable = {"em": [], "f1": [], "abstained": []}
     unanswerable_abstained, malformed = [], 0
     questions = [e for e in examples if e.kind != "replay"]
     for example in tqdm(questions, desc=f"evaluate {adapter or 'base'}", disable=not progress,
                         mininterval=bar_interval()):
-        prompt = lm.chat_prompt(example.system, example.user)
-        processors = [AbstainBias(lm.tokenizer, abstain_bias)] if abstain_bias else []
+        forced = decoding.reply_prefix(adapter) if decoding else ""
+        prompt = lm.chat_prompt(example.system, example.user) + forced
+        processors = [AbstainBias(lm.tokenizer, abstain_bias, prefix_in_prompt=bool(forced))] if abstain_bias else []
         evidence_count = example.user.count("\n[")
-        if reply_tokens is not None:
-            processors.append(ReplyGrammar(reply_tokens, evidence_count))
+        if decoding:
+            processors += decoding.processors(evidence_count, forced, example.user, max_new_tokens)
         generation = lm.generate(prompt, max_new_tokens, adapter=adapter, logits_processors=processors,
-                                 vocabulary=reply_vocabulary(prompt) if restrict_vocabulary else None)
+                                 vocabulary=decoding.vocabulary(prompt) if decoding else None)
+        text = forced + generation.text
         try:
-            reply = parse_reply(generation.text, evidence_count)
+            reply = parse_reply(text, evidence_count)
         except ModelOutputError:
             reply, malformed = None, malformed + 1
         said_idk = reply is not None and reply.answer is None

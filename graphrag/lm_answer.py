@@ -13,15 +13,15 @@ from dataclasses import dataclass, field, replace
 
 from .abstention import AbstainBias
 from .answer import _SENTENCE, IDK, ExtractiveAnswerWriter, _citation, _sentence_offsets
-from .answer_prompt import ANSWER_SYSTEM, REPLY_PREFIX, EvidenceItem, parse_reply, reply_vocabulary, user_message
+from .answer_prompt import ANSWER_SYSTEM, EvidenceItem, parse_reply, user_message
 from .errors import ModelOutputError
 from .evidence_selection import EvidenceSelector, SelectableText
 from .lm import LanguageModel
-from .reply_grammar import ReplyGrammar, ReplyTokens
+from .reply_decoding import ReplyDecoding
 from .retrieval.planner import Retrieval
 from .types import Answer, Citation, Evidence, Path
 
-__all__ = ["LMAnswerWriter", "WriterStats", "reply_prompt"]
+__all__ = ["LMAnswerWriter", "WriterStats"]
 
 _PATH_ITEMS = 3
 
@@ -57,14 +57,13 @@ class _Numbered:
 class LMAnswerWriter:
     """Writes answers with a LanguageModel; ``adapter`` None means the base model alone. Without a ``fallback``
     writer a malformed reply raises ModelOutputError (benchmarks score the model's own replies that way). With a
-    ``selector`` the model reads only the evidence sentences it keeps. ``restrict_vocabulary``: the reply may use
-    only the words of its prompt and of the reply schema (answer_prompt.reply_vocabulary). With ``reply_tokens``
-    decoding keeps to the reply schema (graphrag/reply_grammar.py)."""
+    ``selector`` the model reads only the evidence sentences it keeps. ``decoding``: the reply's vocabulary, schema
+    and copying (graphrag/reply_decoding.py)."""
 
     def __init__(self, model: LanguageModel, fallback: ExtractiveAnswerWriter | None, adapter: str | None = None,
                  max_new_tokens: int = 48, evidence_tokens: int = 1500, stats: WriterStats | None = None,
                  abstain_bias: float = 0.0, selector: EvidenceSelector | None = None,
-                 restrict_vocabulary: bool = True, reply_tokens: ReplyTokens | None = None) -> None:
+                 decoding: ReplyDecoding = ReplyDecoding()) -> None:
         self.model = model
         self.fallback = fallback
         self.adapter = adapter
@@ -73,13 +72,12 @@ class LMAnswerWriter:
         self.stats = stats or WriterStats()
         self.abstain_bias = abstain_bias  # the adapter's calibrated "I don't know" bias (graphrag/abstention.py)
         self.selector = selector
-        self.restrict_vocabulary = restrict_vocabulary
-        self.reply_tokens = reply_tokens
+        self.decoding = decoding
 
     def without_fallback(self) -> LMAnswerWriter:
         """The same writer with no extractive fallback: a malformed reply raises (benchmarks score it as wrong)."""
         return LMAnswerWriter(self.model, None, self.adapter, self.max_new_tokens, self.evidence_tokens, self.stats,
-                              self.abstain_bias, self.selector, self.restrict_vocabulary, self.reply_tokens)
+                              self.abstain_bias, self.selector, self.decoding)
 
     @property
     def name(self) -> str:
@@ -120,14 +118,15 @@ class LMAnswerWriter:
         if not numbered:  # nothing to read: the schema's one reply is "I don't know", so the LM is not asked
             return Answer(question=question, text=IDK, confidence=0.0, abstained=True, plan=retrieval.plan,
                           timings_ms={**retrieval.timings_ms, "evidence": evidence_ms})
-        prompt, forced = reply_prompt(self.model, question, [n.item for n in numbered], self.adapter)
+        items = [n.item for n in numbered]
+        forced = self.decoding.reply_prefix(self.adapter)
+        user = user_message(question, items)
+        prompt = self.model.chat_prompt(ANSWER_SYSTEM, user) + forced
         processors = ([AbstainBias(self.model.tokenizer, self.abstain_bias, prefix_in_prompt=bool(forced))]
                       if self.abstain_bias else [])
-        if self.reply_tokens is not None:
-            processors.append(ReplyGrammar(self.reply_tokens, len(numbered), forced))
+        processors += self.decoding.processors(len(items), forced, user, self.max_new_tokens)
         generation = self.model.generate(prompt, self.max_new_tokens, adapter=self.adapter,
-                                         logits_processors=processors,
-                                         vocabulary=reply_vocabulary(prompt) if self.restrict_vocabulary else None)
+                                         logits_processors=processors, vocabulary=self.decoding.vocabulary(prompt))
         text = forced + generation.text
         timings = {**retrieval.timings_ms, "evidence": evidence_ms, "generate": generation.ms}
         try:
@@ -150,16 +149,6 @@ class LMAnswerWriter:
                       abstained=False, citations=_citations(cited, reply.answer, by_chunk),
                       paths=tuple(n.path for n in cited if n.path is not None), plan=retrieval.plan,
                       timings_ms=timings)
-
-
-def reply_prompt(model: LanguageModel, question: str, items: list[EvidenceItem],
-                 adapter: str | None) -> tuple[str, str]:
-    """The answer LM's prompt for a question and its numbered evidence, and the part of the reply it already holds.
-
-    An adapter was trained to start every reply with "Answer:", so that goes into the prompt: two decoding passes
-    fewer, the same replies. The untuned base model is left to write it (or not) itself."""
-    forced = REPLY_PREFIX if adapter else ""
-    return model.chat_prompt(ANSWER_SYSTEM, user_message(question, items)) + forced, forced
 
 
 def _citations(cited: list[_Numbered], answer: str, by_chunk: dict[str, Evidence]) -> tuple[Citation, ...]:

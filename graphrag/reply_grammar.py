@@ -13,12 +13,15 @@ from __future__ import annotations
 import re
 
 from .answer_prompt import IDK_TEXT, MAX_ANSWER_CHARS, REPLY_PREFIX, is_idk_answer
+from .copy_spans import FOLLOWING_CHARS, CopySpans
 
 __all__ = ["ReplyGrammar", "ReplyTokens", "complete", "viable"]
 
 _EVIDENCE = "Evidence:"
 _NUMBERS = re.compile(r" ?(?:\d+ ?, ?)*\d*")  # a prefix of "1, 3": numbers, commas, single spaces
 _STRUCTURE_CHARACTERS = set(REPLY_PREFIX + _EVIDENCE + " none,0123456789\n")
+# Tokens kept for "\nEvidence: 1, 2" when a long answer nears the token limit (Qwen spells it in 8).
+_EVIDENCE_LINE_TOKENS = 8
 
 
 def viable(text: str, evidence_count: int) -> bool:
@@ -95,6 +98,21 @@ class ReplyTokens:
                     line_ends.append(i)
         eos = tokenizer.eos_token_id
         self.eos = sorted({*(eos if isinstance(eos, list) else [eos]), *tokenizer.all_special_ids} - {None})
+        # For copying (graphrag/copy_spans.py): tokens by their lower-case text, and by that text without the
+        # spaces in front (the first token of an answer: "Answer: Paris" or "Answer:Paris"); the blank tokens, which
+        # leave an answer not yet begun as it is (Qwen writes " 1998" as " " then its digits).
+        self.spelled: dict[str, list[int]] = {}
+        self.spelled_first: dict[str, list[int]] = {}
+        blanks = []
+        special = set(self.eos)
+        for i, text in enumerate(self.texts):
+            if text and "\n" not in text and i not in special and len(text) <= FOLLOWING_CHARS:
+                self.spelled.setdefault(text.lower(), []).append(i)
+                if text.strip():
+                    self.spelled_first.setdefault(text.lstrip().lower(), []).append(i)
+                elif text == " ":
+                    blanks.append(i)
+        self.blanks = tuple(blanks)
         self.banned_in_answer = torch.tensor(bad_newlines + self.eos, dtype=torch.long)
         self.line_ends = torch.tensor(line_ends, dtype=torch.long)
         self.newline = torch.tensor([i for i in line_ends if self.texts[i] == "\n"], dtype=torch.long)
@@ -103,13 +121,19 @@ class ReplyTokens:
 class ReplyGrammar:
     """A transformers logits processor for one generation: tokens that would break the schema get -inf.
 
-    ``prefix`` is the part of the reply already in the prompt ("Answer:" for an adapter, see
-    lm_answer.reply_prompt); the first call's ``input_ids`` are taken to be the prompt (as for AbstainBias)."""
+    ``prefix`` is the part of the reply already in the prompt ("Answer:", see lm_answer.reply_prompt); the first
+    call's ``input_ids`` are taken to be the prompt (as for AbstainBias). With ``max_new_tokens`` (the generation's
+    limit) a long answer line is ended while there is still room for the Evidence line. With ``spans`` the answer
+    must be copied from the evidence (graphrag/copy_spans.py): the model's best token that keeps it a span is
+    chosen, and where no token can (the spelling the span needs is outside the vocabulary) the step is left free."""
 
-    def __init__(self, tokens: ReplyTokens, evidence_count: int, prefix: str = "") -> None:
+    def __init__(self, tokens: ReplyTokens, evidence_count: int, prefix: str = "", max_new_tokens: int | None = None,
+                 spans: CopySpans | None = None) -> None:
         self.tokens = tokens
         self.evidence_count = evidence_count
         self.prefix = prefix
+        self.max_new_tokens = max_new_tokens
+        self.spans = spans
         self._prompt_tokens: int | None = None
 
     def __call__(self, input_ids, scores):
@@ -140,7 +164,14 @@ class ReplyGrammar:
             for token in tokens.long_line_ends:
                 if not viable(reply + tokens.texts[token], count):
                     scores[:, token] = float("-inf")
-            return scores
+            generated = input_ids.shape[1] - self._prompt_tokens
+            if (self.max_new_tokens is not None and answer.strip()
+                    and generated >= self.max_new_tokens - _EVIDENCE_LINE_TOKENS):
+                # Out of room: a cut-off reply has no Evidence line and is lost; a long answer still scores.
+                ended = torch.full_like(scores, float("-inf"))
+                ended[:, tokens.line_ends] = scores[:, tokens.line_ends]
+                scores = ended
+            return self._copying(scores, answer) if self.spans is not None else scores
         # Spelling the schema's parts: only the characters that can come next start a token worth checking.
         starts = [c for c in tokens.structure if viable(reply + c, count)]
         allowed = [t for c in starts for t in tokens.structure[c] if viable(reply + tokens.texts[t], count)]
@@ -148,4 +179,29 @@ class ReplyGrammar:
             allowed += tokens.eos
         masked = torch.full_like(scores, float("-inf"))
         masked[:, allowed] = scores[:, allowed]
+        if allowed and not torch.isfinite(masked).any():
+            masked[:, allowed] = 0.0  # a restricted vocabulary lacks this spelling: any schema token beats "!" (id 0)
         return masked
+
+    def _copying(self, scores, answer: str):
+        """Keep only the tokens that leave the answer line a span: those spelling the start of a text that follows
+        it in the source, and line ends where the span may end. Where none of those scores above -inf (the spelling
+        is outside a restricted vocabulary) the step is left as it was."""
+        import torch
+
+        tokens, spans = self.tokens, self.spans
+        table = tokens.spelled if answer.strip() else tokens.spelled_first
+        keep: set[int] = set() if answer.strip() else set(tokens.blanks)
+        for text in spans.following(answer):
+            for end in range(1, len(text) + 1):
+                keep.update(table.get(text[:end], ()))
+        line_ends = torch.cat([tokens.line_ends, torch.tensor(tokens.long_line_ends, dtype=torch.long)])
+        for token in line_ends[torch.isfinite(scores[0, line_ends])].tolist():
+            if spans.can_end(answer + tokens.texts[token].partition("\n")[0]):
+                keep.add(token)
+        if not keep:
+            return scores
+        kept = torch.tensor(sorted(keep), dtype=torch.long)
+        masked = torch.full_like(scores, float("-inf"))
+        masked[:, kept] = scores[:, kept]
+        return masked if torch.isfinite(masked).any() else scores

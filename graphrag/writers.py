@@ -16,7 +16,7 @@ from .errors import ModelError
 from .evidence_selection import EvidenceSelector
 from .lm import LanguageModel
 from .lm_answer import LMAnswerWriter, WriterStats
-from .reply_grammar import ReplyTokens
+from .reply_decoding import ReplyDecoding
 
 __all__ = ["BASE_ADAPTER", "AnswerWriters"]
 
@@ -35,7 +35,7 @@ class AnswerWriters:
         self.registry = AdapterRegistry(settings.adapters_root)
         self.stats = WriterStats()
         self._model: LanguageModel | None = None
-        self._reply_tokens: ReplyTokens | None = None
+        self._reply_decoding: ReplyDecoding | None = None
         self._lock = threading.Lock()
 
     def language_model(self) -> LanguageModel:
@@ -91,19 +91,16 @@ class AnswerWriters:
         selector = (EvidenceSelector(self.embedder, model.token_counts, reader_tokens)
                     if self.embedder is not None and reader_tokens else None)
         return LMAnswerWriter(model, self.extractive, adapter, self.settings.answer_max_new_tokens,
-                              self.settings.answer_evidence_tokens, self.stats, bias, selector,
-                              self.settings.answer_reply_vocabulary == "evidence", self.reply_tokens())
+                              self.settings.answer_evidence_tokens, self.stats, bias, selector, self.reply_decoding())
 
-    def reply_tokens(self) -> ReplyTokens | None:
-        """What the reply grammar knows of the answer LM's tokenizer (built on first use, about a second for
-        Qwen); None when the answer_constrained_decoding setting is off."""
-        if not self.settings.answer_constrained_decoding:
-            return None
+    def reply_decoding(self) -> ReplyDecoding:
+        """How the answer LM decodes, as the settings say (built on first use: the reply grammar reads the
+        tokenizer's token texts, about a second for Qwen)."""
         model = self.language_model()
         with self._lock:
-            if self._reply_tokens is None:
-                self._reply_tokens = ReplyTokens(model.tokenizer)
-            return self._reply_tokens
+            if self._reply_decoding is None:
+                self._reply_decoding = ReplyDecoding.from_settings(self.settings, model.tokenizer)
+            return self._reply_decoding
 
     def pick(self, adapter: str | None = None) -> AnswerWriter:
         """``adapter`` None: the configured writer (for lm, the active adapter or the base); a name: the LM with

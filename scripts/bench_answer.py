@@ -130,6 +130,7 @@ def main() -> int:
                        "reader_tokens": settings.answer_reader_tokens,
                        "reply_vocabulary": settings.answer_reply_vocabulary,
                        "constrained_decoding": settings.answer_constrained_decoding,
+                       "copy_spans": settings.answer_copy_spans and settings.answer_constrained_decoding,
                        "lm_outcomes": engine.writers.stats.as_dict(), "cpu_count": os.cpu_count()}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

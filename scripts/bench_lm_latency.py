@@ -4,7 +4,7 @@ For each evidence budget (tokens of passages, as the LM answer writer would numb
 is built from corpus passages and the answer model generates a reply greedily, with the adapter if one is named.
 Prefill (one forward pass over the prompt) is timed on its own, so decode time per new token follows. Prints
 {"model", "dtype", "adapter", "merged_adapters", "torch_threads", "load_s", "draft_tokens", "reply_vocabulary",
-"constrained_decoding", "budgets": {"<tokens>": {"prompt_tokens", "prefill_ms", "prefill_gflops", "same_reply",
+"constrained_decoding", "copy_spans", "budgets": {"<tokens>": {"prompt_tokens", "prefill_ms", "prefill_gflops", "same_reply",
 "same_replies", "decoding": {"<draft tokens>": {"generate_ms_p50", "generate_ms_p95", "new_tokens",
 "decode_ms_per_token"}}}}}:
 medians over --repeats runs of one synthetic question, or over real questions with --questions (each asked once
@@ -47,8 +47,6 @@ from bench_common import load_questions, run_reporting, text_lines  # noqa: E402
 from graphrag import Settings  # noqa: E402
 from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, reply_vocabulary, user_message  # noqa: E402
 from graphrag.evidence_selection import SelectableText  # noqa: E402
-from graphrag.lm_answer import reply_prompt  # noqa: E402
-from graphrag.reply_grammar import ReplyGrammar  # noqa: E402
 
 QUESTION = "Which country is the birthplace of the person these passages are about?"
 
@@ -174,7 +172,7 @@ def _measure(args) -> dict:
     model.generate(model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, passages[:1])), 4,
                    adapter=args.adapter)  # warm-up: first-call allocations are not part of any budget
     selector = _selector(settings, model) if args.select else None
-    reply_tokens = writers.reply_tokens()  # the answer writer's reply grammar, when the setting has it on
+    writer_decoding = writers.reply_decoding()  # the answer writer's grammar and copying, as the settings say
     results = {}
     for budget in budgets:
         if questions:  # each question once, with its own gold passages among distractors
@@ -189,13 +187,15 @@ def _measure(args) -> dict:
                 texts = selector.select(question, [SelectableText(e.label, e.text) for e in evidence])
                 select_ms.append((time.perf_counter() - started) * 1000)
                 evidence = [EvidenceItem(e.label, text) for e, text in zip(evidence, texts) if text is not None]
-            prompt, forced = reply_prompt(model, question, evidence, args.adapter)  # as the answer writer does
+            forced = writer_decoding.reply_prefix(args.adapter)  # as the answer writer does
+            user = user_message(question, evidence)
+            prompt = model.chat_prompt(ANSWER_SYSTEM, user) + forced
             prompt_tokens.append(model.count_tokens(prompt))
             prefill.append(_prefill_ms(model, prompt, args.adapter))
             replies = set()
             for draft, vocabulary in decodings:  # interleaved, so the machine's drift touches every setting alike
                 model.draft_tokens = draft
-                grammar = [ReplyGrammar(reply_tokens, len(evidence), forced)] if reply_tokens else []
+                grammar = writer_decoding.processors(len(evidence), forced, user, max_new)
                 generation = model.generate(prompt, max_new, adapter=args.adapter, logits_processors=grammar,
                                             vocabulary=reply_vocabulary(prompt) if vocabulary == "evidence" else None)
                 runs[key(draft, vocabulary)].append((generation, prefill[-1], select_ms[-1] if selector else 0.0))
@@ -218,7 +218,8 @@ def _measure(args) -> dict:
             "adapter": args.adapter, "merged_adapters": settings.answer_merged_adapters,
             "torch_threads": torch.get_num_threads(), "load_s": load_s,
             "matmul_parameters": weights, "draft_tokens": drafts, "reply_vocabulary": vocabularies,
-            "constrained_decoding": reply_tokens is not None,
+            "constrained_decoding": writer_decoding.grammar is not None,
+            "copy_spans": writer_decoding.describe()["copy_spans"],
             "reader_tokens": settings.answer_reader_tokens if selector else None, "budgets": results}
 
 

@@ -27,6 +27,7 @@ from graphrag.adapters import AdapterRegistry  # noqa: E402
 from graphrag.finetune import evaluate  # noqa: E402
 from graphrag.finetune_data import (heldout_question_sets, load_redocred, load_relation_names,  # noqa: E402
                                     split_documents)
+from graphrag.reply_decoding import ReplyDecoding  # noqa: E402
 from graphrag.writers import AnswerWriters  # noqa: E402
 
 
@@ -65,25 +66,21 @@ def main() -> int:
                                                         args.calibration_examples, args.seed)
         # The product's own loading: answer_device / answer_dtype settings, base-model checksum checked.
         lm = AnswerWriters(settings).pick(args.adapter).model
-        restrict = settings.answer_reply_vocabulary == "evidence"  # decode as the answer writer does
+        decoding = ReplyDecoding.from_settings(settings, lm.tokenizer)  # decode as the answer writer does
         if args.tradeoff:
-            return {"adapter": args.adapter, "cpu_count": os.cpu_count(),
-                    **{half: asdict(_tradeoff(lm, args.adapter, examples, args.max_answerable_abstain, restrict,
-                                              settings.answer_constrained_decoding))
+            return {"adapter": args.adapter, "cpu_count": os.cpu_count(), **decoding.describe(),
+                    **{half: asdict(_tradeoff(lm, args.adapter, examples, args.max_answerable_abstain, decoding))
                        for half, examples in (("calibration", calibration), ("validation", validation))},
                     "total_seconds": round(time.perf_counter() - started, 1)}
         chosen = calibrate(lm, args.adapter, calibration, args.max_answerable_abstain, progress=True,
-                           restrict_vocabulary=restrict, constrained=settings.answer_constrained_decoding)
+                           decoding=decoding)
         summary: dict = {"adapter": args.adapter, "cpu_count": os.cpu_count(), "calibration": asdict(chosen),
-                         "reply_vocabulary": settings.answer_reply_vocabulary,
-                         "constrained_decoding": settings.answer_constrained_decoding,
+                         **decoding.describe(),
                          "validation": evaluate(lm, validation, args.adapter, progress=True,
-                                                abstain_bias=chosen.bias, restrict_vocabulary=restrict,
-                                                constrained=settings.answer_constrained_decoding)}
+                                                abstain_bias=chosen.bias, decoding=decoding)}
         if args.compare:
             summary["validation_unbiased"] = evaluate(lm, validation, args.adapter, progress=True,
-                                                      restrict_vocabulary=restrict,
-                                                      constrained=settings.answer_constrained_decoding)
+                                                      decoding=decoding)
         registry.set_abstain_bias(args.adapter, chosen.bias, {**asdict(chosen), "validation": summary["validation"]})
         summary["total_seconds"] = round(time.perf_counter() - started, 1)
         return summary
@@ -91,10 +88,8 @@ def main() -> int:
     return run_reporting(calibrate_adapter, args.out)
 
 
-def _tradeoff(lm, adapter: str, examples: list, max_answerable_rate: float, restrict_vocabulary: bool,
-              constrained: bool):
-    margins = idk_margins(lm, examples, adapter, progress=True, restrict_vocabulary=restrict_vocabulary,
-                          constrained=constrained)
+def _tradeoff(lm, adapter: str, examples: list, max_answerable_rate: float, decoding: ReplyDecoding):
+    margins = idk_margins(lm, examples, adapter, progress=True, decoding=decoding)
     return tradeoff([m for m, e in zip(margins, examples) if e.kind != "unanswerable"],
                     [m for m, e in zip(margins, examples) if e.kind == "unanswerable"], max_answerable_rate)
 

@@ -34,6 +34,7 @@ from graphrag.finetune_data import (MIX_KINDS, build_examples, build_extraction_
                                     heldout_question_sets, load_redocred, load_relation_names, parse_mix,
                                     split_documents)
 from graphrag.lm import LanguageModel
+from graphrag.reply_decoding import ReplyDecoding
 
 
 def _parse_args() -> argparse.Namespace:
@@ -103,7 +104,6 @@ def _train(args, started: float) -> dict:
         validation, calibration = heldout_question_sets(validation_docs, relation_names, args.validation_examples,
                                                         args.calibration_examples, args.seed)
         score = evaluate
-    restrict = settings.answer_reply_vocabulary == "evidence"  # validate as the answer writer will decode
     sha = data_sha256(train)
     options = LoraOptions(rank=args.rank, alpha=args.alpha, dropout=args.dropout,
                           target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip()),
@@ -118,6 +118,7 @@ def _train(args, started: float) -> dict:
                             settings.lm_cache_dir, device, args.dtype, settings.torch_threads,
                             settings.answer_draft_tokens)
     heldout_text = [" ".join(d.sentences) for d in validation_docs[:40]]
+    decoding = ReplyDecoding.from_settings(settings, lm.tokenizer)  # validate as the answer writer will decode
     progress = True  # a live bar on a terminal, an update every 30 s in a log
     summary: dict = {"name": name, "task": args.task, "base_model": lm.resolved.name, "device": device, "dtype": str(lm.model.dtype).replace("torch.", ""),
                      "cpu_count": os.cpu_count(), "train_documents": len(train_docs),
@@ -126,8 +127,7 @@ def _train(args, started: float) -> dict:
                      **({"mix": mix} if mix else {})}
     if not args.skip_base_eval:
         summary["base"] = (score(lm, validation, adapter=None, progress=progress) if args.task == "extract" else
-                           score(lm, validation, adapter=None, progress=progress, restrict_vocabulary=restrict,
-                                 constrained=settings.answer_constrained_decoding))
+                           score(lm, validation, adapter=None, progress=progress, decoding=decoding))
     ppl_base = heldout_perplexity(lm, heldout_text, adapter=None)
     result = train_lora(lm, name, train, options, registry.root / ".checkpoints" / name, sha, progress=progress,
                         max_steps=args.max_steps)
@@ -141,10 +141,10 @@ def _train(args, started: float) -> dict:
         bias = 0.0
         if args.task == "answer":
             chosen = calibrate(lm, name, calibration, args.max_answerable_abstain, progress=progress,
-                               restrict_vocabulary=restrict, constrained=settings.answer_constrained_decoding)
+                               decoding=decoding)
             summary["calibration"], bias = asdict(chosen), chosen.bias
             summary["lora"] = score(lm, validation, adapter=name, progress=progress, abstain_bias=bias,
-                                    restrict_vocabulary=restrict, constrained=settings.answer_constrained_decoding)
+                                    decoding=decoding)
         else:
             summary["lora"] = score(lm, validation, adapter=name, progress=progress)
         ppl_lora = heldout_perplexity(lm, heldout_text, adapter=name)

@@ -368,6 +368,7 @@ def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
     from graphrag.answer import ExtractiveAnswerWriter
     from graphrag.answer_prompt import reply_vocabulary
     from graphrag.lm_answer import LMAnswerWriter
+    from graphrag.reply_decoding import ReplyDecoding
 
     question = "Who founded the company that acquired Veltrix Systems?"
     retrieval = demo_engine.retrieve(question)
@@ -388,7 +389,7 @@ def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
     assert answer.text == name and not answer.abstained
     # the reply is restricted to its prompt's words and the schema's, unless the writer is told otherwise
     assert good.model.vocabularies == [reply_vocabulary(good.model.prompts[0])]
-    anything = LMAnswerWriter(good.model, extractive, restrict_vocabulary=False)
+    anything = LMAnswerWriter(good.model, extractive, decoding=ReplyDecoding(restrict_vocabulary=False))
     assert anything.write(question, retrieval).text == name and good.model.vocabularies[-1] is None
     assert answer.citations and name in answer.citations[0].text
     idk = LMAnswerWriter(_ScriptedModel("Answer: I don't know\nEvidence: none"), extractive).write(question, retrieval)

@@ -7,10 +7,12 @@ import pytest
 import torch
 
 from graphrag import Settings
-from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, parse_reply, user_message
+from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, evidence_part, parse_reply, user_message
+from graphrag.copy_spans import CopySpans
 from graphrag.errors import ModelOutputError
 from graphrag.lm import LanguageModel
 from graphrag.lm_packages import SMOLLM2_135M
+from graphrag.reply_decoding import ReplyDecoding
 from graphrag.reply_grammar import ReplyGrammar, ReplyTokens, complete, viable
 
 
@@ -84,13 +86,22 @@ def test_constrained_decoding_turns_a_malformed_reply_into_one_the_parser_takes(
     assert "Marta Kovac" in reply.answer and set(reply.cited) <= {1, 2}
 
 
-def test_a_reply_that_would_stop_after_its_answer_gets_a_line_end_instead(smollm2):
-    tokenizer = smollm2.tokenizer
-    tokens = ReplyTokens(tokenizer)
-    prompt = tokenizer("Question: where?", add_special_tokens=False, return_tensors="pt")["input_ids"]
-    grammar = ReplyGrammar(tokens, 2, prefix="Answer:")
+def _started(model, evidence_count: int, **options):
+    """The reply tokens, a grammar that has seen its prompt (replies start "Answer:"), and that prompt's ids."""
+    tokens = ReplyTokens(model.tokenizer)
+    prompt = model.tokenizer("Question: where?", add_special_tokens=False, return_tensors="pt")["input_ids"]
+    grammar = ReplyGrammar(tokens, evidence_count, prefix="Answer:", **options)
     grammar(prompt, torch.zeros(1, len(tokens.texts)))
-    ids = torch.cat([prompt, tokenizer(" Tallinn", add_special_tokens=False, return_tensors="pt")["input_ids"]], 1)
+    return tokens, grammar, prompt
+
+
+def _reply_ids(tokenizer, prompt, reply: str):
+    return torch.cat([prompt, tokenizer(reply, add_special_tokens=False, return_tensors="pt")["input_ids"]], 1)
+
+
+def test_a_reply_that_would_stop_after_its_answer_gets_a_line_end_instead(smollm2):
+    tokens, grammar, prompt = _started(smollm2, 2)
+    ids = _reply_ids(smollm2.tokenizer, prompt, " Tallinn")
     scores = torch.zeros(1, len(tokens.texts))
     scores[0, tokens.eos[0]] = 5.0  # the model wants to stop here
     masked = grammar(ids, scores)
@@ -107,3 +118,57 @@ def test_with_no_evidence_only_i_dont_know_may_end_the_answer_line(smollm2):
         grammar(prompt, torch.zeros(1, len(tokens.texts)))
         ids = torch.cat([prompt, tokenizer(answer, add_special_tokens=False, return_tensors="pt")["input_ids"]], 1)
         assert bool(grammar(ids, torch.zeros(1, len(tokens.texts)))[0, newline].isfinite()) is ends
+
+
+def test_copying_keeps_only_tokens_that_leave_the_answer_a_span_of_the_evidence(smollm2):
+    tokenizer = smollm2.tokenizer
+    evidence = "[1] Helix Dynamics: Helix Dynamics was founded by Marta Kovac in Tallinn in 2004."
+    tokens, grammar, prompt = _started(smollm2, 1, spans=CopySpans(evidence))
+    masked = grammar(_reply_ids(tokenizer, prompt, " Marta"), torch.zeros(1, len(tokens.texts)))[0]
+    allowed = {tokens.texts[i] for i in masked.isfinite().nonzero().flatten().tolist()}
+    assert allowed and all(CopySpans(evidence).following(" Marta" + text) or "\n" in text for text in allowed)
+    assert " Kovac" in allowed or " K" in allowed
+    assert " Tallinn" not in allowed and "\n" in allowed  # "Marta" is a span: the line may end there
+    newline = tokens.texts.index("\n")
+    assert not grammar(_reply_ids(tokenizer, prompt, " Marta Kov"), torch.zeros(1, len(tokens.texts)))[0, newline] \
+        .isfinite()  # not inside a word
+
+
+def test_copying_turns_the_base_models_reply_into_a_span(smollm2):
+    items = [EvidenceItem("Helix Dynamics", "Helix Dynamics was founded by Marta Kovac in Tallinn in 2004."),
+             EvidenceItem("Norther Labs", "Norther Labs is a software company in Porto.")]
+    user = user_message("Who founded Helix Dynamics?", items)
+    prompt = smollm2.chat_prompt(ANSWER_SYSTEM, user) + "Answer:"
+    decoding = ReplyDecoding(grammar=ReplyTokens(smollm2.tokenizer), copy_spans=True)
+    generation = smollm2.generate(prompt, 40, logits_processors=decoding.processors(2, "Answer:", user, 40),
+                                  vocabulary=decoding.vocabulary(prompt))
+    reply = parse_reply("Answer:" + generation.text, len(items))
+    assert reply.answer and CopySpans(evidence_part(user)).can_end(reply.answer)
+
+
+def test_a_long_answer_is_ended_while_the_evidence_line_still_fits(smollm2):
+    for limit, free in ((40, True), (12, False)):
+        tokens, grammar, prompt = _started(smollm2, 2, max_new_tokens=limit)
+        ids = _reply_ids(smollm2.tokenizer, prompt, " Tallinn, the capital of Estonia")  # 7 tokens written
+        masked = grammar(ids, torch.zeros(1, len(tokens.texts)))[0]
+        allowed = {tokens.texts[i] for i in masked.isfinite().nonzero().flatten().tolist()}
+        assert ("," in allowed) is free and "\n" in allowed
+
+
+def test_a_restricted_vocabulary_can_spell_the_schema_from_any_start(smollm2):
+    """A model that begins "Answer:" or "Evidence:" with a token of its own must find the rest in the vocabulary:
+    the grammar allows nothing else there, and with every allowed token at -inf the reply would turn to garbage."""
+    from graphrag.answer_prompt import reply_vocabulary
+    from graphrag.reply_vocabulary import vocabulary_token_ids
+
+    tokens = ReplyTokens(smollm2.tokenizer)
+    vocabulary = vocabulary_token_ids(smollm2.tokenizer, reply_vocabulary("Evidence:\n[1] Porto: A city."))
+    for reply in ("", "A", "An", "Answ", "Answer", "Answer: Porto\n", "Answer: Porto\nE", "Answer: Porto\nEvid",
+                  "Answer: Porto\nEvidence", "Answer: I don't know\nEvidence: n", "Answer: I don't know\nEvidence: no"):
+        assert any(viable(reply + tokens.texts[i], 1) and tokens.texts[i] for i in vocabulary), reply
+
+
+def test_when_no_schema_token_is_scored_the_grammar_still_picks_one(smollm2):
+    tokens, grammar, prompt = _started(smollm2, 2)
+    masked = grammar(_reply_ids(smollm2.tokenizer, prompt, " Porto\nEvid"), torch.full((1, len(tokens.texts)), float("-inf")))
+    assert viable("Answer: Porto\nEvid" + tokens.texts[int(masked[0].argmax())], 2)

@@ -1,0 +1,60 @@
+"""Answers copied from the evidence: where an answer text can go on so that it stays a span of the prompt.
+
+The answer LM is told to copy the shortest answer from the evidence, and the benchmarks' answers are spans of it
+(or yes / no). A small model still paraphrases: the untuned Qwen 0.5B answered "Shabana Azmi is father to Bollywood
+actress Antara Mali." where the evidence says "Antara Mali", and a tenth of its gold-mode answers on 2026-12-02 were
+sentences of its own. The reply grammar asks this class, token by token, which texts may follow the answer so far
+so that it stays a span of the source (the question and the evidence) starting at a word boundary, case and runs of
+white space aside, and whether it may end there (at a word boundary). "yes", "no" and "I don't know" are always
+allowed.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CopySpans"]
+
+FOLLOWING_CHARS = 32  # how much of the source after each occurrence is offered (no token the grammar asks is longer)
+_PART = "\x00"  # between the source and the free answers: no answer crosses it, and it is a word boundary
+
+
+class CopySpans:
+    """The spans of ``source`` an answer may be, plus ``free_answers`` (each with or without a full stop)."""
+
+    def __init__(self, source: str, free_answers: tuple[str, ...] = ("yes", "no", "I don't know")) -> None:
+        parts = [" ".join(source.replace(_PART, " ").split()), *(f"{answer}." for answer in free_answers)]
+        self.source = _PART.join(parts).lower()
+        source_text = self.source
+        self._word_starts = [p for p, c in enumerate(source_text) if c not in f" {_PART}"
+                             and (p == 0 or not source_text[p - 1].isalnum())]
+
+    @staticmethod
+    def normalised(answer: str) -> str:
+        """The answer as it is matched: lower case, white space runs as one space, none in front (one at the end
+        when it ends with some: the next word is still to come)."""
+        text = " ".join(answer.split()).lower()
+        return text + " " if text and answer[-1:].isspace() else text
+
+    def _starts(self, text: str) -> list[int]:
+        """Where ``text`` occurs in the source starting at a word boundary."""
+        source, starts, position = self.source, [], self.source.find(text)
+        while position >= 0:
+            if position == 0 or not source[position - 1].isalnum():
+                starts.append(position)
+            position = source.find(text, position + 1)
+        return starts
+
+    def following(self, answer: str) -> set[str]:
+        """The texts (up to FOLLOWING_CHARS each) that follow the answer so far where it occurs in the source; an
+        empty answer may start at any word. Empty when the answer is no longer the start of a span."""
+        text = self.normalised(answer)
+        starts = self._starts(text) if text else self._word_starts
+        return {self.source[s + len(text): s + len(text) + FOLLOWING_CHARS] for s in starts} - {""}
+
+    def can_end(self, answer: str) -> bool:
+        """Whether ``answer`` is a whole allowed answer: a span that ends at a word boundary, or a free answer."""
+        text = " ".join(answer.split()).lower()
+        if not text:
+            return False
+        source = self.source
+        return any(start + len(text) == len(source) or not source[start + len(text)].isalnum()
+                   or not text[-1].isalnum() for start in self._starts(text))

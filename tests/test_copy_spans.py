@@ -1,0 +1,42 @@
+"""Copying: which texts may follow an answer so that it stays a span of the evidence, and where it may end."""
+
+from __future__ import annotations
+
+import pytest
+
+from graphrag.answer_prompt import EvidenceItem, evidence_part, user_message
+from graphrag.copy_spans import FOLLOWING_CHARS, CopySpans
+
+EVIDENCE = "[1] Helix Dynamics: Helix Dynamics was founded by Marta  Kovac in Tallinn in 2004.\n[2] Porto: A city."
+
+
+def test_an_answer_goes_on_only_as_the_evidence_does():
+    spans = CopySpans(EVIDENCE)
+    assert any(text.startswith(" kovac in tallinn") for text in spans.following("Marta"))
+    rest = "kovac in tallinn in 2004. [2] porto: a city."[:FOLLOWING_CHARS]
+    assert spans.following(" MARTA ") == {rest}  # case and runs of white space aside
+    assert spans.following("Marta Kovac was") == set()  # the evidence does not go on that way
+    assert spans.following("arta") == set()  # a span starts at a word boundary
+
+
+def test_an_empty_answer_may_start_at_any_word_or_free_answer():
+    starts = CopySpans(EVIDENCE).following("")
+    assert {"marta kovac", "tallinn in 2004", "2004.", "yes.", "no.", "i don't know."} <= {
+        text[:len(word)] for text in starts for word in ("marta kovac", "tallinn in 2004", "2004.", "yes.", "no.",
+                                                         "i don't know.")}
+    assert not any(text.startswith("arta") or text.startswith(" ") for text in starts)
+
+
+@pytest.mark.parametrize("answer, ends", [
+    ("Marta Kovac", True), (" marta kovac ", True), ("Tallinn in 2004.", True), ("Marta Kov", False),
+    ("Yes", True), ("no.", True), ("I don't know", True), ("founded by Marta Kovac in Porto", False), ("", False),
+    ("[2] Porto", True),
+])
+def test_an_answer_may_end_only_where_a_span_ends_at_a_word_boundary(answer, ends):
+    assert CopySpans(EVIDENCE).can_end(answer) is ends
+
+
+def test_the_question_is_not_a_source():
+    user = user_message("Who founded Helix Dynamics in Tallinn?", [EvidenceItem("Porto", "A city.")])
+    assert evidence_part(user) == "Evidence:\n[1] Porto: A city."
+    assert CopySpans(evidence_part(user)).following("Helix") == set()
