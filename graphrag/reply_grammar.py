@@ -22,6 +22,7 @@ _NUMBERS = re.compile(r" ?(?:\d+ ?, ?)*\d*")  # a prefix of "1, 3": numbers, com
 _STRUCTURE_CHARACTERS = set(REPLY_PREFIX + _EVIDENCE + " none,0123456789\n")
 # Tokens kept for "\nEvidence: 1, 2" when a long answer nears the token limit (Qwen spells it in 8).
 _EVIDENCE_LINE_TOKENS = 8
+_ANSWER_CHARS_KEPT = 8  # an answer this close to MAX_ANSWER_CHARS is ended rather than cut into short tokens
 
 
 def viable(text: str, evidence_count: int) -> bool:
@@ -97,14 +98,17 @@ class ReplyTokens:
                 else:
                     line_ends.append(i)
         eos = tokenizer.eos_token_id
-        self.eos = sorted({*(eos if isinstance(eos, list) else [eos]), *tokenizer.all_special_ids} - {None})
+        # Only the tokenizer's end token stops generation (Qwen's chat end, not its <|endoftext|>): a reply may end
+        # with it alone, while every special token is kept out of a reply.
+        self.eos = sorted({*(eos if isinstance(eos, list) else [eos])} - {None})
+        self.special = sorted({*self.eos, *tokenizer.all_special_ids} - {None})
         # For copying (graphrag/copy_spans.py): tokens by their lower-case text, and by that text without the
         # spaces in front (the first token of an answer: "Answer: Paris" or "Answer:Paris"); the blank tokens, which
         # leave an answer not yet begun as it is (Qwen writes " 1998" as " " then its digits).
         self.spelled: dict[str, list[int]] = {}
         self.spelled_first: dict[str, list[int]] = {}
         blanks = []
-        special = set(self.eos)
+        special = set(self.special)
         for i, text in enumerate(self.texts):
             if text and "\n" not in text and i not in special and len(text) <= FOLLOWING_CHARS:
                 self.spelled.setdefault(text.lower(), []).append(i)
@@ -113,9 +117,10 @@ class ReplyTokens:
                 elif text == " ":
                     blanks.append(i)
         self.blanks = tuple(blanks)
-        self.banned_in_answer = torch.tensor(bad_newlines + self.eos, dtype=torch.long)
+        self.banned_in_answer = torch.tensor(bad_newlines + self.special, dtype=torch.long)
         self.line_ends = torch.tensor(line_ends, dtype=torch.long)
         self.newline = torch.tensor([i for i in line_ends if self.texts[i] == "\n"], dtype=torch.long)
+        self.lengths = torch.tensor([len(text) for text in self.texts])
 
 
 class ReplyGrammar:
@@ -158,15 +163,16 @@ class ReplyGrammar:
             elif len(tokens.newline):
                 # A model that would stop after its answer has forgotten the Evidence line: it gets a line end
                 # instead (scored as its wish to stop), rather than being pushed to write on until the token limit.
-                ending = scores[:, tokens.eos].max(dim=1, keepdim=True).values
+                ending = scores[:, tokens.special].max(dim=1, keepdim=True).values
                 scores[:, tokens.newline] = torch.maximum(scores[:, tokens.newline], ending)
             scores[:, tokens.banned_in_answer] = float("-inf")
             for token in tokens.long_line_ends:
                 if not viable(reply + tokens.texts[token], count):
                     scores[:, token] = float("-inf")
-            generated = input_ids.shape[1] - self._prompt_tokens
-            if (self.max_new_tokens is not None and answer.strip()
-                    and generated >= self.max_new_tokens - _EVIDENCE_LINE_TOKENS):
+            # No token may take the answer past its longest (the line could then never end).
+            scores[:, (tokens.lengths > MAX_ANSWER_CHARS - len(answer.strip())).nonzero().flatten()] = float("-inf")
+            if answer.strip() and (self._tokens_left(input_ids) <= _EVIDENCE_LINE_TOKENS
+                                   or len(answer.strip()) > MAX_ANSWER_CHARS - _ANSWER_CHARS_KEPT):
                 # Out of room: a cut-off reply has no Evidence line and is lost; a long answer still scores.
                 ended = torch.full_like(scores, float("-inf"))
                 ended[:, tokens.line_ends] = scores[:, tokens.line_ends]
@@ -176,12 +182,20 @@ class ReplyGrammar:
         starts = [c for c in tokens.structure if viable(reply + c, count)]
         allowed = [t for c in starts for t in tokens.structure[c] if viable(reply + tokens.texts[t], count)]
         if complete(reply, count):
+            if self._tokens_left(input_ids) <= 2:
+                allowed = []  # a number or a comma now might be cut off by the token limit: end here
             allowed += tokens.eos
         masked = torch.full_like(scores, float("-inf"))
         masked[:, allowed] = scores[:, allowed]
         if allowed and not torch.isfinite(masked).any():
             masked[:, allowed] = 0.0  # a restricted vocabulary lacks this spelling: any schema token beats "!" (id 0)
         return masked
+
+    def _tokens_left(self, input_ids) -> int:
+        """Tokens the generation may still write, this one included (a large number without a limit)."""
+        if self.max_new_tokens is None:
+            return 1 << 30
+        return self.max_new_tokens - (input_ids.shape[1] - self._prompt_tokens)
 
     def _copying(self, scores, answer: str):
         """Keep only the tokens that leave the answer line a span: those spelling the start of a text that follows

@@ -153,6 +153,15 @@ def test_a_long_answer_is_ended_while_the_evidence_line_still_fits(smollm2):
         masked = grammar(ids, torch.zeros(1, len(tokens.texts)))[0]
         allowed = {tokens.texts[i] for i in masked.isfinite().nonzero().flatten().tolist()}
         assert ("," in allowed) is free and "\n" in allowed
+    tokens, grammar, prompt = _started(smollm2, 2, max_new_tokens=100)
+    long_answer = " " + " ".join(["Tallinn"] * 25)  # 199 characters: a longer answer would break the schema
+    allowed = grammar(_reply_ids(smollm2.tokenizer, prompt, long_answer), torch.zeros(1, len(tokens.texts)))[0]
+    assert {tokens.texts[i] for i in allowed.isfinite().nonzero().flatten().tolist()} <= {
+        tokens.texts[i] for i in tokens.line_ends.tolist()}
+    # Two tokens before the limit a complete Evidence line ends (with the one token that stops generation).
+    tokens, grammar, prompt = _started(smollm2, 12, max_new_tokens=9)
+    ended = grammar(_reply_ids(smollm2.tokenizer, prompt, " Tallinn\nEvidence: 1"), torch.zeros(1, len(tokens.texts)))
+    assert ended[0].isfinite().nonzero().flatten().tolist() == tokens.eos == [smollm2.tokenizer.eos_token_id]
 
 
 def test_a_restricted_vocabulary_can_spell_the_schema_from_any_start(smollm2):
