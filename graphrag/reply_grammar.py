@@ -126,7 +126,7 @@ class ReplyTokens:
 class ReplyGrammar:
     """A transformers logits processor for one generation: tokens that would break the schema get -inf.
 
-    ``prefix`` is the part of the reply already in the prompt ("Answer:", see lm_answer.reply_prompt); the first
+    ``prefix`` is the part of the reply already in the prompt ("Answer:", see ReplyDecoding.reply_prefix); the first
     call's ``input_ids`` are taken to be the prompt (as for AbstainBias). With ``max_new_tokens`` (the generation's
     limit) a long answer line is ended while there is still room for the Evidence line. With ``spans`` the answer
     must be copied from the evidence (graphrag/copy_spans.py): the model's best token that keeps it a span is
