@@ -126,6 +126,9 @@ def main() -> int:
             model = engine.writers._model
             summary = {"sets": results, "adapter": adapter, "answer_model": model.resolved.name if model else None,
                        "model_load_s": model_load_s, "dtype": str(model.model.dtype) if model else None,
+                       # embedder_precision=auto times bf16 against fp32 at load: a busy machine can flip it, and
+                       # the retrieved evidence with it
+                       "embedder_bf16": getattr(engine.embedder, "bf16", None),
                        "evidence_tokens": settings.answer_evidence_tokens,
                        "reader_tokens": settings.answer_reader_tokens,
                        "reply_vocabulary": settings.answer_reply_vocabulary,

@@ -70,3 +70,22 @@ def test_hub_entities_are_left_out():
 
 def test_empty_seeds_give_nothing():
     assert PassageWalk().rank(GRAPH, {}, None, {}) == []
+
+
+def test_the_ranking_does_not_depend_on_the_processs_hash_seed():
+    """Tied passages and the walk's sums came out in set order, which changes with PYTHONHASHSEED: the same question
+    could rank passages differently after a restart."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    program = ("from tests.test_passage_walk import MentionGraph\n"
+               "from graphrag.retrieval.passage_walk import PassageWalk\n"
+               "graph = MentionGraph({'film': {'a', 'b', 'c', 'd'}, 'pa': {'a'}, 'pb': {'b'}, 'pc': {'c'}, "
+               "'pd': {'d'}, 'pab': {'a', 'b'}, 'pcd': {'c', 'd'}}, {})\n"
+               "print(PassageWalk().rank(graph, {'film': 1.0, 'pab': 0.3, 'pcd': 0.3}, None, {}))\n")
+    root = Path(__file__).resolve().parent.parent
+    rankings = {subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True, text=True, check=True,
+                               env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(6)}
+    assert len(rankings) == 1 and "pab" in next(iter(rankings))

@@ -100,7 +100,10 @@ class PassageWalk:
         degree: dict[str, int] = {}
         for _, entity in edges:
             degree[entity] = degree.get(entity, 0) + 1
-        kept = [(c, e) for c, e in edges if 1 < degree[e] <= self.hub_limit]
+        # Sorted: a set of string pairs iterates in an order that changes with every process's hash seed, and that
+        # order decided ties and the sums' rounding, so the same question could rank passages differently after a
+        # restart.
+        kept = sorted((c, e) for c, e in edges if 1 < degree[e] <= self.hub_limit)
         # A passage's mass splits over all the entities it mentions; the share sent to a hub or to an entity no other
         # passage mentions leaves the walk (so a passage that is mostly about other things passes on less).
         mentioned: dict[str, int] = {}
