@@ -17,9 +17,9 @@ from .answer_prompt import IDK_TEXT, REPLY_PREFIX
 from .errors import ModelError
 
 if TYPE_CHECKING:
-    from .reply_decoding import ReplyDecoding
     from .finetune_data import Example
     from .lm import LanguageModel
+    from .reply_decoding import ReplyDecoding
 
 __all__ = ["AbstainBias", "Calibration", "Tradeoff", "abstain_token", "calibrate", "choose_bias", "idk_margins",
            "tradeoff"]

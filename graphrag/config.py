@@ -150,8 +150,8 @@ class Settings(BaseSettings):
                           "outside the evidence, citations after \"I don't know\") is never chosen. The parser still "
                           "checks every reply.")
     answer_copy_spans: bool = Field(
-        True, description="With constrained decoding, the answer LM's answer must be copied from its prompt: a span "
-                          "of the evidence starting and ending at word boundaries (case aside), or "
+        True, description="With constrained decoding, the answer LM's answer must be copied from its evidence: a "
+                          "span of it starting and ending at word boundaries (case aside), or "
                           "yes / no / \"I don't know\" (graphrag/copy_spans.py). The model's best token that keeps "
                           "the answer a span is chosen, so a paraphrase or a sentence of its own cannot be.")
     answer_evidence_tokens: int = Field(1500, ge=64, le=16_000, description="Evidence given to the answer LM, in tokens.")

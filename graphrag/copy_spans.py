@@ -4,9 +4,9 @@ The answer LM is told to copy the shortest answer from the evidence, and the ben
 (or yes / no). A small model still paraphrases: the untuned Qwen 0.5B answered "Shabana Azmi is father to Bollywood
 actress Antara Mali." where the evidence says "Antara Mali", and a tenth of its gold-mode answers on 2026-12-02 were
 sentences of its own. The reply grammar asks this class, token by token, which texts may follow the answer so far
-so that it stays a span of the source (the question and the evidence) starting at a word boundary, case and runs of
-white space aside, and whether it may end there (at a word boundary). "yes", "no" and "I don't know" are always
-allowed.
+so that it stays a span of the source (the numbered evidence; not the question, since an answer that repeats the
+question is never right) starting at a word boundary, case and runs of white space aside, and whether it may end
+there (at a word boundary). "yes", "no" and "I don't know" are always allowed.
 """
 
 from __future__ import annotations

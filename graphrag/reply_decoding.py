@@ -25,12 +25,10 @@ class ReplyDecoding:
     copy_spans: bool = False
 
     @classmethod
-    def from_settings(cls, settings, tokenizer, tokens: ReplyTokens | None = None) -> ReplyDecoding:
-        """As the answer_reply_vocabulary, answer_constrained_decoding and answer_copy_spans settings say.
-        ``tokens``: the tokenizer's ReplyTokens when already built (about a second for Qwen)."""
-        grammar = None
-        if settings.answer_constrained_decoding:
-            grammar = tokens if tokens is not None else ReplyTokens(tokenizer)
+    def from_settings(cls, settings, tokenizer) -> ReplyDecoding:
+        """As the answer_reply_vocabulary, answer_constrained_decoding and answer_copy_spans settings say (the
+        grammar reads every token's text: about a second for Qwen, so build this once per model)."""
+        grammar = ReplyTokens(tokenizer) if settings.answer_constrained_decoding else None
         return cls(restrict_vocabulary=settings.answer_reply_vocabulary == "evidence", grammar=grammar,
                    copy_spans=settings.answer_copy_spans)
 

@@ -119,6 +119,7 @@ class ReplyTokens:
         self.blanks = tuple(blanks)
         self.banned_in_answer = torch.tensor(bad_newlines + self.special, dtype=torch.long)
         self.line_ends = torch.tensor(line_ends, dtype=torch.long)
+        self.all_line_ends = torch.tensor(line_ends + self.long_line_ends, dtype=torch.long)  # for copying
         self.newline = torch.tensor([i for i in line_ends if self.texts[i] == "\n"], dtype=torch.long)
         self.lengths = torch.tensor([len(text) for text in self.texts])
 
@@ -209,7 +210,7 @@ class ReplyGrammar:
         for text in spans.following(answer):
             for end in range(1, len(text) + 1):
                 keep.update(table.get(text[:end], ()))
-        line_ends = torch.cat([tokens.line_ends, torch.tensor(tokens.long_line_ends, dtype=torch.long)])
+        line_ends = tokens.all_line_ends
         for token in line_ends[torch.isfinite(scores[0, line_ends])].tolist():
             if spans.can_end(answer + tokens.texts[token].partition("\n")[0]):
                 keep.add(token)

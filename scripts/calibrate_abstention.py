@@ -65,8 +65,9 @@ def main() -> int:
         validation, calibration = heldout_question_sets(validation_docs, relation_names, args.validation_examples,
                                                         args.calibration_examples, args.seed)
         # The product's own loading: answer_device / answer_dtype settings, base-model checksum checked.
-        lm = AnswerWriters(settings).pick(args.adapter).model
-        decoding = ReplyDecoding.from_settings(settings, lm.tokenizer)  # decode as the answer writer does
+        writers = AnswerWriters(settings)
+        lm = writers.pick(args.adapter).model
+        decoding = writers.reply_decoding()  # decode as the answer writer does (its grammar tokens, built once)
         if args.tradeoff:
             return {"adapter": args.adapter, "cpu_count": os.cpu_count(), **decoding.describe(),
                     **{half: asdict(_tradeoff(lm, args.adapter, examples, args.max_answerable_abstain, decoding))
