@@ -129,9 +129,10 @@ class Settings(BaseSettings):
         "auto", description="Arithmetic of the answer LM: auto = bf16 on a GPU or where the CPU's bf16 matrix products time clearly faster than fp32 (timed at load), else fp32.")
     answer_max_new_tokens: int = Field(48, ge=4, le=512, description="Longest reply the answer LM may write, in tokens.")
     answer_draft_tokens: int = Field(
-        10, ge=0, le=64, description="Prompt-lookup decoding for the answer and extractor LMs: up to this many reply "
-                                     "tokens are drafted by copying what follows the reply's last words in the "
-                                     "prompt, and checked in one forward pass (0 = one token a pass).")
+        10, ge=0, le=64, description="Drafted decoding for the answer and extractor LMs: up to this many reply "
+                                     "tokens are drafted (what follows the reply's last words in the prompt, or "
+                                     "the reply grammar's Evidence line) and checked in one forward pass (0 = one "
+                                     "token a pass).")
     answer_merged_adapters: int = Field(
         2, ge=0, le=16, description="Saved adapters (answer and extractor) served from merged weights, the most "
                                     "recently used kept: each adapted matrix becomes W + scale*B*A, computed once "

@@ -194,6 +194,7 @@ def train_lora(lm: LanguageModel, adapter_name: str, examples: list[Example], op
                         {"fingerprint": fingerprint, "step": step + 1, "losses": losses})
     bar.close()
     model.eval()
+    lm.forget_prompts()  # keys and values read with the adapter's earlier weights
     return TrainResult(steps=last, planned_steps=total_steps, examples_seen=(last - start) * options.batch_size,
                        skipped_too_long=len(tokenized) - len(usable),
                        seconds=round(time.perf_counter() - started, 1), losses=losses, resumed_from_step=start)

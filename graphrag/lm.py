@@ -6,7 +6,6 @@ keeps several adapters on it at once and one ``generate`` call names the adapter
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from .adapter_merge import MergedAdapters
 from .errors import ModelError
+from .greedy_decoding import PromptLookup, PromptPrefixCache, decode_greedy, mean_probability
 from .lm_packages import LM_PACKAGES, LMPackage, converted_checkpoint, default_package
 from .models import cpu_bf16_is_faster, force_offline
 from .reply_vocabulary import restricted_output_head, vocabulary_token_ids
@@ -33,6 +33,8 @@ class Generation:
     ms: float
     mean_token_probability: float  # geometric mean over the generated tokens: a rough confidence
     token_ids: tuple[int, ...] = ()  # the reply's tokens as generated
+    forward_passes: int = 0  # model calls: the prompt's, then one per step (drafted tokens ride along)
+    reused_prompt_tokens: int = 0  # prompt tokens whose keys and values came from the prefix cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,11 @@ class LanguageModel:
         # saved adapters served from merged weights (graphrag/adapter_merge.py); 0 keeps peft's separate products
         self._merged = MergedAdapters(merged_adapters)
         self._lock = threading.Lock()
+        self._prefix_cache = PromptPrefixCache()  # the last prompt's keys and values per adapter
+        # What ends a reply: the tokenizer's end token and the model's generation config's (the same for the
+        # packaged models), as transformers' generate would stop.
+        configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        self._end_ids = {*_ids(tokenizer.eos_token_id), *_ids(configured)}
         restride_output_head_input(model)
 
     @classmethod
@@ -148,6 +155,7 @@ class LanguageModel:
             from peft import PeftModel
 
             with self._lock:
+                self._prefix_cache.clear()  # peft wraps the model anew
                 self._merged.restore()  # peft injects the new adapter's layers into the packaged weights' layers
                 if isinstance(self.model, PeftModel):
                     self.model.load_adapter(str(path), adapter_name=name)
@@ -218,54 +226,44 @@ class LanguageModel:
         which changes an adapter's weights (a merged copy of them would go stale)."""
         with self._lock:
             self._merged.clear()
+            self._prefix_cache.clear()
+
+    def forget_prompts(self) -> None:
+        """Drop the keys and values kept of earlier prompts: after anything that changes the weights (training)."""
+        with self._lock:
+            self._prefix_cache.clear()
 
     def generate(self, prompt: str, max_new_tokens: int, adapter: str | None = None,
                  stop_when: Callable[[str], bool] | None = None, logits_processors: Sequence = (),
                  vocabulary: Sequence[str] | None = None) -> Generation:
-        """Greedy decoding of one prompt with the named adapter (None: the base model alone). ``stop_when`` is
-        asked after each new token with the reply so far and ends generation when it answers True;
-        ``logits_processors`` (transformers LogitsProcessor objects, fresh for this call) adjust the scores;
-        ``vocabulary`` (texts) restricts the reply to tokens of their words (graphrag/reply_vocabulary.py), None:
-        any token."""
+        """Greedy decoding of one prompt with the named adapter (None: the base model alone), drafting
+        ``draft_tokens`` a step (graphrag/greedy_decoding.py). ``stop_when`` is asked after each new token with the
+        reply so far and ends generation when it answers True; ``logits_processors`` (transformers LogitsProcessor
+        objects, fresh for this call) adjust the scores; ``vocabulary`` (texts) restricts the reply to tokens of
+        their words (graphrag/reply_vocabulary.py), None: any token."""
         import torch
 
         started = time.perf_counter()
         token_ids = vocabulary_token_ids(self.tokenizer, vocabulary) if vocabulary is not None else None
+        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        stop = None if stop_when is None else (
+            lambda new: bool(stop_when(self.tokenizer.decode(new, skip_special_tokens=True))))
         with (self.using(adapter) as model, torch.inference_mode(),
               restricted_output_head(model, token_ids)):
-            inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
-            kwargs = dict(max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id,
-                          temperature=None, top_p=None, top_k=None, return_dict_in_generate=True,
-                          output_scores=True)
-            if self.draft_tokens:
-                kwargs["prompt_lookup_num_tokens"] = self.draft_tokens
-            if stop_when is not None:
-                kwargs["stopping_criteria"] = _text_stop(self.tokenizer, inputs["input_ids"].shape[1], stop_when)
-            if logits_processors:
-                from transformers import LogitsProcessorList
-
-                kwargs["logits_processor"] = LogitsProcessorList(list(logits_processors))
-            output = model.generate(**inputs, **kwargs)
-            logprobs = model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
-        prompt_tokens = inputs["input_ids"].shape[1]
-        new = output.sequences[0][prompt_tokens:]
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
-        mean_logprob = float(logprobs[0].float().mean()) if logprobs.numel() else float("-inf")
-        return Generation(text=text, prompt_tokens=prompt_tokens, new_tokens=len(new),
+            decoded = decode_greedy(
+                model, prompt_ids, max_new_tokens, self._end_ids, processors=logits_processors,
+                lookup=PromptLookup(prompt_ids) if self.draft_tokens else None, draft_limit=self.draft_tokens,
+                stop_when=stop, prefix_cache=self._prefix_cache, cache_state=(adapter, self._merged.active),
+                device=self.device)
+        return Generation(text=self.tokenizer.decode(decoded.token_ids, skip_special_tokens=True),
+                          prompt_tokens=len(prompt_ids), new_tokens=len(decoded.token_ids),
                           ms=round((time.perf_counter() - started) * 1000, 2),
-                          mean_token_probability=round(math.exp(mean_logprob), 4),
-                          token_ids=tuple(int(t) for t in new))
+                          mean_token_probability=mean_probability(decoded.logprobs), token_ids=decoded.token_ids,
+                          forward_passes=decoded.forward_passes, reused_prompt_tokens=decoded.reused_prompt_tokens)
 
 
-def _text_stop(tokenizer, prompt_tokens: int, stop_when: Callable[[str], bool]):
-    """A transformers stopping criterion that decodes the reply so far and asks ``stop_when``."""
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
-
-    class _Stop(StoppingCriteria):
-        def __call__(self, input_ids, scores, **kwargs):
-            text = tokenizer.decode(input_ids[0, prompt_tokens:], skip_special_tokens=True)
-            return torch.full((input_ids.shape[0],), bool(stop_when(text)), dtype=torch.bool,
-                              device=input_ids.device)
-
-    return StoppingCriteriaList([_Stop()])
+def _ids(value) -> list[int]:
+    """A token id or a list of them (or None) as a list."""
+    if value is None:
+        return []
+    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]

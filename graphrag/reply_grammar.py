@@ -11,9 +11,11 @@ parser still checks every reply (a reply cut off by the token limit still fails)
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from .answer_prompt import IDK_TEXT, MAX_ANSWER_CHARS, REPLY_PREFIX, is_idk_answer
 from .copy_spans import FOLLOWING_CHARS, CopySpans
+from .greedy_decoding import PromptLookup
 
 __all__ = ["ReplyGrammar", "ReplyTokens", "complete", "viable"]
 
@@ -23,6 +25,7 @@ _STRUCTURE_CHARACTERS = set(REPLY_PREFIX + _EVIDENCE + " none,0123456789\n")
 # Tokens kept for "\nEvidence: 1, 2" when a long answer nears the token limit (Qwen spells it in 8).
 _EVIDENCE_LINE_TOKENS = 8
 _ANSWER_CHARS_KEPT = 8  # an answer this close to MAX_ANSWER_CHARS is ended rather than cut into short tokens
+_SCHEMA_STEPS_KEPT = 20_000  # reply states whose allowed schema tokens are kept (each a few hundred ids at most)
 
 
 def viable(text: str, evidence_count: int) -> bool:
@@ -101,6 +104,7 @@ class ReplyTokens:
         # Only the tokenizer's end token stops generation (Qwen's chat end, not its <|endoftext|>): a reply may end
         # with it alone, while every special token is kept out of a reply.
         self.eos = sorted({*(eos if isinstance(eos, list) else [eos])} - {None})
+        self.eos_ids = torch.tensor(self.eos, dtype=torch.long)
         self.special = sorted({*self.eos, *tokenizer.all_special_ids} - {None})
         # For copying (graphrag/copy_spans.py): tokens by their lower-case text, and by that text without the
         # spaces in front (the first token of an answer: "Answer: Paris" or "Answer:Paris"); the blank tokens, which
@@ -122,6 +126,73 @@ class ReplyTokens:
         self.all_line_ends = torch.tensor(line_ends + self.long_line_ends, dtype=torch.long)  # for copying
         self.newline = torch.tensor([i for i in line_ends if self.texts[i] == "\n"], dtype=torch.long)
         self.lengths = torch.tensor([len(text) for text in self.texts])
+        self.banned_in_answer_set = frozenset(self.banned_in_answer.tolist())
+        self.line_end_set = frozenset(line_ends)
+        self._tokenizer = tokenizer
+        self._encoded: dict[str, tuple[int, ...]] = {}
+        self._schema_steps: dict[tuple, _SchemaStep] = {}
+
+    def encode(self, text: str) -> tuple[int, ...]:
+        """The tokens of ``text`` as the tokenizer spells it alone (kept: drafts spell the same few texts)."""
+        ids = self._encoded.get(text)
+        if ids is None:
+            if len(self._encoded) >= _SCHEMA_STEPS_KEPT:
+                self._encoded.clear()
+            ids = self._encoded[text] = tuple(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        return ids
+
+    def schema_step(self, reply: str, evidence_count: int) -> _SchemaStep:
+        """What ``reply`` (the reply so far, outside the answer line) allows: the schema tokens that keep it
+        viable, and whether it is complete. Kept per reply state: the states ("Evidence: 2, ") recur across
+        replies, and checking every schema token costs about 5 ms."""
+        import torch
+
+        key = _schema_state(reply, evidence_count)
+        step = self._schema_steps.get(key)
+        if step is None:
+            if len(self._schema_steps) >= _SCHEMA_STEPS_KEPT:
+                self._schema_steps.clear()
+            # Only the characters that can come next start a token worth checking.
+            starts = [c for c in self.structure if viable(reply + c, evidence_count)]
+            allowed = [t for c in starts for t in self.structure[c] if viable(reply + self.texts[t], evidence_count)]
+            step = self._schema_steps[key] = _SchemaStep(torch.tensor(allowed, dtype=torch.long), frozenset(allowed),
+                                                         complete(reply, evidence_count))
+        return step
+
+
+def _evidence_guess(line: str, idk: bool, evidence_count: int) -> str:
+    """What probably follows ``line``, the Evidence line so far: the rest of "Evidence: none" after "I don't know";
+    else the rest of "Evidence:" and the two numbers after the last one cited ("" when the line is no such
+    start)."""
+    if idk:
+        whole = f"{_EVIDENCE} none"
+        return whole[len(line):] if whole.startswith(line) else ""
+    if len(line) < len(_EVIDENCE):
+        return _EVIDENCE[len(line):] + " " + _next_numbers(0, evidence_count) if _EVIDENCE.startswith(line) else ""
+    cited = line[len(_EVIDENCE):]
+    numbers = re.findall(r"\d+", cited)
+    last = int(numbers[-1]) if numbers else 0
+    if cited[-1:].isdigit():
+        after = _next_numbers(last, evidence_count)
+        return ", " + after if after else ""
+    return ("" if cited.endswith(" ") else " ") + _next_numbers(last, evidence_count)
+
+
+def _next_numbers(last: int, evidence_count: int) -> str:
+    return ", ".join(str(n) for n in range(last + 1, min(last + 2, evidence_count) + 1))
+
+
+def _schema_state(reply: str, evidence_count: int) -> tuple:
+    """What ``viable`` and ``complete`` read of a reply so far and of its continuations: before the answer line
+    ends, its text; after, the Evidence line so far and whether the answer is broken, "I don't know" or other."""
+    text = reply.lstrip(" ")
+    first, newline, second = text.partition("\n")
+    if not newline:
+        return evidence_count, text
+    answer = first[len(REPLY_PREFIX):].strip() if first.startswith(REPLY_PREFIX) else ""
+    idk = is_idk_answer(answer)
+    broken = not answer or len(answer) > MAX_ANSWER_CHARS or (evidence_count == 0 and not idk)
+    return evidence_count, "broken" if broken else "idk" if idk else "answer", second
 
 
 class ReplyGrammar:
@@ -131,7 +202,12 @@ class ReplyGrammar:
     call's ``input_ids`` are taken to be the prompt (as for AbstainBias). With ``max_new_tokens`` (the generation's
     limit) a long answer line is ended while there is still room for the Evidence line. With ``spans`` the answer
     must be copied from the evidence (graphrag/copy_spans.py): the model's best token that keeps it a span is
-    chosen, and where no token can (the spelling the span needs is outside the vocabulary) the step is left free."""
+    chosen, and where no token can (the spelling the span needs is outside the vocabulary) the step is left free.
+
+    What a reply so far allows is worked out once per reply text and kept (``_AnswerStep``, ``_SchemaStep``): the
+    prompt-lookup drafting of transformers asks the processors about every candidate continuation it finds in the
+    prompt, up to hundreds of times a step, and checking each schema token anew cost 5 ms a call (a third of an
+    answer's time on 2 cores)."""
 
     def __init__(self, tokens: ReplyTokens, evidence_count: int, prefix: str = "", max_new_tokens: int | None = None,
                  spans: CopySpans | None = None) -> None:
@@ -141,67 +217,104 @@ class ReplyGrammar:
         self.max_new_tokens = max_new_tokens
         self.spans = spans
         self._prompt_tokens: int | None = None
+        self._answer_steps: dict[str, _AnswerStep] = {}
 
     def __call__(self, input_ids, scores):
-        import torch
-
         if self._prompt_tokens is None:
             self._prompt_tokens = input_ids.shape[1]
-        tokens, count = self.tokens, self.evidence_count
-        reply = self.prefix + "".join(tokens.texts[int(t)] for t in input_ids[0, self._prompt_tokens:])
-        first, newline, _ = reply.lstrip(" ").partition("\n")
-        if not newline and first.startswith(REPLY_PREFIX):
-            # Writing the answer: anything goes but an ending, a second newline, or a line end before there is
-            # an answer (or whose tail the schema cannot take).
-            scores = scores.clone()
-            answer = first[len(REPLY_PREFIX):]
-            if not answer.strip() or len(answer.strip()) > MAX_ANSWER_CHARS:
-                scores[:, tokens.line_ends] = float("-inf")
-            elif count == 0:  # only "I don't know" may end the line (the answer writer does not get here)
-                for token in tokens.line_ends.tolist():
-                    if not viable(reply + tokens.texts[token], count):
-                        scores[:, token] = float("-inf")
-            elif len(tokens.newline):
-                # A model that would stop after its answer has forgotten the Evidence line: it gets a line end
-                # instead (scored as its wish to stop), rather than being pushed to write on until the token limit.
-                ending = scores[:, tokens.special].max(dim=1, keepdim=True).values
-                scores[:, tokens.newline] = torch.maximum(scores[:, tokens.newline], ending)
-            scores[:, tokens.banned_in_answer] = float("-inf")
-            for token in tokens.long_line_ends:
-                if not viable(reply + tokens.texts[token], count):
-                    scores[:, token] = float("-inf")
-            # No token may take the answer past its longest (the line could then never end).
-            scores[:, (tokens.lengths > MAX_ANSWER_CHARS - len(answer.strip())).nonzero().flatten()] = float("-inf")
-            if answer.strip() and (self._tokens_left(input_ids) <= _EVIDENCE_LINE_TOKENS
-                                   or len(answer.strip()) > MAX_ANSWER_CHARS - _ANSWER_CHARS_KEPT):
-                # Out of room: a cut-off reply has no Evidence line and is lost; a long answer still scores.
-                ended = torch.full_like(scores, float("-inf"))
-                ended[:, tokens.line_ends] = scores[:, tokens.line_ends]
-                scores = ended
-            return self._copying(scores, answer) if self.spans is not None else scores
-        # Spelling the schema's parts: only the characters that can come next start a token worth checking.
-        starts = [c for c in tokens.structure if viable(reply + c, count)]
-        allowed = [t for c in starts for t in tokens.structure[c] if viable(reply + tokens.texts[t], count)]
-        if complete(reply, count):
-            if self._tokens_left(input_ids) <= 2:
-                allowed = []  # a number or a comma now might be cut off by the token limit: end here
-            allowed += tokens.eos
-        masked = torch.full_like(scores, float("-inf"))
-        masked[:, allowed] = scores[:, allowed]
-        if allowed and not torch.isfinite(masked).any():
-            masked[:, allowed] = 0.0  # a restricted vocabulary lacks this spelling: any schema token beats "!" (id 0)
-        return masked
+        return self._step(input_ids[0].tolist()).apply(scores, self.tokens, self._tokens_left(input_ids.shape[1]))
 
-    def _tokens_left(self, input_ids) -> int:
-        """Tokens the generation may still write, this one included (a large number without a limit)."""
+    def permits(self, ids: list[int], token: int) -> bool:
+        """Whether ``token`` may follow ``ids`` (prompt and reply so far) whatever the scores: for drafts. The rules
+        that read the scores (a restricted vocabulary, copying left free where no span token scores) are not
+        applied: a draft they would change is rejected when it is checked against the model."""
+        return self._step(ids).permits(token, self.tokens, self._tokens_left(len(ids)))
+
+    def draft(self, ids: list[int], limit: int, lookup: PromptLookup | None = None) -> list[int]:
+        """Up to ``limit`` tokens likely to follow ``ids`` (greedy_decoding.DraftingProcessor). In the answer line:
+        the longest continuation ``lookup`` finds in the prompt that the grammar allows (the answer is copied from
+        there), else a line end and an Evidence line. In the Evidence line: its rest as far as the schema fixes it,
+        and a guess at the numbers (the next two after the last one cited)."""
+        reply = self._reply(ids)
+        first, newline, second = reply.lstrip(" ").partition("\n")
+        if not newline:
+            if not first.startswith(REPLY_PREFIX):
+                return []
+            best: list[int] = []
+            for candidate in (lookup.candidates(ids, limit) if lookup is not None else []):
+                allowed = self._allowed_run(ids, candidate)
+                if len(allowed) > len(best):
+                    best = allowed
+            if best or not first[len(REPLY_PREFIX):].strip() or not len(self.tokens.newline):
+                return best
+            guess = [int(self.tokens.newline[0]), *self.tokens.encode(_evidence_guess(
+                "", is_idk_answer(first[len(REPLY_PREFIX):]), self.evidence_count))]
+        else:
+            answer = first[len(REPLY_PREFIX):]
+            guess = list(self.tokens.encode(_evidence_guess(second, is_idk_answer(answer), self.evidence_count)))
+        return self._allowed_run(ids, guess[:limit])
+
+    def _allowed_run(self, ids: list[int], candidate: list[int]) -> list[int]:
+        """The longest start of ``candidate`` the grammar allows after ``ids``."""
+        run: list[int] = []
+        for token in candidate:
+            if not self.permits(ids + run, token):
+                break
+            run.append(token)
+        return run
+
+    def _reply(self, ids: list[int]) -> str:
+        texts = self.tokens.texts
+        return self.prefix + "".join(texts[t] for t in ids[self._prompt_tokens:])
+
+    def _step(self, ids: list[int]) -> _AnswerStep | _SchemaStep:
+        """What the reply in ``ids`` allows next (kept per reply text)."""
+        reply = self._reply(ids)
+        first, newline, _ = reply.lstrip(" ").partition("\n")
+        if newline or not first.startswith(REPLY_PREFIX):
+            return self.tokens.schema_step(reply, self.evidence_count)
+        step = self._answer_steps.get(reply)
+        if step is None:
+            step = self._answer_steps[reply] = self._answer_step(first[len(REPLY_PREFIX):])
+        return step
+
+    def _answer_step(self, answer: str) -> _AnswerStep:
+        """Writing the answer: anything goes but an ending, a second newline, a line end before there is an answer
+        (or whose tail the schema cannot take), a token that takes the answer past its longest (the line could
+        then never end), and, when copying, a token that leaves the answer no span."""
+        import torch
+
+        tokens, count = self.tokens, self.evidence_count
+        reply = REPLY_PREFIX + answer
+        begun = bool(answer.strip())
+        banned = [tokens.banned_in_answer]
+        if not begun or len(answer.strip()) > MAX_ANSWER_CHARS:
+            banned.append(tokens.line_ends)
+        elif count == 0:  # only "I don't know" may end the line (the answer writer does not get here)
+            banned.append(torch.tensor([t for t in tokens.line_ends.tolist()
+                                        if not viable(reply + tokens.texts[t], count)], dtype=torch.long))
+        banned.append(torch.tensor([t for t in tokens.long_line_ends if not viable(reply + tokens.texts[t], count)],
+                                   dtype=torch.long))
+        banned.append((tokens.lengths > MAX_ANSWER_CHARS - len(answer.strip())).nonzero().flatten())
+        extra = torch.cat(banned[1:-1]).tolist()  # the last: by length, which permits checks by length
+        keep = self._copied(answer) if self.spans is not None else None
+        return _AnswerStep(
+            banned=torch.cat(banned).unique(), extra_banned=frozenset(extra),
+            chars_left=MAX_ANSWER_CHARS - len(answer.strip()),
+            raise_newline=begun and len(answer.strip()) <= MAX_ANSWER_CHARS and count > 0 and len(tokens.newline) > 0,
+            begun=begun, near_limit=len(answer.strip()) > MAX_ANSWER_CHARS - _ANSWER_CHARS_KEPT,
+            keep=keep, keep_set=frozenset(keep.tolist()) if keep is not None else None)
+
+    def _tokens_left(self, length: int) -> int:
+        """Tokens the generation may still write after ``length`` tokens of prompt and reply, the next one included
+        (a large number without a limit)."""
         if self.max_new_tokens is None:
             return 1 << 30
-        return self.max_new_tokens - (input_ids.shape[1] - self._prompt_tokens)
+        return self.max_new_tokens - (length - self._prompt_tokens)
 
-    def _copying(self, scores, answer: str):
-        """Keep only the tokens that leave the answer line a span: those spelling the start of a text that follows
-        it in the source, and line ends where the span may end. Where none of those scores above -inf (the spelling
-        is outside a restricted vocabulary) the step is left as it was."""
+    def _copied(self, answer: str):
+        """The tokens that leave the answer line a span: those spelling the start of a text that follows it in the
+        source, and line ends where the span may end (None: no token can)."""
         import torch
 
         tokens, spans = self.tokens, self.spans
@@ -210,13 +323,82 @@ class ReplyGrammar:
         for text in spans.following(answer):
             for end in range(1, len(text) + 1):
                 keep.update(table.get(text[:end], ()))
-        line_ends = tokens.all_line_ends
-        for token in line_ends[torch.isfinite(scores[0, line_ends])].tolist():
+        for token in tokens.all_line_ends.tolist():
             if spans.can_end(answer + tokens.texts[token].partition("\n")[0]):
                 keep.add(token)
-        if not keep:
+        return torch.tensor(sorted(keep), dtype=torch.long) if keep else None
+
+
+@dataclass(frozen=True, slots=True)
+class _AnswerStep:
+    """What one reply so far allows inside the answer line, apart from what depends on the scores and the room left:
+    ``banned`` tokens; ``raise_newline``: a wish to stop becomes a line end; ``begun``: there is an answer to end;
+    ``near_limit``: the answer is too near MAX_ANSWER_CHARS to go on; ``keep``: with copying, the tokens that keep
+    the answer a span (None: any)."""
+
+    banned: object  # torch.Tensor of token ids
+    extra_banned: frozenset[int]  # those of them not in ReplyTokens.banned_in_answer nor too long (for permits)
+    chars_left: int  # tokens longer than this are banned
+    raise_newline: bool
+    begun: bool
+    near_limit: bool
+    keep: object | None
+    keep_set: frozenset[int] | None
+
+    def permits(self, token: int, tokens: ReplyTokens, tokens_left: int) -> bool:
+        if (token in tokens.banned_in_answer_set or token in self.extra_banned
+                or len(tokens.texts[token]) > self.chars_left):
+            return False
+        if self.begun and (tokens_left <= _EVIDENCE_LINE_TOKENS or self.near_limit) and token not in tokens.line_end_set:
+            return False
+        return self.keep_set is None or token in self.keep_set
+
+    def apply(self, scores, tokens: ReplyTokens, tokens_left: int):
+        import torch
+
+        scores = scores.clone()
+        if self.raise_newline:
+            # A model that would stop after its answer has forgotten the Evidence line: it gets a line end instead
+            # (scored as its wish to stop), rather than being pushed to write on until the token limit.
+            ending = scores[:, tokens.special].max(dim=1, keepdim=True).values
+            scores[:, tokens.newline] = torch.maximum(scores[:, tokens.newline], ending)
+        scores[:, self.banned] = float("-inf")
+        if self.begun and (tokens_left <= _EVIDENCE_LINE_TOKENS or self.near_limit):
+            # Out of room: a cut-off reply has no Evidence line and is lost; a long answer still scores.
+            ended = torch.full_like(scores, float("-inf"))
+            ended[:, tokens.line_ends] = scores[:, tokens.line_ends]
+            scores = ended
+        if self.keep is None:
             return scores
-        kept = torch.tensor(sorted(keep), dtype=torch.long)
         masked = torch.full_like(scores, float("-inf"))
-        masked[:, kept] = scores[:, kept]
+        masked[:, self.keep] = scores[:, self.keep]
+        # Where no span token scores above -inf (its spelling is outside a restricted vocabulary), the step is free.
         return masked if torch.isfinite(masked).any() else scores
+
+
+@dataclass(frozen=True, slots=True)
+class _SchemaStep:
+    """What one reply so far allows while the schema's own parts are spelt: the ``allowed`` tokens, and whether the
+    reply is ``complete`` (it may end here)."""
+
+    allowed: object  # torch.Tensor of token ids
+    allowed_set: frozenset[int]
+    complete: bool
+
+    def permits(self, token: int, tokens: ReplyTokens, tokens_left: int) -> bool:
+        if self.complete and token in tokens.eos:
+            return True
+        return token in self.allowed_set and not (self.complete and tokens_left <= 2)
+
+    def apply(self, scores, tokens: ReplyTokens, tokens_left: int):
+        import torch
+
+        allowed = self.allowed
+        if self.complete:
+            # With two tokens left a number or a comma might be cut off by the token limit: end here.
+            allowed = tokens.eos_ids if tokens_left <= 2 else torch.cat([allowed, tokens.eos_ids])
+        masked = torch.full_like(scores, float("-inf"))
+        masked[:, allowed] = scores[:, allowed]
+        if len(allowed) and not torch.isfinite(masked).any():
+            masked[:, allowed] = 0.0  # a restricted vocabulary lacks this spelling: any schema token beats "!" (id 0)
+        return masked

@@ -5,12 +5,15 @@ is built from corpus passages and the answer model generates a reply greedily, w
 Prefill (one forward pass over the prompt) is timed on its own, so decode time per new token follows. Prints
 {"model", "dtype", "adapter", "merged_adapters", "torch_threads", "load_s", "draft_tokens", "reply_vocabulary",
 "constrained_decoding", "copy_spans", "budgets": {"<tokens>": {"prompt_tokens", "prefill_ms", "prefill_gflops", "same_reply",
-"same_replies", "decoding": {"<draft tokens>": {"generate_ms_p50", "generate_ms_p95", "new_tokens",
-"decode_ms_per_token"}}}}}:
+"same_replies", "decoding": {"<draft tokens>": {"generate_ms_p50", "generate_ms_p95", "new_tokens", "forward_passes",
+"reused_prompt_tokens", "decode_ms_per_token"}}}}}:
 medians over --repeats runs of one synthetic question, or over real questions with --questions (each asked once
 per budget: its gold passages among corpus distractors, filled up to the budget; each budget then also reports
 "questions"); prefill_gflops counts only the weight matrices (2 x parameters outside the embedding table and
-output head x prompt tokens).
+output head x prompt tokens). A generation reads only the prompt tokens after the start it shares with the
+previous prompt (reused_prompt_tokens: the system prompt at least, graphrag/greedy_decoding.py), while prefill_ms
+is one pass over the whole prompt; decode_ms_per_token is (generation - prefill_ms) / new tokens, so it is the
+decoding's cost less what the reused start saved.
 
 --draft-tokens 0,10 times prompt-lookup decoding against one token a pass, the runs interleaved;
 --reply-vocabulary evidence,any times a reply restricted to its prompt's words against the whole vocabulary (the
@@ -230,6 +233,8 @@ def _decoding(measured: list[tuple], selected: bool) -> dict:
     decode = [(g.ms - prefill) / g.new_tokens for g, prefill, _ in measured if g.new_tokens]
     figures = {"generate_ms_p50": round(statistics.median(total), 1), "generate_ms_p95": round(_p95(total), 1),
                "new_tokens": statistics.median(g.new_tokens for g, _, _ in measured),
+               "forward_passes": statistics.median(g.forward_passes for g, _, _ in measured),
+               "reused_prompt_tokens": statistics.median(g.reused_prompt_tokens for g, _, _ in measured),
                "decode_ms_per_token": round(statistics.median(decode), 1) if decode else None}
     if selected:
         answer = [g.ms + select for g, _, select in measured]

@@ -1,0 +1,200 @@
+"""Greedy decoding with drafted tokens and a reused prompt prefix: the answer and extractor LMs' generation loop.
+
+On a CPU a forward pass over a handful of tokens costs little more than over one (decoding is bound by reading the
+weights), so every step feeds the token just chosen plus a draft of the tokens likely to follow, and keeps the
+drafted tokens greedy decoding would have chosen anyway. Drafts are the text that follows the reply's last words in
+the prompt (prompt-lookup decoding: answers are copied from the evidence), or what the reply grammar knows must or
+probably will come next (``ReplyGrammar.draft``: "Evidence: 1, 2"). A draft never changes which tokens are chosen,
+up to rounding: a forward pass over several tokens can round differently in bf16, so a near-tie may go the other
+way.
+
+transformers' own prompt-lookup generation was used before. Its candidate check calls every logits processor once
+per drafted token for each place the last word occurs in the prompt (hundreds of times a step for "," or " "), and
+it cannot take drafts from the grammar nor reuse the keys and values of a prompt prefix read before.
+
+``PromptPrefixCache`` keeps the keys and values of the last prompt read per adapter, so the next prompt reads only
+what follows the part they share: the system prompt at least, and for a follow-up question over the same passages
+all of the evidence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["Decoded", "DraftingProcessor", "PromptLookup", "PromptPrefixCache", "decode_greedy", "mean_probability"]
+
+
+class DraftingProcessor(Protocol):
+    """A logits processor that also drafts (a reply grammar): up to ``limit`` tokens likely to follow ``ids``
+    (prompt and reply so far) that it would allow, using ``lookup``'s prompt continuations where it has no better
+    guess."""
+
+    def __call__(self, input_ids, scores): ...
+
+    def draft(self, ids: list[int], limit: int, lookup: PromptLookup | None) -> list[int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """What one greedy decoding produced: the new tokens (an end token included), each one's log-probability under
+    the processed scores, the forward passes it took and the prompt tokens read from the prefix cache."""
+
+    token_ids: tuple[int, ...]
+    logprobs: tuple[float, ...]
+    forward_passes: int
+    reused_prompt_tokens: int
+
+
+class PromptLookup:
+    """Prompt-lookup drafts: the prompt tokens that follow the last occurrence-matching n-gram (2 tokens, else 1)
+    of the ids so far. A position table is built once per prompt, so a step costs a dictionary lookup."""
+
+    def __init__(self, prompt_ids: Sequence[int], ngram: int = 2) -> None:
+        self.prompt = list(prompt_ids)
+        self.ngram = ngram
+        self._after: dict[tuple[int, ...], list[int]] = {}
+        for size in range(ngram, 0, -1):
+            for end in range(size, len(self.prompt)):
+                self._after.setdefault(tuple(self.prompt[end - size:end]), []).append(end)
+
+    def candidates(self, ids: list[int], limit: int, tried: int = 8) -> list[list[int]]:
+        """Up to ``tried`` continuations of ``ids`` found in the prompt, longest n-gram matches first."""
+        ends: dict[int, None] = {}  # in order, each place once (a two-token match is also a one-token one)
+        for size in range(min(self.ngram, len(ids)), 0, -1):
+            for end in self._after.get(tuple(ids[-size:]), ()):
+                if len(ends) >= tried:
+                    break
+                ends.setdefault(end)
+        return [self.prompt[end:end + limit] for end in ends if end < len(self.prompt)]
+
+    def first(self, ids: list[int], limit: int) -> list[int]:
+        """The first continuation found (empty if none)."""
+        found = self.candidates(ids, limit, tried=1)
+        return found[0] if found else []
+
+
+class PromptPrefixCache:
+    """The keys and values of the last prompt read, for each of a few model states (adapter names): the next
+    prompt with the same state starts from the longest prefix they share. Not thread-safe: the LanguageModel's
+    lock holds it. ``clear`` whenever weights change (an adapter loaded, merged, trained)."""
+
+    def __init__(self, states: int = 4) -> None:
+        self.states = states
+        self._kept: OrderedDict[object, tuple[list[int], list]] = OrderedDict()
+
+    def clear(self) -> None:
+        self._kept.clear()
+
+    def start(self, state: object, prompt_ids: list[int]):
+        """A fresh transformers DynamicCache holding the shared prefix of ``prompt_ids`` (never all of it: the last
+        token is read again for its logits), and that prefix's length."""
+        from transformers import DynamicCache
+
+        kept = self._kept.get(state)
+        if kept is None:
+            return DynamicCache(), 0
+        ids, layers = kept
+        shared = 0
+        for a, b in zip(ids, prompt_ids[:-1]):
+            if a != b:
+                break
+            shared += 1
+        if shared == 0:
+            return DynamicCache(), 0
+        # DynamicCache grows by concatenation and crops by slicing, never in place: slices of the kept tensors
+        # can seed a new cache without copying and stay intact.
+        return DynamicCache([(k[..., :shared, :], v[..., :shared, :]) for k, v in layers]), shared
+
+    def keep(self, state: object, prompt_ids: list[int], cache) -> None:
+        """Remember the keys and values of ``prompt_ids`` (the cache's first len(prompt_ids) positions)."""
+        n = len(prompt_ids)
+        layers = [(layer.keys[..., :n, :], layer.values[..., :n, :]) for layer in cache.layers]
+        self._kept[state] = (list(prompt_ids), layers)
+        self._kept.move_to_end(state)
+        while len(self._kept) > self.states:
+            self._kept.popitem(last=False)
+
+
+def decode_greedy(model, prompt_ids: list[int], max_new_tokens: int, end_ids: set[int], *,
+                  processors: Sequence[Callable] = (), lookup: PromptLookup | None = None, draft_limit: int = 0,
+                  stop_when: Callable[[list[int]], bool] | None = None, prefix_cache: PromptPrefixCache | None = None,
+                  cache_state: object = None, device: str = "cpu") -> Decoded:
+    """Greedy decoding of ``prompt_ids`` with ``model`` (a transformers causal LM, called under inference mode by
+    the caller). ``processors`` are transformers-style logits processors ``(input_ids, scores) -> scores``, called
+    once per chosen token with the prompt and reply so far; up to ``draft_limit`` tokens a step are drafted (0:
+    one token a pass) by a processor that drafts (``DraftingProcessor``), else by ``lookup``; ``stop_when`` is asked with the new tokens after each one; ``end_ids`` end the
+    reply (kept in it). ``prefix_cache`` under ``cache_state`` supplies and keeps the prompt's keys and values."""
+    import torch
+
+    if not prompt_ids:
+        raise ValueError("an empty prompt cannot be decoded")
+    if prefix_cache is not None:
+        cache, reused = prefix_cache.start(cache_state, prompt_ids)
+    else:
+        from transformers import DynamicCache
+
+        cache, reused = DynamicCache(), 0
+    ids = list(prompt_ids)
+    passes = 0
+
+    def forward(feed: list[int], keep: int):
+        nonlocal passes
+        passes += 1
+        tensor = torch.tensor([feed], dtype=torch.long, device=device)
+        out = model(input_ids=tensor, past_key_values=cache, use_cache=True, logits_to_keep=keep)
+        return out.logits[0].float()
+
+    def choose(logits_row) -> tuple[int, float]:
+        scores = logits_row.unsqueeze(0)
+        if processors:
+            context = torch.tensor([ids], dtype=torch.long)
+            for processor in processors:
+                scores = processor(context, scores)
+        token = int(scores[0].argmax())
+        logprob = float(torch.log_softmax(scores[0], dim=-1)[token])
+        return token, logprob
+
+    logits = forward(ids[reused:], 1)
+    if prefix_cache is not None:
+        prefix_cache.keep(cache_state, prompt_ids, cache)
+    new: list[int] = []
+    logprobs: list[float] = []
+    token, logprob = choose(logits[-1])
+    while True:
+        ids.append(token)
+        new.append(token)
+        logprobs.append(logprob)
+        if token in end_ids or len(new) >= max_new_tokens or (stop_when is not None and stop_when(new)):
+            break
+        room = min(draft_limit, max_new_tokens - len(new) - 1)
+        draft = _draft(processors, lookup, ids, room) if room > 0 else []
+        logits = forward([token, *draft], 1 + len(draft))
+        accepted = 0
+        token, logprob = choose(logits[0])
+        while accepted < len(draft) and token == draft[accepted]:
+            ids.append(token)
+            new.append(token)
+            logprobs.append(logprob)
+            accepted += 1
+            if token in end_ids or len(new) >= max_new_tokens or (stop_when is not None and stop_when(new)):
+                return Decoded(tuple(new), tuple(logprobs), passes, reused)
+            token, logprob = choose(logits[accepted])
+        if accepted < len(draft):
+            cache.crop(-(len(draft) - accepted))  # the rejected draft's keys and values
+    return Decoded(tuple(new), tuple(logprobs), passes, reused)
+
+
+def _draft(processors: Sequence[Callable], lookup: PromptLookup | None, ids: list[int], limit: int) -> list[int]:
+    for processor in processors:
+        if hasattr(processor, "draft"):
+            return processor.draft(ids, limit, lookup)[:limit]
+    return lookup.first(ids, limit) if lookup is not None else []
+
+
+def mean_probability(logprobs: Sequence[float]) -> float:
+    """The geometric mean of the tokens' probabilities: a rough confidence (0 for no tokens)."""
+    return round(math.exp(sum(logprobs) / len(logprobs)), 4) if logprobs else 0.0

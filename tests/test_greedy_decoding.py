@@ -1,0 +1,126 @@
+"""The generation loop (graphrag/greedy_decoding.py) with the real SmolLM2 in fp32: it writes what transformers'
+greedy generate writes, drafting and the prompt prefix cache change nothing but the number of forward passes, and
+the reply grammar's drafts are replies it allows."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from graphrag import Settings
+from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, parse_reply, user_message
+from graphrag.greedy_decoding import PromptLookup
+from graphrag.lm import LanguageModel
+from graphrag.lm_packages import SMOLLM2_135M
+from graphrag.reply_decoding import ReplyDecoding
+from graphrag.reply_grammar import ReplyGrammar, ReplyTokens
+
+EVIDENCE = [
+    EvidenceItem("Ada Quint", "Ada Quint was a Scottish engineer. She studied in Glasgow and built the Forth "
+                              "Crossing pumping station in 1931."),
+    EvidenceItem("Forth Crossing", "The Forth Crossing is a bridge near Edinburgh, opened in 1936."),
+    EvidenceItem("Glasgow", "Glasgow is the largest city in Scotland."),
+]
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    return LanguageModel.load(SMOLLM2_135M.key, Settings.load().lm_cache_dir, dtype="fp32")
+
+
+@pytest.fixture(scope="module")
+def reply_tokens(smollm2):
+    return ReplyTokens(smollm2.tokenizer)
+
+
+def _prompt(lm: LanguageModel, question: str) -> tuple[str, str]:
+    user = user_message(question, EVIDENCE)
+    return lm.chat_prompt(ANSWER_SYSTEM, user) + "Answer:", user
+
+
+def test_the_loop_writes_what_transformers_greedy_generate_writes(smollm2):
+    prompt, _ = _prompt(smollm2, "Where did Ada Quint study?")
+    smollm2.draft_tokens = 0
+    smollm2.forget_prompts()
+    ours = smollm2.generate(prompt, 24)
+    inputs = smollm2.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.inference_mode():
+        theirs = smollm2.model.generate(**inputs, max_new_tokens=24, do_sample=False, temperature=None, top_p=None,
+                                        top_k=None, pad_token_id=smollm2.tokenizer.pad_token_id)
+    assert ours.new_tokens > 0
+    assert list(ours.token_ids) == theirs[0, inputs["input_ids"].shape[1]:].tolist()
+    assert ours.forward_passes == ours.new_tokens  # one token a pass without drafting
+
+
+@pytest.mark.parametrize("question", ["Where did Ada Quint study?", "When did the Forth Crossing open?",
+                                      "Who painted the Mona Lisa?"])
+def test_drafting_and_the_prefix_cache_change_only_the_number_of_passes(smollm2, reply_tokens, question):
+    prompt, user = _prompt(smollm2, question)
+    decoding = ReplyDecoding(grammar=reply_tokens, copy_spans=True)
+
+    def reply(draft_tokens: int):
+        smollm2.draft_tokens = draft_tokens
+        return smollm2.generate(prompt, 40, logits_processors=decoding.processors(len(EVIDENCE), "Answer:", user, 40),
+                                vocabulary=decoding.vocabulary(prompt))
+
+    smollm2.forget_prompts()
+    plain = reply(0)
+    drafted = reply(10)  # also starts from the prompt's keys and values, kept by the first call
+    assert plain.reused_prompt_tokens == 0
+    assert drafted.reused_prompt_tokens == plain.prompt_tokens - 1  # all but the last token, read for its logits
+    assert drafted.text == plain.text and drafted.token_ids == plain.token_ids
+    assert drafted.mean_token_probability == pytest.approx(plain.mean_token_probability, abs=1e-3)
+    assert drafted.forward_passes < plain.forward_passes
+    parse_reply("Answer:" + drafted.text, len(EVIDENCE))  # the grammar still holds
+
+
+def test_a_new_question_reuses_the_shared_start_of_the_prompt(smollm2):
+    smollm2.draft_tokens = 0
+    smollm2.forget_prompts()
+    first, _ = _prompt(smollm2, "Where did Ada Quint study?")
+    second, _ = _prompt(smollm2, "When did the Forth Crossing open?")
+    smollm2.generate(first, 2)
+    again = smollm2.generate(second, 8)
+    fresh = smollm2.tokenizer(second, add_special_tokens=False)["input_ids"]
+    shared = next(i for i, (a, b) in enumerate(zip(smollm2.tokenizer(first, add_special_tokens=False)["input_ids"],
+                                                   fresh)) if a != b)
+    assert again.reused_prompt_tokens == shared > 0
+    smollm2.forget_prompts()
+    alone = smollm2.generate(second, 8)
+    assert alone.reused_prompt_tokens == 0 and alone.token_ids == again.token_ids
+
+
+def test_prompt_lookup_drafts_what_follows_the_last_words_in_the_prompt():
+    lookup = PromptLookup([5, 6, 7, 8, 9, 6, 7, 3])
+    assert lookup.first([1, 6, 7], 3) == [8, 9, 6]  # the two-token match, first place
+    assert lookup.candidates([1, 6, 7], 2) == [[8, 9], [3]]
+    assert lookup.first([1, 9], 2) == [6, 7]  # one-token match
+    assert lookup.first([1, 4], 2) == []
+
+
+@pytest.mark.parametrize("reply, count, expected", [
+    ("Answer: Glasgow\n", 3, "Evidence: 1, 2"), ("Answer: Glasgow\nEvidence: 2", 3, ", 3"),
+    ("Answer: Glasgow\nEvidence: 3", 3, ""), ("Answer: Glasgow\nEvidence: 1,", 1, ""),
+    ("Answer: Glasgow\nEvid", 1, "ence: 1"), ("Answer: I don't know\n", 3, "Evidence: none"),
+])
+def test_the_grammar_drafts_the_evidence_line(smollm2, reply_tokens, reply, count, expected):
+    tokenizer = smollm2.tokenizer
+    prompt = tokenizer("Question: where?", add_special_tokens=False)["input_ids"]
+    grammar = ReplyGrammar(reply_tokens, count, prefix="Answer:")
+    grammar(torch.tensor([prompt]), torch.zeros(1, len(reply_tokens.texts)))  # the first call marks the prompt
+    ids = prompt + tokenizer(reply[len("Answer:"):], add_special_tokens=False)["input_ids"]
+    draft = grammar.draft(ids, 16)
+    assert tokenizer.decode(draft) == expected
+    for end in range(len(draft)):
+        assert grammar.permits(ids + draft[:end], draft[end])
+
+
+def test_answer_line_drafts_are_copied_spans_the_grammar_allows(smollm2, reply_tokens):
+    prompt, user = _prompt(smollm2, "Where did Ada Quint study?")
+    prompt_ids = smollm2.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    grammar = ReplyDecoding(grammar=reply_tokens, copy_spans=True).processors(len(EVIDENCE), "Answer:", user, 40)[0]
+    grammar(torch.tensor([prompt_ids]), torch.zeros(1, len(reply_tokens.texts)))
+    ids = prompt_ids + smollm2.tokenizer(" the Forth", add_special_tokens=False)["input_ids"]
+    draft = grammar.draft(ids, 4, PromptLookup(prompt_ids))
+    assert smollm2.tokenizer.decode(draft).startswith(" Crossing")
+    assert all(grammar.permits(ids + draft[:end], draft[end]) for end in range(len(draft)))
