@@ -18,7 +18,7 @@ from .errors import ModelError
 from .greedy_decoding import PromptLookup, PromptPrefixCache, decode_greedy, mean_probability
 from .lm_packages import LM_PACKAGES, LMPackage, converted_checkpoint, default_package
 from .models import cpu_bf16_is_faster, force_offline
-from .reply_vocabulary import restricted_output_head, vocabulary_token_ids
+from .reply_vocabulary import WordTokens, restricted_output_head, vocabulary_token_ids
 
 __all__ = ["Generation", "LanguageModel", "resolve_model"]
 
@@ -111,6 +111,7 @@ class LanguageModel:
         self._merged = MergedAdapters(merged_adapters)
         self._lock = threading.Lock()
         self._prefix_cache = PromptPrefixCache()  # the last prompt's keys and values per adapter
+        self._words = WordTokens(tokenizer)  # the reply vocabulary's word spellings, tokenized once
         # What ends a reply: the tokenizer's end token and the model's generation config's (the same for the
         # packaged models), as transformers' generate would stop.
         configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
@@ -196,7 +197,7 @@ class LanguageModel:
         ``vocabulary``: as in ``generate``, tokens outside it get -inf."""
         import torch
 
-        token_ids = vocabulary_token_ids(self.tokenizer, vocabulary) if vocabulary is not None else None
+        token_ids = vocabulary_token_ids(self.tokenizer, vocabulary, self._words) if vocabulary is not None else None
         with (self.using(adapter) as model, torch.inference_mode(),
               restricted_output_head(model, token_ids)):
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
@@ -244,7 +245,7 @@ class LanguageModel:
         import torch
 
         started = time.perf_counter()
-        token_ids = vocabulary_token_ids(self.tokenizer, vocabulary) if vocabulary is not None else None
+        token_ids = vocabulary_token_ids(self.tokenizer, vocabulary, self._words) if vocabulary is not None else None
         prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         stop = None if stop_when is None else (
             lambda new: bool(stop_when(self.tokenizer.decode(new, skip_special_tokens=True))))

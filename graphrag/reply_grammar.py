@@ -22,6 +22,7 @@ __all__ = ["ReplyGrammar", "ReplyTokens", "complete", "viable"]
 _EVIDENCE = "Evidence:"
 _NUMBERS = re.compile(r" ?(?:\d+ ?, ?)*\d*")  # a prefix of "1, 3": numbers, commas, single spaces
 _STRUCTURE_CHARACTERS = set(REPLY_PREFIX + _EVIDENCE + " none,0123456789\n")
+_NUMBER_CHARACTERS = frozenset(" none,0123456789")  # what follows "Evidence:"
 # Tokens kept for "\nEvidence: 1, 2" when a long answer nears the token limit (Qwen spells it in 8).
 _EVIDENCE_LINE_TOKENS = 8
 _ANSWER_CHARS_KEPT = 8  # an answer this close to MAX_ANSWER_CHARS is ended rather than cut into short tokens
@@ -123,7 +124,13 @@ class ReplyTokens:
         self.blanks = tuple(blanks)
         self.banned_in_answer = torch.tensor(bad_newlines + self.special, dtype=torch.long)
         self.line_ends = torch.tensor(line_ends, dtype=torch.long)
-        self.all_line_ends = torch.tensor(line_ends + self.long_line_ends, dtype=torch.long)  # for copying
+        # For copying: the line ends by the text before their newline (which must carry the answer to a span end),
+        # as copying matches it: lower case, white-space runs as one space, and whether it starts with a space.
+        by_head: dict[str, list[int]] = {}
+        for i in line_ends + self.long_line_ends:
+            by_head.setdefault(self.texts[i].partition("\n")[0], []).append(i)
+        self.line_end_heads = [(head, " ".join(head.split()).lower(), head[:1].isspace(), ids)
+                               for head, ids in by_head.items()]
         self.newline = torch.tensor([i for i in line_ends if self.texts[i] == "\n"], dtype=torch.long)
         self.lengths = torch.tensor([len(text) for text in self.texts])
         self.banned_in_answer_set = frozenset(self.banned_in_answer.tolist())
@@ -152,12 +159,39 @@ class ReplyTokens:
         if step is None:
             if len(self._schema_steps) >= _SCHEMA_STEPS_KEPT:
                 self._schema_steps.clear()
-            # Only the characters that can come next start a token worth checking.
+            # Only the characters that can come next start a token worth checking, and a cheap test of the text
+            # goes before ``viable``'s parse.
             starts = [c for c in self.structure if viable(reply + c, evidence_count)]
-            allowed = [t for c in starts for t in self.structure[c] if viable(reply + self.texts[t], evidence_count)]
+            _, newline, line = reply.lstrip(" ").partition("\n")
+            rest = _EVIDENCE[len(line):]
+            if not newline:
+                fits = None
+            elif rest:  # spelling "Evidence:"
+                fits = lambda text: rest.startswith(text) or text.startswith(rest)  # noqa: E731
+            else:  # numbers, or "none"
+                fits = _NUMBER_CHARACTERS.issuperset
+            allowed = [t for c in starts for t in self.structure[c]
+                       if (fits is None or fits(self.texts[t])) and viable(reply + self.texts[t], evidence_count)]
             step = self._schema_steps[key] = _SchemaStep(torch.tensor(allowed, dtype=torch.long), frozenset(allowed),
                                                          complete(reply, evidence_count))
         return step
+
+
+_BREAKS = frozenset(",;:()[]")
+
+
+def _answer_end(answer: str, text: str, following: str) -> bool:
+    """Whether an answer copied from the evidence probably ends before the token ``text`` (``following``: the
+    token after it, if known): at punctuation, and where a lower-case word follows a name or a number
+    ("Johann Sebastian Bach| in the manuscript", "Columbus|, Ohio"). Only a guess for drafting."""
+    words = answer.split()
+    if not words:
+        return False
+    if text[:1] in _BREAKS or (text.startswith(".") and (not following or following[:1].isspace())):
+        return True
+    word = text.strip()
+    return (text[:1].isspace() and word[:1].islower()
+            and (words[-1][:1].isupper() or words[-1][:1].isdigit()))
 
 
 def _evidence_guess(line: str, idk: bool, evidence_count: int) -> str:
@@ -232,27 +266,45 @@ class ReplyGrammar:
 
     def draft(self, ids: list[int], limit: int, lookup: PromptLookup | None = None) -> list[int]:
         """Up to ``limit`` tokens likely to follow ``ids`` (greedy_decoding.DraftingProcessor). In the answer line:
-        the longest continuation ``lookup`` finds in the prompt that the grammar allows (the answer is copied from
-        there), else a line end and an Evidence line. In the Evidence line: its rest as far as the schema fixes it,
-        and a guess at the numbers (the next two after the last one cited)."""
+        a continuation ``lookup`` finds in the prompt (the answer is copied from there) up to where the answer
+        probably ends (``_answer_end``), then a line end and the Evidence line. In the Evidence line: its rest as
+        far as the schema fixes it, and a guess at the numbers (the next two after the last one cited)."""
         reply = self._reply(ids)
         first, newline, second = reply.lstrip(" ").partition("\n")
-        if not newline:
-            if not first.startswith(REPLY_PREFIX):
-                return []
-            best: list[int] = []
-            for candidate in (lookup.candidates(ids, limit) if lookup is not None else []):
-                allowed = self._allowed_run(ids, candidate)
-                if len(allowed) > len(best):
-                    best = allowed
-            if best or not first[len(REPLY_PREFIX):].strip() or not len(self.tokens.newline):
-                return best
-            guess = [int(self.tokens.newline[0]), *self.tokens.encode(_evidence_guess(
-                "", is_idk_answer(first[len(REPLY_PREFIX):]), self.evidence_count))]
-        else:
-            answer = first[len(REPLY_PREFIX):]
-            guess = list(self.tokens.encode(_evidence_guess(second, is_idk_answer(answer), self.evidence_count)))
-        return self._allowed_run(ids, guess[:limit])
+        if newline:
+            guess = self.tokens.encode(_evidence_guess(second, is_idk_answer(first[len(REPLY_PREFIX):]),
+                                                       self.evidence_count))
+            return self._allowed_run(ids, list(guess[:limit]))
+        if not first.startswith(REPLY_PREFIX):
+            return []
+        answer = first[len(REPLY_PREFIX):]
+        run: list[int] = []
+        for candidate in (lookup.candidates(ids, limit, tried=4) if lookup is not None else []):
+            if self.permits(ids, candidate[0]):
+                run = self._copied_run(answer, candidate)
+                break
+        if not (answer + "".join(self.tokens.texts[t] for t in run)).strip() or not len(self.tokens.newline):
+            return run
+        line_end = int(self.tokens.newline[0])
+        if len(run) >= limit or not self.permits(ids + run, line_end):
+            return run[:limit]
+        evidence = self.tokens.encode(_evidence_guess("", is_idk_answer(answer), self.evidence_count))
+        return run + [line_end, *evidence[:limit - len(run) - 1]]
+
+    def _copied_run(self, answer: str, candidate: list[int]) -> list[int]:
+        """The start of a prompt continuation the answer probably runs on with: up to a line end or special token
+        (the draft's own line end follows), and up to where the answer probably ends (``_answer_end``). Only its
+        first token is checked against the grammar: drafts that break it are rejected when checked anyway."""
+        texts = self.tokens.texts
+        run: list[int] = []
+        for position, token in enumerate(candidate):
+            text = texts[token]
+            following = texts[candidate[position + 1]] if position + 1 < len(candidate) else ""
+            if ("\n" in text or token in self.tokens.banned_in_answer_set
+                    or _answer_end(answer + "".join(texts[t] for t in run), text, following)):
+                break
+            run.append(token)
+        return run
 
     def _allowed_run(self, ids: list[int], candidate: list[int]) -> list[int]:
         """The longest start of ``candidate`` the grammar allows after ``ids``."""
@@ -281,29 +333,23 @@ class ReplyGrammar:
     def _answer_step(self, answer: str) -> _AnswerStep:
         """Writing the answer: anything goes but an ending, a second newline, a line end before there is an answer
         (or whose tail the schema cannot take), a token that takes the answer past its longest (the line could
-        then never end), and, when copying, a token that leaves the answer no span."""
-        import torch
-
+        then never end), and, when copying, a token that leaves the answer no span. Python sets only: drafts ask
+        about many reply states that are never decoded."""
         tokens, count = self.tokens, self.evidence_count
         reply = REPLY_PREFIX + answer
-        begun = bool(answer.strip())
-        banned = [tokens.banned_in_answer]
-        if not begun or len(answer.strip()) > MAX_ANSWER_CHARS:
-            banned.append(tokens.line_ends)
+        length = len(answer.strip())
+        begun = bool(length)
+        banned: list[int] = []
+        if not begun or length > MAX_ANSWER_CHARS:
+            banned += tokens.line_end_set
         elif count == 0:  # only "I don't know" may end the line (the answer writer does not get here)
-            banned.append(torch.tensor([t for t in tokens.line_ends.tolist()
-                                        if not viable(reply + tokens.texts[t], count)], dtype=torch.long))
-        banned.append(torch.tensor([t for t in tokens.long_line_ends if not viable(reply + tokens.texts[t], count)],
-                                   dtype=torch.long))
-        banned.append((tokens.lengths > MAX_ANSWER_CHARS - len(answer.strip())).nonzero().flatten())
-        extra = torch.cat(banned[1:-1]).tolist()  # the last: by length, which permits checks by length
-        keep = self._copied(answer) if self.spans is not None else None
+            banned += [t for t in tokens.line_end_set if not viable(reply + tokens.texts[t], count)]
+        banned += [t for t in tokens.long_line_ends if not viable(reply + tokens.texts[t], count)]
         return _AnswerStep(
-            banned=torch.cat(banned).unique(), extra_banned=frozenset(extra),
-            chars_left=MAX_ANSWER_CHARS - len(answer.strip()),
-            raise_newline=begun and len(answer.strip()) <= MAX_ANSWER_CHARS and count > 0 and len(tokens.newline) > 0,
-            begun=begun, near_limit=len(answer.strip()) > MAX_ANSWER_CHARS - _ANSWER_CHARS_KEPT,
-            keep=keep, keep_set=frozenset(keep.tolist()) if keep is not None else None)
+            extra_banned=frozenset(banned), chars_left=MAX_ANSWER_CHARS - length,
+            raise_newline=begun and length <= MAX_ANSWER_CHARS and count > 0 and len(tokens.newline) > 0,
+            begun=begun, near_limit=length > MAX_ANSWER_CHARS - _ANSWER_CHARS_KEPT,
+            keep=self._copied(answer) if self.spans is not None else None)
 
     def _tokens_left(self, length: int) -> int:
         """Tokens the generation may still write after ``length`` tokens of prompt and reply, the next one included
@@ -315,35 +361,39 @@ class ReplyGrammar:
     def _copied(self, answer: str):
         """The tokens that leave the answer line a span: those spelling the start of a text that follows it in the
         source, and line ends where the span may end (None: no token can)."""
-        import torch
-
         tokens, spans = self.tokens, self.spans
-        table = tokens.spelled if answer.strip() else tokens.spelled_first
-        keep: set[int] = set() if answer.strip() else set(tokens.blanks)
+        begun = bool(answer.strip())
+        table = tokens.spelled if begun else tokens.spelled_first
+        keep: set[int] = set() if begun else set(tokens.blanks)
+        starts: set[str] = set()  # every start of a text that may follow the answer
         for text in spans.following(answer):
             for end in range(1, len(text) + 1):
-                keep.update(table.get(text[:end], ()))
-        for token in tokens.all_line_ends.tolist():
-            if spans.can_end(answer + tokens.texts[token].partition("\n")[0]):
-                keep.add(token)
-        return torch.tensor(sorted(keep), dtype=torch.long) if keep else None
+                starts.add(text[:end])
+        for start in starts:
+            keep.update(table.get(start, ()))
+        spaced = begun and not answer[-1:].isspace()  # a head's leading space is then part of the span
+        for head, words, leading_space, line_ends in tokens.line_end_heads:
+            # Only a head the answer may go on with can end it: a set lookup before the span search.
+            spelled = " " + words if spaced and leading_space else words
+            if (not words or spelled in starts) and spans.can_end(answer + head):
+                keep.update(line_ends)
+        return frozenset(keep) if keep else None
 
 
 @dataclass(frozen=True, slots=True)
 class _AnswerStep:
     """What one reply so far allows inside the answer line, apart from what depends on the scores and the room left:
-    ``banned`` tokens; ``raise_newline``: a wish to stop becomes a line end; ``begun``: there is an answer to end;
-    ``near_limit``: the answer is too near MAX_ANSWER_CHARS to go on; ``keep``: with copying, the tokens that keep
-    the answer a span (None: any)."""
+    besides ReplyTokens.banned_in_answer, the ``extra_banned`` tokens and those longer than ``chars_left``;
+    ``raise_newline``: a wish to stop becomes a line end; ``begun``: there is an answer to end; ``near_limit``: the
+    answer is too near MAX_ANSWER_CHARS to go on; ``keep``: with copying, the tokens that keep the answer a span
+    (None: any)."""
 
-    banned: object  # torch.Tensor of token ids
-    extra_banned: frozenset[int]  # those of them not in ReplyTokens.banned_in_answer nor too long (for permits)
-    chars_left: int  # tokens longer than this are banned
+    extra_banned: frozenset[int]
+    chars_left: int
     raise_newline: bool
     begun: bool
     near_limit: bool
-    keep: object | None
-    keep_set: frozenset[int] | None
+    keep: frozenset[int] | None
 
     def permits(self, token: int, tokens: ReplyTokens, tokens_left: int) -> bool:
         if (token in tokens.banned_in_answer_set or token in self.extra_banned
@@ -351,7 +401,7 @@ class _AnswerStep:
             return False
         if self.begun and (tokens_left <= _EVIDENCE_LINE_TOKENS or self.near_limit) and token not in tokens.line_end_set:
             return False
-        return self.keep_set is None or token in self.keep_set
+        return self.keep is None or token in self.keep
 
     def apply(self, scores, tokens: ReplyTokens, tokens_left: int):
         import torch
@@ -362,7 +412,11 @@ class _AnswerStep:
             # (scored as its wish to stop), rather than being pushed to write on until the token limit.
             ending = scores[:, tokens.special].max(dim=1, keepdim=True).values
             scores[:, tokens.newline] = torch.maximum(scores[:, tokens.newline], ending)
-        scores[:, self.banned] = float("-inf")
+        scores[:, tokens.banned_in_answer] = float("-inf")
+        if self.extra_banned:
+            scores[:, torch.tensor(sorted(self.extra_banned), dtype=torch.long)] = float("-inf")
+        scores[:, (tokens.lengths > self.chars_left).nonzero().flatten()] = float("-inf")  # ids: the model's
+        # vocabulary may be larger than the tokenizer's
         if self.begun and (tokens_left <= _EVIDENCE_LINE_TOKENS or self.near_limit):
             # Out of room: a cut-off reply has no Evidence line and is lost; a long answer still scores.
             ended = torch.full_like(scores, float("-inf"))
@@ -370,8 +424,9 @@ class _AnswerStep:
             scores = ended
         if self.keep is None:
             return scores
+        keep = torch.tensor(sorted(self.keep), dtype=torch.long)
         masked = torch.full_like(scores, float("-inf"))
-        masked[:, self.keep] = scores[:, self.keep]
+        masked[:, keep] = scores[:, keep]
         # Where no span token scores above -inf (its spelling is outside a restricted vocabulary), the step is free.
         return masked if torch.isfinite(masked).any() else scores
 

@@ -121,6 +121,8 @@ def test_answer_line_drafts_are_copied_spans_the_grammar_allows(smollm2, reply_t
     grammar = ReplyDecoding(grammar=reply_tokens, copy_spans=True).processors(len(EVIDENCE), "Answer:", user, 40)[0]
     grammar(torch.tensor([prompt_ids]), torch.zeros(1, len(reply_tokens.texts)))
     ids = prompt_ids + smollm2.tokenizer(" the Forth", add_special_tokens=False)["input_ids"]
-    draft = grammar.draft(ids, 4, PromptLookup(prompt_ids))
-    assert smollm2.tokenizer.decode(draft).startswith(" Crossing")
+    draft = grammar.draft(ids, 16, PromptLookup(prompt_ids))
+    # The name runs on to its end ("pumping" is lower case), then the line ends and the Evidence line is guessed.
+    assert smollm2.tokenizer.decode(draft) == " Crossing\nEvidence: 1, 2"
     assert all(grammar.permits(ids + draft[:end], draft[end]) for end in range(len(draft)))
+    assert smollm2.tokenizer.decode(grammar.draft(ids, 2, PromptLookup(prompt_ids))) == " Crossing\n"

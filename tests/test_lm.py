@@ -311,6 +311,15 @@ def test_a_restricted_vocabulary_scores_only_its_tokens_and_keeps_replies_that_u
     steered = smollm2.generate(prompt, 12, vocabulary=narrow)
     assert steered.token_ids[0] != plain.token_ids[0] and set(steered.token_ids) <= narrow_ids
 
+    # Word spellings kept from earlier prompts give the same vocabulary, and are kept only up to their number.
+    from graphrag.reply_vocabulary import WordTokens
+
+    words = WordTokens(smollm2.tokenizer, kept=8)
+    assert vocabulary_token_ids(smollm2.tokenizer, reply_vocabulary(prompt), words) == allowed
+    assert vocabulary_token_ids(smollm2.tokenizer, reply_vocabulary(prompt), words) == allowed
+    assert vocabulary_token_ids(smollm2.tokenizer, narrow, words) == sorted(narrow_ids)
+    assert len(words._tokens) == 8
+
     head = smollm2.model.get_output_embeddings()
     with pytest.raises(RuntimeError), restricted_output_head(smollm2.model, allowed):
         raise RuntimeError("inside the block")
