@@ -36,6 +36,7 @@ class AnswerWriters:
         self.stats = WriterStats()
         self._model: LanguageModel | None = None
         self._reply_decoding: ReplyDecoding | None = None
+        self._selector: EvidenceSelector | None = None
         self._lock = threading.Lock()
 
     def language_model(self) -> LanguageModel:
@@ -87,11 +88,22 @@ class AnswerWriters:
         else:
             model, manifest = self._with_adapter(adapter, "answer")
             bias = manifest.abstain_bias
-        reader_tokens = self.settings.answer_reader_tokens
-        selector = (EvidenceSelector(self.embedder, model.token_counts, reader_tokens)
-                    if self.embedder is not None and reader_tokens else None)
         return LMAnswerWriter(model, self.extractive, adapter, self.settings.answer_max_new_tokens,
-                              self.settings.answer_evidence_tokens, self.stats, bias, selector, self.reply_decoding())
+                              self.settings.answer_evidence_tokens, self.stats, bias, self.evidence_selector(),
+                              self.reply_decoding())
+
+    def evidence_selector(self) -> EvidenceSelector | None:
+        """The sentence selection every LM writer shares (None without an embedder or with answer_reader_tokens
+        0), built on first use: one, so that its kept sentence vectors serve the next question too (a selector
+        made per question kept nothing)."""
+        reader_tokens = self.settings.answer_reader_tokens
+        if self.embedder is None or not reader_tokens:
+            return None
+        model = self.language_model()
+        with self._lock:
+            if self._selector is None:
+                self._selector = EvidenceSelector(self.embedder, model.token_counts, reader_tokens)
+            return self._selector
 
     def reply_decoding(self) -> ReplyDecoding:
         """How the answer LM decodes, as the settings say (built on first use: the reply grammar reads the

@@ -88,15 +88,17 @@ def _p95(values: list[float]) -> float:
     return sorted(values)[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
 
 
-def _selector(settings, model):
-    """The product's sentence selection, with its embedder (as AnswerWriters builds it for the Engine)."""
+def _writers(settings, select: bool):
+    """The product's answer writers; with ``select``, with the embedder the Engine gives them, so that the
+    sentence selection is the one every LM writer shares (AnswerWriters.evidence_selector)."""
     from graphrag.embedding import SentenceTransformerEmbedder
-    from graphrag.evidence_selection import EvidenceSelector
+    from graphrag.writers import AnswerWriters
 
+    if not select:
+        return AnswerWriters(settings)
     if not settings.answer_reader_tokens:
         raise ValueError("--select needs answer_reader_tokens > 0 (GRAPHRAG_ANSWER_READER_TOKENS)")
-    return EvidenceSelector(SentenceTransformerEmbedder.from_settings(settings), model.token_counts,
-                            settings.answer_reader_tokens)
+    return AnswerWriters(settings, embedder=SentenceTransformerEmbedder.from_settings(settings))
 
 
 def _prefill_ms(model, prompt: str, adapter: str | None) -> float:
@@ -156,9 +158,7 @@ def _measure(args) -> dict:
 
     def key(draft: int, vocabulary: str) -> str:
         return str(draft) if len(vocabularies) == 1 else f"{draft}/{vocabulary}"
-    from graphrag.writers import AnswerWriters
-
-    writers = AnswerWriters(settings)
+    writers = _writers(settings, args.select)
     started = time.perf_counter()
     model = writers.language_model()  # the product's own load (device, dtype, converted-checkpoint cache)
     load_s = round(time.perf_counter() - started, 2)
@@ -174,7 +174,7 @@ def _measure(args) -> dict:
     max_new = args.max_new_tokens or settings.answer_max_new_tokens
     model.generate(model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, passages[:1])), 4,
                    adapter=args.adapter)  # warm-up: first-call allocations are not part of any budget
-    selector = _selector(settings, model) if args.select else None
+    selector = writers.evidence_selector() if args.select else None
     writer_decoding = writers.reply_decoding()  # the answer writer's grammar and copying, as the settings say
     results = {}
     for budget in budgets:

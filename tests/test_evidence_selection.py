@@ -81,3 +81,18 @@ def test_a_follow_up_question_reuses_the_sentence_vectors(real_embedder):
                                      "Dunmore. It rains a lot."]  # only the new passage's sentences
     selector.select("Who built Harbor Mill in 1881?", PASSAGES[:1])
     assert "Harbor Mill. Harbor Mill is a paper factory in Dunmore." in counting.embedded[12:]  # dropped: least used
+
+
+def test_every_lm_writer_shares_one_selector(tmp_path, real_embedder):
+    """The writers hand every LM writer the same selector, so sentence vectors kept for one question serve the
+    next (a selector made per question kept nothing)."""
+    from graphrag import Settings
+    from graphrag.lm_packages import SMOLLM2_135M
+    from graphrag.writers import AnswerWriters
+
+    settings = Settings.load(data_dir=tmp_path, adapters_dir=tmp_path / "adapters", answer_model=SMOLLM2_135M.key,
+                             answer_writer="lm")
+    writers = AnswerWriters(settings, embedder=real_embedder)
+    first, second = writers.pick(), writers.pick("none")
+    assert first.selector is not None and first.selector is second.selector is writers.evidence_selector()
+    assert AnswerWriters(settings).evidence_selector() is None  # no embedder, no selection
