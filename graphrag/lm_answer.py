@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from .abstention import AbstainBias
 from .answer import _SENTENCE, IDK, ExtractiveAnswerWriter, _citation, _sentence_offsets
 from .answer_prompt import ANSWER_SYSTEM, EvidenceItem, parse_reply, user_message
+from .copy_spans import CopySpans
 from .errors import ModelOutputError
 from .evidence_selection import EvidenceSelector, SelectableText
 from .lm import LanguageModel
@@ -144,11 +145,29 @@ class LMAnswerWriter:
                           citations=cites, plan=retrieval.plan, timings_ms=timings)
         self.stats.count("answered")
         cited = [numbered[n - 1] for n in reply.cited]
+        cited += _answer_source(numbered, cited, reply.answer)
         by_chunk = {e.chunk.id: e for e in retrieval.evidence}
         return Answer(question=question, text=reply.answer, confidence=generation.mean_token_probability,
                       abstained=False, citations=_citations(cited, reply.answer, by_chunk),
                       paths=tuple(n.path for n in cited if n.path is not None), plan=retrieval.plan,
                       timings_ms=timings)
+
+
+def _answer_source(numbered: list[_Numbered], cited: list[_Numbered], answer: str) -> list[_Numbered]:
+    """The passage the answer was copied from, when the model cited none that holds it: the first in the numbered
+    order (retrieval's rank) whose text has the answer as a span (word boundaries; case and white space aside).
+    Small models cite poorly: on 40 questions with 1,500 evidence tokens (2026-12-02) the stand-in adapter, which
+    mostly wrote "Evidence: 2, 3" whatever the question, cited a passage holding its answer for 19 of 34 answers,
+    the base model for 12 of 39. A reader checking an answer must at least find its words in a cited passage.
+    The passage's title counts (the prompt numbers "[n] Title: text"). Nothing for yes / no, or an answer in no
+    passage."""
+    if answer.strip().rstrip(".").lower() in ("yes", "no"):
+        return []
+    holds = [n for n in numbered if n.evidence is not None
+             and CopySpans(f"{n.item.label}: {n.item.text}", free_answers=()).can_end(answer)]
+    if not holds or any(n in cited for n in holds):
+        return []
+    return holds[:1]
 
 
 def _citations(cited: list[_Numbered], answer: str, by_chunk: dict[str, Evidence]) -> tuple[Citation, ...]:

@@ -401,6 +401,15 @@ def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
     anything = LMAnswerWriter(good.model, extractive, decoding=ReplyDecoding(restrict_vocabulary=False))
     assert anything.write(question, retrieval).text == name and good.model.vocabularies[-1] is None
     assert answer.citations and name in answer.citations[0].text
+    # A model that cites a passage without its answer: the passage the answer was copied from is cited too.
+    elsewhere = next(i for i, n in enumerate(numbered, 1) if n.evidence and name not in n.item.text)
+    miscited = LMAnswerWriter(_ScriptedModel(f"Answer: {name}\nEvidence: {elsewhere}"), extractive)
+    grounded = miscited.write(question, retrieval)
+    assert grounded.text == name and len(grounded.citations) == 2
+    assert grounded.citations[0].chunk_id == numbered[elsewhere - 1].evidence.chunk.id
+    assert name in grounded.citations[1].text and grounded.citations[1].chunk_id == answer.citations[0].chunk_id
+    for reply in (f"Answer: {name}\nEvidence: {cited}", f"Answer: yes\nEvidence: {elsewhere}"):
+        assert len(LMAnswerWriter(_ScriptedModel(reply), extractive).write(question, retrieval).citations) == 1
     idk = LMAnswerWriter(_ScriptedModel("Answer: I don't know\nEvidence: none"), extractive).write(question, retrieval)
     assert idk.abstained and idk.text == "I don't know."
     nothing = LMAnswerWriter(_ScriptedModel("Answer: Marta\nEvidence: 1"), None)
