@@ -132,6 +132,8 @@ def decode_greedy(model, prompt_ids: list[int], max_new_tokens: int, end_ids: se
 
     if not prompt_ids:
         raise ValueError("an empty prompt cannot be decoded")
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
     if prefix_cache is not None:
         cache, reused = prefix_cache.start(cache_state, prompt_ids)
     else:

@@ -90,6 +90,15 @@ def test_a_new_question_reuses_the_shared_start_of_the_prompt(smollm2):
     assert alone.reused_prompt_tokens == 0 and alone.token_ids == again.token_ids
 
 
+def test_bad_lengths_are_refused_with_a_clear_error(smollm2):
+    prompt, _ = _prompt(smollm2, "Where did Ada Quint study?")
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match="max_new_tokens must be at least 1"):
+            smollm2.generate(prompt, bad)
+    with pytest.raises(ValueError, match="empty prompt"):
+        smollm2.generate("", 4)
+
+
 def test_prompt_lookup_drafts_what_follows_the_last_words_in_the_prompt():
     lookup = PromptLookup([5, 6, 7, 8, 9, 6, 7, 3])
     assert lookup.first([1, 6, 7], 3) == [8, 9, 6]  # the two-token match, first place
