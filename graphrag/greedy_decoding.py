@@ -50,8 +50,9 @@ class Decoded:
 
 
 class PromptLookup:
-    """Prompt-lookup drafts: the prompt tokens that follow the last occurrence-matching n-gram (2 tokens, else 1)
-    of the ids so far. A position table is built once per prompt, so a step costs a dictionary lookup."""
+    """Prompt-lookup drafts: the prompt tokens that follow a place where the last ``ngram`` tokens so far (else
+    fewer) occur in the prompt, earliest place first. A position table is built once per prompt, so a step costs a
+    dictionary lookup."""
 
     def __init__(self, prompt_ids: Sequence[int], ngram: int = 2) -> None:
         self.prompt = list(prompt_ids)

@@ -238,10 +238,10 @@ class ReplyGrammar:
     must be copied from the evidence (graphrag/copy_spans.py): the model's best token that keeps it a span is
     chosen, and where no token can (the spelling the span needs is outside the vocabulary) the step is left free.
 
-    What a reply so far allows is worked out once per reply text and kept (``_AnswerStep``, ``_SchemaStep``): the
-    prompt-lookup drafting of transformers asks the processors about every candidate continuation it finds in the
-    prompt, up to hundreds of times a step, and checking each schema token anew cost 5 ms a call (a third of an
-    answer's time on 2 cores)."""
+    What a reply so far allows is worked out once per reply text and kept (``_AnswerStep``, ``_SchemaStep``):
+    drafts ask about reply states that are never decoded, and checking each schema token anew cost 5 ms a call
+    (with transformers' prompt-lookup generation, which asked hundreds of times a step, a third of an answer's
+    time on 2 cores). It also drafts (``draft``, for graphrag/greedy_decoding.py)."""
 
     def __init__(self, tokens: ReplyTokens, evidence_count: int, prefix: str = "", max_new_tokens: int | None = None,
                  spans: CopySpans | None = None) -> None:
@@ -283,12 +283,13 @@ class ReplyGrammar:
             if self.permits(ids, candidate[0]):
                 run = self._copied_run(answer, candidate)
                 break
-        if not (answer + "".join(self.tokens.texts[t] for t in run)).strip() or not len(self.tokens.newline):
+        whole = answer + "".join(self.tokens.texts[t] for t in run)  # the answer if it ends after the run
+        if not whole.strip() or not len(self.tokens.newline):
             return run
         line_end = int(self.tokens.newline[0])
         if len(run) >= limit or not self.permits(ids + run, line_end):
             return run[:limit]
-        evidence = self.tokens.encode(_evidence_guess("", is_idk_answer(answer), self.evidence_count))
+        evidence = self.tokens.encode(_evidence_guess("", is_idk_answer(whole), self.evidence_count))
         return run + [line_end, *evidence[:limit - len(run) - 1]]
 
     def _copied_run(self, answer: str, candidate: list[int]) -> list[int]:

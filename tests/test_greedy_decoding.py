@@ -135,3 +135,5 @@ def test_answer_line_drafts_are_copied_spans_the_grammar_allows(smollm2, reply_t
     assert smollm2.tokenizer.decode(draft) == " Crossing\nEvidence: 1, 2"
     assert all(grammar.permits(ids + draft[:end], draft[end]) for end in range(len(draft)))
     assert smollm2.tokenizer.decode(grammar.draft(ids, 2, PromptLookup(prompt_ids))) == " Crossing\n"
+    abstaining = prompt_ids + smollm2.tokenizer(" I don't know", add_special_tokens=False)["input_ids"]
+    assert smollm2.tokenizer.decode(grammar.draft(abstaining, 16, PromptLookup(prompt_ids))) == "\nEvidence: none"
