@@ -127,8 +127,9 @@ def decode_greedy(model, prompt_ids: list[int], max_new_tokens: int, end_ids: se
     """Greedy decoding of ``prompt_ids`` with ``model`` (a transformers causal LM, called under inference mode by
     the caller). ``processors`` are transformers-style logits processors ``(input_ids, scores) -> scores``, called
     once per chosen token with the prompt and reply so far; up to ``draft_limit`` tokens a step are drafted (0:
-    one token a pass) by a processor that drafts (``DraftingProcessor``), else by ``lookup``; ``stop_when`` is asked with the new tokens after each one; ``end_ids`` end the
-    reply (kept in it). ``prefix_cache`` under ``cache_state`` supplies and keeps the prompt's keys and values."""
+    one token a pass) by a processor that drafts (``DraftingProcessor``), else by ``lookup``; ``stop_when`` is
+    asked with the new tokens after each one; ``end_ids`` end the reply (kept in it). ``prefix_cache`` under
+    ``cache_state`` supplies and keeps the prompt's keys and values."""
     import torch
 
     if not prompt_ids:

@@ -400,7 +400,8 @@ class _AnswerStep:
         if (token in tokens.banned_in_answer_set or token in self.extra_banned
                 or len(tokens.texts[token]) > self.chars_left):
             return False
-        if self.begun and (tokens_left <= _EVIDENCE_LINE_TOKENS or self.near_limit) and token not in tokens.line_end_set:
+        out_of_room = self.begun and (tokens_left <= _EVIDENCE_LINE_TOKENS or self.near_limit)
+        if out_of_room and token not in tokens.line_end_set:
             return False
         return self.keep is None or token in self.keep
 
