@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .errors import ModelOutputError
 
 __all__ = ["ANSWER_SYSTEM", "EvidenceItem", "IDK_REPLY", "MAX_ANSWER_CHARS", "REPLY_PREFIX", "ParsedReply",
-           "evidence_part", "format_reply", "is_idk_answer", "parse_reply", "reply_vocabulary", "user_message"]
+           "evidence_part", "format_reply", "question_part", "is_idk_answer", "parse_reply", "reply_vocabulary", "user_message"]
 
 ANSWER_SYSTEM = (  # short on purpose: every training example and every query pays for it in prefill
     "Answer the question from the numbered evidence only, in two lines:\n"
@@ -65,6 +65,12 @@ def evidence_part(user: str) -> str:
     copied from (an answer that repeats the question is never the answer)."""
     evidence, separator, _ = user.rpartition("\n\nQuestion: ")
     return evidence if separator else user
+
+
+def question_part(user: str) -> str:
+    """The question of a user turn (``user_message``'s text); empty when it has none."""
+    _, separator, question = user.rpartition("\n\nQuestion: ")
+    return question if separator else ""
 
 
 def is_idk_answer(answer: str) -> bool:

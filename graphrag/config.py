@@ -155,6 +155,11 @@ class Settings(BaseSettings):
                           "span of it starting and ending at word boundaries (case aside), or "
                           "yes / no / \"I don't know\" (graphrag/copy_spans.py). The model's best token that keeps "
                           "the answer a span is chosen, so a paraphrase or a sentence of its own cannot be.")
+    answer_question_form: bool = Field(
+        True, description="With copying, the question's form narrows the answer (graphrag/question_form.py): yes / no "
+                          "only for a polar question (\"Are A and B both ...?\"), and no answer that starts where the "
+                          "evidence repeats a name the question says (\"Audrey Williams\" to \"Who was Audrey "
+                          "Williams pregnant with?\"), unless the question offers a choice (\"A or B?\").")
     answer_evidence_tokens: int = Field(1500, ge=64, le=16_000, description="Evidence given to the answer LM, in tokens.")
     answer_reader_tokens: int = Field(
         500, ge=0, le=16_000, description="Of that evidence, the answer LM reads the sentences most relevant to the "

@@ -7,9 +7,15 @@ sentences of its own. The reply grammar asks this class, token by token, which t
 so that it stays a span of the source (the numbered evidence; not the question, since an answer that repeats the
 question is never right) starting at a word boundary, case and runs of white space aside, and whether it may end
 there (at a word boundary). "yes", "no" and "I don't know" are always allowed.
+
+Given the ``question`` (graphrag/question_form.py), its form narrows that further: yes / no only for a polar
+question, and then no span unless it offers a choice; and no answer starting where the evidence repeats a name the
+question says, unless the question offers names to choose between.
 """
 
 from __future__ import annotations
+
+from .question_form import QuestionForm
 
 __all__ = ["CopySpans"]
 
@@ -18,14 +24,23 @@ _PART = "\x00"  # between the source and the free answers: no answer crosses it,
 
 
 class CopySpans:
-    """The spans of ``source`` an answer may be, plus ``free_answers`` (each with or without a full stop)."""
+    """The spans of ``source`` an answer may be, plus ``free_answers`` (each with or without a full stop); with a
+    ``question``, only those its form allows (graphrag/question_form.py)."""
 
-    def __init__(self, source: str, free_answers: tuple[str, ...] = ("yes", "no", "I don't know")) -> None:
-        parts = [" ".join(source.replace(_PART, " ").split()), *(f"{answer}." for answer in free_answers)]
-        self.source = _PART.join(parts).lower()
+    def __init__(self, source: str, free_answers: tuple[str, ...] = ("yes", "no", "I don't know"),
+                 question: str | None = None) -> None:
+        form = QuestionForm.of(question) if question else None
+        if form is not None:
+            free_answers = tuple(a for a in free_answers if a in form.free_answers())
+            if not form.copies_spans:
+                source = ""
+        cased = " ".join(source.replace(_PART, " ").split())
+        parts = [cased, *(f"{answer}." for answer in free_answers)]
+        self.source = _lower(_PART.join(parts))
         source_text = self.source
+        self._banned = frozenset(form.named_runs(cased)) if form is not None else frozenset()
         self._word_starts = [p for p, c in enumerate(source_text) if c not in f" {_PART}"
-                             and (p == 0 or not source_text[p - 1].isalnum())]
+                             and (p == 0 or not source_text[p - 1].isalnum()) and p not in self._banned]
 
     @staticmethod
     def normalised(answer: str) -> str:
@@ -38,7 +53,7 @@ class CopySpans:
         """Where ``text`` occurs in the source starting at a word boundary."""
         source, starts, position = self.source, [], self.source.find(text)
         while position >= 0:
-            if position == 0 or not source[position - 1].isalnum():
+            if (position == 0 or not source[position - 1].isalnum()) and position not in self._banned:
                 starts.append(position)
             position = source.find(text, position + 1)
         return starts
@@ -58,3 +73,8 @@ class CopySpans:
         source = self.source
         return any(start + len(text) == len(source) or not source[start + len(text)].isalnum()
                    or not text[-1].isalnum() for start in self._starts(text))
+
+
+def _lower(text: str) -> str:
+    """Lower case, one character for one (a few characters lower to two, which would shift every offset after)."""
+    return "".join(c if len(low := c.lower()) != 1 else low for c in text)

@@ -146,6 +146,26 @@ def test_copying_turns_the_base_models_reply_into_a_span(smollm2):
     assert reply.answer and CopySpans(evidence_part(user)).can_end(reply.answer)
 
 
+def test_the_question_form_keeps_the_reply_off_the_questions_own_name(smollm2):
+    items = [EvidenceItem("Audrey Williams", "Audrey Williams was pregnant with Hank Williams, Jr.")]
+    question = "Who was Audrey Williams pregnant with?"
+    user = user_message(question, items)
+    prompt = smollm2.chat_prompt(ANSWER_SYSTEM, user) + "Answer:"
+    tokens = ReplyTokens(smollm2.tokenizer)
+    replies = {}
+    for form in (False, True):
+        decoding = ReplyDecoding(grammar=tokens, copy_spans=True, question_form=form)
+        processors = decoding.processors(1, "Answer:", user, 40)
+        assert processors[0].spans.can_end("Audrey Williams") is not form
+        generation = smollm2.generate(prompt, 40, logits_processors=processors, vocabulary=decoding.vocabulary(prompt))
+        replies[form] = parse_reply("Answer:" + generation.text, len(items))
+    # SmolLM2 copies the sentence that starts with the question's own name; with the question's form it may not
+    assert replies[False].answer and replies[False].answer.startswith("Audrey Williams")
+    answer = replies[True].answer
+    assert answer is None or (not answer.lower().startswith("audrey")
+                              and CopySpans(evidence_part(user), question=question).can_end(answer))
+
+
 def test_a_long_answer_is_ended_while_the_evidence_line_still_fits(smollm2):
     for limit, free in ((40, True), (12, False)):
         tokens, grammar, prompt = _started(smollm2, 2, max_new_tokens=limit)

@@ -1,0 +1,113 @@
+"""What a question's own wording says about its answer, for copying the answer from the evidence
+(graphrag/copy_spans.py):
+
+* a **polar** question ("Are A and B both film directors?", "A has an OBE. Does B also have one?") is answered
+  yes or no; any other question never is (the untuned Qwen 0.5B answered "Yes" to "..., which is Britain's first
+  Olympic ski jumper, ...?");
+* a **choice** question ("Which band was formed first, A or B?") is answered with one of the names it offers;
+* any other question is not answered with a name it already says. A small reader often copies the question's own
+  entity: on the multi-hop dev halves (2026-12-03) the base model answered "Audrey Williams" to "Who was Audrey
+  Williams pregnant with ...?", "2016" to "Do Lafzon Ki Kahani, is a 2016 ... film, it is a remake of Always,
+  released in which year?", and "Barry Wesson" to "Who did Barry Wesson's team play ...?".
+
+``QuestionForm.named_runs`` finds, in a text, where a name of the question begins a run of the question's own
+words: an answer may not start there. A run that a capitalised word carries on past the question's text starts a
+different name ("Kim Jong-suk" for "Who is the wife of Kim Jong-chul?") and stays allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["QuestionForm", "words"]
+
+_AUXILIARIES = frozenset("is are was were do does did has have had can could will would shall should may might "
+                         "must am".split())
+_WH_WORDS = frozenset("which what who whom whose when where why how".split())
+# Words that name nothing: a run of the question's words made only of these is no name of the question.
+_PLAIN = _AUXILIARIES | _WH_WORDS | frozenset(
+    "a an the of in on at to for by with and or from as that this these those it its he she his her him they them "
+    "their there here also both either neither not no yes but if than then so into onto over under after before "
+    "during between about".split())
+_WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
+_POSSESSIVE = re.compile(r"['’]s$")
+_SENTENCES = re.compile(r"(?<=[.?!])\s+")
+_LONGEST_RUN = 16  # words: a longer run of the question's words is no longer a name
+
+
+def words(text: str) -> list[tuple[int, int, str]]:
+    """The words of ``text`` as (start, end, word as written); hyphenated and apostrophe words are one word."""
+    return [(m.start(), m.end(), m.group(0)) for m in _WORD.finditer(text)]
+
+
+def _key(word: str) -> str:
+    return _POSSESSIVE.sub("", word.lower())
+
+
+def _named(word: str) -> bool:
+    return (word[:1].isupper() or any(c.isdigit() for c in word)) and _key(word) not in _PLAIN
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionForm:
+    """The form of one question: ``polar`` (answered yes / no), ``choice`` (offers names to choose between), and
+    the runs of its words (lower case, possessives dropped) with whether each holds a name it says."""
+
+    polar: bool
+    choice: bool
+    runs: frozenset[tuple[str, ...]]
+    named_words: frozenset[str]
+
+    @classmethod
+    def of(cls, question: str) -> QuestionForm:
+        question = " ".join(question.split())
+        sentences = [s for s in _SENTENCES.split(question) if s.strip()]
+        last = [_key(w) for _, _, w in words(sentences[-1])] if sentences else []
+        keys = [_key(w) for _, _, w in words(question)]
+        choice = " or " in f" {question.lower()} "
+        polar = bool(last) and last[0] in _AUXILIARIES and not set(last) & _WH_WORDS
+        runs = frozenset(tuple(keys[i:j]) for i in range(len(keys))
+                         for j in range(i + 1, min(len(keys), i + _LONGEST_RUN) + 1))
+        named = frozenset(_key(w) for _, _, w in words(question) if _named(w))
+        return cls(polar=polar, choice=choice, runs=runs, named_words=named)
+
+    def free_answers(self) -> tuple[str, ...]:
+        """The answers allowed whatever the evidence says: yes / no only where the question is polar."""
+        return ("yes", "no", "I don't know") if self.polar else ("I don't know",)
+
+    @property
+    def copies_spans(self) -> bool:
+        """Whether an answer may be a span of the evidence: not for a polar question that offers no choice."""
+        return self.choice or not self.polar
+
+    def named_runs(self, text: str) -> list[int]:
+        """Offsets in ``text`` where an answer may not start: a word from which the text runs on with the question's
+        own words, one of them a name the question says, and stops there (the next word is not a capitalised one
+        right after a space). None for a choice question, whose answer is one of its names."""
+        if self.choice or not self.named_words:
+            return []
+        found = words(text)
+        keys = [_key(w) for _, _, w in found]
+        banned = []
+        for index, (start, _, _) in enumerate(found):
+            length = 0
+            while (index + length < len(found) and length < _LONGEST_RUN
+                   and tuple(keys[index:index + length + 1]) in self.runs
+                   and (length == 0 or _joined(text, found[index + length - 1], found[index + length]))):
+                length += 1
+            if not length or not any(k in self.named_words and _named(w) for k, (_, _, w)
+                                     in zip(keys[index:index + length], found[index:index + length])):
+                continue
+            end = found[index + length - 1][1]
+            after = found[index + length] if index + length < len(found) else None
+            last = found[index + length - 1][2]
+            if after is not None and text[end:after[0]] == " " and last[:1].isupper() and _named(after[2]):
+                continue  # a longer name than the question's: "Kim Jong-suk" after "Kim Jong-chul"
+            banned.append(start)
+        return banned
+
+
+def _joined(text: str, before: tuple[int, int, str], after: tuple[int, int, str]) -> bool:
+    """Whether two neighbouring words are one phrase: only white space, or a comma, between them."""
+    return text[before[1]:after[0]].strip() in ("", ",")
