@@ -6,7 +6,8 @@ actress Antara Mali." where the evidence says "Antara Mali", and a tenth of its 
 sentences of its own. The reply grammar asks this class, token by token, which texts may follow the answer so far
 so that it stays a span of the source (the numbered evidence; not the question, since an answer that repeats the
 question is never right) starting at a word boundary, case and runs of white space aside, and whether it may end
-there (at a word boundary). "yes", "no" and "I don't know" are always allowed.
+there (at a word boundary). A span stops before an opening parenthesis. "yes", "no" and "I don't know" are
+always allowed.
 
 Given the ``question`` (graphrag/question_form.py), its form narrows that further: yes / no only for a polar
 question, and then no span unless it offers a choice; and no answer starting where the evidence repeats a name the
@@ -20,6 +21,10 @@ from .question_form import QuestionForm
 __all__ = ["CopySpans"]
 
 FOLLOWING_CHARS = 32  # how much of the source after each occurrence is offered (no token the grammar asks is longer)
+# An answer never runs into a parenthesis: what follows "6.8 inches" in "6.8 inches (17.3 cm)" is an aside, and no
+# answer of the multi-hop dev halves holds one, but the base model copied "6.8 inches (17.3 cm)" and "Karl Renner
+# and Adolf Schärf (Socialist Party of Austria [SPÖ])" (2026-12-03).
+_ASIDE = "("
 _PART = "\x00"  # between the source and the free answers: no answer crosses it, and it is a word boundary
 
 
@@ -38,6 +43,7 @@ class CopySpans:
         parts = [cased, *(f"{answer}." for answer in free_answers)]
         self.source = _lower(_PART.join(parts))
         source_text = self.source
+        self._form = form
         self._banned = frozenset(form.named_runs(cased)) if form is not None else frozenset()
         self._word_starts = [p for p, c in enumerate(source_text) if c not in f" {_PART}"
                              and (p == 0 or not source_text[p - 1].isalnum()) and p not in self._banned]
@@ -63,12 +69,13 @@ class CopySpans:
         empty answer may start at any word. Empty when the answer is no longer the start of a span."""
         text = self.normalised(answer)
         starts = self._starts(text) if text else self._word_starts
-        return {self.source[s + len(text): s + len(text) + FOLLOWING_CHARS] for s in starts} - {""}
+        return {self.source[s + len(text): s + len(text) + FOLLOWING_CHARS].partition(_ASIDE)[0]
+                for s in starts} - {""}
 
     def can_end(self, answer: str) -> bool:
         """Whether ``answer`` is a whole allowed answer: a span that ends at a word boundary, or a free answer."""
         text = " ".join(answer.split()).lower()
-        if not text:
+        if not text or _ASIDE in text or (self._form is not None and self._form.only_names(text)):
             return False
         source = self.source
         return any(start + len(text) == len(source) or not source[start + len(text)].isalnum()

@@ -81,6 +81,14 @@ class QuestionForm:
         """Whether an answer may be a span of the evidence: not for a polar question that offers no choice."""
         return self.choice or not self.polar
 
+    def only_names(self, answer: str) -> bool:
+        """Whether every word of ``answer`` is a name the question says or a plain word ("Audrey" or "Scott
+        Buchholz" for a question about "Scott Andrew Buchholz"): never the answer unless the question offers a
+        choice."""
+        keys = [_key(w) for _, _, w in words(answer)]
+        return (not self.choice and any(k in self.named_words for k in keys)
+                and all(k in self.named_words or k in _PLAIN for k in keys))
+
     def named_runs(self, text: str) -> list[int]:
         """Offsets in ``text`` where an answer may not start: a word from which the text runs on with the question's
         own words, one of them a name the question says, and stops there (the next word is not a capitalised one

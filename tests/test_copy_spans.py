@@ -40,3 +40,10 @@ def test_the_question_is_not_a_source():
     user = user_message("Who founded Helix Dynamics in Tallinn?", [EvidenceItem("Porto", "A city.")])
     assert evidence_part(user) == "Evidence:\n[1] Porto: A city."
     assert CopySpans(evidence_part(user)).following("Helix") == set()
+
+
+def test_an_answer_stops_before_a_parenthesis():
+    spans = CopySpans("[1] Buffalo: The average snowfall is 6.8 inches (17.3 cm) a year.")
+    assert spans.can_end("6.8 inches") and not spans.can_end("6.8 inches (17.3 cm)")
+    assert spans.following("6.8 inches") == {" "} and spans.following("6.8 inches ") == set()
+    assert spans.can_end("17.3 cm")  # the aside itself may still be the answer

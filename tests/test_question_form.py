@@ -39,7 +39,11 @@ def test_yes_and_no_answer_only_polar_questions():
 @pytest.mark.parametrize("question, evidence, refused, allowed", [
     ("Who was Audrey Williams pregnant with during the recording of Dear Brother?",
      "Audrey Williams was pregnant with Hank Williams, Jr. during the recording.",
-     ["Audrey Williams", "Audrey Williams was pregnant with Hank", "Williams was pregnant"], ["Hank Williams, Jr."]),
+     ["Audrey Williams", "Audrey Williams was pregnant with Hank", "Williams was pregnant", "Audrey"],
+     ["Hank Williams, Jr."]),
+    # the question's name in other words is still the question's name
+    ("Scott Andrew Buchholz previously served as chief of staff to which politician?",
+     "Scott Buchholz was chief of staff to Barnaby Joyce.", ["Scott Buchholz"], ["Barnaby Joyce"]),
     ("Who did Barry Wesson's team play in the World Series?",  # a possessive still names him
      "Barry Wesson played for the Brooklyn Robins, who played the Los Angeles Dodgers.",
      ["Barry Wesson"], ["Brooklyn Robins", "Los Angeles Dodgers"]),
