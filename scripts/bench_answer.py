@@ -134,6 +134,8 @@ def main() -> int:
                        "reply_vocabulary": settings.answer_reply_vocabulary,
                        "constrained_decoding": settings.answer_constrained_decoding,
                        "copy_spans": settings.answer_copy_spans and settings.answer_constrained_decoding,
+                       "question_form": (settings.answer_question_form and settings.answer_copy_spans
+                                         and settings.answer_constrained_decoding),
                        "lm_outcomes": engine.writers.stats.as_dict(), "cpu_count": os.cpu_count()}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
