@@ -7,7 +7,7 @@ sentences of its own. The reply grammar asks this class, token by token, which t
 so that it stays a span of the source (the numbered evidence; not the question, since an answer that repeats the
 question is never right) starting at a word boundary, case and runs of white space aside, and whether it may end
 there (at a word boundary). A span stops before an opening parenthesis. "yes", "no" and "I don't know" are
-always allowed.
+always allowed, each taken whole: no span starts inside one.
 
 Given the ``question`` (graphrag/question_form.py), its form narrows that further: yes / no only for a polar
 question, and then no span unless it offers a choice; and no answer starting where the evidence repeats a name the
@@ -45,8 +45,14 @@ class CopySpans:
         source_text = self.source
         self._form = form
         self._banned = frozenset(form.named_runs(cased)) if form is not None else frozenset()
-        self._word_starts = [p for p, c in enumerate(source_text) if c not in f" {_PART}"
+        # A free answer is whole or nothing: its inner words are no starts ("know" of "I don't know." let the
+        # base model copy "Kno", 2026-12-04).
+        evidence_end = len(cased)
+        free_starts = [p + 1 for p, c in enumerate(source_text) if c == _PART]
+        self._word_starts = [p for p, c in enumerate(source_text[:evidence_end]) if c != " "
                              and (p == 0 or not source_text[p - 1].isalnum()) and p not in self._banned]
+        self._word_starts += free_starts
+        self._start_set = frozenset(self._word_starts)
 
     @staticmethod
     def normalised(answer: str) -> str:
@@ -59,7 +65,7 @@ class CopySpans:
         """Where ``text`` occurs in the source starting at a word boundary."""
         source, starts, position = self.source, [], self.source.find(text)
         while position >= 0:
-            if (position == 0 or not source[position - 1].isalnum()) and position not in self._banned:
+            if position in self._start_set:
                 starts.append(position)
             position = source.find(text, position + 1)
         return starts

@@ -260,7 +260,7 @@ class ReplyGrammar:
 
     def permits(self, ids: list[int], token: int) -> bool:
         """Whether ``token`` may follow ``ids`` (prompt and reply so far) whatever the scores: for drafts. The rules
-        that read the scores (a restricted vocabulary, copying left free where no span token scores) are not
+        that read the scores (a restricted vocabulary, span tokens scored alike where none of them scores) are not
         applied: a draft they would change is rejected when it is checked against the model."""
         return self._step(ids).permits(token, self.tokens, self._tokens_left(len(ids)))
 
@@ -419,7 +419,8 @@ class _AnswerStep:
             scores[:, torch.tensor(sorted(self.extra_banned), dtype=torch.long)] = float("-inf")
         scores[:, (tokens.lengths > self.chars_left).nonzero().flatten()] = float("-inf")  # ids: the model's
         # vocabulary may be larger than the tokenizer's
-        if self.begun and (tokens_left <= _EVIDENCE_LINE_TOKENS or self.near_limit):
+        out_of_room = self.begun and (tokens_left <= _EVIDENCE_LINE_TOKENS or self.near_limit)
+        if out_of_room:
             # Out of room: a cut-off reply has no Evidence line and is lost; a long answer still scores.
             ended = torch.full_like(scores, float("-inf"))
             ended[:, tokens.line_ends] = scores[:, tokens.line_ends]
@@ -429,8 +430,13 @@ class _AnswerStep:
         keep = torch.tensor(sorted(self.keep), dtype=torch.long)
         masked = torch.full_like(scores, float("-inf"))
         masked[:, keep] = scores[:, keep]
-        # Where no span token scores above -inf (its spelling is outside a restricted vocabulary), the step is free.
-        return masked if torch.isfinite(masked).any() else scores
+        if out_of_room and not torch.isfinite(masked).any():
+            return scores  # no span may end here: any line end beats a reply the token limit cuts off
+        if not torch.isfinite(masked).any():
+            # No span token scores above -inf (its spelling is outside a restricted vocabulary): any of them beats a
+            # free step, after which the model ended "Kno" mid-word (2026-12-04).
+            masked[:, keep] = 0.0
+        return masked
 
 
 @dataclass(frozen=True, slots=True)

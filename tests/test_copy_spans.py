@@ -47,3 +47,11 @@ def test_an_answer_stops_before_a_parenthesis():
     assert spans.can_end("6.8 inches") and not spans.can_end("6.8 inches (17.3 cm)")
     assert spans.following("6.8 inches") == {" "} and spans.following("6.8 inches ") == set()
     assert spans.can_end("17.3 cm")  # the aside itself may still be the answer
+
+
+def test_a_free_answer_is_taken_whole():
+    """"know" of "I don't know." is no start: the base model copied "Kno" from there (2026-12-04)."""
+    spans = CopySpans(EVIDENCE)
+    assert spans.following("Kno") == set() and not spans.can_end("know")
+    assert not any(text.startswith(("know", "don't")) for text in spans.following(""))
+    assert spans.following("I don't") == {" know."} and spans.can_end("I don't know")

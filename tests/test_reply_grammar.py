@@ -201,3 +201,16 @@ def test_when_no_schema_token_is_scored_the_grammar_still_picks_one(smollm2):
     tokens, grammar, prompt = _started(smollm2, 2)
     masked = grammar(_reply_ids(smollm2.tokenizer, prompt, " Porto\nEvid"), torch.full((1, len(tokens.texts)), float("-inf")))
     assert viable("Answer: Porto\nEvid" + tokens.texts[int(masked[0].argmax())], 2)
+
+
+def test_when_no_span_token_is_scored_the_answer_still_stays_a_span(smollm2):
+    """With every span token at -inf (a restricted vocabulary lacks its spelling) the step is not left free: a free
+    step let the model end its answer mid-word."""
+    evidence = "[1] Helix Dynamics: Helix Dynamics was founded by Marta Kovac in Tallinn in 2004."
+    tokens, grammar, prompt = _started(smollm2, 1, spans=CopySpans(evidence))
+    scores = torch.zeros(1, len(tokens.texts))
+    scores[0, :] = float("-inf")
+    scores[0, tokens.texts.index("\n")] = 5.0  # only a line end scores, and " Marta Kov" may not end
+    masked = grammar(_reply_ids(smollm2.tokenizer, prompt, " Marta Kov"), scores)[0]
+    chosen = tokens.texts[int(masked.argmax())]
+    assert masked.isfinite().any() and CopySpans(evidence).following(" Marta Kov" + chosen)
