@@ -41,13 +41,15 @@ class CopySpans:
                 source = ""
         cased = " ".join(source.replace(_PART, " ").split())
         parts = [cased, *(f"{answer}." for answer in free_answers)]
-        self.source = _lower(_PART.join(parts))
+        self._written = _PART.join(parts)  # offset for offset with ``source``
+        self.source = _lower(self._written)
+        self._evidence_end = len(cased)
         source_text = self.source
         self._form = form
         self._banned = frozenset(form.named_runs(cased)) if form is not None else frozenset()
         # A free answer is whole or nothing: its inner words are no starts ("know" of "I don't know." let the
         # base model copy "Kno", 2026-12-04).
-        evidence_end = len(cased)
+        evidence_end = self._evidence_end
         free_starts = [p + 1 for p, c in enumerate(source_text) if c == _PART]
         self._word_starts = [p for p, c in enumerate(source_text[:evidence_end]) if c != " "
                              and (p == 0 or not source_text[p - 1].isalnum()) and p not in self._banned]
@@ -86,6 +88,14 @@ class CopySpans:
         source = self.source
         return any(start + len(text) == len(source) or not source[start + len(text)].isalnum()
                    or not text[-1].isalnum() for start in self._starts(text))
+
+
+    def as_written(self, answer: str) -> str:
+        """The answer as the evidence spells it where it is a span of the evidence (its first occurrence); else
+        as given. Matching ignores case, so the model's "ShaUkat Azmi" (2026-12-04) is shown as "Shaukat Azmi"."""
+        text = " ".join(answer.split())
+        starts = [s for s in self._starts(text.lower()) if s < self._evidence_end]
+        return self._written[starts[0]: starts[0] + len(text)] if starts else answer
 
 
 def _lower(text: str) -> str:

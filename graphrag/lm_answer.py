@@ -144,13 +144,20 @@ class LMAnswerWriter:
             return Answer(question=question, text=IDK, confidence=generation.mean_token_probability, abstained=True,
                           citations=cites, plan=retrieval.plan, timings_ms=timings)
         self.stats.count("answered")
+        answer_text = _as_written(processors, reply.answer)
         cited = [numbered[n - 1] for n in reply.cited]
-        cited += _answer_source(numbered, cited, reply.answer)
+        cited += _answer_source(numbered, cited, answer_text)
         by_chunk = {e.chunk.id: e for e in retrieval.evidence}
-        return Answer(question=question, text=reply.answer, confidence=generation.mean_token_probability,
-                      abstained=False, citations=_citations(cited, reply.answer, by_chunk),
+        return Answer(question=question, text=answer_text, confidence=generation.mean_token_probability,
+                      abstained=False, citations=_citations(cited, answer_text, by_chunk),
                       paths=tuple(n.path for n in cited if n.path is not None), plan=retrieval.plan,
                       timings_ms=timings)
+
+
+def _as_written(processors: list, answer: str) -> str:
+    """A copied answer as its evidence spells it (copying matches case-blind); any other answer as written."""
+    spans = next((p.spans for p in processors if getattr(p, "spans", None) is not None), None)
+    return spans.as_written(answer) if spans is not None else answer
 
 
 def _answer_source(numbered: list[_Numbered], cited: list[_Numbered], answer: str) -> list[_Numbered]:

@@ -55,3 +55,9 @@ def test_a_free_answer_is_taken_whole():
     assert spans.following("Kno") == set() and not spans.can_end("know")
     assert not any(text.startswith(("know", "don't")) for text in spans.following(""))
     assert spans.following("I don't") == {" know."} and spans.can_end("I don't know")
+
+
+def test_an_answer_is_shown_as_the_evidence_spells_it():
+    spans = CopySpans(EVIDENCE)
+    assert spans.as_written("marta  KOVAC") == "Marta Kovac"  # case and white space as the evidence has them
+    assert spans.as_written("Yes") == "Yes" and spans.as_written("Lisbon") == "Lisbon"  # not a span: as given
