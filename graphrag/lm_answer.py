@@ -125,11 +125,14 @@ class LMAnswerWriter:
         prompt = self.model.chat_prompt(ANSWER_SYSTEM, user) + forced
         processors = ([AbstainBias(self.model.tokenizer, self.abstain_bias, prefix_in_prompt=bool(forced))]
                       if self.abstain_bias else [])
-        processors += self.decoding.processors(len(items), forced, user, self.max_new_tokens)
+        choosing = time.perf_counter()
+        answers = self.decoding.chosen_answers(self.model, ANSWER_SYSTEM, user, forced, self.adapter)
+        choice_ms = {"choice": round((time.perf_counter() - choosing) * 1000, 2)} if answers else {}
+        processors += self.decoding.processors(len(items), forced, user, self.max_new_tokens, answers=answers)
         generation = self.model.generate(prompt, self.max_new_tokens, adapter=self.adapter,
                                          logits_processors=processors, vocabulary=self.decoding.vocabulary(prompt))
         text = forced + generation.text
-        timings = {**retrieval.timings_ms, "evidence": evidence_ms, "generate": generation.ms}
+        timings = {**retrieval.timings_ms, "evidence": evidence_ms, **choice_ms, "generate": generation.ms}
         try:
             reply = parse_reply(text, len(numbered))
         except ModelOutputError as exc:
@@ -144,7 +147,8 @@ class LMAnswerWriter:
             return Answer(question=question, text=IDK, confidence=generation.mean_token_probability, abstained=True,
                           citations=cites, plan=retrieval.plan, timings_ms=timings)
         self.stats.count("answered")
-        answer_text = _as_written(processors, reply.answer)
+        answer_text = next((a for a in answers if a.lower() == reply.answer.rstrip(".").lower()), None) \
+            or _as_written(processors, reply.answer)
         cited = [numbered[n - 1] for n in reply.cited]
         cited += _answer_source(numbered, cited, answer_text)
         by_chunk = {e.chunk.id: e for e in retrieval.evidence}

@@ -4,7 +4,8 @@
 * a **polar** question ("Are A and B both film directors?", "A has an OBE. Does B also have one?") is answered
   yes or no; any other question never is (the untuned Qwen 0.5B answered "Yes" to "..., which is Britain's first
   Olympic ski jumper, ...?");
-* a **choice** question ("Which band was formed first, A or B?") is answered with one of the names it offers;
+* a **choice** question ("Which band was formed first, A or B?") offers two names (``options``), and its answer is
+  one of them; "shot in or around Leland" offers none;
 * any other question is not answered with a name it already says. A small reader often copies the question's own
   entity: on the multi-hop dev halves (2026-12-03) the base model answered "Audrey Williams" to "Who was Audrey
   Williams pregnant with ...?", "2016" to "Do Lafzon Ki Kahani, is a 2016 ... film, it is a remake of Always,
@@ -34,6 +35,9 @@ _WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
 _POSSESSIVE = re.compile(r"['’]s$")
 _SENTENCES = re.compile(r"(?<=[.?!])\s+")
 _LONGEST_RUN = 16  # words: a longer run of the question's words is no longer a name
+# Lower-case words inside or in front of an offered name: "the Pterocarya", "Queen of the Damned", "A Bug's Life".
+_NAME_LINKS = frozenset("the a an of de la le van von and & du del".split())
+_LONGEST_OPTION = 8  # words
 
 
 def words(text: str) -> list[tuple[int, int, str]]:
@@ -52,12 +56,14 @@ def _named(word: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class QuestionForm:
     """The form of one question: ``polar`` (answered yes / no), ``choice`` (offers names to choose between), and
-    the runs of its words (lower case, possessives dropped) with whether each holds a name it says."""
+    the runs of its words (lower case, possessives dropped) with whether each holds a name it says, and the two
+    names a choice question offers, as the question writes them (``options``)."""
 
     polar: bool
     choice: bool
     runs: frozenset[tuple[str, ...]]
     named_words: frozenset[str]
+    options: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, question: str) -> QuestionForm:
@@ -65,12 +71,24 @@ class QuestionForm:
         sentences = [s for s in _SENTENCES.split(question) if s.strip()]
         last = [_key(w) for _, _, w in words(sentences[-1])] if sentences else []
         keys = [_key(w) for _, _, w in words(question)]
-        choice = " or " in f" {question.lower()} "
+        options = _options(question)
         polar = bool(last) and last[0] in _AUXILIARIES and not set(last) & _WH_WORDS
         runs = frozenset(tuple(keys[i:j]) for i in range(len(keys))
                          for j in range(i + 1, min(len(keys), i + _LONGEST_RUN) + 1))
         named = frozenset(_key(w) for _, _, w in words(question) if _named(w))
-        return cls(polar=polar, choice=choice, runs=runs, named_words=named)
+        return cls(polar=polar, choice=bool(options), runs=runs, named_words=named, options=options)
+
+    def with_options_swapped(self, question: str) -> str:
+        """``question`` with its two offered names in each other's place ("Who is older, B or A?"): a small reader
+        favours one place, so a choice is scored in both orders. The question itself when it offers none."""
+        if not self.options:
+            return question
+        first, second = self.options
+        question = " ".join(question.split())
+        at = question.find(f"{first} or {second}")
+        if at < 0:
+            return question
+        return f"{question[:at]}{second} or {first}{question[at + len(first) + len(second) + 4:]}"
 
     def free_answers(self) -> tuple[str, ...]:
         """The answers allowed whatever the evidence says: yes / no only where the question is polar."""
@@ -114,6 +132,46 @@ class QuestionForm:
                 continue  # a longer name than the question's: "Kim Jong-suk" after "Kim Jong-chul"
             banned.append(start)
         return banned
+
+
+def _options(question: str) -> tuple[str, ...]:
+    """The two names a question offers to choose between ("..., Sid Haig or Vic Darchinyan?", "Is the Pterocarya
+    or the Cotula larger?"): the run of names and linking words right before an " or " and the one right after it,
+    each holding a name (a capitalised word or a number) and joined by spaces only; () when there are none."""
+    question = " ".join(question.split())
+    found = words(question)
+    for middle, (start, end, word) in enumerate(found):
+        if word != "or" or middle == 0 or middle + 1 == len(found):
+            continue
+        before = _option_run(question, found[middle - 1::-1], reverse=True)
+        after = _option_run(question, found[middle + 1:], reverse=False)
+        if before and after:
+            return (question[before[0][0]:before[-1][1]], question[after[0][0]:after[-1][1]])
+    return ()
+
+
+def _option_run(text: str, found: list[tuple[int, int, str]], reverse: bool) -> list[tuple[int, int, str]]:
+    """The words of one offered name next to " or " (``found`` runs away from it), in the question's order; [] when
+    they hold no name."""
+    run: list[tuple[int, int, str]] = []
+    for word in found[:_LONGEST_OPTION]:
+        if run:
+            left, right = (word, run[-1]) if reverse else (run[-1], word)
+            if text[left[1]:right[0]] != " ":
+                break
+        if not (_named(word[2]) or word[2].lower() in _NAME_LINKS):
+            break
+        run.append(word)
+    if reverse:
+        run.reverse()
+        while run and run[0][2].lower() in _NAME_LINKS - {"the", "a", "an"}:
+            run.pop(0)
+    while run and run[-1][2].lower() in _NAME_LINKS:
+        run.pop()
+    if not reverse:
+        while run and run[0][2].lower() in _NAME_LINKS - {"the", "a", "an"}:
+            run.pop(0)
+    return run if any(_named(w) for _, _, w in run) else []
 
 
 def _joined(text: str, before: tuple[int, int, str], after: tuple[int, int, str]) -> bool:

@@ -18,10 +18,33 @@ from graphrag.question_form import QuestionForm
     ("Who founded Helix Dynamics?", False, False),
     # starts with a word that is also an auxiliary, but asks "which"
     ("Do Lafzon Ki Kahani is a remake of Always, released in which year?", False, False),
+    # an " or " between plain words offers no names
+    ("Who directed the film that was shot in or around Leland, North Carolina in 1986?", False, False),
 ])
 def test_polar_and_choice_questions_are_told_apart(question, polar, choice):
     form = QuestionForm.of(question)
     assert (form.polar, form.choice) == (polar, choice)
+
+
+@pytest.mark.parametrize("question, options, swapped", [
+    ("Which band was formed first The Exies or Circus Diablo ?", ("The Exies", "Circus Diablo"),
+     "Which band was formed first Circus Diablo or The Exies ?"),
+    ("Which singer is American, Mark King or Nick Hexum?", ("Mark King", "Nick Hexum"),
+     "Which singer is American, Nick Hexum or Mark King?"),
+    ("Is the Pterocarya or the Cotula larger?", ("the Pterocarya", "the Cotula"),
+     "Is the Cotula or the Pterocarya larger?"),
+    ("Which was released first, Toy Story or A Bug's Life?", ("Toy Story", "A Bug's Life"),
+     "Which was released first, A Bug's Life or Toy Story?"),
+    ("Which is older, Queen of the Damned or Blade?", ("Queen of the Damned", "Blade"),
+     "Which is older, Blade or Queen of the Damned?"),
+    ("Was Ada Quint born in 1950 or 1960?", ("1950", "1960"), "Was Ada Quint born in 1960 or 1950?"),
+    ("Is it true or false that Ada Quint founded Helix Dynamics?", (), None),
+    ("Who founded Helix Dynamics?", (), None),
+])
+def test_a_choice_question_offers_the_names_around_its_or(question, options, swapped):
+    form = QuestionForm.of(question)
+    assert form.options == options and form.choice is bool(options)
+    assert form.with_options_swapped(question) == (swapped or question)
 
 
 def test_yes_and_no_answer_only_polar_questions():
