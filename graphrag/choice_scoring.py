@@ -1,11 +1,13 @@
-"""Choice questions ("Who is older, Sid Haig or Vic Darchinyan?") answered by scoring the two names they offer.
+"""Choice questions ("Who is older, Sid Haig or Vic Darchinyan?") answered by scoring the two names they offer
+(setting ``answer_choice_scoring``, off by default).
 
-Left to greedy decoding, a small reader mostly picks by place, not by the evidence: on the HotpotQA dev half
-(2026-12-04) the untuned Qwen 0.5B answered the second name to three of four such questions, all three wrong, and
-"The plant" to the fourth. So the writer asks the model how likely each offered name is as the answer, with the
-question as asked and with the two names swapped ("..., Vic Darchinyan or Sid Haig?"), adds the two orders' scores
-so that a preference for one place cancels out (permutation debiasing), and lets the reply grammar copy only the
-winner (or "I don't know").
+Left to greedy decoding, the untuned Qwen 0.5B seemed to pick by place: on the HotpotQA dev half (2026-12-04) it
+answered the second name to three of four such questions, all three wrong. With choice scoring the writer asks the
+model how likely each offered name is as the answer, with the question as asked and with the two names swapped
+("..., Vic Darchinyan or Sid Haig?"), adds the two orders' scores so that a preference for one place cancels out
+(permutation debiasing), and lets the reply grammar copy only the winner (or "I don't know"). Measured, it did not
+help that model (scripts/bench_choice.py: held-out Re-DocRED comparisons EM 48.8 against 50.0 without, both at
+chance: it does not compare the dates in either order), so it is there for an adapter that reads comparisons.
 """
 
 from __future__ import annotations

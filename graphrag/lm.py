@@ -228,7 +228,8 @@ class LanguageModel:
                     branch, _ = self._prefix_cache.start(state, prompt_ids + tail)  # the whole prompt, kept
                     feed = torch.tensor([tail[:-1]], dtype=torch.long, device=self.device)
                     logits = model(input_ids=feed, past_key_values=branch, use_cache=True).logits[0].float()
-                    picked = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(tail[1:]).unsqueeze(1))
+                    picked = torch.log_softmax(logits, dim=-1).gather(
+                        1, torch.tensor(tail[1:], device=self.device).unsqueeze(1))
                     total += float(picked.sum())
                 scores.append(total)
         return scores

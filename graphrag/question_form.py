@@ -140,7 +140,7 @@ def _options(question: str) -> tuple[str, ...]:
     each holding a name (a capitalised word or a number) and joined by spaces only; () when there are none."""
     question = " ".join(question.split())
     found = words(question)
-    for middle, (start, end, word) in enumerate(found):
+    for middle, (_, _, word) in enumerate(found):
         if word != "or" or middle == 0 or middle + 1 == len(found):
             continue
         before = _option_run(question, found[middle - 1::-1], reverse=True)
@@ -164,13 +164,10 @@ def _option_run(text: str, found: list[tuple[int, int, str]], reverse: bool) -> 
         run.append(word)
     if reverse:
         run.reverse()
-        while run and run[0][2].lower() in _NAME_LINKS - {"the", "a", "an"}:
-            run.pop(0)
+    while run and run[0][2].lower() in _NAME_LINKS - {"the", "a", "an"}:  # an article may lead a name
+        run.pop(0)
     while run and run[-1][2].lower() in _NAME_LINKS:
         run.pop()
-    if not reverse:
-        while run and run[0][2].lower() in _NAME_LINKS - {"the", "a", "an"}:
-            run.pop(0)
     return run if any(_named(w) for _, _, w in run) else []
 
 
