@@ -168,6 +168,9 @@ class Settings(BaseSettings):
                            "gained nothing (Re-DocRED comparisons EM 48.8 against 50.0) and made those answers 1.8x "
                            "slower; for an adapter that reads comparisons better.")
     answer_evidence_tokens: int = Field(1500, ge=64, le=16_000, description="Evidence given to the answer LM, in tokens.")
+    answer_graph_paths: int = Field(
+        3, ge=0, le=20, description="Graph paths the answer LM may read after the passages, of each kind (connections "
+                                    "between the question's entities, chains through them); 0 = passages only.")
     answer_reader_tokens: int = Field(
         500, ge=0, le=16_000, description="Of that evidence, the answer LM reads the sentences most relevant to the "
                                           "question up to this many tokens (0 = all of it): prefill time grows with "

@@ -24,9 +24,6 @@ from .types import Answer, Citation, Evidence, Path
 
 __all__ = ["LMAnswerWriter", "WriterStats"]
 
-_PATH_ITEMS = 3
-
-
 @dataclass
 class WriterStats:
     """Counts of LM replies by outcome (thread-safe), for /v1/stats and metrics."""
@@ -59,12 +56,13 @@ class LMAnswerWriter:
     """Writes answers with a LanguageModel; ``adapter`` None means the base model alone. Without a ``fallback``
     writer a malformed reply raises ModelOutputError (benchmarks score the model's own replies that way). With a
     ``selector`` the model reads only the evidence sentences it keeps. ``decoding``: the reply's vocabulary, schema
-    and copying (graphrag/reply_decoding.py)."""
+    and copying (graphrag/reply_decoding.py). ``path_items``: graph paths of each kind (connections, chains) read
+    after the passages."""
 
     def __init__(self, model: LanguageModel, fallback: ExtractiveAnswerWriter | None, adapter: str | None = None,
                  max_new_tokens: int = 48, evidence_tokens: int = 1500, stats: WriterStats | None = None,
                  abstain_bias: float = 0.0, selector: EvidenceSelector | None = None,
-                 decoding: ReplyDecoding = ReplyDecoding()) -> None:
+                 decoding: ReplyDecoding = ReplyDecoding(), path_items: int = 3) -> None:
         self.model = model
         self.fallback = fallback
         self.adapter = adapter
@@ -74,11 +72,12 @@ class LMAnswerWriter:
         self.abstain_bias = abstain_bias  # the adapter's calibrated "I don't know" bias (graphrag/abstention.py)
         self.selector = selector
         self.decoding = decoding
+        self.path_items = path_items  # graph paths of each kind read after the passages (answer_graph_paths)
 
     def without_fallback(self) -> LMAnswerWriter:
         """The same writer with no extractive fallback: a malformed reply raises (benchmarks score it as wrong)."""
         return LMAnswerWriter(self.model, None, self.adapter, self.max_new_tokens, self.evidence_tokens, self.stats,
-                              self.abstain_bias, self.selector, self.decoding)
+                              self.abstain_bias, self.selector, self.decoding, self.path_items)
 
     @property
     def name(self) -> str:
@@ -89,7 +88,7 @@ class LMAnswerWriter:
         selector) to the sentences most relevant to ``question``."""
         candidates = [_Numbered(EvidenceItem(e.document_title or "Passage", e.chunk.text), evidence=e)
                       for e in retrieval.evidence]
-        paths = list(retrieval.connections[:_PATH_ITEMS]) + [c.path for c in retrieval.chains[:_PATH_ITEMS]]
+        paths = list(retrieval.connections[:self.path_items]) + [c.path for c in retrieval.chains[:self.path_items]]
         seen: set[str] = set()
         for path in paths:
             if path.steps and path.text not in seen:

@@ -90,7 +90,7 @@ class AnswerWriters:
             bias = manifest.abstain_bias
         return LMAnswerWriter(model, self.extractive, adapter, self.settings.answer_max_new_tokens,
                               self.settings.answer_evidence_tokens, self.stats, bias, self.evidence_selector(),
-                              self.reply_decoding())
+                              self.reply_decoding(), self.settings.answer_graph_paths)
 
     def evidence_selector(self) -> EvidenceSelector | None:
         """The sentence selection every LM writer shares (None without an embedder or with answer_reader_tokens

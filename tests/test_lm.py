@@ -418,6 +418,23 @@ def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
     assert answer.abstained and answer.text == "I don't know." and nothing.model.prompts == []
 
 
+def test_lm_writer_reads_as_many_graph_paths_as_the_setting_says(demo_engine):
+    """answer_graph_paths caps the paths of each kind the model reads after the passages; 0 leaves passages only,
+    and the writer built from the settings passes the setting on."""
+    from graphrag.lm_answer import LMAnswerWriter
+
+    retrieval = demo_engine.retrieve("Who founded the company where Victor Lindqvist worked before Ironclad Security?")
+    assert retrieval.connections and len(retrieval.chains) > 1
+
+    def paths_read(items: int) -> list[str]:
+        writer = LMAnswerWriter(_ScriptedModel("Answer: I don't know\nEvidence: none"), None, path_items=items)
+        return [n.item.text for n in writer.numbered_evidence(retrieval) if n.path is not None]
+
+    three, one = paths_read(3), paths_read(1)
+    assert len(three) > len(one) >= 1 and len(one) <= 2 and set(one) <= set(three)
+    assert paths_read(0) == []
+
+
 def test_lm_writer_reads_only_the_selected_sentences(demo_engine, real_embedder):
     """With a selector the prompt holds the question's best sentences within the reader budget, and the numbers the
     model cites still point at the passages they came from."""
