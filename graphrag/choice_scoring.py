@@ -8,6 +8,13 @@ model how likely each offered name is as the answer, with the question as asked 
 (permutation debiasing), and lets the reply grammar copy only the winner (or "I don't know"). Measured, it did not
 help that model (scripts/bench_choice.py: held-out Re-DocRED comparisons EM 48.8 against 50.0 without, both at
 chance: it does not compare the dates in either order), so it is there for an adapter that reads comparisons.
+
+Polar questions ("Are A and B both film directors?") get the same treatment in their own form (setting
+``answer_polar_calibration``, ``choose_polar``): the untuned Qwen 0.5B answered "Yes" to all four polar questions
+of the HotpotQA dev half, three of them wrong, so its yes / no says more about its prior than about the evidence.
+The writer scores "yes" against "no" as the answer line twice, once with the evidence and once with content-free
+evidence ("[1] N/A", the same question), and answers by the difference: what the evidence adds to the model's own
+leaning (contextual calibration, Zhao et al. 2021; domain-conditional PMI, Holtzman et al. 2021).
 """
 
 from __future__ import annotations
@@ -15,13 +22,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .answer_prompt import question_part
+from .answer_prompt import EvidenceItem, question_part, user_message
 from .question_form import QuestionForm
 
 if TYPE_CHECKING:
     from .lm import LanguageModel
 
-__all__ = ["OptionChoice", "choose_option"]
+__all__ = ["CONTENT_FREE", "OptionChoice", "PolarChoice", "choose_option", "choose_polar"]
+
+CONTENT_FREE = EvidenceItem("Passage", "N/A")  # evidence that says nothing: what the model leans to without any
+_SPELLINGS = {"yes": (" yes\n", " Yes\n"), "no": (" no\n", " No\n")}  # as the answer line, either case
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +68,46 @@ def choose_option(model: LanguageModel, system: str, user: str, prefix: str,
                                                            adapter))
                          for turn in (swapped_user, user))
     return OptionChoice(options=form.options, as_asked=as_asked, swapped=swapped)
+
+
+@dataclass(frozen=True, slots=True)
+class PolarChoice:
+    """A polar question's "yes" and "no" log-probabilities as the answer line (either case, summed as
+    probabilities) with its evidence and with content-free evidence; ``chosen``: "yes" where the evidence raises
+    "yes" over "no" by more than the model leans to it anyway."""
+
+    with_evidence: tuple[float, float]  # (yes, no)
+    content_free: tuple[float, float]
+
+    @property
+    def shift(self) -> float:
+        """What the evidence adds to "yes" over "no", in log-odds."""
+        return (self.with_evidence[0] - self.with_evidence[1]) - (self.content_free[0] - self.content_free[1])
+
+    @property
+    def chosen(self) -> str:
+        return "yes" if self.shift > 0 else "no"
+
+
+def choose_polar(model: LanguageModel, system: str, user: str, prefix: str,
+                 adapter: str | None = None) -> PolarChoice | None:
+    """Score "yes" against "no" for the polar question of ``user`` (answer_prompt.user_message's text) with its
+    evidence and with content-free evidence; None for any other question, and for a polar one that offers two
+    names ("Is A or B older?": choose_option's). The prompt with the evidence is read last, so its keys and values
+    are the ones kept for the reply."""
+    import math
+
+    question = question_part(user)
+    form = QuestionForm.of(question)
+    if not form.polar or form.options:
+        return None
+    spellings = [text for answer in ("yes", "no") for text in _SPELLINGS[answer]]
+
+    def scores(turn: str) -> tuple[float, float]:
+        logprobs = model.continuation_logprobs(model.chat_prompt(system, turn) + prefix, spellings, adapter)
+        yes, no = logprobs[:2], logprobs[2:]
+        return (max(yes) + math.log1p(math.exp(min(yes) - max(yes))),
+                max(no) + math.log1p(math.exp(min(no) - max(no))))
+
+    content_free = scores(user_message(question, [CONTENT_FREE]))
+    return PolarChoice(with_evidence=scores(user), content_free=content_free)

@@ -221,11 +221,13 @@ def _checkpoint(model, adapter_name: str, optimizer, scheduler, directory: Path,
 
 
 def evaluate(lm: LanguageModel, examples: list[Example], adapter: str | None, max_new_tokens: int = 48,
-             progress: bool = False, abstain_bias: float = 0.0, decoding: ReplyDecoding | None = None) -> dict:
+             progress: bool = False, abstain_bias: float = 0.0, decoding: ReplyDecoding | None = None,
+             answers_out: list[str] | None = None) -> dict:
     """Generate for each question example and score: EM/F1 on answerable ones, abstention on both kinds,
     malformed replies (counted as wrong, and as not abstaining). ``abstain_bias``: see graphrag/abstention.py;
     ``decoding``: the reply's vocabulary, schema and copying as the answer writer's (graphrag/reply_decoding.py;
-    None: the whole vocabulary, no grammar)."""
+    None: the whole vocabulary, no grammar); ``answers_out``: gets each answerable question's answer as scored
+    ("" for "I don't know" or a malformed reply)."""
     from tqdm import tqdm
 
     from .abstention import AbstainBias
@@ -257,6 +259,8 @@ def evaluate(lm: LanguageModel, examples: list[Example], adapter: str | None, ma
             answerable["em"].append(exact_match(text, example.answers))
             answerable["f1"].append(token_f1(text, example.answers))
             answerable["abstained"].append(float(said_idk))
+            if answers_out is not None:
+                answers_out.append(text)
 
     def pct(values: list[float]) -> float:
         return round(100 * sum(values) / len(values), 1) if values else 0.0
