@@ -19,6 +19,7 @@ from .cli_keys import keys_app
 from .cli_models import adapters_app, models_app
 from .config import Settings
 from .errors import ConfigError, GraphRAGError, InputError
+from .json_text import loads_bounded
 from .render import answer_to_dict, answer_to_text, community_to_dict, stats_to_dict
 
 __all__ = ["app", "main"]
@@ -130,14 +131,13 @@ def _ask_batch(engine, questions: Path, out: Path, max_hops, top_k, adapter: str
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = loads_bounded(line)
                 if not isinstance(record, dict) or not isinstance(record.get("question"), str):
                     raise InputError("expected an object with a 'question' string")
                 answer = engine.ask(record["question"], max_hops=max_hops, top_k=top_k, adapter=adapter)
-            except (json.JSONDecodeError, GraphRAGError) as exc:
+            except GraphRAGError as exc:
                 bad += 1
-                message = exc.message if isinstance(exc, GraphRAGError) else f"invalid JSON: {exc.msg}"
-                typer.echo(f"{questions}:{number}: {message}", err=True)
+                typer.echo(f"{questions}:{number}: {exc.message}", err=True)
                 continue
             full = answer_to_dict(answer)
             sink.write(json.dumps({"id": record.get("id", number), "answer": full["answer"],
@@ -157,9 +157,12 @@ def serve(
 
 
 def _serve(settings: Settings, engine=None) -> None:
+    """Serve until stopped (Ctrl-C, SIGTERM). The server owns ``engine`` (opened here when not given): its
+    shutdown closes every tenant's engine, saving the vector indexes, also when a signal stops it."""
     import uvicorn
 
     from server.app import create_app, startup_mode
+    from server.http_protocol import JsonErrorHttpProtocol, listening_socket
     from server.observability import configure_logging
     from server.tenancy import is_loopback
 
@@ -167,19 +170,21 @@ def _serve(settings: Settings, engine=None) -> None:
     if mode.startswith("open") and not is_loopback(settings.host):
         raise ConfigError(f"refusing to serve on {settings.host} without API keys: open mode is for 127.0.0.1 only; "
                           "create a key first ('graphrag keys create --tenant NAME')")
-    # Open the engine here, not in the app's lifespan, so an unreachable store is one clear error line.
-    owned = engine is None
-    if owned:
-        from .engine import Engine
-
-        engine = Engine.from_settings(settings)
+    sock = listening_socket(settings.host, settings.port)  # bound before anything says "serving"
     try:
-        typer.echo(f"serving on http://{settings.host}:{settings.port}  (OpenAPI: /schema, health: /v1/health)")
+        # Open the engine here, not in the app's lifespan, so an unreachable store is one clear error line.
+        if engine is None:
+            from .engine import Engine
+
+            engine = Engine.from_settings(settings)
         configure_logging(settings.access_log)
-        uvicorn.run(create_app(settings, engine=engine), host=settings.host, port=settings.port, log_level="warning")
+        config = uvicorn.Config(create_app(settings, engine=engine, close_engine=True), log_level="warning",
+                                http=JsonErrorHttpProtocol, lifespan="on")
+        typer.echo(f"serving on http://{settings.host}:{sock.getsockname()[1]}  (OpenAPI: /schema, "
+                   "health: /v1/health)")
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
-        if owned:
-            engine.close()
+        sock.close()
 
 
 @app.command()
@@ -277,9 +282,12 @@ def demo(
         for line in (demo_root / "questions.jsonl").read_text(encoding="utf-8").splitlines():
             record = json.loads(line)
             typer.echo(answer_to_text(engine.ask(record["question"])) + "\n")
-        if serve_after:
-            _serve(settings, engine=engine)
-    finally:
+    except BaseException:
+        engine.close()
+        raise
+    if serve_after:
+        _serve(settings, engine=engine)  # the server closes the engine when it stops
+    else:
         engine.close()
 
 

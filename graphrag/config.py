@@ -193,7 +193,9 @@ class Settings(BaseSettings):
         30.0, gt=0, le=3600, description="Longest a request may wait for and use the engine before it is answered 503 timeout.")
     async_ingest_bytes: int = Field(
         1_000_000, ge=0, description="File uploads larger than this become ingest jobs (202 + job id); 0 = every upload.")
-    job_batch_size: int = Field(64, ge=1, le=10_000, description="Documents an ingest job writes per step (it yields the engine between steps).")
+    job_step_chunks: int = Field(
+        16, ge=1, le=10_000, description="Chunks an ingest job reads per step: questions are answered between steps, "
+                                         "so one step bounds how long a question waits behind a job.")
     access_log: bool = Field(True, description="Write one JSON line per HTTP request (request id, route, status, ms) to stderr.")
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ from .errors import GraphRAGError, LimitExceededError, NotFoundError, StoreError
 from .graph_store import GraphStore, open_graph_store
 from .ids import content_sha256
 from .indexing import IndexReport, Indexer, IngestProblem
-from .ingest import document_from_text, load_bytes, normalize_text
+from .ingest import document_from_text, load_bytes, normalize_text, triple_set_digest, upload_key
 from .retrieval import Planner, Retrieval
 from .types import Answer, Community, Document, Entity, Path, Relation, StoreStats, Triple
 from .vector_index import FaissIndex
@@ -114,15 +114,17 @@ class Engine:
             return self.indexer.index_documents([document])
 
     def ingest_bytes(self, data: bytes, filename: str) -> IndexReport:
-        """Ingest an uploaded file's bytes, typed by the filename's suffix."""
+        """Ingest an uploaded file's bytes, typed by the filename's suffix; its identity is its content
+        (:func:`upload_key`), not its name."""
         suffix = FsPath(filename).suffix.lower()
+        key = upload_key(data)
         loaded = load_bytes(data, suffix=suffix, source=filename, title=FsPath(filename).stem,
-                            tenant=self.settings.tenant, max_bytes=self.settings.max_document_bytes)
+                            tenant=self.settings.tenant, max_bytes=self.settings.max_document_bytes, key=key)
         report = IndexReport()
         report.problems.extend(IngestProblem(filename, m, "invalid_record", line) for line, m in loaded.line_errors)
         with self._writing():
             if loaded.triples:
-                self.indexer.index_triples(loaded.triples, key=f"upload:{filename}", source=filename, report=report)
+                self.indexer.index_triples(loaded.triples, key=key, source=filename, report=report)
             self.indexer.index_documents(loaded.documents, report)
         return report
 
@@ -131,11 +133,27 @@ class Engine:
         with self._writing():
             return self.indexer.index_documents(documents, report)
 
-    def add_triples(self, triples: Sequence[Triple], source: str, report: IndexReport | None = None,
+    def ingest_steps(self, documents: Sequence[Document], report: IndexReport, step_chunks: int) -> Iterator[int]:
+        """Ingest ``documents`` in bounded steps (see :meth:`Indexer.index_in_steps`): a generator whose every
+        ``next()`` does one step and returns how many documents are finished. Run each step under the same lock as
+        other engine calls; questions asked between steps see the documents finished so far."""
+        steps = self.indexer.index_in_steps(documents, report, step_chunks)
+        while True:
+            with self._writing():
+                done = next(steps, None)
+            if done is None:
+                return
+            yield done
+
+    def add_triples(self, triples: Sequence[Triple], source: str | None = None, report: IndexReport | None = None,
                     key: str | None = None) -> IndexReport:
-        """Load structured facts; the same ``source`` (or ``key``) again replaces its previous set."""
+        """Load structured facts. Posting the same ``source`` (or ``key``) again replaces that source's previous
+        set (the report counts it under ``documents_replaced``); sets without either add up: each is its own
+        record, named by its content, so the same set again changes nothing."""
+        if key is None:
+            key = f"api:{source}" if source else f"api-set:{triple_set_digest(triples)}"
         with self._writing():
-            return self.indexer.index_triples(triples, key=key or f"api:{source}", source=source, report=report)
+            return self.indexer.index_triples(triples, key=key, source=source or "api", report=report)
 
     def delete_document(self, document_id: str) -> None:
         """Delete a document and everything only it supported."""
@@ -262,6 +280,9 @@ class Engine:
                 self.refresh_communities()
         self.planner.close()
         self.indexer.save()
+        for index in (self.chunk_index, self.entity_index):
+            if isinstance(index, FaissIndex):
+                index.close()
         self.store.close()
 
     def __enter__(self) -> Engine:

@@ -16,15 +16,17 @@ import contextlib
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
 from tqdm import tqdm
 
 from .config import Settings
 from .errors import GraphRAGError, InputError
 from .extraction.base import Extractor, entity_type_or_other, relation_type_from_words
+from .extraction.resolve import resolve_document
 from .ids import entity_id, relation_id
 from .ingest import SentenceChunker, discover_files, document_from_text, load_file
 from .types import Chunk, Document, Entity, Extraction, Relation, Triple
@@ -184,6 +186,88 @@ class Indexer:
             self.save_if_due()
         return report
 
+    def index_in_steps(self, documents: Sequence[Document], report: IndexReport, step_chunks: int) -> Iterator[int]:
+        """Ingest ``documents`` as a generator of bounded steps, yielding the number of documents finished after
+        each; the caller runs each ``next()`` under its engine lock, so other work (questions) goes between steps.
+
+        Small documents go together, about ``step_chunks`` chunks' worth of text a step. A document larger than
+        that is read ``step_chunks`` chunks a step (entity candidates and chunk vectors), its entity names are
+        embedded in steps too, and only then is it written, in one transaction: a document is in the store
+        whole or not at all, and a job stopped part-way redoes it (nothing of it was written)."""
+        budget = step_chunks * self.settings.chunk_size
+        done = 0
+        group: list[Document] = []
+        for doc in documents:
+            if len(doc.text) > budget:
+                if group:
+                    self.index_documents(group, report)
+                    done += len(group)
+                    group = []
+                    yield done
+                yield from (done for _ in self._large_document_steps(doc, report, step_chunks))
+                done += 1
+                yield done
+                continue
+            if group and sum(len(d.text) for d in group) + len(doc.text) > budget:
+                self.index_documents(group, report)
+                done += len(group)
+                group = []
+                yield done
+            group.append(doc)
+        if group:
+            self.index_documents(group, report)
+            done += len(group)
+            yield done
+
+    def _large_document_steps(self, doc: Document, report: IndexReport, step_chunks: int) -> Iterator[None]:
+        """One large document, read in steps and written at the end (see :meth:`index_in_steps`)."""
+        stored = self.store.document_version(doc.id)
+        if stored == doc.sha256:
+            report.documents_unchanged += 1
+            report.document_ids.append(doc.id)
+            return
+        extractor = self._extractor_provider()
+        if not hasattr(extractor, "candidates"):  # an extractor that reads whole documents: one step
+            self.index_documents([doc], report)
+            return
+        chunks = self.chunker.chunk(doc)
+        yield
+        mentions, relations, vectors = [], [], []
+        titles = {doc.id: doc.title}
+        for start in range(0, len(chunks), step_chunks):
+            part = chunks[start:start + step_chunks]
+            ((part_mentions, part_relations),) = extractor.candidates([(doc, part)])
+            mentions.extend(part_mentions)
+            relations.extend(part_relations)
+            vectors.append(self.embedder.embed(self._chunk_texts(part, titles)))
+            yield
+        extraction = resolve_document(doc, mentions, relations)
+        known = self.entity_index.ids()
+        fresh = [e for e in extraction.entities if e.id not in known]
+        names: dict[str, np.ndarray] = {}
+        for start in range(0, len(fresh), step_chunks * 16):  # names are short: many per step
+            part = fresh[start:start + step_chunks * 16]
+            names.update(zip([e.id for e in part], self.embedder.embed([e.name for e in part])))
+            yield
+        report.document_ids.append(doc.id)
+        if self.store.document_version(doc.id) is None:
+            report.documents_added += 1
+        else:
+            report.documents_replaced += 1
+        removed_chunks, removed_entities = self.store.write_documents([(doc, chunks, extraction)])
+        report.chunks += len(chunks)
+        self.chunk_index.remove(removed_chunks)
+        self.entity_index.remove(removed_entities)
+        missing = [e for e in extraction.entities if e.id not in self.entity_index.ids()]
+        ready = [e.id for e in missing if e.id in names]
+        if ready:
+            self.entity_index.add(ready, np.stack([names[i] for i in ready]))
+        late = [e for e in missing if e.id not in names]  # removed from the index by another write meanwhile
+        if late:
+            self.entity_index.add([e.id for e in late], self.embedder.embed([e.name for e in late]))
+        self.chunk_index.add([c.id for c in chunks], np.concatenate(vectors))
+        self.save_if_due()
+
     def index_triples(self, triples: Sequence[Triple], key: str, source: str, report: IndexReport | None = None) -> IndexReport:
         """Load structured facts straight into the graph (provenance "structured"), replacing that source's old set."""
         report = report or IndexReport()
@@ -217,9 +301,14 @@ class Indexer:
                                       tenant=self.settings.tenant, max_bytes=len(text.encode("utf-8")))
         report.triples += len(relations)
         report.document_ids.append(document.id)
-        if self.store.document_version(document.id) == document.sha256:
+        stored = self.store.document_version(document.id)
+        if stored == document.sha256:
             report.documents_unchanged += 1
             return report
+        if stored is None:
+            report.documents_added += 1
+        else:
+            report.documents_replaced += 1
         relations = {rid: Relation(r.id, r.source_id, r.target_id, r.type, r.confidence, document.id, (), r.sentence,
                                    "structured") for rid, r in relations.items()}
         removed_chunks, removed_entities = self.store.write_documents(

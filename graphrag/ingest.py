@@ -8,6 +8,7 @@ valid lines still load.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -24,6 +25,7 @@ from .errors import (
     UnsupportedFormatError,
 )
 from .ids import chunk_id, content_sha256, document_id
+from .json_text import loads_bounded
 from .types import Chunk, Document, Triple
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "document_from_text",
     "load_file",
     "parse_triple_record",
+    "triple_set_digest",
+    "upload_key",
 ]
 
 DOCUMENT_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl", ".csv")
@@ -126,8 +130,14 @@ def load_file(path: Path, *, tenant: str, max_bytes: int) -> LoadResult:
     return load_bytes(data, suffix=suffix, source=source, title=path.stem, tenant=tenant, max_bytes=max_bytes)
 
 
-def load_bytes(data: bytes, *, suffix: str, source: str, title: str, tenant: str, max_bytes: int) -> LoadResult:
-    """Load in-memory file content (used by file paths and HTTP uploads alike)."""
+def load_bytes(data: bytes, *, suffix: str, source: str, title: str, tenant: str, max_bytes: int,
+               key: str | None = None) -> LoadResult:
+    """Load in-memory file content (used by file paths and HTTP uploads alike).
+
+    ``key`` is the file's identity, from which its documents' ids come (a JSONL record's own ``id`` wins): by
+    default ``source`` (a path: ingesting the edited file again replaces it); uploads pass :func:`upload_key`,
+    since two different uploads may share a file name."""
+    key = key or source
     _check_suffix(suffix, source)
     result = LoadResult(source=source)
     if not data.strip():
@@ -139,7 +149,7 @@ def load_bytes(data: bytes, *, suffix: str, source: str, title: str, tenant: str
         if suffix == ".csv":
             result.triples = _csv_triples(text, source)
         else:
-            _read_jsonl(text, source, tenant, max_bytes, result)
+            _read_jsonl(text, source, key, tenant, max_bytes, result)
         return result
     elif suffix in (".html", ".htm"):
         title, text = _html_text(decode_text(data, source), title)
@@ -149,9 +159,22 @@ def load_bytes(data: bytes, *, suffix: str, source: str, title: str, tenant: str
             heading = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
             title = heading.group(1).strip() if heading else title
     result.documents.append(
-        document_from_text(text, key=source, title=title, source=source, tenant=tenant, max_bytes=max_bytes)
+        document_from_text(text, key=key, title=title, source=source, tenant=tenant, max_bytes=max_bytes)
     )
     return result
+
+
+def triple_set_digest(triples: Iterable[Triple]) -> str:
+    """A name for a set of triples from its content (order and repeats do not matter)."""
+    lines = sorted({"\x1f".join((t.subject, t.relation, t.object, t.subject_type, t.object_type, t.source))
+                    for t in triples})
+    return content_sha256("\n".join(lines))
+
+
+def upload_key(data: bytes) -> str:
+    """The identity of an uploaded file: its content (the same bytes again change nothing; a file name is no
+    identity: two different ``notes.txt`` are two documents)."""
+    return f"upload:{hashlib.sha256(data).hexdigest()}"
 
 
 def _check_suffix(suffix: str, source: str) -> None:
@@ -215,15 +238,15 @@ def parse_triple_record(record: dict, where: str) -> Triple:
     )
 
 
-def _read_jsonl(text: str, source: str, tenant: str, max_bytes: int, result: LoadResult) -> None:
+def _read_jsonl(text: str, source: str, key: str, tenant: str, max_bytes: int, result: LoadResult) -> None:
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{source}:{number}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            result.line_errors.append((number, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+            record = loads_bounded(line)
+        except InputError as exc:
+            result.line_errors.append((number, exc.message))
             continue
         try:
             if not isinstance(record, dict):
@@ -231,12 +254,13 @@ def _read_jsonl(text: str, source: str, tenant: str, max_bytes: int, result: Loa
             if _TRIPLE_KEYS <= set(record):
                 result.triples.append(parse_triple_record(record, where))
             else:
-                result.documents.append(_jsonl_document(record, where, number, source, tenant, max_bytes))
+                result.documents.append(_jsonl_document(record, where, number, source, key, tenant, max_bytes))
         except InputError as exc:
             result.line_errors.append((number, exc.message.removeprefix(f"{where}: ")))
 
 
-def _jsonl_document(record: dict, where: str, number: int, source: str, tenant: str, max_bytes: int) -> Document:
+def _jsonl_document(record: dict, where: str, number: int, source: str, file_key: str, tenant: str,
+                    max_bytes: int) -> Document:
     text = record.get("text")
     if not isinstance(text, str):
         raise InputError(f"{where}: 'text' must be a string (or give subject/relation/object for a triple)")
@@ -251,7 +275,7 @@ def _jsonl_document(record: dict, where: str, number: int, source: str, tenant: 
         raise InputError(f"{where}: 'metadata' must be an object")
     # Unknown top-level fields are kept verbatim in metadata rather than dropped.
     extra = {k: v for k, v in record.items() if k not in _DOC_KEYS}
-    key = f"id:{doc_key}" if doc_key is not None else f"{source}#{number}"
+    key = f"id:{doc_key}" if doc_key is not None else f"{file_key}#{number}"
     return document_from_text(
         normalize_text(text),
         key=key,

@@ -2,12 +2,21 @@
 
 Metadata saved beside each index records the embedder name and dimension; loading with another embedder is an
 :class:`IndexMismatchError`, never silently wrong results.
+
+A FaissIndex on disk is a snapshot (``<name>.faiss`` + ``<name>.json``, rewritten by ``save``) plus a journal
+(``<name>.journal``) to which every add and remove is appended as it happens. Loading replays the journal over
+the snapshot, so what is on disk keeps step with every acknowledged write without rewriting the whole index for
+each (a server saves snapshots once a minute and at shutdown). Replaying is idempotent: a crash between a snapshot
+and the journal's truncation replays operations the snapshot already holds, to the same result. A record cut
+short by a crash (or still being written by another process) ends the replay; its checksum guards the rest.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import struct
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -33,6 +42,10 @@ class VectorIndex(Protocol):
     def __len__(self) -> int: ...
 
 
+_RECORD = struct.Struct("<cIII")  # operation (b"A" add, b"R" remove), ids, bytes of ids, bytes of vectors
+_CHECKSUM = struct.Struct("<I")
+
+
 def _int_id(text_id: str) -> int:
     # 60 bits of a hash: a positive int64 for FAISS; collisions are astronomically unlikely at our scales.
     return int(stable_id("v", text_id)[2:17], 16)
@@ -55,6 +68,8 @@ class FaissIndex:
         # more than the search itself. Set by the engine from the faiss_threads setting.
         self.search_threads = 0
         self._dirty = False
+        self._journal = None  # the open journal file, appended to by add and remove
+        self._journal_valid: int | None = None  # where a torn tail starts, cut off before the next append
 
     @classmethod
     def open(cls, directory: Path, name: str, embedder_name: str, dim: int) -> FaissIndex:
@@ -62,6 +77,7 @@ class FaissIndex:
         index = cls(directory, name, embedder_name, dim)
         meta_path, data_path = index._paths()
         if not meta_path.exists():
+            index._replay()  # written to before its first snapshot
             return index
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -79,10 +95,61 @@ class FaissIndex:
         index._by_int = {_int_id(i): i for i in meta.get("ids", [])}
         if len(index._by_int) != index._index.ntotal:
             raise StoreError(f"vector index {name!r} is inconsistent: {len(index._by_int)} ids, {index._index.ntotal} vectors")
+        index._replay()
         return index
 
     def _paths(self) -> tuple[Path, Path]:
         return self.directory / f"{self.name}.json", self.directory / f"{self.name}.faiss"
+
+    def _journal_path(self) -> Path:
+        return self.directory / f"{self.name}.journal"
+
+    def _replay(self) -> None:
+        """Apply the journal's complete records in order (see the module docstring)."""
+        try:
+            data = self._journal_path().read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(f"vector index journal {self._journal_path()} is unreadable: {exc}") from exc
+        offset = 0
+        dirty = self._dirty  # replayed operations are on disk already: nothing for save() to write
+        while offset + _RECORD.size <= len(data):
+            op, count, ids_len, vec_len = _RECORD.unpack_from(data, offset)
+            end = offset + _RECORD.size + ids_len + vec_len
+            if end + _CHECKSUM.size > len(data):
+                break
+            (checksum,) = _CHECKSUM.unpack_from(data, end)
+            if checksum != zlib.crc32(data[offset:end]):
+                break
+            body = data[offset + _RECORD.size:end]
+            ids = body[:ids_len].decode("utf-8").split("\n") if count else []
+            if op == b"A" and vec_len == count * self.dim * 4:
+                vectors = np.frombuffer(body[ids_len:], dtype=np.float32).reshape(count, self.dim)
+                self._apply_add(ids, vectors)
+            elif op == b"R":
+                self._apply_remove(ids)
+            offset = end + _CHECKSUM.size
+        self._dirty = dirty
+        if offset != len(data):
+            self._journal_valid = offset
+
+    def _append(self, op: bytes, ids: Sequence[str], vectors: np.ndarray | None = None) -> None:
+        """Append one operation to the journal and hand it to the OS (a process crash cannot lose it)."""
+        if self._journal is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._journal = open(self._journal_path(), "ab")  # noqa: SIM115 (kept open between writes)
+            if self._journal_valid is not None:
+                self._journal.truncate(self._journal_valid)
+                self._journal_valid = None
+        id_bytes = "\n".join(ids).encode("utf-8")
+        vec_bytes = np.ascontiguousarray(vectors, dtype=np.float32).tobytes() if vectors is not None else b""
+        record = _RECORD.pack(op, len(ids), len(id_bytes), len(vec_bytes)) + id_bytes + vec_bytes
+        try:
+            self._journal.write(record + _CHECKSUM.pack(zlib.crc32(record)))
+            self._journal.flush()
+        except OSError as exc:
+            raise StoreError(f"cannot write vector index journal {self._journal_path()}: {exc}") from exc
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -97,7 +164,11 @@ class FaissIndex:
             return
         if vectors.shape != (len(ids), self.dim):
             raise StoreError(f"expected {len(ids)}x{self.dim} vectors, got {vectors.shape}")
-        self.remove([i for i in ids if _int_id(i) in self._by_int])
+        self._append(b"A", list(ids), vectors)
+        self._apply_add(list(ids), vectors)
+
+    def _apply_add(self, ids: list[str], vectors: np.ndarray) -> None:
+        self._apply_remove([i for i in ids if _int_id(i) in self._by_int])
         int_ids = np.array([_int_id(i) for i in ids], dtype=np.int64)
         self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), int_ids)
         self._by_int.update(zip(int_ids.tolist(), ids))
@@ -105,8 +176,13 @@ class FaissIndex:
 
     def remove(self, ids: Iterable[str]) -> None:
         """Remove vectors by id; unknown ids are ignored."""
-        int_ids = [_int_id(i) for i in ids]
-        int_ids = [i for i in int_ids if i in self._by_int]
+        present = [i for i in ids if _int_id(i) in self._by_int]
+        if present:
+            self._append(b"R", present)
+            self._apply_remove(present)
+
+    def _apply_remove(self, ids: list[str]) -> None:
+        int_ids = [i for i in (_int_id(t) for t in ids) if i in self._by_int]
         if not int_ids:
             return
         self._index.remove_ids(np.array(int_ids, dtype=np.int64))
@@ -161,3 +237,17 @@ class FaissIndex:
         os.replace(tmp_data, data_path)
         os.replace(tmp_meta, meta_path)
         self._dirty = False
+        # The snapshot holds every journalled operation now: start the journal afresh.
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        self._journal_valid = None
+        with open(self._journal_path(), "wb"):
+            pass
+
+    def close(self) -> None:
+        """Save, and close the journal file."""
+        self.save()
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None

@@ -44,9 +44,11 @@ def _rate_limit_key(request: Request) -> str:
     return "addr:" + (request.client.host if request.client else "unknown")
 
 
-def create_app(settings: Settings | None = None, engine=None) -> Litestar:
-    """Build the app. Without ``engine`` one is opened from ``settings`` at start-up and closed at shutdown; it is
-    the root engine: other tenants' engines are opened from it on first use, sharing its models.
+def create_app(settings: Settings | None = None, engine=None, close_engine: bool = False) -> Litestar:
+    """Build the app. Without ``engine`` one is opened from ``settings`` at start-up; it is the root engine: other
+    tenants' engines are opened from it on first use, sharing its models. At shutdown (also one a signal starts)
+    every tenant engine is closed, saving its vector indexes, and so is the root one when the app opened it or
+    ``close_engine`` hands it over.
 
     The Litestar app comes wrapped in RequestObserver (request ids, access log, metrics), which passes attribute
     access through, so it can be used wherever the Litestar app is."""
@@ -56,22 +58,27 @@ def create_app(settings: Settings | None = None, engine=None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar):
-        owned = app.state.engine is None
-        if owned:
-            from graphrag.engine import Engine
-
-            app.state.engine = Engine.from_settings(settings)
-        app.state.tenants = TenantEngines(app.state.engine, ApiKeyStore(settings.keys_path))
-        app.state.jobs = JobRunner(JobStore(settings.data_dir), app.state.tenants, settings.job_batch_size)
-        app.state.jobs.start()
-        if settings.answer_writer == "lm":
-            app.state.engine.writers.pick()  # load the answer LM (and active adapter) now, not on the first question
-        log.warning("graphrag server: %s", startup_mode(settings))
+        owned = close_engine or app.state.engine is None
         try:
+            if app.state.engine is None:
+                from graphrag.engine import Engine
+
+                app.state.engine = Engine.from_settings(settings)
+            app.state.tenants = TenantEngines(app.state.engine, ApiKeyStore(settings.keys_path))
+            app.state.jobs = JobRunner(JobStore(settings.data_dir), app.state.tenants, settings.job_step_chunks)
+            app.state.jobs.start()
+            if settings.answer_writer == "lm":
+                app.state.engine.writers.pick()  # load the answer LM (and active adapter) now, not on the first question
+            log.warning("graphrag server: %s", startup_mode(settings))
             yield
         finally:
-            app.state.jobs.stop()
-            app.state.tenants.close(close_root=owned)
+            if app.state.jobs is not None:
+                app.state.jobs.stop()
+            if app.state.tenants is not None:
+                closed = app.state.tenants.close(close_root=owned)
+                log.warning("graphrag server stopped: %d engine(s) closed, vector indexes saved", closed)
+            elif owned and app.state.engine is not None:
+                app.state.engine.close()
 
     middleware = []
     if settings.rate_limit_per_minute:

@@ -33,7 +33,10 @@ class TripleIn(TripleRecord):
 
 class TriplesIn(_Strict):
     triples: list[TripleIn] = Field(min_length=1, max_length=10_000)
-    source: str = Field("api", min_length=1, max_length=200, description="Posting the same source again replaces it.")
+    source: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="Names the set: posting the same source again replaces its previous set (counted in "
+                    "documents_replaced). Without a source, sets add up: each is kept under its own content.")
 
 
 class QueryIn(_Strict):

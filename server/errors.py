@@ -77,7 +77,10 @@ def _status_for(exc: GraphRAGError) -> int:
 
 def _graphrag_error(request: Request, exc: GraphRAGError) -> Response:
     headers = {"WWW-Authenticate": 'Bearer realm="graphrag"'} if isinstance(exc, AuthError) else None
-    return envelope(request, _status_for(exc), exc.code, exc.message, exc.details or None, headers)
+    # The library's generic bad-input code is the API's one code for a request it cannot accept as sent (the
+    # same as a field that fails validation); the specific input codes (limit_exceeded, ...) pass through.
+    code = "invalid_request" if exc.code == InputError.code else exc.code
+    return envelope(request, _status_for(exc), code, exc.message, exc.details or None, headers)
 
 
 def _validation_error(request: Request, exc: ValidationException) -> Response:

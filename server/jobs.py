@@ -1,7 +1,8 @@
 """The server's ingest-job worker: one thread that runs queued jobs (graphrag.jobs.JobStore) one after another.
 
-A job ingests its file in steps of ``job_batch_size`` documents, taking the engine lock for one step at a time so
-questions are answered between steps, and records its progress after each. Communities are recomputed when next
+A job ingests its file in bounded steps (``job_step_chunks`` chunks of text each, also inside one large document),
+each queued on the engine thread behind the requests already waiting, so questions are answered between steps; it
+records its progress after each. Communities are recomputed when next
 read (graphrag.engine), not per step. At start-up, jobs a dead server left running are queued again (or failed when their input is gone).
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from graphrag.errors import GraphRAGError
 from graphrag.indexing import IndexReport, IngestProblem
-from graphrag.ingest import load_bytes
+from graphrag.ingest import load_bytes, upload_key
 from graphrag.jobs import Job, JobStore
 
 from .tenancy import TenantEngines
@@ -26,10 +27,10 @@ log = logging.getLogger("graphrag.server")
 class JobRunner:
     """Runs ingest jobs in a background thread until ``stop()``."""
 
-    def __init__(self, jobs: JobStore, engines: TenantEngines, batch_size: int) -> None:
+    def __init__(self, jobs: JobStore, engines: TenantEngines, step_chunks: int) -> None:
         self.jobs = jobs
         self.engines = engines
-        self.batch_size = batch_size
+        self.step_chunks = step_chunks
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="graphrag-jobs", daemon=True)
@@ -72,24 +73,25 @@ class JobRunner:
         data = Path(self.jobs.input_path(job)).read_bytes()
         engine = self.engines.open(job.tenant)
         settings = engine.settings
+        key = upload_key(data)
         loaded = load_bytes(data, suffix=job.suffix, source=job.filename, title=Path(job.filename).stem,
-                            tenant=job.tenant, max_bytes=settings.max_document_bytes)
+                            tenant=job.tenant, max_bytes=settings.max_document_bytes, key=key)
         report = IndexReport()
         report.problems.extend(IngestProblem(job.filename, m, "invalid_record", line) for line, m in loaded.line_errors)
         total = len(loaded.documents)
         self.jobs.progress(job.id, 0, total)
         if loaded.triples:
-            with self.engines.lock:
-                # Through the engine, like documents: cached names are dropped and communities marked stale.
-                engine.add_triples(loaded.triples, job.filename, report, key=f"upload:{job.filename}")
-        for start in range(0, total, self.batch_size):
+            # Through the engine, like documents: cached names are dropped and communities marked stale.
+            self.engines.run(engine.add_triples, loaded.triples, job.filename, report, key)
+        steps = engine.ingest_steps(loaded.documents, report, self.step_chunks)
+        while True:
             if self._stopping.is_set():
                 return  # left "running": the next start resumes it
-            with self.engines.lock:
-                engine.ingest_documents(loaded.documents[start:start + self.batch_size], report)
-            self.jobs.progress(job.id, min(start + self.batch_size, total), total)
-        with self.engines.lock:
-            engine.indexer.save()  # the job's vectors on disk now (a crash before this is mended at start-up)
+            done = self.engines.run(next, steps, None)
+            if done is None:
+                break
+            self.jobs.progress(job.id, done, total)
+        self.engines.run(engine.indexer.save)  # the job's vectors on disk now (a crash before is mended at start-up)
         if total == 0 and not loaded.triples:
             self.jobs.fail(job.id, "the file holds no documents or triples", report.as_dict())
         else:

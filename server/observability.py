@@ -14,6 +14,7 @@ import logging
 import re
 import time
 import uuid
+from datetime import datetime, timezone
 
 from litestar import Request, get
 from litestar.response import Response
@@ -121,6 +122,7 @@ class RequestObserver:
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(seconds)
             access_log.info(json.dumps({
+                "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
                 "event": "request", "request_id": request_id, "method": method, "path": scope.get("path", ""),
                 "route": route, "status": status, "ms": round(seconds * 1000, 2),
                 "tenant": scope["state"].get("tenant"),

@@ -64,14 +64,28 @@ class TenantEngines:
                 engine = self._engines[tenant] = self.root.for_tenant(tenant)
             return engine
 
-    def close(self, close_root: bool) -> None:
-        """Close every engine opened here, and the root one too when asked."""
+    def run(self, fn, *args):
+        """Run ``fn(*args)`` on the engine thread, in turn with the requests queued before it, and wait for it
+        (the ingest-job worker's steps go this way, so questions queued during a step are answered before the
+        next one). RuntimeError once the server is closing."""
+        def locked():
+            with self.lock:
+                return fn(*args)
+
+        return self.queue.submit(locked).result()
+
+    def close(self, close_root: bool) -> int:
+        """Close every engine opened here (each saves its vector indexes), and the root one too when asked;
+        returns how many were closed. Calls still queued are dropped first; a running one finishes before."""
+        self.queue.shutdown(wait=False, cancel_futures=True)
+        closed = 0
         with self.lock:
-            for tenant, engine in list(self._engines.items()):
+            for engine in list(self._engines.values()):
                 if engine is not self.root or close_root:
                     engine.close()
+                    closed += 1
             self._engines = {self.root.settings.tenant: self.root}
-        self.queue.shutdown(wait=False, cancel_futures=True)
+        return closed
 
 
 class TenantScope:
@@ -86,22 +100,61 @@ class TenantScope:
         self.engines = engines
         self.timeout_s = timeout_s
 
-    async def call(self, fn, *args, **kwargs):
-        """Queue ``fn(*args, **kwargs)`` for the engine thread (run under the engine lock, in arrival order);
-        RequestTimeoutError when queueing and the call together take longer than ``request_timeout_s``. A call
-        still queued then is dropped; one already running runs on to its end (a thread cannot be stopped), and
-        being under the lock, leaves nothing half-done to others."""
+    async def call(self, fn, *args, write: bool = False, **kwargs):
+        """Queue ``fn(*args, **kwargs)`` for the engine thread (run under the engine lock, in arrival order).
 
-        def locked():
+        ``request_timeout_s`` bounds the wait. A call still queued when it passes is dropped, never run, and the
+        caller gets RequestTimeoutError: nothing happened. A call that has started cannot be stopped; a read that
+        overruns is answered RequestTimeoutError while it finishes for nobody, but a ``write`` that has started
+        is waited for and its result returned, so a write is either done and acknowledged or not done at all
+        (a 503 never hides a stored document)."""
+        ticket = _Ticket()
+
+        def run():
+            if not ticket.start():
+                return None  # dropped while queued: the caller has been told nothing happened
             with self.engines.lock:
                 return fn(*args, **kwargs)
 
-        future = asyncio.get_running_loop().run_in_executor(self.engines.queue, partial(locked))
-        try:
-            return await asyncio.wait_for(future, self.timeout_s)
-        except TimeoutError as exc:
-            raise RequestTimeoutError(f"the request took longer than {self.timeout_s:g} s (setting request_timeout_s); "
-                                      "the server is busy or the store is slow") from exc
+        future = asyncio.get_running_loop().run_in_executor(self.engines.queue, partial(run))
+        done, _ = await asyncio.wait({future}, timeout=self.timeout_s)
+        if done:
+            return future.result()
+        if ticket.drop():
+            future.cancel()
+            raise RequestTimeoutError(
+                f"the request waited longer than {self.timeout_s:g} s for its turn (setting request_timeout_s) and "
+                "was dropped unrun; nothing was changed, so it is safe to retry")
+        if write:
+            return await future
+        raise RequestTimeoutError(f"the request took longer than {self.timeout_s:g} s (setting request_timeout_s); "
+                                  "the server is busy or the store is slow")
+
+
+class _Ticket:
+    """Whether a queued engine call has started or was dropped: whichever happens first wins, under a lock."""
+
+    __slots__ = ("_lock", "_state")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = "queued"
+
+    def start(self) -> bool:
+        """Called by the engine thread; False when the call was dropped first."""
+        with self._lock:
+            if self._state == "dropped":
+                return False
+            self._state = "running"
+            return True
+
+    def drop(self) -> bool:
+        """Called at the deadline; False when the call has started already."""
+        with self._lock:
+            if self._state == "running":
+                return False
+            self._state = "dropped"
+            return True
 
 
 def presented_key(request: Request) -> str | None:

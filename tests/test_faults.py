@@ -49,7 +49,7 @@ def test_kill_9_during_an_ingest_job_then_restart_resumes_and_converges(tmp_path
 
     port = free_port()
     env = {**base, "GRAPHRAG_DATA_DIR": str(tmp_path / "served"), "GRAPHRAG_PORT": str(port),
-           "GRAPHRAG_JOB_BATCH_SIZE": "8"}
+           "GRAPHRAG_JOB_STEP_CHUNKS": "8"}
     key = json.loads(_run(env, "keys", "create", "--tenant", "acme").stdout)["key"]
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60, headers={"Authorization": f"Bearer {key}"})
     server = _serve(env)

@@ -11,7 +11,7 @@ from litestar import Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, Parameter
 
 from graphrag.errors import InputError, NotFoundError, UnsupportedFormatError
 from graphrag.ingest import parse_triple_record
@@ -20,7 +20,7 @@ from graphrag.render import document_to_dict, job_to_dict
 from ..dto import DocumentIn, DocumentOut, IngestOut, JobOut, TriplesIn
 from ..errors import error_responses
 from ..openapi_bodies import documented_body
-from ._body import json_body, validate_body
+from ._body import read_json
 from ..tenancy import TenantScope
 
 
@@ -48,10 +48,10 @@ async def create_document(
             runner = request.app.state.jobs
             job = await anyio.to_thread.run_sync(runner.submit, caller.tenant, filename, data)
             return Response(job_to_dict(job), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
-        report = await caller.call(engine.ingest_bytes, data, filename)
+        report = await caller.call(engine.ingest_bytes, data, filename, write=True)
     elif content_type.startswith("application/json") or not content_type:
-        body = validate_body(DocumentIn, await json_body(request))
-        report = await caller.call(engine.ingest_text, body.text, body.title, body.id, body.metadata)
+        body = await read_json(request, DocumentIn)
+        report = await caller.call(engine.ingest_text, body.text, body.title, body.id, body.metadata, write=True)
     else:
         raise UnsupportedFormatError(f"unsupported content type {content_type!r}; use application/json or multipart/form-data")
     if report.problems and not report.document_ids:
@@ -84,15 +84,16 @@ async def get_document(document_id: FromPath[str], caller: NamedDependency[Tenan
 @delete("/documents/{document_id:str}", status_code=204, summary="Delete a document and what only it supported",
         responses=error_responses(404, 503))
 async def delete_document(document_id: FromPath[str], caller: NamedDependency[TenantScope]) -> None:
-    await caller.call(caller.engine.delete_document, document_id)
+    await caller.call(caller.engine.delete_document, document_id, write=True)
 
 
 @post("/triples", status_code=201, summary="Load structured facts (subject, relation, object)",
       responses=error_responses(503), operation_class=documented_body(TriplesIn))
-async def create_triples(request: Request, caller: NamedDependency[TenantScope], data: JSONBody[TriplesIn]) -> IngestOut:
+async def create_triples(request: Request, caller: NamedDependency[TenantScope]) -> IngestOut:
+    data = await read_json(request, TriplesIn)
     started = time.perf_counter()
     triples = [parse_triple_record(t.model_dump(exclude_none=True), f"triples[{i}]") for i, t in enumerate(data.triples)]
-    report = await caller.call(caller.engine.add_triples, triples, data.source)
+    report = await caller.call(caller.engine.add_triples, triples, data.source, write=True)
     if not report.triples and report.problems:
         raise InputError(report.problems[0].message, details={"problems": report.as_dict()["problems"]})
     _observe(request, report, started)

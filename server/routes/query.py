@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from litestar.params import JSONBody
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 
@@ -12,11 +11,13 @@ from ..dto import HealthOut, QueryIn, QueryOut
 from ..errors import error_responses
 from ..openapi_bodies import documented_body
 from ..tenancy import TenantScope
+from ._body import read_json
 
 
 @post("/query", status_code=200, summary="Answer a question with citations, graph paths, plan and timings",
       responses=error_responses(404, 503), operation_class=documented_body(QueryIn))
-async def query(request: Request, caller: NamedDependency[TenantScope], data: JSONBody[QueryIn]) -> QueryOut:
+async def query(request: Request, caller: NamedDependency[TenantScope]) -> QueryOut:
+    data = await read_json(request, QueryIn)
     answer = await caller.call(caller.engine.ask, data.question, data.max_hops, data.top_k, data.adapter)
     request.app.state.metrics.observe_answer(answer.timings_ms)
     return QueryOut.model_validate(answer_to_dict(answer))
