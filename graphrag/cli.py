@@ -18,7 +18,8 @@ import typer
 from .cli_keys import keys_app
 from .cli_models import adapters_app, models_app
 from .config import Settings
-from .errors import ConfigError, GraphRAGError, InputError
+from .errors import ConfigError, GraphRAGError, InputError, NotFoundError
+from .ids import DEFAULT_TENANT
 from .json_text import loads_bounded
 from .render import answer_to_dict, answer_to_text, community_to_dict, stats_to_dict
 
@@ -42,10 +43,24 @@ class _State:
     def settings(self, **overrides) -> Settings:
         return Settings.load(self.config, **{"data_dir": self.data_dir, "tenant": self.tenant, **overrides})
 
-    def engine(self, **overrides):
+    def engine(self, reading: bool = False, reconcile: bool = True, **overrides):
+        """The engine for these options. ``reading``: the command only reads, so a tenant with no data is an
+        error naming the tenants that exist, rather than a new empty partition (a typo must not create one)."""
         from .engine import Engine
 
-        return Engine.from_settings(self.settings(**overrides))
+        settings = self.settings(**overrides)
+        if reading:
+            _require_partition(settings)
+        return Engine.from_settings(settings, reconcile=reconcile)
+
+
+def _require_partition(settings: Settings) -> None:
+    if settings.graph_backend != "sqlite" or settings.tenant == DEFAULT_TENANT or settings.tenant_dir.exists():
+        return
+    root = settings.data_dir / "tenants"
+    known = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    raise NotFoundError(f"tenant {settings.tenant!r} has no data in {settings.data_dir} (tenants with data: "
+                        f"{', '.join([DEFAULT_TENANT, *known])}); 'graphrag --tenant NAME ingest ...' creates one")
 
 
 @app.callback()
@@ -107,7 +122,7 @@ def ask(
     """Answer a question (or a JSONL file of questions with --questions/--out)."""
     if (question is None) == (questions is None):
         raise InputError("give either a QUESTION or --questions FILE")
-    with ctx.obj.engine() as engine:
+    with ctx.obj.engine(reading=True) as engine:
         if question is not None:
             answer = engine.ask(question, max_hops=max_hops, top_k=top_k, adapter=adapter)
             typer.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2) if as_json else answer_to_text(answer))
@@ -191,9 +206,7 @@ def _serve(settings: Settings, engine=None) -> None:
 def check(ctx: typer.Context) -> None:
     """Integrity check of the tenant's store and vector indexes (as left on disk: nothing is mended first).
     Prints the problem counts as JSON; exit status 1 when any is not zero."""
-    from .engine import Engine
-
-    with Engine.from_settings(ctx.obj.settings(), reconcile=False) as engine:
+    with ctx.obj.engine(reading=True, reconcile=False) as engine:
         problems = engine.check_integrity()
     _echo_json({"ok": not any(problems.values()), **problems})
     if any(problems.values()):
@@ -203,7 +216,7 @@ def check(ctx: typer.Context) -> None:
 @app.command()
 def stats(ctx: typer.Context) -> None:
     """Counts of documents, chunks, entities, relations and mentions."""
-    with ctx.obj.engine() as engine:
+    with ctx.obj.engine(reading=True) as engine:
         _echo_json(stats_to_dict(engine.stats()))
 
 
@@ -214,7 +227,7 @@ def communities(
     refresh: Annotated[bool, typer.Option(help="Recompute them from the graph first.")] = False,
 ) -> None:
     """Communities of the entity graph (Louvain) with their extractive summaries, as JSON."""
-    with ctx.obj.engine() as engine:
+    with ctx.obj.engine(reading=True) as engine:
         found = engine.refresh_communities()[:limit] if refresh else engine.communities(limit)
         _echo_json({"communities": [community_to_dict(c) for c in found]})
 
@@ -222,7 +235,7 @@ def communities(
 @app.command()
 def delete(ctx: typer.Context, document_id: Annotated[str, typer.Argument(help="Document id (doc_...).")]) -> None:
     """Delete a document and everything only it supported."""
-    with ctx.obj.engine() as engine:
+    with ctx.obj.engine(reading=True) as engine:
         engine.delete_document(document_id)
         typer.echo(f"deleted {document_id}")
 

@@ -189,6 +189,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(12_000_000, ge=1024, description="Largest HTTP request body, in bytes.")
     rate_limit_per_minute: int = Field(
         1200, ge=0, le=1_000_000, description="Requests per minute per API key (per client address in open mode); 0 = no limit.")
+    auth_failures_per_minute: int = Field(
+        30, ge=1, le=1_000_000, description="Failed authentications one client address may make in a minute; "
+                                            "past that it is answered 429 with Retry-After.")
     request_timeout_s: float = Field(
         30.0, gt=0, le=3600, description="Longest a request may wait for and use the engine before it is answered 503 timeout.")
     async_ingest_bytes: int = Field(

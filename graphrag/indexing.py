@@ -168,7 +168,7 @@ class Indexer:
         workers = self.worker_count(workers, len(batches))
         # With a worker on one core, torch keeps to the others (more threads than free cores stall its barriers).
         cores = max(1, (os.cpu_count() or 1) - workers) if workers else 0
-        bar = tqdm(total=len(todo), desc="indexing", unit="doc", disable=not progress)
+        bar = tqdm(total=len(todo), desc="indexing", unit="doc", disable=not progress or not todo)
         try:
             with self.embedder.threads(cores) if cores else contextlib.nullcontext():
                 for items, extracted in self._extractions(batches, workers):

@@ -11,9 +11,12 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import re
 import unicodedata
+import warnings
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,7 +150,7 @@ def load_bytes(data: bytes, *, suffix: str, source: str, title: str, tenant: str
     elif suffix in (".jsonl", ".csv"):
         text = decode_text(data, source)
         if suffix == ".csv":
-            result.triples = _csv_triples(text, source)
+            _csv_triples(text, source, result)
         else:
             _read_jsonl(text, source, key, tenant, max_bytes, result)
         return result
@@ -188,14 +191,30 @@ def _pdf_text(data: bytes, source: str) -> str:
     from pypdf.errors import PyPdfError
 
     try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
+        with _quiet_pdf_library():
+            reader = PdfReader(io.BytesIO(data))
+            pages = [page.extract_text() or "" for page in reader.pages]
     except (PyPdfError, ValueError, KeyError, TypeError) as exc:
         raise UnsupportedFormatError(f"{source}: not a readable PDF ({exc})") from exc
     text = normalize_text("\n\n".join(pages))
     if not text.strip():
         raise EmptyDocumentError(f"{source}: PDF has no extractable text (scanned images are not supported)")
     return text
+
+
+@contextmanager
+def _quiet_pdf_library() -> Iterator[None]:
+    """pypdf logs and warns about what it repairs or cannot read ("EOF marker not found"); a file it cannot read
+    is reported once, as our own skip line, so its own noise is held back while it reads."""
+    logger = logging.getLogger("pypdf")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def _html_text(html: str, fallback_title: str) -> tuple[str, str]:
@@ -287,16 +306,33 @@ def _jsonl_document(record: dict, where: str, number: int, source: str, file_key
     )
 
 
-def _csv_triples(text: str, source: str) -> list[Triple]:
+def _csv_triples(text: str, source: str, result: LoadResult) -> None:
+    """Triples from CSV rows; like JSONL lines, a bad row is reported with its line number and the rest load."""
     reader = csv.DictReader(io.StringIO(text))
-    header = {h.strip() for h in (reader.fieldnames or [])}
+    try:
+        header = {h.strip() for h in (reader.fieldnames or [])}
+    except csv.Error as exc:
+        raise InputError(f"{source}: unreadable CSV header: {exc}") from exc
     if not _TRIPLE_KEYS <= header:
         raise InputError(f"{source}: CSV needs a header with subject, relation, object (found: {', '.join(sorted(header))})")
-    triples = []
-    for number, row in enumerate(reader, start=2):
-        clean = {k.strip(): v for k, v in row.items() if k is not None and v not in (None, "")}
-        triples.append(parse_triple_record(clean, f"{source}:{number}"))
-    return triples
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a NUL byte or a quote left open: the reader cannot go on past it
+            result.line_errors.append((reader.line_num, f"unreadable CSV: {exc}"))
+            return
+        number = reader.line_num
+        where = f"{source}:{number}"
+        try:
+            if any(str(v).strip() for v in row.get(None) or ()):
+                raise InputError(f"{where}: more fields than the header names")
+            clean = {k.strip(): v for k, v in row.items() if k is not None and v not in (None, "")}
+            result.triples.append(parse_triple_record(clean, where))
+        except InputError as exc:
+            result.line_errors.append((number, exc.message.removeprefix(f"{where}: ")))
 
 
 class SentenceChunker:

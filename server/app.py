@@ -11,10 +11,14 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+from swagger_ui_bundle import swagger_ui_path
 
 from graphrag.api_keys import ApiKeyStore
 from graphrag.config import Settings
+from graphrag.errors import AuthError
 from graphrag.jobs import JobStore
 
 from .errors import EXCEPTION_HANDLERS
@@ -38,10 +42,29 @@ def startup_mode(settings: Settings) -> str:
 
 def _rate_limit_key(request: Request) -> str:
     """Requests are counted per API key (by digest: keys stay out of memory dumps), else per client address."""
-    key = presented_key(request)
+    try:
+        key = presented_key(request)
+    except AuthError:  # two different keys: refused by authentication; counted by address meanwhile
+        key = None
     if key:
         return "key:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
     return "addr:" + (request.client.host if request.client else "unknown")
+
+
+# Swagger UI's files come from the swagger-ui-bundle-v2 package and are served here, so the page works offline
+# (Litestar's default pages load theirs from a CDN; those pages are left out).
+_SWAGGER_ASSETS_PATH = "/schema/assets/swagger-ui"
+_SWAGGER_ASSETS = create_static_files_router(path=_SWAGGER_ASSETS_PATH, directories=[swagger_ui_path],
+                                             include_in_schema=False, name="swagger-ui-assets")
+
+
+def _schema_pages() -> list:
+    """/schema/openapi.json, /schema/openapi.yaml and the Swagger UI at /schema/swagger (also at /schema)."""
+    swagger = SwaggerRenderPlugin(js_url=f"{_SWAGGER_ASSETS_PATH}/swagger-ui-bundle.js",
+                                  css_url=f"{_SWAGGER_ASSETS_PATH}/swagger-ui.css",
+                                  standalone_preset_js_url=f"{_SWAGGER_ASSETS_PATH}/swagger-ui-standalone-preset.js",
+                                  path=["/swagger", "/"], favicon="")
+    return [swagger, JsonRenderPlugin(), YamlRenderPlugin()]
 
 
 def create_app(settings: Settings | None = None, engine=None, close_engine: bool = False) -> Litestar:
@@ -87,14 +110,14 @@ def create_app(settings: Settings | None = None, engine=None, close_engine: bool
                                           exclude=["/schema", "/metrics"]).middleware)
     app = Litestar(
         middleware=middleware,
-        route_handlers=[METRICS_ROUTE, Router(path="/v1", route_handlers=[*DOCUMENT_ROUTES, *QUERY_ROUTES, *ENTITY_ROUTES],
+        route_handlers=[METRICS_ROUTE, _SWAGGER_ASSETS, Router(path="/v1", route_handlers=[*DOCUMENT_ROUTES, *QUERY_ROUTES, *ENTITY_ROUTES],
                                dependencies={"caller": Provide(tenant_scope)}, security=[{"apiKey": []}])],
         state=state,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
-            title="graphrag-kgqa", version="0.1.0", path="/schema",
+            title="graphrag-kgqa", version="0.1.0", path="/schema", render_plugins=_schema_pages(),
             components=Components(security_schemes={"apiKey": SecurityScheme(
                 type="http", scheme="bearer", description="An API key from 'graphrag keys create' (or X-API-Key).")})),
         debug=False,

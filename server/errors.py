@@ -46,7 +46,10 @@ _DESCRIPTIONS = {
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the error envelope: the statuses given plus those every /v1 route can answer."""
     wanted = sorted({400, 401, 422, 429, *statuses})
-    return {status: ResponseSpec(data_container=ErrorOut, description=_DESCRIPTIONS.get(status, "Bad request"))
+    # generate_examples off: Litestar's generated examples are random filler ("code": "DwEkQQHiBrmX..."), which
+    # reads as if it were real.
+    return {status: ResponseSpec(data_container=ErrorOut, description=_DESCRIPTIONS.get(status, "Bad request"),
+                                 generate_examples=False)
             for status in wanted}
 
 log = logging.getLogger("graphrag.server")
@@ -93,6 +96,12 @@ def _validation_error(request: Request, exc: ValidationException) -> Response:
 
 
 def _http_error(request: Request, exc: HTTPException) -> Response:
+    if type(exc) is ClientException and exc.status_code == 400 and exc.detail == "Request Entity Too Large":
+        # Litestar's multipart parser says this, as a 400, when a form exceeds its limits (too many parts, a part
+        # header such as a filename too long): the body is too large in shape, so 413.
+        return envelope(request, HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
+                        "the multipart form is larger than the server accepts: too many parts or fields, or a part "
+                        "header (such as its filename) too long; send one 'file' part with a short filename")
     if type(exc) is ClientException and exc.status_code == 400:
         # What Litestar raises for a body it cannot decode ("JSON is malformed: ..."): invalid input, like a field
         # that fails validation, so the same 422 and code.
@@ -103,9 +112,13 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     message = exc.detail
     if status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
         message = "request body is larger than the limit (setting max_body_bytes)"
+    headers = dict(exc.headers or {})
     if status == 429:
-        message = "too many requests for this API key (setting rate_limit_per_minute); retry after the RateLimit-Reset seconds"
-    return envelope(request, status, codes.get(status, "http_error"), message, headers=exc.headers)
+        if "too many failed authentications" not in str(message):
+            message = ("too many requests for this API key (setting rate_limit_per_minute); retry after the "
+                       "Retry-After seconds")
+        headers.setdefault("Retry-After", headers.get("RateLimit-Reset") or headers.get("ratelimit-reset") or "60")
+    return envelope(request, status, codes.get(status, "http_error"), message, headers=headers or None)
 
 
 def _internal_error(request: Request, exc: Exception) -> Response:

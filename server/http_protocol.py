@@ -51,6 +51,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        sock.listen(2048)  # listening now claims the port: a second bind fails here, even with SO_REUSEADDR
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc

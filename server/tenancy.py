@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import threading
+import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import anyio
 from litestar import Request
+from litestar.exceptions import TooManyRequestsException
 from litestar.datastructures import State
 
 from graphrag.api_keys import ApiKeyStore
@@ -23,7 +27,7 @@ from graphrag.engine import Engine
 from graphrag.errors import AuthError, RequestTimeoutError
 from graphrag.ids import DEFAULT_TENANT
 
-__all__ = ["TenantEngines", "TenantScope", "is_loopback", "presented_key", "tenant_scope"]
+__all__ = ["AuthFailures", "TenantEngines", "TenantScope", "is_loopback", "presented_key", "tenant_scope"]
 
 
 def is_loopback(host: str | None) -> bool:
@@ -51,6 +55,7 @@ class TenantEngines:
         self.lock = threading.RLock()
         self.queue = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
         self._engines: dict[str, Engine] = {root.settings.tenant: root}
+        self.auth_failures = AuthFailures(root.settings.auth_failures_per_minute)
 
     def opened(self, tenant: str) -> Engine | None:
         """The tenant's engine if it is open already."""
@@ -158,14 +163,61 @@ class _Ticket:
 
 
 def presented_key(request: Request) -> str | None:
-    """The API key the request carries, if any (not yet checked)."""
+    """The API key the request carries, if any (not yet checked). AuthError when ``Authorization`` and
+    ``X-API-Key`` name two different keys: acting for either would be a guess."""
     header = request.headers.get("authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip()
-    return request.headers.get("x-api-key")
+    bearer = header[7:].strip() if header[:7].lower() == "bearer " else None
+    other = request.headers.get("x-api-key")
+    if bearer is not None and other is not None and bearer != other.strip():
+        raise AuthError("the request names two different API keys (Authorization and X-API-Key); send one")
+    return bearer if bearer is not None else other
+
+
+class AuthFailures:
+    """Failed authentications per client address in a sliding minute. Past ``limit`` the address is answered 429
+    with Retry-After before its key is even looked up, so guessing keys costs time."""
+
+    def __init__(self, limit: int = 30, window_s: float = 60.0) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = {}
+
+    def retry_after(self, address: str) -> int:
+        """Seconds until ``address`` may try again (0: now)."""
+        times = self._failures.get(address)
+        if not times:
+            return 0
+        now = time.monotonic()
+        while times and now - times[0] > self.window_s:
+            times.popleft()
+        if len(times) < self.limit:
+            if not times:
+                del self._failures[address]
+            return 0
+        return max(1, math.ceil(self.window_s - (now - times[0])))
+
+    def record(self, address: str) -> None:
+        """Count one failed authentication from ``address``."""
+        if len(self._failures) > 100_000:  # bound the memory a flood of addresses can take
+            self._failures.clear()
+        self._failures.setdefault(address, deque()).append(time.monotonic())
 
 
 def _authenticate(request: Request, engines: TenantEngines) -> str:
+    address = request.client.host if request.client else "unknown"
+    wait = engines.auth_failures.retry_after(address)
+    if wait:
+        raise TooManyRequestsException(
+            detail=f"too many failed authentications from this address; retry after {wait} s",
+            headers={"Retry-After": str(wait)})
+    try:
+        return _tenant_of(request, engines)
+    except AuthError:
+        engines.auth_failures.record(address)
+        raise
+
+
+def _tenant_of(request: Request, engines: TenantEngines) -> str:
     key = presented_key(request)
     if key is not None:
         tenant = engines.keys.tenant_for(key)

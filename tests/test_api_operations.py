@@ -80,7 +80,8 @@ def test_rate_limit_is_per_key_and_answers_429_in_the_envelope(served):
 
 def _queue_only_engines() -> TenantEngines:
     """The engine queue and lock without an engine (these tests are about the queue)."""
-    return TenantEngines(SimpleNamespace(settings=SimpleNamespace(tenant="default")), keys=None)
+    return TenantEngines(SimpleNamespace(settings=SimpleNamespace(tenant="default", auth_failures_per_minute=30)),
+                         keys=None)
 
 
 def test_a_call_that_outlasts_the_timeout_is_answered_with_a_timeout_error_and_queued_calls_are_dropped():
@@ -101,6 +102,31 @@ def test_a_call_that_outlasts_the_timeout_is_answered_with_a_timeout_error_and_q
     assert time.monotonic() - started < 0.9  # answered at the deadline, not when the slow call ends
     time.sleep(1.0)  # the slow call has ended by now; the call that timed out while queued must never run
     assert ran == []
+    engines.queue.shutdown()
+
+
+def test_a_write_that_started_finishes_and_is_acknowledged_and_a_queued_write_past_its_deadline_never_runs():
+    # A 503 must never hide a stored document: a write either runs to its end and says so, or does not run.
+    engines = _queue_only_engines()
+    scope = TenantScope("t", engine=None, engines=engines, timeout_s=0.3)
+    stored: list[str] = []
+
+    def slow_write(name: str) -> str:
+        time.sleep(0.8)
+        stored.append(name)
+        return name
+
+    async def main() -> None:
+        first = asyncio.create_task(scope.call(slow_write, "first", write=True))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(scope.call(stored.append, "second", write=True))
+        assert await first == "first"  # past its deadline, but it had started: its result, not a timeout
+        with pytest.raises(RequestTimeoutError, match="dropped unrun"):
+            await second
+
+    anyio.run(main)
+    time.sleep(0.3)
+    assert stored == ["first"]
     engines.queue.shutdown()
 
 

@@ -27,7 +27,8 @@ from ..tenancy import TenantScope
 @post("/documents", status_code=201, summary="Ingest a document (JSON text or multipart 'file'); large files or "
       "mode=async become an ingest job (202)",
       responses={**error_responses(413, 415, 503),
-                 202: ResponseSpec(data_container=JobOut, description="The upload was queued as an ingest job")},
+                 202: ResponseSpec(data_container=JobOut, description="The upload was queued as an ingest job",
+                                   generate_examples=False)},
       operation_class=documented_body(DocumentIn, multipart_file=True))
 async def create_document(
     request: Request, caller: NamedDependency[TenantScope],
@@ -39,7 +40,10 @@ async def create_document(
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
-        upload = form.get("file")
+        uploads = form.getall("file") if "file" in form else []
+        if len(uploads) > 1:
+            raise InputError(f"the multipart body has {len(uploads)} 'file' parts; send one file per request")
+        upload = uploads[0] if uploads else None
         if not isinstance(upload, UploadFile):
             raise InputError("multipart body needs a 'file' field")
         data = await upload.read()
