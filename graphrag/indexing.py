@@ -13,6 +13,7 @@ embedded. The two expensive stages overlap instead of taking turns.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import time
@@ -230,12 +231,12 @@ class Indexer:
         if not hasattr(extractor, "candidates"):  # an extractor that reads whole documents: one step
             self.index_documents([doc], report)
             return
-        chunks = self.chunker.chunk(doc)
-        yield
+        chunks: list[Chunk] = []
         mentions, relations, vectors = [], [], []
         titles = {doc.id: doc.title}
-        for start in range(0, len(chunks), step_chunks):
-            part = chunks[start:start + step_chunks]
+        pending = self.chunker.iter_chunks(doc)  # split as it is read: no step splits the whole document
+        while part := list(itertools.islice(pending, step_chunks)):
+            chunks.extend(part)
             ((part_mentions, part_relations),) = extractor.candidates([(doc, part)])
             mentions.extend(part_mentions)
             relations.extend(part_relations)

@@ -346,14 +346,14 @@ class SentenceChunker:
         self.overlap = overlap
         self._nlp = None
 
-    def _sentences(self, text: str) -> list[tuple[int, int]]:
+    def _sentences(self, text: str) -> Iterator[tuple[int, int]]:
+        """Sentence spans in order, paragraph by paragraph (lazily: a long document is split as it is read)."""
         if self._nlp is None:
             import spacy
 
             self._nlp = spacy.blank("en")
             self._nlp.add_pipe("sentencizer")
             self._nlp.max_length = 2_000_000
-        spans: list[tuple[int, int]] = []
         # Paragraphs bound sentences and keep spaCy's input small for very long documents.
         for para in re.finditer(r"[^\n]+(?:\n(?!\s*\n)[^\n]*)*", text):
             base = para.start()
@@ -361,8 +361,7 @@ class SentenceChunker:
             for sent in self._nlp(block).sents:
                 start, end = base + sent.start_char, base + sent.end_char
                 if text[start:end].strip():
-                    spans.extend(self._split_long(text, start, end))
-        return spans
+                    yield from self._split_long(text, start, end)
 
     def _split_long(self, text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
         while end - start > self.size:
@@ -380,14 +379,19 @@ class SentenceChunker:
 
     def chunk(self, document: Document) -> list[Chunk]:
         """Split a document into chunks whose offsets index ``document.text``."""
+        return list(self.iter_chunks(document))
+
+    def iter_chunks(self, document: Document) -> Iterator[Chunk]:
+        """The chunks of :meth:`chunk`, made as the text is read (a caller can work on the first ones while the
+        rest of a long document is not yet split)."""
         text = document.text
         if len(text) <= self.size:
             stripped_start = len(text) - len(text.lstrip())
-            spans = [(stripped_start, len(text.rstrip()))]
+            spans: Iterable[tuple[int, int]] = [(stripped_start, len(text.rstrip()))]
         else:
             spans = self._pack(self._sentences(text))
-        return [
-            Chunk(
+        for index, (start, end) in enumerate(spans):
+            yield Chunk(
                 id=chunk_id(document.id, document.sha256, index),
                 document_id=document.id,
                 index=index,
@@ -395,23 +399,31 @@ class SentenceChunker:
                 start=start,
                 end=end,
             )
-            for index, (start, end) in enumerate(spans)
-        ]
 
-    def _pack(self, sentences: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        chunks: list[tuple[int, int]] = []
+    def _pack(self, stream: Iterator[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+        """Whole sentences into chunks of at most ``size`` characters, stepping back over up to ``overlap``
+        characters of sentences between chunks; reads the sentence stream only as far as it needs."""
+        sentences: list[tuple[int, int]] = []
+
+        def have(k: int) -> bool:  # whether sentence k exists, reading on as far as it
+            while len(sentences) <= k:
+                nxt = next(stream, None)
+                if nxt is None:
+                    return False
+                sentences.append(nxt)
+            return True
+
         i = 0
-        while i < len(sentences):
+        while have(i):
             j = i
             start = sentences[i][0]
-            while j + 1 < len(sentences) and sentences[j + 1][1] - start <= self.size:
+            while have(j + 1) and sentences[j + 1][1] - start <= self.size:
                 j += 1
-            chunks.append((start, sentences[j][1]))
-            if j + 1 >= len(sentences):
-                break
+            yield start, sentences[j][1]
+            if not have(j + 1):
+                return
             # step back over trailing sentences that fit in the overlap, but always advance
             k = j + 1
             while k - 1 > i and sentences[j][1] - sentences[k - 1][0] <= self.overlap:
                 k -= 1
             i = k
-        return chunks

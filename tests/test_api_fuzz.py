@@ -1,7 +1,8 @@
 """Fuzzing the HTTP API from its own OpenAPI schema with schemathesis (bounded examples per operation), against a
 real uvicorn on 127.0.0.1 holding a few documents, with schemathesis' default checks: no 500s, every response
 (errors included) matches the schema, status codes and content types the schema documents, valid requests are
-accepted and invalid ones rejected, and a broken API key is refused."""
+accepted and invalid ones rejected, and a broken API key is refused. Then hostile bodies the schema does not
+describe (not UTF-8, another charset, deep nesting, oversized multipart shapes) on every route."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def api_schema(tmp_path_factory):
         wait_until_healthy(client, server)
         for text in DOCUMENTS:
             assert client.post("/v1/documents", json={"text": text}).status_code == 201
-    yield schemathesis.openapi.from_url(f"{base}/schema/openapi.json"), headers
+    yield schemathesis.openapi.from_url(f"{base}/schema/openapi.json"), headers, base
     server.terminate()
     server.wait(timeout=30)
 
@@ -47,7 +48,7 @@ def api_schema(tmp_path_factory):
 def test_no_500s_and_responses_match_the_schema(api_schema):
     # Driven through plain Hypothesis rather than schemathesis' pytest plugin, which does not support pytest 9.
     # Requests carry a valid key; schemathesis also checks that a broken one is refused (its ignored_auth check).
-    schema, headers = api_schema
+    schema, headers, _ = api_schema
     failures = {}
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 12
@@ -67,3 +68,52 @@ def test_no_500s_and_responses_match_the_schema(api_schema):
             inner = "".join(f"\n  {e!r}" for e in getattr(exc, "exceptions", ()))  # a flaky case's own error
             failures[operation.label] = f"{type(exc).__name__}: {exc}{inner}"[:3000]
     assert not failures, "\n\n".join(f"{label}\n{text}" for label, text in failures.items())
+
+
+HOSTILE_BODIES = {
+    "not UTF-8": (b'{"question": "Who \xff\xfe founded?", "text": "\xc3\x28", "triples": []}', "application/json"),
+    "latin-1 charset": ('{"question": "Qui a fondé?", "text": "é"}'.encode("latin-1"), "application/json; charset=latin-1"),
+    "deep array": (b"[" * 5000, "application/json"),
+    "deep object": (b'{"a":' * 5000 + b"1" + b"}" * 5000, "application/json"),
+    "deep inside a valid field": (b'{"question": "x", "metadata": ' + b"[" * 2000 + b"]" * 2000 + b"}",
+                                  "application/json"),
+}
+
+
+def _hostile_multipart() -> list[tuple[str, bytes, dict]]:
+    """Multipart bodies over the parser's limits: many parts, a huge filename, many plain fields."""
+    def encode(parts: list[tuple[str, str | None, bytes]]) -> tuple[bytes, str]:
+        boundary = "graphragfuzzboundary"
+        out = b""
+        for name, filename, data in parts:
+            disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+            out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + data + b"\r\n"
+        return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+    shapes = {"many parts": [(f"f{i}", "x.txt", b"x") for i in range(1500)],
+              "huge filename": [("file", "n" * 20_000 + ".txt", b"Ada Kim founded Rho.")],
+              "many fields": [(f"k{i}", None, b"v") for i in range(1500)] + [("file", "x.txt", b"Ada Kim.")]}
+    return [(label, *encode(parts)) for label, parts in shapes.items()]
+
+
+def test_hostile_bodies_on_every_route_get_a_clean_error_never_a_500(api_schema):
+    schema, headers, base = api_schema
+    spec = schema.raw_schema
+    server = httpx.Client(base_url=base, timeout=60, headers=headers)
+    bodies = [(label, body, {"content-type": kind}) for label, (body, kind) in HOSTILE_BODIES.items()]
+    bodies += [(label, body, {"content-type": kind}) for label, body, kind in _hostile_multipart()]
+    problems = []
+    with server:
+        for path, methods in spec["paths"].items():
+            concrete = path.replace("{entity_id}", "ent_missing").replace("{document_id}", "doc_missing").replace(
+                "{job_id}", "job_missing")
+            for method in methods:
+                for label, body, extra in bodies:
+                    response = server.request(method.upper(), concrete, content=body, headers=extra)
+                    if response.status_code >= 500:
+                        problems.append(f"{method.upper()} {path} {label}: {response.status_code} {response.text[:200]}")
+                    elif response.status_code >= 400 and response.headers.get("content-type", "").startswith("application/json"):
+                        error = response.json().get("error", {})
+                        if not error.get("code") or not error.get("message"):
+                            problems.append(f"{method.upper()} {path} {label}: no error envelope: {response.text[:200]}")
+    assert not problems, "\n".join(problems)

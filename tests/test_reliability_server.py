@@ -38,16 +38,7 @@ def _start(env) -> subprocess.Popen:
 
 def _wait_until_listening(client: httpx.Client, process: subprocess.Popen) -> None:
     """Until the server answers anything (its schema needs no key and no engine call)."""
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if client.get("/schema/openapi.json").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.5)
+    wait_until_healthy(client, process, path="/schema/openapi.json")
 
 
 def _key(env, tenant: str) -> str:

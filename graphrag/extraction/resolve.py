@@ -53,17 +53,27 @@ def _display(text: str) -> str:
 
 
 def _cluster_aliases(names: set[str], title: str) -> dict[str, str]:
-    """Map each normalised name to its canonical normalised name (itself unless it is an alias)."""
+    """Map each normalised name to its canonical normalised name (itself unless it is an alias).
+
+    A one-word name is an alias of the one longer name it starts or ends ("Kim" of "Ada Kim"), else of the one
+    longer name it abbreviates ("IBM"). Longer names are indexed by those keys first: comparing every one-word
+    name with every longer name took 30 s on a 1 MB document."""
     canonical = {n: n for n in names}
-    long_names = [n for n in names if len(n.split()) > 1]
+    by_end: dict[str, list[str]] = defaultdict(list)
+    by_initials: dict[str, list[str]] = defaultdict(list)
+    for long_name in sorted(names):
+        words = long_name.split()
+        if len(words) > 1:
+            by_end[words[-1]].append(long_name)
+            if words[0] != words[-1]:
+                by_end[words[0]].append(long_name)
+            by_initials["".join(w[0] for w in words if w not in {"of", "and", "the"}).upper()].append(long_name)
     for name in names:
-        words = name.split()
-        if len(words) != 1:
+        if len(name.split()) != 1:
             continue
-        targets = [ln for ln in long_names if ln.split()[-1] == name or ln.split()[0] == name]
+        targets = by_end.get(name, [])
         if not targets and len(name) >= 2:
-            raw = name.upper()
-            targets = [ln for ln in long_names if "".join(w[0] for w in ln.split() if w not in {"of", "and", "the"}).upper() == raw]
+            targets = by_initials.get(name.upper(), [])
         if len(set(targets)) > 1 and title in targets:  # ambiguous surname: the document's subject wins
             targets = [title]
         if len(set(targets)) == 1:
