@@ -160,6 +160,8 @@ def test_oversized_multipart_shapes_are_413_and_two_files_are_refused(server):
     two = client.post("/v1/documents", files=[("file", ("a.txt", b"Ada Kim founded Rho.", "text/plain")),
                                               ("file", ("b.txt", b"Eli Park founded Zeta.", "text/plain"))])
     assert "2 'file' parts" in _error(two, 422, "invalid_request")["message"]
+    no_file = client.post("/v1/documents", files={"upload": ("a.txt", b"Ada Kim founded Rho.", "text/plain")})
+    assert "'file' field" in _error(no_file, 422, "invalid_request")["message"]  # one code for bad bodies
 
 
 def test_two_different_keys_in_one_request_are_refused(server):
