@@ -160,17 +160,6 @@ class Settings(BaseSettings):
                           "only for a polar question (\"Are A and B both ...?\"), and no answer that starts where the "
                           "evidence repeats a name the question says (\"Audrey Williams\" to \"Who was Audrey "
                           "Williams pregnant with?\"), unless the question offers a choice (\"A or B?\").")
-    answer_choice_scoring: bool = Field(
-        False, description="With the question form, a question that offers two names (\"Who is older, A or B?\") is "
-                           "answered with the one the answer LM scores higher as the answer, with the question as "
-                           "asked and with the names swapped, added up (graphrag/choice_scoring.py), so that a "
-                           "preference for one place cancels out. Off by default: with the untuned Qwen 0.5B it "
-                           "gained nothing (Re-DocRED comparisons EM 48.8 against 50.0) and made those answers 1.8x "
-                           "slower; for an adapter that reads comparisons better.")
-    answer_polar_calibration: bool = Field(
-        False, description="With the question form, a polar question (\"Are A and B both ...?\") is answered yes or "
-                           "no by what its evidence adds to the answer LM's own leaning: \"yes\" against \"no\" "
-                           "scored with the evidence and with content-free evidence (graphrag/choice_scoring.py).")
     answer_evidence_tokens: int = Field(1500, ge=64, le=16_000, description="Evidence given to the answer LM, in tokens.")
     answer_graph_paths: int = Field(
         3, ge=0, le=20, description="Graph paths the answer LM may read after the passages, of each kind (connections "

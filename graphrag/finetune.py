@@ -242,8 +242,7 @@ def evaluate(lm: LanguageModel, examples: list[Example], adapter: str | None, ma
         processors = [AbstainBias(lm.tokenizer, abstain_bias, prefix_in_prompt=bool(forced))] if abstain_bias else []
         evidence_count = example.user.count("\n[")
         if decoding:
-            answers = decoding.chosen_answers(lm, example.system, example.user, forced, adapter)
-            processors += decoding.processors(evidence_count, forced, example.user, max_new_tokens, answers=answers)
+            processors += decoding.processors(evidence_count, forced, example.user, max_new_tokens)
         generation = lm.generate(prompt, max_new_tokens, adapter=adapter, logits_processors=processors,
                                  vocabulary=decoding.vocabulary(prompt) if decoding else None)
         text = forced + generation.text

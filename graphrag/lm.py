@@ -204,36 +204,6 @@ class LanguageModel:
             logits = model(**inputs, logits_to_keep=1).logits
         return logits[0, -1].float()
 
-    def continuation_logprobs(self, prompt: str, continuations: Sequence[str], adapter: str | None = None) -> list[float]:
-        """The log-probability of each continuation after ``prompt`` (the sum over its tokens, over the whole
-        vocabulary) with the named adapter. The prompt is read once, from the kept prefix of the last one read
-        (graphrag/greedy_decoding.py's PromptPrefixCache), and each continuation is one more forward pass."""
-        import torch
-
-        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        tails = [self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in continuations]
-        if not prompt_ids or any(not tail for tail in tails):
-            raise ValueError("a prompt and its continuations must each hold at least one token")
-        scores: list[float] = []
-        with self.using(adapter) as model, torch.inference_mode():
-            state = (adapter, self._merged.active)  # as generate keys it: using() may have merged the adapter
-            cache, reused = self._prefix_cache.start(state, prompt_ids)
-            feed = torch.tensor([prompt_ids[reused:]], dtype=torch.long, device=self.device)
-            first = torch.log_softmax(model(input_ids=feed, past_key_values=cache, use_cache=True,
-                                            logits_to_keep=1).logits[0, -1].float(), dim=-1)
-            self._prefix_cache.keep(state, prompt_ids, cache)
-            for tail in tails:
-                total = float(first[tail[0]])
-                if len(tail) > 1:
-                    branch, _ = self._prefix_cache.start(state, prompt_ids + tail)  # the whole prompt, kept
-                    feed = torch.tensor([tail[:-1]], dtype=torch.long, device=self.device)
-                    logits = model(input_ids=feed, past_key_values=branch, use_cache=True).logits[0].float()
-                    picked = torch.log_softmax(logits, dim=-1).gather(
-                        1, torch.tensor(tail[1:], device=self.device).unsqueeze(1))
-                    total += float(picked.sum())
-                scores.append(total)
-        return scores
-
     @contextmanager
     def using(self, adapter: str | None):
         """Hold the model (one caller at a time) with the named adapter switched on (None: every adapter switched

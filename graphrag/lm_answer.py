@@ -124,14 +124,11 @@ class LMAnswerWriter:
         prompt = self.model.chat_prompt(ANSWER_SYSTEM, user) + forced
         processors = ([AbstainBias(self.model.tokenizer, self.abstain_bias, prefix_in_prompt=bool(forced))]
                       if self.abstain_bias else [])
-        choosing = time.perf_counter()
-        answers = self.decoding.chosen_answers(self.model, ANSWER_SYSTEM, user, forced, self.adapter)
-        choice_ms = {"choice": round((time.perf_counter() - choosing) * 1000, 2)} if answers else {}
-        processors += self.decoding.processors(len(items), forced, user, self.max_new_tokens, answers=answers)
+        processors += self.decoding.processors(len(items), forced, user, self.max_new_tokens)
         generation = self.model.generate(prompt, self.max_new_tokens, adapter=self.adapter,
                                          logits_processors=processors, vocabulary=self.decoding.vocabulary(prompt))
         text = forced + generation.text
-        timings = {**retrieval.timings_ms, "evidence": evidence_ms, **choice_ms, "generate": generation.ms}
+        timings = {**retrieval.timings_ms, "evidence": evidence_ms, "generate": generation.ms}
         try:
             reply = parse_reply(text, len(numbered))
         except ModelOutputError as exc:

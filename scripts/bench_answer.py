@@ -136,11 +136,6 @@ def main() -> int:
                        "copy_spans": settings.answer_copy_spans and settings.answer_constrained_decoding,
                        "question_form": (settings.answer_question_form and settings.answer_copy_spans
                                          and settings.answer_constrained_decoding),
-                       "choice_scoring": (settings.answer_choice_scoring and settings.answer_question_form
-                                          and settings.answer_copy_spans and settings.answer_constrained_decoding),
-                       "polar_calibration": (settings.answer_polar_calibration and settings.answer_question_form
-                                             and settings.answer_copy_spans
-                                             and settings.answer_constrained_decoding),
                        "lm_outcomes": engine.writers.stats.as_dict(), "cpu_count": os.cpu_count()}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
