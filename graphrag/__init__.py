@@ -3,10 +3,10 @@
 Importing this package loads no models and touches no files; :meth:`Engine.from_settings` does the I/O.
 """
 
-from .config import Settings
-from .engine import Engine
-from .errors import GraphRAGError
-from .types import Answer, Chunk, Citation, Document, Entity, Evidence, Path, QueryPlan, Relation, Triple
+from graphrag.config import Settings
+from graphrag.engine import Engine
+from graphrag.errors import GraphRAGError
+from graphrag.types import Answer, Chunk, Citation, Document, Entity, Evidence, Path, QueryPlan, Relation, Triple
 
 __all__ = [
     "Answer",

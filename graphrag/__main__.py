@@ -1,3 +1,3 @@
-from .cli import main
+from graphrag.cli.main import main
 
 main()

@@ -14,8 +14,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .errors import ConfigError
-from .ids import DEFAULT_TENANT, TENANT_PATTERN
+from graphrag.errors import ConfigError
+from graphrag.ids import DEFAULT_TENANT, TENANT_PATTERN
 
 __all__ = ["Settings"]
 
@@ -146,17 +146,17 @@ class Settings(BaseSettings):
                                 "a quarter of its weights read per generated token) and an answer cannot use a word "
                                 "the evidence lacks; `any` = the whole vocabulary.")
     answer_constrained_decoding: bool = Field(
-        True, description="Decoding keeps the answer LM's reply to the two-line schema (graphrag/reply_grammar.py): a "
+        True, description="Decoding keeps the answer LM's reply to the two-line schema (graphrag/answering/decoding/grammar.py): a "
                           "token that would make the reply impossible to complete (a third line, evidence numbers "
                           "outside the evidence, citations after \"I don't know\") is never chosen. The parser still "
                           "checks every reply.")
     answer_copy_spans: bool = Field(
         True, description="With constrained decoding, the answer LM's answer must be copied from its evidence: a "
                           "span of it starting and ending at word boundaries (case aside), or "
-                          "yes / no / \"I don't know\" (graphrag/copy_spans.py). The model's best token that keeps "
+                          "yes / no / \"I don't know\" (graphrag/answering/decoding/copy_spans.py). The model's best token that keeps "
                           "the answer a span is chosen, so a paraphrase or a sentence of its own cannot be.")
     answer_question_form: bool = Field(
-        True, description="With copying, the question's form narrows the answer (graphrag/question_form.py): yes / no "
+        True, description="With copying, the question's form narrows the answer (graphrag/answering/question_form.py): yes / no "
                           "only for a polar question (\"Are A and B both ...?\"), and no answer that starts where the "
                           "evidence repeats a name the question says (\"Audrey Williams\" to \"Who was Audrey "
                           "Williams pregnant with?\"), unless the question offers a choice (\"A or B?\").")

@@ -7,19 +7,19 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path as FsPath
 
-from .answer import AnswerWriter, ExtractiveAnswerWriter
-from .communities import detect_communities
-from .config import Settings
-from .embedding import Embedder, SentenceTransformerEmbedder
-from .errors import GraphRAGError, LimitExceededError, NotFoundError, StoreError
-from .graph_store import GraphStore, open_graph_store
-from .ids import content_sha256
-from .indexing import IndexReport, Indexer, IngestProblem
-from .ingest import document_from_text, load_bytes, normalize_text, triple_set_digest, upload_key
-from .retrieval import Planner, Retrieval
-from .types import Answer, Community, Document, Entity, Path, Relation, StoreStats, Triple
-from .vector_index import FaissIndex
-from .writers import AnswerWriters
+from graphrag.answering.extractive import AnswerWriter, ExtractiveAnswerWriter
+from graphrag.indexing.communities import detect_communities
+from graphrag.config import Settings
+from graphrag.lm.embedding import Embedder, SentenceTransformerEmbedder
+from graphrag.errors import GraphRAGError, LimitExceededError, NotFoundError, StoreError
+from graphrag.graph_store import GraphStore, open_graph_store
+from graphrag.ids import content_sha256
+from graphrag.indexing.pipeline import IndexReport, Indexer, IngestProblem
+from graphrag.indexing.loaders import document_from_text, load_bytes, normalize_text, triple_set_digest, upload_key
+from graphrag.retrieval import Planner, Retrieval
+from graphrag.types import Answer, Community, Document, Entity, Path, Relation, StoreStats, Triple
+from graphrag.graph_store.vector_index import FaissIndex
+from graphrag.answering.writers import AnswerWriters
 
 __all__ = ["Engine"]
 
@@ -77,7 +77,7 @@ class Engine:
         # What was embedded is part of the index's identity: chunks with or without their document's title.
         embedded_as = f"{embedder.name}+titles" if name == "chunks" and settings.embed_titles else embedder.name
         if settings.vector_backend == "neo4j":
-            from .graph_store.neo4j_vectors import Neo4jVectorIndex
+            from graphrag.graph_store.neo4j_vectors import Neo4jVectorIndex
 
             return Neo4jVectorIndex.open(store, name, embedded_as, embedder.dim)
         try:
@@ -90,7 +90,7 @@ class Engine:
 
     def _get_extractor(self):
         if self._extractor is None:
-            from .extraction.spacy_rules import SpacyRuleExtractor
+            from graphrag.extraction.spacy_rules import SpacyRuleExtractor
 
             spacy = SpacyRuleExtractor.load(self.settings.spacy_model)
             self._extractor = self.writers.lora_extractor(spacy) if self.settings.extractor == "lora" else spacy

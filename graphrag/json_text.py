@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-from .errors import InputError
+from graphrag.errors import InputError
 
 __all__ = ["MAX_JSON_DEPTH", "loads_bounded", "nesting_exceeds"]
 

@@ -3,7 +3,7 @@ and the human-readable rendering of an answer."""
 
 from __future__ import annotations
 
-from .types import Answer, Citation, Community, Document, Entity, Extraction, Path, QueryPlan, Relation, StoreStats
+from graphrag.types import Answer, Citation, Community, Document, Entity, Extraction, Path, QueryPlan, Relation, StoreStats
 
 __all__ = [
     "answer_to_dict",
@@ -115,7 +115,7 @@ def answer_to_text(answer: Answer) -> str:
 
 
 def job_to_dict(job) -> dict:
-    """JSON-ready form of an ingest job (graphrag.jobs.Job)."""
+    """JSON-ready form of an ingest job (server.job_store.Job)."""
     return {"id": job.id, "status": job.status, "filename": job.filename, "created_at": job.created_at,
             "updated_at": job.updated_at, "documents_total": job.documents_total,
             "documents_done": job.documents_done, "resumed": job.resumed, "report": job.report, "error": job.error}

@@ -34,10 +34,10 @@ from bench_common import cache_dir_for, load_questions, text_lines  # noqa: E402
 
 from graphrag import Engine, GraphRAGError, Settings  # noqa: E402
 from graphrag.errors import ModelOutputError  # noqa: E402
-from graphrag.lm_answer import LMAnswerWriter  # noqa: E402
-from graphrag.qa_metrics import exact_match, token_f1  # noqa: E402
+from graphrag.answering.lm_reader import LMAnswerWriter  # noqa: E402
+from graphrag.training.qa_metrics import exact_match, token_f1  # noqa: E402
 from graphrag.types import Chunk, Evidence  # noqa: E402
-from graphrag.writers import BASE_ADAPTER  # noqa: E402
+from graphrag.answering.writers import BASE_ADAPTER  # noqa: E402
 
 WRITERS = ("extractive", "base", "lora")
 MODES = ("gold", "retrieved")

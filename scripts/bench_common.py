@@ -83,7 +83,7 @@ class ThrowawayNeo4j:
 
     def __enter__(self) -> ThrowawayNeo4j:
         from graphrag import Settings
-        from graphrag.neo4j_server import Neo4jServer
+        from graphrag.graph_store.neo4j_server import Neo4jServer
 
         self._server = Neo4jServer(Settings.load(**self.overrides))
         self._server.start()

@@ -28,10 +28,10 @@ from bench_common import run_reporting  # noqa: E402
 
 from graphrag import Settings
 from graphrag.extraction.base import relation_type_from_words
-from graphrag.extraction.fact_metrics import FactScore
-from graphrag.finetune_data import RedocredDocument, load_redocred, load_relation_names, split_documents
-from graphrag.ingest import SentenceChunker, document_from_text
-from graphrag.qa_metrics import normalize_answer
+from graphrag.training.fact_metrics import FactScore
+from graphrag.training.data import RedocredDocument, load_redocred, load_relation_names, split_documents
+from graphrag.indexing.loaders import SentenceChunker, document_from_text
+from graphrag.training.qa_metrics import normalize_answer
 
 # spaCy rule types -> Wikidata properties they can state, and whether the rule's subject is the gold tail.
 SPACY_TO_WIKIDATA: dict[str, tuple[tuple[str, ...], bool]] = {
@@ -145,7 +145,7 @@ def _measure(args, wanted: list[str]) -> dict:
             result["extractors"]["spacy"] = _run(spacy, documents, relation_names, settings,
                                                  lambda t: SPACY_TO_WIKIDATA.get(t, ((), False)))
         else:
-            from graphrag.writers import AnswerWriters
+            from graphrag.answering.writers import AnswerWriters
 
             lora = AnswerWriters(settings).lora_extractor(spacy)
             scores = _run(lora, documents, relation_names, settings,

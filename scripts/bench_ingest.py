@@ -66,7 +66,7 @@ def _naive_write(store, writes) -> None:
 
 def _write_comparison(engine, corpus: Path, sample: int) -> dict:
     """Write the same extracted sample both ways into an empty graph; report rows/s for each."""
-    from graphrag.ingest import load_file
+    from graphrag.indexing.loaders import load_file
 
     documents = load_file(corpus, tenant="default", max_bytes=engine.settings.max_document_bytes).documents[:sample]
     items = [(d, engine.indexer.chunker.chunk(d)) for d in documents]

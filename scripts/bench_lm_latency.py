@@ -11,7 +11,7 @@ medians over --repeats runs of one synthetic question, or over real questions wi
 per budget: its gold passages among corpus distractors, filled up to the budget; each budget then also reports
 "questions"); prefill_gflops counts only the weight matrices (2 x parameters outside the embedding table and
 output head x prompt tokens). A generation reads only the prompt tokens after the start it shares with the
-previous prompt (reused_prompt_tokens: the system prompt at least, graphrag/greedy_decoding.py), while prefill_ms
+previous prompt (reused_prompt_tokens: the system prompt at least, graphrag/lm/greedy.py), while prefill_ms
 is one pass over the whole prompt; decode_ms_per_token is (generation - prefill_ms) / new tokens, so it is the
 decoding's cost less what the reused start saved.
 
@@ -48,8 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import load_questions, run_reporting, text_lines  # noqa: E402
 
 from graphrag import Settings  # noqa: E402
-from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, reply_vocabulary, user_message  # noqa: E402
-from graphrag.evidence_selection import SelectableText  # noqa: E402
+from graphrag.answering.prompt import ANSWER_SYSTEM, EvidenceItem, reply_vocabulary, user_message  # noqa: E402
+from graphrag.answering.evidence import SelectableText  # noqa: E402
 
 QUESTION = "Which country is the birthplace of the person these passages are about?"
 
@@ -91,8 +91,8 @@ def _p95(values: list[float]) -> float:
 def _writers(settings, select: bool):
     """The product's answer writers; with ``select``, with the embedder the Engine gives them, so that the
     sentence selection is the one every LM writer shares (AnswerWriters.evidence_selector)."""
-    from graphrag.embedding import SentenceTransformerEmbedder
-    from graphrag.writers import AnswerWriters
+    from graphrag.lm.embedding import SentenceTransformerEmbedder
+    from graphrag.answering.writers import AnswerWriters
 
     if not select:
         return AnswerWriters(settings)

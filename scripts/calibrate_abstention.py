@@ -22,13 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import run_reporting  # noqa: E402
 
 from graphrag import Settings  # noqa: E402
-from graphrag.abstention import calibrate, idk_margins, tradeoff  # noqa: E402
-from graphrag.adapters import AdapterRegistry  # noqa: E402
-from graphrag.finetune import evaluate  # noqa: E402
-from graphrag.finetune_data import (heldout_question_sets, load_redocred, load_relation_names,  # noqa: E402
+from graphrag.training.calibration import calibrate, idk_margins, tradeoff  # noqa: E402
+from graphrag.lm.adapters import AdapterRegistry  # noqa: E402
+from graphrag.training.finetune import evaluate  # noqa: E402
+from graphrag.training.data import (heldout_question_sets, load_redocred, load_relation_names,  # noqa: E402
                                     split_documents)
-from graphrag.reply_decoding import ReplyDecoding  # noqa: E402
-from graphrag.writers import AnswerWriters  # noqa: E402
+from graphrag.answering.decoding.reply import ReplyDecoding  # noqa: E402
+from graphrag.answering.writers import AnswerWriters  # noqa: E402
 
 
 def main() -> int:

@@ -5,7 +5,7 @@ graphrag/extraction/lora_prompt.py; validated as fact precision/recall/F1 on hel
 Builds training examples from the training share of the documents (split by title hash; validation documents never
 appear in training): relation facts as questions, unanswerable variants, two-hop chains, yes/no and comparison
 questions, and replay text. Trains with peft (progress bar, resumable checkpoints); for an answer adapter, chooses
-its abstain bias on calibration questions from one half of the held-out documents (graphrag/abstention.py); then
+its abstain bias on calibration questions from one half of the held-out documents (graphrag/answering/abstention.py); then
 evaluates the base model and the adapter on questions from the other half (EM/F1, abstention on answerable and
 unanswerable questions, malformed replies) and measures forgetting as held-out perplexity. Prints one JSON summary.
 
@@ -27,14 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import run_reporting  # noqa: E402
 
 from graphrag import Settings
-from graphrag.abstention import calibrate
-from graphrag.adapters import AdapterManifest, AdapterRegistry, check_name
-from graphrag.finetune import LoraOptions, evaluate, evaluate_extraction, heldout_perplexity, train_lora
-from graphrag.finetune_data import (MIX_KINDS, build_examples, build_extraction_examples, data_sha256,
+from graphrag.training.calibration import calibrate
+from graphrag.lm.adapters import AdapterManifest, AdapterRegistry, check_name
+from graphrag.training.finetune import LoraOptions, evaluate, evaluate_extraction, heldout_perplexity, train_lora
+from graphrag.training.data import (MIX_KINDS, build_examples, build_extraction_examples, data_sha256,
                                     heldout_question_sets, load_redocred, load_relation_names, parse_mix,
                                     split_documents)
-from graphrag.lm import LanguageModel
-from graphrag.reply_decoding import ReplyDecoding
+from graphrag.lm.model import LanguageModel
+from graphrag.answering.decoding.reply import ReplyDecoding
 
 
 def _parse_args() -> argparse.Namespace:

@@ -1,5 +1,5 @@
 """The Litestar HTTP API over graphrag's Engine (see server.app.create_app)."""
 
-from .app import create_app
+from server.app import create_app
 
 __all__ = ["create_app"]

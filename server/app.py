@@ -16,16 +16,16 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
-from graphrag.api_keys import ApiKeyStore
+from server.api_keys import ApiKeyStore
 from graphrag.config import Settings
 from graphrag.errors import AuthError
-from graphrag.jobs import JobStore
+from server.job_store import JobStore
 
-from .errors import EXCEPTION_HANDLERS
-from .jobs import JobRunner
-from .observability import METRICS_ROUTE, RequestObserver, ServerMetrics
-from .routes import DOCUMENT_ROUTES, ENTITY_ROUTES, QUERY_ROUTES
-from .tenancy import TenantEngines, presented_key, tenant_scope
+from server.errors import EXCEPTION_HANDLERS
+from server.jobs import JobRunner
+from server.observability import METRICS_ROUTE, RequestObserver, ServerMetrics
+from server.routes import DOCUMENT_ROUTES, ENTITY_ROUTES, QUERY_ROUTES
+from server.tenancy import TenantEngines, presented_key, tenant_scope
 
 __all__ = ["create_app", "startup_mode"]
 

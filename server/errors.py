@@ -27,8 +27,8 @@ from graphrag.errors import (
     StoreUnavailableError,
 )
 
-from .dto import ErrorOut
-from .observability import request_id_of
+from server.dto import ErrorOut
+from server.observability import request_id_of
 
 __all__ = ["EXCEPTION_HANDLERS", "envelope", "error_responses"]
 

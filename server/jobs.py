@@ -1,4 +1,4 @@
-"""The server's ingest-job worker: one thread that runs queued jobs (graphrag.jobs.JobStore) one after another.
+"""The server's ingest-job worker: one thread that runs queued jobs (server.job_store.JobStore) one after another.
 
 A job ingests its file in bounded steps (``job_step_chunks`` chunks of text each, also inside one large document),
 each queued on the engine thread behind the requests already waiting, so questions are answered between steps; it
@@ -13,11 +13,11 @@ import threading
 from pathlib import Path
 
 from graphrag.errors import GraphRAGError
-from graphrag.indexing import IndexReport, IngestProblem
-from graphrag.ingest import load_bytes, upload_key
-from graphrag.jobs import Job, JobStore
+from graphrag.indexing.pipeline import IndexReport, IngestProblem
+from graphrag.indexing.loaders import load_bytes, upload_key
+from server.job_store import Job, JobStore
 
-from .tenancy import TenantEngines
+from server.tenancy import TenantEngines
 
 __all__ = ["JobRunner"]
 

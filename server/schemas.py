@@ -7,7 +7,7 @@ import json
 from graphrag.config import Settings
 from graphrag.records import ExtractionRecord, TripleRecord
 
-from . import dto
+from server import dto
 
 __all__ = ["generate_schemas", "render_schema", "settings_table", "SETTINGS_BEGIN", "SETTINGS_END"]
 

@@ -22,7 +22,7 @@ from litestar import Request
 from litestar.exceptions import TooManyRequestsException
 from litestar.datastructures import State
 
-from graphrag.api_keys import ApiKeyStore
+from server.api_keys import ApiKeyStore
 from graphrag.engine import Engine
 from graphrag.errors import AuthError, RequestTimeoutError
 from graphrag.ids import DEFAULT_TENANT

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from graphrag import Engine, Settings
-from graphrag.embedding import HashingEmbedder, SentenceTransformerEmbedder
+from graphrag.lm.embedding import HashingEmbedder, SentenceTransformerEmbedder
 
 DEMO = resources.files("graphrag") / "demo"
 
@@ -50,7 +50,7 @@ def demo_engine(tmp_path_factory, real_embedder, demo_corpus):
 
 def _open_parts(settings, embedder):
     from graphrag.graph_store import open_graph_store
-    from graphrag.vector_index import FaissIndex
+    from graphrag.graph_store.vector_index import FaissIndex
 
     store = open_graph_store(settings)
     return (store, embedder, FaissIndex.open(settings.vectors_dir, "chunks", embedder.name, embedder.dim),

@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 
 from graphrag import Settings
-from graphrag.abstention import AbstainBias, abstain_token, choose_bias, tradeoff
+from graphrag.answering.abstention import AbstainBias, abstain_token
+from graphrag.training.calibration import choose_bias, tradeoff
 from graphrag.errors import ModelError
-from graphrag.lm import LanguageModel
-from graphrag.lm_packages import SMOLLM2_135M
+from graphrag.lm.model import LanguageModel
+from graphrag.lm.packages import SMOLLM2_135M
 
 
 def _rate(margins: list[float], bias: float) -> float:

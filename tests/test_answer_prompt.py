@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graphrag.answer_prompt import EvidenceItem, format_reply, parse_reply, user_message
+from graphrag.answering.prompt import EvidenceItem, format_reply, parse_reply, user_message
 from graphrag.errors import ModelOutputError
 
 

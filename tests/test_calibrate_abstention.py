@@ -11,9 +11,9 @@ import sys
 import pytest
 
 from graphrag import Settings
-from graphrag.adapters import AdapterManifest, AdapterRegistry
-from graphrag.lm import LanguageModel
-from graphrag.lm_packages import SMOLLM2_135M
+from graphrag.lm.adapters import AdapterManifest, AdapterRegistry
+from graphrag.lm.model import LanguageModel
+from graphrag.lm.packages import SMOLLM2_135M
 from tests.docred import company_document, write_docred
 from tests.scripts import SCRIPTS
 

@@ -1,6 +1,6 @@
 """Community detection and extractive summaries over a small relation graph."""
 
-from graphrag.communities import detect_communities
+from graphrag.indexing.communities import detect_communities
 from graphrag.types import Relation
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from graphrag.answer_prompt import EvidenceItem, evidence_part, user_message
-from graphrag.copy_spans import FOLLOWING_CHARS, CopySpans
+from graphrag.answering.prompt import EvidenceItem, evidence_part, user_message
+from graphrag.answering.decoding.copy_spans import FOLLOWING_CHARS, CopySpans
 
 EVIDENCE = "[1] Helix Dynamics: Helix Dynamics was founded by Marta  Kovac in Tallinn in 2004.\n[2] Porto: A city."
 

@@ -8,9 +8,9 @@ import shutil
 import pytest
 
 from graphrag import Engine, Settings
-from graphrag.embedding import HashingEmbedder
+from graphrag.lm.embedding import HashingEmbedder
 from graphrag.errors import IndexMismatchError, LimitExceededError, NotFoundError
-from graphrag.vector_index import FaissIndex
+from graphrag.graph_store.vector_index import FaissIndex
 
 
 def test_ingest_twice_gives_identical_stats(make_engine, demo_corpus):

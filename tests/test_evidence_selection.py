@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphrag.evidence_selection import EvidenceSelector, SelectableText
+from graphrag.answering.evidence import EvidenceSelector, SelectableText
 from graphrag.extraction.lora_prompt import SENTENCE_END
 
 
@@ -87,8 +87,8 @@ def test_every_lm_writer_shares_one_selector(tmp_path, real_embedder):
     """The writers hand every LM writer the same selector, so sentence vectors kept for one question serve the
     next (a selector made per question kept nothing)."""
     from graphrag import Settings
-    from graphrag.lm_packages import SMOLLM2_135M
-    from graphrag.writers import AnswerWriters
+    from graphrag.lm.packages import SMOLLM2_135M
+    from graphrag.answering.writers import AnswerWriters
 
     settings = Settings.load(data_dir=tmp_path, adapters_dir=tmp_path / "adapters", answer_model=SMOLLM2_135M.key,
                              answer_writer="lm")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from graphrag.extraction.base import relation_type_from_words, valid_relation_type
-from graphrag.ingest import SentenceChunker, document_from_text
+from graphrag.indexing.loaders import SentenceChunker, document_from_text
 
 
 def extract(extractor, text: str, title: str = "Notes"):

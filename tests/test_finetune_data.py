@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from graphrag.answer_prompt import parse_reply
-from graphrag.finetune_data import build_examples, load_redocred, parse_mix
+from graphrag.answering.prompt import parse_reply
+from graphrag.training.data import build_examples, load_redocred, parse_mix
 
 from .docred import company_document, docred_mention, write_docred
 
@@ -202,7 +202,7 @@ def test_the_mix_is_parsed_and_checked():
 _HASH_OF_EXAMPLES = """
 import sys
 from pathlib import Path
-from graphrag.finetune_data import build_examples, data_sha256, load_redocred
+from graphrag.training.data import build_examples, data_sha256, load_redocred
 examples = build_examples(load_redocred(Path(sys.argv[1])), {"P112": "founded by", "P159": "headquarters location"},
                           24, unanswerable_share=0.25, multihop_share=0.0, replay_share=0.0, yesno_share=0.0,
                           comparison_share=0.0)

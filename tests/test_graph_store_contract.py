@@ -8,7 +8,7 @@ from graphrag import Settings
 from graphrag.errors import NotFoundError
 from graphrag.graph_store import open_graph_store
 from graphrag.ids import chunk_id, entity_id, relation_id
-from graphrag.ingest import document_from_text
+from graphrag.indexing.loaders import document_from_text
 from graphrag.types import Chunk, Entity, Extraction, Mention, Relation
 
 BACKENDS = ["sqlite", "neo4j"]

@@ -1,4 +1,4 @@
-"""The generation loop (graphrag/greedy_decoding.py) with the real SmolLM2 in fp32: it writes what transformers'
+"""The generation loop (graphrag/lm/greedy.py) with the real SmolLM2 in fp32: it writes what transformers'
 greedy generate writes, drafting and the prompt prefix cache change nothing but the number of forward passes, and
 the reply grammar's drafts are replies it allows."""
 
@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from graphrag import Settings
-from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, parse_reply, user_message
-from graphrag.greedy_decoding import PromptLookup
-from graphrag.lm import LanguageModel
-from graphrag.lm_packages import SMOLLM2_135M
-from graphrag.reply_decoding import ReplyDecoding
-from graphrag.reply_grammar import ReplyGrammar, ReplyTokens
+from graphrag.answering.prompt import ANSWER_SYSTEM, EvidenceItem, parse_reply, user_message
+from graphrag.lm.greedy import PromptLookup
+from graphrag.lm.model import LanguageModel
+from graphrag.lm.packages import SMOLLM2_135M
+from graphrag.answering.decoding.reply import ReplyDecoding
+from graphrag.answering.decoding.grammar import ReplyGrammar, ReplyTokens
 
 EVIDENCE = [
     EvidenceItem("Ada Quint", "Ada Quint was a Scottish engineer. She studied in Glasgow and built the Forth "

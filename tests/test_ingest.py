@@ -7,7 +7,7 @@ import json
 import pytest
 
 from graphrag.errors import DocumentTooLargeError, EmptyDocumentError, EncodingError, UnsupportedFormatError
-from graphrag.ingest import SentenceChunker, discover_files, document_from_text, load_file
+from graphrag.indexing.loaders import SentenceChunker, discover_files, document_from_text, load_file
 
 LIMIT = 1_000_000
 

@@ -10,13 +10,13 @@ from dataclasses import asdict, replace
 import pytest
 
 from graphrag import Settings
-from graphrag.adapters import AdapterManifest, AdapterRegistry
+from graphrag.lm.adapters import AdapterManifest, AdapterRegistry
 from graphrag.errors import InputError, ModelError, ModelOutputError, NotFoundError
-from graphrag.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
-from graphrag.finetune_data import build_examples, data_sha256, load_redocred, split_documents
-from graphrag.lm import LanguageModel, resolve_model
-from graphrag.lm_packages import SMOLLM2_135M
-from graphrag.writers import AnswerWriters
+from graphrag.training.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
+from graphrag.training.data import build_examples, data_sha256, load_redocred, split_documents
+from graphrag.lm.model import LanguageModel, resolve_model
+from graphrag.lm.packages import SMOLLM2_135M
+from graphrag.answering.writers import AnswerWriters
 
 from .docred import company_document, write_docred
 
@@ -282,8 +282,8 @@ def test_a_restricted_vocabulary_scores_only_its_tokens_and_keeps_replies_that_u
     allowed tokens only. The full head is back afterwards, also after an error inside the block."""
     import torch
 
-    from graphrag.answer_prompt import reply_vocabulary
-    from graphrag.reply_vocabulary import restricted_output_head, vocabulary_token_ids
+    from graphrag.answering.prompt import reply_vocabulary
+    from graphrag.lm.vocabulary import restricted_output_head, vocabulary_token_ids
 
     prompt = smollm2.chat_prompt("You answer in a few words.", "Evidence: Helix Dynamics was founded by Marta Kovac "
                                  "in Tallinn in 2004.\nQuestion: Who founded Helix Dynamics?")
@@ -312,7 +312,7 @@ def test_a_restricted_vocabulary_scores_only_its_tokens_and_keeps_replies_that_u
     assert steered.token_ids[0] != plain.token_ids[0] and set(steered.token_ids) <= narrow_ids
 
     # Word spellings kept from earlier prompts give the same vocabulary, and are kept only up to their number.
-    from graphrag.reply_vocabulary import WordTokens
+    from graphrag.lm.vocabulary import WordTokens
 
     words = WordTokens(smollm2.tokenizer, kept=8)
     assert vocabulary_token_ids(smollm2.tokenizer, reply_vocabulary(prompt), words) == allowed
@@ -351,7 +351,7 @@ class _ScriptedModel:
     """Stands in for the LM in a test of the writer's fallback logic only (the LM itself is tested above)."""
 
     def __init__(self, reply: str) -> None:
-        from graphrag.lm import Generation
+        from graphrag.lm.model import Generation
 
         self.generation = Generation(text=reply, prompt_tokens=10, new_tokens=5, ms=1.0, mean_token_probability=0.9)
 
@@ -374,10 +374,10 @@ class _ScriptedModel:
 
 
 def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
-    from graphrag.answer import ExtractiveAnswerWriter
-    from graphrag.answer_prompt import reply_vocabulary
-    from graphrag.lm_answer import LMAnswerWriter
-    from graphrag.reply_decoding import ReplyDecoding
+    from graphrag.answering.extractive import ExtractiveAnswerWriter
+    from graphrag.answering.prompt import reply_vocabulary
+    from graphrag.answering.lm_reader import LMAnswerWriter
+    from graphrag.answering.decoding.reply import ReplyDecoding
 
     question = "Who founded the company that acquired Veltrix Systems?"
     retrieval = demo_engine.retrieve(question)
@@ -421,7 +421,7 @@ def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
 def test_lm_writer_reads_as_many_graph_paths_as_the_setting_says(demo_engine):
     """answer_graph_paths caps the paths of each kind the model reads after the passages; 0 leaves passages only,
     and the writer built from the settings passes the setting on."""
-    from graphrag.lm_answer import LMAnswerWriter
+    from graphrag.answering.lm_reader import LMAnswerWriter
 
     retrieval = demo_engine.retrieve("Who founded the company where Victor Lindqvist worked before Ironclad Security?")
     assert retrieval.connections and len(retrieval.chains) > 1
@@ -438,8 +438,8 @@ def test_lm_writer_reads_as_many_graph_paths_as_the_setting_says(demo_engine):
 def test_lm_writer_reads_only_the_selected_sentences(demo_engine, real_embedder):
     """With a selector the prompt holds the question's best sentences within the reader budget, and the numbers the
     model cites still point at the passages they came from."""
-    from graphrag.evidence_selection import EvidenceSelector
-    from graphrag.lm_answer import LMAnswerWriter
+    from graphrag.answering.evidence import EvidenceSelector
+    from graphrag.answering.lm_reader import LMAnswerWriter
 
     question = "Who founded the company that acquired Veltrix Systems?"
     retrieval = demo_engine.retrieve(question)
@@ -463,7 +463,7 @@ def test_lm_writer_reads_only_the_selected_sentences(demo_engine, real_embedder)
 def test_http_adapter_field(trained, examples, demo_engine, tmp_path):
     from litestar.testing import TestClient
 
-    from graphrag.api_keys import ApiKeyStore
+    from server.api_keys import ApiKeyStore
     from graphrag.engine import Engine
     from server.app import create_app
 
@@ -517,7 +517,7 @@ def test_the_output_head_reads_its_rows_with_standard_strides(smollm2):
 
 
 def test_merged_adapters_match_peft_and_give_the_base_weights_back_exactly(trained, examples, tmp_path):
-    """Adapters served from merged weights (graphrag/adapter_merge.py) give peft's logits, switch between adapters
+    """Adapters served from merged weights (graphrag/lm/merging.py) give peft's logits, switch between adapters
     (one merged copy kept: each switch re-merges) and back to the base, which then holds its packaged weights
     bit for bit; a model being trained is never served merged."""
     import shutil
@@ -574,7 +574,7 @@ def test_merged_adapters_match_peft_and_give_the_base_weights_back_exactly(train
 
 def test_bf16_is_never_chosen_where_the_cpu_lacks_it(monkeypatch):
     """answer_dtype / embedder_precision auto: without hardware bf16 the choice is fp32, with no timing run."""
-    from graphrag import models
+    from graphrag import offline as models
 
     monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: False)
     monkeypatch.setattr(models.time, "perf_counter", lambda: pytest.fail("timed although bf16 is emulated"))

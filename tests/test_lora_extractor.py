@@ -12,17 +12,17 @@ import sys
 import pytest
 
 from graphrag import Engine, Settings
-from graphrag.adapters import AdapterManifest, AdapterRegistry
+from graphrag.lm.adapters import AdapterManifest, AdapterRegistry
 from graphrag.errors import ModelOutputError
-from graphrag.extraction.fact_metrics import score_fact_sets
+from graphrag.training.fact_metrics import score_fact_sets
 from graphrag.extraction.lora_extractor import LoraRelationExtractor
 from graphrag.extraction.lora_prompt import (FactTriple, facts_from_reply, format_facts, parse_facts,
                                              passage_windows, read_fact_stream, stop_generating)
-from graphrag.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
-from graphrag.finetune_data import build_extraction_examples, data_sha256, load_redocred
-from graphrag.ingest import SentenceChunker, document_from_text
-from graphrag.lm import Generation, LanguageModel
-from graphrag.lm_packages import SMOLLM2_135M
+from graphrag.training.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
+from graphrag.training.data import build_extraction_examples, data_sha256, load_redocred
+from graphrag.indexing.loaders import SentenceChunker, document_from_text
+from graphrag.lm.model import Generation, LanguageModel
+from graphrag.lm.packages import SMOLLM2_135M
 from tests.test_lm import PEOPLE, RELATIONS, _docred_documents
 
 

@@ -121,7 +121,7 @@ def test_outage_gives_fast_503_then_recovers_and_interrupted_ingest_converges(tm
 
     import httpx
 
-    from graphrag.neo4j_server import Neo4jServer
+    from graphrag.graph_store.neo4j_server import Neo4jServer
     from tests.servers import free_port, wait_until_healthy
 
     settings = Settings.load(data_dir=tmp_path / "vectors", graph_backend="neo4j")

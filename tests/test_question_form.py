@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from graphrag.answer_prompt import EvidenceItem, question_part, user_message
-from graphrag.copy_spans import CopySpans
-from graphrag.question_form import QuestionForm
+from graphrag.answering.prompt import EvidenceItem, question_part, user_message
+from graphrag.answering.decoding.copy_spans import CopySpans
+from graphrag.answering.question_form import QuestionForm
 
 
 @pytest.mark.parametrize("question, polar, choice", [

@@ -14,13 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from graphrag import Engine, Settings
-from graphrag.embedding import HashingEmbedder
+from graphrag.lm.embedding import HashingEmbedder
 from graphrag.errors import InputError
-from graphrag.indexing import IndexReport
-from graphrag.ingest import document_from_text, load_bytes
+from graphrag.indexing.pipeline import IndexReport
+from graphrag.indexing.loaders import document_from_text, load_bytes
 from graphrag.json_text import MAX_JSON_DEPTH, loads_bounded
 from graphrag.types import Triple
-from graphrag.vector_index import FaissIndex
+from graphrag.graph_store.vector_index import FaissIndex
 
 NAMES = ["Ada Kim", "Rho Corp", "Zeta Labs", "Lyon", "Eli Park", "Nova Bank", "Oslo", "Mira Holt"]
 RELATIONS = ["founded", "owns", "based in", "works for"]

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from graphrag import Settings
-from graphrag.answer_prompt import ANSWER_SYSTEM, EvidenceItem, evidence_part, parse_reply, user_message
-from graphrag.copy_spans import CopySpans
+from graphrag.answering.prompt import ANSWER_SYSTEM, EvidenceItem, evidence_part, parse_reply, user_message
+from graphrag.answering.decoding.copy_spans import CopySpans
 from graphrag.errors import ModelOutputError
-from graphrag.lm import LanguageModel
-from graphrag.lm_packages import SMOLLM2_135M
-from graphrag.reply_decoding import ReplyDecoding
-from graphrag.reply_grammar import ReplyGrammar, ReplyTokens, complete, viable
+from graphrag.lm.model import LanguageModel
+from graphrag.lm.packages import SMOLLM2_135M
+from graphrag.answering.decoding.reply import ReplyDecoding
+from graphrag.answering.decoding.grammar import ReplyGrammar, ReplyTokens, complete, viable
 
 
 @pytest.mark.parametrize("text, count, expected", [
@@ -189,8 +189,8 @@ def test_a_long_answer_is_ended_while_the_evidence_line_still_fits(smollm2):
 def test_a_restricted_vocabulary_can_spell_the_schema_from_any_start(smollm2):
     """A model that begins "Answer:" or "Evidence:" with a token of its own must find the rest in the vocabulary:
     the grammar allows nothing else there, and with every allowed token at -inf the reply would turn to garbage."""
-    from graphrag.answer_prompt import reply_vocabulary
-    from graphrag.reply_vocabulary import vocabulary_token_ids
+    from graphrag.answering.prompt import reply_vocabulary
+    from graphrag.lm.vocabulary import vocabulary_token_ids
 
     tokens = ReplyTokens(smollm2.tokenizer)
     vocabulary = vocabulary_token_ids(smollm2.tokenizer, reply_vocabulary("Evidence:\n[1] Porto: A city."))

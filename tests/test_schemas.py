@@ -20,7 +20,7 @@ def test_schema_files_match_the_code():
 
 
 def test_extraction_record_schema_accepts_real_output(spacy_extractor):
-    from graphrag.ingest import SentenceChunker, document_from_text
+    from graphrag.indexing.loaders import SentenceChunker, document_from_text
     from graphrag.render import extraction_to_dict
 
     doc = document_from_text("Lena Hartmann founded Bluefin Robotics in Marlow Valley.", key="k", title="t",

@@ -1,7 +1,7 @@
 """Entity and relation extraction: the Extractor protocol, the spaCy rule extractor, and entity resolution."""
 
-from .base import ENTITY_TYPES, Extractor, relation_type_from_words, valid_relation_type
-from .resolve import MentionCandidate, RelationCandidate, resolve_document
+from graphrag.extraction.base import ENTITY_TYPES, Extractor, relation_type_from_words, valid_relation_type
+from graphrag.extraction.resolve import MentionCandidate, RelationCandidate, resolve_document
 
 __all__ = [
     "ENTITY_TYPES",

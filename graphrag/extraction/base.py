@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from ..types import Chunk, Document, Extraction
+from graphrag.types import Chunk, Document, Extraction
 
 __all__ = ["ENTITY_TYPES", "Extractor", "relation_type_from_words", "valid_relation_type"]
 

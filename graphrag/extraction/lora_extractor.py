@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..errors import ModelOutputError
-from ..types import Chunk, Document, Extraction
-from .base import relation_type_from_words
-from .lora_prompt import (EXTRACT_SYSTEM, SENTENCE_END, extract_user_message, facts_from_reply, passage_windows,
+from graphrag.errors import ModelOutputError
+from graphrag.types import Chunk, Document, Extraction
+from graphrag.extraction.base import relation_type_from_words
+from graphrag.extraction.lora_prompt import (EXTRACT_SYSTEM, SENTENCE_END, extract_user_message, facts_from_reply, passage_windows,
                           stop_generating)
-from .resolve import MentionCandidate, RelationCandidate, resolve_document
-from .spacy_rules import SpacyRuleExtractor
+from graphrag.extraction.resolve import MentionCandidate, RelationCandidate, resolve_document
+from graphrag.extraction.spacy_rules import SpacyRuleExtractor
 
 __all__ = ["LoraRelationExtractor"]
 
@@ -32,7 +32,7 @@ class LoraRelationExtractor:
 
     def __init__(self, spacy: SpacyRuleExtractor, model, adapter: str, max_new_tokens: int = 256) -> None:
         self.spacy = spacy
-        self.model = model  # graphrag.lm.LanguageModel with ``adapter`` loaded
+        self.model = model  # graphrag.lm.model.LanguageModel with ``adapter`` loaded
         self.adapter = adapter
         self.max_new_tokens = max_new_tokens
         self.fallbacks = 0  # windows whose reply was malformed

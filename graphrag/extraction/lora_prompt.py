@@ -19,7 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from ..errors import ModelOutputError
+from graphrag.errors import ModelOutputError
 
 __all__ = ["EXTRACT_SYSTEM", "PASSAGE_SENTENCES", "SENTENCE_END", "FactStream", "FactTriple",
            "extract_user_message", "facts_from_reply", "format_facts", "parse_facts", "passage_windows",

@@ -9,9 +9,9 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..ids import entity_id, normalize_name, relation_id
-from ..types import Document, Entity, Extraction, Mention, Relation
-from .base import ENTITY_TYPES
+from graphrag.ids import entity_id, normalize_name, relation_id
+from graphrag.types import Document, Entity, Extraction, Mention, Relation
+from graphrag.extraction.base import ENTITY_TYPES
 
 __all__ = ["MentionCandidate", "RelationCandidate", "TOPIC", "resolve_document"]
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..types import Chunk, Document, Extraction
-from .base import relation_type_from_words
-from .resolve import TOPIC, MentionCandidate, RelationCandidate, resolve_document
+from graphrag.types import Chunk, Document, Extraction
+from graphrag.extraction.base import relation_type_from_words
+from graphrag.extraction.resolve import TOPIC, MentionCandidate, RelationCandidate, resolve_document
 
 __all__ = ["SPACY_LABELS", "SpacyRuleExtractor"]
 
@@ -60,7 +60,7 @@ class SpacyRuleExtractor:
     @classmethod
     def load(cls, model_name: str) -> SpacyRuleExtractor:
         """Load the spaCy model by package name (offline: models come from installed packages)."""
-        from ..models import load_spacy
+        from graphrag.offline import load_spacy
 
         return cls(load_spacy(model_name))
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..config import Settings
-from ..errors import ConfigError
-from .base import DocumentWrite, GraphStore
+from graphrag.config import Settings
+from graphrag.errors import ConfigError
+from graphrag.graph_store.base import DocumentWrite, GraphStore
 
 __all__ = ["DocumentWrite", "GraphStore", "open_graph_store"]
 
@@ -12,11 +12,11 @@ __all__ = ["DocumentWrite", "GraphStore", "open_graph_store"]
 def open_graph_store(settings: Settings) -> GraphStore:
     """Open the configured backend (the only place that knows which backends exist)."""
     if settings.graph_backend == "sqlite":
-        from .sqlite import SqliteGraphStore
+        from graphrag.graph_store.sqlite import SqliteGraphStore
 
         return SqliteGraphStore.open(settings.store_path, settings.tenant)
     if settings.graph_backend == "neo4j":
-        from .neo4j import Neo4jGraphStore
+        from graphrag.graph_store.neo4j import Neo4jGraphStore
 
         return Neo4jGraphStore.open(settings)
     raise ConfigError(f"unknown graph backend {settings.graph_backend!r}")

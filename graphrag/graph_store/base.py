@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
-from ..types import Chunk, Community, Document, Entity, Extraction, Hit, Path, Relation, StoreStats
+from graphrag.types import Chunk, Community, Document, Entity, Extraction, Hit, Path, Relation, StoreStats
 
 __all__ = ["DocumentWrite", "GraphStore"]
 

@@ -20,15 +20,15 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from ..config import Settings
-from ..errors import NotFoundError, StoreError, StoreUnavailableError
-from ..extraction.base import ENTITY_TYPES, valid_relation_type
-from ..ids import DEFAULT_TENANT, normalize_name
-from ..types import Chunk, Community, Document, Entity, Hit, Path, PathStep, Relation, StoreStats
-from .base import DocumentWrite
-from .keywords import keyword_terms
-from .nx_view import best_relation_key, breadth_first_relations, path_order
-from .read_cache import ReadCache
+from graphrag.config import Settings
+from graphrag.errors import NotFoundError, StoreError, StoreUnavailableError
+from graphrag.extraction.base import ENTITY_TYPES, valid_relation_type
+from graphrag.ids import DEFAULT_TENANT, normalize_name
+from graphrag.types import Chunk, Community, Document, Entity, Hit, Path, PathStep, Relation, StoreStats
+from graphrag.graph_store.base import DocumentWrite
+from graphrag.graph_store.keywords import keyword_terms
+from graphrag.graph_store.nx_view import best_relation_key, breadth_first_relations, path_order
+from graphrag.graph_store.read_cache import ReadCache
 
 __all__ = ["Neo4jGraphStore"]
 

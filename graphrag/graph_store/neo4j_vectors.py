@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ..errors import IndexMismatchError
-from ..types import Hit
+from graphrag.errors import IndexMismatchError
+from graphrag.types import Hit
 
 __all__ = ["Neo4jVectorIndex"]
 

@@ -7,7 +7,7 @@ from itertools import islice
 
 import networkx as nx
 
-from ..types import Entity, Path, PathStep, Relation
+from graphrag.types import Entity, Path, PathStep, Relation
 
 __all__ = ["RelationGraph", "best_relation_key", "breadth_first_relations", "path_order"]
 

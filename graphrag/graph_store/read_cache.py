@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import TypeVar
 
-from ..types import Entity, Relation
+from graphrag.types import Entity, Relation
 
 __all__ = ["ReadCache"]
 

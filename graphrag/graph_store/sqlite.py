@@ -13,12 +13,12 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path as FsPath
 
-from ..errors import NotFoundError, StoreError
-from ..ids import DEFAULT_TENANT, normalize_name
-from ..types import Chunk, Community, Document, Entity, Hit, Path, Relation, StoreStats
-from .base import DocumentWrite
-from .keywords import keyword_terms
-from .nx_view import RelationGraph
+from graphrag.errors import NotFoundError, StoreError
+from graphrag.ids import DEFAULT_TENANT, normalize_name
+from graphrag.types import Chunk, Community, Document, Entity, Hit, Path, Relation, StoreStats
+from graphrag.graph_store.base import DocumentWrite
+from graphrag.graph_store.keywords import keyword_terms
+from graphrag.graph_store.nx_view import RelationGraph
 
 __all__ = ["SqliteGraphStore"]
 

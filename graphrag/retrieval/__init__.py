@@ -1,5 +1,5 @@
 """Query planning and retrieval: entity linking, graph traversal, hybrid search and fusion."""
 
-from .planner import Planner, Retrieval
+from graphrag.retrieval.planner import Planner, Retrieval
 
 __all__ = ["Planner", "Retrieval"]

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
-from ..ids import normalize_name
-from ..types import Entity, LinkedEntity
-from .question import STOPWORDS, QuestionInfo
+from graphrag.ids import normalize_name
+from graphrag.types import Entity, LinkedEntity
+from graphrag.retrieval.question import STOPWORDS, QuestionInfo
 
 __all__ = ["EntityLinker", "LinkSpan"]
 

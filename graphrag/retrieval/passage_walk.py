@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ids import normalize_name
+from graphrag.ids import normalize_name
 
 __all__ = ["PassageWalk", "TitleIndex", "title_key"]
 

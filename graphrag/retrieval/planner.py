@@ -15,14 +15,14 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from itertools import combinations
 
-from ..config import Settings
-from ..graph_store.nx_view import RelationGraph
-from ..types import Community, Entity, Evidence, Path, QueryPlan, Relation
-from .fusion import reciprocal_rank_fusion
-from .linking import EntityLinker, LinkSpan
-from .passage_walk import PassageWalk, TitleIndex
-from .question import STOPWORDS, QuestionInfo, analyze_question
-from .traversal import Chain, ChainFinder, personalized_pagerank
+from graphrag.config import Settings
+from graphrag.graph_store.nx_view import RelationGraph
+from graphrag.types import Community, Entity, Evidence, Path, QueryPlan, Relation
+from graphrag.retrieval.fusion import reciprocal_rank_fusion
+from graphrag.retrieval.linking import EntityLinker, LinkSpan
+from graphrag.retrieval.passage_walk import PassageWalk, TitleIndex
+from graphrag.retrieval.question import STOPWORDS, QuestionInfo, analyze_question
+from graphrag.retrieval.traversal import Chain, ChainFinder, personalized_pagerank
 
 __all__ = ["Planner", "Retrieval"]
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from ..types import Entity, Path, PathStep, Relation
-from .linking import LinkSpan
-from .question import QuestionInfo, stem, stems_match
+from graphrag.types import Entity, Path, PathStep, Relation
+from graphrag.retrieval.linking import LinkSpan
+from graphrag.retrieval.question import QuestionInfo, stem, stems_match
 
 __all__ = ["Chain", "ChainFinder", "personalized_pagerank"]
 

@@ -14,14 +14,14 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, Parameter
 
 from graphrag.errors import InputError, NotFoundError, UnsupportedFormatError
-from graphrag.ingest import parse_triple_record
+from graphrag.indexing.loaders import parse_triple_record
 from graphrag.render import document_to_dict, job_to_dict
 
-from ..dto import DocumentIn, DocumentOut, IngestOut, JobOut, TriplesIn
-from ..errors import error_responses
-from ..openapi_bodies import documented_body
-from ._body import read_json
-from ..tenancy import TenantScope
+from server.dto import DocumentIn, DocumentOut, IngestOut, JobOut, TriplesIn
+from server.errors import error_responses
+from server.openapi_bodies import documented_body
+from server.routes._body import read_json
+from server.tenancy import TenantScope
 
 
 @post("/documents", status_code=201, summary="Ingest a document (JSON text or multipart 'file'); large files or "

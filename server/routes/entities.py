@@ -8,9 +8,9 @@ from litestar.params import FromPath, Parameter
 
 from graphrag.render import community_to_dict, entity_to_dict, path_to_dict, relation_to_dict
 
-from ..dto import CommunitiesOut, CommunityOut, EntityOut, NeighborsOut, PathsOut
-from ..errors import error_responses
-from ..tenancy import TenantScope
+from server.dto import CommunitiesOut, CommunityOut, EntityOut, NeighborsOut, PathsOut
+from server.errors import error_responses
+from server.tenancy import TenantScope
 
 
 @get("/entities", summary="Find entities by name or alias",

@@ -7,11 +7,11 @@ from litestar.di import NamedDependency
 
 from graphrag.render import answer_to_dict, stats_to_dict
 
-from ..dto import HealthOut, QueryIn, QueryOut
-from ..errors import error_responses
-from ..openapi_bodies import documented_body
-from ..tenancy import TenantScope
-from ._body import read_json
+from server.dto import HealthOut, QueryIn, QueryOut
+from server.errors import error_responses
+from server.openapi_bodies import documented_body
+from server.tenancy import TenantScope
+from server.routes._body import read_json
 
 
 @post("/query", status_code=200, summary="Answer a question with citations, graph paths, plan and timings",

@@ -1,0 +1,1 @@
+"""The ``graphrag`` command line (typer)."""
