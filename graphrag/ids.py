@@ -6,7 +6,17 @@ import hashlib
 import re
 import unicodedata
 
-__all__ = ["DEFAULT_TENANT", "TENANT_PATTERN", "chunk_id", "content_sha256", "document_id", "entity_id", "normalize_name", "relation_id", "stable_id"]
+__all__ = [
+    "DEFAULT_TENANT",
+    "TENANT_PATTERN",
+    "chunk_id",
+    "content_sha256",
+    "document_id",
+    "entity_id",
+    "normalize_name",
+    "relation_id",
+    "stable_id",
+]
 
 #: The tenant of a store without API keys (and of everything ingested before tenants existed).
 DEFAULT_TENANT = "default"

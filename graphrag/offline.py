@@ -13,8 +13,15 @@ from pathlib import Path
 
 from graphrag.errors import ModelError
 
-__all__ = ["cpu_bf16_is_faster", "cpu_has_native_bf16", "default_embedder_path", "force_offline",
-           "load_sentence_transformer", "load_spacy", "spacy_model_needs_torch"]
+__all__ = [
+    "cpu_bf16_is_faster",
+    "cpu_has_native_bf16",
+    "default_embedder_path",
+    "force_offline",
+    "load_sentence_transformer",
+    "load_spacy",
+    "spacy_model_needs_torch",
+]
 
 
 def force_offline() -> None:

@@ -3,7 +3,18 @@ and the human-readable rendering of an answer."""
 
 from __future__ import annotations
 
-from graphrag.types import Answer, Citation, Community, Document, Entity, Extraction, Path, QueryPlan, Relation, StoreStats
+from graphrag.types import (
+    Answer,
+    Citation,
+    Community,
+    Document,
+    Entity,
+    Extraction,
+    Path,
+    QueryPlan,
+    Relation,
+    StoreStats,
+)
 
 __all__ = [
     "answer_to_dict",
@@ -24,14 +35,26 @@ def entity_to_dict(entity: Entity) -> dict:
 
 
 def community_to_dict(community: Community) -> dict:
-    return {"id": community.id, "rank": community.rank, "size": community.size, "title": community.title,
-            "summary": community.summary, "entity_ids": list(community.entity_ids), "evidence": list(community.evidence)}
+    return {
+        "id": community.id,
+        "rank": community.rank,
+        "size": community.size,
+        "title": community.title,
+        "summary": community.summary,
+        "entity_ids": list(community.entity_ids),
+        "evidence": list(community.evidence),
+    }
 
 
 def relation_to_dict(relation: Relation) -> dict:
     return {
-        "id": relation.id, "source": relation.source_id, "target": relation.target_id, "type": relation.type,
-        "confidence": relation.confidence, "evidence": list(relation.evidence), "sentence": relation.sentence,
+        "id": relation.id,
+        "source": relation.source_id,
+        "target": relation.target_id,
+        "type": relation.type,
+        "confidence": relation.confidence,
+        "evidence": list(relation.evidence),
+        "sentence": relation.sentence,
         "provenance": relation.provenance,
     }
 
@@ -40,24 +63,43 @@ def path_to_dict(path: Path) -> dict:
     return {
         "text": path.text,
         "nodes": [entity_to_dict(n) for n in path.nodes],
-        "edges": [{"type": s.relation.type, "source": s.relation.source_id, "target": s.relation.target_id,
-                   "forward": s.forward, "confidence": s.relation.confidence, "evidence": list(s.relation.evidence)}
-                  for s in path.steps],
+        "edges": [
+            {
+                "type": s.relation.type,
+                "source": s.relation.source_id,
+                "target": s.relation.target_id,
+                "forward": s.forward,
+                "confidence": s.relation.confidence,
+                "evidence": list(s.relation.evidence),
+            }
+            for s in path.steps
+        ],
     }
 
 
 def citation_to_dict(citation: Citation) -> dict:
-    return {"document_id": citation.document_id, "document_title": citation.document_title,
-            "chunk_id": citation.chunk_id, "start": citation.start, "end": citation.end, "text": citation.text}
+    return {
+        "document_id": citation.document_id,
+        "document_title": citation.document_title,
+        "chunk_id": citation.chunk_id,
+        "start": citation.start,
+        "end": citation.end,
+        "text": citation.text,
+    }
 
 
 def plan_to_dict(plan: QueryPlan | None) -> dict | None:
     if plan is None:
         return None
     return {
-        "strategy": plan.strategy, "max_hops": plan.max_hops, "top_k": plan.top_k, "steps": list(plan.steps),
-        "linked": [{"entity": entity_to_dict(link.entity), "surface": link.surface, "method": link.method,
-                    "score": link.score} for link in plan.linked],
+        "strategy": plan.strategy,
+        "max_hops": plan.max_hops,
+        "top_k": plan.top_k,
+        "steps": list(plan.steps),
+        "linked": [
+            {"entity": entity_to_dict(link.entity), "surface": link.surface, "method": link.method, "score": link.score}
+            for link in plan.linked
+        ],
     }
 
 
@@ -75,17 +117,29 @@ def answer_to_dict(answer: Answer) -> dict:
 
 
 def document_to_dict(document: Document, with_text: bool = False) -> dict:
-    data = {"id": document.id, "title": document.title, "source": document.source, "tenant": document.tenant,
-            "sha256": document.sha256, "ingested_at": document.ingested_at, "metadata": document.metadata,
-            "length": len(document.text)}
+    data = {
+        "id": document.id,
+        "title": document.title,
+        "source": document.source,
+        "tenant": document.tenant,
+        "sha256": document.sha256,
+        "ingested_at": document.ingested_at,
+        "metadata": document.metadata,
+        "length": len(document.text),
+    }
     if with_text:
         data["text"] = document.text
     return data
 
 
 def stats_to_dict(stats: StoreStats) -> dict:
-    return {"documents": stats.documents, "chunks": stats.chunks, "entities": stats.entities,
-            "relations": stats.relations, "mentions": stats.mentions}
+    return {
+        "documents": stats.documents,
+        "chunks": stats.chunks,
+        "entities": stats.entities,
+        "relations": stats.relations,
+        "mentions": stats.mentions,
+    }
 
 
 def extraction_to_dict(document: Document, extraction: Extraction) -> dict:
@@ -96,10 +150,18 @@ def extraction_to_dict(document: Document, extraction: Extraction) -> dict:
         "title": document.title,
         "source": document.source,
         "entities": [entity_to_dict(e) for e in extraction.entities],
-        "relations": [{**relation_to_dict(r), "source_name": names.get(r.source_id, ""),
-                       "target_name": names.get(r.target_id, "")} for r in extraction.relations],
-        "mentions": [{"entity_id": m.entity_id, "chunk_id": m.chunk_id, "start": m.start, "end": m.end,
-                      "text": m.text} for m in extraction.mentions],
+        "relations": [
+            {
+                **relation_to_dict(r),
+                "source_name": names.get(r.source_id, ""),
+                "target_name": names.get(r.target_id, ""),
+            }
+            for r in extraction.relations
+        ],
+        "mentions": [
+            {"entity_id": m.entity_id, "chunk_id": m.chunk_id, "start": m.start, "end": m.end, "text": m.text}
+            for m in extraction.mentions
+        ],
     }
 
 
@@ -110,12 +172,23 @@ def answer_to_text(answer: Answer) -> str:
         lines.append(f"   path: {path.text}")
     for number, cite in enumerate(answer.citations, start=1):
         snippet = " ".join(cite.text.split())
-        lines.append(f"   [{number}] {cite.document_title} ({cite.document_id}, chars {cite.start}-{cite.end}): {snippet[:160]}")
+        lines.append(
+            f"   [{number}] {cite.document_title} ({cite.document_id}, chars {cite.start}-{cite.end}): {snippet[:160]}"
+        )
     return "\n".join(lines)
 
 
 def job_to_dict(job) -> dict:
     """JSON-ready form of an ingest job (server.job_store.Job)."""
-    return {"id": job.id, "status": job.status, "filename": job.filename, "created_at": job.created_at,
-            "updated_at": job.updated_at, "documents_total": job.documents_total,
-            "documents_done": job.documents_done, "resumed": job.resumed, "report": job.report, "error": job.error}
+    return {
+        "id": job.id,
+        "status": job.status,
+        "filename": job.filename,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "documents_total": job.documents_total,
+        "documents_done": job.documents_done,
+        "resumed": job.resumed,
+        "report": job.report,
+        "error": job.error,
+    }

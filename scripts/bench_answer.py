@@ -7,7 +7,8 @@ Scores are SQuAD-style normalised exact match and token F1 against the best answ
 "I don't know" answers, all on a 0-100 scale, plus malformed_rate: LM replies that broke the schema, scored as
 wrong (the LM writers run here without the extractive fallback the product uses, so the figures are the model's
 own), and lenient_f1: F1 with a malformed reply read leniently instead (its first line, less any "Answer:"), which
-says what a model knows when it ignores the reply format (the untuned base model usually does). p50/p95 are the writer's own time in gold mode, retrieval plus writing in retrieved mode.
+says what a model knows when it ignores the reply format (the untuned base model usually does). p50/p95 are the
+writer's own time in gold mode, retrieval plus writing in retrieved mode.
 Writes {"sets": {set: {mode: {writer: {em, f1, lenient_f1, abstain_rate, malformed_rate, p50_ms,
 p95_ms}}}}}; --details
 adds one JSON line per question, mode and writer (the answer or the schema error, its F1) for error analysis.
@@ -33,11 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import cache_dir_for, load_questions, text_lines  # noqa: E402
 
 from graphrag import Engine, GraphRAGError, Settings  # noqa: E402
-from graphrag.errors import ModelOutputError  # noqa: E402
 from graphrag.answering.lm_reader import LMAnswerWriter  # noqa: E402
+from graphrag.answering.writers import BASE_ADAPTER  # noqa: E402
+from graphrag.errors import ModelOutputError  # noqa: E402
 from graphrag.training.qa_metrics import exact_match, token_f1  # noqa: E402
 from graphrag.types import Chunk, Evidence  # noqa: E402
-from graphrag.answering.writers import BASE_ADAPTER  # noqa: E402
 
 WRITERS = ("extractive", "base", "lora")
 MODES = ("gold", "retrieved")
@@ -66,8 +67,9 @@ def gold_retrieval(retrieval, record: dict, passages: dict[str, list[str]]):
     evidence = []
     for title in record["supporting_titles"]:
         for index, text in enumerate(passages.get(title, [])):
-            chunk = Chunk(id=f"gold:{title}:{index}", document_id=f"gold:{title}", index=index, text=text, start=0,
-                          end=len(text))
+            chunk = Chunk(
+                id=f"gold:{title}:{index}", document_id=f"gold:{title}", index=index, text=text, start=0, end=len(text)
+            )
             evidence.append(Evidence(chunk=chunk, document_title=title, score=1.0, reasons=("gold",)))
     return replace(retrieval, evidence=tuple(evidence), chains=(), connections=(), chunk_entities={})
 
@@ -96,8 +98,10 @@ def main() -> int:
             for name, records in sets.items():
                 bad = next((r for r in records if not isinstance(r.get("supporting_titles"), list)), None)
                 if bad is not None:
-                    raise ValueError(f"{name}: question {bad.get('id', bad['question'][:40])!r} has no "
-                                     "'supporting_titles' list (needed by the gold mode)")
+                    raise ValueError(
+                        f"{name}: question {bad.get('id', bad['question'][:40])!r} has no "
+                        "'supporting_titles' list (needed by the gold mode)"
+                    )
         passages = load_passages(args.corpus)
         base = Settings.load()
         data_dir = cache_dir_for(args.corpus, base.index_fingerprint(), args.cache_dir)
@@ -116,33 +120,46 @@ def main() -> int:
                 raise ValueError("the lora writer needs --adapter or an active answer adapter (scripts/finetune.py)")
             # The LM writers without their extractive fallback: a malformed reply scores as a wrong answer here
             # (and is counted), so the figures are the model's own.
-            pick = {"extractive": lambda: engine.writers.extractive,
-                    "base": lambda: _own(engine.writers.pick(BASE_ADAPTER)),
-                    "lora": lambda: _own(engine.writers.pick(adapter))}
+            pick = {
+                "extractive": lambda: engine.writers.extractive,
+                "base": lambda: _own(engine.writers.pick(BASE_ADAPTER)),
+                "lora": lambda: _own(engine.writers.pick(adapter)),
+            }
             details: list[dict] | None = [] if args.details else None
-            results = {name: _run_set(engine, records, passages, {w: pick[w]() for w in writers}, modes,
-                                      details, name)
-                       for name, records in sets.items()}
+            results = {
+                name: _run_set(engine, records, passages, {w: pick[w]() for w in writers}, modes, details, name)
+                for name, records in sets.items()
+            }
             model = engine.writers._model
-            summary = {"sets": results, "adapter": adapter, "answer_model": model.resolved.name if model else None,
-                       "model_load_s": model_load_s, "dtype": str(model.model.dtype) if model else None,
-                       # embedder_precision=auto times bf16 against fp32 at load: a busy machine can flip it, and
-                       # the retrieved evidence with it
-                       "embedder_bf16": getattr(engine.embedder, "bf16", None),
-                       "evidence_tokens": settings.answer_evidence_tokens,
-                       "reader_tokens": settings.answer_reader_tokens,
-                       "reply_vocabulary": settings.answer_reply_vocabulary,
-                       "constrained_decoding": settings.answer_constrained_decoding,
-                       "copy_spans": settings.answer_copy_spans and settings.answer_constrained_decoding,
-                       "question_form": (settings.answer_question_form and settings.answer_copy_spans
-                                         and settings.answer_constrained_decoding),
-                       "lm_outcomes": engine.writers.stats.as_dict(), "cpu_count": os.cpu_count()}
+            summary = {
+                "sets": results,
+                "adapter": adapter,
+                "answer_model": model.resolved.name if model else None,
+                "model_load_s": model_load_s,
+                "dtype": str(model.model.dtype) if model else None,
+                # embedder_precision=auto times bf16 against fp32 at load: a busy machine can flip it, and
+                # the retrieved evidence with it
+                "embedder_bf16": getattr(engine.embedder, "bf16", None),
+                "evidence_tokens": settings.answer_evidence_tokens,
+                "reader_tokens": settings.answer_reader_tokens,
+                "reply_vocabulary": settings.answer_reply_vocabulary,
+                "constrained_decoding": settings.answer_constrained_decoding,
+                "copy_spans": settings.answer_copy_spans and settings.answer_constrained_decoding,
+                "question_form": (
+                    settings.answer_question_form
+                    and settings.answer_copy_spans
+                    and settings.answer_constrained_decoding
+                ),
+                "lm_outcomes": engine.writers.stats.as_dict(),
+                "cpu_count": os.cpu_count(),
+            }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         if args.details:
             args.details.parent.mkdir(parents=True, exist_ok=True)
-            args.details.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in details),
-                                    encoding="utf-8")
+            args.details.write_text(
+                "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in details), encoding="utf-8"
+            )
     except (GraphRAGError, OSError, ValueError) as exc:
         print(json.dumps({"error": getattr(exc, "message", str(exc))}))
         return 2
@@ -157,16 +174,24 @@ def _own(writer: LMAnswerWriter) -> LMAnswerWriter:
 def lenient_answer(reply: str | None) -> str:
     """A malformed reply read as an answer anyway: its first non-empty line, less an "Answer:" label."""
     line = next((line.strip() for line in (reply or "").splitlines() if line.strip()), "")
-    return line[len("Answer:"):].strip() if line.lower().startswith("answer:") else line
+    return line[len("Answer:") :].strip() if line.lower().startswith("answer:") else line
 
 
-def _run_set(engine: Engine, records: list[dict], passages, writers: dict, modes: list[str],
-             details: list[dict] | None = None, set_name: str = "") -> dict:
+def _run_set(
+    engine: Engine,
+    records: list[dict],
+    passages,
+    writers: dict,
+    modes: list[str],
+    details: list[dict] | None = None,
+    set_name: str = "",
+) -> dict:
     from tqdm import tqdm
 
-    scores = {mode: {w: {"em": [], "f1": [], "lenient_f1": [], "abstained": [], "ms": [], "malformed": []}
-                     for w in writers}
-              for mode in modes}
+    scores = {
+        mode: {w: {"em": [], "f1": [], "lenient_f1": [], "abstained": [], "ms": [], "malformed": []} for w in writers}
+        for mode in modes
+    }
     for record in tqdm(records, desc="questions", disable=not sys.stderr.isatty()):
         started = time.perf_counter()
         retrieval = engine.retrieve(record["question"])
@@ -190,17 +215,37 @@ def _run_set(engine: Engine, records: list[dict], passages, writers: dict, modes
                 bucket["abstained"].append(float(answer is not None and answer.abstained))
                 bucket["ms"].append(ms)
                 if details is not None:
-                    details.append({"set": set_name, "id": record.get("id"), "mode": mode, "writer": name,
-                                    "question": record["question"], "answers": record["answers"], "answer": text,
-                                    "abstained": bucket["abstained"][-1] == 1.0, "error": error, "reply": reply,
-                                    "f1": round(100 * bucket["f1"][-1], 1), "ms": round(ms, 1)})
-    return {mode: {name: {"em": round(100 * statistics.fmean(b["em"]), 1),
-                          "f1": round(100 * statistics.fmean(b["f1"]), 1),
-                          "lenient_f1": round(100 * statistics.fmean(b["lenient_f1"]), 1),
-                          "abstain_rate": round(100 * statistics.fmean(b["abstained"]), 1),
-                          "malformed_rate": round(100 * statistics.fmean(b["malformed"]), 1),
-                          "p50_ms": _percentile(b["ms"], 50), "p95_ms": _percentile(b["ms"], 95)}
-                   for name, b in by_writer.items()} for mode, by_writer in scores.items()}
+                    details.append(
+                        {
+                            "set": set_name,
+                            "id": record.get("id"),
+                            "mode": mode,
+                            "writer": name,
+                            "question": record["question"],
+                            "answers": record["answers"],
+                            "answer": text,
+                            "abstained": bucket["abstained"][-1] == 1.0,
+                            "error": error,
+                            "reply": reply,
+                            "f1": round(100 * bucket["f1"][-1], 1),
+                            "ms": round(ms, 1),
+                        }
+                    )
+    return {
+        mode: {
+            name: {
+                "em": round(100 * statistics.fmean(b["em"]), 1),
+                "f1": round(100 * statistics.fmean(b["f1"]), 1),
+                "lenient_f1": round(100 * statistics.fmean(b["lenient_f1"]), 1),
+                "abstain_rate": round(100 * statistics.fmean(b["abstained"]), 1),
+                "malformed_rate": round(100 * statistics.fmean(b["malformed"]), 1),
+                "p50_ms": _percentile(b["ms"], 50),
+                "p95_ms": _percentile(b["ms"], 95),
+            }
+            for name, b in by_writer.items()
+        }
+        for mode, by_writer in scores.items()
+    }
 
 
 if __name__ == "__main__":

@@ -76,9 +76,16 @@ class ThrowawayNeo4j:
 
         self.home = Path(tempfile.mkdtemp(prefix="bench-neo4j-"))
         bolt = _free_port()
-        self.overrides = {"neo4j_home": self.home, "neo4j_auth": False, "neo4j_bolt_port": bolt,
-                          "neo4j_http_port": _free_port(), "neo4j_uri": f"bolt://127.0.0.1:{bolt}",
-                          "neo4j_heap": heap, "neo4j_pagecache": "1g", "neo4j_timeout_s": 30.0}
+        self.overrides = {
+            "neo4j_home": self.home,
+            "neo4j_auth": False,
+            "neo4j_bolt_port": bolt,
+            "neo4j_http_port": _free_port(),
+            "neo4j_uri": f"bolt://127.0.0.1:{bolt}",
+            "neo4j_heap": heap,
+            "neo4j_pagecache": "1g",
+            "neo4j_timeout_s": 30.0,
+        }
         self._server = None
 
     def __enter__(self) -> ThrowawayNeo4j:

@@ -28,42 +28,77 @@ from bench_common import run_reporting  # noqa: E402
 
 from graphrag import Settings
 from graphrag.extraction.base import relation_type_from_words
-from graphrag.training.fact_metrics import FactScore
-from graphrag.training.data import RedocredDocument, load_redocred, load_relation_names, split_documents
 from graphrag.indexing.loaders import SentenceChunker, document_from_text
+from graphrag.training.data import RedocredDocument, load_redocred, load_relation_names, split_documents
+from graphrag.training.fact_metrics import FactScore
 from graphrag.training.qa_metrics import normalize_answer
 
 # spaCy rule types -> Wikidata properties they can state, and whether the rule's subject is the gold tail.
 SPACY_TO_WIKIDATA: dict[str, tuple[tuple[str, ...], bool]] = {
     "BORN_IN": (("place of birth", "date of birth"), False),
     "DIED_IN": (("place of death", "date of death"), False),
-    "SON_OF": (("father", "mother"), False), "DAUGHTER_OF": (("father", "mother"), False),
-    "CHILD_OF": (("father", "mother"), False), "THIRD_CHILD_OF": (("father", "mother"), False),
-    "FATHER_OF": (("child",), False), "MOTHER_OF": (("child",), False),
-    "WIFE_OF": (("spouse",), False), "HUSBAND_OF": (("spouse",), False), "MARRIED": (("spouse",), False),
-    "MARRIED_TO": (("spouse",), False), "BROTHER_OF": (("sibling",), False), "SISTER_OF": (("sibling",), False),
-    "EDUCATED_AT": (("educated at",), False), "GRADUATED_FROM": (("educated at",), False),
-    "STUDIED_AT": (("educated at",), False), "ATTENDED": (("educated at",), False),
+    "SON_OF": (("father", "mother"), False),
+    "DAUGHTER_OF": (("father", "mother"), False),
+    "CHILD_OF": (("father", "mother"), False),
+    "THIRD_CHILD_OF": (("father", "mother"), False),
+    "FATHER_OF": (("child",), False),
+    "MOTHER_OF": (("child",), False),
+    "WIFE_OF": (("spouse",), False),
+    "HUSBAND_OF": (("spouse",), False),
+    "MARRIED": (("spouse",), False),
+    "MARRIED_TO": (("spouse",), False),
+    "BROTHER_OF": (("sibling",), False),
+    "SISTER_OF": (("sibling",), False),
+    "EDUCATED_AT": (("educated at",), False),
+    "GRADUATED_FROM": (("educated at",), False),
+    "STUDIED_AT": (("educated at",), False),
+    "ATTENDED": (("educated at",), False),
     "MEMBER_OF": (("member of", "member of political party", "member of sports team"), False),
     "JOINED": (("member of", "member of political party", "member of sports team"), False),
-    "PLAYED_FOR": (("member of sports team",), False), "SIGNED_WITH": (("member of sports team", "record label"), False),
-    "PART_OF": (("part of",), False), "CAPITAL_OF": (("capital of",), False), "CAPITAL": (("capital",), False),
+    "PLAYED_FOR": (("member of sports team",), False),
+    "SIGNED_WITH": (("member of sports team", "record label"), False),
+    "PART_OF": (("part of",), False),
+    "CAPITAL_OF": (("capital of",), False),
+    "CAPITAL": (("capital",), False),
     "LOCATED_IN": (("located in the administrative territorial entity", "country", "location"), False),
     "BASED_IN": (("headquarters location", "location"), False),
-    "HEADQUARTERED_IN": (("headquarters location",), False), "MOVED_TO": (("residence",), False),
-    "LIVED_IN": (("residence",), False), "WORKED_FOR": (("employer",), False), "EMPLOYED_BY": (("employer",), False),
-    "FOUNDED": (("founded by",), True), "FOUNDED_BY": (("founded by",), False), "CREATED": (("creator",), True),
-    "WROTE": (("author",), True), "WRITTEN": (("author",), False), "WRITTEN_BY": (("author",), False),
-    "DIRECTED": (("director",), True), "DIRECTED_BY": (("director",), False), "PRODUCED": (("producer",), True),
-    "PRODUCED_BY": (("producer",), False), "COMPOSED": (("composer",), True), "RELEASED_BY": (("record label", "publisher"), False),
-    "PUBLISHED_BY": (("publisher",), False), "DEVELOPED_BY": (("developer",), False), "DEVELOPED": (("developer",), True),
-    "OWNED_BY": (("owned by",), False), "OWNS": (("owned by",), True), "ACQUIRED": (("owned by", "parent organization"), True),
-    "SUBSIDIARY_OF": (("parent organization", "owned by"), False), "DIVISION_OF": (("parent organization",), False),
-    "CEO_OF": (("employer",), False), "PRESIDENT_OF": (("position held", "head of state"), False),
-    "BORDERED": (("located in or next to body of water",), False), "FLOWS_INTO": (("mouth of the watercourse",), False),
-    "PERFORMED": (("performer",), True), "PERFORMED_BY": (("performer",), False), "SUNG": (("performer",), False),
-    "CAST": (("cast member",), False), "STARRED_IN": (("cast member",), True), "VOICED": (("cast member",), True),
-    "SUCCEEDED": (("replaces", "follows"), False), "PRECEDED": (("followed by", "replaced by"), False),
+    "HEADQUARTERED_IN": (("headquarters location",), False),
+    "MOVED_TO": (("residence",), False),
+    "LIVED_IN": (("residence",), False),
+    "WORKED_FOR": (("employer",), False),
+    "EMPLOYED_BY": (("employer",), False),
+    "FOUNDED": (("founded by",), True),
+    "FOUNDED_BY": (("founded by",), False),
+    "CREATED": (("creator",), True),
+    "WROTE": (("author",), True),
+    "WRITTEN": (("author",), False),
+    "WRITTEN_BY": (("author",), False),
+    "DIRECTED": (("director",), True),
+    "DIRECTED_BY": (("director",), False),
+    "PRODUCED": (("producer",), True),
+    "PRODUCED_BY": (("producer",), False),
+    "COMPOSED": (("composer",), True),
+    "RELEASED_BY": (("record label", "publisher"), False),
+    "PUBLISHED_BY": (("publisher",), False),
+    "DEVELOPED_BY": (("developer",), False),
+    "DEVELOPED": (("developer",), True),
+    "OWNED_BY": (("owned by",), False),
+    "OWNS": (("owned by",), True),
+    "ACQUIRED": (("owned by", "parent organization"), True),
+    "SUBSIDIARY_OF": (("parent organization", "owned by"), False),
+    "DIVISION_OF": (("parent organization",), False),
+    "CEO_OF": (("employer",), False),
+    "PRESIDENT_OF": (("position held", "head of state"), False),
+    "BORDERED": (("located in or next to body of water",), False),
+    "FLOWS_INTO": (("mouth of the watercourse",), False),
+    "PERFORMED": (("performer",), True),
+    "PERFORMED_BY": (("performer",), False),
+    "SUNG": (("performer",), False),
+    "CAST": (("cast member",), False),
+    "STARRED_IN": (("cast member",), True),
+    "VOICED": (("cast member",), True),
+    "SUCCEEDED": (("replaces", "follows"), False),
+    "PRECEDED": (("followed by", "replaced by"), False),
 }
 
 
@@ -104,13 +139,16 @@ def _score_document(extraction, mentions, facts, relation_of_type) -> tuple[Fact
         pair = frozenset((relation.source_id, relation.target_id))
         if pair not in predicted_pairs:
             predicted_pairs.add(pair)
-            pair_matches = {(f[0], f[2]) for f in facts
-                            if (f[0] in heads and f[2] in tails) or (f[0] in tails and f[2] in heads)}
+            pair_matches = {
+                (f[0], f[2]) for f in facts if (f[0] in heads and f[2] in tails) or (f[0] in tails and f[2] in heads)
+            }
             pair_hits |= pair_matches
             pair_ok += bool(pair_matches)
     gold_pairs = {(h, t) for h, _, t in facts}
-    return (FactScore(typed_ok, len(predicted_typed), len(typed_hits), len(facts)),
-            FactScore(pair_ok, len(predicted_pairs), len(pair_hits), len(gold_pairs)))
+    return (
+        FactScore(typed_ok, len(predicted_typed), len(typed_hits), len(facts)),
+        FactScore(pair_ok, len(predicted_pairs), len(pair_hits), len(gold_pairs)),
+    )
 
 
 def _run(extractor, documents, relation_names, settings, relation_of_type) -> dict:
@@ -118,15 +156,25 @@ def _run(extractor, documents, relation_names, settings, relation_of_type) -> di
     typed = pair = FactScore(0, 0, 0, 0)
     started = time.perf_counter()
     for doc in tqdm(documents, desc=getattr(extractor, "name", "extract"), unit="doc", disable=not sys.stderr.isatty()):
-        document = document_from_text(" ".join(doc.sentences), key=f"redocred:{doc.title}", title=doc.title,
-                                      source="redocred", tenant=settings.tenant, max_bytes=settings.max_document_bytes)
+        document = document_from_text(
+            " ".join(doc.sentences),
+            key=f"redocred:{doc.title}",
+            title=doc.title,
+            source="redocred",
+            tenant=settings.tenant,
+            max_bytes=settings.max_document_bytes,
+        )
         extraction = extractor.extract(document, chunker.chunk(document))
         mentions, facts = _gold(doc, relation_names)
         t, p = _score_document(extraction, mentions, facts, relation_of_type)
         typed, pair = typed + t, pair + p
     seconds = time.perf_counter() - started
-    return {"typed": typed.as_dict(), "pair": pair.as_dict(), "seconds": round(seconds, 1),
-            "documents_per_s": round(len(documents) / seconds, 3) if seconds else None}
+    return {
+        "typed": typed.as_dict(),
+        "pair": pair.as_dict(),
+        "seconds": round(seconds, 1),
+        "documents_per_s": round(len(documents) / seconds, 3) if seconds else None,
+    }
 
 
 def _measure(args, wanted: list[str]) -> dict:
@@ -138,21 +186,36 @@ def _measure(args, wanted: list[str]) -> dict:
 
     spacy = SpacyRuleExtractor.load(settings.spacy_model)
     by_type = {relation_type_from_words(name): name for name in relation_names.values()}
-    result: dict = {"documents": len(documents), "gold_facts": sum(len(_gold(d, relation_names)[1]) for d in documents),
-                    "extractors": {}}
+    result: dict = {
+        "documents": len(documents),
+        "gold_facts": sum(len(_gold(d, relation_names)[1]) for d in documents),
+        "extractors": {},
+    }
     for name in wanted:
         if name == "spacy":
-            result["extractors"]["spacy"] = _run(spacy, documents, relation_names, settings,
-                                                 lambda t: SPACY_TO_WIKIDATA.get(t, ((), False)))
+            result["extractors"]["spacy"] = _run(
+                spacy, documents, relation_names, settings, lambda t: SPACY_TO_WIKIDATA.get(t, ((), False))
+            )
         else:
             from graphrag.answering.writers import AnswerWriters
 
             lora = AnswerWriters(settings).lora_extractor(spacy)
-            scores = _run(lora, documents, relation_names, settings,
-                          lambda t: ((by_type[t],), False) if t in by_type else ((), False))
-            scores.update({"adapter": lora.adapter, "base_model": lora.model.resolved.name,
-                           "chunks": lora.chunks_read, "windows": lora.windows_read,
-                           "fallbacks": lora.fallbacks})
+            scores = _run(
+                lora,
+                documents,
+                relation_names,
+                settings,
+                lambda t: ((by_type[t],), False) if t in by_type else ((), False),
+            )
+            scores.update(
+                {
+                    "adapter": lora.adapter,
+                    "base_model": lora.model.resolved.name,
+                    "chunks": lora.chunks_read,
+                    "windows": lora.windows_read,
+                    "fallbacks": lora.fallbacks,
+                }
+            )
             result["extractors"]["lora"] = scores
     return result
 

@@ -21,23 +21,31 @@ import time
 from pathlib import Path
 
 import httpx
-
 from bench_common import _free_port, print_json
 
 CLI = [sys.executable, "-m", "graphrag"]
 PLACES = ("Lindmark", "Ostrava", "Calderon City", "Port Veyra", "Tarn", "Greyhaven")
-SMALL = ("Anika Sorensen founded Veltrix Systems in 2006.", "Veltrix Systems acquired Quantum Harbor Labs in 2011.",
-         "Helix Dynamics is headquartered in Calderon City.")
-QUESTIONS = ("Who founded Veltrix Systems?", "What did Veltrix Systems acquire?", "Where is Helix Dynamics headquartered?")
+SMALL = (
+    "Anika Sorensen founded Veltrix Systems in 2006.",
+    "Veltrix Systems acquired Quantum Harbor Labs in 2011.",
+    "Helix Dynamics is headquartered in Calderon City.",
+)
+QUESTIONS = (
+    "Who founded Veltrix Systems?",
+    "What did Veltrix Systems acquire?",
+    "Where is Helix Dynamics headquartered?",
+)
 
 
 def large_document(megabytes: float) -> str:
     """Generated histories, paragraph after paragraph, about ``megabytes`` MB of UTF-8 text."""
     paragraphs, size, i = [], 0, 0
     while size < megabytes * 1_000_000:
-        text = (f"Mira Holt{i} founded Northwind{i} Labs in {PLACES[i % 6]} in {1950 + i % 60}. "
-                f"Northwind{i} Labs acquired Keystone{i} Foundry. Keystone{i} Foundry is headquartered in "
-                f"{PLACES[(i + 1) % 6]}. Mira Holt{i} studied at Greyhaven University.")
+        text = (
+            f"Mira Holt{i} founded Northwind{i} Labs in {PLACES[i % 6]} in {1950 + i % 60}. "
+            f"Northwind{i} Labs acquired Keystone{i} Foundry. Keystone{i} Foundry is headquartered in "
+            f"{PLACES[(i + 1) % 6]}. Mira Holt{i} studied at Greyhaven University."
+        )
         paragraphs.append(text)
         size += len(text) + 2
         i += 1
@@ -54,14 +62,27 @@ def _percentile(values: list[float], q: float) -> float | None:
 def run(megabytes: float, data_dir: Path, step_chunks: int | None = None, timeout_s: float = 30.0) -> dict:
     """Start a server in ``data_dir``, run the job and the questions, stop the server; the summary."""
     port = _free_port()
-    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(data_dir), "GRAPHRAG_PORT": str(port), "GRAPHRAG_HOST": "127.0.0.1",
-           "GRAPHRAG_RATE_LIMIT_PER_MINUTE": "0", "GRAPHRAG_ANSWER_WRITER": "extractive", "GRAPHRAG_ACCESS_LOG": "false",
-           "GRAPHRAG_REQUEST_TIMEOUT_S": str(timeout_s),
-           **({"GRAPHRAG_JOB_STEP_CHUNKS": str(step_chunks)} if step_chunks else {})}
+    env = {
+        **os.environ,
+        "GRAPHRAG_DATA_DIR": str(data_dir),
+        "GRAPHRAG_PORT": str(port),
+        "GRAPHRAG_HOST": "127.0.0.1",
+        "GRAPHRAG_RATE_LIMIT_PER_MINUTE": "0",
+        "GRAPHRAG_ANSWER_WRITER": "extractive",
+        "GRAPHRAG_ACCESS_LOG": "false",
+        "GRAPHRAG_REQUEST_TIMEOUT_S": str(timeout_s),
+        **({"GRAPHRAG_JOB_STEP_CHUNKS": str(step_chunks)} if step_chunks else {}),
+    }
     keys = {}
     for tenant in ("a", "b"):
-        created = subprocess.run([*CLI, "keys", "create", "--tenant", tenant], env=env, capture_output=True, text=True,
-                                 timeout=120, check=True)
+        created = subprocess.run(
+            [*CLI, "keys", "create", "--tenant", tenant],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
         keys[tenant] = {"Authorization": f"Bearer {json.loads(created.stdout)['key']}"}
     server = subprocess.Popen([*CLI, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=timeout_s + 30)
@@ -82,8 +103,12 @@ def run(megabytes: float, data_dir: Path, step_chunks: int | None = None, timeou
             client.post("/v1/query", headers=keys["b"], json={"question": question}).raise_for_status()
         document = large_document(megabytes).encode("utf-8")
         started = time.perf_counter()
-        queued = client.post("/v1/documents", headers=keys["a"], params={"mode": "async"},
-                             files={"file": ("histories.txt", document, "text/plain")})
+        queued = client.post(
+            "/v1/documents",
+            headers=keys["a"],
+            params={"mode": "async"},
+            files={"file": ("histories.txt", document, "text/plain")},
+        )
         queued.raise_for_status()
         latencies, failures, asked = [], [], 0
         job = {}
@@ -101,12 +126,19 @@ def run(megabytes: float, data_dir: Path, step_chunks: int | None = None, timeou
                 failures.append(f"{response.status_code} {response.text[:200]}")
         job_seconds = time.perf_counter() - started
         return {
-            "document_mb": round(len(document) / 1e6, 2), "job_status": job["status"], "job_error": job.get("error"),
-            "job_seconds": round(job_seconds, 1), "chunks": (job.get("report") or {}).get("chunks"),
-            "step_chunks": step_chunks or "default", "questions": asked, "answered": len(latencies),
-            "failed": len(failures), "failures": failures[:5],
+            "document_mb": round(len(document) / 1e6, 2),
+            "job_status": job["status"],
+            "job_error": job.get("error"),
+            "job_seconds": round(job_seconds, 1),
+            "chunks": (job.get("report") or {}).get("chunks"),
+            "step_chunks": step_chunks or "default",
+            "questions": asked,
+            "answered": len(latencies),
+            "failed": len(failures),
+            "failures": failures[:5],
             "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
-            "p95_ms": _percentile(latencies, 95), "max_ms": round(max(latencies), 1) if latencies else None,
+            "p95_ms": _percentile(latencies, 95),
+            "max_ms": round(max(latencies), 1) if latencies else None,
             "machine": f"{os.cpu_count()} cores",
         }
     finally:

@@ -4,9 +4,9 @@ For each evidence budget (tokens of passages, as the LM answer writer would numb
 is built from corpus passages and the answer model generates a reply greedily, with the adapter if one is named.
 Prefill (one forward pass over the prompt) is timed on its own, so decode time per new token follows. Prints
 {"model", "dtype", "adapter", "merged_adapters", "torch_threads", "load_s", "draft_tokens", "reply_vocabulary",
-"constrained_decoding", "copy_spans", "budgets": {"<tokens>": {"prompt_tokens", "prefill_ms", "prefill_gflops", "same_reply",
-"same_replies", "decoding": {"<draft tokens>": {"generate_ms_p50", "generate_ms_p95", "new_tokens", "forward_passes",
-"reused_prompt_tokens", "decode_ms_per_token"}}}}}:
+"constrained_decoding", "copy_spans", "budgets": {"<tokens>": {"prompt_tokens", "prefill_ms", "prefill_gflops",
+"same_reply", "same_replies", "decoding": {"<draft tokens>": {"generate_ms_p50", "generate_ms_p95", "new_tokens",
+"forward_passes", "reused_prompt_tokens", "decode_ms_per_token"}}}}}:
 medians over --repeats runs of one synthetic question, or over real questions with --questions (each asked once
 per budget: its gold passages among corpus distractors, filled up to the budget; each budget then also reports
 "questions"); prefill_gflops counts only the weight matrices (2 x parameters outside the embedding table and
@@ -48,8 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import load_questions, run_reporting, text_lines  # noqa: E402
 
 from graphrag import Settings  # noqa: E402
-from graphrag.answering.prompt import ANSWER_SYSTEM, EvidenceItem, reply_vocabulary, user_message  # noqa: E402
 from graphrag.answering.evidence import SelectableText  # noqa: E402
+from graphrag.answering.prompt import ANSWER_SYSTEM, EvidenceItem, reply_vocabulary, user_message  # noqa: E402
 
 QUESTION = "Which country is the birthplace of the person these passages are about?"
 
@@ -91,8 +91,8 @@ def _p95(values: list[float]) -> float:
 def _writers(settings, select: bool):
     """The product's answer writers; with ``select``, with the embedder the Engine gives them, so that the
     sentence selection is the one every LM writer shares (AnswerWriters.evidence_selector)."""
-    from graphrag.lm.embedding import SentenceTransformerEmbedder
     from graphrag.answering.writers import AnswerWriters
+    from graphrag.lm.embedding import SentenceTransformerEmbedder
 
     if not select:
         return AnswerWriters(settings)
@@ -147,17 +147,21 @@ def _measure(args) -> dict:
         questions += load_questions(path, "supporting_titles")[: args.limit]
     passages = _passages(args.corpus, limit=None if questions else 400)
     settings = Settings.load()
-    drafts = (_int_list(args.draft_tokens, "--draft-tokens", 0) if args.draft_tokens
-              else [settings.answer_draft_tokens])
-    vocabularies = ([v.strip() for v in args.reply_vocabulary.split(",") if v.strip()] if args.reply_vocabulary
-                    else [settings.answer_reply_vocabulary])
+    drafts = _int_list(args.draft_tokens, "--draft-tokens", 0) if args.draft_tokens else [settings.answer_draft_tokens]
+    vocabularies = (
+        [v.strip() for v in args.reply_vocabulary.split(",") if v.strip()]
+        if args.reply_vocabulary
+        else [settings.answer_reply_vocabulary]
+    )
     if not vocabularies or set(vocabularies) - {"evidence", "any"} or len(set(vocabularies)) < len(vocabularies):
-        raise ValueError(f"--reply-vocabulary takes distinct values among evidence and any, got "
-                         f"{args.reply_vocabulary!r}")
+        raise ValueError(
+            f"--reply-vocabulary takes distinct values among evidence and any, got {args.reply_vocabulary!r}"
+        )
     decodings = [(draft, vocabulary) for draft in drafts for vocabulary in vocabularies]
 
     def key(draft: int, vocabulary: str) -> str:
         return str(draft) if len(vocabularies) == 1 else f"{draft}/{vocabulary}"
+
     writers = _writers(settings, args.select)
     started = time.perf_counter()
     model = writers.language_model()  # the product's own load (device, dtype, converted-checkpoint cache)
@@ -168,12 +172,16 @@ def _measure(args) -> dict:
 
     # Prefill multiplies every weight matrix except the embedding table (a lookup) and the output head (kept
     # to the last position): count those out, whether the two are tied or not.
-    tables = {id(m.weight): m.weight.numel() for m in (model.model.get_input_embeddings(),
-                                                       model.model.get_output_embeddings()) if m is not None}
+    tables = {
+        id(m.weight): m.weight.numel()
+        for m in (model.model.get_input_embeddings(), model.model.get_output_embeddings())
+        if m is not None
+    }
     weights = sum(p.numel() for p in model.model.parameters()) - sum(tables.values())
     max_new = args.max_new_tokens or settings.answer_max_new_tokens
-    model.generate(model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, passages[:1])), 4,
-                   adapter=args.adapter)  # warm-up: first-call allocations are not part of any budget
+    model.generate(
+        model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, passages[:1])), 4, adapter=args.adapter
+    )  # warm-up: first-call allocations are not part of any budget
     selector = writers.evidence_selector() if args.select else None
     writer_decoding = writers.reply_decoding()  # the answer writer's grammar and copying, as the settings say
     results = {}
@@ -199,16 +207,23 @@ def _measure(args) -> dict:
             for draft, vocabulary in decodings:  # interleaved, so the machine's drift touches every setting alike
                 model.draft_tokens = draft
                 grammar = writer_decoding.processors(len(evidence), forced, user, max_new)
-                generation = model.generate(prompt, max_new, adapter=args.adapter, logits_processors=grammar,
-                                            vocabulary=reply_vocabulary(prompt) if vocabulary == "evidence" else None)
+                generation = model.generate(
+                    prompt,
+                    max_new,
+                    adapter=args.adapter,
+                    logits_processors=grammar,
+                    vocabulary=reply_vocabulary(prompt) if vocabulary == "evidence" else None,
+                )
                 runs[key(draft, vocabulary)].append((generation, prefill[-1], select_ms[-1] if selector else 0.0))
                 replies.add(generation.text)
             same.append(len(replies) == 1)
         prefill_ms = statistics.median(prefill)
         tokens = statistics.median(prompt_tokens)
         results[str(budget)] = figures = {
-            "prompt_tokens": tokens, "prefill_ms": round(prefill_ms, 1),
-            "prefill_gflops": round(2 * weights * tokens / (prefill_ms / 1000) / 1e9, 1)}
+            "prompt_tokens": tokens,
+            "prefill_ms": round(prefill_ms, 1),
+            "prefill_gflops": round(2 * weights * tokens / (prefill_ms / 1000) / 1e9, 1),
+        }
         if questions:
             figures["questions"] = len(asks)
         if selector:
@@ -217,13 +232,21 @@ def _measure(args) -> dict:
         figures["same_replies"] = f"{sum(same)}/{len(same)}"
         figures["decoding"] = {name: _decoding(measured, bool(selector)) for name, measured in runs.items()}
     model.draft_tokens = settings.answer_draft_tokens
-    return {"model": model.resolved.name, "dtype": str(model.model.dtype).replace("torch.", ""),
-            "adapter": args.adapter, "merged_adapters": settings.answer_merged_adapters,
-            "torch_threads": torch.get_num_threads(), "load_s": load_s,
-            "matmul_parameters": weights, "draft_tokens": drafts, "reply_vocabulary": vocabularies,
-            "constrained_decoding": writer_decoding.grammar is not None,
-            "copy_spans": writer_decoding.describe()["copy_spans"],
-            "reader_tokens": settings.answer_reader_tokens if selector else None, "budgets": results}
+    return {
+        "model": model.resolved.name,
+        "dtype": str(model.model.dtype).replace("torch.", ""),
+        "adapter": args.adapter,
+        "merged_adapters": settings.answer_merged_adapters,
+        "torch_threads": torch.get_num_threads(),
+        "load_s": load_s,
+        "matmul_parameters": weights,
+        "draft_tokens": drafts,
+        "reply_vocabulary": vocabularies,
+        "constrained_decoding": writer_decoding.grammar is not None,
+        "copy_spans": writer_decoding.describe()["copy_spans"],
+        "reader_tokens": settings.answer_reader_tokens if selector else None,
+        "budgets": results,
+    }
 
 
 def _decoding(measured: list[tuple], selected: bool) -> dict:
@@ -231,11 +254,14 @@ def _decoding(measured: list[tuple], selected: bool) -> dict:
     with selection, the whole answer's time too."""
     total = [g.ms for g, _, _ in measured]
     decode = [(g.ms - prefill) / g.new_tokens for g, prefill, _ in measured if g.new_tokens]
-    figures = {"generate_ms_p50": round(statistics.median(total), 1), "generate_ms_p95": round(_p95(total), 1),
-               "new_tokens": statistics.median(g.new_tokens for g, _, _ in measured),
-               "forward_passes": statistics.median(g.forward_passes for g, _, _ in measured),
-               "reused_prompt_tokens": statistics.median(g.reused_prompt_tokens for g, _, _ in measured),
-               "decode_ms_per_token": round(statistics.median(decode), 1) if decode else None}
+    figures = {
+        "generate_ms_p50": round(statistics.median(total), 1),
+        "generate_ms_p95": round(_p95(total), 1),
+        "new_tokens": statistics.median(g.new_tokens for g, _, _ in measured),
+        "forward_passes": statistics.median(g.forward_passes for g, _, _ in measured),
+        "reused_prompt_tokens": statistics.median(g.reused_prompt_tokens for g, _, _ in measured),
+        "decode_ms_per_token": round(statistics.median(decode), 1) if decode else None,
+    }
     if selected:
         answer = [g.ms + select for g, _, select in measured]
         figures.update(answer_ms_p50=round(statistics.median(answer), 1), answer_ms_p95=round(_p95(answer), 1))
@@ -248,18 +274,31 @@ def main() -> int:
     parser.add_argument("--evidence-tokens", default="250,500,1000,1500", help="comma-separated budgets")
     parser.add_argument("--adapter", help="answer adapter to generate with (default: the base model)")
     parser.add_argument("--repeats", type=int, default=5, help="runs per budget (default 5)")
-    parser.add_argument("--questions", type=Path, nargs="+",
-                        help="JSONL questions {question, supporting_titles}: each is asked once per budget, its gold "
-                             "passages among corpus distractors, instead of the synthetic question")
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        nargs="+",
+        help="JSONL questions {question, supporting_titles}: each is asked once per budget, its gold "
+        "passages among corpus distractors, instead of the synthetic question",
+    )
     parser.add_argument("--limit", type=int, help="first N questions of each --questions file")
     parser.add_argument("--max-new-tokens", type=int, help="default: the answer_max_new_tokens setting")
-    parser.add_argument("--select", action="store_true",
-                        help="cut the evidence to its best sentences first (the answer_reader_tokens setting)")
-    parser.add_argument("--draft-tokens", help="comma-separated prompt-lookup draft lengths to compare, e.g. 0,10 "
-                                               "(default: the answer_draft_tokens setting)")
-    parser.add_argument("--reply-vocabulary", help="comma-separated: evidence (the reply may use its prompt's words "
-                                                   "only), any (the whole vocabulary); default: the "
-                                                   "answer_reply_vocabulary setting")
+    parser.add_argument(
+        "--select",
+        action="store_true",
+        help="cut the evidence to its best sentences first (the answer_reader_tokens setting)",
+    )
+    parser.add_argument(
+        "--draft-tokens",
+        help="comma-separated prompt-lookup draft lengths to compare, e.g. 0,10 "
+        "(default: the answer_draft_tokens setting)",
+    )
+    parser.add_argument(
+        "--reply-vocabulary",
+        help="comma-separated: evidence (the reply may use its prompt's words "
+        "only), any (the whole vocabulary); default: the "
+        "answer_reply_vocabulary setting",
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON summary here")
     args = parser.parse_args()
     return run_reporting(lambda: _measure(args), args.out)

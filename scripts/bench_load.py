@@ -38,9 +38,14 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def _summary(latencies: list[float], errors: int, seconds: float) -> dict:
-    return {"requests": len(latencies) + errors, "errors": errors, "rps": round((len(latencies) + errors) / seconds, 2),
-            "p50_ms": _percentile(latencies, 50), "p95_ms": _percentile(latencies, 95),
-            "p99_ms": _percentile(latencies, 99)}
+    return {
+        "requests": len(latencies) + errors,
+        "errors": errors,
+        "rps": round((len(latencies) + errors) / seconds, 2),
+        "p50_ms": _percentile(latencies, 50),
+        "p95_ms": _percentile(latencies, 95),
+        "p99_ms": _percentile(latencies, 99),
+    }
 
 
 class Recorder:
@@ -60,8 +65,14 @@ class Recorder:
             self.failures.append(problem or f"{kind}: {response.status_code} {response.text[:200]}")
 
 
-async def _client(number: int, client: httpx.AsyncClient, questions: list[str], ingest_share: float,
-                   deadline: float, recorder: Recorder) -> None:
+async def _client(
+    number: int,
+    client: httpx.AsyncClient,
+    questions: list[str],
+    ingest_share: float,
+    deadline: float,
+    recorder: Recorder,
+) -> None:
     rng = random.Random(number)
     sent = 0
     while time.perf_counter() < deadline:
@@ -71,8 +82,10 @@ async def _client(number: int, client: httpx.AsyncClient, questions: list[str], 
         started = time.perf_counter()
         try:
             if ingest:
-                text = (f"Load client {number} wrote note {sent}: Orla Quinn{number} met Bram Holt{sent} in "
-                        f"Lindmark to discuss Veltrix Systems.")
+                text = (
+                    f"Load client {number} wrote note {sent}: Orla Quinn{number} met Bram Holt{sent} in "
+                    f"Lindmark to discuss Veltrix Systems."
+                )
                 response = await client.post("/v1/documents", json={"text": text, "title": f"note {number}-{sent}"})
             else:
                 response = await client.post("/v1/query", json={"question": rng.choice(questions)})
@@ -84,8 +97,9 @@ async def _client(number: int, client: httpx.AsyncClient, questions: list[str], 
 async def _drive(url: str, key: str, clients: int, seconds: float, ingest_share: float, questions: list[str]) -> dict:
     recorder = Recorder()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits,
-                                 headers={"Authorization": f"Bearer {key}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=60, limits=limits, headers={"Authorization": f"Bearer {key}"}
+    ) as client:
         started, cpu_started = time.perf_counter(), time.process_time()
         deadline = started + seconds
         await asyncio.gather(*(_client(i, client, questions, ingest_share, deadline, recorder) for i in range(clients)))
@@ -94,8 +108,16 @@ async def _drive(url: str, key: str, clients: int, seconds: float, ingest_share:
     result = _summary(everything, sum(recorder.errors.values()), elapsed)
     for kind in ("query", "ingest"):
         result[kind] = _summary(recorder.latencies[kind], recorder.errors[kind], elapsed)
-    result.update({"clients": clients, "seconds": round(elapsed, 1), "ingest_share": ingest_share,
-                   "cpu_count": os.cpu_count(), "load_generator_cpu_s": round(cpu, 1), "failures": recorder.failures})
+    result.update(
+        {
+            "clients": clients,
+            "seconds": round(elapsed, 1),
+            "ingest_share": ingest_share,
+            "cpu_count": os.cpu_count(),
+            "load_generator_cpu_s": round(cpu, 1),
+            "failures": recorder.failures,
+        }
+    )
     return result
 
 
@@ -107,12 +129,24 @@ def _free_port() -> int:
 
 def _own_server(data_dir: Path) -> tuple[subprocess.Popen, str, str]:
     port = _free_port()
-    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(data_dir), "GRAPHRAG_PORT": str(port), "GRAPHRAG_HOST": "127.0.0.1",
-           "GRAPHRAG_RATE_LIMIT_PER_MINUTE": "0", "GRAPHRAG_ANSWER_WRITER": "extractive"}
+    env = {
+        **os.environ,
+        "GRAPHRAG_DATA_DIR": str(data_dir),
+        "GRAPHRAG_PORT": str(port),
+        "GRAPHRAG_HOST": "127.0.0.1",
+        "GRAPHRAG_RATE_LIMIT_PER_MINUTE": "0",
+        "GRAPHRAG_ANSWER_WRITER": "extractive",
+    }
     corpus = Path(str(resources.files("graphrag") / "demo" / "corpus"))
     subprocess.run([*CLI, "ingest", str(corpus)], env=env, check=True, capture_output=True, timeout=600)
-    created = subprocess.run([*CLI, "keys", "create", "--name", "bench_load"], env=env, check=True,
-                             capture_output=True, text=True, timeout=120)
+    created = subprocess.run(
+        [*CLI, "keys", "create", "--name", "bench_load"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     key = json.loads(created.stdout)["key"]
     server = subprocess.Popen([*CLI, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -163,8 +197,12 @@ def main() -> int:
             else:
                 server, url, key = _own_server(Path(tmp))
             for question in questions:  # one untimed pass: the server's caches and lazy loads, not the test
-                warm = httpx.post(f"{url}/v1/query", json={"question": question},
-                                  headers={"Authorization": f"Bearer {key}"}, timeout=60)
+                warm = httpx.post(
+                    f"{url}/v1/query",
+                    json={"question": question},
+                    headers={"Authorization": f"Bearer {key}"},
+                    timeout=60,
+                )
                 if warm.status_code >= 400:
                     raise SystemExit(f"bench_load: {url} answered {warm.status_code}: {warm.text[:300]}")
             server_cpu = _cpu_seconds(server)

@@ -77,12 +77,19 @@ class _Timings:
             self.stages.setdefault(stage, []).append(ms)
 
     def summary(self, questions: int, passes: int) -> dict:
-        return {"questions": questions, "timed_asks": len(self.total), "p50_ms": _percentile(self.total, 50),
-                "p95_ms": _percentile(self.total, 95), "max_ms": round(max(self.total), 2),
-                "mean_ms": round(statistics.fmean(self.total), 2), "abstained": self.abstained // passes,
-                "passages": self.passages,
-                "stages_ms": {stage: {"p50": _percentile(ms, 50), "p95": _percentile(ms, 95)}
-                              for stage, ms in self.stages.items()}}
+        return {
+            "questions": questions,
+            "timed_asks": len(self.total),
+            "p50_ms": _percentile(self.total, 50),
+            "p95_ms": _percentile(self.total, 95),
+            "max_ms": round(max(self.total), 2),
+            "mean_ms": round(statistics.fmean(self.total), 2),
+            "abstained": self.abstained // passes,
+            "passages": self.passages,
+            "stages_ms": {
+                stage: {"p50": _percentile(ms, 50), "p95": _percentile(ms, 95)} for stage, ms in self.stages.items()
+            },
+        }
 
 
 def _measure(backends: dict[str, Settings], questions: list[str], passes: int) -> dict[str, dict]:
@@ -130,13 +137,17 @@ def main() -> int:
             result = _measure({"sqlite": embedded}, questions, args.passes)["sqlite"]
         else:
             with ThrowawayNeo4j() as neo4j:
-                settings = Settings.load(data_dir=data_dir.with_name(data_dir.name + "-neo4j"), graph_backend="neo4j",
-                                         **neo4j.overrides)
+                settings = Settings.load(
+                    data_dir=data_dir.with_name(data_dir.name + "-neo4j"), graph_backend="neo4j", **neo4j.overrides
+                )
                 _index(settings, args.corpus, questions, fresh_index=True)
                 measured = _measure({"neo4j": settings, "sqlite": embedded}, questions, args.passes)
-            result = {**measured["neo4j"], "sqlite": measured["sqlite"],
-                      "p95_ratio_to_sqlite": round(measured["neo4j"]["p95_ms"] / measured["sqlite"]["p95_ms"], 2),
-                      "interleaved": True}
+            result = {
+                **measured["neo4j"],
+                "sqlite": measured["sqlite"],
+                "p95_ratio_to_sqlite": round(measured["neo4j"]["p95_ms"] / measured["sqlite"]["p95_ms"], 2),
+                "interleaved": True,
+            }
     except (GraphRAGError, OSError, ValueError) as exc:
         print(json.dumps({"error": getattr(exc, "message", str(exc))}))
         return 2

@@ -71,8 +71,10 @@ class Retrievers:
         return self._titles(self._dense_ids(question))
 
     def hybrid(self, question: str) -> list[str]:
-        ranked = {"vector": self._dense_ids(question),
-                  "keyword": [h.id for h in self.engine.store.keyword_search(question, self.pool)]}
+        ranked = {
+            "vector": self._dense_ids(question),
+            "keyword": [h.id for h in self.engine.store.keyword_search(question, self.pool)],
+        }
         fused = reciprocal_rank_fusion(ranked, {"vector": 1.0, "keyword": 1.0})
         return self._titles([item for item, _, _ in fused])
 
@@ -97,8 +99,11 @@ def evaluate(retrievers: Retrievers, questions: list[dict]) -> dict[str, dict[st
             timings.append((time.perf_counter() - started) * 1000)
             for k in KS:
                 recalls[k].append(recall_at(titles, record["supporting_titles"], k))
-        results[name] = {**{f"recall@{k}": round(100 * statistics.fmean(recalls[k]), 1) for k in KS},
-                         "p50_ms": _percentile(timings, 50), "p95_ms": _percentile(timings, 95)}
+        results[name] = {
+            **{f"recall@{k}": round(100 * statistics.fmean(recalls[k]), 1) for k in KS},
+            "p50_ms": _percentile(timings, 50),
+            "p95_ms": _percentile(timings, 95),
+        }
     return results
 
 
@@ -106,8 +111,10 @@ def table(sets: dict[str, dict[str, dict[str, float]]]) -> str:
     lines = ["| set | method | R@2 | R@5 | p50 ms | p95 ms |", "|---|---|---|---|---|---|"]
     for set_name, methods in sets.items():
         for name, row in methods.items():
-            lines.append(f"| {set_name} | {name} | {row['recall@2']:.1f} | {row['recall@5']:.1f} | "
-                         f"{row['p50_ms']:.1f} | {row['p95_ms']:.1f} |")
+            lines.append(
+                f"| {set_name} | {name} | {row['recall@2']:.1f} | {row['recall@5']:.1f} | "
+                f"{row['p50_ms']:.1f} | {row['p95_ms']:.1f} |"
+            )
     return "\n".join(lines)
 
 

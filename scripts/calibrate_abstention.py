@@ -22,13 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import run_reporting  # noqa: E402
 
 from graphrag import Settings  # noqa: E402
-from graphrag.training.calibration import calibrate, idk_margins, tradeoff  # noqa: E402
-from graphrag.lm.adapters import AdapterRegistry  # noqa: E402
-from graphrag.training.finetune import evaluate  # noqa: E402
-from graphrag.training.data import (heldout_question_sets, load_redocred, load_relation_names,  # noqa: E402
-                                    split_documents)
 from graphrag.answering.decoding.reply import ReplyDecoding  # noqa: E402
 from graphrag.answering.writers import AnswerWriters  # noqa: E402
+from graphrag.lm.adapters import AdapterRegistry  # noqa: E402
+from graphrag.training.calibration import calibrate, idk_margins, tradeoff  # noqa: E402
+from graphrag.training.data import heldout_question_sets, load_redocred, load_relation_names, split_documents  # noqa: E402
+from graphrag.training.finetune import evaluate  # noqa: E402
 
 
 def main() -> int:
@@ -38,13 +37,20 @@ def main() -> int:
     parser.add_argument("--adapter", required=True, help="a saved answer adapter")
     parser.add_argument("--calibration-examples", type=int, default=150, help="calibration questions (default 150)")
     parser.add_argument("--validation-examples", type=int, default=200, help="report questions (default 200)")
-    parser.add_argument("--max-answerable-abstain", type=float, default=15.0,
-                        help="most answerable questions (%%) the bias may abstain on (default 15)")
+    parser.add_argument(
+        "--max-answerable-abstain",
+        type=float,
+        default=15.0,
+        help="most answerable questions (%%) the bias may abstain on (default 15)",
+    )
     parser.add_argument("--compare", action="store_true", help="also evaluate without the bias")
-    parser.add_argument("--tradeoff", action="store_true",
-                        help="only report how well the margin separates answerable from unanswerable questions on "
-                             "each half, and the best any bias could do there (no generation; the manifest is left "
-                             "as it is)")
+    parser.add_argument(
+        "--tradeoff",
+        action="store_true",
+        help="only report how well the margin separates answerable from unanswerable questions on "
+        "each half, and the best any bias could do there (no generation; the manifest is left "
+        "as it is)",
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--out", type=Path, help="also write the JSON summary here")
     args = parser.parse_args()
@@ -62,26 +68,36 @@ def main() -> int:
             raise ValueError(f"adapter {args.adapter!r} is of kind {manifest.kind!r}, not an answer adapter")
         relation_names = load_relation_names(args.relations or args.data.parent / "rel_info.json")
         _, validation_docs = split_documents(load_redocred(args.data))
-        validation, calibration = heldout_question_sets(validation_docs, relation_names, args.validation_examples,
-                                                        args.calibration_examples, args.seed)
+        validation, calibration = heldout_question_sets(
+            validation_docs, relation_names, args.validation_examples, args.calibration_examples, args.seed
+        )
         # The product's own loading: answer_device / answer_dtype settings, base-model checksum checked.
         writers = AnswerWriters(settings)
         lm = writers.pick(args.adapter).model
         decoding = writers.reply_decoding()  # decode as the answer writer does (its grammar tokens, built once)
         if args.tradeoff:
-            return {"adapter": args.adapter, "cpu_count": os.cpu_count(), **decoding.describe(),
-                    **{half: asdict(_tradeoff(lm, args.adapter, examples, args.max_answerable_abstain, decoding))
-                       for half, examples in (("calibration", calibration), ("validation", validation))},
-                    "total_seconds": round(time.perf_counter() - started, 1)}
-        chosen = calibrate(lm, args.adapter, calibration, args.max_answerable_abstain, progress=True,
-                           decoding=decoding)
-        summary: dict = {"adapter": args.adapter, "cpu_count": os.cpu_count(), "calibration": asdict(chosen),
-                         **decoding.describe(),
-                         "validation": evaluate(lm, validation, args.adapter, progress=True,
-                                                abstain_bias=chosen.bias, decoding=decoding)}
+            return {
+                "adapter": args.adapter,
+                "cpu_count": os.cpu_count(),
+                **decoding.describe(),
+                **{
+                    half: asdict(_tradeoff(lm, args.adapter, examples, args.max_answerable_abstain, decoding))
+                    for half, examples in (("calibration", calibration), ("validation", validation))
+                },
+                "total_seconds": round(time.perf_counter() - started, 1),
+            }
+        chosen = calibrate(lm, args.adapter, calibration, args.max_answerable_abstain, progress=True, decoding=decoding)
+        summary: dict = {
+            "adapter": args.adapter,
+            "cpu_count": os.cpu_count(),
+            "calibration": asdict(chosen),
+            **decoding.describe(),
+            "validation": evaluate(
+                lm, validation, args.adapter, progress=True, abstain_bias=chosen.bias, decoding=decoding
+            ),
+        }
         if args.compare:
-            summary["validation_unbiased"] = evaluate(lm, validation, args.adapter, progress=True,
-                                                      decoding=decoding)
+            summary["validation_unbiased"] = evaluate(lm, validation, args.adapter, progress=True, decoding=decoding)
         registry.set_abstain_bias(args.adapter, chosen.bias, {**asdict(chosen), "validation": summary["validation"]})
         summary["total_seconds"] = round(time.perf_counter() - started, 1)
         return summary
@@ -91,8 +107,11 @@ def main() -> int:
 
 def _tradeoff(lm, adapter: str, examples: list, max_answerable_rate: float, decoding: ReplyDecoding):
     margins = idk_margins(lm, examples, adapter, progress=True, decoding=decoding)
-    return tradeoff([m for m, e in zip(margins, examples) if e.kind != "unanswerable"],
-                    [m for m, e in zip(margins, examples) if e.kind == "unanswerable"], max_answerable_rate)
+    return tradeoff(
+        [m for m, e in zip(margins, examples) if e.kind != "unanswerable"],
+        [m for m, e in zip(margins, examples) if e.kind == "unanswerable"],
+        max_answerable_rate,
+    )
 
 
 if __name__ == "__main__":

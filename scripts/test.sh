@@ -6,6 +6,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/setup.sh"
 cd "$root"
 
+# Lint first: ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade) and the import-linter contracts (layers;
+# inference never imports training), both configured in pyproject.toml.
+.venv/bin/ruff check .
+.venv/bin/lint-imports
+
 # Debian's chromium for the Neo4j Browser test (tests/browser.py drives it through Playwright, offline).
 if ! command -v chromium >/dev/null 2>&1 && [ -z "${GRAPHRAG_CHROMIUM:-}" ]; then
   echo "test: installing Debian's chromium (apt-get) for the Neo4j Browser test" >&2

@@ -11,7 +11,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from graphrag.errors import InputError, NotFoundError
@@ -49,7 +49,7 @@ def _digest(key: str) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class ApiKeyStore:
@@ -65,23 +65,28 @@ class ApiKeyStore:
     def create(self, tenant: str, name: str = "") -> tuple[ApiKey, str]:
         """A new key for ``tenant``; returns its facts and the key itself (which is not stored)."""
         if not re.fullmatch(TENANT_PATTERN, tenant or ""):
-            raise InputError(f"tenant {tenant!r} must be 1-64 letters, digits, '_' or '-' (starting with a letter or digit)")
+            raise InputError(
+                f"tenant {tenant!r} must be 1-64 letters, digits, '_' or '-' (starting with a letter or digit)"
+            )
         if len(name) > 200:
             raise InputError("a key's name must be at most 200 characters")
         key_id = secrets.token_hex(6)
         key = f"grk_{key_id}_{secrets.token_urlsafe(32)}"
         record = ApiKey(key_id, tenant, name, _now(), None)
         with self._connect() as db:
-            db.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, NULL)",
-                       (record.id, record.tenant, record.name, _digest(key), record.created_at))
+            db.execute(
+                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, NULL)",
+                (record.id, record.tenant, record.name, _digest(key), record.created_at),
+            )
         return record, key
 
     def revoke(self, key_id: str) -> ApiKey:
         """Revoke a key by id (revoking twice keeps the first time); NotFoundError for an unknown id."""
         with self._connect() as db:
             db.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (_now(), key_id))
-            row = db.execute("SELECT id, tenant, name, created_at, revoked_at FROM api_keys WHERE id = ?",
-                             (key_id,)).fetchone()
+            row = db.execute(
+                "SELECT id, tenant, name, created_at, revoked_at FROM api_keys WHERE id = ?", (key_id,)
+            ).fetchone()
         if row is None:
             raise NotFoundError(f"no API key with id {key_id!r}")
         return ApiKey(*row)
@@ -104,6 +109,7 @@ class ApiKeyStore:
         if not _KEY_SHAPE.match(key or "") or not self.path.exists():
             return None
         with self._connect() as db:
-            row = db.execute("SELECT tenant FROM api_keys WHERE sha256 = ? AND revoked_at IS NULL",
-                             (_digest(key),)).fetchone()
+            row = db.execute(
+                "SELECT tenant FROM api_keys WHERE sha256 = ? AND revoked_at IS NULL", (_digest(key),)
+            ).fetchone()
         return row[0] if row else None

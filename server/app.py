@@ -16,12 +16,11 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
-from server.api_keys import ApiKeyStore
 from graphrag.config import Settings
 from graphrag.errors import AuthError
-from server.job_store import JobStore
-
+from server.api_keys import ApiKeyStore
 from server.errors import EXCEPTION_HANDLERS
+from server.job_store import JobStore
 from server.jobs import JobRunner
 from server.observability import METRICS_ROUTE, RequestObserver, ServerMetrics
 from server.routes import DOCUMENT_ROUTES, ENTITY_ROUTES, QUERY_ROUTES
@@ -36,8 +35,10 @@ def startup_mode(settings: Settings) -> str:
     """One line saying how requests are authenticated (printed by ``graphrag serve`` and logged at start-up)."""
     if ApiKeyStore(settings.keys_path).any_active():
         return "API keys required (Authorization: Bearer <key>); each key acts for its own tenant"
-    return ("open mode: no API keys exist, so only clients on this machine are served, as tenant 'default' "
-            "(create one with 'graphrag keys create --tenant NAME')")
+    return (
+        "open mode: no API keys exist, so only clients on this machine are served, as tenant 'default' "
+        "(create one with 'graphrag keys create --tenant NAME')"
+    )
 
 
 def _rate_limit_key(request: Request) -> str:
@@ -54,16 +55,20 @@ def _rate_limit_key(request: Request) -> str:
 # Swagger UI's files come from the swagger-ui-bundle-v2 package and are served here, so the page works offline
 # (Litestar's default pages load theirs from a CDN; those pages are left out).
 _SWAGGER_ASSETS_PATH = "/schema/assets/swagger-ui"
-_SWAGGER_ASSETS = create_static_files_router(path=_SWAGGER_ASSETS_PATH, directories=[swagger_ui_path],
-                                             include_in_schema=False, name="swagger-ui-assets")
+_SWAGGER_ASSETS = create_static_files_router(
+    path=_SWAGGER_ASSETS_PATH, directories=[swagger_ui_path], include_in_schema=False, name="swagger-ui-assets"
+)
 
 
 def _schema_pages() -> list:
     """/schema/openapi.json, /schema/openapi.yaml and the Swagger UI at /schema/swagger (also at /schema)."""
-    swagger = SwaggerRenderPlugin(js_url=f"{_SWAGGER_ASSETS_PATH}/swagger-ui-bundle.js",
-                                  css_url=f"{_SWAGGER_ASSETS_PATH}/swagger-ui.css",
-                                  standalone_preset_js_url=f"{_SWAGGER_ASSETS_PATH}/swagger-ui-standalone-preset.js",
-                                  path=["/swagger", "/"], favicon="")
+    swagger = SwaggerRenderPlugin(
+        js_url=f"{_SWAGGER_ASSETS_PATH}/swagger-ui-bundle.js",
+        css_url=f"{_SWAGGER_ASSETS_PATH}/swagger-ui.css",
+        standalone_preset_js_url=f"{_SWAGGER_ASSETS_PATH}/swagger-ui-standalone-preset.js",
+        path=["/swagger", "/"],
+        favicon="",
+    )
     return [swagger, JsonRenderPlugin(), YamlRenderPlugin()]
 
 
@@ -91,7 +96,8 @@ def create_app(settings: Settings | None = None, engine=None, close_engine: bool
             app.state.jobs = JobRunner(JobStore(settings.data_dir), app.state.tenants, settings.job_step_chunks)
             app.state.jobs.start()
             if settings.answer_writer == "lm":
-                app.state.engine.writers.pick()  # load the answer LM (and active adapter) now, not on the first question
+                # load the answer LM (and active adapter) now, not on the first question
+                app.state.engine.writers.pick()
             log.warning("graphrag server: %s", startup_mode(settings))
             yield
         finally:
@@ -105,21 +111,44 @@ def create_app(settings: Settings | None = None, engine=None, close_engine: bool
 
     middleware = []
     if settings.rate_limit_per_minute:
-        middleware.append(RateLimitConfig(rate_limit=("minute", settings.rate_limit_per_minute),
-                                          identifier_for_request=_rate_limit_key,
-                                          exclude=["/schema", "/metrics"]).middleware)
+        middleware.append(
+            RateLimitConfig(
+                rate_limit=("minute", settings.rate_limit_per_minute),
+                identifier_for_request=_rate_limit_key,
+                exclude=["/schema", "/metrics"],
+            ).middleware
+        )
     app = Litestar(
         middleware=middleware,
-        route_handlers=[METRICS_ROUTE, _SWAGGER_ASSETS, Router(path="/v1", route_handlers=[*DOCUMENT_ROUTES, *QUERY_ROUTES, *ENTITY_ROUTES],
-                               dependencies={"caller": Provide(tenant_scope)}, security=[{"apiKey": []}])],
+        route_handlers=[
+            METRICS_ROUTE,
+            _SWAGGER_ASSETS,
+            Router(
+                path="/v1",
+                route_handlers=[*DOCUMENT_ROUTES, *QUERY_ROUTES, *ENTITY_ROUTES],
+                dependencies={"caller": Provide(tenant_scope)},
+                security=[{"apiKey": []}],
+            ),
+        ],
         state=state,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
-            title="graphrag-kgqa", version="0.1.0", path="/schema", render_plugins=_schema_pages(),
-            components=Components(security_schemes={"apiKey": SecurityScheme(
-                type="http", scheme="bearer", description="An API key from 'graphrag keys create' (or X-API-Key).")})),
+            title="graphrag-kgqa",
+            version="0.1.0",
+            path="/schema",
+            render_plugins=_schema_pages(),
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="An API key from 'graphrag keys create' (or X-API-Key).",
+                    )
+                }
+            ),
+        ),
         debug=False,
     )
     _state_limits(app, settings)

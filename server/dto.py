@@ -9,8 +9,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from graphrag.records import TripleRecord
 
 __all__ = [
-    "CitationOut", "DocumentIn", "DocumentOut", "EntityOut", "ErrorBody", "ErrorOut", "HealthOut", "IngestOut",
-    "NeighborsOut", "PathOut", "PathsOut", "QueryIn", "QueryOut", "RelationOut", "TripleIn", "TriplesIn",
+    "CitationOut",
+    "DocumentIn",
+    "DocumentOut",
+    "EntityOut",
+    "ErrorBody",
+    "ErrorOut",
+    "HealthOut",
+    "IngestOut",
+    "NeighborsOut",
+    "PathOut",
+    "PathsOut",
+    "QueryIn",
+    "QueryOut",
+    "RelationOut",
+    "TripleIn",
+    "TriplesIn",
 ]
 
 
@@ -34,21 +48,29 @@ class TripleIn(TripleRecord):
 class TriplesIn(_Strict):
     triples: list[TripleIn] = Field(min_length=1, max_length=10_000)
     source: str | None = Field(
-        None, min_length=1, max_length=200,
+        None,
+        min_length=1,
+        max_length=200,
         description="Names the set: posting the same source again replaces its previous set (counted in "
-                    "documents_replaced). Without a source, sets add up: each is kept under its own content.")
+        "documents_replaced). Without a source, sets add up: each is kept under its own content.",
+    )
 
 
 class QueryIn(_Strict):
     # At least one character that is not white space (by Python's reckoning, which also counts \x1c-\x1f).
-    question: str = Field(min_length=1, pattern=r"[^\s\x1c-\x1f]",
-                          description="The question (limit: setting max_question_chars).")
+    question: str = Field(
+        min_length=1, pattern=r"[^\s\x1c-\x1f]", description="The question (limit: setting max_question_chars)."
+    )
     max_hops: int | None = Field(None, ge=1, description="Longest graph path (limit: setting max_hops_limit).")
     top_k: int | None = Field(None, ge=1, description="Evidence chunks (limit: setting top_k_limit).")
     adapter: str | None = Field(
-        None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
         description="Answer with the answer LM and this saved adapter ('none': the base LM); omitted: the "
-                    "configured writer.")
+        "configured writer.",
+    )
 
 
 class ProblemOut(BaseModel):

@@ -18,15 +18,14 @@ from litestar.status_codes import (
 
 from graphrag.errors import (
     AuthError,
-    RequestTimeoutError,
     DocumentTooLargeError,
     GraphRAGError,
     InputError,
     ModelError,
     NotFoundError,
+    RequestTimeoutError,
     StoreUnavailableError,
 )
-
 from server.dto import ErrorOut
 from server.observability import request_id_of
 
@@ -48,9 +47,13 @@ def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
     wanted = sorted({400, 401, 422, 429, *statuses})
     # generate_examples off: Litestar's generated examples are random filler ("code": "DwEkQQHiBrmX..."), which
     # reads as if it were real.
-    return {status: ResponseSpec(data_container=ErrorOut, description=_DESCRIPTIONS.get(status, "Bad request"),
-                                 generate_examples=False)
-            for status in wanted}
+    return {
+        status: ResponseSpec(
+            data_container=ErrorOut, description=_DESCRIPTIONS.get(status, "Bad request"), generate_examples=False
+        )
+        for status in wanted
+    }
+
 
 log = logging.getLogger("graphrag.server")
 
@@ -60,8 +63,9 @@ def envelope(request: Request, status: int, code: str, message: str, details=Non
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
         metrics.errors.labels(code).inc()
-    return Response({"error": {"code": code, "message": message, "details": details}}, status_code=status,
-                    headers=headers)
+    return Response(
+        {"error": {"code": code, "message": message, "details": details}}, status_code=status, headers=headers
+    )
 
 
 def _status_for(exc: GraphRAGError) -> int:
@@ -88,9 +92,11 @@ def _graphrag_error(request: Request, exc: GraphRAGError) -> Response:
 
 def _validation_error(request: Request, exc: ValidationException) -> Response:
     details = exc.extra if isinstance(exc.extra, (list, dict)) else None
-    fields = ", ".join(
-        f"{d.get('key') or 'body'}: {d.get('message')}" for d in (details or []) if isinstance(d, dict)
-    ) if isinstance(details, list) else ""
+    fields = (
+        ", ".join(f"{d.get('key') or 'body'}: {d.get('message')}" for d in (details or []) if isinstance(d, dict))
+        if isinstance(details, list)
+        else ""
+    )
     message = f"invalid request: {fields}" if fields else f"invalid request: {exc.detail}"
     return envelope(request, HTTP_422_UNPROCESSABLE_ENTITY, "invalid_request", message, details)
 
@@ -99,15 +105,27 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     if type(exc) is ClientException and exc.status_code == 400 and exc.detail == "Request Entity Too Large":
         # Litestar's multipart parser says this, as a 400, when a form exceeds its limits (too many parts, a part
         # header such as a filename too long): the body is too large in shape, so 413.
-        return envelope(request, HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
-                        "the multipart form is larger than the server accepts: too many parts or fields, or a part "
-                        "header (such as its filename) too long; send one 'file' part with a short filename")
+        return envelope(
+            request,
+            HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            "body_too_large",
+            "the multipart form is larger than the server accepts: too many parts or fields, or a part "
+            "header (such as its filename) too long; send one 'file' part with a short filename",
+        )
     if type(exc) is ClientException and exc.status_code == 400:
         # What Litestar raises for a body it cannot decode ("JSON is malformed: ..."): invalid input, like a field
         # that fails validation, so the same 422 and code.
         return envelope(request, HTTP_422_UNPROCESSABLE_ENTITY, "invalid_request", f"invalid request: {exc.detail}")
-    codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
-             400: "bad_request", 401: "unauthorized", 403: "forbidden", 429: "too_many_requests"}
+    codes = {
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "body_too_large",
+        415: "unsupported_media_type",
+        400: "bad_request",
+        401: "unauthorized",
+        403: "forbidden",
+        429: "too_many_requests",
+    }
     status = exc.status_code
     message = exc.detail
     if status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
@@ -115,8 +133,10 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     headers = dict(exc.headers or {})
     if status == 429:
         if "too many failed authentications" not in str(message):
-            message = ("too many requests for this API key (setting rate_limit_per_minute); retry after the "
-                       "Retry-After seconds")
+            message = (
+                "too many requests for this API key (setting rate_limit_per_minute); retry after the "
+                "Retry-After seconds"
+            )
         headers.setdefault("Retry-After", headers.get("RateLimit-Reset") or headers.get("ratelimit-reset") or "60")
     return envelope(request, status, codes.get(status, "http_error"), message, headers=headers or None)
 
@@ -124,8 +144,12 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
 def _internal_error(request: Request, exc: Exception) -> Response:
     request_id = request_id_of(request)
     log.error("unhandled error (request %s)", request_id, exc_info=exc)
-    return envelope(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal_error",
-                    f"internal error; the server log has details under request id {request_id}")
+    return envelope(
+        request,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "internal_error",
+        f"internal error; the server log has details under request id {request_id}",
+    )
 
 
 EXCEPTION_HANDLERS = {

@@ -26,7 +26,10 @@ class JsonErrorHttpProtocol(HttpToolsProtocol):
         url = getattr(self, "url", b"") or b""
         if len(url) > _LONG_TARGET:
             status, code = STATUS_LINE[414], "uri_too_long"
-            message = f"the request target is longer than the server accepts ({len(url):,}+ bytes); send long input in a JSON body"
+            message = (
+                f"the request target is longer than the server accepts ({len(url):,}+ bytes); "
+                "send long input in a JSON body"
+            )
         else:
             status, code = STATUS_LINE[400], "bad_request"
             message = "the request is not valid HTTP (a malformed request line or headers, or headers too long)"
@@ -34,8 +37,15 @@ class JsonErrorHttpProtocol(HttpToolsProtocol):
         content = [status]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])
-        content.extend([b"content-type: application/json\r\n", b"content-length: " + str(len(body)).encode() + b"\r\n",
-                        b"connection: close\r\n", b"\r\n", body])
+        content.extend(
+            [
+                b"content-type: application/json\r\n",
+                b"content-length: " + str(len(body)).encode() + b"\r\n",
+                b"connection: close\r\n",
+                b"\r\n",
+                body,
+            ]
+        )
         self.transport.write(b"".join(content))
         self.transport.close()
 

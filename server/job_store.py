@@ -16,7 +16,7 @@ import re
 import secrets
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from graphrag.errors import InputError, StoreError
@@ -33,8 +33,10 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created_at);
 """
-_COLUMNS = ("id, tenant, filename, suffix, status, created_at, updated_at, documents_total, documents_done, resumed, "
-            "report, error")
+_COLUMNS = (
+    "id, tenant, filename, suffix, status, created_at, updated_at, documents_total, documents_done, resumed, "
+    "report, error"
+)
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,10}$")
 
 
@@ -57,7 +59,7 @@ class Job:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _job(row) -> Job:
@@ -96,8 +98,10 @@ class JobStore:
         except OSError as exc:
             raise StoreError(f"cannot keep the upload for a job: {exc}") from exc
         with self._connect() as db:
-            db.execute(f"INSERT INTO jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 0, NULL, NULL)",
-                       (job.id, job.tenant, job.filename, job.suffix, job.status, job.created_at, job.updated_at))
+            db.execute(
+                f"INSERT INTO jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 0, NULL, NULL)",
+                (job.id, job.tenant, job.filename, job.suffix, job.status, job.created_at, job.updated_at),
+            )
         return job
 
     def get(self, job_id: str, tenant: str) -> Job | None:
@@ -110,7 +114,9 @@ class JobStore:
         """The oldest queued job, now marked running."""
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
-            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1").fetchone()
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1"
+            ).fetchone()
             if row is None:
                 db.execute("COMMIT")
                 return None
@@ -120,21 +126,27 @@ class JobStore:
 
     def progress(self, job_id: str, done: int, total: int) -> None:
         with self._connect() as db:
-            db.execute("UPDATE jobs SET documents_done = ?, documents_total = ?, updated_at = ? WHERE id = ?",
-                       (done, total, _now(), job_id))
+            db.execute(
+                "UPDATE jobs SET documents_done = ?, documents_total = ?, updated_at = ? WHERE id = ?",
+                (done, total, _now(), job_id),
+            )
 
     def finish(self, job_id: str, report: dict) -> None:
         """Mark the job succeeded with its ingest report, and drop its kept input."""
         with self._connect() as db:
-            db.execute("UPDATE jobs SET status = 'succeeded', report = ?, updated_at = ? WHERE id = ?",
-                       (json.dumps(report), _now(), job_id))
+            db.execute(
+                "UPDATE jobs SET status = 'succeeded', report = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(report), _now(), job_id),
+            )
         shutil.rmtree(self.root / job_id, ignore_errors=True)
 
     def fail(self, job_id: str, message: str, report: dict | None = None) -> None:
         """Mark the job failed, saying why (its input is kept for a look)."""
         with self._connect() as db:
-            db.execute("UPDATE jobs SET status = 'failed', error = ?, report = ?, updated_at = ? WHERE id = ?",
-                       (message, json.dumps(report) if report else None, _now(), job_id))
+            db.execute(
+                "UPDATE jobs SET status = 'failed', error = ?, report = ?, updated_at = ? WHERE id = ?",
+                (message, json.dumps(report) if report else None, _now(), job_id),
+            )
 
     def recover(self) -> tuple[int, int]:
         """After a restart: jobs left running go back to the queue, or fail when their input is gone.
@@ -148,7 +160,9 @@ class JobStore:
                 failed += 1
             elif job.status == "running":
                 with self._connect() as db:
-                    db.execute("UPDATE jobs SET status = 'queued', resumed = resumed + 1, updated_at = ? WHERE id = ?",
-                               (_now(), job.id))
+                    db.execute(
+                        "UPDATE jobs SET status = 'queued', resumed = resumed + 1, updated_at = ? WHERE id = ?",
+                        (_now(), job.id),
+                    )
                 requeued += 1
         return requeued, failed

@@ -2,8 +2,8 @@
 
 A job ingests its file in bounded steps (``job_step_chunks`` chunks of text each, also inside one large document),
 each queued on the engine thread behind the requests already waiting, so questions are answered between steps; it
-records its progress after each. Communities are recomputed when next
-read (graphrag.engine), not per step. At start-up, jobs a dead server left running are queued again (or failed when their input is gone).
+records its progress after each. Communities are recomputed when next read (graphrag.engine), not per step. At
+start-up, jobs a dead server left running are queued again (or failed when their input is gone).
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import threading
 from pathlib import Path
 
 from graphrag.errors import GraphRAGError
-from graphrag.indexing.pipeline import IndexReport, IngestProblem
 from graphrag.indexing.loaders import load_bytes, upload_key
+from graphrag.indexing.pipeline import IndexReport, IngestProblem
 from server.job_store import Job, JobStore
-
 from server.tenancy import TenantEngines
 
 __all__ = ["JobRunner"]
@@ -74,8 +73,15 @@ class JobRunner:
         engine = self.engines.open(job.tenant)
         settings = engine.settings
         key = upload_key(data)
-        loaded = load_bytes(data, suffix=job.suffix, source=job.filename, title=Path(job.filename).stem,
-                            tenant=job.tenant, max_bytes=settings.max_document_bytes, key=key)
+        loaded = load_bytes(
+            data,
+            suffix=job.suffix,
+            source=job.filename,
+            title=Path(job.filename).stem,
+            tenant=job.tenant,
+            max_bytes=settings.max_document_bytes,
+            key=key,
+        )
         report = IndexReport()
         report.problems.extend(IngestProblem(job.filename, m, "invalid_record", line) for line, m in loaded.line_errors)
         total = len(loaded.documents)

@@ -14,7 +14,7 @@ import logging
 import re
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from litestar import Request, get
 from litestar.response import Response
@@ -34,19 +34,34 @@ class ServerMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("graphrag_http_requests", "HTTP requests answered", ("method", "route", "status"),
-                                registry=self.registry)
-        self.latency = Histogram("graphrag_http_request_duration_seconds", "HTTP request latency",
-                                 ("method", "route"), buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.requests = Counter(
+            "graphrag_http_requests", "HTTP requests answered", ("method", "route", "status"), registry=self.registry
+        )
+        self.latency = Histogram(
+            "graphrag_http_request_duration_seconds",
+            "HTTP request latency",
+            ("method", "route"),
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.errors = Counter("graphrag_errors", "Error responses by error code", ("code",), registry=self.registry)
-        self.ingested_documents = Counter("graphrag_ingested_documents", "Documents added or replaced",
-                                          registry=self.registry)
+        self.ingested_documents = Counter(
+            "graphrag_ingested_documents", "Documents added or replaced", registry=self.registry
+        )
         self.ingested_chunks = Counter("graphrag_ingested_chunks", "Chunks written", registry=self.registry)
-        self.ingest_seconds = Histogram("graphrag_ingest_duration_seconds", "Time per ingest request",
-                                        buckets=_LATENCY_BUCKETS, registry=self.registry)
-        self.model_seconds = Histogram("graphrag_model_duration_seconds",
-                                       "Model time per question, by stage (embed, answer, evidence, generate)", ("stage",),
-                                       buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.ingest_seconds = Histogram(
+            "graphrag_ingest_duration_seconds",
+            "Time per ingest request",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.model_seconds = Histogram(
+            "graphrag_model_duration_seconds",
+            "Model time per question, by stage (embed, answer, evidence, generate)",
+            ("stage",),
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
 
     def observe_answer(self, timings_ms: dict) -> None:
         """Record the model stages of one answered question (those present in its timings)."""
@@ -121,12 +136,21 @@ class RequestObserver:
             method = scope.get("method", "")
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(seconds)
-            access_log.info(json.dumps({
-                "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-                "event": "request", "request_id": request_id, "method": method, "path": scope.get("path", ""),
-                "route": route, "status": status, "ms": round(seconds * 1000, 2),
-                "tenant": scope["state"].get("tenant"),
-            }))
+            access_log.info(
+                json.dumps(
+                    {
+                        "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                        "event": "request",
+                        "request_id": request_id,
+                        "method": method,
+                        "path": scope.get("path", ""),
+                        "route": route,
+                        "status": status,
+                        "ms": round(seconds * 1000, 2),
+                        "tenant": scope["state"].get("tenant"),
+                    }
+                )
+            )
 
 
 @get("/metrics", media_type=CONTENT_TYPE_LATEST, summary="Prometheus metrics", include_in_schema=True)

@@ -61,8 +61,12 @@ def documented_body(model: type[BaseModel], multipart_file: bool = False) -> typ
     with one required ``file`` field as the alternative)."""
     content = {"application/json": OpenAPIMediaType(schema=schema_of(model.model_json_schema()))}
     if multipart_file:
-        form = Schema(type=OpenAPIType.OBJECT, required=["file"], additional_properties=False,
-                      properties={"file": Schema(type=OpenAPIType.STRING, format="binary")})
+        form = Schema(
+            type=OpenAPIType.OBJECT,
+            required=["file"],
+            additional_properties=False,
+            properties={"file": Schema(type=OpenAPIType.STRING, format="binary")},
+        )
         content["multipart/form-data"] = OpenAPIMediaType(schema=form)
 
     @dataclass

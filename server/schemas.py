@@ -6,7 +6,6 @@ import json
 
 from graphrag.config import Settings
 from graphrag.records import ExtractionRecord, TripleRecord
-
 from server import dto
 
 __all__ = ["generate_schemas", "render_schema", "settings_table", "SETTINGS_BEGIN", "SETTINGS_END"]

@@ -19,13 +19,13 @@ from functools import partial
 
 import anyio
 from litestar import Request
-from litestar.exceptions import TooManyRequestsException
 from litestar.datastructures import State
+from litestar.exceptions import TooManyRequestsException
 
-from server.api_keys import ApiKeyStore
 from graphrag.engine import Engine
 from graphrag.errors import AuthError, RequestTimeoutError
 from graphrag.ids import DEFAULT_TENANT
+from server.api_keys import ApiKeyStore
 
 __all__ = ["AuthFailures", "TenantEngines", "TenantScope", "is_loopback", "presented_key", "tenant_scope"]
 
@@ -73,6 +73,7 @@ class TenantEngines:
         """Run ``fn(*args)`` on the engine thread, in turn with the requests queued before it, and wait for it
         (the ingest-job worker's steps go this way, so questions queued during a step are answered before the
         next one). RuntimeError once the server is closing."""
+
         def locked():
             with self.lock:
                 return fn(*args)
@@ -129,11 +130,14 @@ class TenantScope:
             future.cancel()
             raise RequestTimeoutError(
                 f"the request waited longer than {self.timeout_s:g} s for its turn (setting request_timeout_s) and "
-                "was dropped unrun; nothing was changed, so it is safe to retry")
+                "was dropped unrun; nothing was changed, so it is safe to retry"
+            )
         if write:
             return await future
-        raise RequestTimeoutError(f"the request took longer than {self.timeout_s:g} s (setting request_timeout_s); "
-                                  "the server is busy or the store is slow")
+        raise RequestTimeoutError(
+            f"the request took longer than {self.timeout_s:g} s (setting request_timeout_s); "
+            "the server is busy or the store is slow"
+        )
 
 
 class _Ticket:
@@ -209,7 +213,8 @@ def _authenticate(request: Request, engines: TenantEngines) -> str:
     if wait:
         raise TooManyRequestsException(
             detail=f"too many failed authentications from this address; retry after {wait} s",
-            headers={"Retry-After": str(wait)})
+            headers={"Retry-After": str(wait)},
+        )
     try:
         return _tenant_of(request, engines)
     except AuthError:
@@ -228,8 +233,10 @@ def _tenant_of(request: Request, engines: TenantEngines) -> str:
         raise AuthError("an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
     client = request.client.host if request.client else None
     if not is_loopback(client):
-        raise AuthError("open mode (no API keys exist) accepts requests from this machine only; "
-                        "create a key with 'graphrag keys create'")
+        raise AuthError(
+            "open mode (no API keys exist) accepts requests from this machine only; "
+            "create a key with 'graphrag keys create'"
+        )
     return DEFAULT_TENANT
 
 

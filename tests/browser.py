@@ -14,8 +14,17 @@ from pathlib import Path
 
 # The closed network refuses Chromium's background connections; /dev/shm may be small on CI machines (Debian's
 # launcher means to add --disable-dev-shm-usage then, but its size check breaks when findmnt prints two lines).
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 CONNECT_TIMEOUT_MS = 90_000
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -24,8 +33,10 @@ def chromium_path() -> str:
     """Debian's chromium; a missing browser is a failure with instructions, never a skip."""
     found = os.environ.get("GRAPHRAG_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if not found:
-        raise AssertionError("Debian's chromium is not installed: scripts/test.sh installs it (apt-get install "
-                             "chromium), or point GRAPHRAG_CHROMIUM at a Chromium binary")
+        raise AssertionError(
+            "Debian's chromium is not installed: scripts/test.sh installs it (apt-get install "
+            "chromium), or point GRAPHRAG_CHROMIUM at a Chromium binary"
+        )
     return found
 
 
@@ -67,8 +78,10 @@ class NeoBrowserPage:
     def describe_failure(self, screenshot_name: str) -> str:
         shot = self.screenshot(screenshot_name)
         text = " ".join(self.page.locator("body").inner_text().split())[:1500]
-        return (f"the Neo4j Browser did not connect to bolt://127.0.0.1:{self.bolt_port}; page text: {text!r}; "
-                f"console errors: {self.console_errors[-10:]}; screenshot: {shot}")
+        return (
+            f"the Neo4j Browser did not connect to bolt://127.0.0.1:{self.bolt_port}; page text: {text!r}; "
+            f"console errors: {self.console_errors[-10:]}; screenshot: {shot}"
+        )
 
     def run(self, statement: str, done_text: str | None = None) -> None:
         """Put one statement in the editor and run it; with ``done_text``, wait until that text shows.
@@ -83,7 +96,8 @@ class NeoBrowserPage:
 
     def wait_for_graph(self, min_nodes: int, timeout_ms: int = 30_000) -> None:
         self.page.wait_for_function(
-            "n => document.querySelectorAll('svg g.node').length >= n", arg=min_nodes, timeout=timeout_ms)
+            "n => document.querySelectorAll('svg g.node').length >= n", arg=min_nodes, timeout=timeout_ms
+        )
 
     def node_captions(self) -> list[str]:
         return self.page.locator("svg g.node").evaluate_all("els => els.map(e => e.textContent.trim())")
@@ -94,7 +108,8 @@ class NeoBrowserPage:
         target = ARTIFACTS / name
         if graph_frame:
             self.page.get_by_test_id("frame").filter(has=self.page.locator("svg g.node")).first.screenshot(
-                path=str(target))
+                path=str(target)
+            )
         else:
             self.page.screenshot(path=str(target))
         return target

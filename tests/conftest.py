@@ -53,8 +53,12 @@ def _open_parts(settings, embedder):
     from graphrag.graph_store.vector_index import FaissIndex
 
     store = open_graph_store(settings)
-    return (store, embedder, FaissIndex.open(settings.vectors_dir, "chunks", embedder.name, embedder.dim),
-            FaissIndex.open(settings.vectors_dir, "entities", embedder.name, embedder.dim))
+    return (
+        store,
+        embedder,
+        FaissIndex.open(settings.vectors_dir, "chunks", embedder.name, embedder.dim),
+        FaissIndex.open(settings.vectors_dir, "entities", embedder.name, embedder.dim),
+    )
 
 
 @pytest.fixture

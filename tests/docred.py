@@ -9,7 +9,7 @@ from pathlib import Path
 def docred_mention(sentences: list[list[str]], name: str, sent_id: int, kind: str = "MISC") -> dict:
     """A vertexSet mention of ``name``: its token span in sentence ``sent_id`` (which must contain it)."""
     words, tokens = name.split(), sentences[sent_id]
-    start = next(i for i in range(len(tokens)) if tokens[i:i + len(words)] == words)
+    start = next(i for i in range(len(tokens)) if tokens[i : i + len(words)] == words)
     return {"name": name, "sent_id": sent_id, "pos": [start, start + len(words)], "type": kind}
 
 
@@ -24,8 +24,10 @@ def company_document(company: str, person: str, city: str, extra_sentences: list
     """A DocRED-format document with two facts: ``company`` is based in ``city`` (sentence 0) and was founded by
     ``person`` (sentence 1); ``extra_sentences`` follow (a mention of the person's first name in the first of them
     joins the person's cluster)."""
-    sentences = [f"{company} is a software company based in {city} .".split(),
-                 f"It was founded by {person} in 2004 .".split()] + [text.split() for text in extra_sentences]
+    sentences = [
+        f"{company} is a software company based in {city} .".split(),
+        f"It was founded by {person} in 2004 .".split(),
+    ] + [text.split() for text in extra_sentences]
     person_mentions = [docred_mention(sentences, person, 1)]
     first_name = person.split()[0]
     if len(sentences) > 2 and first_name in sentences[2]:

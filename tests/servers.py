@@ -17,8 +17,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_healthy(client: httpx.Client, server: subprocess.Popen, timeout_s: float = 120.0,
-                       path: str = "/v1/health") -> None:
+def wait_until_healthy(
+    client: httpx.Client, server: subprocess.Popen, timeout_s: float = 120.0, path: str = "/v1/health"
+) -> None:
     """Poll ``path`` (/v1/health; /schema/openapi.json needs no key) until it answers 200; fail the test if the
     server exits or the time runs out."""
     deadline = time.monotonic() + timeout_s

@@ -8,10 +8,10 @@ import pytest
 
 from graphrag import Settings
 from graphrag.answering.abstention import AbstainBias, abstain_token
-from graphrag.training.calibration import choose_bias, tradeoff
 from graphrag.errors import ModelError
 from graphrag.lm.model import LanguageModel
 from graphrag.lm.packages import SMOLLM2_135M
+from graphrag.training.calibration import choose_bias, tradeoff
 
 
 def _rate(margins: list[float], bias: float) -> float:

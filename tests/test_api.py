@@ -18,13 +18,28 @@ MAX_DOCUMENT_BYTES = 2_000_000
 def api(tmp_path_factory, demo_corpus):
     port = free_port()
     data_dir = tmp_path_factory.mktemp("api-store")
-    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(data_dir), "GRAPHRAG_PORT": str(port), "GRAPHRAG_HOST": "127.0.0.1",
-           "GRAPHRAG_MAX_DOCUMENT_BYTES": str(MAX_DOCUMENT_BYTES)}
-    ingest = subprocess.run([sys.executable, "-m", "graphrag", "ingest", str(demo_corpus)], env=env,
-                            capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "GRAPHRAG_DATA_DIR": str(data_dir),
+        "GRAPHRAG_PORT": str(port),
+        "GRAPHRAG_HOST": "127.0.0.1",
+        "GRAPHRAG_MAX_DOCUMENT_BYTES": str(MAX_DOCUMENT_BYTES),
+    }
+    ingest = subprocess.run(
+        [sys.executable, "-m", "graphrag", "ingest", str(demo_corpus)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ingest.returncode == 0, ingest.stderr
-    server = subprocess.Popen([sys.executable, "-m", "graphrag", "serve"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "graphrag", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
     wait_until_healthy(client, server)
     yield client
@@ -51,11 +66,17 @@ def test_health_and_openapi(api):
 
 def test_query_returns_answer_citations_paths_plan_timings(api):
     body = api.post("/v1/query", json={"question": "Who founded the company that acquired Veltrix Systems?"}).json()
-    assert body["answer"] in ("Marta Kowalski", "Tomas Reyes", "Tomas Reyes and Marta Kowalski",
-                              "Marta Kowalski and Tomas Reyes")
+    assert body["answer"] in (
+        "Marta Kowalski",
+        "Tomas Reyes",
+        "Tomas Reyes and Marta Kowalski",
+        "Marta Kowalski and Tomas Reyes",
+    )
     assert body["citations"] and body["citations"][0]["text"]
     assert body["paths"] and body["paths"][0]["edges"]
-    assert body["plan"]["strategy"] == "neighborhood" and body["plan"]["linked"][0]["entity"]["name"] == "Veltrix Systems"
+    assert (
+        body["plan"]["strategy"] == "neighborhood" and body["plan"]["linked"][0]["entity"]["name"] == "Veltrix Systems"
+    )
     assert body["timings_ms"]["total"] > 0
 
 
@@ -97,7 +118,9 @@ def test_multipart_upload_and_bad_uploads(api):
     _error(api.post("/v1/documents", files={"file": ("x.exe", b"MZ")}), 422, "unsupported_format")
     _error(api.post("/v1/documents", json={"text": "a" * (MAX_DOCUMENT_BYTES + 10)}), 413, "document_too_large")
     _error(api.post("/v1/documents", content=b"x" * 13_000_000, headers={"content-type": "application/json"}), 413)
-    _error(api.post("/v1/documents", content=b"hello", headers={"content-type": "text/plain"}), 422, "unsupported_format")
+    _error(
+        api.post("/v1/documents", content=b"hello", headers={"content-type": "text/plain"}), 422, "unsupported_format"
+    )
     after = api.get("/v1/health").json()
     assert after["documents"] == health["documents"] + 1  # only the good upload landed; nothing was lost
 
@@ -113,8 +136,13 @@ def test_jsonl_upload_reports_bad_lines(api):
 def test_triples_and_hostile_names(api):
     nasty = "Robert'); DROP TABLE entities;--"
     cypher = "MATCH (n) DETACH DELETE n"
-    response = api.post("/v1/triples", json={"source": "hostile", "triples": [
-        {"subject": nasty, "relation": "knows", "object": cypher, "subject_type": "Person"}]})
+    response = api.post(
+        "/v1/triples",
+        json={
+            "source": "hostile",
+            "triples": [{"subject": nasty, "relation": "knows", "object": cypher, "subject_type": "Person"}],
+        },
+    )
     assert response.status_code == 201, response.text
     found = api.get("/v1/entities", params={"q": nasty}).json()
     assert found[0]["name"] == nasty

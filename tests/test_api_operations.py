@@ -3,12 +3,12 @@ timeouts, against a real uvicorn on 127.0.0.1 (rate limit lowered to make it rea
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import subprocess
 import sys
-import asyncio
 import time
 from types import SimpleNamespace
 
@@ -26,18 +26,30 @@ RATE_LIMIT = 40
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     port = free_port()
-    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path_factory.mktemp("ops-store")), "GRAPHRAG_PORT": str(port),
-           "GRAPHRAG_HOST": "127.0.0.1", "GRAPHRAG_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT)}
+    env = {
+        **os.environ,
+        "GRAPHRAG_DATA_DIR": str(tmp_path_factory.mktemp("ops-store")),
+        "GRAPHRAG_PORT": str(port),
+        "GRAPHRAG_HOST": "127.0.0.1",
+        "GRAPHRAG_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
+    }
     keys = []
     for tenant in ("ops", "other"):
-        created = subprocess.run([sys.executable, "-m", "graphrag", "keys", "create", "--tenant", tenant], env=env,
-                                 capture_output=True, text=True, timeout=120)
+        created = subprocess.run(
+            [sys.executable, "-m", "graphrag", "keys", "create", "--tenant", tenant],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert created.returncode == 0, created.stderr
         keys.append(json.loads(created.stdout)["key"])
     log_path = tmp_path_factory.mktemp("ops-log") / "server.log"
     with open(log_path, "w", encoding="utf-8") as log:
         server = subprocess.Popen([sys.executable, "-m", "graphrag", "serve"], env=env, stdout=log, stderr=log)
-    clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60, headers={"X-API-Key": key}) for key in keys]
+    clients = [
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60, headers={"X-API-Key": key}) for key in keys
+    ]
     wait_until_healthy(clients[0], server)
     yield clients, log_path
     for client in clients:
@@ -58,8 +70,9 @@ def test_request_ids_logs_and_metrics(served):
     assert client.post("/v1/query", json={"question": "Who founded Loom Corp?"}).status_code == 200
     metrics = client.get("/metrics").text
     assert 'graphrag_http_requests_total{method="GET",route="/v1/health",status="200"}' in metrics
-    assert re.search(r'graphrag_http_requests_total\{method="GET",route="/v1/entities/\{entity_id[^"]*\}",status="404"\}',
-                     metrics), metrics[:3000]
+    assert re.search(
+        r'graphrag_http_requests_total\{method="GET",route="/v1/entities/\{entity_id[^"]*\}",status="404"\}', metrics
+    ), metrics[:3000]
     assert 'graphrag_errors_total{code="not_found"} 1.0' in metrics
     assert "graphrag_ingested_documents_total 1.0" in metrics
     assert 'graphrag_model_duration_seconds_count{stage="embed"} 1.0' in metrics
@@ -80,8 +93,9 @@ def test_rate_limit_is_per_key_and_answers_429_in_the_envelope(served):
 
 def _queue_only_engines() -> TenantEngines:
     """The engine queue and lock without an engine (these tests are about the queue)."""
-    return TenantEngines(SimpleNamespace(settings=SimpleNamespace(tenant="default", auth_failures_per_minute=30)),
-                         keys=None)
+    return TenantEngines(
+        SimpleNamespace(settings=SimpleNamespace(tenant="default", auth_failures_per_minute=30)), keys=None
+    )
 
 
 def test_a_call_that_outlasts_the_timeout_is_answered_with_a_timeout_error_and_queued_calls_are_dropped():

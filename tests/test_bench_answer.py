@@ -29,14 +29,31 @@ def _run(*args: str, cwd: Path) -> tuple[int, dict]:
 def test_bad_arguments_are_clear_errors(tmp_path):
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"question": "Who?", "answers": ["A"], "supporting_titles": ["T"]}\n')
-    code, out = _run("--corpus", str(tmp_path / "missing.jsonl"), "--questions", str(questions), "--out",
-                     str(tmp_path / "o.json"), cwd=tmp_path)
+    code, out = _run(
+        "--corpus",
+        str(tmp_path / "missing.jsonl"),
+        "--questions",
+        str(questions),
+        "--out",
+        str(tmp_path / "o.json"),
+        cwd=tmp_path,
+    )
     assert code == 2 and "corpus not found" in out["error"]
-    code, out = _run("--corpus", str(questions), "--questions", str(questions), "--writers", "oracle", "--out",
-                     str(tmp_path / "o.json"), cwd=tmp_path)
+    code, out = _run(
+        "--corpus",
+        str(questions),
+        "--questions",
+        str(questions),
+        "--writers",
+        "oracle",
+        "--out",
+        str(tmp_path / "o.json"),
+        cwd=tmp_path,
+    )
     assert code == 2 and "--writers" in out["error"]
     questions.write_bytes(b"\x00\xff\xfe binary")
-    code, out = _run("--corpus", str(questions), "--questions", str(questions), "--out", str(tmp_path / "o.json"),
-                     cwd=tmp_path)
+    code, out = _run(
+        "--corpus", str(questions), "--questions", str(questions), "--out", str(tmp_path / "o.json"), cwd=tmp_path
+    )
     assert code == 2 and "not UTF-8 text" in out["error"]
     assert not (tmp_path / "o.json").exists()

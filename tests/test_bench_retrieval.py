@@ -26,14 +26,35 @@ def test_whole_run_on_the_demo_corpus(tmp_path, demo_corpus):
             heading, _, body = path.read_text(encoding="utf-8").partition("\n")
             out.write(json.dumps({"title": heading.lstrip("# ").strip(), "text": body.strip()}) + "\n")
     questions = tmp_path / "demo_dev.jsonl"
-    questions.write_text("\n".join(json.dumps(q) for q in [
-        {"question": "Who founded Veltrix Systems?", "supporting_titles": ["Veltrix Systems"]},
-        {"question": "Which company acquired Veltrix Systems?", "supporting_titles": ["Helix Dynamics"]},
-    ]) + "\n", encoding="utf-8")
+    questions.write_text(
+        "\n".join(
+            json.dumps(q)
+            for q in [
+                {"question": "Who founded Veltrix Systems?", "supporting_titles": ["Veltrix Systems"]},
+                {"question": "Which company acquired Veltrix Systems?", "supporting_titles": ["Helix Dynamics"]},
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     out_file = tmp_path / "results.json"
-    run = subprocess.run([sys.executable, str(SCRIPT), "--corpus", str(corpus), "--questions", str(questions),
-                          "--out", str(out_file), "--cache-dir", str(tmp_path / "cache")],
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--corpus",
+            str(corpus),
+            "--questions",
+            str(questions),
+            "--out",
+            str(out_file),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     sets = json.loads(out_file.read_text(encoding="utf-8"))["sets"]
     assert set(sets) == {"demo_dev"} and set(sets["demo_dev"]) == {"bm25", "dense", "hybrid", "graph"}
@@ -49,10 +70,25 @@ def test_bad_question_file_is_a_clear_error(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text(json.dumps({"title": "T", "text": "Some text."}) + "\n", encoding="utf-8")
     questions = tmp_path / "q.jsonl"
-    questions.write_text('{"question": "ok?", "supporting_titles": ["T"]}\n{"question": "no titles"}\n',
-                         encoding="utf-8")
-    run = subprocess.run([sys.executable, str(SCRIPT), "--corpus", str(corpus), "--questions", str(questions),
-                          "--out", str(tmp_path / "r.json"), "--cache-dir", str(tmp_path / "cache")],
-                         capture_output=True, text=True, timeout=120)
+    questions.write_text(
+        '{"question": "ok?", "supporting_titles": ["T"]}\n{"question": "no titles"}\n', encoding="utf-8"
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--corpus",
+            str(corpus),
+            "--questions",
+            str(questions),
+            "--out",
+            str(tmp_path / "r.json"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "q.jsonl:2" in json.loads(run.stdout)["error"] and "supporting_titles" in run.stdout

@@ -25,8 +25,15 @@ CITIES = ["Tallinn", "Porto", "Graz", "Lyon", "Aarhus", "Turin", "Ghent", "Berge
 
 def _documents() -> list[dict]:
     """60 documents of two facts each (a company's city and founder): enough for the held-out halves."""
-    return [company_document(f"Firm{n} Systems", f"{FIRST[n % 10]} {LAST[n % 6]}", CITIES[n % 8],
-                             ["The company employs four hundred people ."]) for n in range(60)]
+    return [
+        company_document(
+            f"Firm{n} Systems",
+            f"{FIRST[n % 10]} {LAST[n % 6]}",
+            CITIES[n % 8],
+            ["The company employs four hundred people ."],
+        )
+        for n in range(60)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -40,23 +47,46 @@ def setup(tmp_path_factory):
     lm = LanguageModel.load(SMOLLM2_135M.key, Settings.load().lm_cache_dir)
     peft_model = get_peft_model(lm.model, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"]))
     registry = AdapterRegistry(root / "adapters")
-    registry.save(peft_model, "default", AdapterManifest(
-        name="reader", kind="answer", base_model=lm.resolved.name, base_sha256=lm.resolved.sha256,
-        training_data_sha256="0" * 64, abstain_bias=0.75))
+    registry.save(
+        peft_model,
+        "default",
+        AdapterManifest(
+            name="reader",
+            kind="answer",
+            base_model=lm.resolved.name,
+            base_sha256=lm.resolved.sha256,
+            training_data_sha256="0" * 64,
+            abstain_bias=0.75,
+        ),
+    )
     return data, registry
 
 
 def _run(*args: str, registry: AdapterRegistry) -> tuple[int, dict]:
-    done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "GRAPHRAG_ANSWER_MODEL": "smollm2-135m",
-                               "GRAPHRAG_ADAPTERS_DIR": str(registry.root)})
-    return done.returncode, json.loads(done.stdout[done.stdout.index("{"):] if "{" in done.stdout else "{}")
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "GRAPHRAG_ANSWER_MODEL": "smollm2-135m", "GRAPHRAG_ADAPTERS_DIR": str(registry.root)},
+    )
+    return done.returncode, json.loads(done.stdout[done.stdout.index("{") :] if "{" in done.stdout else "{}")
 
 
 def test_tradeoff_reports_both_halves_and_leaves_the_manifest_alone(setup):
     data, registry = setup
-    code, out = _run("--data", str(data), "--adapter", "reader", "--tradeoff", "--calibration-examples", "12",
-                     "--validation-examples", "12", registry=registry)
+    code, out = _run(
+        "--data",
+        str(data),
+        "--adapter",
+        "reader",
+        "--tradeoff",
+        "--calibration-examples",
+        "12",
+        "--validation-examples",
+        "12",
+        registry=registry,
+    )
     assert code == 0, out
     for half in ("calibration", "validation"):
         found = out[half]
@@ -75,6 +105,14 @@ def test_bad_input_is_a_clear_error(setup, tmp_path):
     assert code == 2 and "--calibration-examples" in out["error"]
     garbage = tmp_path / "garbage.json"
     garbage.write_bytes(b"\x00\xff not json")
-    code, out = _run("--data", str(garbage), "--relations", str(data.parent / "rel_info.json"), "--adapter", "reader",
-                     "--tradeoff", registry=registry)
+    code, out = _run(
+        "--data",
+        str(garbage),
+        "--relations",
+        str(data.parent / "rel_info.json"),
+        "--adapter",
+        "reader",
+        "--tradeoff",
+        registry=registry,
+    )
     assert code == 2 and "garbage.json" in out["error"]

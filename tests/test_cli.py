@@ -19,8 +19,9 @@ def cli(tmp_path_factory):
     env.pop("GRAPHRAG_DEBUG", None)
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, "-m", "graphrag", *args], env=env, capture_output=True, text=True,
-                                timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-m", "graphrag", *args], env=env, capture_output=True, text=True, timeout=300
+        )
         if check:
             assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stderr, result.stderr
@@ -53,8 +54,13 @@ def test_ingest_ask_stats_delete(cli, demo_corpus):
 def test_batch_ask(cli, demo_corpus, tmp_path):
     cli("ingest", str(demo_corpus))
     questions = tmp_path / "q.jsonl"
-    questions.write_text(json.dumps({"id": "a", "question": "Who founded Veltrix Systems?"}) + "\n{bad json\n"
-                         + json.dumps({"id": "b", "question": "Who founded Zorblax Corp?"}) + "\n", encoding="utf-8")
+    questions.write_text(
+        json.dumps({"id": "a", "question": "Who founded Veltrix Systems?"})
+        + "\n{bad json\n"
+        + json.dumps({"id": "b", "question": "Who founded Zorblax Corp?"})
+        + "\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "answers.jsonl"
     result = cli("ask", "--questions", str(questions), "--out", str(out))
     assert ":2:" in result.stderr
@@ -89,8 +95,12 @@ def test_extract_writes_records_and_lists_bad_files(cli, demo_corpus, tmp_path):
     records = [ExtractionRecord.model_validate_json(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(records) == 3
     helix = next(r for r in records if r.title == "Helix Dynamics")
-    assert ("Helix Dynamics", "ACQUIRED", "Veltrix Systems") in {(r.source_name, r.type, r.target_name) for r in helix.relations}
-    errors = [json.loads(line) for line in (tmp_path / "out.jsonl.errors.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert ("Helix Dynamics", "ACQUIRED", "Veltrix Systems") in {
+        (r.source_name, r.type, r.target_name) for r in helix.relations
+    }
+    errors = [
+        json.loads(line) for line in (tmp_path / "out.jsonl.errors.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert {(e["source"].rsplit("/", 1)[-1], e["line"]) for e in errors} == {("bad.txt", None), ("mixed.jsonl", 2)}
     assert "1 files failed" in result.stderr
 
@@ -104,10 +114,16 @@ def test_demo_without_serving(cli, demo_questions):
 def test_serve_with_unreachable_neo4j_is_one_clear_error(tmp_path):
     from tests.servers import free_port
 
-    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path), "GRAPHRAG_GRAPH_BACKEND": "neo4j",
-           "GRAPHRAG_NEO4J_URI": f"bolt://127.0.0.1:{free_port()}", "GRAPHRAG_PORT": str(free_port())}
-    result = subprocess.run([sys.executable, "-m", "graphrag", "serve"], env=env, capture_output=True, text=True,
-                            timeout=120)
+    env = {
+        **os.environ,
+        "GRAPHRAG_DATA_DIR": str(tmp_path),
+        "GRAPHRAG_GRAPH_BACKEND": "neo4j",
+        "GRAPHRAG_NEO4J_URI": f"bolt://127.0.0.1:{free_port()}",
+        "GRAPHRAG_PORT": str(free_port()),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "graphrag", "serve"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("error [store_unavailable]") and "Traceback" not in result.stderr
 
@@ -124,9 +140,18 @@ def test_models_and_adapters_commands(cli, tmp_path):
     for name in ("v1", "v2"):  # manifests as scripts/finetune.py writes them (weights are not needed to list)
         folder = tmp_path / "adapters" / name
         folder.mkdir(parents=True)
-        (folder / "manifest.json").write_text(json.dumps({
-            "name": name, "kind": "answer", "base_model": "smollm2-135m", "base_sha256": "ab" * 32,
-            "training_data_sha256": "cd" * 32, "created_at": f"2026-11-2{name[1]}T00:00:00+00:00"}))
+        (folder / "manifest.json").write_text(
+            json.dumps(
+                {
+                    "name": name,
+                    "kind": "answer",
+                    "base_model": "smollm2-135m",
+                    "base_sha256": "ab" * 32,
+                    "training_data_sha256": "cd" * 32,
+                    "created_at": f"2026-11-2{name[1]}T00:00:00+00:00",
+                }
+            )
+        )
     config = _config(tmp_path, adapters)
     assert cli("--config", config, "adapters", "activate", "v1").stdout.strip() == "active answer adapter: v1"
     cli("--config", config, "adapters", "activate", "v2")
@@ -156,12 +181,22 @@ def test_finetune_script_rejects_bad_input(tmp_path):
     bad = tmp_path / "bad.json"
     for content in (b"\x00\x01binary", b'{"not": "a list"}', b'[{"title": "x"}]'):
         bad.write_bytes(content)
-        result = subprocess.run([sys.executable, str(script), "--data", str(bad), "--relations", str(bad)],
-                                env=env, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, str(script), "--data", str(bad), "--relations", str(bad)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert json.loads(result.stdout)["error"]
-    result = subprocess.run([sys.executable, str(script), "--data", str(bad), "--name", "../evil"], env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(script), "--data", str(bad), "--name", "../evil"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "invalid adapter name" in json.loads(result.stdout)["error"]
 
 
@@ -172,14 +207,25 @@ def test_bench_extract_rejects_bad_input(tmp_path):
     bad = tmp_path / "bad.json"
     relations = tmp_path / "rel_info.json"
     relations.write_text('{"P17": "country"}')
-    cases = ((b"\x00\x01binary", relations, "cannot read"), (b'[{"title": "x"}]', relations, "not in DocRED format"),
-             (b"[]", bad, "relation id -> name"))
+    cases = (
+        (b"\x00\x01binary", relations, "cannot read"),
+        (b'[{"title": "x"}]', relations, "not in DocRED format"),
+        (b"[]", bad, "relation id -> name"),
+    )
     for data, names, message in cases:
         bad.write_bytes(data)
-        result = subprocess.run([sys.executable, str(script), "--data", str(bad), "--relations", str(names)],
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, str(script), "--data", str(bad), "--relations", str(names)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert message in json.loads(result.stdout)["error"]
-    result = subprocess.run([sys.executable, str(script), "--data", str(bad), "--extractors", "magic"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(script), "--data", str(bad), "--extractors", "magic"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "--extractors takes spacy and/or lora" in result.stderr

@@ -10,15 +10,27 @@ def _rel(a: str, t: str, b: str, conf: float = 0.9, chunk: str = "") -> Relation
 
 NAMES = {x: x.upper() for x in "abcdefgh"}
 # Two tight triangles (a, b, c, d) and (e, f, g, h) with one weak bridge between them.
-RELATIONS = [_rel("a", "KNOWS", "b"), _rel("b", "KNOWS", "c"), _rel("a", "KNOWS", "c"), _rel("c", "KNOWS", "d"),
-             _rel("a", "FUNDS", "d"), _rel("e", "OWNS", "f"), _rel("f", "OWNS", "g"), _rel("e", "OWNS", "g"),
-             _rel("g", "OWNS", "h"), _rel("e", "OWNS", "h"), _rel("d", "MET", "e", conf=0.05)]
+RELATIONS = [
+    _rel("a", "KNOWS", "b"),
+    _rel("b", "KNOWS", "c"),
+    _rel("a", "KNOWS", "c"),
+    _rel("c", "KNOWS", "d"),
+    _rel("a", "FUNDS", "d"),
+    _rel("e", "OWNS", "f"),
+    _rel("f", "OWNS", "g"),
+    _rel("e", "OWNS", "g"),
+    _rel("g", "OWNS", "h"),
+    _rel("e", "OWNS", "h"),
+    _rel("d", "MET", "e", conf=0.05),
+]
 
 
 def test_two_clusters_are_found_with_extractive_summaries():
     found = detect_communities(RELATIONS, NAMES)
     assert [sorted(c.entity_ids) for c in sorted(found, key=lambda c: min(c.entity_ids))] == [
-        list("abcd"), list("efgh")]
+        list("abcd"),
+        list("efgh"),
+    ]
     assert [c.rank for c in found] == [1, 2]
     for community in found:
         assert community.summary.startswith("4 related entities around ")

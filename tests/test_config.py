@@ -10,7 +10,7 @@ from graphrag.errors import ConfigError
 
 def test_env_beats_file_and_overrides_beat_env(tmp_path, monkeypatch):
     config = tmp_path / "graphrag.toml"
-    config.write_text('top_k = 7\nchunk_size = 900\n', encoding="utf-8")
+    config.write_text("top_k = 7\nchunk_size = 900\n", encoding="utf-8")
     monkeypatch.setenv("GRAPHRAG_CHUNK_SIZE", "800")
     settings = Settings.load(config)
     assert (settings.top_k, settings.chunk_size) == (7, 800)
@@ -19,7 +19,7 @@ def test_env_beats_file_and_overrides_beat_env(tmp_path, monkeypatch):
 
 def test_config_env_var_names_the_file(tmp_path, monkeypatch):
     config = tmp_path / "c.toml"
-    config.write_text('[graphrag]\nmax_hops = 2\n', encoding="utf-8")
+    config.write_text("[graphrag]\nmax_hops = 2\n", encoding="utf-8")
     monkeypatch.setenv("GRAPHRAG_CONFIG", str(config))
     assert Settings.load().max_hops == 2
 

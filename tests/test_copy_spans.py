@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from graphrag.answering.prompt import EvidenceItem, evidence_part, user_message
 from graphrag.answering.decoding.copy_spans import FOLLOWING_CHARS, CopySpans
+from graphrag.answering.prompt import EvidenceItem, evidence_part, user_message
 
 EVIDENCE = "[1] Helix Dynamics: Helix Dynamics was founded by Marta  Kovac in Tallinn in 2004.\n[2] Porto: A city."
 
@@ -22,16 +22,28 @@ def test_an_answer_goes_on_only_as_the_evidence_does():
 def test_an_empty_answer_may_start_at_any_word_or_free_answer():
     starts = CopySpans(EVIDENCE).following("")
     assert {"marta kovac", "tallinn in 2004", "2004.", "yes.", "no.", "i don't know."} <= {
-        text[:len(word)] for text in starts for word in ("marta kovac", "tallinn in 2004", "2004.", "yes.", "no.",
-                                                         "i don't know.")}
+        text[: len(word)]
+        for text in starts
+        for word in ("marta kovac", "tallinn in 2004", "2004.", "yes.", "no.", "i don't know.")
+    }
     assert not any(text.startswith("arta") or text.startswith(" ") for text in starts)
 
 
-@pytest.mark.parametrize("answer, ends", [
-    ("Marta Kovac", True), (" marta kovac ", True), ("Tallinn in 2004.", True), ("Marta Kov", False),
-    ("Yes", True), ("no.", True), ("I don't know", True), ("founded by Marta Kovac in Porto", False), ("", False),
-    ("[2] Porto", True),
-])
+@pytest.mark.parametrize(
+    "answer, ends",
+    [
+        ("Marta Kovac", True),
+        (" marta kovac ", True),
+        ("Tallinn in 2004.", True),
+        ("Marta Kov", False),
+        ("Yes", True),
+        ("no.", True),
+        ("I don't know", True),
+        ("founded by Marta Kovac in Porto", False),
+        ("", False),
+        ("[2] Porto", True),
+    ],
+)
 def test_an_answer_may_end_only_where_a_span_ends_at_a_word_boundary(answer, ends):
     assert CopySpans(EVIDENCE).can_end(answer) is ends
 
@@ -50,7 +62,7 @@ def test_an_answer_stops_before_a_parenthesis():
 
 
 def test_a_free_answer_is_taken_whole():
-    """"know" of "I don't know." is no start: the base model copied "Kno" from there (2026-12-04)."""
+    """ "know" of "I don't know." is no start: the base model copied "Kno" from there (2026-12-04)."""
     spans = CopySpans(EVIDENCE)
     assert spans.following("Kno") == set() and not spans.can_end("know")
     assert not any(text.startswith(("know", "don't")) for text in spans.following(""))

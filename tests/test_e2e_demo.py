@@ -34,7 +34,7 @@ def test_multi_hop_answer_carries_its_graph_path(demo_engine):
     # citations point into the stored documents at the right offsets
     for citation in answer.citations:
         document = demo_engine.get_document(citation.document_id)
-        assert document.text[citation.start:citation.end] == citation.text
+        assert document.text[citation.start : citation.end] == citation.text
 
 
 def test_connection_question_uses_paths_between_entities(demo_engine):

@@ -8,9 +8,9 @@ import shutil
 import pytest
 
 from graphrag import Engine, Settings
-from graphrag.lm.embedding import HashingEmbedder
 from graphrag.errors import IndexMismatchError, LimitExceededError, NotFoundError
 from graphrag.graph_store.vector_index import FaissIndex
+from graphrag.lm.embedding import HashingEmbedder
 
 
 def test_ingest_twice_gives_identical_stats(make_engine, demo_corpus):
@@ -30,7 +30,10 @@ def test_changed_document_replaces_its_old_contribution(make_engine, tmp_path):
     path = tmp_path / "doc.txt"
     path.write_text("Ada Byron founded Loom Works in 1840. Loom Works acquired Weave Systems.", encoding="utf-8")
     engine.ingest([path])
-    assert any(r.type == "ACQUIRED" for r in engine.store.neighbors([e.id for e in engine.store.find_entities("Loom Works")], 1))
+    assert any(
+        r.type == "ACQUIRED"
+        for r in engine.store.neighbors([e.id for e in engine.store.find_entities("Loom Works")], 1)
+    )
     path.write_text("Ada Byron founded Loom Works in 1840.", encoding="utf-8")
     report = engine.ingest([path])
     assert report.documents_replaced == 1
@@ -41,8 +44,12 @@ def test_changed_document_replaces_its_old_contribution(make_engine, tmp_path):
 
 def test_delete_document_removes_only_what_it_alone_supported(make_engine, tmp_path):
     engine = make_engine(fake_embedder=True)
-    (tmp_path / "a.txt").write_text("Ada Byron founded Loom Works. Loom Works acquired Weave Systems.", encoding="utf-8")
-    (tmp_path / "b.txt").write_text("Ada Byron founded Loom Works. Carl Weber works for Weave Systems.", encoding="utf-8")
+    (tmp_path / "a.txt").write_text(
+        "Ada Byron founded Loom Works. Loom Works acquired Weave Systems.", encoding="utf-8"
+    )
+    (tmp_path / "b.txt").write_text(
+        "Ada Byron founded Loom Works. Carl Weber works for Weave Systems.", encoding="utf-8"
+    )
     report = engine.ingest([tmp_path])
     before = engine.stats()
     doc_a = next(d for d in engine.store.list_documents() if d.title == "a")
@@ -106,8 +113,12 @@ def test_bad_files_are_reported_and_nothing_stored_is_lost(make_engine, tmp_path
     with (bad / "huge.txt").open("wb") as handle:  # 50 MB, over the 2 MB limit
         handle.write(b"All work and no play. " * (50_000_000 // 22))
     (bad / "mixed.jsonl").write_text(
-        json.dumps({"id": "ok-1", "text": "Nadia Petrova founded Quartz Mills."}) + "\n{broken\n"
-        + json.dumps({"text": 42}) + "\n", encoding="utf-8")
+        json.dumps({"id": "ok-1", "text": "Nadia Petrova founded Quartz Mills."})
+        + "\n{broken\n"
+        + json.dumps({"text": 42})
+        + "\n",
+        encoding="utf-8",
+    )
     report = engine.ingest([bad])
     problems = {(p.source.rsplit("/", 1)[-1], p.line): p.code for p in report.problems}
     assert problems == {
@@ -127,9 +138,12 @@ def test_structured_triples_load_with_provenance(make_engine, tmp_path):
     engine = make_engine(fake_embedder=True)
     path = tmp_path / "facts.jsonl"
     path.write_text(
-        json.dumps({"subject": "Ada", "relation": "founded", "object": "Loom", "subject_type": "Person"}) + "\n"
-        + json.dumps({"subject": "Loom", "relation": "acquired by", "object": "Weave Inc", "object_type": "company"}) + "\n",
-        encoding="utf-8")
+        json.dumps({"subject": "Ada", "relation": "founded", "object": "Loom", "subject_type": "Person"})
+        + "\n"
+        + json.dumps({"subject": "Loom", "relation": "acquired by", "object": "Weave Inc", "object_type": "company"})
+        + "\n",
+        encoding="utf-8",
+    )
     report = engine.ingest([path])
     assert report.triples == 2
     relations = engine.store.neighbors([engine.store.find_entities("Ada")[0].id], 2)
@@ -171,8 +185,10 @@ def test_a_question_embedded_on_the_fast_path_equals_the_batch_encoding(real_emb
 
 def test_communities_are_recomputed_when_read_after_changes_not_on_every_write(make_engine):
     engine = make_engine(fake_embedder=True)
-    texts = ["Ada Marsh founded Loom Corp in Lindmark. Loom Corp acquired Weave Corp.",
-             "Bruno Vale founded Kestrel Labs in Ostrava. Kestrel Labs acquired Harrow Mills."]
+    texts = [
+        "Ada Marsh founded Loom Corp in Lindmark. Loom Corp acquired Weave Corp.",
+        "Bruno Vale founded Kestrel Labs in Ostrava. Kestrel Labs acquired Harrow Mills.",
+    ]
     runs = []
     original = engine.refresh_communities
     engine.refresh_communities = lambda: runs.append(1) or original()
@@ -202,7 +218,9 @@ def test_ingest_with_an_extraction_worker_matches_in_process_ingest(tmp_path, re
             assert not report.problems and report.documents_added >= 30  # so at least four batches of eight
             # the pooled run must really have extracted in the worker: this process never loaded spaCy's extractor
             assert (engine._extractor is None) == (workers == 1)
-            entities = sorted((e.id, e.name, e.type) for e in engine.store.get_entities(sorted(engine.store.entity_ids())))
+            entities = sorted(
+                (e.id, e.name, e.type) for e in engine.store.get_entities(sorted(engine.store.entity_ids()))
+            )
             question = real_embedder.embed(["Who founded Veltrix Systems?"], query=True)
             hits = [h.id for h in engine.chunk_index.search(question, 5)[0]]
             results.append((engine.stats(), entities, engine.chunk_index.ids(), engine.entity_index.ids(), hits))

@@ -11,8 +11,11 @@ def _word_counts(texts):
 
 
 PASSAGES = [
-    SelectableText("Harbor Mill", "Harbor Mill is a paper factory in Dunmore. It was built by Ada Quint in 1881. "
-                                  "Its chimney fell in a storm. The roof is slate."),
+    SelectableText(
+        "Harbor Mill",
+        "Harbor Mill is a paper factory in Dunmore. It was built by Ada Quint in 1881. "
+        "Its chimney fell in a storm. The roof is slate.",
+    ),
     SelectableText("Ada Quint", "Ada Quint was an engineer from Leeds. She studied in Glasgow. She liked sailing."),
     SelectableText("Storm of 1901", "The storm of 1901 flooded the valley. Boats were lost at sea."),
 ]
@@ -46,8 +49,9 @@ def test_a_sentence_comes_with_its_passage_lead(real_embedder):
 
 
 def test_graph_paths_are_kept_or_dropped_whole(real_embedder):
-    path = SelectableText("Graph path", "Harbor Mill -[BUILT_BY]-> Ada Quint. Ada Quint -[BORN_IN]-> Leeds.",
-                          splittable=False)
+    path = SelectableText(
+        "Graph path", "Harbor Mill -[BUILT_BY]-> Ada Quint. Ada Quint -[BORN_IN]-> Leeds.", splittable=False
+    )
     selector = EvidenceSelector(real_embedder, _word_counts, budget=20)
     kept = selector.select("Who built Harbor Mill?", [*PASSAGES, path])
     assert kept[-1] in (path.text, None)
@@ -75,10 +79,15 @@ def test_a_follow_up_question_reuses_the_sentence_vectors(real_embedder):
     assert len(counting.embedded) == 9  # every sentence once
     assert selector.select("Who built Harbor Mill in 1881?", PASSAGES) == first  # the same choice from kept vectors
     assert len(counting.embedded) == 9
-    selector.select("Which boats were lost?", PASSAGES[2:] + [SelectableText("Dunmore", "Dunmore is a town. "
-                                                                             "It has a harbour. It rains a lot.")])
-    assert counting.embedded[9:] == ["Dunmore. Dunmore is a town.", "Dunmore. It has a harbour.",
-                                     "Dunmore. It rains a lot."]  # only the new passage's sentences
+    selector.select(
+        "Which boats were lost?",
+        PASSAGES[2:] + [SelectableText("Dunmore", "Dunmore is a town. It has a harbour. It rains a lot.")],
+    )
+    assert counting.embedded[9:] == [
+        "Dunmore. Dunmore is a town.",
+        "Dunmore. It has a harbour.",
+        "Dunmore. It rains a lot.",
+    ]  # only the new passage's sentences
     selector.select("Who built Harbor Mill in 1881?", PASSAGES[:1])
     assert "Harbor Mill. Harbor Mill is a paper factory in Dunmore." in counting.embedded[12:]  # dropped: least used
 
@@ -87,11 +96,12 @@ def test_every_lm_writer_shares_one_selector(tmp_path, real_embedder):
     """The writers hand every LM writer the same selector, so sentence vectors kept for one question serve the
     next (a selector made per question kept nothing)."""
     from graphrag import Settings
-    from graphrag.lm.packages import SMOLLM2_135M
     from graphrag.answering.writers import AnswerWriters
+    from graphrag.lm.packages import SMOLLM2_135M
 
-    settings = Settings.load(data_dir=tmp_path, adapters_dir=tmp_path / "adapters", answer_model=SMOLLM2_135M.key,
-                             answer_writer="lm")
+    settings = Settings.load(
+        data_dir=tmp_path, adapters_dir=tmp_path / "adapters", answer_model=SMOLLM2_135M.key, answer_writer="lm"
+    )
     writers = AnswerWriters(settings, embedder=real_embedder)
     first, second = writers.pick(), writers.pick("none")
     assert first.selector is not None and first.selector is second.selector is writers.evidence_selector()

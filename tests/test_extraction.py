@@ -42,7 +42,9 @@ def test_copula_role_and_reversed_role(spacy_extractor):
 
 
 def test_apposition(spacy_extractor):
-    _, _, _, triples = extract(spacy_extractor, "Priya Natarajan, the chairman of Northwind Capital, spoke in Lindmark.")
+    _, _, _, triples = extract(
+        spacy_extractor, "Priya Natarajan, the chairman of Northwind Capital, spoke in Lindmark."
+    )
     assert ("Priya Natarajan", "CHAIRMAN_OF", "Northwind Capital") in triples
 
 
@@ -72,7 +74,7 @@ def test_provenance_on_every_item(spacy_extractor):
         assert rel.sentence in doc.text and 0 < rel.confidence <= 1
         assert valid_relation_type(rel.type)
     for mention in result.mentions:
-        assert doc.text[mention.start:mention.end] == mention.text
+        assert doc.text[mention.start : mention.end] == mention.text
 
 
 def test_relation_types_are_whitelisted():

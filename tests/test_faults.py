@@ -22,9 +22,11 @@ def _corpus(path, count: int) -> None:
     """``count`` short company histories (distinct names, shared places) and one malformed line."""
     with open(path, "w", encoding="utf-8") as out:
         for i in range(count):
-            text = (f"Mira Holt{i} founded Northwind{i} Labs in {PLACES[i % 4]} in {1950 + i % 60}. "
-                    f"Northwind{i} Labs acquired Keystone{i} Foundry. Keystone{i} Foundry is headquartered in "
-                    f"{PLACES[(i + 1) % 4]}. Mira Holt{i} studied at Greyhaven University.")
+            text = (
+                f"Mira Holt{i} founded Northwind{i} Labs in {PLACES[i % 4]} in {1950 + i % 60}. "
+                f"Northwind{i} Labs acquired Keystone{i} Foundry. Keystone{i} Foundry is headquartered in "
+                f"{PLACES[(i + 1) % 4]}. Mira Holt{i} studied at Greyhaven University."
+            )
             out.write(json.dumps({"id": f"history-{i}", "title": f"Northwind{i} Labs", "text": text}) + "\n")
         out.write("{this line is not JSON\n")
 
@@ -48,16 +50,23 @@ def test_kill_9_during_an_ingest_job_then_restart_resumes_and_converges(tmp_path
     assert expected["documents"] == 240
 
     port = free_port()
-    env = {**base, "GRAPHRAG_DATA_DIR": str(tmp_path / "served"), "GRAPHRAG_PORT": str(port),
-           "GRAPHRAG_JOB_STEP_CHUNKS": "8"}
+    env = {
+        **base,
+        "GRAPHRAG_DATA_DIR": str(tmp_path / "served"),
+        "GRAPHRAG_PORT": str(port),
+        "GRAPHRAG_JOB_STEP_CHUNKS": "8",
+    }
     key = json.loads(_run(env, "keys", "create", "--tenant", "acme").stdout)["key"]
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60, headers={"Authorization": f"Bearer {key}"})
     server = _serve(env)
     try:
         wait_until_healthy(client, server)
         with open(corpus, "rb") as upload:
-            accepted = client.post("/v1/documents", params={"mode": "async"},
-                                   files={"file": ("histories.jsonl", upload, "application/jsonl")})
+            accepted = client.post(
+                "/v1/documents",
+                params={"mode": "async"},
+                files={"file": ("histories.jsonl", upload, "application/jsonl")},
+            )
         assert accepted.status_code == 202, accepted.text
         job_url = accepted.headers["location"]
         deadline = time.monotonic() + 300

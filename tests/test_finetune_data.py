@@ -16,10 +16,30 @@ from graphrag.training.data import build_examples, load_redocred, parse_mix
 from .docred import company_document, docred_mention, write_docred
 
 RELATIONS = {"P159": "headquarters location", "P112": "founded by", "P571": "inception"}
-COMPANIES = ["Helix Dynamics", "Norther Labs", "Quill Systems", "Arbor Works", "Cobalt Forge", "Vela Media",
-             "Orbit Tools", "Lumen Data", "Pike Analytics", "Sable Robotics"]
-PEOPLE = ["Marta Kovac", "Jonas Berg", "Lena Holm", "Omar Said", "Ines Duarte", "Tomas Weber", "Ada Brandt", "Rui Costa",
-          "Eva Lind", "Karl Aho"]
+COMPANIES = [
+    "Helix Dynamics",
+    "Norther Labs",
+    "Quill Systems",
+    "Arbor Works",
+    "Cobalt Forge",
+    "Vela Media",
+    "Orbit Tools",
+    "Lumen Data",
+    "Pike Analytics",
+    "Sable Robotics",
+]
+PEOPLE = [
+    "Marta Kovac",
+    "Jonas Berg",
+    "Lena Holm",
+    "Omar Said",
+    "Ines Duarte",
+    "Tomas Weber",
+    "Ada Brandt",
+    "Rui Costa",
+    "Eva Lind",
+    "Karl Aho",
+]
 CITIES = ["Tallinn", "Porto", "Graz", "Lyon"]  # shared by several companies, so "same headquarters" can be yes
 FOUNDED = {company: 1950 + 7 * number for number, company in enumerate(COMPANIES)}
 
@@ -28,15 +48,27 @@ def _documents() -> list[dict]:
     documents = []
     for number, (company, person) in enumerate(zip(COMPANIES, PEOPLE)):
         city, year = CITIES[number % len(CITIES)], str(FOUNDED[company])
-        sentences = [f"{company} is a software company based in {city} .".split(),
-                     f"It was founded by {person} in {year} .".split(),
-                     f"{PEOPLE[number - 1]} leads its sales team .".split()]
+        sentences = [
+            f"{company} is a software company based in {city} .".split(),
+            f"It was founded by {person} in {year} .".split(),
+            f"{PEOPLE[number - 1]} leads its sales team .".split(),
+        ]
 
-        vertex_set = [[docred_mention(sentences, name, sent_id, kind)] for name, sent_id, kind in
-                      [(company, 0, "ORG"), (person, 1, "PER"), (city, 0, "LOC"), (year, 1, "TIME"),
-                       (PEOPLE[number - 1], 2, "PER")]]
-        labels = [{"h": 0, "t": 2, "r": "P159", "evidence": [0]}, {"h": 0, "t": 1, "r": "P112", "evidence": [1]},
-                  {"h": 0, "t": 3, "r": "P571", "evidence": [1]}]
+        vertex_set = [
+            [docred_mention(sentences, name, sent_id, kind)]
+            for name, sent_id, kind in [
+                (company, 0, "ORG"),
+                (person, 1, "PER"),
+                (city, 0, "LOC"),
+                (year, 1, "TIME"),
+                (PEOPLE[number - 1], 2, "PER"),
+            ]
+        ]
+        labels = [
+            {"h": 0, "t": 2, "r": "P159", "evidence": [0]},
+            {"h": 0, "t": 1, "r": "P112", "evidence": [1]},
+            {"h": 0, "t": 3, "r": "P571", "evidence": [1]},
+        ]
         documents.append({"title": company, "sents": sentences, "vertexSet": vertex_set, "labels": labels})
     return documents
 
@@ -44,8 +76,16 @@ def _documents() -> list[dict]:
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory):
     path = write_docred(tmp_path_factory.mktemp("redocred"), _documents())
-    return build_examples(load_redocred(path), RELATIONS, 40, unanswerable_share=0.0, multihop_share=0.0,
-                          replay_share=0.0, yesno_share=0.3, comparison_share=0.2)
+    return build_examples(
+        load_redocred(path),
+        RELATIONS,
+        40,
+        unanswerable_share=0.0,
+        multihop_share=0.0,
+        replay_share=0.0,
+        yesno_share=0.3,
+        comparison_share=0.2,
+    )
 
 
 def _evidence(example) -> list[str]:
@@ -68,7 +108,7 @@ def test_yes_no_questions_are_true_to_the_documents_and_balanced(examples):
     assert answers.count(("yes",)) == answers.count(("no",)) == 6
     for example in yes_no:
         question, cited = _question(example), _cited_text(example)
-        if (match := re.match(r"Is (.+) the (founder|headquarters) of (.+)\?", question)):
+        if match := re.match(r"Is (.+) the (founder|headquarters) of (.+)\?", question):
             number = COMPANIES.index(match.group(3))
             truth = PEOPLE[number] if match.group(2) == "founder" else CITIES[number % len(CITIES)]
             assert example.answers == (("yes",) if match.group(1) == truth else ("no",))
@@ -100,8 +140,12 @@ def test_comparison_questions_name_the_earlier_or_later_one(examples):
 
 def test_tokenised_text_is_joined_back_as_written(tmp_path):
     sentences = [["Anti", "-", "Oedipus", "sold", "6", ",", "960", "copies", ",", "3", "in", "Paris", "."]]
-    document = {"title": "Anti-Oedipus", "sents": sentences, "labels": [],
-                "vertexSet": [[docred_mention(sentences, "Anti - Oedipus", 0, "MISC")]]}
+    document = {
+        "title": "Anti-Oedipus",
+        "sents": sentences,
+        "labels": [],
+        "vertexSet": [[docred_mention(sentences, "Anti - Oedipus", 0, "MISC")]],
+    }
     loaded = load_redocred(write_docred(tmp_path, [document]))[0]
     assert loaded.sentences == ("Anti-Oedipus sold 6,960 copies, 3 in Paris.",)
     assert loaded.entities[0][0][0] == "Anti-Oedipus"
@@ -116,11 +160,17 @@ def _chained_documents(third_hop: bool = False) -> list[dict]:
     ``third_hop``: -> the birthplace's country (sentence 4, a third passage)."""
     documents = []
     for company, person, town, country in zip(COMPANIES, PEOPLE, TOWNS, COUNTRIES):
-        sentences = [f"{company} is a software company .".split(), f"It was founded by {person} .".split(),
-                     "The company grew quickly .".split(), f"{person} was born in {town} .".split()]
-        vertex_set = [[docred_mention(sentences, company, 0, "ORG")],
-                      [docred_mention(sentences, person, 1, "PER"), docred_mention(sentences, person, 3, "PER")],
-                      [docred_mention(sentences, town, 3, "LOC")]]
+        sentences = [
+            f"{company} is a software company .".split(),
+            f"It was founded by {person} .".split(),
+            "The company grew quickly .".split(),
+            f"{person} was born in {town} .".split(),
+        ]
+        vertex_set = [
+            [docred_mention(sentences, company, 0, "ORG")],
+            [docred_mention(sentences, person, 1, "PER"), docred_mention(sentences, person, 3, "PER")],
+            [docred_mention(sentences, town, 3, "LOC")],
+        ]
         labels = [{"h": 0, "t": 1, "r": "P112", "evidence": [1]}, {"h": 1, "t": 2, "r": "P19", "evidence": [3]}]
         if third_hop:
             sentences.append(f"{town} is a town in {country} .".split())
@@ -135,8 +185,18 @@ def _three_hop_examples(tmp_path, **options) -> list:
     tmp_path.mkdir(exist_ok=True)
     path = write_docred(tmp_path, _chained_documents(third_hop=True))
     relations = {"P112": "founded by", "P19": "place of birth", "P17": "country"}
-    made = build_examples(load_redocred(path), relations, 10, unanswerable_share=0.0, multihop_share=0.0,
-                          three_hop_share=0.5, replay_share=0.0, yesno_share=0.0, comparison_share=0.0, **options)
+    made = build_examples(
+        load_redocred(path),
+        relations,
+        10,
+        unanswerable_share=0.0,
+        multihop_share=0.0,
+        three_hop_share=0.5,
+        replay_share=0.0,
+        yesno_share=0.0,
+        comparison_share=0.0,
+        **options,
+    )
     return [e for e in made if e.kind == "multihop"]
 
 
@@ -169,8 +229,17 @@ def test_passage_sizes_cut_each_document_one_way(tmp_path):
 def test_broken_chains_keep_the_first_hop_and_lose_the_second(tmp_path):
     path = write_docred(tmp_path, _chained_documents())
     relations = {"P112": "founded by", "P19": "place of birth"}
-    made = build_examples(load_redocred(path), relations, 12, unanswerable_share=0.0, multihop_share=0.25,
-                          broken_chain_share=0.25, replay_share=0.0, yesno_share=0.0, comparison_share=0.0)
+    made = build_examples(
+        load_redocred(path),
+        relations,
+        12,
+        unanswerable_share=0.0,
+        multihop_share=0.25,
+        broken_chain_share=0.25,
+        replay_share=0.0,
+        yesno_share=0.0,
+        comparison_share=0.0,
+    )
     broken = [e for e in made if e.kind == "unanswerable"]
     chained = [e for e in made if e.kind == "multihop"]
     assert len(broken) == 3 and len(chained) == 3
@@ -188,11 +257,17 @@ def test_broken_chains_keep_the_first_hop_and_lose_the_second(tmp_path):
 
 def test_the_mix_is_parsed_and_checked():
     assert parse_mix("unanswerable=0.12, broken_chain=0.08,multihop=0.25") == {
-        "unanswerable_share": 0.12, "broken_chain_share": 0.08, "multihop_share": 0.25}
+        "unanswerable_share": 0.12,
+        "broken_chain_share": 0.08,
+        "multihop_share": 0.25,
+    }
     assert parse_mix("") == {}
     assert parse_mix("three_hop=0.05") == {"three_hop_share": 0.05}
-    for text, problem in [("unanswered=0.1", "unknown kind 'unanswered'"), ("yesno=lots", "needs a share"),
-                          ("replay=1.5", "needs a share")]:
+    for text, problem in [
+        ("unanswered=0.1", "unknown kind 'unanswered'"),
+        ("yesno=lots", "needs a share"),
+        ("replay=1.5", "needs a share"),
+    ]:
         with pytest.raises(ValueError, match=problem):
             parse_mix(text)
     with pytest.raises(ValueError, match="add up to more than 1"):
@@ -214,14 +289,25 @@ def test_the_same_data_builds_the_same_examples_in_every_process(tmp_path):
     """The data hash fingerprints a training run's checkpoints, so it must not depend on Python's per-process
     string hashing (an entity's mentions were once collected in a set, and an interrupted run then restarted from
     step 0 instead of resuming)."""
-    documents = [company_document(f"{name} Systems", f"{person} Quint", city, [f"{person} also plays chess ."])
-                 for name, person, city in [("Veltrix", "Ada", "Tallinn"), ("Orbend", "Bram", "Porto"),
-                                            ("Kestrel", "Cleo", "Graz"), ("Lumio", "Dov", "Lyon")]]
+    documents = [
+        company_document(f"{name} Systems", f"{person} Quint", city, [f"{person} also plays chess ."])
+        for name, person, city in [
+            ("Veltrix", "Ada", "Tallinn"),
+            ("Orbend", "Bram", "Porto"),
+            ("Kestrel", "Cleo", "Graz"),
+            ("Lumio", "Dov", "Lyon"),
+        ]
+    ]
     path = write_docred(tmp_path, documents)
     outputs = set()
     for hash_seed in ("1", "2", "3"):
-        run = subprocess.run([sys.executable, "-c", _HASH_OF_EXAMPLES, str(path)], capture_output=True, text=True,
-                             env={**os.environ, "PYTHONHASHSEED": hash_seed}, check=True)
+        run = subprocess.run(
+            [sys.executable, "-c", _HASH_OF_EXAMPLES, str(path)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            check=True,
+        )
         outputs.add(run.stdout.strip())
     assert len(outputs) == 1, outputs
     count = int(outputs.pop().split()[0])

@@ -39,8 +39,9 @@ def make_doc(key: str, text: str, facts: list[tuple[str, str, str]], tenant: str
             start = max(text.find(name), 0)
             mentions.append(Mention(ent.id, chunk.id, doc.id, start, start + len(name), name))
         rid = relation_id(source, rel_type, target)
-        relations.append(Relation(rid, source, target, rel_type, 0.9, doc.id, (chunk.id,),
-                                  f"{subject} {rel_type} {obj}"))
+        relations.append(
+            Relation(rid, source, target, rel_type, 0.9, doc.id, (chunk.id,), f"{subject} {rel_type} {obj}")
+        )
     return doc, [chunk], Extraction(tuple(entities.values()), tuple(relations), tuple(mentions))
 
 
@@ -87,10 +88,22 @@ def test_neighbors_and_paths(store):
 
 def test_neighbors_inside_a_cached_block_match_those_outside(store):
     # A chain of four hops: a cached block may fetch two hops' adjacency at once; the walk must not change.
-    chain = [("Ada", "FOUNDED", "Loom Corp"), ("Loom Corp", "ACQUIRED", "Weave Corp"),
-             ("Weave Corp", "OWNS", "Spool Corp"), ("Spool Corp", "SUPPLIES", "Bob")]
-    store.write_documents([make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp. Weave Corp owns "
-                                         "Spool Corp. Spool Corp supplies Bob.", chain)])
+    chain = [
+        ("Ada", "FOUNDED", "Loom Corp"),
+        ("Loom Corp", "ACQUIRED", "Weave Corp"),
+        ("Weave Corp", "OWNS", "Spool Corp"),
+        ("Spool Corp", "SUPPLIES", "Bob"),
+    ]
+    store.write_documents(
+        [
+            make_doc(
+                "a",
+                "Ada founded Loom Corp. Loom Corp acquired Weave Corp. Weave Corp owns "
+                "Spool Corp. Spool Corp supplies Bob.",
+                chain,
+            )
+        ]
+    )
     for hops, expected in ((1, {"FOUNDED"}), (2, {"FOUNDED", "ACQUIRED"}), (3, {"FOUNDED", "ACQUIRED", "OWNS"})):
         outside = store.neighbors([entity_id("Ada")], hops=hops)
         with store.cached_reads():
@@ -103,8 +116,12 @@ def test_neighbors_inside_a_cached_block_match_those_outside(store):
 
 
 def test_chunks_mentioning_each_caps_per_entity_and_document_heads(store):
-    store.write_documents([make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A),
-                           make_doc("b", "Ada founded Loom Corp. Bob works for Weave Corp.", FACTS_B)])
+    store.write_documents(
+        [
+            make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A),
+            make_doc("b", "Ada founded Loom Corp. Bob works for Weave Corp.", FACTS_B),
+        ]
+    )
     ada, loom, bob = entity_id("Ada"), entity_id("Loom Corp"), entity_id("Bob")
     both = sorted(store.chunks_mentioning_each([ada, loom, bob], per_entity=5))
     assert [e for e, _ in both].count(ada) == 2 and [e for e, _ in both].count(bob) == 1
@@ -122,9 +139,18 @@ def test_communities_are_stored_replaced_and_listed_by_rank(store):
 
     store.write_documents([make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A)])
     ada, loom, weave = entity_id("Ada"), entity_id("Loom Corp"), entity_id("Weave Corp")
-    first = [Community("c2", 2, 2, "Ada and Loom Corp", "2 related entities.", (ada, loom), ("x",)),
-             Community("c1", 1, 3, "Loom Corp, Ada and Weave Corp", "3 related entities. Ada founded Loom Corp.",
-                       (loom, ada, weave), ("chunk-1", "chunk-2"))]
+    first = [
+        Community("c2", 2, 2, "Ada and Loom Corp", "2 related entities.", (ada, loom), ("x",)),
+        Community(
+            "c1",
+            1,
+            3,
+            "Loom Corp, Ada and Weave Corp",
+            "3 related entities. Ada founded Loom Corp.",
+            (loom, ada, weave),
+            ("chunk-1", "chunk-2"),
+        ),
+    ]
     store.replace_communities(first)
     assert store.list_communities() == sorted(first, key=lambda c: c.rank)
     assert store.list_communities(limit=1) == [first[1]]
@@ -137,8 +163,12 @@ def test_communities_are_stored_replaced_and_listed_by_rank(store):
 
 
 def test_keyword_search_ignores_function_words_unless_that_is_all(store):
-    store.write_documents([make_doc("a", "Ada founded Loom Corp in Lindmark.", FACTS_A[:1]),
-                           make_doc("b", "The Who played in the hall of the town.", [])])
+    store.write_documents(
+        [
+            make_doc("a", "Ada founded Loom Corp in Lindmark.", FACTS_A[:1]),
+            make_doc("b", "The Who played in the hall of the town.", []),
+        ]
+    )
     hits = store.keyword_search("Who is the founder of the company in Lindmark?", 5)
     assert [store.get_chunks([h.id])[0].text[:3] for h in hits] == ["Ada"]  # "who", "the", "in" do not count
     assert store.keyword_search("The Who", 5)  # only function words: they are searched for after all
@@ -163,7 +193,8 @@ def test_mention_lookups_both_ways(store):
             assert sorted(found) == sorted([(ada, chunks[0].id), (loom, chunks[0].id)])
             assert len(store.chunks_mentioning([loom, ada], limit=1)) == 1
             assert sorted(store.entities_in_chunks([chunks[0].id, "no-such-chunk"])) == sorted(
-                (chunks[0].id, e) for e in (ada, loom, weave))
+                (chunks[0].id, e) for e in (ada, loom, weave)
+            )
 
 
 def test_entity_names_are_the_same_inside_and_outside_a_cached_block(store):
@@ -230,7 +261,7 @@ def test_replacing_a_changed_document_drops_stale_facts(store):
 
 
 def test_hostile_strings_are_stored_verbatim_and_searchable(store):
-    nasty = ["Robert'); DROP TABLE entities;--", "x\" OR 1=1 --", "MATCH (n) DETACH DELETE n", "50% off_sale \\ NEAR"]
+    nasty = ["Robert'); DROP TABLE entities;--", 'x" OR 1=1 --', "MATCH (n) DETACH DELETE n", "50% off_sale \\ NEAR"]
     facts = [(nasty[0], "KNOWS", nasty[1]), (nasty[2], "KNOWS", nasty[3])]
     store.write_documents([make_doc("n", " ".join(nasty), facts)])
     for name in nasty:
@@ -243,8 +274,12 @@ def test_hostile_strings_are_stored_verbatim_and_searchable(store):
 
 
 def test_keyword_search_ranks_matching_chunks(store):
-    store.write_documents([make_doc("a", "Ada founded Loom Corp in Lindmark.", FACTS_A[:1]),
-                           make_doc("b", "Bob works for Weave Corp.", FACTS_B[1:])])
+    store.write_documents(
+        [
+            make_doc("a", "Ada founded Loom Corp in Lindmark.", FACTS_A[:1]),
+            make_doc("b", "Bob works for Weave Corp.", FACTS_B[1:]),
+        ]
+    )
     hits = store.keyword_search("Who founded Loom?", 5)
     assert hits and store.get_chunks([hits[0].id])[0].text.startswith("Ada founded")
 
@@ -254,7 +289,9 @@ def test_entity_type_is_decided_by_vote(store):
     store.write_documents([doc_a])
     relabelled = Extraction(
         tuple(Entity(e.id, e.name, "Location" if e.name == "Ada" else e.type) for e in doc_a[2].entities),
-        doc_a[2].relations, doc_a[2].mentions)
+        doc_a[2].relations,
+        doc_a[2].mentions,
+    )
     doc_b = make_doc("b", "Ada founded Loom Corp!", FACTS_A[:1])
     doc_c = make_doc("c", "Ada founded Loom Corp?", FACTS_A[:1])
     store.write_documents([doc_b, (doc_c[0], doc_c[1], relabelled)])
@@ -262,8 +299,12 @@ def test_entity_type_is_decided_by_vote(store):
 
 
 def test_integrity_check_is_clean_after_writes_and_deletes_and_sees_a_planted_orphan(store):
-    store.write_documents([make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A),
-                           make_doc("b", "Ada founded Loom Corp. Bob works for Weave Corp.", FACTS_B)])
+    store.write_documents(
+        [
+            make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A),
+            make_doc("b", "Ada founded Loom Corp. Bob works for Weave Corp.", FACTS_B),
+        ]
+    )
     store.delete_document(make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A)[0].id)
     assert set(store.integrity_problems().values()) == {0}
     # An entity no document contributes and no relation touches: written behind the store's back.

@@ -8,16 +8,19 @@ import pytest
 import torch
 
 from graphrag import Settings
+from graphrag.answering.decoding.grammar import ReplyGrammar, ReplyTokens
+from graphrag.answering.decoding.reply import ReplyDecoding
 from graphrag.answering.prompt import ANSWER_SYSTEM, EvidenceItem, parse_reply, user_message
 from graphrag.lm.greedy import PromptLookup
 from graphrag.lm.model import LanguageModel
 from graphrag.lm.packages import SMOLLM2_135M
-from graphrag.answering.decoding.reply import ReplyDecoding
-from graphrag.answering.decoding.grammar import ReplyGrammar, ReplyTokens
 
 EVIDENCE = [
-    EvidenceItem("Ada Quint", "Ada Quint was a Scottish engineer. She studied in Glasgow and built the Forth "
-                              "Crossing pumping station in 1931."),
+    EvidenceItem(
+        "Ada Quint",
+        "Ada Quint was a Scottish engineer. She studied in Glasgow and built the Forth "
+        "Crossing pumping station in 1931.",
+    ),
     EvidenceItem("Forth Crossing", "The Forth Crossing is a bridge near Edinburgh, opened in 1936."),
     EvidenceItem("Glasgow", "Glasgow is the largest city in Scotland."),
 ]
@@ -45,23 +48,35 @@ def test_the_loop_writes_what_transformers_greedy_generate_writes(smollm2):
     ours = smollm2.generate(prompt, 24)
     inputs = smollm2.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
     with torch.inference_mode():
-        theirs = smollm2.model.generate(**inputs, max_new_tokens=24, do_sample=False, temperature=None, top_p=None,
-                                        top_k=None, pad_token_id=smollm2.tokenizer.pad_token_id)
+        theirs = smollm2.model.generate(
+            **inputs,
+            max_new_tokens=24,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            pad_token_id=smollm2.tokenizer.pad_token_id,
+        )
     assert ours.new_tokens > 0
-    assert list(ours.token_ids) == theirs[0, inputs["input_ids"].shape[1]:].tolist()
+    assert list(ours.token_ids) == theirs[0, inputs["input_ids"].shape[1] :].tolist()
     assert ours.forward_passes == ours.new_tokens  # one token a pass without drafting
 
 
-@pytest.mark.parametrize("question", ["Where did Ada Quint study?", "When did the Forth Crossing open?",
-                                      "Who painted the Mona Lisa?"])
+@pytest.mark.parametrize(
+    "question", ["Where did Ada Quint study?", "When did the Forth Crossing open?", "Who painted the Mona Lisa?"]
+)
 def test_drafting_and_the_prefix_cache_change_only_the_number_of_passes(smollm2, reply_tokens, question):
     prompt, user = _prompt(smollm2, question)
     decoding = ReplyDecoding(grammar=reply_tokens, copy_spans=True)
 
     def reply(draft_tokens: int):
         smollm2.draft_tokens = draft_tokens
-        return smollm2.generate(prompt, 40, logits_processors=decoding.processors(len(EVIDENCE), "Answer:", user, 40),
-                                vocabulary=decoding.vocabulary(prompt))
+        return smollm2.generate(
+            prompt,
+            40,
+            logits_processors=decoding.processors(len(EVIDENCE), "Answer:", user, 40),
+            vocabulary=decoding.vocabulary(prompt),
+        )
 
     smollm2.forget_prompts()
     plain = reply(0)
@@ -82,8 +97,11 @@ def test_a_new_question_reuses_the_shared_start_of_the_prompt(smollm2):
     smollm2.generate(first, 2)
     again = smollm2.generate(second, 8)
     fresh = smollm2.tokenizer(second, add_special_tokens=False)["input_ids"]
-    shared = next(i for i, (a, b) in enumerate(zip(smollm2.tokenizer(first, add_special_tokens=False)["input_ids"],
-                                                   fresh)) if a != b)
+    shared = next(
+        i
+        for i, (a, b) in enumerate(zip(smollm2.tokenizer(first, add_special_tokens=False)["input_ids"], fresh))
+        if a != b
+    )
     assert again.reused_prompt_tokens == shared > 0
     smollm2.forget_prompts()
     alone = smollm2.generate(second, 8)
@@ -107,17 +125,23 @@ def test_prompt_lookup_drafts_what_follows_the_last_words_in_the_prompt():
     assert lookup.first([1, 4], 2) == []
 
 
-@pytest.mark.parametrize("reply, count, expected", [
-    ("Answer: Glasgow\n", 3, "Evidence: 1, 2"), ("Answer: Glasgow\nEvidence: 2", 3, ", 3"),
-    ("Answer: Glasgow\nEvidence: 3", 3, ""), ("Answer: Glasgow\nEvidence: 1,", 1, ""),
-    ("Answer: Glasgow\nEvid", 1, "ence: 1"), ("Answer: I don't know\n", 3, "Evidence: none"),
-])
+@pytest.mark.parametrize(
+    "reply, count, expected",
+    [
+        ("Answer: Glasgow\n", 3, "Evidence: 1, 2"),
+        ("Answer: Glasgow\nEvidence: 2", 3, ", 3"),
+        ("Answer: Glasgow\nEvidence: 3", 3, ""),
+        ("Answer: Glasgow\nEvidence: 1,", 1, ""),
+        ("Answer: Glasgow\nEvid", 1, "ence: 1"),
+        ("Answer: I don't know\n", 3, "Evidence: none"),
+    ],
+)
 def test_the_grammar_drafts_the_evidence_line(smollm2, reply_tokens, reply, count, expected):
     tokenizer = smollm2.tokenizer
     prompt = tokenizer("Question: where?", add_special_tokens=False)["input_ids"]
     grammar = ReplyGrammar(reply_tokens, count, prefix="Answer:")
     grammar(torch.tensor([prompt]), torch.zeros(1, len(reply_tokens.texts)))  # the first call marks the prompt
-    ids = prompt + tokenizer(reply[len("Answer:"):], add_special_tokens=False)["input_ids"]
+    ids = prompt + tokenizer(reply[len("Answer:") :], add_special_tokens=False)["input_ids"]
     draft = grammar.draft(ids, 16)
     assert tokenizer.decode(draft) == expected
     for end in range(len(draft)):

@@ -27,8 +27,11 @@ def test_markdown_title_and_text(tmp_path):
 
 def test_html_drops_scripts_and_keeps_title(tmp_path):
     path = tmp_path / "page.html"
-    path.write_text("<html><head><title>Page T</title><script>var x = 'SECRET';</script></head>"
-                    "<body><p>Ada founded Loom.</p></body></html>", encoding="utf-8")
+    path.write_text(
+        "<html><head><title>Page T</title><script>var x = 'SECRET';</script></head>"
+        "<body><p>Ada founded Loom.</p></body></html>",
+        encoding="utf-8",
+    )
     doc = load(path).documents[0]
     assert doc.title == "Page T"
     assert "Ada founded Loom." in doc.text and "SECRET" not in doc.text
@@ -39,7 +42,8 @@ def _minimal_pdf(text: str) -> bytes:
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
@@ -144,7 +148,7 @@ def test_chunks_are_sentence_aligned_with_offsets_and_overlap():
     chunks = SentenceChunker(size=300, overlap=80).chunk(doc)
     assert len(chunks) > 5
     for chunk in chunks:
-        assert doc.text[chunk.start:chunk.end] == chunk.text
+        assert doc.text[chunk.start : chunk.end] == chunk.text
         assert len(chunk.text) <= 300
         assert chunk.text.startswith("Sentence number") and chunk.text.endswith(".")
     # consecutive chunks share at least one whole sentence (the overlap) and together cover the document

@@ -5,7 +5,12 @@ from graphrag.graph_store.keywords import MAX_TERMS, keyword_terms
 
 def test_function_words_are_dropped_and_order_kept():
     assert keyword_terms("Who founded the company that acquired Weave Corp?") == [
-        "founded", "company", "acquired", "weave", "corp"]
+        "founded",
+        "company",
+        "acquired",
+        "weave",
+        "corp",
+    ]
 
 
 def test_a_question_of_function_words_only_keeps_them():

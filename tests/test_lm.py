@@ -10,35 +10,69 @@ from dataclasses import asdict, replace
 import pytest
 
 from graphrag import Settings
-from graphrag.lm.adapters import AdapterManifest, AdapterRegistry
+from graphrag.answering.writers import AnswerWriters
 from graphrag.errors import InputError, ModelError, ModelOutputError, NotFoundError
-from graphrag.training.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
-from graphrag.training.data import build_examples, data_sha256, load_redocred, split_documents
+from graphrag.lm.adapters import AdapterManifest, AdapterRegistry
 from graphrag.lm.model import LanguageModel, resolve_model
 from graphrag.lm.packages import SMOLLM2_135M
-from graphrag.answering.writers import AnswerWriters
+from graphrag.training.data import build_examples, data_sha256, load_redocred, split_documents
+from graphrag.training.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
 
 from .docred import company_document, write_docred
 
-PEOPLE = ["Marta Kovac", "Jonas Berg", "Lena Holm", "Omar Said", "Ines Duarte", "Tomas Weber", "Ada Brandt", "Rui Costa"]
-COMPANIES = ["Helix Dynamics", "Norther Labs", "Quill Systems", "Arbor Works", "Cobalt Forge", "Vela Media",
-             "Orbit Tools", "Lumen Data"]
+PEOPLE = [
+    "Marta Kovac",
+    "Jonas Berg",
+    "Lena Holm",
+    "Omar Said",
+    "Ines Duarte",
+    "Tomas Weber",
+    "Ada Brandt",
+    "Rui Costa",
+]
+COMPANIES = [
+    "Helix Dynamics",
+    "Norther Labs",
+    "Quill Systems",
+    "Arbor Works",
+    "Cobalt Forge",
+    "Vela Media",
+    "Orbit Tools",
+    "Lumen Data",
+]
 CITIES = ["Tallinn", "Porto", "Graz", "Lyon", "Aarhus", "Turin", "Ghent", "Bergen"]
 RELATIONS = {"P159": "headquarters location", "P112": "founded by"}
 
 
 def _docred_documents() -> list[dict]:
     """Small DocRED-format documents: a company, its founder and its city, with two facts each."""
-    return [company_document(company, person, city, [f"{person.split()[0]} studied physics before starting the "
-                                                     "firm .", "The company employs four hundred people ."])
-            for company, person, city in zip(COMPANIES, PEOPLE, CITIES)]
+    return [
+        company_document(
+            company,
+            person,
+            city,
+            [
+                f"{person.split()[0]} studied physics before starting the firm .",
+                "The company employs four hundred people .",
+            ],
+        )
+        for company, person, city in zip(COMPANIES, PEOPLE, CITIES)
+    ]
 
 
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory):
     documents = load_redocred(write_docred(tmp_path_factory.mktemp("redocred"), _docred_documents()))
-    return build_examples(documents, RELATIONS, 16, unanswerable_share=0.25, multihop_share=0.0, replay_share=0.0,
-                          yesno_share=0.0, comparison_share=0.0)
+    return build_examples(
+        documents,
+        RELATIONS,
+        16,
+        unanswerable_share=0.25,
+        multihop_share=0.0,
+        replay_share=0.0,
+        yesno_share=0.0,
+        comparison_share=0.0,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +84,25 @@ def smollm2(tmp_path_factory):
 def trained(smollm2, examples, tmp_path_factory):
     """One short LoRA run on the real model; returns (the model with adapter 'first', loss before, result)."""
     before = _mean_reply_loss(smollm2, examples, adapter=None)
-    options = LoraOptions(rank=8, alpha=16, dropout=0.0, target_modules=("q_proj", "v_proj"), epochs=3,
-                          learning_rate=2e-3, batch_size=4, max_length=768)
-    result = train_lora(smollm2, "first", examples, options, tmp_path_factory.mktemp("ckpt") / "first",
-                        data_sha256(examples), progress=False)
+    options = LoraOptions(
+        rank=8,
+        alpha=16,
+        dropout=0.0,
+        target_modules=("q_proj", "v_proj"),
+        epochs=3,
+        learning_rate=2e-3,
+        batch_size=4,
+        max_length=768,
+    )
+    result = train_lora(
+        smollm2,
+        "first",
+        examples,
+        options,
+        tmp_path_factory.mktemp("ckpt") / "first",
+        data_sha256(examples),
+        progress=False,
+    )
     return smollm2, before, result, options
 
 
@@ -119,14 +168,17 @@ def test_the_training_loss_is_the_models_own_cross_entropy_on_the_reply(trained,
     lm.model.set_adapter("first")
     with torch.inference_mode():
         logits = lm.model(input_ids=input_ids).logits[0].float()
-        expected = torch.nn.functional.cross_entropy(logits[-reply_tokens - 1:-1], input_ids[0, -reply_tokens:],
-                                                     reduction="sum")
+        expected = torch.nn.functional.cross_entropy(
+            logits[-reply_tokens - 1 : -1], input_ids[0, -reply_tokens:], reduction="sum"
+        )
         with lm.model.disable_adapter():
             base_logits = lm.model(input_ids=input_ids).logits[0].float()
-            base_expected = torch.nn.functional.cross_entropy(base_logits[-reply_tokens - 1:-1],
-                                                              input_ids[0, -reply_tokens:], reduction="sum")
+            base_expected = torch.nn.functional.cross_entropy(
+                base_logits[-reply_tokens - 1 : -1], input_ids[0, -reply_tokens:], reduction="sum"
+            )
             assert float(reply_loss_sum(lm.model, ids, reply_tokens, lm.device)) == pytest.approx(
-                float(base_expected), rel=1e-4)
+                float(base_expected), rel=1e-4
+            )
     assert float(expected) != pytest.approx(float(base_expected), rel=1e-3)  # the adapter changes the loss
     loss = reply_loss_sum(lm.model, ids, reply_tokens, lm.device)
     assert float(loss) == pytest.approx(float(expected), rel=1e-4)
@@ -141,9 +193,15 @@ def test_adapter_saves_loads_swaps_and_rolls_back(trained, examples, tmp_path):
 
     lm, _, result, options = trained
     registry = AdapterRegistry(tmp_path / "adapters")
-    manifest = AdapterManifest(name="first", kind="answer", base_model=lm.resolved.name,
-                               base_sha256=lm.resolved.sha256, training_data_sha256=data_sha256(examples),
-                               hyperparameters={"rank": options.rank}, metrics={"last_loss": result.last_loss})
+    manifest = AdapterManifest(
+        name="first",
+        kind="answer",
+        base_model=lm.resolved.name,
+        base_sha256=lm.resolved.sha256,
+        training_data_sha256=data_sha256(examples),
+        hyperparameters={"rank": options.rank},
+        metrics={"last_loss": result.last_loss},
+    )
     registry.save(lm.model, "first", manifest)
     prompt = lm.chat_prompt(examples[0].system, examples[0].user)
     trained_reply = lm.generate(prompt, 24, adapter="first").text
@@ -207,8 +265,9 @@ def test_an_unknown_or_wrong_kind_adapter_is_refused_before_the_model_loads(tmp_
     """A mistyped adapter name is answered at once: loading the base model first took longer than a client waits."""
     registry = AdapterRegistry(tmp_path / "adapters")
     (registry.root / "reader").mkdir(parents=True)
-    manifest = AdapterManifest(name="reader", kind="extractor", base_model="m", base_sha256="0" * 64,
-                               training_data_sha256="0" * 64)
+    manifest = AdapterManifest(
+        name="reader", kind="extractor", base_model="m", base_sha256="0" * 64, training_data_sha256="0" * 64
+    )
     (registry.root / "reader" / "manifest.json").write_text(json.dumps(asdict(manifest)))
     loads: list[str] = []
     monkeypatch.setattr(LanguageModel, "load", classmethod(lambda cls, *a, **k: loads.append(a[0])))
@@ -237,7 +296,9 @@ def test_a_bf16_load_reads_a_bf16_copy_with_the_same_weights(smollm2):
         assert sorted(saved_half.keys()) == names
         for name in names[:: max(1, len(names) // 12)]:
             stored = saved_half.get_tensor(name)
-            assert stored.dtype == torch.bfloat16 and torch.equal(stored, saved_full.get_tensor(name).to(torch.bfloat16))
+            assert stored.dtype == torch.bfloat16 and torch.equal(
+                stored, saved_full.get_tensor(name).to(torch.bfloat16)
+            )
     prompt = half.chat_prompt("You answer briefly.", "What is the capital of France?")
     assert half.generate(prompt, 8).new_tokens > 0
 
@@ -258,8 +319,11 @@ def test_generation_stops_when_asked(smollm2):
 def test_prompt_lookup_drafts_copied_tokens_without_changing_the_reply(smollm2):
     """With drafting on, a reply that copies the prompt takes fewer forward passes than it has tokens, and is the
     reply one-token-a-pass greedy decoding writes."""
-    prompt = smollm2.chat_prompt("You repeat text exactly.", "Repeat this sentence exactly: Marta Kovac founded "
-                                 "Helix Dynamics in Tallinn in 2004 and sold it to Norther Labs of Porto in 2019.")
+    prompt = smollm2.chat_prompt(
+        "You repeat text exactly.",
+        "Repeat this sentence exactly: Marta Kovac founded "
+        "Helix Dynamics in Tallinn in 2004 and sold it to Norther Labs of Porto in 2019.",
+    )
     drafting = LanguageModel(smollm2.resolved, smollm2.model, smollm2.tokenizer, smollm2.device, draft_tokens=10)
     drafting.adapters = dict(smollm2.adapters)  # the same torch model: base alone when no adapter is named
     base_model = getattr(smollm2.model, "get_base_model", lambda: smollm2.model)()
@@ -285,8 +349,11 @@ def test_a_restricted_vocabulary_scores_only_its_tokens_and_keeps_replies_that_u
     from graphrag.answering.prompt import reply_vocabulary
     from graphrag.lm.vocabulary import restricted_output_head, vocabulary_token_ids
 
-    prompt = smollm2.chat_prompt("You answer in a few words.", "Evidence: Helix Dynamics was founded by Marta Kovac "
-                                 "in Tallinn in 2004.\nQuestion: Who founded Helix Dynamics?")
+    prompt = smollm2.chat_prompt(
+        "You answer in a few words.",
+        "Evidence: Helix Dynamics was founded by Marta Kovac "
+        "in Tallinn in 2004.\nQuestion: Who founded Helix Dynamics?",
+    )
     allowed = vocabulary_token_ids(smollm2.tokenizer, reply_vocabulary(prompt))
     assert set(smollm2.tokenizer(" Tallinn", add_special_tokens=False)["input_ids"]) <= set(allowed)
     assert set(smollm2.tokenizer("Helix", add_special_tokens=False)["input_ids"]) <= set(allowed)  # reply-initial
@@ -329,21 +396,52 @@ def test_a_restricted_vocabulary_scores_only_its_tokens_and_keeps_replies_that_u
 
 def test_training_resumes_from_its_checkpoint(examples, tmp_path):
     """An interrupted run (max_steps) resumed in a fresh process-like model ends where an uninterrupted run does."""
-    options = LoraOptions(rank=4, alpha=8, dropout=0.0, target_modules=("q_proj",), epochs=2, batch_size=4,
-                          max_length=768)
+    options = LoraOptions(
+        rank=4, alpha=8, dropout=0.0, target_modules=("q_proj",), epochs=2, batch_size=4, max_length=768
+    )
     cache, sha = Settings.load().lm_cache_dir, data_sha256(examples)
-    first = train_lora(LanguageModel.load(SMOLLM2_135M.key, cache), "resume", examples[:8], options,
-                       tmp_path / "interrupted", sha, progress=False, max_steps=2)
+    first = train_lora(
+        LanguageModel.load(SMOLLM2_135M.key, cache),
+        "resume",
+        examples[:8],
+        options,
+        tmp_path / "interrupted",
+        sha,
+        progress=False,
+        max_steps=2,
+    )
     assert first.steps == 2 and json.loads((tmp_path / "interrupted" / "state.json").read_text())["step"] == 2
-    resumed = train_lora(LanguageModel.load(SMOLLM2_135M.key, cache), "resume", examples[:8], options,
-                         tmp_path / "interrupted", sha, progress=False)
+    resumed = train_lora(
+        LanguageModel.load(SMOLLM2_135M.key, cache),
+        "resume",
+        examples[:8],
+        options,
+        tmp_path / "interrupted",
+        sha,
+        progress=False,
+    )
     assert resumed.resumed_from_step == 2 and resumed.steps == 4 and resumed.losses[:2] == first.losses
-    straight = train_lora(LanguageModel.load(SMOLLM2_135M.key, cache), "resume", examples[:8], options,
-                          tmp_path / "straight", sha, progress=False)
+    straight = train_lora(
+        LanguageModel.load(SMOLLM2_135M.key, cache),
+        "resume",
+        examples[:8],
+        options,
+        tmp_path / "straight",
+        sha,
+        progress=False,
+    )
     assert straight.resumed_from_step == 0
     assert resumed.losses == pytest.approx(straight.losses, rel=1e-3)
-    other = train_lora(LanguageModel.load(SMOLLM2_135M.key, cache), "resume", examples[:8],
-                       replace(options, rank=8), tmp_path / "interrupted", sha, progress=False, max_steps=1)
+    other = train_lora(
+        LanguageModel.load(SMOLLM2_135M.key, cache),
+        "resume",
+        examples[:8],
+        replace(options, rank=8),
+        tmp_path / "interrupted",
+        sha,
+        progress=False,
+        max_steps=1,
+    )
     assert other.resumed_from_step == 0  # other options: the old checkpoint is not reused
 
 
@@ -374,10 +472,10 @@ class _ScriptedModel:
 
 
 def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
-    from graphrag.answering.extractive import ExtractiveAnswerWriter
-    from graphrag.answering.prompt import reply_vocabulary
-    from graphrag.answering.lm_reader import LMAnswerWriter
     from graphrag.answering.decoding.reply import ReplyDecoding
+    from graphrag.answering.extractive import ExtractiveAnswerWriter
+    from graphrag.answering.lm_reader import LMAnswerWriter
+    from graphrag.answering.prompt import reply_vocabulary
 
     question = "Who founded the company that acquired Veltrix Systems?"
     retrieval = demo_engine.retrieve(question)
@@ -391,8 +489,12 @@ def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
     assert raised.value.details["reply"] == "Marta founded it, I think." and "2 lines" in raised.value.message
 
     numbered = malformed.numbered_evidence(retrieval)
-    cited, name = next((i, name) for i, n in enumerate(numbered, 1) for name in ("Marta Kowalski", "Tomas Reyes")
-                       if n.evidence and name in n.item.text)
+    cited, name = next(
+        (i, name)
+        for i, n in enumerate(numbered, 1)
+        for name in ("Marta Kowalski", "Tomas Reyes")
+        if n.evidence and name in n.item.text
+    )
     good = LMAnswerWriter(_ScriptedModel(f"Answer: {name}\nEvidence: {cited}"), extractive)
     answer = good.write(question, retrieval)
     assert answer.text == name and not answer.abstained
@@ -463,19 +565,29 @@ def test_lm_writer_reads_only_the_selected_sentences(demo_engine, real_embedder)
 def test_http_adapter_field(trained, examples, demo_engine, tmp_path):
     from litestar.testing import TestClient
 
-    from server.api_keys import ApiKeyStore
     from graphrag.engine import Engine
+    from server.api_keys import ApiKeyStore
     from server.app import create_app
 
     lm, _, result, _ = trained
-    settings = Settings.load(data_dir=tmp_path / "data", adapters_dir=tmp_path / "adapters",
-                             answer_model=SMOLLM2_135M.key)
+    settings = Settings.load(
+        data_dir=tmp_path / "data", adapters_dir=tmp_path / "adapters", answer_model=SMOLLM2_135M.key
+    )
     registry = AdapterRegistry(settings.adapters_root)
-    registry.save(lm.model, "first", AdapterManifest(
-        name="first", kind="answer", base_model=lm.resolved.name, base_sha256=lm.resolved.sha256,
-        training_data_sha256=data_sha256(examples)))
-    engine = Engine(settings, demo_engine.store, demo_engine.embedder, demo_engine.chunk_index,
-                    demo_engine.entity_index)
+    registry.save(
+        lm.model,
+        "first",
+        AdapterManifest(
+            name="first",
+            kind="answer",
+            base_model=lm.resolved.name,
+            base_sha256=lm.resolved.sha256,
+            training_data_sha256=data_sha256(examples),
+        ),
+    )
+    engine = Engine(
+        settings, demo_engine.store, demo_engine.embedder, demo_engine.chunk_index, demo_engine.entity_index
+    )
     try:
         # The test client is not on 127.0.0.1, so open mode would refuse it: it sends a key, as a remote client does.
         _, key = ApiKeyStore(settings.keys_path).create("default", "test")
@@ -532,8 +644,9 @@ def test_merged_adapters_match_peft_and_give_the_base_weights_back_exactly(train
     second = tmp_path / "second"  # a different adapter of the same shape: the first with B halved and negated
     shutil.copytree(first, second)
     weights = load_file(str(second / "adapter_model.safetensors"))
-    save_file({k: (-0.5 * v if "lora_B" in k else v) for k, v in weights.items()},
-              str(second / "adapter_model.safetensors"))
+    save_file(
+        {k: (-0.5 * v if "lora_B" in k else v) for k, v in weights.items()}, str(second / "adapter_model.safetensors")
+    )
 
     cache = Settings.load().lm_cache_dir
     plain = LanguageModel.load(SMOLLM2_135M.key, cache, dtype="fp32")

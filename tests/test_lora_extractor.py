@@ -12,17 +12,24 @@ import sys
 import pytest
 
 from graphrag import Engine, Settings
-from graphrag.lm.adapters import AdapterManifest, AdapterRegistry
 from graphrag.errors import ModelOutputError
-from graphrag.training.fact_metrics import score_fact_sets
 from graphrag.extraction.lora_extractor import LoraRelationExtractor
-from graphrag.extraction.lora_prompt import (FactTriple, facts_from_reply, format_facts, parse_facts,
-                                             passage_windows, read_fact_stream, stop_generating)
-from graphrag.training.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
-from graphrag.training.data import build_extraction_examples, data_sha256, load_redocred
+from graphrag.extraction.lora_prompt import (
+    FactTriple,
+    facts_from_reply,
+    format_facts,
+    parse_facts,
+    passage_windows,
+    read_fact_stream,
+    stop_generating,
+)
 from graphrag.indexing.loaders import SentenceChunker, document_from_text
+from graphrag.lm.adapters import AdapterManifest, AdapterRegistry
 from graphrag.lm.model import Generation, LanguageModel
 from graphrag.lm.packages import SMOLLM2_135M
+from graphrag.training.data import build_extraction_examples, data_sha256, load_redocred
+from graphrag.training.fact_metrics import score_fact_sets
+from graphrag.training.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
 from tests.test_lm import PEOPLE, RELATIONS, _docred_documents
 
 
@@ -37,12 +44,22 @@ def test_parse_facts_accepts_the_schema_and_rejects_everything_else():
     facts = [FactTriple("Helix Dynamics", "headquarters location", "Tallinn")]
     assert parse_facts(format_facts(facts)) == facts
     assert parse_facts("  []\n") == []
-    assert parse_facts('[{"head": " Helix  Dynamics", "relation": "founded by", "tail": "Marta"}]')[0].head == "Helix Dynamics"
-    for bad in ("Helix Dynamics is in Tallinn", '{"head": "a", "relation": "b", "tail": "c"}',
-                '[{"head": "a", "relation": "b"}]', '[{"head": "a", "relation": "b", "tail": "c", "why": "d"}]',
-                '[{"head": "", "relation": "b", "tail": "c"}]', '[{"head": 1, "relation": "b", "tail": "c"}]',
-                '[["a", "b", "c"]]', '[] trailing', json.dumps([{"head": "a", "relation": "b", "tail": "c"}] * 33),
-                json.dumps([{"head": "a" * 161, "relation": "b", "tail": "c"}])):
+    assert (
+        parse_facts('[{"head": " Helix  Dynamics", "relation": "founded by", "tail": "Marta"}]')[0].head
+        == "Helix Dynamics"
+    )
+    for bad in (
+        "Helix Dynamics is in Tallinn",
+        '{"head": "a", "relation": "b", "tail": "c"}',
+        '[{"head": "a", "relation": "b"}]',
+        '[{"head": "a", "relation": "b", "tail": "c", "why": "d"}]',
+        '[{"head": "", "relation": "b", "tail": "c"}]',
+        '[{"head": 1, "relation": "b", "tail": "c"}]',
+        '[["a", "b", "c"]]',
+        "[] trailing",
+        json.dumps([{"head": "a", "relation": "b", "tail": "c"}] * 33),
+        json.dumps([{"head": "a" * 161, "relation": "b", "tail": "c"}]),
+    ):
         with pytest.raises(ModelOutputError):
             parse_facts(bad)
 
@@ -50,17 +67,25 @@ def test_parse_facts_accepts_the_schema_and_rejects_everything_else():
 def test_a_generated_reply_is_read_as_a_stream_that_ends_at_a_repeated_fact():
     one = '{"head": "Helix Dynamics", "relation": "founded by", "tail": "Marta Kovac"}'
     two = '{"head": "Helix Dynamics", "relation": "headquarters location", "tail": "Tallinn"}'
-    facts = [FactTriple("Helix Dynamics", "founded by", "Marta Kovac"),
-             FactTriple("Helix Dynamics", "headquarters location", "Tallinn")]
+    facts = [
+        FactTriple("Helix Dynamics", "founded by", "Marta Kovac"),
+        FactTriple("Helix Dynamics", "headquarters location", "Tallinn"),
+    ]
     looping = f"[{one}, {two}, {two}, {two}, {two[:20]}"  # greedy decoding stuck, cut at the token limit
     assert read_fact_stream(looping).repeated and facts_from_reply(looping) == facts
     assert stop_generating(f"[{one}, {two}, {two}") and not stop_generating(f"[{one}, {two}, {two[:30]}")
     assert facts_from_reply(f" [{one}, {two}] ") == facts and facts_from_reply("[]") == []
     unfinished = read_fact_stream(f"[{one}, {two[:30]}")
     assert unfinished.facts == tuple(facts[:1]) and not unfinished.finished and not stop_generating(f"[{one}, ")
-    for bad in (f"[{one}, {two[:30]}", f"[{one}] and more", f"Facts: [{one}]", f"[{one} {two}]", '[["a", "b"]]',
-                '[{"head": "a", "relation": "b"}]', "[" + ", ".join(
-                    '{"head": "a%d", "relation": "b", "tail": "c"}' % i for i in range(33)) + "]"):
+    for bad in (
+        f"[{one}, {two[:30]}",
+        f"[{one}] and more",
+        f"Facts: [{one}]",
+        f"[{one} {two}]",
+        '[["a", "b"]]',
+        '[{"head": "a", "relation": "b"}]',
+        "[" + ", ".join(f'{{"head": "a{i}", "relation": "b", "tail": "c"}}' for i in range(33)) + "]",
+    ):
         with pytest.raises(ModelOutputError):
             facts_from_reply(bad)
         if bad != f"[{one}, {two[:30]}":
@@ -81,8 +106,10 @@ def test_extraction_examples_state_only_facts_their_passage_contains(extraction_
 
 
 def test_fact_scores():
-    score = score_fact_sets([("The Helix", "Founded by", "Marta"), ("x", "y", "z")],
-                            [("helix", "founded by", "marta."), ("a", "b", "c"), ("d", "e", "f")])
+    score = score_fact_sets(
+        [("The Helix", "Founded by", "Marta"), ("x", "y", "z")],
+        [("helix", "founded by", "marta."), ("a", "b", "c"), ("d", "e", "f")],
+    )
     assert (score.matched_predicted, score.predicted, score.gold) == (1, 2, 3)
     assert score.precision == 50.0 and round(score.recall, 2) == 33.33 and round(score.f1, 2) == 40.0
 
@@ -104,23 +131,31 @@ class _ScriptedModel:
 
 
 def _document(text: str):
-    document = document_from_text(text, key="doc", title="Helix Dynamics", source="test", tenant="default",
-                                  max_bytes=10_000)
+    document = document_from_text(
+        text, key="doc", title="Helix Dynamics", source="test", tenant="default", max_bytes=10_000
+    )
     return document, SentenceChunker(1200, 200).chunk(document)
 
 
 def test_reply_becomes_relations_between_names_found_in_the_chunk(spacy_extractor):
-    document, chunks = _document("Helix Dynamics is a software company based in Tallinn. "
-                                 "It was founded by Marta Kovac in 2004.")
-    reply = format_facts([FactTriple("Helix Dynamics", "headquarters location", "tallinn"),
-                          FactTriple("Helix Dynamics", "founded by", "Marta Kovac"),
-                          FactTriple("Helix Dynamics", "founded by", "Jonas Berg")])  # not in the text: dropped
+    document, chunks = _document(
+        "Helix Dynamics is a software company based in Tallinn. It was founded by Marta Kovac in 2004."
+    )
+    reply = format_facts(
+        [
+            FactTriple("Helix Dynamics", "headquarters location", "tallinn"),
+            FactTriple("Helix Dynamics", "founded by", "Marta Kovac"),
+            FactTriple("Helix Dynamics", "founded by", "Jonas Berg"),
+        ]
+    )  # not in the text: dropped
     extractor = LoraRelationExtractor(spacy_extractor, _ScriptedModel(reply), "x")
     extraction = extractor.extract(document, chunks)
     names = {e.id: e.name for e in extraction.entities}
     found = {(names[r.source_id], r.type, names[r.target_id]) for r in extraction.relations}
-    assert found == {("Helix Dynamics", "HEADQUARTERS_LOCATION", "Tallinn"),
-                     ("Helix Dynamics", "FOUNDED_BY", "Marta Kovac")}
+    assert found == {
+        ("Helix Dynamics", "HEADQUARTERS_LOCATION", "Tallinn"),
+        ("Helix Dynamics", "FOUNDED_BY", "Marta Kovac"),
+    }
     assert all(r.evidence == (chunks[0].id,) and r.sentence in document.text for r in extraction.relations)
     assert extractor.fallbacks == 0 and extractor.chunks_read == 1
 
@@ -138,17 +173,25 @@ def test_passage_windows_cut_text_into_three_sentence_pieces():
     text = "One is here. Two is here! Three? Four is here.  Five ends without a stop"
     windows = passage_windows(text)
     assert [w for _, w in windows] == ["One is here. Two is here! Three?", "Four is here.  Five ends without a stop"]
-    assert all(text[offset:offset + len(w)] == w for offset, w in windows)
+    assert all(text[offset : offset + len(w)] == w for offset, w in windows)
     assert passage_windows("") == [] and passage_windows("No stop at all") == [(0, "No stop at all")]
 
 
 def test_a_chunk_is_read_window_by_window_and_a_malformed_window_falls_back_alone(spacy_extractor):
-    document, chunks = _document("Helix Dynamics is a software company based in Tallinn. It was founded by Marta "
-                                 "Kovac in 2004. It makes tools. Jonas Berg founded Cobalt Forge in Porto.")
+    document, chunks = _document(
+        "Helix Dynamics is a software company based in Tallinn. It was founded by Marta "
+        "Kovac in 2004. It makes tools. Jonas Berg founded Cobalt Forge in Porto."
+    )
     assert len(chunks) == 1
-    model = _ScriptedModel(format_facts([FactTriple("Helix Dynamics", "headquarters location", "Tallinn"),
-                                         FactTriple("Cobalt Forge", "founded by", "Jonas Berg")]),  # not in window 1
-                           "Jonas founded Cobalt, I think.")
+    model = _ScriptedModel(
+        format_facts(
+            [
+                FactTriple("Helix Dynamics", "headquarters location", "Tallinn"),
+                FactTriple("Cobalt Forge", "founded by", "Jonas Berg"),
+            ]
+        ),  # not in window 1
+        "Jonas founded Cobalt, I think.",
+    )
     extractor = LoraRelationExtractor(spacy_extractor, model, "x")
     extraction = extractor.extract(document, chunks)
     assert len(model.prompts) == extractor.windows_read == 2 and extractor.chunks_read == 1
@@ -157,8 +200,9 @@ def test_a_chunk_is_read_window_by_window_and_a_malformed_window_falls_back_alon
     found = {(names[r.source_id], r.type, names[r.target_id]) for r in extraction.relations}
     rules = spacy_extractor.extract(document, chunks)
     rule_names = {e.id: e.name for e in rules.entities}
-    window_two_rules = {(rule_names[r.source_id], r.type, rule_names[r.target_id]) for r in rules.relations
-                        if "Cobalt" in r.sentence}
+    window_two_rules = {
+        (rule_names[r.source_id], r.type, rule_names[r.target_id]) for r in rules.relations if "Cobalt" in r.sentence
+    }
     assert extractor.fallbacks == 1 and window_two_rules  # the rules find Jonas Berg founding Cobalt Forge
     assert found == {("Helix Dynamics", "HEADQUARTERS_LOCATION", "Tallinn")} | window_two_rules
 
@@ -181,31 +225,64 @@ def test_training_weighs_every_reply_token_equally(extraction_examples, tmp_path
     token_mean = sum(sums) / sum(counts)
     example_mean = sum(s / c for s, c in zip(sums, counts)) / len(counts)
     assert abs(token_mean - example_mean) > 0.1 * token_mean  # the two weightings really differ here
-    options = LoraOptions(rank=4, alpha=8, dropout=0.0, target_modules=("q_proj",), epochs=1, learning_rate=1e-4,
-                          batch_size=len(extraction_examples), max_length=768)
-    result = train_lora(lm, "weights", extraction_examples, options, tmp_path / "ckpt",
-                        data_sha256(extraction_examples), progress=False)
+    options = LoraOptions(
+        rank=4,
+        alpha=8,
+        dropout=0.0,
+        target_modules=("q_proj",),
+        epochs=1,
+        learning_rate=1e-4,
+        batch_size=len(extraction_examples),
+        max_length=768,
+    )
+    result = train_lora(
+        lm, "weights", extraction_examples, options, tmp_path / "ckpt", data_sha256(extraction_examples), progress=False
+    )
     assert result.steps == 1 and result.losses[0] == pytest.approx(token_mean, rel=0.02)
 
 
 def test_extractor_adapter_trains_saves_and_ingests_with_the_real_model(extraction_examples, real_embedder, tmp_path):
     lm = LanguageModel.load(SMOLLM2_135M.key, Settings.load().lm_cache_dir)
-    options = LoraOptions(rank=4, alpha=8, dropout=0.0, target_modules=("q_proj", "v_proj"), epochs=1,
-                          learning_rate=1e-3, batch_size=4, max_length=768)
-    result = train_lora(lm, "extract-test", extraction_examples, options, tmp_path / "ckpt",
-                        data_sha256(extraction_examples), progress=False)
+    options = LoraOptions(
+        rank=4,
+        alpha=8,
+        dropout=0.0,
+        target_modules=("q_proj", "v_proj"),
+        epochs=1,
+        learning_rate=1e-3,
+        batch_size=4,
+        max_length=768,
+    )
+    result = train_lora(
+        lm,
+        "extract-test",
+        extraction_examples,
+        options,
+        tmp_path / "ckpt",
+        data_sha256(extraction_examples),
+        progress=False,
+    )
     assert result.steps == result.planned_steps >= 3
     settings = Settings.load(data_dir=tmp_path / "data", answer_model=SMOLLM2_135M.key, extractor="lora")
     registry = AdapterRegistry(settings.adapters_root)
-    registry.save(lm.model, "extract-test", AdapterManifest(
-        name="extract-test", kind="extractor", base_model=lm.resolved.name, base_sha256=lm.resolved.sha256,
-        training_data_sha256=data_sha256(extraction_examples)))
+    registry.save(
+        lm.model,
+        "extract-test",
+        AdapterManifest(
+            name="extract-test",
+            kind="extractor",
+            base_model=lm.resolved.name,
+            base_sha256=lm.resolved.sha256,
+            training_data_sha256=data_sha256(extraction_examples),
+        ),
+    )
     registry.activate("extract-test")
     assert registry.active("extractor") == "extract-test" and registry.active("answer") is None
 
     path = tmp_path / "helix.txt"
-    path.write_text("Helix Dynamics is a software company based in Tallinn. It was founded by Marta Kovac.",
-                    encoding="utf-8")
+    path.write_text(
+        "Helix Dynamics is a software company based in Tallinn. It was founded by Marta Kovac.", encoding="utf-8"
+    )
     engine = Engine.from_settings(settings, embedder=real_embedder)
     try:
         report = engine.ingest([path])
@@ -223,7 +300,12 @@ def test_cli_names_a_missing_extractor_adapter_and_a_bad_choice(tmp_path):
     path = tmp_path / "a.txt"
     path.write_text("Helix Dynamics is based in Tallinn.", encoding="utf-8")
     for option, message in (("lora", "needs an extractor adapter"), ("bogus", "--extractor must be spacy or lora")):
-        result = subprocess.run([sys.executable, "-m", "graphrag", "ingest", str(path), "--extractor", option],
-                                env=env, capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-m", "graphrag", "ingest", str(path), "--extractor", option],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert result.returncode != 0 and message in result.stderr + result.stdout
         assert "Traceback" not in result.stderr

@@ -20,8 +20,9 @@ def _fresh_neo4j(settings: Settings) -> None:
 
 
 @pytest.mark.parametrize("vector_backend", ["faiss", "neo4j"])
-def test_demo_answers_match_the_embedded_store(tmp_path, real_embedder, demo_engine, demo_corpus, demo_questions,
-                                               vector_backend):
+def test_demo_answers_match_the_embedded_store(
+    tmp_path, real_embedder, demo_engine, demo_corpus, demo_questions, vector_backend
+):
     settings = Settings.load(data_dir=tmp_path / "vectors", graph_backend="neo4j", vector_backend=vector_backend)
     _fresh_neo4j(settings)
     engine = Engine.from_settings(settings, embedder=real_embedder)
@@ -86,8 +87,9 @@ def test_neo4j_browser_in_headless_chromium_shows_the_graph(tmp_path, real_embed
     try:
         engine.ingest([demo_corpus])
         neighbourhood = " ".join(line for line in _ready_queries()[0].splitlines() if not line.startswith("//"))
-        paths = engine.store._run(neighbourhood.replace("RETURN p", "RETURN [n IN nodes(p) | n.id] AS ids"),
-                                  name="Helix Dynamics")
+        paths = engine.store._run(
+            neighbourhood.replace("RETURN p", "RETURN [n IN nodes(p) | n.id] AS ids"), name="Helix Dynamics"
+        )
         expected_nodes = len({node for row in paths for node in row["ids"]})
         assert expected_nodes >= 3
         grass = (Path(__file__).resolve().parent.parent / "scripts" / "neo4j" / "graphrag.grass").read_text()
@@ -103,7 +105,8 @@ def test_neo4j_browser_in_headless_chromium_shows_the_graph(tmp_path, real_embed
             browser.run(":style " + grass)
             browser.page.wait_for_function(
                 "c => [...document.querySelectorAll('svg g.node circle')].some(e => e.getAttribute('fill') === c)",
-                arg=person_color)
+                arg=person_color,
+            )
             shot = browser.screenshot("neo4j-browser.png", graph_frame=True)
         assert shot.stat().st_size > 10_000
     finally:
@@ -127,13 +130,18 @@ def test_outage_gives_fast_503_then_recovers_and_interrupted_ingest_converges(tm
     settings = Settings.load(data_dir=tmp_path / "vectors", graph_backend="neo4j")
     server = Neo4jServer(settings)
     _fresh_neo4j(settings)
-    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path / "vectors"), "GRAPHRAG_GRAPH_BACKEND": "neo4j",
-           "GRAPHRAG_INGEST_BATCH_SIZE": "1"}  # one transaction per document: plenty left to interrupt
+    env = {
+        **os.environ,
+        "GRAPHRAG_DATA_DIR": str(tmp_path / "vectors"),
+        "GRAPHRAG_GRAPH_BACKEND": "neo4j",
+        "GRAPHRAG_INGEST_BATCH_SIZE": "1",
+    }  # one transaction per document: plenty left to interrupt
     cli = [sys.executable, "-m", "graphrag"]
 
     # 1. an ingest interrupted by a Neo4j restart fails cleanly; run again, it ends with the uninterrupted counts
-    ingest = subprocess.Popen([*cli, "ingest", str(demo_corpus), "--json"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    ingest = subprocess.Popen(
+        [*cli, "ingest", str(demo_corpus), "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     probe = open_graph_store(settings)
     deadline = time.monotonic() + 120
     while probe.stats().documents < 3 and ingest.poll() is None and time.monotonic() < deadline:
@@ -146,18 +154,25 @@ def test_outage_gives_fast_503_then_recovers_and_interrupted_ingest_converges(tm
         server.start()  # the tests after this one need the server, whatever happened here
     assert ingest.returncode != 0, f"the ingest finished before Neo4j stopped: {stdout[-500:]}"
     assert "Traceback" not in stderr and "store_unavailable" in stderr, stderr[-1000:]
-    rerun = subprocess.run([*cli, "ingest", str(demo_corpus), "--json"], env=env, capture_output=True, text=True,
-                           timeout=300)
+    rerun = subprocess.run(
+        [*cli, "ingest", str(demo_corpus), "--json"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert rerun.returncode == 0, rerun.stderr
     counts = json.loads(rerun.stdout)["stats"]
     expected = demo_engine.stats()
-    assert counts == {"documents": expected.documents, "chunks": expected.chunks, "entities": expected.entities,
-                      "relations": expected.relations, "mentions": expected.mentions}
+    assert counts == {
+        "documents": expected.documents,
+        "chunks": expected.chunks,
+        "entities": expected.entities,
+        "relations": expected.relations,
+        "mentions": expected.mentions,
+    }
 
     # 2. the API answers 503 fast while Neo4j is down, and recovers on its own when it is back
     port = free_port()
-    api = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    api = subprocess.Popen(
+        [*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     question = {"question": "Who founded Veltrix Systems?"}
     try:
@@ -193,9 +208,25 @@ def test_batch_extraction_writes_straight_into_neo4j(tmp_path, demo_corpus):
     settings = Settings.load(data_dir=tmp_path, graph_backend="neo4j")
     _fresh_neo4j(settings)
     env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "graphrag", "extract", str(demo_corpus), "--store", "neo4j",
-                             "--out", str(tmp_path / "er.jsonl"), "--workers", "2"],
-                            env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "graphrag",
+            "extract",
+            str(demo_corpus),
+            "--store",
+            "neo4j",
+            "--out",
+            str(tmp_path / "er.jsonl"),
+            "--workers",
+            "2",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     store = open_graph_store(settings)
     try:

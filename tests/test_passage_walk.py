@@ -14,8 +14,9 @@ class MentionGraph:
         return [(c, e) for c in chunk_ids for e in sorted(self.mentions.get(c, ()))]
 
     def chunks_mentioning_each(self, entity_ids, per_entity):
-        return [(e, c) for e in entity_ids
-                for c in sorted(c for c, es in self.mentions.items() if e in es)[:per_entity]]
+        return [
+            (e, c) for e in entity_ids for c in sorted(c for c, es in self.mentions.items() if e in es)[:per_entity]
+        ]
 
     def get_entities(self, ids):
         from graphrag.types import Entity
@@ -24,9 +25,16 @@ class MentionGraph:
 
 
 GRAPH = MentionGraph(
-    {"film": {"director", "studio"}, "director-page": {"director", "city"}, "studio-page": {"studio"},
-     "unrelated": {"weather"}, "other": {"weather"}, "city-page": {"city"}},
-    {"director": "Jane Roe", "studio": "Acme Films", "city": "Lindmark", "weather": "Rain"})
+    {
+        "film": {"director", "studio"},
+        "director-page": {"director", "city"},
+        "studio-page": {"studio"},
+        "unrelated": {"weather"},
+        "other": {"weather"},
+        "city-page": {"city"},
+    },
+    {"director": "Jane Roe", "studio": "Acme Films", "city": "Lindmark", "weather": "Rain"},
+)
 
 
 def test_title_key_drops_disambiguation_and_normalises():
@@ -45,8 +53,9 @@ def test_walk_reaches_the_second_hop_and_keeps_the_seed_first():
 def test_title_links_join_a_document_to_the_entity_it_is_named_after():
     titles = TitleIndex([("d1", "Lindmark", "city-page"), ("d2", "Jane Roe", "director-page")])
     # Without entity mentions the city page is only reachable through its title.
-    graph = MentionGraph({"film": {"city"}, "city-page": set(), "noise": {"x"}, "noise2": {"x"}},
-                         {"city": "Lindmark", "x": "X"})
+    graph = MentionGraph(
+        {"film": {"city"}, "city-page": set(), "noise": {"x"}, "noise2": {"x"}}, {"city": "Lindmark", "x": "X"}
+    )
     without = [c for c, _ in PassageWalk().rank(graph, {"film": 1.0}, None, {})]
     with_titles = [c for c, _ in PassageWalk().rank(graph, {"film": 1.0}, titles, {})]
     assert "city-page" not in without and "city-page" in with_titles
@@ -80,12 +89,23 @@ def test_the_ranking_does_not_depend_on_the_processs_hash_seed():
     import sys
     from pathlib import Path
 
-    program = ("from tests.test_passage_walk import MentionGraph\n"
-               "from graphrag.retrieval.passage_walk import PassageWalk\n"
-               "graph = MentionGraph({'film': {'a', 'b', 'c', 'd'}, 'pa': {'a'}, 'pb': {'b'}, 'pc': {'c'}, "
-               "'pd': {'d'}, 'pab': {'a', 'b'}, 'pcd': {'c', 'd'}}, {})\n"
-               "print(PassageWalk().rank(graph, {'film': 1.0, 'pab': 0.3, 'pcd': 0.3}, None, {}))\n")
+    program = (
+        "from tests.test_passage_walk import MentionGraph\n"
+        "from graphrag.retrieval.passage_walk import PassageWalk\n"
+        "graph = MentionGraph({'film': {'a', 'b', 'c', 'd'}, 'pa': {'a'}, 'pb': {'b'}, 'pc': {'c'}, "
+        "'pd': {'d'}, 'pab': {'a', 'b'}, 'pcd': {'c', 'd'}}, {})\n"
+        "print(PassageWalk().rank(graph, {'film': 1.0, 'pab': 0.3, 'pcd': 0.3}, None, {}))\n"
+    )
     root = Path(__file__).resolve().parent.parent
-    rankings = {subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True, text=True, check=True,
-                               env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(6)}
+    rankings = {
+        subprocess.run(
+            [sys.executable, "-c", program],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+        ).stdout
+        for seed in range(6)
+    }
     assert len(rankings) == 1 and "pab" in next(iter(rankings))

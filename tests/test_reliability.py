@@ -14,13 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from graphrag import Engine, Settings
-from graphrag.lm.embedding import HashingEmbedder
 from graphrag.errors import InputError
-from graphrag.indexing.pipeline import IndexReport
-from graphrag.indexing.loaders import document_from_text, load_bytes
-from graphrag.json_text import MAX_JSON_DEPTH, loads_bounded
-from graphrag.types import Triple
 from graphrag.graph_store.vector_index import FaissIndex
+from graphrag.indexing.loaders import document_from_text, load_bytes
+from graphrag.indexing.pipeline import IndexReport
+from graphrag.json_text import MAX_JSON_DEPTH, loads_bounded
+from graphrag.lm.embedding import HashingEmbedder
+from graphrag.types import Triple
 
 NAMES = ["Ada Kim", "Rho Corp", "Zeta Labs", "Lyon", "Eli Park", "Nova Bank", "Oslo", "Mira Holt"]
 RELATIONS = ["founded", "owns", "based in", "works for"]
@@ -38,15 +38,24 @@ def _expected(triples) -> set[tuple[str, str, str]]:
 
 
 triple_sets = st.lists(
-    st.lists(st.tuples(st.sampled_from(NAMES), st.sampled_from(RELATIONS), st.sampled_from(NAMES))
-             .filter(lambda t: t[0] != t[2]), min_size=1, max_size=4),
-    min_size=1, max_size=5)
+    st.lists(
+        st.tuples(st.sampled_from(NAMES), st.sampled_from(RELATIONS), st.sampled_from(NAMES)).filter(
+            lambda t: t[0] != t[2]
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    min_size=1,
+    max_size=5,
+)
 
 
 @given(posts=triple_sets)
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 def test_triple_posts_without_a_source_leave_exactly_the_union_of_their_triples(tmp_path_factory, posts):
-    engine = Engine.from_settings(Settings.load(data_dir=tmp_path_factory.mktemp("triples")), embedder=HashingEmbedder())
+    engine = Engine.from_settings(
+        Settings.load(data_dir=tmp_path_factory.mktemp("triples")), embedder=HashingEmbedder()
+    )
     try:
         posted = []
         for post in posts:
@@ -94,17 +103,23 @@ def test_json_nesting_is_bounded_and_reported_not_raised():
 
 
 def test_a_deeply_nested_jsonl_line_is_reported_with_its_number_and_the_rest_loads():
-    lines = [json.dumps({"id": "a", "text": "Ada Kim founded Rho Corp."}), "[" * 5000,
-             json.dumps({"subject": "Rho Corp", "relation": "based in", "object": "Lyon"})]
-    loaded = load_bytes("\n".join(lines).encode(), suffix=".jsonl", source="x.jsonl", title="x", tenant="default",
-                        max_bytes=10_000_000)
+    lines = [
+        json.dumps({"id": "a", "text": "Ada Kim founded Rho Corp."}),
+        "[" * 5000,
+        json.dumps({"subject": "Rho Corp", "relation": "based in", "object": "Lyon"}),
+    ]
+    loaded = load_bytes(
+        "\n".join(lines).encode(), suffix=".jsonl", source="x.jsonl", title="x", tenant="default", max_bytes=10_000_000
+    )
     assert [d.metadata.get("id") for d in loaded.documents] == ["a"] and len(loaded.triples) == 1
     assert len(loaded.line_errors) == 1 and loaded.line_errors[0][0] == 2 and "nested" in loaded.line_errors[0][1]
 
 
 def test_a_csv_with_bad_rows_loads_its_good_rows_and_names_the_bad_ones():
-    text = ("subject,relation,object\nAda Kim,founded,Rho Corp\n,founded,Zeta Labs\nRho Corp,based in,Lyon,extra\n"
-            "Eli Park,founded,Zeta Labs\n")
+    text = (
+        "subject,relation,object\nAda Kim,founded,Rho Corp\n,founded,Zeta Labs\nRho Corp,based in,Lyon,extra\n"
+        "Eli Park,founded,Zeta Labs\n"
+    )
     loaded = load_bytes(text.encode(), suffix=".csv", source="t.csv", title="t", tenant="default", max_bytes=10**6)
     assert [(t.subject, t.object) for t in loaded.triples] == [("Ada Kim", "Rho Corp"), ("Eli Park", "Zeta Labs")]
     assert [line for line, _ in loaded.line_errors] == [3, 4]
@@ -152,21 +167,24 @@ def _long_document(paragraphs: int) -> str:
     return "\n\n".join(
         f"Mira Holt{i} founded Northwind{i} Labs in {places[i % 4]}. Northwind{i} Labs acquired Keystone{i} Foundry. "
         f"Keystone{i} Foundry is headquartered in {places[(i + 1) % 4]}. Mira Holt{i} studied at Greyhaven University."
-        for i in range(paragraphs))
+        for i in range(paragraphs)
+    )
 
 
 def test_a_large_document_is_read_in_bounded_steps_and_stored_as_if_ingested_whole(tmp_path, real_embedder):
     text = _long_document(120)
 
     def engine_at(name: str) -> Engine:
-        return Engine.from_settings(Settings.load(data_dir=tmp_path / name, chunk_size=400, chunk_overlap=0),
-                                    embedder=real_embedder)
+        return Engine.from_settings(
+            Settings.load(data_dir=tmp_path / name, chunk_size=400, chunk_overlap=0), embedder=real_embedder
+        )
 
     whole, stepped = engine_at("whole"), engine_at("stepped")
     try:
         whole.ingest_text(text, title="Histories", doc_id="histories")
-        doc = document_from_text(text, key="id:histories", title="Histories", source="api", tenant="default",
-                                 max_bytes=10**7)
+        doc = document_from_text(
+            text, key="id:histories", title="Histories", source="api", tenant="default", max_bytes=10**7
+        )
         report = IndexReport()
         steps = list(stepped.ingest_steps([doc], report, step_chunks=8))
         chunks = len(stepped.store.chunk_ids())
@@ -196,8 +214,9 @@ def test_a_question_that_links_to_nothing_is_not_answered_from_another_subject(m
 
 
 def _cli(env, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "graphrag", *args], env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "graphrag", *args], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_reading_an_unknown_tenant_names_the_tenants_and_creates_nothing(tmp_path):
@@ -219,5 +238,6 @@ def test_an_unreadable_pdf_is_one_clean_skip_line(tmp_path):
     result = _cli({**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path / "store")}, "ingest", str(fake))
     assert result.returncode == 2  # nothing could be ingested
     assert result.stderr.strip().splitlines() == [
-        line for line in result.stderr.strip().splitlines() if line.startswith("skipped ")]
+        line for line in result.stderr.strip().splitlines() if line.startswith("skipped ")
+    ]
     assert "not a readable PDF" in result.stderr and "EOF marker" not in result.stderr

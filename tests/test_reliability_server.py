@@ -21,9 +21,15 @@ CLI = [sys.executable, "-m", "graphrag"]
 
 
 def _env(data_dir, port: int, **settings: str) -> dict:
-    return {**os.environ, "GRAPHRAG_DATA_DIR": str(data_dir), "GRAPHRAG_PORT": str(port), "GRAPHRAG_HOST": "127.0.0.1",
-            "GRAPHRAG_RATE_LIMIT_PER_MINUTE": "0", "GRAPHRAG_ACCESS_LOG": "false",
-            **{f"GRAPHRAG_{k.upper()}": v for k, v in settings.items()}}
+    return {
+        **os.environ,
+        "GRAPHRAG_DATA_DIR": str(data_dir),
+        "GRAPHRAG_PORT": str(port),
+        "GRAPHRAG_HOST": "127.0.0.1",
+        "GRAPHRAG_RATE_LIMIT_PER_MINUTE": "0",
+        "GRAPHRAG_ACCESS_LOG": "false",
+        **{f"GRAPHRAG_{k.upper()}": v for k, v in settings.items()},
+    }
 
 
 def _cli(env, *args) -> subprocess.CompletedProcess:
@@ -62,8 +68,9 @@ def server(tmp_path_factory):
     env = _env(tmp_path_factory.mktemp("reliability"), port)
     keys = {tenant: _key(env, tenant) for tenant in ("a", "b")}
     process = _start(env)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
-                          headers={"Authorization": f"Bearer {keys['a']}"})
+    client = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", timeout=60, headers={"Authorization": f"Bearer {keys['a']}"}
+    )
     wait_until_healthy(client, process)
     yield client, env, keys, port
     client.close()
@@ -73,14 +80,19 @@ def server(tmp_path_factory):
 
 def test_triple_posts_without_a_source_add_up_and_a_named_source_replaces(server):
     client, *_ = server
-    first = client.post("/v1/triples", json={"triples": [{"subject": "Alpha Test Co", "relation": "owns",
-                                                           "object": "Beta Test Co"}]}).json()
-    second = client.post("/v1/triples", json={"triples": [{"subject": "Gamma Test Co", "relation": "owns",
-                                                            "object": "Delta Test Co"}]}).json()
+    first = client.post(
+        "/v1/triples", json={"triples": [{"subject": "Alpha Test Co", "relation": "owns", "object": "Beta Test Co"}]}
+    ).json()
+    second = client.post(
+        "/v1/triples", json={"triples": [{"subject": "Gamma Test Co", "relation": "owns", "object": "Delta Test Co"}]}
+    ).json()
     assert first["document_ids"] != second["document_ids"] and second["documents_replaced"] == 0
     for name in ("Alpha Test Co", "Gamma Test Co"):
         assert [e["name"] for e in client.get("/v1/entities", params={"q": name}).json()][:1] == [name]
-    named = {"source": "registry", "triples": [{"subject": "Epsilon Test Co", "relation": "owns", "object": "Zeta Test Co"}]}
+    named = {
+        "source": "registry",
+        "triples": [{"subject": "Epsilon Test Co", "relation": "owns", "object": "Zeta Test Co"}],
+    }
     assert client.post("/v1/triples", json=named).json()["documents_added"] == 1
     named["triples"][0]["object"] = "Eta Test Co"
     replaced = client.post("/v1/triples", json=named).json()
@@ -116,13 +128,21 @@ def test_undecodable_nested_and_mislabelled_json_bodies_are_422_naming_the_probl
 
 def test_a_jsonl_upload_with_one_deeply_nested_line_ingests_the_rest(server):
     client, *_ = server
-    lines = [json.dumps({"id": "nest-1", "text": "Runa Lind founded Cobalt Works."}), "[" * 4000,
-             json.dumps({"id": "nest-2", "text": "Cobalt Works is based in Tarn."})]
+    lines = [
+        json.dumps({"id": "nest-1", "text": "Runa Lind founded Cobalt Works."}),
+        "[" * 4000,
+        json.dumps({"id": "nest-2", "text": "Cobalt Works is based in Tarn."}),
+    ]
     data = "\n".join(lines).encode()
     report = client.post("/v1/documents", files={"file": ("nested.jsonl", data, "application/jsonl")}).json()
-    assert report["documents_added"] == 2 and [(p["line"], p["code"]) for p in report["problems"]] == [(2, "invalid_record")]
-    queued = client.post("/v1/documents", params={"mode": "async"},
-                         files={"file": ("nested-job.jsonl", data + b"\n", "application/jsonl")})
+    assert report["documents_added"] == 2 and [(p["line"], p["code"]) for p in report["problems"]] == [
+        (2, "invalid_record")
+    ]
+    queued = client.post(
+        "/v1/documents",
+        params={"mode": "async"},
+        files={"file": ("nested-job.jsonl", data + b"\n", "application/jsonl")},
+    )
     assert queued.status_code == 202, queued.text
     deadline = time.monotonic() + 120
     while (job := client.get(queued.headers["location"]).json())["status"] in ("queued", "running"):
@@ -153,12 +173,19 @@ def test_a_long_query_string_and_garbage_http_get_the_json_envelope(server):
 
 def test_oversized_multipart_shapes_are_413_and_two_files_are_refused(server):
     client, *_ = server
-    long_name = client.post("/v1/documents", files={"file": ("n" * 20_000 + ".txt", b"Ada Kim founded Rho.", "text/plain")})
+    long_name = client.post(
+        "/v1/documents", files={"file": ("n" * 20_000 + ".txt", b"Ada Kim founded Rho.", "text/plain")}
+    )
     _error(long_name, 413, "body_too_large")
     many = client.post("/v1/documents", files=[(f"f{i}", ("x.txt", b"x", "text/plain")) for i in range(1500)])
     _error(many, 413, "body_too_large")
-    two = client.post("/v1/documents", files=[("file", ("a.txt", b"Ada Kim founded Rho.", "text/plain")),
-                                              ("file", ("b.txt", b"Eli Park founded Zeta.", "text/plain"))])
+    two = client.post(
+        "/v1/documents",
+        files=[
+            ("file", ("a.txt", b"Ada Kim founded Rho.", "text/plain")),
+            ("file", ("b.txt", b"Eli Park founded Zeta.", "text/plain")),
+        ],
+    )
     assert "2 'file' parts" in _error(two, 422, "invalid_request")["message"]
     no_file = client.post("/v1/documents", files={"upload": ("a.txt", b"Ada Kim founded Rho.", "text/plain")})
     assert "'file' field" in _error(no_file, 422, "invalid_request")["message"]  # one code for bad bodies
@@ -217,8 +244,11 @@ def test_sigterm_after_writes_saves_every_engine_and_check_is_clean_without_a_re
         _wait_until_listening(client, process)
         for tenant, key in keys.items():
             for i in range(3):
-                response = client.post("/v1/documents", headers={"X-API-Key": key},
-                                       json={"text": f"Ilse Varga{i} founded Corvid {tenant.upper()}{i} in Tarn."})
+                response = client.post(
+                    "/v1/documents",
+                    headers={"X-API-Key": key},
+                    json={"text": f"Ilse Varga{i} founded Corvid {tenant.upper()}{i} in Tarn."},
+                )
                 assert response.status_code == 201, response.text
         for tenant in keys:  # on disk while the server still runs: the journal holds every acknowledged write
             check = _cli(env, "--tenant", tenant, "check")

@@ -7,40 +7,61 @@ import pytest
 import torch
 
 from graphrag import Settings
-from graphrag.answering.prompt import ANSWER_SYSTEM, EvidenceItem, evidence_part, parse_reply, user_message
 from graphrag.answering.decoding.copy_spans import CopySpans
+from graphrag.answering.decoding.grammar import ReplyGrammar, ReplyTokens, complete, viable
+from graphrag.answering.decoding.reply import ReplyDecoding
+from graphrag.answering.prompt import ANSWER_SYSTEM, EvidenceItem, evidence_part, parse_reply, user_message
 from graphrag.errors import ModelOutputError
 from graphrag.lm.model import LanguageModel
 from graphrag.lm.packages import SMOLLM2_135M
-from graphrag.answering.decoding.reply import ReplyDecoding
-from graphrag.answering.decoding.grammar import ReplyGrammar, ReplyTokens, complete, viable
 
 
-@pytest.mark.parametrize("text, count, expected", [
-    ("Answ", 2, True), ("Answer:", 2, True), (" Answer: Tallinn", 2, True), ("Tallinn", 2, False),
-    ("Answer:\n", 2, False),  # a line end before any answer
-    ("Answer: Tallinn\n", 2, True), ("Answer: Tallinn\nEvid", 2, True), ("Answer: Tallinn\nFound", 2, False),
-    ("Answer: Tallinn\nEvidence: 2", 2, True), ("Answer: Tallinn\nEvidence: 3", 2, False),
-    ("Answer: Tallinn\nEvidence: 2, 3", 2, False), ("Answer: Tallinn\nEvidence: 1,", 2, True),
-    ("Answer: Tallinn\nEvidence: 1", 12, True), ("Answer: Tallinn\nEvidence: 13", 12, False),
-    ("Answer: Tallinn\nEvidence: 0", 12, False), ("Answer: Tallinn\nEvidence: none", 2, False),
-    ("Answer: Tallinn\nEvidence: 1\n", 2, False),  # a third line
-    ("Answer: Tallinn\nEvidence: 1, 1", 2, False), ("Answer: Tallinn\nEvidence: 1, 2,", 2, False),  # nothing left
-    ("Answer: Tallinn\nEvidence: 1, 1", 12, True),  # "1, 1" may still become "1, 10"
-    ("Answer: I don't know\nEvidence: no", 2, True), ("Answer: I don't know\nEvidence: 1", 2, False),
-    ("Answer: " + "x" * 201, 2, False),
-    ("Answer: I don", 0, True), ("Answer: Tallinn", 0, False),  # no evidence: only "I don't know"
-])
+@pytest.mark.parametrize(
+    "text, count, expected",
+    [
+        ("Answ", 2, True),
+        ("Answer:", 2, True),
+        (" Answer: Tallinn", 2, True),
+        ("Tallinn", 2, False),
+        ("Answer:\n", 2, False),  # a line end before any answer
+        ("Answer: Tallinn\n", 2, True),
+        ("Answer: Tallinn\nEvid", 2, True),
+        ("Answer: Tallinn\nFound", 2, False),
+        ("Answer: Tallinn\nEvidence: 2", 2, True),
+        ("Answer: Tallinn\nEvidence: 3", 2, False),
+        ("Answer: Tallinn\nEvidence: 2, 3", 2, False),
+        ("Answer: Tallinn\nEvidence: 1,", 2, True),
+        ("Answer: Tallinn\nEvidence: 1", 12, True),
+        ("Answer: Tallinn\nEvidence: 13", 12, False),
+        ("Answer: Tallinn\nEvidence: 0", 12, False),
+        ("Answer: Tallinn\nEvidence: none", 2, False),
+        ("Answer: Tallinn\nEvidence: 1\n", 2, False),  # a third line
+        ("Answer: Tallinn\nEvidence: 1, 1", 2, False),
+        ("Answer: Tallinn\nEvidence: 1, 2,", 2, False),  # nothing left
+        ("Answer: Tallinn\nEvidence: 1, 1", 12, True),  # "1, 1" may still become "1, 10"
+        ("Answer: I don't know\nEvidence: no", 2, True),
+        ("Answer: I don't know\nEvidence: 1", 2, False),
+        ("Answer: " + "x" * 201, 2, False),
+        ("Answer: I don", 0, True),
+        ("Answer: Tallinn", 0, False),  # no evidence: only "I don't know"
+    ],
+)
 def test_viable_says_whether_a_partial_reply_can_still_follow_the_schema(text, count, expected):
     assert viable(text, count) is expected
 
 
-@pytest.mark.parametrize("text, count, expected", [
-    ("Answer: Tallinn\nEvidence: 2", 2, True), ("Answer: Tallinn\nEvidence: 1, 2", 2, True),
-    ("Answer: Tallinn\nEvidence: 1,", 2, False), ("Answer: Tallinn\nEvidence:", 2, False),
-    ("Answer: Tallinn", 2, False), ("Answer: I don't know\nEvidence: none", 2, True),
-    ("Answer: Tallinn\nEvidence: 1", 12, True),
-])
+@pytest.mark.parametrize(
+    "text, count, expected",
+    [
+        ("Answer: Tallinn\nEvidence: 2", 2, True),
+        ("Answer: Tallinn\nEvidence: 1, 2", 2, True),
+        ("Answer: Tallinn\nEvidence: 1,", 2, False),
+        ("Answer: Tallinn\nEvidence:", 2, False),
+        ("Answer: Tallinn", 2, False),
+        ("Answer: I don't know\nEvidence: none", 2, True),
+        ("Answer: Tallinn\nEvidence: 1", 12, True),
+    ],
+)
 def test_complete_says_whether_a_reply_may_end_here(text, count, expected):
     assert complete(text, count) is expected
     if expected:
@@ -71,14 +92,17 @@ def test_the_processor_masks_exactly_what_would_break_the_schema(smollm2):
     after_number = allowed_after(" Tallinn\nEvidence: 2")
     assert "," in after_number and tokenizer.eos_token in after_number and "3" not in after_number
     assert allowed_after(" Tallinn\nEvidence:") & {"1", "2", " 1", " 2"} and not allowed_after(
-        " Tallinn\nEvidence:") & {"3", " 3", "n", " none"}
+        " Tallinn\nEvidence:"
+    ) & {"3", " 3", "n", " none"}
 
 
 def test_constrained_decoding_turns_a_malformed_reply_into_one_the_parser_takes(smollm2):
     """The untuned model ignores the reply format; with the grammar the same model's reply parses, and cites
     only evidence that exists."""
-    items = [EvidenceItem("Helix Dynamics", "Helix Dynamics was founded by Marta Kovac in Tallinn in 2004."),
-             EvidenceItem("Norther Labs", "Norther Labs is a software company in Porto.")]
+    items = [
+        EvidenceItem("Helix Dynamics", "Helix Dynamics was founded by Marta Kovac in Tallinn in 2004."),
+        EvidenceItem("Norther Labs", "Norther Labs is a software company in Porto."),
+    ]
     prompt = smollm2.chat_prompt(ANSWER_SYSTEM, user_message("Who founded Helix Dynamics?", items))
     free = smollm2.generate(prompt, 40)
     with pytest.raises(ModelOutputError):
@@ -132,18 +156,25 @@ def test_copying_keeps_only_tokens_that_leave_the_answer_a_span_of_the_evidence(
     assert " Kovac" in allowed or " K" in allowed
     assert " Tallinn" not in allowed and "\n" in allowed  # "Marta" is a span: the line may end there
     newline = tokens.texts.index("\n")
-    assert not grammar(_reply_ids(tokenizer, prompt, " Marta Kov"), torch.zeros(1, len(tokens.texts)))[0, newline] \
-        .isfinite()  # not inside a word
+    assert not grammar(_reply_ids(tokenizer, prompt, " Marta Kov"), torch.zeros(1, len(tokens.texts)))[
+        0, newline
+    ].isfinite()  # not inside a word
 
 
 def test_copying_turns_the_base_models_reply_into_a_span(smollm2):
-    items = [EvidenceItem("Helix Dynamics", "Helix Dynamics was founded by Marta Kovac in Tallinn in 2004."),
-             EvidenceItem("Norther Labs", "Norther Labs is a software company in Porto.")]
+    items = [
+        EvidenceItem("Helix Dynamics", "Helix Dynamics was founded by Marta Kovac in Tallinn in 2004."),
+        EvidenceItem("Norther Labs", "Norther Labs is a software company in Porto."),
+    ]
     user = user_message("Who founded Helix Dynamics?", items)
     prompt = smollm2.chat_prompt(ANSWER_SYSTEM, user) + "Answer:"
     decoding = ReplyDecoding(grammar=ReplyTokens(smollm2.tokenizer), copy_spans=True)
-    generation = smollm2.generate(prompt, 40, logits_processors=decoding.processors(2, "Answer:", user, 40),
-                                  vocabulary=decoding.vocabulary(prompt))
+    generation = smollm2.generate(
+        prompt,
+        40,
+        logits_processors=decoding.processors(2, "Answer:", user, 40),
+        vocabulary=decoding.vocabulary(prompt),
+    )
     reply = parse_reply("Answer:" + generation.text, len(items))
     assert reply.answer and CopySpans(evidence_part(user)).can_end(reply.answer)
 
@@ -164,8 +195,9 @@ def test_the_question_form_keeps_the_reply_off_the_questions_own_name(smollm2):
     # SmolLM2 copies the sentence that starts with the question's own name; with the question's form it may not
     assert replies[False].answer and replies[False].answer.startswith("Audrey Williams")
     answer = replies[True].answer
-    assert answer is None or (not answer.lower().startswith("audrey")
-                              and CopySpans(evidence_part(user), question=question).can_end(answer))
+    assert answer is None or (
+        not answer.lower().startswith("audrey") and CopySpans(evidence_part(user), question=question).can_end(answer)
+    )
 
 
 def test_a_long_answer_is_ended_while_the_evidence_line_still_fits(smollm2):
@@ -179,7 +211,8 @@ def test_a_long_answer_is_ended_while_the_evidence_line_still_fits(smollm2):
     long_answer = " " + " ".join(["Tallinn"] * 25)  # 199 characters: a longer answer would break the schema
     allowed = grammar(_reply_ids(smollm2.tokenizer, prompt, long_answer), torch.zeros(1, len(tokens.texts)))[0]
     assert {tokens.texts[i] for i in allowed.isfinite().nonzero().flatten().tolist()} <= {
-        tokens.texts[i] for i in tokens.line_ends.tolist()}
+        tokens.texts[i] for i in tokens.line_ends.tolist()
+    }
     # Two tokens before the limit a complete Evidence line ends (with the one token that stops generation).
     tokens, grammar, prompt = _started(smollm2, 12, max_new_tokens=9)
     ended = grammar(_reply_ids(smollm2.tokenizer, prompt, " Tallinn\nEvidence: 1"), torch.zeros(1, len(tokens.texts)))
@@ -194,14 +227,27 @@ def test_a_restricted_vocabulary_can_spell_the_schema_from_any_start(smollm2):
 
     tokens = ReplyTokens(smollm2.tokenizer)
     vocabulary = vocabulary_token_ids(smollm2.tokenizer, reply_vocabulary("Evidence:\n[1] Porto: A city."))
-    for reply in ("", "A", "An", "Answ", "Answer", "Answer: Porto\n", "Answer: Porto\nE", "Answer: Porto\nEvid",
-                  "Answer: Porto\nEvidence", "Answer: I don't know\nEvidence: n", "Answer: I don't know\nEvidence: no"):
+    for reply in (
+        "",
+        "A",
+        "An",
+        "Answ",
+        "Answer",
+        "Answer: Porto\n",
+        "Answer: Porto\nE",
+        "Answer: Porto\nEvid",
+        "Answer: Porto\nEvidence",
+        "Answer: I don't know\nEvidence: n",
+        "Answer: I don't know\nEvidence: no",
+    ):
         assert any(viable(reply + tokens.texts[i], 1) and tokens.texts[i] for i in vocabulary), reply
 
 
 def test_when_no_schema_token_is_scored_the_grammar_still_picks_one(smollm2):
     tokens, grammar, prompt = _started(smollm2, 2)
-    masked = grammar(_reply_ids(smollm2.tokenizer, prompt, " Porto\nEvid"), torch.full((1, len(tokens.texts)), float("-inf")))
+    masked = grammar(
+        _reply_ids(smollm2.tokenizer, prompt, " Porto\nEvid"), torch.full((1, len(tokens.texts)), float("-inf"))
+    )
     assert viable("Answer: Porto\nEvid" + tokens.texts[int(masked[0].argmax())], 2)
 
 

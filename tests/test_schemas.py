@@ -23,8 +23,14 @@ def test_extraction_record_schema_accepts_real_output(spacy_extractor):
     from graphrag.indexing.loaders import SentenceChunker, document_from_text
     from graphrag.render import extraction_to_dict
 
-    doc = document_from_text("Lena Hartmann founded Bluefin Robotics in Marlow Valley.", key="k", title="t",
-                             source="s", tenant="default", max_bytes=10**6)
+    doc = document_from_text(
+        "Lena Hartmann founded Bluefin Robotics in Marlow Valley.",
+        key="k",
+        title="t",
+        source="s",
+        tenant="default",
+        max_bytes=10**6,
+    )
     record = extraction_to_dict(doc, spacy_extractor.extract(doc, SentenceChunker(1000, 100).chunk(doc)))
     ExtractionRecord.model_validate(json.loads(json.dumps(record)))
     assert record["relations"]

@@ -19,10 +19,14 @@ from tests.test_graph_store_contract import BACKENDS
 
 CLI = [sys.executable, "-m", "graphrag"]
 FACTS = {
-    "acme": ("Ada Marsh founded Loom Corp in 2001. Loom Corp is headquartered in Lindmark. "
-             "Loom Corp acquired Weave Corp in 2010. Ada Marsh studied at Kestrel University."),
-    "globex": ("Bruno Vale founded Loom Corp in 1987. Loom Corp is headquartered in Ostrava. "
-               "Weave Corp acquired Loom Corp in 1999. Bruno Vale studied at Harrow Institute."),
+    "acme": (
+        "Ada Marsh founded Loom Corp in 2001. Loom Corp is headquartered in Lindmark. "
+        "Loom Corp acquired Weave Corp in 2010. Ada Marsh studied at Kestrel University."
+    ),
+    "globex": (
+        "Bruno Vale founded Loom Corp in 1987. Loom Corp is headquartered in Ostrava. "
+        "Weave Corp acquired Loom Corp in 1999. Bruno Vale studied at Harrow Institute."
+    ),
 }
 FOREIGN = {"acme": ("Bruno", "Vale", "Ostrava", "Harrow"), "globex": ("Ada ", "Marsh", "Lindmark", "Kestrel")}
 
@@ -37,8 +41,13 @@ def _cli(env, *args) -> str:
 def deployment(request, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp(f"tenants-{request.param}")
     port = free_port()
-    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(data_dir), "GRAPHRAG_PORT": str(port),
-           "GRAPHRAG_HOST": "127.0.0.1", "GRAPHRAG_GRAPH_BACKEND": request.param}
+    env = {
+        **os.environ,
+        "GRAPHRAG_DATA_DIR": str(data_dir),
+        "GRAPHRAG_PORT": str(port),
+        "GRAPHRAG_HOST": "127.0.0.1",
+        "GRAPHRAG_GRAPH_BACKEND": request.param,
+    }
     if request.param == "neo4j":
         from graphrag import Settings
         from graphrag.graph_store import open_graph_store
@@ -46,12 +55,17 @@ def deployment(request, tmp_path_factory):
         store = open_graph_store(Settings.load(graph_backend="neo4j"))
         store.clear()
         store.close()
-    keys = {tenant: json.loads(_cli(env, "keys", "create", "--tenant", tenant, "--name", f"{tenant} analyst"))
-            for tenant in FACTS}
+    keys = {
+        tenant: json.loads(_cli(env, "keys", "create", "--tenant", tenant, "--name", f"{tenant} analyst"))
+        for tenant in FACTS
+    }
     server = subprocess.Popen([*CLI, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    clients = {tenant: httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
-                                    headers={"Authorization": f"Bearer {record['key']}"})
-               for tenant, record in keys.items()}
+    clients = {
+        tenant: httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", timeout=60, headers={"Authorization": f"Bearer {record['key']}"}
+        )
+        for tenant, record in keys.items()
+    }
     wait_until_healthy(clients["acme"], server)
     for tenant, client in clients.items():
         created = client.post("/v1/documents", json={"text": FACTS[tenant], "title": "Loom Corp", "id": "loom"})
@@ -79,8 +93,10 @@ def _entity(client, name: str) -> dict:
 
 def test_each_tenant_reads_only_its_own_graph(deployment):
     clients = deployment["clients"]
-    ids = {tenant: {"loom": _entity(c, "Loom Corp")["id"], "weave": _entity(c, "Weave Corp")["id"]}
-           for tenant, c in clients.items()}
+    ids = {
+        tenant: {"loom": _entity(c, "Loom Corp")["id"], "weave": _entity(c, "Weave Corp")["id"]}
+        for tenant, c in clients.items()
+    }
     assert ids["acme"]["loom"] != ids["globex"]["loom"]
     for tenant, client in clients.items():
         health = _clean(tenant, client.get("/v1/health"))
@@ -88,8 +104,12 @@ def test_each_tenant_reads_only_its_own_graph(deployment):
         answer = _clean(tenant, client.post("/v1/query", json={"question": "Who founded Loom Corp?"}))
         assert answer["answer"] == ("Ada Marsh" if tenant == "acme" else "Bruno Vale")
         assert answer["citations"]
-        for question in ("Where is Loom Corp headquartered?", "How is Loom Corp connected to Weave Corp?",
-                         "Who studied at Harrow Institute?", "What are the main themes?"):
+        for question in (
+            "Where is Loom Corp headquartered?",
+            "How is Loom Corp connected to Weave Corp?",
+            "Who studied at Harrow Institute?",
+            "What are the main themes?",
+        ):
             _clean(tenant, client.post("/v1/query", json={"question": question}), asked=question)
         mine = ids[tenant]
         _clean(tenant, client.get("/v1/entities", params={"q": "o", "limit": 100}))
@@ -107,10 +127,16 @@ def test_each_tenant_reads_only_its_own_graph(deployment):
 def test_another_tenants_ids_are_not_found(deployment):
     acme, globex = deployment["clients"]["acme"], deployment["clients"]["globex"]
     theirs = _entity(globex, "Loom Corp")["id"]
-    their_doc = globex.post("/v1/query", json={"question": "Who founded Loom Corp?"}).json()["citations"][0]["document_id"]
-    for response in (acme.get(f"/v1/entities/{theirs}"), acme.get(f"/v1/entities/{theirs}/neighbors"),
-                     acme.get("/v1/paths", params={"source": theirs, "target": _entity(acme, "Loom Corp")["id"]}),
-                     acme.get(f"/v1/documents/{their_doc}"), acme.delete(f"/v1/documents/{their_doc}")):
+    their_doc = globex.post("/v1/query", json={"question": "Who founded Loom Corp?"}).json()["citations"][0][
+        "document_id"
+    ]
+    for response in (
+        acme.get(f"/v1/entities/{theirs}"),
+        acme.get(f"/v1/entities/{theirs}/neighbors"),
+        acme.get("/v1/paths", params={"source": theirs, "target": _entity(acme, "Loom Corp")["id"]}),
+        acme.get(f"/v1/documents/{their_doc}"),
+        acme.delete(f"/v1/documents/{their_doc}"),
+    ):
         assert response.status_code == 404, response.text
         assert response.json()["error"]["code"] == "not_found"
     assert globex.get(f"/v1/documents/{their_doc}").status_code == 200  # the failed delete changed nothing
@@ -151,8 +177,13 @@ def test_keys_missing_unknown_or_revoked_are_refused(deployment):
 
 def test_open_mode_refuses_to_listen_beyond_this_machine(tmp_path):
     env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path)}
-    result = subprocess.run([*CLI, "serve", "--host", "0.0.0.0", "--port", str(free_port())], env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [*CLI, "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "open mode is for 127.0.0.1 only" in result.stderr, result.stderr
 
 
@@ -166,10 +197,15 @@ def _wait_for(client, url: str) -> dict:
 
 def test_ingest_jobs_belong_to_their_tenant_and_report_bad_files(deployment):
     acme, globex = deployment["clients"]["acme"], deployment["clients"]["globex"]
-    lines = [json.dumps({"id": f"memo-{i}", "text": f"Ada Marsh wrote memo {i} about Loom Corp in Lindmark."})
-             for i in range(5)]
-    accepted = acme.post("/v1/documents", params={"mode": "async"},
-                         files={"file": ("memos.jsonl", "\n".join(lines).encode(), "application/jsonl")})
+    lines = [
+        json.dumps({"id": f"memo-{i}", "text": f"Ada Marsh wrote memo {i} about Loom Corp in Lindmark."})
+        for i in range(5)
+    ]
+    accepted = acme.post(
+        "/v1/documents",
+        params={"mode": "async"},
+        files={"file": ("memos.jsonl", "\n".join(lines).encode(), "application/jsonl")},
+    )
     assert accepted.status_code == 202, accepted.text
     url = accepted.headers["location"]
     assert globex.get(url).status_code == 404  # another tenant cannot even see that the job exists
@@ -177,14 +213,18 @@ def test_ingest_jobs_belong_to_their_tenant_and_report_bad_files(deployment):
     assert job["status"] == "succeeded" and job["report"]["documents_added"] == 5, job
     assert _clean("acme", acme.get("/v1/health"))["documents"] >= 6
     assert globex.get("/v1/health").json()["documents"] == 1
-    facts = acme.post("/v1/documents", params={"mode": "async"},
-                      files={"file": ("facts.csv", b"subject,relation,object\nAda Marsh,mentors,Cora Lind\n", "text/csv")})
+    facts = acme.post(
+        "/v1/documents",
+        params={"mode": "async"},
+        files={"file": ("facts.csv", b"subject,relation,object\nAda Marsh,mentors,Cora Lind\n", "text/csv")},
+    )
     triples_job = _wait_for(acme, facts.headers["location"])
     assert triples_job["status"] == "succeeded" and triples_job["report"]["triples"] == 1, triples_job
     assert [e["name"] for e in acme.get("/v1/entities", params={"q": "Cora Lind"}).json()] == ["Cora Lind"]
     assert globex.get("/v1/entities", params={"q": "Cora Lind"}).json() == []
-    binary = acme.post("/v1/documents", params={"mode": "async"},
-                       files={"file": ("blob.txt", b"\x00\x01\x02\xff" * 100, "text/plain")})
+    binary = acme.post(
+        "/v1/documents", params={"mode": "async"}, files={"file": ("blob.txt", b"\x00\x01\x02\xff" * 100, "text/plain")}
+    )
     failed = _wait_for(acme, binary.headers["location"])
     assert failed["status"] == "failed" and "binary" in failed["error"], failed
     for doc_id in job["report"]["document_ids"]:  # leave the tenant as the other tests expect it

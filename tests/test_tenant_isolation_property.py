@@ -7,7 +7,8 @@ marker word and a founder's name that appear nowhere in the other tenant's, so a
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from graphrag import Engine, Settings
 from tests.test_graph_store_contract import BACKENDS
@@ -16,20 +17,28 @@ TENANTS = {
     "acme": {"founder": "Ada Marsh", "city": "Lindmark", "marker": "zorblat"},
     "globex": {"founder": "Bruno Vale", "city": "Ostrava", "marker": "quimper"},
 }
-QUESTIONS = ("Who founded Loom Corp?", "Where is Loom Corp headquartered?", "zorblat quimper",
-             "How is Loom Corp connected to Weave Corp?", "What are the main themes?")
+QUESTIONS = (
+    "Who founded Loom Corp?",
+    "Where is Loom Corp headquartered?",
+    "zorblat quimper",
+    "How is Loom Corp connected to Weave Corp?",
+    "What are the main themes?",
+)
 
 
 def _text(tenant: str, number: int) -> str:
     facts = TENANTS[tenant]
-    return (f"{facts['founder']} founded Loom Corp in {1990 + number}. Loom Corp is headquartered in {facts['city']}. "
-            f"Loom Corp acquired Weave Corp {number} times. The {facts['marker']} ledger number {number} says so.")
+    return (
+        f"{facts['founder']} founded Loom Corp in {1990 + number}. Loom Corp is headquartered in {facts['city']}. "
+        f"Loom Corp acquired Weave Corp {number} times. The {facts['marker']} ledger number {number} says so."
+    )
 
 
 @pytest.fixture(params=BACKENDS)
 def engines(request, tmp_path, real_embedder):
-    base = Engine.from_settings(Settings.load(data_dir=tmp_path, graph_backend=request.param, tenant="acme"),
-                                embedder=real_embedder)
+    base = Engine.from_settings(
+        Settings.load(data_dir=tmp_path, graph_backend=request.param, tenant="acme"), embedder=real_embedder
+    )
     if request.param == "neo4j":
         base.store.clear()
     other = base.for_tenant("globex")
@@ -63,7 +72,9 @@ def _check_isolated(engines: dict[str, Engine], live: dict[str, dict[int, str]])
 
 OPERATIONS = st.lists(
     st.tuples(st.sampled_from(sorted(TENANTS)), st.sampled_from(["ingest", "delete"]), st.integers(0, 3)),
-    min_size=1, max_size=6)
+    min_size=1,
+    max_size=6,
+)
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -76,7 +87,9 @@ def test_random_interleavings_never_leak(engines, operations):
     for tenant, operation, number in operations:
         engine = engines[tenant]
         if operation == "ingest":
-            report = engine.ingest_text(_text(tenant, number), title=f"{tenant} ledger {number}", doc_id=f"ledger-{number}")
+            report = engine.ingest_text(
+                _text(tenant, number), title=f"{tenant} ledger {number}", doc_id=f"ledger-{number}"
+            )
             live[tenant][number] = report.document_ids[0]
         elif number in live[tenant]:
             engine.delete_document(live[tenant].pop(number))

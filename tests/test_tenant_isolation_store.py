@@ -39,8 +39,12 @@ def _written(acme, globex):
 
 def _ids(doc_write):
     doc, chunks, extraction = doc_write
-    return {doc.id, *(c.id for c in chunks), *(e.id for e in extraction.entities),
-            *(r.id for r in extraction.relations)}
+    return {
+        doc.id,
+        *(c.id for c in chunks),
+        *(e.id for e in extraction.entities),
+        *(r.id for r in extraction.relations),
+    }
 
 
 def test_same_names_make_separate_entities_and_documents(tenants):
@@ -90,10 +94,24 @@ def test_writes_and_deletes_stay_inside_the_tenant(tenants):
         acme.delete_document(doc_b[0].id)
     with pytest.raises(StoreError):
         acme.write_documents([make_doc("other", "Bob founded Loom Corp.", FACTS_B[:1], "globex")])
-    mine = Community("community_acme", 1, 3, "Ada, Loom Corp and Weave Corp", "acme summary",
-                     tuple(sorted(e.id for e in doc_a[2].entities)), (doc_a[1][0].id,))
-    theirs = Community("community_globex", 1, 4, "Bob, Loom Corp, Weave Corp and Ada", "globex summary",
-                       tuple(sorted(e.id for e in doc_b[2].entities)), (doc_b[1][0].id,))
+    mine = Community(
+        "community_acme",
+        1,
+        3,
+        "Ada, Loom Corp and Weave Corp",
+        "acme summary",
+        tuple(sorted(e.id for e in doc_a[2].entities)),
+        (doc_a[1][0].id,),
+    )
+    theirs = Community(
+        "community_globex",
+        1,
+        4,
+        "Bob, Loom Corp, Weave Corp and Ada",
+        "globex summary",
+        tuple(sorted(e.id for e in doc_b[2].entities)),
+        (doc_b[1][0].id,),
+    )
     globex.replace_communities([theirs])
     acme.replace_communities([mine])
     assert acme.list_communities() == [mine] and globex.list_communities() == [theirs]

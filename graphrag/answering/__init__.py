@@ -1,1 +1,2 @@
-"""Answering: the answer writers (extractive, LM reader), the prompt, evidence selection, abstention and reply decoding."""
+"""Answering: the answer writers (extractive, LM reader), the prompt, evidence selection, abstention and reply
+decoding."""

@@ -8,18 +8,17 @@ chosen (from held-out margins) is graphrag/training/calibration.py.
 
 from __future__ import annotations
 
-
 from graphrag.answering.prompt import IDK_TEXT, REPLY_PREFIX
 from graphrag.errors import ModelError
 
-
 __all__ = ["AbstainBias", "abstain_token"]
+
 
 def abstain_token(tokenizer) -> int:
     """The token that starts "I don't know" right after "Answer:" (as the model's tokenizer splits the reply)."""
     prefix = tokenizer(REPLY_PREFIX, add_special_tokens=False)["input_ids"]
     full = tokenizer(f"{REPLY_PREFIX} {IDK_TEXT}", add_special_tokens=False)["input_ids"]
-    if full[:len(prefix)] != prefix or len(full) <= len(prefix):
+    if full[: len(prefix)] != prefix or len(full) <= len(prefix):
         raise ModelError("this tokenizer does not split 'Answer: I don't know' after 'Answer:'")
     return full[len(prefix)]
 
@@ -39,12 +38,11 @@ class AbstainBias:
     def __call__(self, input_ids, scores):
         if self._prompt_tokens is None:  # first step: everything so far is the prompt
             self._prompt_tokens = input_ids.shape[1]
-        new = input_ids[0, self._prompt_tokens:]
+        new = input_ids[0, self._prompt_tokens :]
         if self.prefix_in_prompt:
             decides = len(new) == 0
         else:
-            decides = (0 < len(new) <= 4
-                       and self.tokenizer.decode(new, skip_special_tokens=True).strip() == REPLY_PREFIX)
+            decides = 0 < len(new) <= 4 and self.tokenizer.decode(new, skip_special_tokens=True).strip() == REPLY_PREFIX
         if decides:
             scores = scores.clone()
             scores[:, self.token] += self.bias

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graphrag.lm.embedding import Embedder
 from graphrag.extraction.lora_prompt import SENTENCE_END
+from graphrag.lm.embedding import Embedder
 
 __all__ = ["EvidenceSelector", "SelectableText"]
 
@@ -49,8 +49,13 @@ class SelectableText:
 class EvidenceSelector:
     """Cuts numbered evidence to the sentences most relevant to a question within a token budget."""
 
-    def __init__(self, embedder: Embedder, count_tokens: Callable[[Sequence[str]], list[int]], budget: int,
-                 vectors_kept: int = SENTENCE_VECTORS_KEPT) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        count_tokens: Callable[[Sequence[str]], list[int]],
+        budget: int,
+        vectors_kept: int = SENTENCE_VECTORS_KEPT,
+    ) -> None:
         self.embedder = embedder
         self.count_tokens = count_tokens  # token counts of several texts at once, in the answer LM's tokenizer
         self.budget = budget
@@ -59,20 +64,25 @@ class EvidenceSelector:
     def select(self, question: str, items: Sequence[SelectableText]) -> list[str | None]:
         """The kept text of each item (its best sentences in their original order), or None where nothing is kept.
         Items already within the budget together come back unchanged."""
-        units = [(index, number, sentence) for index, item in enumerate(items)
-                 for number, sentence in enumerate(_sentences(item))]
+        units = [
+            (index, number, sentence)
+            for index, item in enumerate(items)
+            for number, sentence in enumerate(_sentences(item))
+        ]
         if not units:
             return [None] * len(items)
         tokens = self.count_tokens([sentence for _, _, sentence in units])
         if sum(tokens) <= self.budget:
             return [item.text for item in items]
-        texts = [f"{items[index].label}. {sentence}" if items[index].splittable else sentence
-                 for index, _, sentence in units]
+        texts = [
+            f"{items[index].label}. {sentence}" if items[index].splittable else sentence for index, _, sentence in units
+        ]
         vectors = self._vectors.embed(texts)
         query = self.embedder.embed([question], query=True)[0]
         scores = vectors @ query
-        scores += np.array([LEAD_BONUS if number == 0 and items[index].splittable else 0.0
-                            for index, number, _ in units])
+        scores += np.array(
+            [LEAD_BONUS if number == 0 and items[index].splittable else 0.0 for index, number, _ in units]
+        )
         scores -= np.minimum(np.array([index for index, _, _ in units]) * RANK_PENALTY, _MAX_RANK_PENALTY)
         lead_of = {index: unit for unit, (index, number, _) in enumerate(units) if number == 0}
         chosen: set[int] = set()

@@ -45,7 +45,7 @@ class ExtractiveAnswerWriter:
             return self._overview(question, retrieval, by_chunk)
         candidates: list[tuple[float, str, tuple[Path, ...], tuple[Citation, ...]]] = []
         if retrieval.info.wants_connection and retrieval.connections:
-            best = retrieval.connections[: 3]
+            best = retrieval.connections[:3]
             cites = self._cite_relations([s.relation for p in best for s in p.steps], by_chunk, retrieval)
             text = "; ".join(p.text for p in best)
             candidates.append((0.9 if cites else 0.5, text, tuple(best), cites))
@@ -55,12 +55,13 @@ class ExtractiveAnswerWriter:
             names = [top.answer.name, *[c.answer.name for c in rivals[:2]]]
             cites = self._cite_relations([s.relation for s in reversed(top.path.steps)], by_chunk, retrieval)
             text = " and ".join(dict.fromkeys(names))
-            candidates.append((top.score if cites else top.score * 0.5, text,
-                               tuple(c.path for c in [top, *rivals[:2]]), cites))
+            candidates.append(
+                (top.score if cites else top.score * 0.5, text, tuple(c.path for c in [top, *rivals[:2]]), cites)
+            )
         sentence = self._best_sentence(retrieval)
         if sentence is not None:
             candidates.append(sentence)
-            if retrieval.chains and candidates[-2][2] and sentence[1] in (retrieval.chains[0].answer.name,) :
+            if retrieval.chains and candidates[-2][2] and sentence[1] in (retrieval.chains[0].answer.name,):
                 # graph and text agree on the answer: the chain answer (with its path) takes the higher confidence
                 chain = candidates[-2]
                 candidates[-2] = (max(chain[0], sentence[0]), chain[1], chain[2], chain[3])
@@ -69,8 +70,16 @@ class ExtractiveAnswerWriter:
         confidence, text, paths, cites = max(candidates, key=lambda c: c[0])
         if confidence < self.threshold:
             return self._idk(question, retrieval, confidence)
-        return Answer(question=question, text=text, confidence=round(confidence, 3), abstained=False,
-                      citations=cites, paths=paths, plan=retrieval.plan, timings_ms=dict(retrieval.timings_ms))
+        return Answer(
+            question=question,
+            text=text,
+            confidence=round(confidence, 3),
+            abstained=False,
+            citations=cites,
+            paths=paths,
+            plan=retrieval.plan,
+            timings_ms=dict(retrieval.timings_ms),
+        )
 
     @staticmethod
     def _overview(question: str, retrieval: Retrieval, by_chunk: dict[str, Evidence]) -> Answer:
@@ -78,18 +87,36 @@ class ExtractiveAnswerWriter:
         lines, cites = [], []
         for number, community in enumerate(retrieval.communities, start=1):
             lines.append(f"({number}) {community.title} ({community.size} entities)")
-            cites.extend(_citation(by_chunk[c], by_chunk[c].chunk.start, by_chunk[c].chunk.end)
-                         for c in community.evidence[:1] if c in by_chunk)
-        return Answer(question=question, text="Main themes: " + "; ".join(lines), confidence=0.8, abstained=False,
-                      citations=tuple(cites), plan=retrieval.plan, timings_ms=dict(retrieval.timings_ms))
+            cites.extend(
+                _citation(by_chunk[c], by_chunk[c].chunk.start, by_chunk[c].chunk.end)
+                for c in community.evidence[:1]
+                if c in by_chunk
+            )
+        return Answer(
+            question=question,
+            text="Main themes: " + "; ".join(lines),
+            confidence=0.8,
+            abstained=False,
+            citations=tuple(cites),
+            plan=retrieval.plan,
+            timings_ms=dict(retrieval.timings_ms),
+        )
 
     def _idk(self, question: str, retrieval: Retrieval, confidence: float) -> Answer:
-        return Answer(question=question, text=IDK, confidence=round(confidence, 3), abstained=True,
-                      citations=tuple(_citation(e, e.chunk.start, e.chunk.end) for e in retrieval.evidence[:3]),
-                      plan=retrieval.plan, timings_ms=dict(retrieval.timings_ms))
+        return Answer(
+            question=question,
+            text=IDK,
+            confidence=round(confidence, 3),
+            abstained=True,
+            citations=tuple(_citation(e, e.chunk.start, e.chunk.end) for e in retrieval.evidence[:3]),
+            plan=retrieval.plan,
+            timings_ms=dict(retrieval.timings_ms),
+        )
 
     @staticmethod
-    def _cite_relations(relations: list[Relation], by_chunk: dict[str, Evidence], retrieval: Retrieval) -> tuple[Citation, ...]:
+    def _cite_relations(
+        relations: list[Relation], by_chunk: dict[str, Evidence], retrieval: Retrieval
+    ) -> tuple[Citation, ...]:
         cites: dict[str, Citation] = {}
         for rel in relations:
             for chunk_id in rel.evidence:
@@ -149,8 +176,9 @@ def _anchored(info, anchors: list[str], sentence: str, sentence_stems: list[str]
     if len(info.content) + len(anchors) < 2:
         return False
     lower = sentence.lower()
-    return (all(a.lower() in lower for a in anchors)
-            and all(any(stems_match(stem(w), s) for s in sentence_stems) for w in info.content))
+    return all(a.lower() in lower for a in anchors) and all(
+        any(stems_match(stem(w), s) for s in sentence_stems) for w in info.content
+    )
 
 
 def _answer_span(sentence: str, entities, retrieval: Retrieval) -> str:
@@ -186,6 +214,12 @@ def _sentence_offsets(evidence: Evidence, sentence: str) -> tuple[int, int]:
 
 def _citation(evidence: Evidence, start: int, end: int) -> Citation:
     chunk = evidence.chunk
-    text = chunk.text[start - chunk.start:end - chunk.start]
-    return Citation(document_id=chunk.document_id, document_title=evidence.document_title, chunk_id=chunk.id,
-                    start=start, end=end, text=text)
+    text = chunk.text[start - chunk.start : end - chunk.start]
+    return Citation(
+        document_id=chunk.document_id,
+        document_title=evidence.document_title,
+        chunk_id=chunk.id,
+        start=start,
+        end=end,
+        text=text,
+    )

@@ -12,17 +12,22 @@ import time
 from dataclasses import dataclass, field, replace
 
 from graphrag.answering.abstention import AbstainBias
+from graphrag.answering.decoding.copy_spans import CopySpans
+from graphrag.answering.decoding.reply import ReplyDecoding
+from graphrag.answering.evidence import EvidenceSelector, SelectableText
 from graphrag.answering.extractive import _SENTENCE, IDK, ExtractiveAnswerWriter, _citation, _sentence_offsets
 from graphrag.answering.prompt import ANSWER_SYSTEM, EvidenceItem, parse_reply, user_message
-from graphrag.answering.decoding.copy_spans import CopySpans
 from graphrag.errors import ModelOutputError
-from graphrag.answering.evidence import EvidenceSelector, SelectableText
 from graphrag.lm.model import LanguageModel
-from graphrag.answering.decoding.reply import ReplyDecoding
 from graphrag.retrieval.planner import Retrieval
 from graphrag.types import Answer, Citation, Evidence, Path
 
 __all__ = ["LMAnswerWriter", "WriterStats"]
+
+
+# A frozen value, so one instance can be every writer's default.
+_NO_DECODING_RULES = ReplyDecoding()
+
 
 @dataclass
 class WriterStats:
@@ -56,28 +61,49 @@ class LMAnswerWriter:
     """Writes answers with a LanguageModel; ``adapter`` None means the base model alone. Without a ``fallback``
     writer a malformed reply raises ModelOutputError (benchmarks score the model's own replies that way). With a
     ``selector`` the model reads only the evidence sentences it keeps. ``decoding``: the reply's vocabulary, schema
-    and copying (graphrag/answering/decoding/reply.py). ``path_items``: graph paths of each kind (connections, chains) read
-    after the passages."""
+    and copying (graphrag/answering/decoding/reply.py). ``path_items``: graph paths of each kind (connections, chains)
+    read after the passages."""
 
-    def __init__(self, model: LanguageModel, fallback: ExtractiveAnswerWriter | None, adapter: str | None = None,
-                 max_new_tokens: int = 48, evidence_tokens: int = 1500, stats: WriterStats | None = None,
-                 abstain_bias: float = 0.0, selector: EvidenceSelector | None = None,
-                 decoding: ReplyDecoding = ReplyDecoding(), path_items: int = 3) -> None:
+    def __init__(
+        self,
+        model: LanguageModel,
+        fallback: ExtractiveAnswerWriter | None,
+        adapter: str | None = None,
+        max_new_tokens: int = 48,
+        evidence_tokens: int = 1500,
+        stats: WriterStats | None = None,
+        abstain_bias: float = 0.0,
+        selector: EvidenceSelector | None = None,
+        decoding: ReplyDecoding = _NO_DECODING_RULES,
+        path_items: int = 3,
+    ) -> None:
         self.model = model
         self.fallback = fallback
         self.adapter = adapter
         self.max_new_tokens = max_new_tokens
         self.evidence_tokens = evidence_tokens
         self.stats = stats or WriterStats()
-        self.abstain_bias = abstain_bias  # the adapter's calibrated "I don't know" bias (graphrag/answering/abstention.py)
+        self.abstain_bias = (
+            abstain_bias  # the adapter's calibrated "I don't know" bias (graphrag/answering/abstention.py)
+        )
         self.selector = selector
         self.decoding = decoding
         self.path_items = path_items  # graph paths of each kind read after the passages (answer_graph_paths)
 
     def without_fallback(self) -> LMAnswerWriter:
         """The same writer with no extractive fallback: a malformed reply raises (benchmarks score it as wrong)."""
-        return LMAnswerWriter(self.model, None, self.adapter, self.max_new_tokens, self.evidence_tokens, self.stats,
-                              self.abstain_bias, self.selector, self.decoding, self.path_items)
+        return LMAnswerWriter(
+            self.model,
+            None,
+            self.adapter,
+            self.max_new_tokens,
+            self.evidence_tokens,
+            self.stats,
+            self.abstain_bias,
+            self.selector,
+            self.decoding,
+            self.path_items,
+        )
 
     @property
     def name(self) -> str:
@@ -86,9 +112,10 @@ class LMAnswerWriter:
     def numbered_evidence(self, retrieval: Retrieval, question: str = "") -> list[_Numbered]:
         """Passages in rank order, then the best graph paths, cut to the evidence token budget, then (with a
         selector) to the sentences most relevant to ``question``."""
-        candidates = [_Numbered(EvidenceItem(e.document_title or "Passage", e.chunk.text), evidence=e)
-                      for e in retrieval.evidence]
-        paths = list(retrieval.connections[:self.path_items]) + [c.path for c in retrieval.chains[:self.path_items]]
+        candidates = [
+            _Numbered(EvidenceItem(e.document_title or "Passage", e.chunk.text), evidence=e) for e in retrieval.evidence
+        ]
+        paths = list(retrieval.connections[: self.path_items]) + [c.path for c in retrieval.chains[: self.path_items]]
         seen: set[str] = set()
         for path in paths:
             if path.steps and path.text not in seen:
@@ -116,17 +143,31 @@ class LMAnswerWriter:
         numbered = self.numbered_evidence(retrieval, question)
         evidence_ms = round((time.perf_counter() - started) * 1000, 2)
         if not numbered:  # nothing to read: the schema's one reply is "I don't know", so the LM is not asked
-            return Answer(question=question, text=IDK, confidence=0.0, abstained=True, plan=retrieval.plan,
-                          timings_ms={**retrieval.timings_ms, "evidence": evidence_ms})
+            return Answer(
+                question=question,
+                text=IDK,
+                confidence=0.0,
+                abstained=True,
+                plan=retrieval.plan,
+                timings_ms={**retrieval.timings_ms, "evidence": evidence_ms},
+            )
         items = [n.item for n in numbered]
         forced = self.decoding.reply_prefix(self.adapter)
         user = user_message(question, items)
         prompt = self.model.chat_prompt(ANSWER_SYSTEM, user) + forced
-        processors = ([AbstainBias(self.model.tokenizer, self.abstain_bias, prefix_in_prompt=bool(forced))]
-                      if self.abstain_bias else [])
+        processors = (
+            [AbstainBias(self.model.tokenizer, self.abstain_bias, prefix_in_prompt=bool(forced))]
+            if self.abstain_bias
+            else []
+        )
         processors += self.decoding.processors(len(items), forced, user, self.max_new_tokens)
-        generation = self.model.generate(prompt, self.max_new_tokens, adapter=self.adapter,
-                                         logits_processors=processors, vocabulary=self.decoding.vocabulary(prompt))
+        generation = self.model.generate(
+            prompt,
+            self.max_new_tokens,
+            adapter=self.adapter,
+            logits_processors=processors,
+            vocabulary=self.decoding.vocabulary(prompt),
+        )
         text = forced + generation.text
         timings = {**retrieval.timings_ms, "evidence": evidence_ms, "generate": generation.ms}
         try:
@@ -140,18 +181,30 @@ class LMAnswerWriter:
         if reply.answer is None:
             self.stats.count("abstained")
             cites = tuple(_citation(e, e.chunk.start, e.chunk.end) for e in retrieval.evidence[:3])
-            return Answer(question=question, text=IDK, confidence=generation.mean_token_probability, abstained=True,
-                          citations=cites, plan=retrieval.plan, timings_ms=timings)
+            return Answer(
+                question=question,
+                text=IDK,
+                confidence=generation.mean_token_probability,
+                abstained=True,
+                citations=cites,
+                plan=retrieval.plan,
+                timings_ms=timings,
+            )
         self.stats.count("answered")
-        answer_text = next((a for a in answers if a.lower() == reply.answer.rstrip(".").lower()), None) \
-            or _as_written(processors, reply.answer)
+        answer_text = _as_written(processors, reply.answer)
         cited = [numbered[n - 1] for n in reply.cited]
         cited += _answer_source(numbered, cited, answer_text)
         by_chunk = {e.chunk.id: e for e in retrieval.evidence}
-        return Answer(question=question, text=answer_text, confidence=generation.mean_token_probability,
-                      abstained=False, citations=_citations(cited, answer_text, by_chunk),
-                      paths=tuple(n.path for n in cited if n.path is not None), plan=retrieval.plan,
-                      timings_ms=timings)
+        return Answer(
+            question=question,
+            text=answer_text,
+            confidence=generation.mean_token_probability,
+            abstained=False,
+            citations=_citations(cited, answer_text, by_chunk),
+            paths=tuple(n.path for n in cited if n.path is not None),
+            plan=retrieval.plan,
+            timings_ms=timings,
+        )
 
 
 def _as_written(processors: list, answer: str) -> str:
@@ -170,8 +223,11 @@ def _answer_source(numbered: list[_Numbered], cited: list[_Numbered], answer: st
     passage."""
     if answer.strip().rstrip(".").lower() in ("yes", "no"):
         return []
-    holds = [n for n in numbered if n.evidence is not None
-             and CopySpans(f"{n.item.label}: {n.item.text}", free_answers=()).can_end(answer)]
+    holds = [
+        n
+        for n in numbered
+        if n.evidence is not None and CopySpans(f"{n.item.label}: {n.item.text}", free_answers=()).can_end(answer)
+    ]
     if not holds or any(n in cited for n in holds):
         return []
     return holds[:1]

@@ -14,14 +14,27 @@ from dataclasses import dataclass
 
 from graphrag.errors import ModelOutputError
 
-__all__ = ["ANSWER_SYSTEM", "EvidenceItem", "IDK_REPLY", "MAX_ANSWER_CHARS", "REPLY_PREFIX", "ParsedReply",
-           "evidence_part", "format_reply", "question_part", "is_idk_answer", "parse_reply", "reply_vocabulary", "user_message"]
+__all__ = [
+    "ANSWER_SYSTEM",
+    "EvidenceItem",
+    "IDK_REPLY",
+    "MAX_ANSWER_CHARS",
+    "REPLY_PREFIX",
+    "ParsedReply",
+    "evidence_part",
+    "format_reply",
+    "question_part",
+    "is_idk_answer",
+    "parse_reply",
+    "reply_vocabulary",
+    "user_message",
+]
 
 ANSWER_SYSTEM = (  # short on purpose: every training example and every query pays for it in prefill
     "Answer the question from the numbered evidence only, in two lines:\n"
     "Answer: <shortest answer, copied from the evidence, or yes/no>\n"
     "Evidence: <numbers of the evidence used>\n"
-    "If the evidence lacks the answer, reply \"Answer: I don't know\" and \"Evidence: none\"."
+    'If the evidence lacks the answer, reply "Answer: I don\'t know" and "Evidence: none".'
 )
 REPLY_PREFIX = "Answer:"  # how every reply starts
 IDK_TEXT = "I don't know"
@@ -30,7 +43,7 @@ IDK_REPLY = f"{REPLY_PREFIX} {IDK_TEXT}\nEvidence: none"
 # every tail of the schema's keywords: a model that starts "Answer:" or "Evidence:" with a token of its own ("A",
 # "\nE") must find the rest spelt in the vocabulary, or every token the grammar allows would score -inf.
 _KEYWORD_TAILS = " ".join(word[i:] for word in (REPLY_PREFIX, "Evidence:", "none") for i in range(1, len(word)))
-_REPLY_WORDS = (f"{IDK_REPLY}\nyes no Yes No 0 1 2 3 4 5 6 7 8 9 , . ; : - ' \" ( ) [ ] / & % $ {_KEYWORD_TAILS}")
+_REPLY_WORDS = f"{IDK_REPLY}\nyes no Yes No 0 1 2 3 4 5 6 7 8 9 , . ; : - ' \" ( ) [ ] / & % $ {_KEYWORD_TAILS}"
 MAX_ANSWER_CHARS = 200
 _ANSWER_LINE = re.compile(r"^Answer:[ \t]*(\S.*?)[ \t]*$")
 _EVIDENCE_LINE = re.compile(r"^Evidence:[ \t]*(none|\d+(?:[ \t]*,[ \t]*\d+)*)[ \t]*$")

@@ -23,14 +23,20 @@ from dataclasses import dataclass
 
 __all__ = ["QuestionForm", "words"]
 
-_AUXILIARIES = frozenset("is are was were do does did has have had can could will would shall should may might "
-                         "must am".split())
+_AUXILIARIES = frozenset(
+    "is are was were do does did has have had can could will would shall should may might must am".split()
+)
 _WH_WORDS = frozenset("which what who whom whose when where why how".split())
 # Words that name nothing: a run of the question's words made only of these is no name of the question.
-_PLAIN = _AUXILIARIES | _WH_WORDS | frozenset(
-    "a an the of in on at to for by with and or from as that this these those it its he she his her him they them "
-    "their there here also both either neither not no yes but if than then so into onto over under after before "
-    "during between about".split())
+_PLAIN = (
+    _AUXILIARIES
+    | _WH_WORDS
+    | frozenset(
+        "a an the of in on at to for by with and or from as that this these those it its he she his her him they them "
+        "their there here also both either neither not no yes but if than then so into onto over under after before "
+        "during between about".split()
+    )
+)
 _WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
 _POSSESSIVE = re.compile(r"['’]s$")
 _SENTENCES = re.compile(r"(?<=[.?!])\s+")
@@ -73,8 +79,9 @@ class QuestionForm:
         keys = [_key(w) for _, _, w in words(question)]
         options = _options(question)
         polar = bool(last) and last[0] in _AUXILIARIES and not set(last) & _WH_WORDS
-        runs = frozenset(tuple(keys[i:j]) for i in range(len(keys))
-                         for j in range(i + 1, min(len(keys), i + _LONGEST_RUN) + 1))
+        runs = frozenset(
+            tuple(keys[i:j]) for i in range(len(keys)) for j in range(i + 1, min(len(keys), i + _LONGEST_RUN) + 1)
+        )
         named = frozenset(_key(w) for _, _, w in words(question) if _named(w))
         return cls(polar=polar, choice=bool(options), runs=runs, named_words=named, options=options)
 
@@ -88,7 +95,7 @@ class QuestionForm:
         at = question.find(f"{first} or {second}")
         if at < 0:
             return question
-        return f"{question[:at]}{second} or {first}{question[at + len(first) + len(second) + 4:]}"
+        return f"{question[:at]}{second} or {first}{question[at + len(first) + len(second) + 4 :]}"
 
     def free_answers(self) -> tuple[str, ...]:
         """The answers allowed whatever the evidence says: yes / no only where the question is polar."""
@@ -104,8 +111,11 @@ class QuestionForm:
         Buchholz" for a question about "Scott Andrew Buchholz"): never the answer unless the question offers a
         choice."""
         keys = [_key(w) for _, _, w in words(answer)]
-        return (not self.choice and any(k in self.named_words for k in keys)
-                and all(k in self.named_words or k in _PLAIN for k in keys))
+        return (
+            not self.choice
+            and any(k in self.named_words for k in keys)
+            and all(k in self.named_words or k in _PLAIN for k in keys)
+        )
 
     def named_runs(self, text: str) -> list[int]:
         """Offsets in ``text`` where an answer may not start: a word from which the text runs on with the question's
@@ -118,17 +128,22 @@ class QuestionForm:
         banned = []
         for index, (start, _, _) in enumerate(found):
             length = 0
-            while (index + length < len(found) and length < _LONGEST_RUN
-                   and tuple(keys[index:index + length + 1]) in self.runs
-                   and (length == 0 or _joined(text, found[index + length - 1], found[index + length]))):
+            while (
+                index + length < len(found)
+                and length < _LONGEST_RUN
+                and tuple(keys[index : index + length + 1]) in self.runs
+                and (length == 0 or _joined(text, found[index + length - 1], found[index + length]))
+            ):
                 length += 1
-            if not length or not any(k in self.named_words and _named(w) for k, (_, _, w)
-                                     in zip(keys[index:index + length], found[index:index + length])):
+            if not length or not any(
+                k in self.named_words and _named(w)
+                for k, (_, _, w) in zip(keys[index : index + length], found[index : index + length])
+            ):
                 continue
             end = found[index + length - 1][1]
             after = found[index + length] if index + length < len(found) else None
             last = found[index + length - 1][2]
-            if after is not None and text[end:after[0]] == " " and last[:1].isupper() and _named(after[2]):
+            if after is not None and text[end : after[0]] == " " and last[:1].isupper() and _named(after[2]):
                 continue  # a longer name than the question's: "Kim Jong-suk" after "Kim Jong-chul"
             banned.append(start)
         return banned
@@ -143,10 +158,10 @@ def _options(question: str) -> tuple[str, ...]:
     for middle, (_, _, word) in enumerate(found):
         if word != "or" or middle == 0 or middle + 1 == len(found):
             continue
-        before = _option_run(question, found[middle - 1::-1], reverse=True)
-        after = _option_run(question, found[middle + 1:], reverse=False)
+        before = _option_run(question, found[middle - 1 :: -1], reverse=True)
+        after = _option_run(question, found[middle + 1 :], reverse=False)
         if before and after:
-            return (question[before[0][0]:before[-1][1]], question[after[0][0]:after[-1][1]])
+            return (question[before[0][0] : before[-1][1]], question[after[0][0] : after[-1][1]])
     return ()
 
 
@@ -157,7 +172,7 @@ def _option_run(text: str, found: list[tuple[int, int, str]], reverse: bool) -> 
     for word in found[:_LONGEST_OPTION]:
         if run:
             left, right = (word, run[-1]) if reverse else (run[-1], word)
-            if text[left[1]:right[0]] != " ":
+            if text[left[1] : right[0]] != " ":
                 break
         if not (_named(word[2]) or word[2].lower() in _NAME_LINKS):
             break
@@ -173,4 +188,4 @@ def _option_run(text: str, found: list[tuple[int, int, str]], reverse: bool) -> 
 
 def _joined(text: str, before: tuple[int, int, str], after: tuple[int, int, str]) -> bool:
     """Whether two neighbouring words are one phrase: only white space, or a comma, between them."""
-    return text[before[1]:after[0]].strip() in ("", ",")
+    return text[before[1] : after[0]].strip() in ("", ",")

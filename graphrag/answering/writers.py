@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import threading
 
-from graphrag.lm.adapters import AdapterManifest, AdapterRegistry
-from graphrag.answering.extractive import AnswerWriter, ExtractiveAnswerWriter
-from graphrag.config import Settings
-from graphrag.lm.embedding import Embedder
-from graphrag.errors import ModelError
-from graphrag.answering.evidence import EvidenceSelector
-from graphrag.lm.model import LanguageModel
-from graphrag.answering.lm_reader import LMAnswerWriter, WriterStats
 from graphrag.answering.decoding.reply import ReplyDecoding
+from graphrag.answering.evidence import EvidenceSelector
+from graphrag.answering.extractive import AnswerWriter, ExtractiveAnswerWriter
+from graphrag.answering.lm_reader import LMAnswerWriter, WriterStats
+from graphrag.config import Settings
+from graphrag.errors import ModelError
+from graphrag.lm.adapters import AdapterManifest, AdapterRegistry
+from graphrag.lm.embedding import Embedder
+from graphrag.lm.model import LanguageModel
 
 __all__ = ["BASE_ADAPTER", "AnswerWriters"]
 
@@ -27,8 +27,9 @@ class AnswerWriters:
     """The writers one Engine uses; ``pick`` is thread-safe. With an ``embedder`` the LM writers read only the
     evidence sentences most relevant to the question (the ``answer_reader_tokens`` setting)."""
 
-    def __init__(self, settings: Settings, extractive: AnswerWriter | None = None,
-                 embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, extractive: AnswerWriter | None = None, embedder: Embedder | None = None
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.extractive = extractive or ExtractiveAnswerWriter(settings.answer_threshold)
@@ -48,10 +49,15 @@ class AnswerWriters:
                     import torch
 
                     device = "cuda" if torch.cuda.is_available() else "cpu"
-                self._model = LanguageModel.load(self.settings.answer_model, self.settings.lm_cache_dir, device,
-                                                 self.settings.answer_dtype, self.settings.torch_threads,
-                                                 self.settings.answer_draft_tokens,
-                                                 self.settings.answer_merged_adapters)
+                self._model = LanguageModel.load(
+                    self.settings.answer_model,
+                    self.settings.lm_cache_dir,
+                    device,
+                    self.settings.answer_dtype,
+                    self.settings.torch_threads,
+                    self.settings.answer_draft_tokens,
+                    self.settings.answer_merged_adapters,
+                )
             return self._model
 
     def _with_adapter(self, adapter: str, kind: str) -> tuple[LanguageModel, AdapterManifest]:
@@ -64,8 +70,10 @@ class AnswerWriters:
             raise ModelError(f"adapter {adapter!r} is a {manifest.kind} adapter, not an {kind} adapter")
         model = self.language_model()
         if model.resolved.sha256 and manifest.base_sha256 != model.resolved.sha256:
-            raise ModelError(f"adapter {adapter!r} was trained on {manifest.base_model} "
-                             f"(sha256 {manifest.base_sha256[:12]}), not on the loaded {model.resolved.name}")
+            raise ModelError(
+                f"adapter {adapter!r} was trained on {manifest.base_model} "
+                f"(sha256 {manifest.base_sha256[:12]}), not on the loaded {model.resolved.name}"
+            )
         with self._lock:
             model.add_adapter(adapter, self.registry.path(adapter))
         return model, manifest
@@ -77,8 +85,10 @@ class AnswerWriters:
 
         adapter = self.settings.extractor_adapter or self.registry.active("extractor")
         if not adapter:
-            raise ModelError("extractor=lora needs an extractor adapter: train one with scripts/finetune.py --task "
-                             "extract, then `graphrag adapters activate NAME` (or set GRAPHRAG_EXTRACTOR_ADAPTER)")
+            raise ModelError(
+                "extractor=lora needs an extractor adapter: train one with scripts/finetune.py --task "
+                "extract, then `graphrag adapters activate NAME` (or set GRAPHRAG_EXTRACTOR_ADAPTER)"
+            )
         model, _ = self._with_adapter(adapter, "extractor")
         return LoraRelationExtractor(spacy, model, adapter)
 
@@ -88,9 +98,18 @@ class AnswerWriters:
         else:
             model, manifest = self._with_adapter(adapter, "answer")
             bias = manifest.abstain_bias
-        return LMAnswerWriter(model, self.extractive, adapter, self.settings.answer_max_new_tokens,
-                              self.settings.answer_evidence_tokens, self.stats, bias, self.evidence_selector(),
-                              self.reply_decoding(), self.settings.answer_graph_paths)
+        return LMAnswerWriter(
+            model,
+            self.extractive,
+            adapter,
+            self.settings.answer_max_new_tokens,
+            self.settings.answer_evidence_tokens,
+            self.stats,
+            bias,
+            self.evidence_selector(),
+            self.reply_decoding(),
+            self.settings.answer_graph_paths,
+        )
 
     def evidence_selector(self) -> EvidenceSelector | None:
         """The sentence selection every LM writer shares (None without an embedder or with answer_reader_tokens

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from server.api_keys import ApiKeyStore
 from graphrag.ids import DEFAULT_TENANT
+from server.api_keys import ApiKeyStore
 
 __all__ = ["keys_app"]
 
@@ -24,7 +24,9 @@ def _store(ctx: typer.Context) -> ApiKeyStore:
 @keys_app.command("create")
 def keys_create(
     ctx: typer.Context,
-    tenant: Annotated[str, typer.Option(help="Tenant the key acts for (letters, digits, '_' and '-').")] = DEFAULT_TENANT,
+    tenant: Annotated[
+        str, typer.Option(help="Tenant the key acts for (letters, digits, '_' and '-').")
+    ] = DEFAULT_TENANT,
     name: Annotated[str, typer.Option(help="A label for listings, e.g. who holds the key.")] = "",
 ) -> None:
     """Create a key and print it once: only its sha256 is kept. From now on the server requires keys."""
@@ -34,7 +36,9 @@ def keys_create(
 
 
 @keys_app.command("revoke")
-def keys_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The key's id (from 'keys list').")]) -> None:
+def keys_revoke(
+    ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The key's id (from 'keys list').")]
+) -> None:
     """Revoke a key; requests with it are refused from the next one on."""
     record = _store(ctx).revoke(key_id)
     typer.echo(f"revoked key {record.id} (tenant {record.tenant}) at {record.revoked_at}")

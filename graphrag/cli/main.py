@@ -11,7 +11,7 @@ import os
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -27,9 +27,9 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="GraphRAG question answering over your documents.")
 
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (GRAPHRAG_DATA_DIR).")]
-ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML settings file (GRAPHRAG_CONFIG).")]
-Tenant = Annotated[Optional[str], typer.Option("--tenant", help="Tenant to read and write (GRAPHRAG_TENANT).")]
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (GRAPHRAG_DATA_DIR).")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="TOML settings file (GRAPHRAG_CONFIG).")]
+Tenant = Annotated[str | None, typer.Option("--tenant", help="Tenant to read and write (GRAPHRAG_TENANT).")]
 
 
 class _State:
@@ -59,8 +59,10 @@ def _require_partition(settings: Settings) -> None:
         return
     root = settings.data_dir / "tenants"
     known = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    raise NotFoundError(f"tenant {settings.tenant!r} has no data in {settings.data_dir} (tenants with data: "
-                        f"{', '.join([DEFAULT_TENANT, *known])}); 'graphrag --tenant NAME ingest ...' creates one")
+    raise NotFoundError(
+        f"tenant {settings.tenant!r} has no data in {settings.data_dir} (tenants with data: "
+        f"{', '.join([DEFAULT_TENANT, *known])}); 'graphrag --tenant NAME ingest ...' creates one"
+    )
 
 
 @app.callback()
@@ -85,9 +87,19 @@ def _echo_json(data) -> None:
 def ingest(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt .md .html .pdf .jsonl .csv).")],
-    workers: Annotated[int, typer.Option(min=-1, max=16, help="Extraction worker processes: 0 = in-process, -1 = one when there are 2+ cores and more than one batch (ingest_batch_size) of documents.")] = -1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=-1,
+            max=16,
+            help="Extraction worker processes: 0 = in-process, -1 = one when there are 2+ cores and more than one "
+            "batch (ingest_batch_size) of documents.",
+        ),
+    ] = -1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    extractor: Annotated[Optional[str], typer.Option(help="Relation extractor: spacy or lora (default: the extractor setting).")] = None,
+    extractor: Annotated[
+        str | None, typer.Option(help="Relation extractor: spacy or lora (default: the extractor setting).")
+    ] = None,
 ) -> None:
     """Ingest documents and triples into the graph and vector indexes (re-running is a no-op)."""
     with ctx.obj.engine(**_extractor_override(extractor)) as engine:
@@ -96,27 +108,34 @@ def ingest(
     if as_json:
         _echo_json({**report.as_dict(), "stats": stats_to_dict(stats)})
     else:
-        typer.echo(f"added {report.documents_added}, replaced {report.documents_replaced}, unchanged "
-                   f"{report.documents_unchanged} documents; {report.triples} triples; {report.chunks} chunks")
-        typer.echo(f"store: {stats.documents} documents, {stats.chunks} chunks, {stats.entities} entities, "
-                   f"{stats.relations} relations")
+        typer.echo(
+            f"added {report.documents_added}, replaced {report.documents_replaced}, unchanged "
+            f"{report.documents_unchanged} documents; {report.triples} triples; {report.chunks} chunks"
+        )
+        typer.echo(
+            f"store: {stats.documents} documents, {stats.chunks} chunks, {stats.entities} entities, "
+            f"{stats.relations} relations"
+        )
         for problem in report.problems:
             where = f"{problem.source}:{problem.line}" if problem.line else problem.source
             typer.echo(f"skipped {where}: [{problem.code}] {problem.message}", err=True)
-    if report.problems and not (report.documents_added or report.documents_replaced or report.documents_unchanged
-                                or report.triples):
+    if report.problems and not (
+        report.documents_added or report.documents_replaced or report.documents_unchanged or report.triples
+    ):
         raise typer.Exit(2)
 
 
 @app.command()
 def ask(
     ctx: typer.Context,
-    question: Annotated[Optional[str], typer.Argument(help="The question.")] = None,
-    questions: Annotated[Optional[Path], typer.Option(help="JSONL file of {id, question} to answer in batch.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Where batch answers go (JSONL).")] = None,
-    max_hops: Annotated[Optional[int], typer.Option(min=1, help="Longest graph path.")] = None,
-    top_k: Annotated[Optional[int], typer.Option(min=1, help="Evidence chunks.")] = None,
-    adapter: Annotated[Optional[str], typer.Option(help="Answer with the answer LM and this adapter ('none': base LM).")] = None,
+    question: Annotated[str | None, typer.Argument(help="The question.")] = None,
+    questions: Annotated[Path | None, typer.Option(help="JSONL file of {id, question} to answer in batch.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where batch answers go (JSONL).")] = None,
+    max_hops: Annotated[int | None, typer.Option(min=1, help="Longest graph path.")] = None,
+    top_k: Annotated[int | None, typer.Option(min=1, help="Evidence chunks.")] = None,
+    adapter: Annotated[
+        str | None, typer.Option(help="Answer with the answer LM and this adapter ('none': base LM).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Answer a question (or a JSONL file of questions with --questions/--out)."""
@@ -125,7 +144,9 @@ def ask(
     with ctx.obj.engine(reading=True) as engine:
         if question is not None:
             answer = engine.ask(question, max_hops=max_hops, top_k=top_k, adapter=adapter)
-            typer.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2) if as_json else answer_to_text(answer))
+            typer.echo(
+                json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2) if as_json else answer_to_text(answer)
+            )
             return
         if out is None:
             raise InputError("--questions needs --out FILE")
@@ -155,17 +176,27 @@ def _ask_batch(engine, questions: Path, out: Path, max_hops, top_k, adapter: str
                 typer.echo(f"{questions}:{number}: {exc.message}", err=True)
                 continue
             full = answer_to_dict(answer)
-            sink.write(json.dumps({"id": record.get("id", number), "answer": full["answer"],
-                                   "confidence": full["confidence"], "citations": full["citations"],
-                                   "paths": full["paths"]}, ensure_ascii=False) + "\n")
+            sink.write(
+                json.dumps(
+                    {
+                        "id": record.get("id", number),
+                        "answer": full["answer"],
+                        "confidence": full["confidence"],
+                        "citations": full["citations"],
+                        "paths": full["paths"],
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     typer.echo(f"wrote {len(lines) - bad} answers to {out}" + (f"; {bad} bad lines" if bad else ""))
 
 
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: Annotated[Optional[str], typer.Option(help="Bind address (GRAPHRAG_HOST).")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port (GRAPHRAG_PORT).")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (GRAPHRAG_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (GRAPHRAG_PORT).")] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /schema)."""
     _serve(ctx.obj.settings(host=host, port=port))
@@ -183,8 +214,10 @@ def _serve(settings: Settings, engine=None) -> None:
 
     mode = startup_mode(settings)
     if mode.startswith("open") and not is_loopback(settings.host):
-        raise ConfigError(f"refusing to serve on {settings.host} without API keys: open mode is for 127.0.0.1 only; "
-                          "create a key first ('graphrag keys create --tenant NAME')")
+        raise ConfigError(
+            f"refusing to serve on {settings.host} without API keys: open mode is for 127.0.0.1 only; "
+            "create a key first ('graphrag keys create --tenant NAME')"
+        )
     sock = listening_socket(settings.host, settings.port)  # bound before anything says "serving"
     try:
         # Open the engine here, not in the app's lifespan, so an unreachable store is one clear error line.
@@ -193,10 +226,13 @@ def _serve(settings: Settings, engine=None) -> None:
 
             engine = Engine.from_settings(settings)
         configure_logging(settings.access_log)
-        config = uvicorn.Config(create_app(settings, engine=engine, close_engine=True), log_level="warning",
-                                http=JsonErrorHttpProtocol, lifespan="on")
-        typer.echo(f"serving on http://{settings.host}:{sock.getsockname()[1]}  (OpenAPI: /schema, "
-                   "health: /v1/health)")
+        config = uvicorn.Config(
+            create_app(settings, engine=engine, close_engine=True),
+            log_level="warning",
+            http=JsonErrorHttpProtocol,
+            lifespan="on",
+        )
+        typer.echo(f"serving on http://{settings.host}:{sock.getsockname()[1]}  (OpenAPI: /schema, health: /v1/health)")
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
@@ -244,11 +280,15 @@ def delete(ctx: typer.Context, document_id: Annotated[str, typer.Argument(help="
 def extract(
     ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Files or folders.")],
-    out: Annotated[Optional[Path], typer.Option(help="Output JSONL of entities and relations per document.")] = None,
-    errors: Annotated[Optional[Path], typer.Option(help="Where to list bad files (default: OUT.errors.jsonl).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output JSONL of entities and relations per document.")] = None,
+    errors: Annotated[Path | None, typer.Option(help="Where to list bad files (default: OUT.errors.jsonl).")] = None,
     workers: Annotated[int, typer.Option(min=1, max=32, help="Worker processes.")] = 1,
-    store: Annotated[Optional[str], typer.Option(help="Also write straight into this graph store: sqlite or neo4j.")] = None,
-    extractor: Annotated[Optional[str], typer.Option(help="Relation extractor: spacy or lora (lora runs in one process).")] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Also write straight into this graph store: sqlite or neo4j.")
+    ] = None,
+    extractor: Annotated[
+        str | None, typer.Option(help="Relation extractor: spacy or lora (lora runs in one process).")
+    ] = None,
 ) -> None:
     """Extract entities and relations from files without embedding them (to JSONL and/or a graph store)."""
     from graphrag.indexing.batch import extract_files
@@ -258,7 +298,9 @@ def extract(
     if store not in (None, "sqlite", "neo4j"):
         raise InputError(f"--store must be sqlite or neo4j, not {store!r}")
     settings = ctx.obj.settings(**({"graph_backend": store} if store else {}), **_extractor_override(extractor))
-    errors = errors or (out.with_name(out.name + ".errors.jsonl") if out else settings.data_dir / "extract.errors.jsonl")
+    errors = errors or (
+        out.with_name(out.name + ".errors.jsonl") if out else settings.data_dir / "extract.errors.jsonl"
+    )
     graph = None
     if store is not None:
         from graphrag.graph_store import open_graph_store
@@ -270,8 +312,10 @@ def extract(
         if graph is not None:
             graph.close()
     target = " and ".join(str(t) for t in (out, f"the {store} store" if store else None) if t)
-    typer.echo(f"{summary.documents} documents from {summary.files} files: {summary.entities} entities, "
-               f"{summary.relations} relations -> {target}")
+    typer.echo(
+        f"{summary.documents} documents from {summary.files} files: {summary.entities} entities, "
+        f"{summary.relations} relations -> {target}"
+    )
     if summary.failed_files or summary.bad_lines:
         typer.echo(f"{summary.failed_files} files failed, {summary.bad_lines} bad lines: see {errors}", err=True)
 
@@ -290,8 +334,10 @@ def demo(
     engine = Engine.from_settings(settings)
     try:
         report = engine.ingest([str(demo_root / "corpus")], progress=True)
-        typer.echo(f"demo corpus: {report.documents_added} added, {report.documents_unchanged} unchanged; "
-                   f"store: {stats_to_dict(engine.stats())}\n")
+        typer.echo(
+            f"demo corpus: {report.documents_added} added, {report.documents_unchanged} unchanged; "
+            f"store: {stats_to_dict(engine.stats())}\n"
+        )
         for line in (demo_root / "questions.jsonl").read_text(encoding="utf-8").splitlines():
             record = json.loads(line)
             typer.echo(answer_to_text(engine.ask(record["question"])) + "\n")

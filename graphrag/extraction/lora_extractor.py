@@ -13,12 +13,18 @@ import re
 from collections.abc import Sequence
 
 from graphrag.errors import ModelOutputError
-from graphrag.types import Chunk, Document, Extraction
 from graphrag.extraction.base import relation_type_from_words
-from graphrag.extraction.lora_prompt import (EXTRACT_SYSTEM, SENTENCE_END, extract_user_message, facts_from_reply, passage_windows,
-                          stop_generating)
+from graphrag.extraction.lora_prompt import (
+    EXTRACT_SYSTEM,
+    SENTENCE_END,
+    extract_user_message,
+    facts_from_reply,
+    passage_windows,
+    stop_generating,
+)
 from graphrag.extraction.resolve import MentionCandidate, RelationCandidate, resolve_document
 from graphrag.extraction.spacy_rules import SpacyRuleExtractor
+from graphrag.types import Chunk, Document, Extraction
 
 __all__ = ["LoraRelationExtractor"]
 
@@ -50,13 +56,19 @@ class LoraRelationExtractor:
             mentions = list(mentions)
             relations: list[RelationCandidate] = []
             for chunk in chunks:
-                relations.extend(self.chunk_relations(doc, chunk, mentions,
-                                                      [r for r in rule_relations if r.chunk_id == chunk.id]))
+                relations.extend(
+                    self.chunk_relations(doc, chunk, mentions, [r for r in rule_relations if r.chunk_id == chunk.id])
+                )
             out.append(resolve_document(doc, mentions, relations))
         return out
 
-    def chunk_relations(self, doc: Document, chunk: Chunk, mentions: list[MentionCandidate],
-                        rule_relations: Sequence[RelationCandidate] = ()) -> list[RelationCandidate]:
+    def chunk_relations(
+        self,
+        doc: Document,
+        chunk: Chunk,
+        mentions: list[MentionCandidate],
+        rule_relations: Sequence[RelationCandidate] = (),
+    ) -> list[RelationCandidate]:
         """The model's relations for one chunk, read a window of a few sentences at a time (the length it was
         trained on); new mentions are appended to ``mentions``. A window whose reply is malformed is counted in
         ``fallbacks`` and contributes the rules' relations whose sentence lies in it instead."""
@@ -65,8 +77,9 @@ class LoraRelationExtractor:
         for offset, window in passage_windows(chunk.text):
             self.windows_read += 1
             prompt = self.model.chat_prompt(EXTRACT_SYSTEM, extract_user_message(doc.title, window))
-            reply = self.model.generate(prompt, self.max_new_tokens, adapter=self.adapter,
-                                        stop_when=stop_generating).text
+            reply = self.model.generate(
+                prompt, self.max_new_tokens, adapter=self.adapter, stop_when=stop_generating
+            ).text
             try:
                 facts = facts_from_reply(reply)
             except ModelOutputError:
@@ -79,13 +92,22 @@ class LoraRelationExtractor:
                 tail = self._locate(fact.tail, chunk, offset, window, mentions)
                 if not relation_type or head is None or tail is None or head == tail:
                     continue
-                relations.append(RelationCandidate(head, relation_type, tail, _CONFIDENCE, chunk.id,
-                                                   _sentence_around(window, head[0] - chunk.start - offset)))
+                relations.append(
+                    RelationCandidate(
+                        head,
+                        relation_type,
+                        tail,
+                        _CONFIDENCE,
+                        chunk.id,
+                        _sentence_around(window, head[0] - chunk.start - offset),
+                    )
+                )
         return relations
 
     @staticmethod
-    def _locate(name: str, chunk: Chunk, offset: int, window: str, mentions: list[MentionCandidate]
-                ) -> tuple[int, int] | None:
+    def _locate(
+        name: str, chunk: Chunk, offset: int, window: str, mentions: list[MentionCandidate]
+    ) -> tuple[int, int] | None:
         """Document offsets of ``name`` in the window (which starts ``offset`` characters into the chunk): spaCy's
         mention there when one covers it, else a new mention (type Other); None when the window lacks the name."""
         found = re.search(re.escape(name), window, re.IGNORECASE)  # offsets into the original text, unlike casefold
@@ -97,7 +119,7 @@ class LoraRelationExtractor:
         for mention in mentions:
             if mention.chunk_id == chunk.id and mention.start <= start and end <= mention.end:
                 return mention.start, mention.end
-        text = chunk.text[offset + position:offset + position + len(name)]
+        text = chunk.text[offset + position : offset + position + len(name)]
         mentions.append(MentionCandidate(text, "Other", start, end, chunk.id))
         return start, end
 
@@ -107,6 +129,6 @@ def _sentence_around(text: str, offset: int) -> str:
     start = 0
     for match in SENTENCE_END.finditer(text):
         if match.start() >= offset:
-            return text[start:match.start()].strip()
+            return text[start : match.start()].strip()
         start = match.end()
     return text[start:].strip()

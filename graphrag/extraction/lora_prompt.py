@@ -21,9 +21,20 @@ from dataclasses import dataclass
 
 from graphrag.errors import ModelOutputError
 
-__all__ = ["EXTRACT_SYSTEM", "PASSAGE_SENTENCES", "SENTENCE_END", "FactStream", "FactTriple",
-           "extract_user_message", "facts_from_reply", "format_facts", "parse_facts", "passage_windows",
-           "read_fact_stream", "stop_generating"]
+__all__ = [
+    "EXTRACT_SYSTEM",
+    "PASSAGE_SENTENCES",
+    "SENTENCE_END",
+    "FactStream",
+    "FactTriple",
+    "extract_user_message",
+    "facts_from_reply",
+    "format_facts",
+    "parse_facts",
+    "passage_windows",
+    "read_fact_stream",
+    "stop_generating",
+]
 
 EXTRACT_SYSTEM = (
     "You extract relation facts from a passage. Reply with one JSON list of objects "
@@ -156,7 +167,9 @@ def _fact(item) -> FactTriple:
         raise ModelOutputError("each fact must be an object with exactly head, relation and tail")
     values = [item["head"], item["relation"], item["tail"]]
     if not all(isinstance(v, str) and v.strip() and len(v) <= _MAX_FIELD_CHARS for v in values):
-        raise ModelOutputError(f"head, relation and tail must be non-empty strings of at most {_MAX_FIELD_CHARS} characters")
+        raise ModelOutputError(
+            f"head, relation and tail must be non-empty strings of at most {_MAX_FIELD_CHARS} characters"
+        )
     return FactTriple(*(" ".join(v.split()) for v in values))
 
 

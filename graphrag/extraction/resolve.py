@@ -9,9 +9,9 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from graphrag.extraction.base import ENTITY_TYPES
 from graphrag.ids import entity_id, normalize_name, relation_id
 from graphrag.types import Document, Entity, Extraction, Mention, Relation
-from graphrag.extraction.base import ENTITY_TYPES
 
 __all__ = ["MentionCandidate", "RelationCandidate", "TOPIC", "resolve_document"]
 
@@ -48,7 +48,7 @@ def _display(text: str) -> str:
     text = " ".join(text.split())
     for article in ("The ", "the "):
         if text.startswith(article):
-            text = text[len(article):]
+            text = text[len(article) :]
     return text.removesuffix("'s").removesuffix("\u2019s").strip(" .,;:")
 
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from graphrag.types import Chunk, Document, Extraction
 from graphrag.extraction.base import relation_type_from_words
 from graphrag.extraction.resolve import TOPIC, MentionCandidate, RelationCandidate, resolve_document
+from graphrag.types import Chunk, Document, Extraction
 
 __all__ = ["SPACY_LABELS", "SpacyRuleExtractor"]
 
@@ -70,11 +70,14 @@ class SpacyRuleExtractor:
 
     def extract_many(self, items: Sequence[tuple[Document, Sequence[Chunk]]]) -> list[Extraction]:
         """Extract from many documents with one batched spaCy pass over all their paragraphs."""
-        return [resolve_document(doc, mentions, relations)
-                for (doc, _), (mentions, relations) in zip(items, self.candidates(items))]
+        return [
+            resolve_document(doc, mentions, relations)
+            for (doc, _), (mentions, relations) in zip(items, self.candidates(items))
+        ]
 
-    def candidates(self, items: Sequence[tuple[Document, Sequence[Chunk]]]
-                   ) -> list[tuple[list[MentionCandidate], list[RelationCandidate]]]:
+    def candidates(
+        self, items: Sequence[tuple[Document, Sequence[Chunk]]]
+    ) -> list[tuple[list[MentionCandidate], list[RelationCandidate]]]:
         """Per document, the raw entity mentions and relation candidates before resolution (other extractors reuse
         the mentions and bring their own relations)."""
         segments = []
@@ -82,7 +85,7 @@ class SpacyRuleExtractor:
             for chunk in chunks:
                 for para in _PARAGRAPH.finditer(chunk.text):
                     for offset in range(0, len(para.group(0)), _MAX_SEGMENT_CHARS):
-                        text = para.group(0)[offset:offset + _MAX_SEGMENT_CHARS]
+                        text = para.group(0)[offset : offset + _MAX_SEGMENT_CHARS]
                         segments.append((text, (index, chunk.id, chunk.start + para.start() + offset)))
         mentions: list[list[MentionCandidate]] = [[] for _ in items]
         relations: list[list[RelationCandidate]] = [[] for _ in items]
@@ -136,7 +139,7 @@ class _SegmentReader:
                 run.append(tok)
                 continue
             if run:
-                span = _trim(self.sdoc[run[0].i: run[-1].i + 1])
+                span = _trim(self.sdoc[run[0].i : run[-1].i + 1])
                 if span is not None and len(span.text) > 1:
                     spans.append((span, "Other"))
                 run = []
@@ -167,7 +170,9 @@ class _SegmentReader:
         # "Marta Kowalski and Tomas Reyes" is often parsed with the first name as an nmod of the second.
         if any(c.dep_ == "cc" for t in tok.subtree for c in [t]):
             for child in tok.children:
-                if child.dep_ in ("nmod", "compound") and self.token_span.get(child.i) is not self.token_span.get(tok.i):
+                if child.dep_ in ("nmod", "compound") and self.token_span.get(child.i) is not self.token_span.get(
+                    tok.i
+                ):
                     items.extend([child, *child.conjuncts])
         found = []
         for item in items:
@@ -187,7 +192,7 @@ class _SegmentReader:
                 return [c for c in head.head.children if c.dep_ == "nsubj"]
             return []
         sentence = verb.sent
-        for tok in reversed(list(self.sdoc[sentence.start:verb.i])):
+        for tok in reversed(list(self.sdoc[sentence.start : verb.i])):
             if self.token_span.get(tok.i) is not None and tok.dep_ not in ("dobj", "attr"):
                 return [self.token_span[tok.i].root]
         return []

@@ -18,17 +18,17 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from graphrag.config import Settings
 from graphrag.errors import NotFoundError, StoreError, StoreUnavailableError
 from graphrag.extraction.base import ENTITY_TYPES, valid_relation_type
-from graphrag.ids import DEFAULT_TENANT, normalize_name
-from graphrag.types import Chunk, Community, Document, Entity, Hit, Path, PathStep, Relation, StoreStats
 from graphrag.graph_store.base import DocumentWrite
 from graphrag.graph_store.keywords import keyword_terms
 from graphrag.graph_store.nx_view import best_relation_key, breadth_first_relations, path_order
 from graphrag.graph_store.read_cache import ReadCache
+from graphrag.ids import DEFAULT_TENANT, normalize_name
+from graphrag.types import Chunk, Community, Document, Entity, Hit, Path, PathStep, Relation, StoreStats
 
 __all__ = ["Neo4jGraphStore"]
 
@@ -52,24 +52,33 @@ _SCHEMA = (
 # One statement per kind of row for a whole batch. Relation types are dynamic ($(r.type), Neo4j 5.26) but only
 # ever values that passed valid_relation_type(); with one query text the plan is compiled once, not per type.
 _WRITES = (
-    ("""UNWIND $rows AS r CREATE (:Document {id: r.id, title: r.title, source: r.source, tenant: r.tenant,
+    (
+        """UNWIND $rows AS r CREATE (:Document {id: r.id, title: r.title, source: r.source, tenant: r.tenant,
                                             sha256: r.sha, ingested_at: r.at, metadata: r.metadata, text: r.text})""",
-     "documents"),
-    ("""UNWIND $rows AS r MATCH (d:Document {id: r.doc})
+        "documents",
+    ),
+    (
+        """UNWIND $rows AS r MATCH (d:Document {id: r.doc})
         CREATE (d)-[:HAS_CHUNK]->(:Chunk {id: r.id, document_id: r.doc, index: r.index, text: r.text,
                                          start: r.start, end: r.end, tenant: $tenant, tenant_key: $tenant_key})""",
-     "chunks"),
-    ("""UNWIND $rows AS r MERGE (e:Entity {id: r.id})
+        "chunks",
+    ),
+    (
+        """UNWIND $rows AS r MERGE (e:Entity {id: r.id})
         ON CREATE SET e.name = r.name, e.type = r.type, e:$(r.type), e.aliases = r.other_aliases, e.norms = r.norms,
                       e.tenant = $tenant
         WITH e, r MATCH (d:Document {id: r.doc})
         CREATE (d)-[:CONTRIBUTES {type: r.type, weight: r.weight, aliases: r.aliases, norms: r.norms}]->(e)""",
-     "entities"),
+        "entities",
+    ),
     # Chunks are always new (their ids hash the document's content) and rows are de-duplicated: CREATE, not MERGE.
-    ("""UNWIND $rows AS r MATCH (c:Chunk {id: r.chunk}) MATCH (e:Entity {id: r.entity})
+    (
+        """UNWIND $rows AS r MATCH (c:Chunk {id: r.chunk}) MATCH (e:Entity {id: r.entity})
         CREATE (c)-[:MENTIONS {start: r.start, end: r.end, text: r.text, document_id: r.doc}]->(e)""",
-     "mentions"),
-    ("""UNWIND $rows AS r MATCH (a:Entity {id: r.source}) MATCH (b:Entity {id: r.target})
+        "mentions",
+    ),
+    (
+        """UNWIND $rows AS r MATCH (a:Entity {id: r.source}) MATCH (b:Entity {id: r.target})
         MERGE (a)-[x:$(r.type) {id: r.id}]->(b)
         SET x.sentence = CASE WHEN x.sentence IS NULL OR r.conf > x.confidence THEN r.sentence ELSE x.sentence END,
             x.confidence = CASE WHEN x.confidence IS NULL OR r.conf > x.confidence THEN r.conf ELSE x.confidence END,
@@ -78,7 +87,9 @@ _WRITES = (
             x.support_sentences = coalesce(x.support_sentences, []) + r.sentence,
             x.support_conf = coalesce(x.support_conf, []) + r.conf,
             x.support_prov = coalesce(x.support_prov, []) + r.prov,
-            x.evidence = [c IN coalesce(x.support_chunks, []) + r.chunk WHERE c <> '']""", "relations"),
+            x.evidence = [c IN coalesce(x.support_chunks, []) + r.chunk WHERE c <> '']""",
+        "relations",
+    ),
 )
 _ENTITY_RETURN = "{.id, .name, .type, .aliases}"
 # Relations fetched per entity for traversal; a hub beyond this is cut (the planner's own limit is 1,500 in all).
@@ -87,7 +98,8 @@ _ADJACENCY_CAP = 2000
 _PREFETCH_BOUND = 300
 _MENTION_CAP = 500  # chunks fetched per entity for chunks_mentioning (the planner asks for 200 in all)
 _REL_RETURN = """{id: x.id, source: startNode(x).id, target: endNode(x).id, type: type(x), confidence: x.confidence,
-                  document: x.support_docs[0], evidence: x.evidence, sentence: x.sentence, provenance: x.support_prov[0]}"""
+                  document: x.support_docs[0], evidence: x.evidence, sentence: x.sentence, provenance:
+                  x.support_prov[0]}"""
 
 
 class _TenantTransaction:
@@ -106,10 +118,17 @@ def _entity(row: dict) -> Entity:
 
 
 def _relation(row: dict) -> Relation:
-    return Relation(id=row["id"], source_id=row["source"], target_id=row["target"], type=row["type"],
-                    confidence=float(row["confidence"]), document_id=row["document"] or "",
-                    evidence=tuple(row["evidence"] or ()), sentence=row["sentence"] or "",
-                    provenance=row["provenance"] or "extracted")
+    return Relation(
+        id=row["id"],
+        source_id=row["source"],
+        target_id=row["target"],
+        type=row["type"],
+        confidence=float(row["confidence"]),
+        document_id=row["document"] or "",
+        evidence=tuple(row["evidence"] or ()),
+        sentence=row["sentence"] or "",
+        provenance=row["provenance"] or "extracted",
+    )
 
 
 def tenant_key(tenant: str) -> str:
@@ -143,9 +162,13 @@ class Neo4jGraphStore:
         try:
             # Half the budget to connect and half to retry, so a dead server is reported within neo4j_timeout_s.
             driver = neo4j.GraphDatabase.driver(
-                settings.neo4j_uri, auth=auth, connection_timeout=timeout / 2,
-                connection_acquisition_timeout=timeout / 2, max_transaction_retry_time=timeout / 2,
-                notifications_min_severity="OFF")  # hints like "unknown property" on an empty graph are noise
+                settings.neo4j_uri,
+                auth=auth,
+                connection_timeout=timeout / 2,
+                connection_acquisition_timeout=timeout / 2,
+                max_transaction_retry_time=timeout / 2,
+                notifications_min_severity="OFF",
+            )  # hints like "unknown property" on an empty graph are noise
             driver.verify_connectivity()
         except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.AuthError, OSError, ValueError) as exc:
             raise StoreUnavailableError(f"cannot reach Neo4j at {settings.neo4j_uri}: {exc}") from exc
@@ -167,8 +190,12 @@ class Neo4jGraphStore:
         import neo4j
 
         # DatabaseUnavailable is what a server that is shutting down (or still starting) answers: an outage too.
-        unavailable = (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired,
-                       neo4j.exceptions.DatabaseUnavailable, OSError)
+        unavailable = (
+            neo4j.exceptions.ServiceUnavailable,
+            neo4j.exceptions.SessionExpired,
+            neo4j.exceptions.DatabaseUnavailable,
+            OSError,
+        )
         if isinstance(exc, unavailable):
             return StoreUnavailableError(f"Neo4j is unavailable: {exc}")
         return StoreError(f"Neo4j query failed: {exc}")
@@ -204,7 +231,7 @@ class Neo4jGraphStore:
 
     def _batches(self, rows: list):
         for start in range(0, len(rows), self._batch):
-            yield rows[start:start + self._batch]
+            yield rows[start : start + self._batch]
 
     def close(self) -> None:
         self._version_reader.shutdown(wait=True)
@@ -231,7 +258,7 @@ class Neo4jGraphStore:
         return rows[0]["sha"] if rows else None
 
     def write_documents(self, writes: Sequence[DocumentWrite]) -> tuple[list[str], list[str]]:
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         rows = self._rows(writes, now, self.tenant)
 
         def work(tx):
@@ -239,8 +266,10 @@ class Neo4jGraphStore:
             removed_entities: list[str] = []
             touched: set[str] = set()
             ids = [document.id for document, _, _ in writes]
-            existing = [r["id"] for r in tx.run("MATCH (d:Document {tenant: $tenant}) WHERE d.id IN $ids RETURN d.id AS id",
-                                                ids=ids)]
+            existing = [
+                r["id"]
+                for r in tx.run("MATCH (d:Document {tenant: $tenant}) WHERE d.id IN $ids RETURN d.id AS id", ids=ids)
+            ]
             for doc_id in existing:
                 gone_chunks, gone_entities, still = self._delete_contribution(tx, doc_id)
                 removed_chunks += gone_chunks
@@ -249,8 +278,10 @@ class Neo4jGraphStore:
             # An entity created here by one document already has that document's type, label and aliases; only
             # those that existed before or that several documents of the batch name need a vote.
             contributions = Counter(r["id"] for r in rows["entities"])
-            touched |= {r["id"] for r in tx.run("MATCH (e:Entity) WHERE e.id IN $ids RETURN e.id AS id",
-                                                ids=sorted(contributions))}
+            touched |= {
+                r["id"]
+                for r in tx.run("MATCH (e:Entity) WHERE e.id IN $ids RETURN e.id AS id", ids=sorted(contributions))
+            }
             touched |= {entity for entity, count in contributions.items() if count > 1}
             for query, key in _WRITES:
                 for part in self._batches(rows[key]):
@@ -267,40 +298,84 @@ class Neo4jGraphStore:
         rows: dict[str, list[dict]] = {"documents": [], "chunks": [], "entities": [], "mentions": [], "relations": []}
         for document, chunks, extraction in writes:
             if document.tenant != tenant:
-                raise StoreError(f"document {document.id} belongs to tenant {document.tenant!r}, this store to {tenant!r}")
-            rows["documents"].append({
-                "id": document.id, "title": document.title, "source": document.source, "tenant": document.tenant,
-                "sha": document.sha256, "at": document.ingested_at or now, "text": document.text,
-                "metadata": json.dumps(document.metadata, ensure_ascii=False)})
-            rows["chunks"] += [{"doc": document.id, "id": c.id, "index": c.index, "text": c.text, "start": c.start,
-                                "end": c.end} for c in chunks]
+                raise StoreError(
+                    f"document {document.id} belongs to tenant {document.tenant!r}, this store to {tenant!r}"
+                )
+            rows["documents"].append(
+                {
+                    "id": document.id,
+                    "title": document.title,
+                    "source": document.source,
+                    "tenant": document.tenant,
+                    "sha": document.sha256,
+                    "at": document.ingested_at or now,
+                    "text": document.text,
+                    "metadata": json.dumps(document.metadata, ensure_ascii=False),
+                }
+            )
+            rows["chunks"] += [
+                {"doc": document.id, "id": c.id, "index": c.index, "text": c.text, "start": c.start, "end": c.end}
+                for c in chunks
+            ]
             weights: dict[str, int] = defaultdict(int)
             for mention in extraction.mentions:
                 weights[mention.entity_id] += 1
-            rows["entities"] += [{
-                "doc": document.id, "id": e.id, "name": e.name, "weight": max(weights[e.id], 1),
-                "type": e.type if e.type in ENTITY_TYPES else "Other",  # whitelisted: it becomes a label
-                "aliases": [e.name, *e.aliases], "other_aliases": sorted(set(e.aliases) - {e.name}),
-                "norms": sorted({normalize_name(a) for a in (e.name, *e.aliases)}),
-            } for e in extraction.entities]
+            rows["entities"] += [
+                {
+                    "doc": document.id,
+                    "id": e.id,
+                    "name": e.name,
+                    "weight": max(weights[e.id], 1),
+                    "type": e.type if e.type in ENTITY_TYPES else "Other",  # whitelisted: it becomes a label
+                    "aliases": [e.name, *e.aliases],
+                    "other_aliases": sorted(set(e.aliases) - {e.name}),
+                    "norms": sorted({normalize_name(a) for a in (e.name, *e.aliases)}),
+                }
+                for e in extraction.entities
+            ]
             unique = {(m.chunk_id, m.entity_id, m.start): m for m in extraction.mentions}
-            rows["mentions"] += [{"doc": document.id, "chunk": m.chunk_id, "entity": m.entity_id, "start": m.start,
-                                  "end": m.end, "text": m.text} for m in unique.values()]
+            rows["mentions"] += [
+                {
+                    "doc": document.id,
+                    "chunk": m.chunk_id,
+                    "entity": m.entity_id,
+                    "start": m.start,
+                    "end": m.end,
+                    "text": m.text,
+                }
+                for m in unique.values()
+            ]
             for rel in extraction.relations:
                 if not valid_relation_type(rel.type):
                     raise StoreError(f"relation type {rel.type!r} is not a valid UPPER_SNAKE name")
-                rows["relations"] += [{"doc": document.id, "id": rel.id, "type": rel.type, "source": rel.source_id,
-                                       "target": rel.target_id, "chunk": chunk, "sentence": rel.sentence,
-                                       "conf": rel.confidence, "prov": rel.provenance}
-                                      for chunk in rel.evidence or ("",)]
+                rows["relations"] += [
+                    {
+                        "doc": document.id,
+                        "id": rel.id,
+                        "type": rel.type,
+                        "source": rel.source_id,
+                        "target": rel.target_id,
+                        "chunk": chunk,
+                        "sentence": rel.sentence,
+                        "conf": rel.confidence,
+                        "prov": rel.provenance,
+                    }
+                    for chunk in rel.evidence or ("",)
+                ]
         return rows
 
     def _delete_contribution(self, tx, doc_id: str) -> tuple[list[str], list[str], set[str]]:
         if tx.run("MATCH (d:Document {id: $id, tenant: $tenant}) RETURN d.id", id=doc_id).single() is None:
             return [], [], set()
-        chunk_ids = [r["id"] for r in tx.run("MATCH (:Document {id: $id})-[:HAS_CHUNK]->(c:Chunk) RETURN c.id AS id", id=doc_id)]
-        touched = {r["id"] for r in tx.run("MATCH (:Document {id: $id})-[:CONTRIBUTES]->(e:Entity) RETURN e.id AS id", id=doc_id)}
-        tx.run(f"""MATCH (:Document {{id: $id}})-[:CONTRIBUTES]->(:Entity)-[x:{_STRUCTURE}]->(:Entity)
+        chunk_ids = [
+            r["id"] for r in tx.run("MATCH (:Document {id: $id})-[:HAS_CHUNK]->(c:Chunk) RETURN c.id AS id", id=doc_id)
+        ]
+        touched = {
+            r["id"]
+            for r in tx.run("MATCH (:Document {id: $id})-[:CONTRIBUTES]->(e:Entity) RETURN e.id AS id", id=doc_id)
+        }
+        tx.run(
+            f"""MATCH (:Document {{id: $id}})-[:CONTRIBUTES]->(:Entity)-[x:{_STRUCTURE}]->(:Entity)
                    WHERE $id IN x.support_docs
                    WITH DISTINCT x, [i IN range(0, size(x.support_docs) - 1) WHERE x.support_docs[i] <> $id] AS keep
                    SET x.support_docs = [i IN keep | x.support_docs[i]],
@@ -312,13 +387,20 @@ class Neo4jGraphStore:
                    SET x.evidence = [c IN x.support_chunks WHERE c <> ''],
                        x.confidence = reduce(m = 0.0, c IN x.support_conf | CASE WHEN c > m THEN c ELSE m END),
                        x.sentence = CASE WHEN size(x.support_sentences) > 0 THEN x.support_sentences[0] ELSE '' END
-                   WITH x WHERE size(x.support_docs) = 0 DELETE x""", id=doc_id)
+                   WITH x WHERE size(x.support_docs) = 0 DELETE x""",
+            id=doc_id,
+        )
         tx.run("MATCH (:Document {id: $id})-[:HAS_CHUNK]->(c:Chunk) DETACH DELETE c", id=doc_id)
         tx.run("MATCH (d:Document {id: $id}) DETACH DELETE d", id=doc_id)
-        orphans = [r["id"] for r in tx.run(
-            f"""UNWIND $ids AS id MATCH (e:Entity {{id: id}})
+        orphans = [
+            r["id"]
+            for r in tx.run(
+                f"""UNWIND $ids AS id MATCH (e:Entity {{id: id}})
                 WHERE NOT ()-[:CONTRIBUTES]->(e) AND NOT (e)-[:{_STRUCTURE}]-(:Entity)
-                WITH e, e.id AS gone DETACH DELETE e RETURN gone AS id""", ids=sorted(touched))]
+                WITH e, e.id AS gone DETACH DELETE e RETURN gone AS id""",
+                ids=sorted(touched),
+            )
+        ]
         return chunk_ids, orphans, touched - set(orphans)
 
     def _revote(self, tx, entity_ids: list[str]) -> None:
@@ -326,7 +408,8 @@ class Neo4jGraphStore:
         aliases and normalised names as their union; one type label. All on the server, one statement a batch."""
         for part in self._batches(entity_ids):
             # The winning type is checked against the whitelist inside the query before it becomes a label.
-            tx.run(f"""UNWIND $ids AS id MATCH (e:Entity {{id: id}})
+            tx.run(
+                f"""UNWIND $ids AS id MATCH (e:Entity {{id: id}})
                        CALL (e) {{ MATCH (:Document)-[c:CONTRIBUTES]->(e)
                                    WITH c.type AS t, sum(c.weight) AS w
                                    ORDER BY CASE t WHEN 'Other' THEN 1 ELSE 0 END, w DESC, t LIMIT 1
@@ -336,7 +419,9 @@ class Neo4jGraphStore:
                        CALL (e) {{ MATCH (:Document)-[c:CONTRIBUTES]->(e) UNWIND c.norms AS n
                                    WITH DISTINCT n ORDER BY n RETURN collect(n) AS norms }}
                        REMOVE e:{_LABELS} SET e:$(best), e.type = best, e.aliases = aliases, e.norms = norms""",
-                   ids=part, types=list(ENTITY_TYPES))
+                ids=part,
+                types=list(ENTITY_TYPES),
+            )
 
     def delete_document(self, document_id: str) -> tuple[list[str], list[str]]:
         if self.document_version(document_id) is None:
@@ -350,26 +435,51 @@ class Neo4jGraphStore:
         return self._write(work)
 
     def replace_communities(self, communities: Sequence[Community]) -> None:
-        rows = [{"id": c.id, "rank": c.rank, "size": c.size, "title": c.title, "summary": c.summary,
-                 "entities": list(c.entity_ids), "evidence": list(c.evidence)} for c in communities]
+        rows = [
+            {
+                "id": c.id,
+                "rank": c.rank,
+                "size": c.size,
+                "title": c.title,
+                "summary": c.summary,
+                "entities": list(c.entity_ids),
+                "evidence": list(c.evidence),
+            }
+            for c in communities
+        ]
 
         def work(tx):
             tx.run("MATCH (c:Community {tenant: $tenant}) DETACH DELETE c")
             for part in self._batches(rows):
                 # HAS_MEMBER edges let Neo4j Browser show a community with its entities.
-                tx.run("""UNWIND $rows AS r
+                tx.run(
+                    """UNWIND $rows AS r
                           CREATE (c:Community {id: r.id, rank: r.rank, size: r.size, title: r.title, summary: r.summary,
                                                entity_ids: r.entities, evidence: r.evidence, tenant: $tenant})
                           WITH c, r UNWIND r.entities AS entity MATCH (e:Entity {id: entity, tenant: $tenant})
-                          CREATE (c)-[:HAS_MEMBER]->(e)""", rows=part)
+                          CREATE (c)-[:HAS_MEMBER]->(e)""",
+                    rows=part,
+                )
 
         self._write(work)
 
     # reads ------------------------------------------------------------------------------------------------
     def list_communities(self, limit: int = 20) -> list[Community]:
-        rows = self._run("MATCH (c:Community {tenant: $tenant}) RETURN c {.*} AS c ORDER BY c.rank LIMIT $limit", limit=int(limit))
-        return [Community(r["c"]["id"], r["c"]["rank"], r["c"]["size"], r["c"]["title"], r["c"]["summary"],
-                          tuple(r["c"]["entity_ids"] or ()), tuple(r["c"]["evidence"] or ())) for r in rows]
+        rows = self._run(
+            "MATCH (c:Community {tenant: $tenant}) RETURN c {.*} AS c ORDER BY c.rank LIMIT $limit", limit=int(limit)
+        )
+        return [
+            Community(
+                r["c"]["id"],
+                r["c"]["rank"],
+                r["c"]["size"],
+                r["c"]["title"],
+                r["c"]["summary"],
+                tuple(r["c"]["entity_ids"] or ()),
+                tuple(r["c"]["evidence"] or ()),
+            )
+            for r in rows
+        ]
 
     def all_relations(self) -> list[Relation]:
         rows = self._run(f"MATCH (:Entity {{tenant: $tenant}})-[x:{_STRUCTURE}]->(:Entity) RETURN {_REL_RETURN} AS r")
@@ -377,40 +487,58 @@ class Neo4jGraphStore:
 
     @staticmethod
     def _document(row: dict) -> Document:
-        return Document(id=row["id"], title=row["title"], source=row["source"], text=row["text"], sha256=row["sha256"],
-                        tenant=row["tenant"], metadata=json.loads(row["metadata"] or "{}"), ingested_at=row["ingested_at"])
+        return Document(
+            id=row["id"],
+            title=row["title"],
+            source=row["source"],
+            text=row["text"],
+            sha256=row["sha256"],
+            tenant=row["tenant"],
+            metadata=json.loads(row["metadata"] or "{}"),
+            ingested_at=row["ingested_at"],
+        )
 
     def get_document(self, document_id: str) -> Document | None:
         rows = self._run("MATCH (d:Document {id: $id, tenant: $tenant}) RETURN d {.*} AS d", id=document_id)
         return self._document(rows[0]["d"]) if rows else None
 
     def list_documents(self, limit: int = 100, offset: int = 0) -> list[Document]:
-        rows = self._run("MATCH (d:Document {tenant: $tenant}) RETURN d {.*} AS d ORDER BY d.title, d.id SKIP $offset LIMIT $limit",
-                         offset=offset, limit=limit)
+        rows = self._run(
+            "MATCH (d:Document {tenant: $tenant}) RETURN d {.*} AS d ORDER BY d.title, d.id SKIP $offset LIMIT $limit",
+            offset=offset,
+            limit=limit,
+        )
         return [self._document(r["d"]) for r in rows]
 
     def document_titles(self, document_ids: Sequence[str]) -> dict[str, str]:
         def fetch(ids: list[str]) -> dict[str, str]:
-            rows = self._run("MATCH (d:Document {tenant: $tenant}) WHERE d.id IN $ids RETURN d.id AS id, d.title AS title", ids=ids)
+            rows = self._run(
+                "MATCH (d:Document {tenant: $tenant}) WHERE d.id IN $ids RETURN d.id AS id, d.title AS title", ids=ids
+            )
             return {r["id"]: r["title"] for r in rows}
 
         return self._cache.lookup(self._cache.titles, document_ids, fetch)
 
     def get_chunks(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         if not self._cache.active:
-            rows = self._run("""MATCH (c:Chunk {tenant: $tenant}) WHERE c.id IN $ids
+            rows = self._run(
+                """MATCH (c:Chunk {tenant: $tenant}) WHERE c.id IN $ids
                                 RETURN c.id AS id, c.document_id AS doc, c.index AS idx, c.text AS text,
-                                       c.start AS start, c.end AS end""", ids=list(chunk_ids))
+                                       c.start AS start, c.end AS end""",
+                ids=list(chunk_ids),
+            )
         else:
             # Evidence chunks are next asked for their document's title and the entities they mention: fetch
             # those in the same round trip and keep them in the read cache.
-            rows = self._run(f"""MATCH (c:Chunk {{tenant: $tenant}}) WHERE c.id IN $ids
+            rows = self._run(
+                f"""MATCH (c:Chunk {{tenant: $tenant}}) WHERE c.id IN $ids
                                  OPTIONAL MATCH (d:Document {{id: c.document_id}})
                                  CALL (c) {{ OPTIONAL MATCH (c)-[:MENTIONS]->(e:Entity)
                                              RETURN collect(DISTINCT e {_ENTITY_RETURN}) AS entities }}
                                  RETURN c.id AS id, c.document_id AS doc, c.index AS idx, c.text AS text,
                                         c.start AS start, c.end AS end, d.title AS title, entities""",
-                             ids=list(chunk_ids))
+                ids=list(chunk_ids),
+            )
             for r in rows:
                 entities = [_entity(e) for e in r["entities"]]
                 self._cache.remember_entities(entities)
@@ -422,7 +550,9 @@ class Neo4jGraphStore:
 
     def get_entities(self, entity_ids: Sequence[str]) -> list[Entity]:
         def fetch(ids: list[str]) -> dict[str, Entity]:
-            rows = self._run(f"MATCH (e:Entity {{tenant: $tenant}}) WHERE e.id IN $ids RETURN e {_ENTITY_RETURN} AS e", ids=ids)
+            rows = self._run(
+                f"MATCH (e:Entity {{tenant: $tenant}}) WHERE e.id IN $ids RETURN e {_ENTITY_RETURN} AS e", ids=ids
+            )
             return {r["e"]["id"]: _entity(r["e"]) for r in rows}
 
         by_id = self._cache.lookup(self._cache.entities, entity_ids, fetch)
@@ -432,15 +562,21 @@ class Neo4jGraphStore:
         norm = normalize_name(text)
         if not norm:
             return []
-        rows = self._run("""MATCH (e:Entity {tenant: $tenant}) WHERE any(n IN e.norms WHERE n CONTAINS $q)
+        rows = self._run(
+            """MATCH (e:Entity {tenant: $tenant}) WHERE any(n IN e.norms WHERE n CONTAINS $q)
                             WITH e, CASE WHEN $q IN e.norms THEN 0 WHEN any(n IN e.norms WHERE n STARTS WITH $q) THEN 1
                                          ELSE 2 END AS rank
-                            RETURN e.id AS id ORDER BY rank, id LIMIT $limit""", q=norm, limit=limit)
+                            RETURN e.id AS id ORDER BY rank, id LIMIT $limit""",
+            q=norm,
+            limit=limit,
+        )
         return self.get_entities([r["id"] for r in rows])
 
     def entity_names(self) -> list[tuple[str, str]]:
         if not self._cache.active:
-            rows = self._run("MATCH (e:Entity {tenant: $tenant}) UNWIND e.norms AS n RETURN DISTINCT n AS norm, e.id AS id")
+            rows = self._run(
+                "MATCH (e:Entity {tenant: $tenant}) UNWIND e.norms AS n RETURN DISTINCT n AS norm, e.id AS id"
+            )
             return [(r["norm"], r["id"]) for r in rows]
         # Called once per store version to build the linker's dictionary: fetching each entity whole in the same
         # pass fills the read cache, so later entity lookups in this version need no round trip.
@@ -463,12 +599,15 @@ class Neo4jGraphStore:
 
         return breadth_first_relations(entity_ids, hops, adjacency, types, limit)
 
-    def _adjacency(self, entity_ids: list[str], two_levels: bool = False) -> dict[str, tuple[tuple[Relation, str], ...]]:
+    def _adjacency(
+        self, entity_ids: list[str], two_levels: bool = False
+    ) -> dict[str, tuple[tuple[Relation, str], ...]]:
         def fetch(ids: list[str]) -> dict[str, tuple[tuple[Relation, str], ...]]:
             # The far end comes back with each relation: callers look those entities up next (one round trip less).
             # With two_levels the far ends' own adjacency comes too, unless they are so many (a hub) that the walk
             # would stop at its relation limit before needing them.
-            rows = self._run(f"""UNWIND $ids AS id MATCH (a:Entity {{id: id, tenant: $tenant}})
+            rows = self._run(
+                f"""UNWIND $ids AS id MATCH (a:Entity {{id: id, tenant: $tenant}})
                                  WITH collect(a) AS seeds
                                  CALL (seeds) {{
                                      UNWIND seeds AS a MATCH (a)-[:{_STRUCTURE}]-(b)
@@ -478,7 +617,11 @@ class Neo4jGraphStore:
                                  CALL (n) {{ MATCH (n)-[x:{_STRUCTURE}]-(b) RETURN x, b LIMIT $cap }}
                                  RETURN n.id AS id,
                                         collect({{rel: {_REL_RETURN}, other: b {_ENTITY_RETURN}}}) AS adjacent""",
-                             ids=ids, cap=_ADJACENCY_CAP, two_levels=two_levels, bound=_PREFETCH_BOUND)
+                ids=ids,
+                cap=_ADJACENCY_CAP,
+                two_levels=two_levels,
+                bound=_PREFETCH_BOUND,
+            )
             adjacency = {entity: () for entity in ids}
             for row in rows:
                 adjacency[row["id"]] = tuple((_relation(item["rel"]), item["other"]["id"]) for item in row["adjacent"])
@@ -494,13 +637,19 @@ class Neo4jGraphStore:
         """All pairs in one query (one round trip, not one per pair)."""
         hops, fetch = int(max_hops), int(k) * 4  # validated ints: safe in the query text
         wanted = [[s, t] for s, t in pairs if s != t]
-        rows = self._run(f"""UNWIND range(0, size($pairs) - 1) AS i
+        rows = (
+            self._run(
+                f"""UNWIND range(0, size($pairs) - 1) AS i
                              MATCH (a:Entity {{id: $pairs[i][0], tenant: $tenant}}),
                                    (b:Entity {{id: $pairs[i][1], tenant: $tenant}})
                              MATCH p = SHORTEST {fetch} (a)-[:{_STRUCTURE}]-{{1,{hops}}}(b)
                              RETURN i, [n IN nodes(p) | n {_ENTITY_RETURN}] AS nodes,
                                     [x IN relationships(p) | {_REL_RETURN}] AS rels""",
-                         pairs=wanted) if wanted else []
+                pairs=wanted,
+            )
+            if wanted
+            else []
+        )
         # Several relations may join one pair of entities: per node sequence, each hop keeps its best relation.
         hops_by_nodes: list[dict[tuple[str, ...], list[list[Relation]]]] = [{} for _ in wanted]
         entities: dict[str, Entity] = {}
@@ -526,9 +675,14 @@ class Neo4jGraphStore:
         return sorted(result, key=path_order)[:k]
 
     def _entity_chunks(self, ids: list[str]) -> dict[str, tuple[str, ...]]:
-        rows = self._run("""UNWIND $ids AS id MATCH (e:Entity {id: id, tenant: $tenant})
-                            CALL (e) { MATCH (c:Chunk)-[:MENTIONS]->(e) RETURN DISTINCT c.id AS c ORDER BY c LIMIT $cap }
-                            RETURN id, collect(c) AS chunks""", ids=ids, cap=_MENTION_CAP)
+        rows = self._run(
+            """UNWIND $ids AS id MATCH (e:Entity {id: id, tenant: $tenant})
+                            CALL (e) { MATCH (c:Chunk)-[:MENTIONS]->(e) RETURN DISTINCT c.id AS c ORDER BY c LIMIT
+                            $cap }
+                            RETURN id, collect(c) AS chunks""",
+            ids=ids,
+            cap=_MENTION_CAP,
+        )
         found = {entity: () for entity in ids}
         found.update((r["id"], tuple(r["chunks"])) for r in rows)
         return found
@@ -549,9 +703,12 @@ class Neo4jGraphStore:
 
     def entities_in_chunks(self, chunk_ids: Sequence[str]) -> list[tuple[str, str]]:
         def fetch(ids: list[str]) -> dict[str, tuple[str, ...]]:
-            rows = self._run("""UNWIND $ids AS id MATCH (c:Chunk {id: id, tenant: $tenant})
+            rows = self._run(
+                """UNWIND $ids AS id MATCH (c:Chunk {id: id, tenant: $tenant})
                                 OPTIONAL MATCH (c)-[:MENTIONS]->(e:Entity)
-                                RETURN id, collect(DISTINCT e.id) AS entities""", ids=ids)
+                                RETURN id, collect(DISTINCT e.id) AS entities""",
+                ids=ids,
+            )
             return {r["id"]: tuple(sorted(r["entities"])) for r in rows}
 
         found = self._cache.lookup(self._cache.chunk_entities, chunk_ids, fetch)
@@ -565,8 +722,12 @@ class Neo4jGraphStore:
             return []
         words = " OR ".join(f'text:"{t}"' for t in tokens)
         query = f"+tenant_key:{self._tenant_params['tenant_key']} +({words})"
-        rows = self._run("""CALL db.index.fulltext.queryNodes('chunk_search', $q, {limit: $k}) YIELD node, score
-                            RETURN node.id AS id, score""", q=query, k=k)
+        rows = self._run(
+            """CALL db.index.fulltext.queryNodes('chunk_search', $q, {limit: $k}) YIELD node, score
+                            RETURN node.id AS id, score""",
+            q=query,
+            k=k,
+        )
         return [Hit(id=r["id"], score=float(r["score"]), source="keyword") for r in rows]
 
     def chunk_ids(self) -> set[str]:
@@ -588,8 +749,12 @@ class Neo4jGraphStore:
                                        WHERE NOT (:Document)-[:CONTRIBUTES]->(e) AND NOT (e)-[:{_STRUCTURE}]-(:Entity)
                                        RETURN count(e) AS orphan_entities }}
                             RETURN orphan_chunks, orphan_relations, orphan_entities""")[0]
-        return {"orphan_chunks": row["orphan_chunks"], "orphan_mentions": 0,
-                "orphan_relations": row["orphan_relations"], "orphan_entities": row["orphan_entities"]}
+        return {
+            "orphan_chunks": row["orphan_chunks"],
+            "orphan_mentions": 0,
+            "orphan_relations": row["orphan_relations"],
+            "orphan_entities": row["orphan_entities"],
+        }
 
     def stats(self) -> StoreStats:
         row = self._run(f"""CALL () {{ MATCH (d:Document {{tenant: $tenant}}) RETURN count(d) AS documents }}
@@ -597,7 +762,8 @@ class Neo4jGraphStore:
                             CALL () {{ MATCH (e:Entity {{tenant: $tenant}}) RETURN count(e) AS entities }}
                             CALL () {{ MATCH (:Entity {{tenant: $tenant}})-[x:{_STRUCTURE}]->(:Entity)
                                        RETURN count(x) AS relations }}
-                            CALL () {{ MATCH (:Chunk {{tenant: $tenant}})-[m:MENTIONS]->(:Entity) RETURN count(m) AS mentions }}
+                            CALL () {{ MATCH (:Chunk {{tenant: $tenant}})-[m:MENTIONS]->(:Entity) RETURN count(m) AS
+                            mentions }}
                             RETURN documents, chunks, entities, relations, mentions""")[0]
         return StoreStats(row["documents"], row["chunks"], row["entities"], row["relations"], row["mentions"])
 

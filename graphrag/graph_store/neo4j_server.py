@@ -28,13 +28,23 @@ _JAVA_CANDIDATES = ("/usr/lib/jvm/java-17-openjdk-amd64/bin/java", "/usr/lib/jvm
 # Neo4j's own default JVM flags. AlwaysPreTouch commits the whole heap at start, so the first queries do not pay
 # for page faults as the heap grows into fresh memory.
 _JVM_FLAGS = (
-    "-XX:+UseG1GC", "-XX:-OmitStackTraceInFastThrow", "-XX:+AlwaysPreTouch", "-XX:+UnlockExperimentalVMOptions",
-    "-XX:+TrustFinalNonStaticFields", "-XX:+DisableExplicitGC", "-Djdk.nio.maxCachedBufferSize=1024",
-    "-Dio.netty.tryReflectionSetAccessible=true", "-Djdk.tls.ephemeralDHKeySize=2048",
-    "-Djdk.tls.rejectClientInitiatedRenegotiation=true", "-Dlog4j2.disable.jmx=true", "-Dfile.encoding=UTF-8",
+    "-XX:+UseG1GC",
+    "-XX:-OmitStackTraceInFastThrow",
+    "-XX:+AlwaysPreTouch",
+    "-XX:+UnlockExperimentalVMOptions",
+    "-XX:+TrustFinalNonStaticFields",
+    "-XX:+DisableExplicitGC",
+    "-Djdk.nio.maxCachedBufferSize=1024",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Djdk.tls.ephemeralDHKeySize=2048",
+    "-Djdk.tls.rejectClientInitiatedRenegotiation=true",
+    "-Dlog4j2.disable.jmx=true",
+    "-Dfile.encoding=UTF-8",
     # Without the java.nio opens, vector index builds are reported to stall.
-    "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/java.io=ALL-UNNAMED",
-    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED", "--enable-native-access=ALL-UNNAMED",
+    "--add-opens=java.base/java.nio=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+    "--enable-native-access=ALL-UNNAMED",
 )
 
 
@@ -80,23 +90,43 @@ class Neo4jServer:
         if mvn is None:
             raise ConfigError("Maven (mvn) is needed to fetch Neo4j's jars (apt-get install maven)")
         self.lib.mkdir(parents=True, exist_ok=True)
-        command = [mvn, "-B", "-q", "-f", str(_POM), "dependency:copy-dependencies", "-DincludeScope=runtime",
-                   f"-DoutputDirectory={self.lib}"]
+        command = [
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(_POM),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={self.lib}",
+        ]
         for attempt in range(1, attempts + 1):
-            result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "JAVA_HOME": str(Path(self.java()).parent.parent)})
+            result = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "JAVA_HOME": str(Path(self.java()).parent.parent)},
+            )
             if result.returncode == 0:
                 (self.lib / ".complete").write_text(NEO4J_VERSION + "\n", encoding="utf-8")
                 return
             if attempt < attempts:
                 time.sleep(10 * attempt)  # Maven Central answers 429 under load: back off and retry
-        raise StoreUnavailableError(f"could not fetch Neo4j {NEO4J_VERSION} from Maven Central: "
-                                    f"{(result.stdout + result.stderr)[-800:]}")
+        raise StoreUnavailableError(
+            f"could not fetch Neo4j {NEO4J_VERSION} from Maven Central: {(result.stdout + result.stderr)[-800:]}"
+        )
 
     def write_config(self) -> None:
         """Neo4j refuses unknown keys at start-up, so only documented keys go here."""
         s = self.settings
-        for folder in (self.conf_dir, self.home / "data", self.home / "logs", self.home / "run",
-                       self.home / "import", self.home / "plugins"):
+        for folder in (
+            self.conf_dir,
+            self.home / "data",
+            self.home / "logs",
+            self.home / "run",
+            self.home / "import",
+            self.home / "plugins",
+        ):
             folder.mkdir(parents=True, exist_ok=True)
         lines = [
             "server.default_listen_address=127.0.0.1",
@@ -129,9 +159,20 @@ class Neo4jServer:
         if not self.settings.neo4j_auth or (self.home / "data" / "dbms" / "auth.ini").exists():
             return
         result = subprocess.run(
-            [self.java(), "-cp", self._classpath(), "org.neo4j.server.startup.Neo4jAdminCommand", "dbms",
-             "set-initial-password", self.settings.neo4j_password],
-            capture_output=True, text=True, env=self._env(), timeout=120)
+            [
+                self.java(),
+                "-cp",
+                self._classpath(),
+                "org.neo4j.server.startup.Neo4jAdminCommand",
+                "dbms",
+                "set-initial-password",
+                self.settings.neo4j_password,
+            ],
+            capture_output=True,
+            text=True,
+            env=self._env(),
+            timeout=120,
+        )
         if result.returncode != 0:
             raise ConfigError(f"could not set the Neo4j password: {(result.stdout + result.stderr)[-500:]}")
 
@@ -159,12 +200,28 @@ class Neo4jServer:
         self.write_config()
         self._set_initial_password()
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        command = [self.java(), f"-Xms{self.settings.neo4j_heap}", f"-Xmx{self.settings.neo4j_heap}", *_JVM_FLAGS,
-                   "-cp", self._classpath(), "org.neo4j.server.CommunityEntryPoint", f"--home-dir={self.home}",
-                   f"--config-dir={self.conf_dir}", "--console-mode"]
+        command = [
+            self.java(),
+            f"-Xms{self.settings.neo4j_heap}",
+            f"-Xmx{self.settings.neo4j_heap}",
+            *_JVM_FLAGS,
+            "-cp",
+            self._classpath(),
+            "org.neo4j.server.CommunityEntryPoint",
+            f"--home-dir={self.home}",
+            f"--config-dir={self.conf_dir}",
+            "--console-mode",
+        ]
         with self.log_file.open("ab") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       env=self._env(), cwd=self.home, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self._env(),
+                cwd=self.home,
+                start_new_session=True,
+            )
         self.pid_file.write_text(str(process.pid), encoding="utf-8")
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
@@ -196,9 +253,13 @@ class Neo4jServer:
     def status(self) -> ServerStatus:
         pid = self.pid()
         return ServerStatus(
-            installed=self.installed(), running=pid is not None and self.bolt_answers(), pid=pid,
+            installed=self.installed(),
+            running=pid is not None and self.bolt_answers(),
+            pid=pid,
             bolt=f"bolt://127.0.0.1:{self.settings.neo4j_bolt_port}",
-            http=f"http://127.0.0.1:{self.settings.neo4j_http_port}/browser/", home=str(self.home))
+            http=f"http://127.0.0.1:{self.settings.neo4j_http_port}/browser/",
+            home=str(self.home),
+        )
 
     def _log_tail(self) -> str:
         try:

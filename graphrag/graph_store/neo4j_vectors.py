@@ -34,15 +34,20 @@ class Neo4jVectorIndex:
     def open(cls, store, name: str, embedder_name: str, dim: int) -> Neo4jVectorIndex:
         """Create the vector index if needed and check it was built by the same embedder."""
         index = cls(store, name, embedder_name, dim)
-        rows = store._run(f"MATCH (m:GraphRAGMeta {{key: 'state'}}) RETURN m.`{name}_embedder` AS embedder, "
-                          f"m.`{name}_dim` AS dim")
+        rows = store._run(
+            f"MATCH (m:GraphRAGMeta {{key: 'state'}}) RETURN m.`{name}_embedder` AS embedder, m.`{name}_dim` AS dim"
+        )
         recorded = rows[0] if rows else {}
         if recorded.get("embedder") not in (None, embedder_name) or recorded.get("dim") not in (None, index.dim):
             raise IndexMismatchError(
                 f"Neo4j vectors for {name!r} were built with {recorded.get('embedder')} ({recorded.get('dim')}-d) "
-                f"but the configured embedder is {embedder_name} ({dim}-d)")
-        store._run(f"MATCH (m:GraphRAGMeta {{key: 'state'}}) SET m.`{name}_embedder` = $embedder, m.`{name}_dim` = $dim",
-                   embedder=embedder_name, dim=index.dim)
+                f"but the configured embedder is {embedder_name} ({dim}-d)"
+            )
+        store._run(
+            f"MATCH (m:GraphRAGMeta {{key: 'state'}}) SET m.`{name}_embedder` = $embedder, m.`{name}_dim` = $dim",
+            embedder=embedder_name,
+            dim=index.dim,
+        )
         # label and dimension come from the whitelist and an int: safe in the query text
         store._run(f"""CREATE VECTOR INDEX {index.index_name} IF NOT EXISTS FOR (n:{index.label}) ON (n.embedding)
                        OPTIONS {{indexConfig: {{`vector.dimensions`: {index.dim},
@@ -53,13 +58,18 @@ class Neo4jVectorIndex:
     def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         rows = [{"id": i, "v": v.astype(np.float32).tolist()} for i, v in zip(ids, vectors)]
         for part in self.store._batches(rows):
-            self.store._run(f"""UNWIND $rows AS r MATCH (n:{self.label} {{id: r.id, tenant: $tenant}})
-                                CALL db.create.setNodeVectorProperty(n, 'embedding', r.v)""", rows=part)
+            self.store._run(
+                f"""UNWIND $rows AS r MATCH (n:{self.label} {{id: r.id, tenant: $tenant}})
+                                CALL db.create.setNodeVectorProperty(n, 'embedding', r.v)""",
+                rows=part,
+            )
 
     def remove(self, ids: Iterable[str]) -> None:
         ids = list(ids)
         if ids:
-            self.store._run(f"MATCH (n:{self.label} {{tenant: $tenant}}) WHERE n.id IN $ids REMOVE n.embedding", ids=ids)
+            self.store._run(
+                f"MATCH (n:{self.label} {{tenant: $tenant}}) WHERE n.id IN $ids REMOVE n.embedding", ids=ids
+            )
 
     def search(self, queries: np.ndarray, k: int, allowed: set[str] | None = None) -> list[list[Hit]]:
         """Nearest nodes of the store's tenant only. Neo4j 5's vector index cannot filter inside the index, so the
@@ -69,34 +79,48 @@ class Neo4jVectorIndex:
         fetch = max(k * 10, 100)
         for query in queries:
             vector = query.astype(np.float32).tolist()
-            rows = self.store._run("""CALL db.index.vector.queryNodes($index, $k, $q) YIELD node, score
+            rows = self.store._run(
+                """CALL db.index.vector.queryNodes($index, $k, $q) YIELD node, score
                                       WHERE node.tenant = $tenant RETURN node.id AS id, score""",
-                                   index=self.index_name, k=fetch, q=vector)
+                index=self.index_name,
+                k=fetch,
+                q=vector,
+            )
             hits = self._hits(rows, allowed)
             if len(hits) < k and len(rows) < self._count():
-                rows = self.store._run(f"""MATCH (n:{self.label} {{tenant: $tenant}}) WHERE n.embedding IS NOT NULL
+                rows = self.store._run(
+                    f"""MATCH (n:{self.label} {{tenant: $tenant}}) WHERE n.embedding IS NOT NULL
                                            WITH n, vector.similarity.cosine(n.embedding, $q) AS score
                                            ORDER BY score DESC LIMIT $k RETURN n.id AS id, score""",
-                                       k=fetch, q=vector)
+                    k=fetch,
+                    q=vector,
+                )
                 hits = self._hits(rows, allowed)
             results.append(hits[:k])
         return results
 
     @staticmethod
     def _hits(rows: list[dict], allowed: set[str] | None) -> list[Hit]:
-        return [Hit(id=r["id"], score=2.0 * float(r["score"]) - 1.0, source="vector")
-                for r in rows if allowed is None or r["id"] in allowed]
+        return [
+            Hit(id=r["id"], score=2.0 * float(r["score"]) - 1.0, source="vector")
+            for r in rows
+            if allowed is None or r["id"] in allowed
+        ]
 
     def _count(self) -> int:
         return len(self)
 
     def ids(self) -> set[str]:
-        rows = self.store._run(f"MATCH (n:{self.label} {{tenant: $tenant}}) WHERE n.embedding IS NOT NULL RETURN n.id AS id")
+        rows = self.store._run(
+            f"MATCH (n:{self.label} {{tenant: $tenant}}) WHERE n.embedding IS NOT NULL RETURN n.id AS id"
+        )
         return {r["id"] for r in rows}
 
     def save(self) -> None:
         """Nothing to do: every write is committed in Neo4j."""
 
     def __len__(self) -> int:
-        rows = self.store._run(f"MATCH (n:{self.label} {{tenant: $tenant}}) WHERE n.embedding IS NOT NULL RETURN count(n) AS n")
+        rows = self.store._run(
+            f"MATCH (n:{self.label} {{tenant: $tenant}}) WHERE n.embedding IS NOT NULL RETURN count(n) AS n"
+        )
         return int(rows[0]["n"])

@@ -25,9 +25,11 @@ def path_order(path: Path) -> tuple[int, float, str]:
 
 
 def breadth_first_relations(
-    entity_ids: Sequence[str], hops: int,
+    entity_ids: Sequence[str],
+    hops: int,
     adjacency: Callable[[list[str]], Mapping[str, Iterable[tuple[Relation, str]]]],
-    relation_types: Sequence[str] | None, limit: int,
+    relation_types: Sequence[str] | None,
+    limit: int,
 ) -> list[Relation]:
     """The one traversal walk of every backend: relations within ``hops`` of the entities, nearest first, at most
     ``limit``. ``adjacency(frontier)`` gives each frontier entity's ``(relation, other end)`` pairs (a backend may
@@ -71,8 +73,11 @@ class RelationGraph:
     def _edge_relations(self, a: str, b: str) -> list[Relation]:
         return [self.relations[r] for r in self.graph[a][b]["rels"]]
 
-    def neighbors(self, entity_ids: Sequence[str], hops: int, relation_types: Sequence[str] | None, limit: int) -> list[Relation]:
+    def neighbors(
+        self, entity_ids: Sequence[str], hops: int, relation_types: Sequence[str] | None, limit: int
+    ) -> list[Relation]:
         """Relations reached by breadth-first search, nearest first."""
+
         def around(node: str) -> Iterator[tuple[Relation, str]]:
             # A generator: the walk stops at ``limit`` without listing a hub's remaining relations.
             for other in self.graph[node]:

@@ -80,8 +80,9 @@ class ReadCache:
         if self.active:
             self._put_all(table, ((key, value),))
 
-    def lookup(self, table: dict[str, _Value], keys: Sequence[str],
-               fetch: Callable[[list[str]], dict[str, _Value]]) -> dict[str, _Value]:
+    def lookup(
+        self, table: dict[str, _Value], keys: Sequence[str], fetch: Callable[[list[str]], dict[str, _Value]]
+    ) -> dict[str, _Value]:
         """Values for ``keys`` (missing ones fetched in one call and, inside a cached block, remembered)."""
         if not self.active:
             return fetch(list(dict.fromkeys(keys)))

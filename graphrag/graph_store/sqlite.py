@@ -10,15 +10,15 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path as FsPath
 
 from graphrag.errors import NotFoundError, StoreError
-from graphrag.ids import DEFAULT_TENANT, normalize_name
-from graphrag.types import Chunk, Community, Document, Entity, Hit, Path, Relation, StoreStats
 from graphrag.graph_store.base import DocumentWrite
 from graphrag.graph_store.keywords import keyword_terms
 from graphrag.graph_store.nx_view import RelationGraph
+from graphrag.ids import DEFAULT_TENANT, normalize_name
+from graphrag.types import Chunk, Community, Document, Entity, Hit, Path, Relation, StoreStats
 
 __all__ = ["SqliteGraphStore"]
 
@@ -124,7 +124,7 @@ class SqliteGraphStore:
         rows: list[tuple] = []
         ids = list(dict.fromkeys(ids))
         for start in range(0, len(ids), 500):
-            part = ids[start:start + 500]
+            part = ids[start : start + 500]
             rows.extend(self._query(sql.format(ids=",".join("?" * len(part))), [*part, *extra]))
         return rows
 
@@ -143,10 +143,12 @@ class SqliteGraphStore:
         """Atomically replace each document's contribution; returns the ``(chunk_ids, entity_ids)`` it removed."""
         removed_chunks: list[str] = []
         removed_entities: list[str] = []
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         for document, _, _ in writes:
             if document.tenant != self.tenant:
-                raise StoreError(f"document {document.id} belongs to tenant {document.tenant!r}, this store to {self.tenant!r}")
+                raise StoreError(
+                    f"document {document.id} belongs to tenant {document.tenant!r}, this store to {self.tenant!r}"
+                )
         with self._transaction() as db:
             for document, chunks, extraction in writes:
                 chunks_gone, entities_gone = self._delete_contribution(db, document.id)
@@ -154,14 +156,24 @@ class SqliteGraphStore:
                 removed_entities.extend(entities_gone)
                 db.execute(
                     "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (document.id, document.title, document.source, document.tenant, document.sha256,
-                     document.ingested_at or now, json.dumps(document.metadata, ensure_ascii=False), document.text),
+                    (
+                        document.id,
+                        document.title,
+                        document.source,
+                        document.tenant,
+                        document.sha256,
+                        document.ingested_at or now,
+                        json.dumps(document.metadata, ensure_ascii=False),
+                        document.text,
+                    ),
                 )
                 db.executemany(
                     'INSERT INTO chunks (id, document_id, idx, text, start, "end") VALUES (?, ?, ?, ?, ?, ?)',
                     [(c.id, c.document_id, c.index, c.text, c.start, c.end) for c in chunks],
                 )
-                db.executemany("INSERT INTO chunks_fts (chunk_id, text) VALUES (?, ?)", [(c.id, c.text) for c in chunks])
+                db.executemany(
+                    "INSERT INTO chunks_fts (chunk_id, text) VALUES (?, ?)", [(c.id, c.text) for c in chunks]
+                )
                 self._write_extraction(db, document.id, extraction)
         readded = {e.id for _, _, extraction in writes for e in extraction.entities}
         return removed_chunks, [e for e in removed_entities if e not in readded]
@@ -180,10 +192,15 @@ class SqliteGraphStore:
         )
         db.executemany(
             "INSERT OR IGNORE INTO entity_aliases VALUES (?, ?, ?, ?)",
-            [(e.id, doc_id, alias, normalize_name(alias)) for e in extraction.entities for alias in (e.name, *e.aliases)],
+            [
+                (e.id, doc_id, alias, normalize_name(alias))
+                for e in extraction.entities
+                for alias in (e.name, *e.aliases)
+            ],
         )
         db.executemany(
-            'INSERT OR IGNORE INTO mentions (entity_id, chunk_id, document_id, start, "end", text) VALUES (?, ?, ?, ?, ?, ?)',
+            'INSERT OR IGNORE INTO mentions (entity_id, chunk_id, document_id, start, "end", text) '
+            "VALUES (?, ?, ?, ?, ?, ?)",
             [(m.entity_id, m.chunk_id, m.document_id, m.start, m.end, m.text) for m in extraction.mentions],
         )
         db.executemany(
@@ -192,8 +209,11 @@ class SqliteGraphStore:
         )
         db.executemany(
             "INSERT OR REPLACE INTO relation_evidence VALUES (?, ?, ?, ?, ?, ?)",
-            [(r.id, doc_id, chunk, r.sentence, r.confidence, r.provenance)
-             for r in extraction.relations for chunk in (r.evidence or ("",))],
+            [
+                (r.id, doc_id, chunk, r.sentence, r.confidence, r.provenance)
+                for r in extraction.relations
+                for chunk in (r.evidence or ("",))
+            ],
         )
         self._revote_types(db, [e.id for e in extraction.entities])
 
@@ -201,13 +221,14 @@ class SqliteGraphStore:
     def _revote_types(db: sqlite3.Connection, entity_ids: Sequence[str]) -> None:
         # An entity's type is the one most documents (weighted by mentions) agree on.
         for start in range(0, len(entity_ids), 500):
-            part = entity_ids[start:start + 500]
+            part = entity_ids[start : start + 500]
             marks = ",".join("?" * len(part))
             db.execute(
                 f"""UPDATE entities SET type = (
                         SELECT s.type FROM entity_sources s WHERE s.entity_id = entities.id
                         GROUP BY s.type ORDER BY (s.type = 'Other'), SUM(s.weight) DESC, s.type LIMIT 1)
-                    WHERE id IN ({marks}) AND EXISTS (SELECT 1 FROM entity_sources s WHERE s.entity_id = entities.id)""",
+                    WHERE id IN ({marks}) AND EXISTS (SELECT 1 FROM entity_sources s WHERE s.entity_id =
+                    entities.id)""",
                 part,
             )
 
@@ -215,8 +236,10 @@ class SqliteGraphStore:
         if db.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is None:
             return [], []
         chunk_ids = [r[0] for r in db.execute("SELECT id FROM chunks WHERE document_id = ?", (doc_id,))]
-        relation_ids = [r[0] for r in db.execute(
-            "SELECT DISTINCT relation_id FROM relation_evidence WHERE document_id = ?", (doc_id,))]
+        relation_ids = [
+            r[0]
+            for r in db.execute("SELECT DISTINCT relation_id FROM relation_evidence WHERE document_id = ?", (doc_id,))
+        ]
         touched = {r[0] for r in db.execute("SELECT entity_id FROM entity_sources WHERE document_id = ?", (doc_id,))}
         for rel_id in relation_ids:
             touched.update(db.execute("SELECT source_id, target_id FROM relations WHERE id = ?", (rel_id,)).fetchone())
@@ -226,9 +249,15 @@ class SqliteGraphStore:
             "DELETE FROM relations WHERE id = ? AND NOT EXISTS (SELECT 1 FROM relation_evidence WHERE relation_id = ?)",
             [(r, r) for r in relation_ids],
         )
-        orphans = [e for e in sorted(touched) if db.execute(
-            """SELECT NOT EXISTS (SELECT 1 FROM entity_sources WHERE entity_id = ?)
-                  AND NOT EXISTS (SELECT 1 FROM relations WHERE source_id = ? OR target_id = ?)""", (e, e, e)).fetchone()[0]]
+        orphans = [
+            e
+            for e in sorted(touched)
+            if db.execute(
+                """SELECT NOT EXISTS (SELECT 1 FROM entity_sources WHERE entity_id = ?)
+                  AND NOT EXISTS (SELECT 1 FROM relations WHERE source_id = ? OR target_id = ?)""",
+                (e, e, e),
+            ).fetchone()[0]
+        ]
         db.executemany("DELETE FROM entities WHERE id = ?", [(o,) for o in orphans])
         self._revote_types(db, sorted(touched - set(orphans)))
         return chunk_ids, orphans
@@ -243,14 +272,28 @@ class SqliteGraphStore:
     def replace_communities(self, communities: Sequence[Community]) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM communities")
-            db.executemany("INSERT INTO communities VALUES (?, ?, ?, ?, ?, ?, ?)", [
-                (c.id, c.rank, c.size, c.title, c.summary, json.dumps(list(c.entity_ids)), json.dumps(list(c.evidence)))
-                for c in communities])
+            db.executemany(
+                "INSERT INTO communities VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        c.id,
+                        c.rank,
+                        c.size,
+                        c.title,
+                        c.summary,
+                        json.dumps(list(c.entity_ids)),
+                        json.dumps(list(c.evidence)),
+                    )
+                    for c in communities
+                ],
+            )
 
     # reads ------------------------------------------------------------------------------------------------
     def list_communities(self, limit: int = 20) -> list[Community]:
-        rows = self._query("SELECT id, rank, size, title, summary, entity_ids, evidence FROM communities "
-                           "ORDER BY rank LIMIT ?", (int(limit),))
+        rows = self._query(
+            "SELECT id, rank, size, title, summary, entity_ids, evidence FROM communities ORDER BY rank LIMIT ?",
+            (int(limit),),
+        )
         return [Community(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), tuple(json.loads(r[6]))) for r in rows]
 
     def all_relations(self) -> list[Relation]:
@@ -258,8 +301,16 @@ class SqliteGraphStore:
 
     @staticmethod
     def _document(row: tuple) -> Document:
-        return Document(id=row[0], title=row[1], source=row[2], tenant=row[3], sha256=row[4], ingested_at=row[5],
-                        metadata=json.loads(row[6]), text=row[7])
+        return Document(
+            id=row[0],
+            title=row[1],
+            source=row[2],
+            tenant=row[3],
+            sha256=row[4],
+            ingested_at=row[5],
+            metadata=json.loads(row[6]),
+            text=row[7],
+        )
 
     def get_document(self, document_id: str) -> Document | None:
         rows = self._query("SELECT * FROM documents WHERE id = ?", (document_id,))
@@ -281,7 +332,9 @@ class SqliteGraphStore:
     def get_entities(self, entity_ids: Sequence[str]) -> list[Entity]:
         rows = self._in("SELECT id, name, type FROM entities WHERE id IN ({ids})", entity_ids)
         aliases: dict[str, set[str]] = defaultdict(set)
-        for entity_id, alias in self._in("SELECT entity_id, alias FROM entity_aliases WHERE entity_id IN ({ids})", entity_ids):
+        for entity_id, alias in self._in(
+            "SELECT entity_id, alias FROM entity_aliases WHERE entity_id IN ({ids})", entity_ids
+        ):
             aliases[entity_id].add(alias)
         by_id = {r[0]: Entity(r[0], r[1], r[2], tuple(sorted(aliases[r[0]] - {r[1]}))) for r in rows}
         return [by_id[e] for e in entity_ids if e in by_id]
@@ -325,11 +378,21 @@ class SqliteGraphStore:
             if relations and relations[-1].id == row[0]:
                 best = relations[-1]
                 if row[6] and row[6] not in best.evidence:
-                    relations[-1] = Relation(best.id, best.source_id, best.target_id, best.type, best.confidence,
-                                             best.document_id, (*best.evidence, row[6]), best.sentence, best.provenance)
+                    relations[-1] = Relation(
+                        best.id,
+                        best.source_id,
+                        best.target_id,
+                        best.type,
+                        best.confidence,
+                        best.document_id,
+                        (*best.evidence, row[6]),
+                        best.sentence,
+                        best.provenance,
+                    )
                 continue
-            relations.append(Relation(row[0], row[1], row[2], row[3], row[4], row[5],
-                                      (row[6],) if row[6] else (), row[7], row[8]))
+            relations.append(
+                Relation(row[0], row[1], row[2], row[3], row[4], row[5], (row[6],) if row[6] else (), row[7], row[8])
+            )
         return relations
 
     def neighbors(self, entity_ids, hops, relation_types=None, limit=500) -> list[Relation]:
@@ -361,11 +424,18 @@ class SqliteGraphStore:
             """SELECT entity_id, chunk_id FROM (
                    SELECT entity_id, chunk_id, ROW_NUMBER() OVER (PARTITION BY entity_id ORDER BY chunk_id) AS n
                    FROM (SELECT DISTINCT entity_id, chunk_id FROM mentions WHERE entity_id IN ({ids})))
-               WHERE n <= ?""", entity_ids, (int(per_entity),))
+               WHERE n <= ?""",
+            entity_ids,
+            (int(per_entity),),
+        )
 
     def document_heads(self) -> list[tuple[str, str, str]]:
-        return [tuple(r) for r in self._query(
-            "SELECT d.id, d.title, c.id FROM documents d JOIN chunks c ON c.document_id = d.id AND c.idx = 0")]
+        return [
+            tuple(r)
+            for r in self._query(
+                "SELECT d.id, d.title, c.id FROM documents d JOIN chunks c ON c.document_id = d.id AND c.idx = 0"
+            )
+        ]
 
     def entities_in_chunks(self, chunk_ids: Sequence[str]) -> list[tuple[str, str]]:
         return self._in("SELECT DISTINCT chunk_id, entity_id FROM mentions WHERE chunk_id IN ({ids})", chunk_ids)
@@ -377,7 +447,8 @@ class SqliteGraphStore:
             return []
         query = " OR ".join(f'"{t}"' for t in tokens)
         rows = self._query(
-            "SELECT chunk_id, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?",
+            "SELECT chunk_id, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "ORDER BY bm25(chunks_fts) LIMIT ?",
             (query, k),
         )
         return [Hit(id=r[0], score=-float(r[1]), source="keyword") for r in rows]
@@ -405,7 +476,8 @@ class SqliteGraphStore:
                                       OR NOT EXISTS (SELECT 1 FROM entities e WHERE e.id = r.target_id)""",
             "orphan_entities": """SELECT count(*) FROM entities e
                                   WHERE NOT EXISTS (SELECT 1 FROM entity_sources s WHERE s.entity_id = e.id)
-                                    AND NOT EXISTS (SELECT 1 FROM relations r WHERE e.id IN (r.source_id, r.target_id))""",
+                                    AND NOT EXISTS (SELECT 1 FROM relations r WHERE e.id IN (r.source_id,
+                                    r.target_id))""",
         }
         with self._lock:
             try:

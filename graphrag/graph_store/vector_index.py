@@ -86,7 +86,8 @@ class FaissIndex:
         if meta.get("embedder") != embedder_name or meta.get("dim") != dim:
             raise IndexMismatchError(
                 f"vector index {name!r} was built with {meta.get('embedder')} ({meta.get('dim')}-d) but the configured "
-                f"embedder is {embedder_name} ({dim}-d); delete {directory} to rebuild it, or configure the old embedder"
+                f"embedder is {embedder_name} ({dim}-d); delete {directory} to rebuild it, or configure the old "
+                "embedder"
             )
         try:
             index._index = index._faiss.read_index(str(data_path))
@@ -94,7 +95,9 @@ class FaissIndex:
             raise StoreError(f"vector index {data_path} is unreadable: {exc}") from exc
         index._by_int = {_int_id(i): i for i in meta.get("ids", [])}
         if len(index._by_int) != index._index.ntotal:
-            raise StoreError(f"vector index {name!r} is inconsistent: {len(index._by_int)} ids, {index._index.ntotal} vectors")
+            raise StoreError(
+                f"vector index {name!r} is inconsistent: {len(index._by_int)} ids, {index._index.ntotal} vectors"
+            )
         index._replay()
         return index
 
@@ -122,7 +125,7 @@ class FaissIndex:
             (checksum,) = _CHECKSUM.unpack_from(data, end)
             if checksum != zlib.crc32(data[offset:end]):
                 break
-            body = data[offset + _RECORD.size:end]
+            body = data[offset + _RECORD.size : end]
             ids = body[:ids_len].decode("utf-8").split("\n") if count else []
             if op == b"A" and vec_len == count * self.dim * 4:
                 vectors = np.frombuffer(body[ids_len:], dtype=np.float32).reshape(count, self.dim)

@@ -1,1 +1,2 @@
-"""Indexing: loaders (files -> Documents), the pipeline (chunk, extract, resolve, write, embed), batch extraction, communities."""
+"""Indexing: loaders (files -> Documents), the pipeline (chunk, extract, resolve, write, embed), batch extraction,
+communities."""

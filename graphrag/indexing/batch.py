@@ -18,8 +18,8 @@ from tqdm import tqdm
 
 from graphrag.config import Settings
 from graphrag.errors import GraphRAGError
-from graphrag.indexing.pipeline import init_extractor_worker, WorkerExtractor
 from graphrag.indexing.loaders import SentenceChunker, discover_files, load_file
+from graphrag.indexing.pipeline import WorkerExtractor, init_extractor_worker
 from graphrag.render import extraction_to_dict
 
 __all__ = ["ExtractSummary", "extract_files"]
@@ -46,7 +46,9 @@ def _extract_file(path: str, settings_json: str) -> tuple[list[dict], list[dict]
         loaded = load_file(Path(path), tenant=settings.tenant, max_bytes=settings.max_document_bytes)
     except GraphRAGError as exc:
         return [], [{"source": path, "line": None, "code": exc.code, "message": exc.message}], []
-    errors.extend({"source": path, "line": line, "code": "invalid_record", "message": msg} for line, msg in loaded.line_errors)
+    errors.extend(
+        {"source": path, "line": line, "code": "invalid_record", "message": msg} for line, msg in loaded.line_errors
+    )
     chunker = SentenceChunker(settings.chunk_size, settings.chunk_overlap)
     items = [(doc, chunker.chunk(doc)) for doc in loaded.documents]
     if items:
@@ -55,13 +57,26 @@ def _extract_file(path: str, settings_json: str) -> tuple[list[dict], list[dict]
             records.append(extraction_to_dict(doc, extraction))
             writes.append((doc, chunks, extraction))
     if loaded.triples:
-        errors.append({"source": path, "line": None, "code": "not_extracted",
-                       "message": f"{len(loaded.triples)} structured triples skipped (use 'graphrag ingest' to load them)"})
+        errors.append(
+            {
+                "source": path,
+                "line": None,
+                "code": "not_extracted",
+                "message": f"{len(loaded.triples)} structured triples skipped (use 'graphrag ingest' to load them)",
+            }
+        )
     return records, errors, writes
 
 
-def extract_files(inputs: Sequence[str], out: Path | None, errors_out: Path, settings: Settings, workers: int = 1,
-                  progress: bool = True, store=None) -> ExtractSummary:
+def extract_files(
+    inputs: Sequence[str],
+    out: Path | None,
+    errors_out: Path,
+    settings: Settings,
+    workers: int = 1,
+    progress: bool = True,
+    store=None,
+) -> ExtractSummary:
     """Extract from every supported file under ``inputs`` into ``out`` (JSONL) and/or straight into a graph
     ``store`` (no embeddings: ``graphrag ingest`` indexes vectors); problems go to ``errors_out``."""
     files = [str(p) for p in discover_files(inputs)]
@@ -98,10 +113,12 @@ def extract_files(inputs: Sequence[str], out: Path | None, errors_out: Path, set
                     bad_lines += 1
 
         if settings.extractor == "lora":  # the language model lives in this process: no worker pool
-            from graphrag.extraction.spacy_rules import SpacyRuleExtractor
             from graphrag.answering.writers import AnswerWriters
+            from graphrag.extraction.spacy_rules import SpacyRuleExtractor
 
-            WorkerExtractor.extractor = AnswerWriters(settings).lora_extractor(SpacyRuleExtractor.load(settings.spacy_model))
+            WorkerExtractor.extractor = AnswerWriters(settings).lora_extractor(
+                SpacyRuleExtractor.load(settings.spacy_model)
+            )
             workers = 1
         elif workers <= 1:
             init_extractor_worker(settings.spacy_model, in_worker=False)
@@ -112,8 +129,9 @@ def extract_files(inputs: Sequence[str], out: Path | None, errors_out: Path, set
                 bar.update()
         else:
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(workers, mp_context=context, initializer=init_extractor_worker,
-                                     initargs=(settings.spacy_model, True)) as pool:
+            with ProcessPoolExecutor(
+                workers, mp_context=context, initializer=init_extractor_worker, initargs=(settings.spacy_model, True)
+            ) as pool:
                 for result in pool.map(_extract_file, files, [settings_json] * len(files), chunksize=4):
                     consume(result)
                     bar.update()

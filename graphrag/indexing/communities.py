@@ -3,7 +3,8 @@
 Louvain (networkx) over the undirected relation graph, edges weighted by confidence, finds clusters of entities that
 are more tightly related to each other than to the rest. Each cluster of at least ``min_size`` entities gets an
 extractive summary, never generated text: its most connected entities by name, then the evidence sentences of its
-strongest internal facts. Summaries are stored with the graph and recomputed after changes (when next read, or as the writing process closes).
+strongest internal facts. Summaries are stored with the graph and recomputed after changes (when next read, or as the
+writing process closes).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ _TITLE_NAMES = 3
 _SUMMARY_FACTS = 3
 
 
-def detect_communities(relations: Sequence[Relation], names: Mapping[str, str], min_size: int = 3,
-                       seed: int = 7) -> list[Community]:
+def detect_communities(
+    relations: Sequence[Relation], names: Mapping[str, str], min_size: int = 3, seed: int = 7
+) -> list[Community]:
     """Communities, largest first. ``names``: entity id → name. ``seed`` fixes Louvain's order of visits, so the
     same graph always gives the same communities."""
     relations = sorted(relations, key=lambda r: r.id)  # Louvain's result depends on the order nodes were added
@@ -40,12 +42,15 @@ def detect_communities(relations: Sequence[Relation], names: Mapping[str, str], 
         by_pair.setdefault(frozenset((rel.source_id, rel.target_id)), []).append(rel)
     found = [_summarise(sorted(members), graph, by_pair, names) for members in clusters]
     found.sort(key=lambda c: (-c.size, c.title))
-    return [Community(c.id, rank, c.size, c.title, c.summary, c.entity_ids, c.evidence)
-            for rank, c in enumerate(found, start=1)]
+    return [
+        Community(c.id, rank, c.size, c.title, c.summary, c.entity_ids, c.evidence)
+        for rank, c in enumerate(found, start=1)
+    ]
 
 
-def _summarise(members: list[str], graph: nx.Graph, by_pair: Mapping[frozenset, list[Relation]],
-               names: Mapping[str, str]) -> Community:
+def _summarise(
+    members: list[str], graph: nx.Graph, by_pair: Mapping[frozenset, list[Relation]], names: Mapping[str, str]
+) -> Community:
     inside = set(members)
     # Centrality inside the community: the weighted degree over internal edges.
     strength = {m: sum(d["weight"] for n, d in graph[m].items() if n in inside) for m in members}
@@ -69,5 +74,12 @@ def _summarise(members: list[str], graph: nx.Graph, by_pair: Mapping[frozenset, 
     summary = f"{len(members)} related entities around {listed}."
     if sentences:
         summary += " " + " ".join(sentences)
-    return Community(id=stable_id("community", *members), rank=0, size=len(members), title=listed, summary=summary,
-                     entity_ids=tuple(central), evidence=tuple(evidence))
+    return Community(
+        id=stable_id("community", *members),
+        rank=0,
+        size=len(members),
+        title=listed,
+        summary=summary,
+        entity_ids=tuple(central),
+        evidence=tuple(evidence),
+    )

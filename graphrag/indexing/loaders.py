@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import logging
 import re
 import unicodedata
@@ -133,8 +132,9 @@ def load_file(path: Path, *, tenant: str, max_bytes: int) -> LoadResult:
     return load_bytes(data, suffix=suffix, source=source, title=path.stem, tenant=tenant, max_bytes=max_bytes)
 
 
-def load_bytes(data: bytes, *, suffix: str, source: str, title: str, tenant: str, max_bytes: int,
-               key: str | None = None) -> LoadResult:
+def load_bytes(
+    data: bytes, *, suffix: str, source: str, title: str, tenant: str, max_bytes: int, key: str | None = None
+) -> LoadResult:
     """Load in-memory file content (used by file paths and HTTP uploads alike).
 
     ``key`` is the file's identity, from which its documents' ids come (a JSONL record's own ``id`` wins): by
@@ -169,8 +169,9 @@ def load_bytes(data: bytes, *, suffix: str, source: str, title: str, tenant: str
 
 def triple_set_digest(triples: Iterable[Triple]) -> str:
     """A name for a set of triples from its content (order and repeats do not matter)."""
-    lines = sorted({"\x1f".join((t.subject, t.relation, t.object, t.subject_type, t.object_type, t.source))
-                    for t in triples})
+    lines = sorted(
+        {"\x1f".join((t.subject, t.relation, t.object, t.subject_type, t.object_type, t.source)) for t in triples}
+    )
     return content_sha256("\n".join(lines))
 
 
@@ -183,7 +184,8 @@ def upload_key(data: bytes) -> str:
 def _check_suffix(suffix: str, source: str) -> None:
     if suffix not in DOCUMENT_SUFFIXES:
         raise UnsupportedFormatError(
-            f"{source}: unsupported file type {suffix or '(none)'}; expected one of {', '.join(DOCUMENT_SUFFIXES)}")
+            f"{source}: unsupported file type {suffix or '(none)'}; expected one of {', '.join(DOCUMENT_SUFFIXES)}"
+        )
 
 
 def _pdf_text(data: bytes, source: str) -> str:
@@ -278,8 +280,9 @@ def _read_jsonl(text: str, source: str, key: str, tenant: str, max_bytes: int, r
             result.line_errors.append((number, exc.message.removeprefix(f"{where}: ")))
 
 
-def _jsonl_document(record: dict, where: str, number: int, source: str, file_key: str, tenant: str,
-                    max_bytes: int) -> Document:
+def _jsonl_document(
+    record: dict, where: str, number: int, source: str, file_key: str, tenant: str, max_bytes: int
+) -> Document:
     text = record.get("text")
     if not isinstance(text, str):
         raise InputError(f"{where}: 'text' must be a string (or give subject/relation/object for a triple)")
@@ -314,7 +317,9 @@ def _csv_triples(text: str, source: str, result: LoadResult) -> None:
     except csv.Error as exc:
         raise InputError(f"{source}: unreadable CSV header: {exc}") from exc
     if not _TRIPLE_KEYS <= header:
-        raise InputError(f"{source}: CSV needs a header with subject, relation, object (found: {', '.join(sorted(header))})")
+        raise InputError(
+            f"{source}: CSV needs a header with subject, relation, object (found: {', '.join(sorted(header))})"
+        )
     rows = iter(reader)
     while True:
         try:

@@ -35,9 +35,18 @@ from graphrag.types import Chunk, Document, Entity, Extraction, Relation, Triple
 __all__ = ["IndexReport", "Indexer", "IngestProblem"]
 
 _SAVE_EVERY_S = 60.0
-_TYPE_SYNONYMS = {"company": "Organization", "org": "Organization", "organisation": "Organization",
-                  "human": "Person", "people": "Person", "place": "Location", "city": "Location",
-                  "country": "Location", "gpe": "Location", "loc": "Location"}
+_TYPE_SYNONYMS = {
+    "company": "Organization",
+    "org": "Organization",
+    "organisation": "Organization",
+    "human": "Person",
+    "people": "Person",
+    "place": "Location",
+    "city": "Location",
+    "country": "Location",
+    "gpe": "Location",
+    "loc": "Location",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +80,9 @@ class IndexReport:
             "triples": self.triples,
             "chunks": self.chunks,
             "document_ids": self.document_ids,
-            "problems": [{"source": p.source, "line": p.line, "code": p.code, "message": p.message} for p in self.problems],
+            "problems": [
+                {"source": p.source, "line": p.line, "code": p.code, "message": p.message} for p in self.problems
+            ],
         }
 
 
@@ -104,8 +115,15 @@ def _extract_in_worker(items):
 class Indexer:
     """Writes documents and triples into a graph store and its vector indexes."""
 
-    def __init__(self, settings: Settings, store, embedder, chunk_index, entity_index,
-                 extractor_provider: Callable[[], Extractor]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store,
+        embedder,
+        chunk_index,
+        entity_index,
+        extractor_provider: Callable[[], Extractor],
+    ) -> None:
         self.settings = settings
         self.store = store
         self.embedder = embedder
@@ -134,15 +152,18 @@ class Indexer:
             except GraphRAGError as exc:
                 report.problems.append(IngestProblem(source=str(path), message=exc.message, code=exc.code))
                 continue
-            report.problems.extend(IngestProblem(str(path), msg, "invalid_record", line) for line, msg in loaded.line_errors)
+            report.problems.extend(
+                IngestProblem(str(path), msg, "invalid_record", line) for line, msg in loaded.line_errors
+            )
             documents.extend(loaded.documents)
             if loaded.triples:
                 self.index_triples(loaded.triples, key=str(path.resolve()), source=str(path), report=report)
         self.index_documents(documents, report, progress=progress, workers=workers)
         return report
 
-    def index_documents(self, documents: Sequence[Document], report: IndexReport | None = None,
-                        progress: bool = False, workers: int = 0) -> IndexReport:
+    def index_documents(
+        self, documents: Sequence[Document], report: IndexReport | None = None, progress: bool = False, workers: int = 0
+    ) -> IndexReport:
         """Ingest already-loaded documents in batches (skipping unchanged ones); ``workers`` as in :meth:`index_paths`
         (0 here: the server ingests small sets beside its questions and must not change torch's threads)."""
         report = report or IndexReport()
@@ -150,7 +171,9 @@ class Indexer:
         seen: set[str] = set()
         for doc in documents:
             if doc.id in seen:
-                report.problems.append(IngestProblem(doc.source, f"duplicate document id in this batch: {doc.title!r}", "duplicate"))
+                report.problems.append(
+                    IngestProblem(doc.source, f"duplicate document id in this batch: {doc.title!r}", "duplicate")
+                )
                 continue
             seen.add(doc.id)
             stored = self.store.document_version(doc.id)
@@ -165,7 +188,7 @@ class Indexer:
             report.document_ids.append(doc.id)
             todo.append(doc)
         size = self.settings.ingest_batch_size
-        batches = [[(d, self.chunker.chunk(d)) for d in todo[i:i + size]] for i in range(0, len(todo), size)]
+        batches = [[(d, self.chunker.chunk(d)) for d in todo[i : i + size]] for i in range(0, len(todo), size)]
         workers = self.worker_count(workers, len(batches))
         # With a worker on one core, torch keeps to the others (more threads than free cores stall its barriers).
         cores = max(1, (os.cpu_count() or 1) - workers) if workers else 0
@@ -247,7 +270,7 @@ class Indexer:
         fresh = [e for e in extraction.entities if e.id not in known]
         names: dict[str, np.ndarray] = {}
         for start in range(0, len(fresh), step_chunks * 16):  # names are short: many per step
-            part = fresh[start:start + step_chunks * 16]
+            part = fresh[start : start + step_chunks * 16]
             names.update(zip([e.id for e in part], self.embedder.embed([e.name for e in part])))
             yield
         report.document_ids.append(doc.id)
@@ -269,7 +292,9 @@ class Indexer:
         self.chunk_index.add([c.id for c in chunks], np.concatenate(vectors))
         self.save_if_due()
 
-    def index_triples(self, triples: Sequence[Triple], key: str, source: str, report: IndexReport | None = None) -> IndexReport:
+    def index_triples(
+        self, triples: Sequence[Triple], key: str, source: str, report: IndexReport | None = None
+    ) -> IndexReport:
         """Load structured facts straight into the graph (provenance "structured"), replacing that source's old set."""
         report = report or IndexReport()
         entities: dict[str, Entity] = {}
@@ -278,28 +303,50 @@ class Indexer:
         for number, triple in enumerate(triples, start=1):
             rel_type = relation_type_from_words(triple.relation)
             if not rel_type:
-                report.problems.append(IngestProblem(source, f"relation {triple.relation!r} has no usable words", "invalid_record", number))
+                report.problems.append(
+                    IngestProblem(source, f"relation {triple.relation!r} has no usable words", "invalid_record", number)
+                )
                 continue
             ends = []
             for name, raw_type in ((triple.subject, triple.subject_type), (triple.object, triple.object_type)):
-                ent = Entity(id=entity_id(name, self.settings.tenant), name=name,
-                             type=_TYPE_SYNONYMS.get(raw_type.lower(), entity_type_or_other(raw_type)))
+                ent = Entity(
+                    id=entity_id(name, self.settings.tenant),
+                    name=name,
+                    type=_TYPE_SYNONYMS.get(raw_type.lower(), entity_type_or_other(raw_type)),
+                )
                 entities.setdefault(ent.id, ent)
                 ends.append(ent.id)
             if ends[0] == ends[1]:
-                report.problems.append(IngestProblem(source, "subject and object are the same entity", "invalid_record", number))
+                report.problems.append(
+                    IngestProblem(source, "subject and object are the same entity", "invalid_record", number)
+                )
                 continue
             lines.append(f"{triple.subject}\t{triple.relation}\t{triple.object}\t{triple.source}")
             rid = relation_id(ends[0], rel_type, ends[1])
-            relations[rid] = Relation(rid, ends[0], ends[1], rel_type, 1.0, "", (),
-                                      f"{triple.subject} {triple.relation} {triple.object}", "structured")
+            relations[rid] = Relation(
+                rid,
+                ends[0],
+                ends[1],
+                rel_type,
+                1.0,
+                "",
+                (),
+                f"{triple.subject} {triple.relation} {triple.object}",
+                "structured",
+            )
         if not relations:
             return report
         text = "\n".join(sorted(lines))
         # This record only tracks which facts a source contributed (for replace/delete); it is not user text, so the
         # document size limit does not apply (triple files are checked line by line instead).
-        document = document_from_text(text, key=f"triples:{key}", title=f"triples: {source}", source=source,
-                                      tenant=self.settings.tenant, max_bytes=len(text.encode("utf-8")))
+        document = document_from_text(
+            text,
+            key=f"triples:{key}",
+            title=f"triples: {source}",
+            source=source,
+            tenant=self.settings.tenant,
+            max_bytes=len(text.encode("utf-8")),
+        )
         report.triples += len(relations)
         report.document_ids.append(document.id)
         stored = self.store.document_version(document.id)
@@ -310,10 +357,15 @@ class Indexer:
             report.documents_added += 1
         else:
             report.documents_replaced += 1
-        relations = {rid: Relation(r.id, r.source_id, r.target_id, r.type, r.confidence, document.id, (), r.sentence,
-                                   "structured") for rid, r in relations.items()}
+        relations = {
+            rid: Relation(
+                r.id, r.source_id, r.target_id, r.type, r.confidence, document.id, (), r.sentence, "structured"
+            )
+            for rid, r in relations.items()
+        }
         removed_chunks, removed_entities = self.store.write_documents(
-            [(document, [], Extraction(tuple(entities.values()), tuple(relations.values()), ()))])
+            [(document, [], Extraction(tuple(entities.values()), tuple(relations.values()), ()))]
+        )
         self._sync_vectors(removed_chunks, removed_entities, list(entities.values()))
         self.save_if_due()
         return report
@@ -338,8 +390,12 @@ class Indexer:
                 yield items, lambda items=items: extractor.extract_many(items)
             return
         context = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_extractor_worker,
-                                 initargs=(self.settings.spacy_model, True)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=init_extractor_worker,
+            initargs=(self.settings.spacy_model, True),
+        ) as pool:
             pending: list[tuple[list, Future]] = []
             queue = iter(batches)
             for items in queue:
@@ -353,8 +409,9 @@ class Indexer:
                     pending.append((nxt, pool.submit(_extract_in_worker, nxt)))
                 yield items, future.result
 
-    def _write_batch(self, items, extractions: list[Extraction], new_chunks: list[Chunk], chunk_vectors,
-                     report: IndexReport) -> None:
+    def _write_batch(
+        self, items, extractions: list[Extraction], new_chunks: list[Chunk], chunk_vectors, report: IndexReport
+    ) -> None:
         writes = [(doc, chunks, extraction) for (doc, chunks), extraction in zip(items, extractions)]
         removed_chunks, removed_entities = self.store.write_documents(writes)
         report.chunks += len(new_chunks)
@@ -400,7 +457,11 @@ class Indexer:
         added = removed = 0
         for index, stored_ids, fetch in (
             (self.chunk_index, self.store.chunk_ids(), self._stored_chunk_texts),
-            (self.entity_index, self.store.entity_ids(), lambda ids: [(e.id, e.name) for e in self.store.get_entities(ids)]),
+            (
+                self.entity_index,
+                self.store.entity_ids(),
+                lambda ids: [(e.id, e.name) for e in self.store.get_entities(ids)],
+            ),
         ):
             indexed = index.ids()
             extra = indexed - stored_ids
@@ -408,7 +469,7 @@ class Indexer:
             index.remove(extra)
             removed += len(extra)
             for start in range(0, len(missing), 512):
-                rows = fetch(missing[start:start + 512])
+                rows = fetch(missing[start : start + 512])
                 index.add([r[0] for r in rows], self.embedder.embed([r[1] for r in rows]))
                 added += len(rows)
         self.save()

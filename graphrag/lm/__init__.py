@@ -1,1 +1,2 @@
-"""Models: the sentence embedder and the causal LM (packages, loading, greedy decoding, vocabulary, LoRA adapters, merging)."""
+"""Models: the sentence embedder and the causal LM (packages, loading, greedy decoding, vocabulary, LoRA adapters,
+merging)."""

@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -42,7 +42,8 @@ class AdapterManifest:
     hyperparameters: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     created_at: str = ""
-    # Added to the "I don't know" logit at the answer's first token (answer adapters; see graphrag/answering/abstention.py),
+    # Added to the "I don't know" logit at the answer's first token (answer adapters; see
+    # graphrag/answering/abstention.py),
     # chosen on held-out calibration questions. Older manifests have none: 0.
     abstain_bias: float = 0.0
 
@@ -103,7 +104,9 @@ class AdapterRegistry:
         """Every saved adapter, oldest first."""
         if not self.root.is_dir():
             return []
-        found = [self.get(d.name) for d in self.root.iterdir() if (d / "manifest.json").is_file() and _NAME.match(d.name)]
+        found = [
+            self.get(d.name) for d in self.root.iterdir() if (d / "manifest.json").is_file() and _NAME.match(d.name)
+        ]
         return sorted(found, key=lambda m: (m.created_at, m.name))
 
     def save(self, peft_model, adapter_name: str, manifest: AdapterManifest) -> Path:
@@ -124,7 +127,7 @@ class AdapterRegistry:
             for item in nested.iterdir():
                 os.replace(item, partial / item.name)
             nested.rmdir()
-        created = manifest.created_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
+        created = manifest.created_at or datetime.now(UTC).isoformat(timespec="seconds")
         _write_json(partial / "manifest.json", {**asdict(manifest), "created_at": created})
         os.replace(partial, target)
         return target
@@ -134,8 +137,13 @@ class AdapterRegistry:
         manifest = self.get(name)
         if manifest.kind != "answer":
             raise InputError(f"adapter {name!r} is a {manifest.kind} adapter: only answer adapters abstain")
-        updated = AdapterManifest(**{**asdict(manifest), "abstain_bias": float(bias),
-                                     "metrics": {**manifest.metrics, "calibration": calibration}})
+        updated = AdapterManifest(
+            **{
+                **asdict(manifest),
+                "abstain_bias": float(bias),
+                "metrics": {**manifest.metrics, "calibration": calibration},
+            }
+        )
         _write_json(self.path(name) / "manifest.json", asdict(updated))
         return updated
 

@@ -55,13 +55,20 @@ class SentenceTransformerEmbedder:
     @classmethod
     def from_settings(cls, settings: Settings) -> SentenceTransformerEmbedder:
         """Load the configured model offline."""
-        model = load_sentence_transformer(settings.embedder_model, settings.embedder_max_seq_length, settings.torch_threads)
+        model = load_sentence_transformer(
+            settings.embedder_model, settings.embedder_max_seq_length, settings.torch_threads
+        )
         name = settings.embedder_model or "all-MiniLM-L6-v2"
         precision = settings.embedder_precision
         bf16 = precision == "bf16" or (precision == "auto" and cpu_bf16_is_faster())
         # bf16 output agrees with fp32 to a cosine of about 0.99998 on this model, so one index serves both.
-        return cls(model, name=f"{name}@{settings.embedder_max_seq_length}", batch_size=settings.embedder_batch_size,
-                   bf16=bf16, query_threads=settings.query_torch_threads)
+        return cls(
+            model,
+            name=f"{name}@{settings.embedder_max_seq_length}",
+            batch_size=settings.embedder_batch_size,
+            bf16=bf16,
+            query_threads=settings.query_torch_threads,
+        )
 
     def embed(self, texts: Sequence[str], query: bool = False) -> np.ndarray:
         """Embed texts in batches; an empty input gives an empty ``(0, dim)`` matrix."""
@@ -78,7 +85,9 @@ class SentenceTransformerEmbedder:
             torch.set_num_threads(threads)
         try:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                vectors = self._encode_one(texts[0]) if query and len(texts) == 1 else self._encode_by_length(list(texts))
+                vectors = (
+                    self._encode_one(texts[0]) if query and len(texts) == 1 else self._encode_by_length(list(texts))
+                )
         finally:
             if threads:
                 # Back to the count set at load, not to "the previous one": questions embedded side by side in
@@ -88,7 +97,6 @@ class SentenceTransformerEmbedder:
         # re-normalise in fp32: bf16 rounding leaves norms a hair off 1
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return np.ascontiguousarray(vectors / np.where(norms == 0, 1.0, norms), dtype=np.float32)
-
 
     @contextlib.contextmanager
     def threads(self, count: int) -> Iterator[None]:
@@ -113,7 +121,9 @@ class SentenceTransformerEmbedder:
         import torch
 
         with torch.inference_mode():
-            prepare = getattr(self._model, "preprocess", None) or self._model.tokenize  # sentence-transformers 5.x / 3-4
+            prepare = (
+                getattr(self._model, "preprocess", None) or self._model.tokenize
+            )  # sentence-transformers 5.x / 3-4
             features = prepare([text])
             embedding = self._model(features)["sentence_embedding"]
             embedding = torch.nn.functional.normalize(embedding.float(), p=2, dim=1)
@@ -129,8 +139,12 @@ class SentenceTransformerEmbedder:
         for indexes, batch_size in groups:
             if indexes:
                 vectors[indexes] = self._model.encode(
-                    [texts[i] for i in indexes], batch_size=batch_size, normalize_embeddings=True,
-                    convert_to_numpy=True, show_progress_bar=False)
+                    [texts[i] for i in indexes],
+                    batch_size=batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
         return vectors
 
 

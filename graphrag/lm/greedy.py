@@ -60,7 +60,7 @@ class PromptLookup:
         self._after: dict[tuple[int, ...], list[int]] = {}
         for size in range(ngram, 0, -1):
             for end in range(size, len(self.prompt)):
-                self._after.setdefault(tuple(self.prompt[end - size:end]), []).append(end)
+                self._after.setdefault(tuple(self.prompt[end - size : end]), []).append(end)
 
     def candidates(self, ids: list[int], limit: int, tried: int = 8) -> list[list[int]]:
         """Up to ``tried`` continuations of ``ids`` found in the prompt, longest n-gram matches first."""
@@ -70,7 +70,7 @@ class PromptLookup:
                 if len(ends) >= tried:
                     break
                 ends.setdefault(end)
-        return [self.prompt[end:end + limit] for end in ends if end < len(self.prompt)]
+        return [self.prompt[end : end + limit] for end in ends if end < len(self.prompt)]
 
     def first(self, ids: list[int], limit: int) -> list[int]:
         """The first continuation found (empty if none)."""
@@ -120,10 +120,20 @@ class PromptPrefixCache:
             self._kept.popitem(last=False)
 
 
-def decode_greedy(model, prompt_ids: list[int], max_new_tokens: int, end_ids: set[int], *,
-                  processors: Sequence[Callable] = (), lookup: PromptLookup | None = None, draft_limit: int = 0,
-                  stop_when: Callable[[list[int]], bool] | None = None, prefix_cache: PromptPrefixCache | None = None,
-                  cache_state: object = None, device: str = "cpu") -> Decoded:
+def decode_greedy(
+    model,
+    prompt_ids: list[int],
+    max_new_tokens: int,
+    end_ids: set[int],
+    *,
+    processors: Sequence[Callable] = (),
+    lookup: PromptLookup | None = None,
+    draft_limit: int = 0,
+    stop_when: Callable[[list[int]], bool] | None = None,
+    prefix_cache: PromptPrefixCache | None = None,
+    cache_state: object = None,
+    device: str = "cpu",
+) -> Decoded:
     """Greedy decoding of ``prompt_ids`` with ``model`` (a transformers causal LM, called under inference mode by
     the caller). ``processors`` are transformers-style logits processors ``(input_ids, scores) -> scores``, called
     once per chosen token with the prompt and reply so far; up to ``draft_limit`` tokens a step are drafted (0:

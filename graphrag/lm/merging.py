@@ -80,16 +80,20 @@ def _merge(model, adapter: str) -> list[tuple[object, object]] | None:
         return None
     for layer in layers:
         # (requires_grad says nothing here: peft's set_adapter marks the active adapter trainable)
-        if (layer.training or not isinstance(layer.base_layer, torch.nn.Linear)
-                or adapter in getattr(layer, "lora_variant", {})):
+        if (
+            layer.training
+            or not isinstance(layer.base_layer, torch.nn.Linear)
+            or adapter in getattr(layer, "lora_variant", {})
+        ):
             return None
     merged = []
     with torch.no_grad():
         for layer in layers:
             weight = layer.base_layer.weight.data
             # B @ A in fp32 and one rounding of the sum (peft's get_delta_weight rounds the delta first)
-            delta = (layer.lora_B[adapter].weight.to(torch.float32) @ layer.lora_A[adapter].weight.to(torch.float32)
-                     ) * layer.scaling[adapter]
+            delta = (
+                layer.lora_B[adapter].weight.to(torch.float32) @ layer.lora_A[adapter].weight.to(torch.float32)
+            ) * layer.scaling[adapter]
             if getattr(layer, "fan_in_fan_out", False):
                 delta = delta.T
             merged.append((layer, (weight.to(torch.float32) + delta).to(weight.dtype)))

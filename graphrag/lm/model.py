@@ -13,12 +13,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from graphrag.lm.merging import MergedAdapters
 from graphrag.errors import ModelError
 from graphrag.lm.greedy import PromptLookup, PromptPrefixCache, decode_greedy, mean_probability
+from graphrag.lm.merging import MergedAdapters
 from graphrag.lm.packages import LM_PACKAGES, LMPackage, converted_checkpoint, default_package
-from graphrag.offline import cpu_bf16_is_faster, force_offline
 from graphrag.lm.vocabulary import WordTokens, restricted_output_head, vocabulary_token_ids
+from graphrag.offline import cpu_bf16_is_faster, force_offline
 
 __all__ = ["Generation", "LanguageModel", "resolve_model"]
 
@@ -54,15 +54,19 @@ def resolve_model(name: str, cache_dir: Path, dtype: str = "fp32") -> ResolvedMo
     if not name:
         package = default_package()
         if package is None:
-            raise ModelError("no answer model is installed: run `graphrag models install` (Qwen2.5-Coder-0.5B) or "
-                             "set GRAPHRAG_ANSWER_MODEL to a local transformers model directory")
+            raise ModelError(
+                "no answer model is installed: run `graphrag models install` (Qwen2.5-Coder-0.5B) or "
+                "set GRAPHRAG_ANSWER_MODEL to a local transformers model directory"
+            )
     elif name in LM_PACKAGES:
         package = LM_PACKAGES[name]
     else:
         path = Path(name).expanduser()
         if not (path / "config.json").is_file():
-            raise ModelError(f"answer model {name!r} is neither a packaged model ({', '.join(LM_PACKAGES)}) nor a "
-                             "local transformers directory with config.json")
+            raise ModelError(
+                f"answer model {name!r} is neither a packaged model ({', '.join(LM_PACKAGES)}) nor a "
+                "local transformers directory with config.json"
+            )
         return ResolvedModel(name=path.name, path=path, sha256="", package=None)
     path = converted_checkpoint(package, cache_dir, dtype)
     return ResolvedModel(name=package.key, path=path, sha256=package.sha256, package=package)
@@ -94,8 +98,9 @@ def restride_output_head_input(model) -> None:
 class LanguageModel:
     """A chat model on CPU (or a given device) with named LoRA adapters. Thread-safe: one generation at a time."""
 
-    def __init__(self, resolved: ResolvedModel, model, tokenizer, device: str, draft_tokens: int = 0,
-                 merged_adapters: int = 0) -> None:
+    def __init__(
+        self, resolved: ResolvedModel, model, tokenizer, device: str, draft_tokens: int = 0, merged_adapters: int = 0
+    ) -> None:
         self.resolved = resolved
         self.model = model
         self.tokenizer = tokenizer
@@ -119,8 +124,16 @@ class LanguageModel:
         restride_output_head_input(model)
 
     @classmethod
-    def load(cls, name: str, cache_dir: Path, device: str = "cpu", dtype: str = "auto",
-             torch_threads: int = 0, draft_tokens: int = 0, merged_adapters: int = 0) -> LanguageModel:
+    def load(
+        cls,
+        name: str,
+        cache_dir: Path,
+        device: str = "cpu",
+        dtype: str = "auto",
+        torch_threads: int = 0,
+        draft_tokens: int = 0,
+        merged_adapters: int = 0,
+    ) -> LanguageModel:
         """Load the tokenizer and base model offline. ``dtype`` auto: bf16 on a GPU or on a CPU where bf16 matrix
         products time clearly faster than fp32 (AMX: about 3x; AVX-512 BF16 alone can be slower), else fp32.
         ``draft_tokens``: prompt-lookup decoding's draft length (0: one token a forward pass).
@@ -198,8 +211,7 @@ class LanguageModel:
         import torch
 
         token_ids = vocabulary_token_ids(self.tokenizer, vocabulary, self._words) if vocabulary is not None else None
-        with (self.using(adapter) as model, torch.inference_mode(),
-              restricted_output_head(model, token_ids)):
+        with self.using(adapter) as model, torch.inference_mode(), restricted_output_head(model, token_ids):
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
             logits = model(**inputs, logits_to_keep=1).logits
         return logits[0, -1].float()
@@ -234,9 +246,15 @@ class LanguageModel:
         with self._lock:
             self._prefix_cache.clear()
 
-    def generate(self, prompt: str, max_new_tokens: int, adapter: str | None = None,
-                 stop_when: Callable[[str], bool] | None = None, logits_processors: Sequence = (),
-                 vocabulary: Sequence[str] | None = None) -> Generation:
+    def generate(
+        self,
+        prompt: str,
+        max_new_tokens: int,
+        adapter: str | None = None,
+        stop_when: Callable[[str], bool] | None = None,
+        logits_processors: Sequence = (),
+        vocabulary: Sequence[str] | None = None,
+    ) -> Generation:
         """Greedy decoding of one prompt with the named adapter (None: the base model alone), drafting
         ``draft_tokens`` a step (graphrag/lm/greedy.py). ``stop_when`` is asked after each new token with the
         reply so far and ends generation when it answers True; ``logits_processors`` (transformers LogitsProcessor
@@ -247,20 +265,35 @@ class LanguageModel:
         started = time.perf_counter()
         token_ids = vocabulary_token_ids(self.tokenizer, vocabulary, self._words) if vocabulary is not None else None
         prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        stop = None if stop_when is None else (
-            lambda new: bool(stop_when(self.tokenizer.decode(new, skip_special_tokens=True))))
-        with (self.using(adapter) as model, torch.inference_mode(),
-              restricted_output_head(model, token_ids)):
+        stop = (
+            None
+            if stop_when is None
+            else (lambda new: bool(stop_when(self.tokenizer.decode(new, skip_special_tokens=True))))
+        )
+        with self.using(adapter) as model, torch.inference_mode(), restricted_output_head(model, token_ids):
             decoded = decode_greedy(
-                model, prompt_ids, max_new_tokens, self._end_ids, processors=logits_processors,
-                lookup=PromptLookup(prompt_ids) if self.draft_tokens else None, draft_limit=self.draft_tokens,
-                stop_when=stop, prefix_cache=self._prefix_cache, cache_state=(adapter, self._merged.active),
-                device=self.device)
-        return Generation(text=self.tokenizer.decode(decoded.token_ids, skip_special_tokens=True),
-                          prompt_tokens=len(prompt_ids), new_tokens=len(decoded.token_ids),
-                          ms=round((time.perf_counter() - started) * 1000, 2),
-                          mean_token_probability=mean_probability(decoded.logprobs), token_ids=decoded.token_ids,
-                          forward_passes=decoded.forward_passes, reused_prompt_tokens=decoded.reused_prompt_tokens)
+                model,
+                prompt_ids,
+                max_new_tokens,
+                self._end_ids,
+                processors=logits_processors,
+                lookup=PromptLookup(prompt_ids) if self.draft_tokens else None,
+                draft_limit=self.draft_tokens,
+                stop_when=stop,
+                prefix_cache=self._prefix_cache,
+                cache_state=(adapter, self._merged.active),
+                device=self.device,
+            )
+        return Generation(
+            text=self.tokenizer.decode(decoded.token_ids, skip_special_tokens=True),
+            prompt_tokens=len(prompt_ids),
+            new_tokens=len(decoded.token_ids),
+            ms=round((time.perf_counter() - started) * 1000, 2),
+            mean_token_probability=mean_probability(decoded.logprobs),
+            token_ids=decoded.token_ids,
+            forward_passes=decoded.forward_passes,
+            reused_prompt_tokens=decoded.reused_prompt_tokens,
+        )
 
 
 def _ids(value) -> list[int]:

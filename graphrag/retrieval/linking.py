@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz, process
 
 from graphrag.ids import normalize_name
-from graphrag.types import Entity, LinkedEntity
 from graphrag.retrieval.question import STOPWORDS, QuestionInfo
+from graphrag.types import Entity, LinkedEntity
 
 __all__ = ["EntityLinker", "LinkSpan"]
 
@@ -34,8 +34,9 @@ class EntityLinker:
             self._by_norm[norm].append(entity_id)
         self._choices = list(self._by_norm)
 
-    def link(self, info: QuestionInfo, store, fuzzy_threshold: float, embed_search=None,
-             embedding_threshold: float = 1.0) -> list[LinkSpan]:
+    def link(
+        self, info: QuestionInfo, store, fuzzy_threshold: float, embed_search=None, embedding_threshold: float = 1.0
+    ) -> list[LinkSpan]:
         """Longest-match-first linking over word n-grams; unmatched capitalised runs go to fuzzy and embedding.
 
         ``embed_search(surfaces)`` gives, per surface, ``(entity_id, similarity)`` candidates."""
@@ -47,7 +48,7 @@ class EntityLinker:
                 span = range(first, first + size)
                 if used & set(span):
                     continue
-                surface = " ".join(words[first:first + size])
+                surface = " ".join(words[first : first + size])
                 if size == 1 and (not surface[:1].isupper() or surface.lower() in STOPWORDS or first == 0):
                     continue  # a lone lower-case word, stopword or sentence-initial word is no name
                 norm = normalize_name(surface)
@@ -57,9 +58,13 @@ class EntityLinker:
                     used.update(span)
         unmatched: list[tuple[str, int, int]] = []
         for first, last in _capitalised_runs(words, used):
-            surface = " ".join(words[first:last + 1])
+            surface = " ".join(words[first : last + 1])
             norm = normalize_name(surface)
-            match = process.extractOne(norm, self._choices, scorer=fuzz.ratio, score_cutoff=fuzzy_threshold) if self._choices else None
+            match = (
+                process.extractOne(norm, self._choices, scorer=fuzz.ratio, score_cutoff=fuzzy_threshold)
+                if self._choices
+                else None
+            )
             if match is not None:
                 for entity_id in self._by_norm[match[0]]:
                     found.append((entity_id, surface, "fuzzy", match[1] / 100.0, first, last))
@@ -90,9 +95,14 @@ def _capitalised_runs(words: tuple[str, ...], used: set[int]) -> list[tuple[int,
     while i < len(words):
         if i not in used and words[i][:1].isupper() and words[i].lower() not in STOPWORDS:
             j = i
-            while j + 1 < len(words) and j + 1 not in used and (
-                words[j + 1][:1].isupper() or (words[j + 1] in ("of", "and", "&") and j + 2 < len(words)
-                                               and words[j + 2][:1].isupper())):
+            while (
+                j + 1 < len(words)
+                and j + 1 not in used
+                and (
+                    words[j + 1][:1].isupper()
+                    or (words[j + 1] in ("of", "and", "&") and j + 2 < len(words) and words[j + 2][:1].isupper())
+                )
+            ):
                 j += 1
             runs.append((i, j))
             i = j + 1

@@ -29,7 +29,7 @@ def title_key(title: str) -> str:
     """A title as a name: normalised, a trailing disambiguation such as " (mythology)" dropped."""
     stripped = title.strip()
     if stripped.endswith(")") and " (" in stripped:
-        stripped = stripped[:stripped.rindex(" (")]
+        stripped = stripped[: stripped.rindex(" (")]
     return normalize_name(stripped)
 
 
@@ -63,7 +63,7 @@ class TitleIndex:
                 span = range(first, first + size)
                 if used & set(span):
                     continue
-                key = " ".join(n for n in norms[first:first + size] if n)
+                key = " ".join(n for n in norms[first : first + size] if n)
                 if key in self._heads and (size > 1 or single_word_ok(first)):
                     found.extend(self._heads[key])
                     used.update(span)
@@ -78,8 +78,9 @@ class PassageWalk:
     iterations: int = 15
     hub_limit: int = 200
 
-    def rank(self, store, seeds: Mapping[str, float], titles: TitleIndex | None,
-             entity_names: Mapping[str, str]) -> list[tuple[str, float]]:
+    def rank(
+        self, store, seeds: Mapping[str, float], titles: TitleIndex | None, entity_names: Mapping[str, str]
+    ) -> list[tuple[str, float]]:
         """Passages by walk score, best first. ``seeds``: chunk id → positive weight. ``entity_names``: id → name
         of entities already at hand (for title links; others are looked up)."""
         if not seeds:
@@ -111,8 +112,9 @@ class PassageWalk:
             mentioned[chunk] = mentioned.get(chunk, 0) + 1
         return self._walk(seeds, kept, mentioned)
 
-    def _walk(self, seeds: Mapping[str, float], edges: list[tuple[str, str]],
-              mentioned: Mapping[str, int]) -> list[tuple[str, float]]:
+    def _walk(
+        self, seeds: Mapping[str, float], edges: list[tuple[str, str]], mentioned: Mapping[str, int]
+    ) -> list[tuple[str, float]]:
         chunks = list(dict.fromkeys([*seeds, *(c for c, _ in edges)]))
         chunk_at = {c: i for i, c in enumerate(chunks)}
         entity_at: dict[str, int] = {}

@@ -17,12 +17,12 @@ from itertools import combinations
 
 from graphrag.config import Settings
 from graphrag.graph_store.nx_view import RelationGraph
-from graphrag.types import Community, Entity, Evidence, Path, QueryPlan, Relation
 from graphrag.retrieval.fusion import reciprocal_rank_fusion
 from graphrag.retrieval.linking import EntityLinker, LinkSpan
 from graphrag.retrieval.passage_walk import PassageWalk, TitleIndex
 from graphrag.retrieval.question import STOPWORDS, QuestionInfo, analyze_question
 from graphrag.retrieval.traversal import Chain, ChainFinder, personalized_pagerank
+from graphrag.types import Community, Entity, Evidence, Path, QueryPlan, Relation
 
 __all__ = ["Planner", "Retrieval"]
 
@@ -94,8 +94,7 @@ class Planner:
             finally:
                 wait(pending)  # none may outlive the cached block, even when retrieval failed
 
-    def _retrieve(self, question: str, version_at_start, submit, max_hops: int | None,
-                  top_k: int | None) -> Retrieval:
+    def _retrieve(self, question: str, version_at_start, submit, max_hops: int | None, top_k: int | None) -> Retrieval:
         max_hops = max_hops or self.settings.max_hops
         top_k = top_k or self.settings.top_k
         timings: dict[str, float] = {}
@@ -116,11 +115,15 @@ class Planner:
         query_vector = self.embedder.embed([question], query=True)
         keyword_search = submit(self.store.keyword_search, question, pool)
         vector_hits = self.chunk_index.search(query_vector, pool)[0]
-        top_chunk_entities = submit(self.store.entities_in_chunks,
-                                    [h.id for h in vector_hits[:max(5, self.settings.walk_seeds)]])
+        top_chunk_entities = submit(
+            self.store.entities_in_chunks, [h.id for h in vector_hits[: max(5, self.settings.walk_seeds)]]
+        )
         lap("embed")
         links = self._get_linker(version_at_start).link(
-            info, self.store, self.settings.fuzzy_link_threshold, self._embedding_candidates,
+            info,
+            self.store,
+            self.settings.fuzzy_link_threshold,
+            self._embedding_candidates,
             self.settings.embedding_link_threshold,
         )
         linked_ids = [s.link.entity.id for s in links]
@@ -142,7 +145,8 @@ class Planner:
 
         top5 = {h.id for h in vector_hits[:5]}
         pagerank_chunks = self._pagerank_chunks(
-            linked_ids, list(dict.fromkeys(e for c, e in top_chunk_entities.result() if c in top5)), relations)
+            linked_ids, list(dict.fromkeys(e for c, e in top_chunk_entities.result() if c in top5)), relations
+        )
         lap("pagerank")
 
         walked = self._walked_passages(info, vector_hits, keyword_hits, entities)
@@ -163,7 +167,8 @@ class Planner:
             sources = {item: found for item, _, found in fused}
             reached = {item for item, _ in walked}
             fused = [(item, round(score, 6), ("walk", *sources.get(item, ()))) for item, score in walked] + [
-                f for f in fused if f[0] not in reached]
+                f for f in fused if f[0] not in reached
+            ]
         # The best chain's own evidence is always kept, so the answer built from it can be cited.
         pinned = {c for chain in chains[:1] for s in chain.path.steps for c in s.relation.evidence[:1]}
         fused = fused[:top_k] + [f for f in fused[top_k:] if f[0] in pinned]
@@ -171,21 +176,44 @@ class Planner:
         lap("fusion")
 
         strategy = "paths" if len(links) >= 2 else "neighborhood" if links else "hybrid"
-        steps = [f"linked {len(links)} entit{'y' if len(links) == 1 else 'ies'}",
-                 f"{len(relations)} relations within {max_hops} hops", f"{len(chains)} answer chains",
-                 f"{len(connections)} connecting paths", f"{len(vector_hits)} vector hits",
-                 f"{len(keyword_hits)} keyword hits", f"{len(pagerank_chunks)} PageRank chunks",
-                 f"{len(walked)} passages reached by the passage walk"]
-        plan = QueryPlan(question=question, strategy=strategy, linked=tuple(s.link for s in links), max_hops=max_hops,
-                         top_k=top_k, steps=tuple(steps))
+        steps = [
+            f"linked {len(links)} entit{'y' if len(links) == 1 else 'ies'}",
+            f"{len(relations)} relations within {max_hops} hops",
+            f"{len(chains)} answer chains",
+            f"{len(connections)} connecting paths",
+            f"{len(vector_hits)} vector hits",
+            f"{len(keyword_hits)} keyword hits",
+            f"{len(pagerank_chunks)} PageRank chunks",
+            f"{len(walked)} passages reached by the passage walk",
+        ]
+        plan = QueryPlan(
+            question=question,
+            strategy=strategy,
+            linked=tuple(s.link for s in links),
+            max_hops=max_hops,
+            top_k=top_k,
+            steps=tuple(steps),
+        )
         linked_words = {i for s in links for i in range(s.first, s.last + 1)}
-        unlinked = tuple(w for i, w in enumerate(info.words) if i > 0 and w[:1].isupper() and i not in linked_words
-                         and w in info.content)
-        return Retrieval(plan, info, tuple(evidence), tuple(chains[:20]), tuple(connections), unlinked,
-                         self._chunk_entities(evidence), timings)
+        unlinked = tuple(
+            w
+            for i, w in enumerate(info.words)
+            if i > 0 and w[:1].isupper() and i not in linked_words and w in info.content
+        )
+        return Retrieval(
+            plan,
+            info,
+            tuple(evidence),
+            tuple(chains[:20]),
+            tuple(connections),
+            unlinked,
+            self._chunk_entities(evidence),
+            timings,
+        )
 
-    def _connections(self, pairs: list[tuple[str, str]], relations: list[Relation], entities: dict[str, Entity],
-                     max_hops: int) -> list[Path]:
+    def _connections(
+        self, pairs: list[tuple[str, str]], relations: list[Relation], entities: dict[str, Entity], max_hops: int
+    ) -> list[Path]:
         """k shortest paths between each pair of linked entities, found in the relations already fetched: every
         path of at most ``max_hops`` between two of them lies inside their ``max_hops`` neighbourhood, so no store
         query is needed (a remote store's path query cost a round trip and tens of milliseconds). Only when that
@@ -198,25 +226,45 @@ class Planner:
         graph = RelationGraph(relations)
         return [p for source, target in pairs for p in graph.paths(source, target, max_hops, k, entities)]
 
-    def _global(self, question: str, info: QuestionInfo, communities: list[Community], max_hops: int, top_k: int,
-                timings: dict, lap) -> Retrieval:
+    def _global(
+        self,
+        question: str,
+        info: QuestionInfo,
+        communities: list[Community],
+        max_hops: int,
+        top_k: int,
+        timings: dict,
+        lap,
+    ) -> Retrieval:
         """A question about the whole collection: the largest communities answer it, each cited by the evidence of
         the facts its summary quotes."""
         # Each community's first evidence chunk in rank order, then the rest of their evidence.
-        order = [(c, chunk) for depth in (0, 1) for c in communities
-                 for chunk in (c.evidence[:1] if depth == 0 else c.evidence[1:])]
+        order = [
+            (c, chunk)
+            for depth in (0, 1)
+            for c in communities
+            for chunk in (c.evidence[:1] if depth == 0 else c.evidence[1:])
+        ]
         chosen: dict[str, tuple[str, float, tuple[str, ...]]] = {}
         for community, chunk in order:
             chosen.setdefault(chunk, (chunk, round(1.0 / community.rank, 6), (f"community {community.rank}",)))
         evidence = self._evidence(list(chosen.values())[:top_k], [], [])
         lap("global")
-        plan = QueryPlan(question=question, strategy="global", linked=(), max_hops=max_hops, top_k=top_k,
-                         steps=(f"global question: {len(communities)} largest communities of the entity graph",))
-        return Retrieval(plan, info, tuple(evidence), (), (), (), self._chunk_entities(evidence), timings,
-                         tuple(communities))
+        plan = QueryPlan(
+            question=question,
+            strategy="global",
+            linked=(),
+            max_hops=max_hops,
+            top_k=top_k,
+            steps=(f"global question: {len(communities)} largest communities of the entity graph",),
+        )
+        return Retrieval(
+            plan, info, tuple(evidence), (), (), (), self._chunk_entities(evidence), timings, tuple(communities)
+        )
 
-    def _walked_passages(self, info: QuestionInfo, vector_hits, keyword_hits,
-                         entities: dict[str, Entity]) -> list[tuple[str, float]]:
+    def _walked_passages(
+        self, info: QuestionInfo, vector_hits, keyword_hits, entities: dict[str, Entity]
+    ) -> list[tuple[str, float]]:
         """Passages ranked by the passage-entity walk (passage_walk.py), seeded by the best vector hits and by the
         documents whose titles the question names."""
         count = self.settings.walk_seeds
@@ -225,13 +273,14 @@ class Planner:
         best = vector_hits[0].score
         seeds = {h.id: math.exp((h.score - best) / self.settings.walk_temperature) for h in vector_hits[:count]}
         # The best keyword hits join them: an exact rare word ("Faversham") is what BM25 finds and cosine blurs.
-        for rank, hit in enumerate(keyword_hits[:self.settings.walk_keyword_seeds]):
+        for rank, hit in enumerate(keyword_hits[: self.settings.walk_keyword_seeds]):
             seeds[hit.id] = seeds.get(hit.id, 0.0) + self.settings.walk_keyword_weight / (rank + 1)
         if self._titles is not None:
             # A one-word title counts only as a name: capitalised, not the question's first word, not a stopword.
             words = info.words
-            for head in self._titles.heads_in(words, lambda i: i > 0 and words[i][:1].isupper()
-                                              and words[i].lower() not in STOPWORDS):
+            for head in self._titles.heads_in(
+                words, lambda i: i > 0 and words[i][:1].isupper() and words[i].lower() not in STOPWORDS
+            ):
                 seeds[head] = max(seeds.get(head, 0.0), 1.0)
         names = {e.id: e.name for e in entities.values()}
         return self._walk.rank(self.store, seeds, self._titles, names)
@@ -250,8 +299,9 @@ class Planner:
             ids.add(rel.target_id)
         return {e.id: e for e in self.store.get_entities(sorted(ids))}
 
-    def _pagerank_chunks(self, linked_ids: list[str], top_chunk_entities: list[str],
-                         relations: list[Relation]) -> list[str]:
+    def _pagerank_chunks(
+        self, linked_ids: list[str], top_chunk_entities: list[str], relations: list[Relation]
+    ) -> list[str]:
         seeds: dict[str, float] = {e: 1.0 for e in linked_ids}
         for entity_id in top_chunk_entities:
             seeds.setdefault(entity_id, 0.5)
@@ -282,8 +332,13 @@ class Planner:
                 for chunk_id in step.relation.evidence:
                     supporting.setdefault(chunk_id, {})[step.relation.id] = step.relation
         return [
-            Evidence(chunk=chunks[item], document_title=titles.get(chunks[item].document_id, ""), score=score,
-                     reasons=sources, relations=tuple(supporting.get(item, {}).values()))
+            Evidence(
+                chunk=chunks[item],
+                document_title=titles.get(chunks[item].document_id, ""),
+                score=score,
+                reasons=sources,
+                relations=tuple(supporting.get(item, {}).values()),
+            )
             for item, score, sources in fused
             if item in chunks
         ]

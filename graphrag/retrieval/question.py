@@ -18,8 +18,22 @@ STOPWORDS = frozenset(
 )
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ied", "ies", "ed", "es", "s", "e", "y", "ion")
 _LOCATION_NOUNS = {"city", "town", "country", "place", "region", "headquarters", "where"}
-_ORG_NOUNS = {"company", "firm", "bank", "organization", "organisation", "business", "airline", "lab", "studio",
-              "university", "institute", "fund", "corporation", "agency"}
+_ORG_NOUNS = {
+    "company",
+    "firm",
+    "bank",
+    "organization",
+    "organisation",
+    "business",
+    "airline",
+    "lab",
+    "studio",
+    "university",
+    "institute",
+    "fund",
+    "corporation",
+    "agency",
+}
 
 
 @lru_cache(maxsize=1 << 16)  # the planner stems the same relation and question words for every question
@@ -76,19 +90,26 @@ def analyze_question(text: str) -> QuestionInfo:
     elif "where" in lower[:3]:
         expected = {"Location"}
     elif lower and lower[0] in ("which", "what") or (len(lower) > 1 and lower[1] in ("which", "what")):
-        nxt = lower[lower.index("which") + 1] if "which" in lower[:2] else (
-            lower[lower.index("what") + 1] if "what" in lower[:2] and len(lower) > 2 else head)
+        nxt = (
+            lower[lower.index("which") + 1]
+            if "which" in lower[:2]
+            else (lower[lower.index("what") + 1] if "what" in lower[:2] and len(lower) > 2 else head)
+        )
         if nxt in _LOCATION_NOUNS:
             expected = {"Location"}
         elif nxt in _ORG_NOUNS:
             expected = {"Organization"}
         elif nxt in ("person", "man", "woman"):
             expected = {"Person"}
-    wants_connection = ("connected" in lower or "connection" in lower or "related" in lower
-                        or "relationship" in lower or ("link" in lower and "between" in lower))
+    wants_connection = (
+        "connected" in lower
+        or "connection" in lower
+        or "related" in lower
+        or "relationship" in lower
+        or ("link" in lower and "between" in lower)
+    )
     content = tuple(w for w in words if w.lower() not in STOPWORDS and not w.isdigit())
-    return QuestionInfo(text, words, content, frozenset(expected), wants_connection,
-                        bool(_OVERVIEW.search(text)))
+    return QuestionInfo(text, words, content, frozenset(expected), wants_connection, bool(_OVERVIEW.search(text)))
 
 
 # Global questions: "What are the main themes across these documents?", "Summarize the corpus", "What topics do
@@ -98,4 +119,5 @@ _OVERVIEW = re.compile(
     r"|\b(themes?|topics?)\b.*\b(documents?|corpus|collection|texts?|dataset|across)\b"
     r"|\bsummari[sz]e\b.*\b(documents?|corpus|collection|everything|all)\b"
     r"|\bwhat\s+(is|are)\s+(these|the|all)\s+(documents?|texts?|corpus|collection)\s+(mostly\s+)?about\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)

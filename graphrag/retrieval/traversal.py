@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from graphrag.types import Entity, Path, PathStep, Relation
 from graphrag.retrieval.linking import LinkSpan
 from graphrag.retrieval.question import QuestionInfo, stem, stems_match
+from graphrag.types import Entity, Path, PathStep, Relation
 
 __all__ = ["Chain", "ChainFinder", "personalized_pagerank"]
 
@@ -48,7 +48,11 @@ class ChainFinder:
         vocabulary: set[str] = set()
         for rel in relations:
             if rel.type not in self._type_stems:
-                words = [stem(w) for w in rel.type.split("_") if len(w) > 2 and w not in ("OF", "IN", "AT", "TO", "BY", "FOR", "ON", "WITH", "FROM")]
+                words = [
+                    stem(w)
+                    for w in rel.type.split("_")
+                    if len(w) > 2 and w not in ("OF", "IN", "AT", "TO", "BY", "FOR", "ON", "WITH", "FROM")
+                ]
                 self._type_stems[rel.type] = words
                 vocabulary.update(words)
         self.cues = [
@@ -116,15 +120,26 @@ class ChainFinder:
                         continue
                     coverage = len(new_used) / len(self.cues)
                     weakest = min(s.relation.confidence for s in new_steps)
-                    score = coverage * step_factor * self._type_factor(answer) * weakest ** 0.25 * 0.98 ** (len(new_steps) - 1)
-                    path = Path(nodes=tuple(entities.get(n) or Entity(n, n, "Other") for n in new_nodes), steps=new_steps,
-                                score=round(score, 4))
+                    score = (
+                        coverage
+                        * step_factor
+                        * self._type_factor(answer)
+                        * weakest**0.25
+                        * 0.98 ** (len(new_steps) - 1)
+                    )
+                    path = Path(
+                        nodes=tuple(entities.get(n) or Entity(n, n, "Other") for n in new_nodes),
+                        steps=new_steps,
+                        score=round(score, 4),
+                    )
                     results.append(Chain(path=path, answer=answer, score=round(score, 4)))
         results.sort(key=lambda c: (-c.score, len(c.path.steps), c.answer.name))
         return results
 
 
-def personalized_pagerank(relations: Sequence[Relation], seeds: dict[str, float], alpha: float = 0.85) -> dict[str, float]:
+def personalized_pagerank(
+    relations: Sequence[Relation], seeds: dict[str, float], alpha: float = 0.85
+) -> dict[str, float]:
     """PageRank over the (undirected) relation subgraph, restarting at the seed entities."""
     graph = nx.Graph()
     for rel in relations:

@@ -1,1 +1,2 @@
-"""Fine-tuning, training-data builders, calibration and metrics. Used by scripts and the CLI; inference never imports it."""
+"""Fine-tuning, training-data builders, calibration and metrics. Used by scripts and the CLI; inference never imports
+it."""

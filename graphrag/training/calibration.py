@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from graphrag.answering.abstention import abstain_token
-from graphrag.answering.prompt import IDK_TEXT, REPLY_PREFIX
+from graphrag.answering.prompt import REPLY_PREFIX
 from graphrag.errors import ModelError
 
 __all__ = ["Calibration", "Tradeoff", "calibrate", "choose_bias", "idk_margins", "tradeoff"]
@@ -24,14 +24,18 @@ if TYPE_CHECKING:
     from graphrag.training.data import Example
 
 
-def idk_margins(lm: LanguageModel, examples: list[Example], adapter: str | None, progress: bool = False,
-                decoding: ReplyDecoding | None = None) -> list[float]:
+def idk_margins(
+    lm: LanguageModel,
+    examples: list[Example],
+    adapter: str | None,
+    progress: bool = False,
+    decoding: ReplyDecoding | None = None,
+) -> list[float]:
     """Per example: the abstain token's logit less the best other logit right after ``Answer:`` (one forward
     pass over the prompt and that prefix, no generation). The other logits are those the answer writer chooses
     from under ``decoding`` (None: the whole vocabulary, no grammar): only the words the reply may use, none that
     the reply grammar bans there (a line end or an ending before any answer, an answer that is no span)."""
     import torch
-
     from tqdm import tqdm
 
     from graphrag.training.finetune import bar_interval
@@ -44,7 +48,7 @@ def idk_margins(lm: LanguageModel, examples: list[Example], adapter: str | None,
         logits = lm.next_token_logits(prompt, adapter, decoding.vocabulary(prompt) if decoding else None)
         for processor in decoding.processors(example.user.count("\n["), REPLY_PREFIX, example.user) if decoding else []:
             logits = processor(no_reply_yet, logits[None])[0]
-        other = torch.cat([logits[:token], logits[token + 1:]]).max()
+        other = torch.cat([logits[:token], logits[token + 1 :]]).max()
         margins.append(float(logits[token] - other))
     return margins
 
@@ -62,8 +66,9 @@ class Calibration:
     unbiased_unanswerable_abstain_rate: float
 
 
-def choose_bias(answerable: list[float], unanswerable: list[float], max_answerable_rate: float = 15.0,
-                limit: float = 8.0) -> Calibration:
+def choose_bias(
+    answerable: list[float], unanswerable: list[float], max_answerable_rate: float = 15.0, limit: float = 8.0
+) -> Calibration:
     """The bias (within ±``limit``) that abstains on as many unanswerable questions as it can while abstaining on at
     most ``max_answerable_rate`` % of answerable ones; among those, the one abstaining least on answerable ones, then
     the one nearest zero. A question is abstained on when its margin plus the bias is above zero."""
@@ -71,8 +76,10 @@ def choose_bias(answerable: list[float], unanswerable: list[float], max_answerab
         raise ModelError("calibration needs both answerable and unanswerable questions")
 
     def rates(bias: float) -> tuple[float, float]:
-        return (100 * sum(m + bias > 0 for m in answerable) / len(answerable),
-                100 * sum(m + bias > 0 for m in unanswerable) / len(unanswerable))
+        return (
+            100 * sum(m + bias > 0 for m in answerable) / len(answerable),
+            100 * sum(m + bias > 0 for m in unanswerable) / len(unanswerable),
+        )
 
     # The outcome only changes where some margin plus the bias crosses zero: one candidate inside each interval
     # between those points (its middle, so a small shift on new questions changes little), one beyond each end,
@@ -84,10 +91,15 @@ def choose_bias(answerable: list[float], unanswerable: list[float], max_answerab
         allowed = [min((b for b in candidates if abs(b) <= limit), key=lambda b: (rates(b)[0], abs(b)))]
     best = max(allowed, key=lambda b: (rates(b)[1], -rates(b)[0], -abs(b)))
     (answerable_rate, unanswerable_rate), (answerable_zero, unanswerable_zero) = rates(best), rates(0.0)
-    return Calibration(bias=round(best, 4), answerable_abstain_rate=round(answerable_rate, 1),
-                       unanswerable_abstain_rate=round(unanswerable_rate, 1), answerable=len(answerable),
-                       unanswerable=len(unanswerable), unbiased_answerable_abstain_rate=round(answerable_zero, 1),
-                       unbiased_unanswerable_abstain_rate=round(unanswerable_zero, 1))
+    return Calibration(
+        bias=round(best, 4),
+        answerable_abstain_rate=round(answerable_rate, 1),
+        unanswerable_abstain_rate=round(unanswerable_rate, 1),
+        answerable=len(answerable),
+        unanswerable=len(unanswerable),
+        unbiased_answerable_abstain_rate=round(answerable_zero, 1),
+        unbiased_unanswerable_abstain_rate=round(unanswerable_zero, 1),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,20 +126,38 @@ def tradeoff(answerable: list[float], unanswerable: list[float], max_answerable_
     above = sum((u > a) + 0.5 * (u == a) for u in unanswerable for a in answerable)
     points = sorted({-m for m in answerable + unanswerable})
     candidates = sorted({points[0] - 0.5, points[-1] + 0.5} | {(x + y) / 2 for x, y in zip(points, points[1:])})
-    rates = [(bias, 100 * sum(m + bias > 0 for m in answerable) / len(answerable),
-              100 * sum(m + bias > 0 for m in unanswerable) / len(unanswerable)) for bias in candidates]
+    rates = [
+        (
+            bias,
+            100 * sum(m + bias > 0 for m in answerable) / len(answerable),
+            100 * sum(m + bias > 0 for m in unanswerable) / len(unanswerable),
+        )
+        for bias in candidates
+    ]
     frontier = [r for r in rates if not any(o[1] <= r[1] and o[2] >= r[2] and o[1:] != r[1:] for o in rates)]
     best = max((u for _, a, u in rates if a <= max_answerable_rate), default=0.0)
-    return Tradeoff(separation=round(100 * above / (len(answerable) * len(unanswerable)), 1),
-                    max_answerable_rate=max_answerable_rate, best_unanswerable_rate=round(best, 1),
-                    frontier=tuple((round(b, 3), round(a, 1), round(u, 1)) for b, a, u in frontier))
+    return Tradeoff(
+        separation=round(100 * above / (len(answerable) * len(unanswerable)), 1),
+        max_answerable_rate=max_answerable_rate,
+        best_unanswerable_rate=round(best, 1),
+        frontier=tuple((round(b, 3), round(a, 1), round(u, 1)) for b, a, u in frontier),
+    )
 
 
-def calibrate(lm: LanguageModel, adapter: str, examples: list[Example], max_answerable_rate: float = 15.0,
-              progress: bool = False, decoding: ReplyDecoding | None = None) -> Calibration:
+def calibrate(
+    lm: LanguageModel,
+    adapter: str,
+    examples: list[Example],
+    max_answerable_rate: float = 15.0,
+    progress: bool = False,
+    decoding: ReplyDecoding | None = None,
+) -> Calibration:
     """Choose ``adapter``'s abstain bias on calibration question examples (kinds other than "unanswerable" count
     as answerable; replay examples are left out). ``decoding``: see ``idk_margins``."""
     questions = [e for e in examples if e.kind != "replay"]
     margins = idk_margins(lm, questions, adapter, progress, decoding)
-    return choose_bias([m for m, e in zip(margins, questions) if e.kind != "unanswerable"],
-                       [m for m, e in zip(margins, questions) if e.kind == "unanswerable"], max_answerable_rate)
+    return choose_bias(
+        [m for m, e in zip(margins, questions) if e.kind != "unanswerable"],
+        [m for m, e in zip(margins, questions) if e.kind == "unanswerable"],
+        max_answerable_rate,
+    )

@@ -31,56 +31,148 @@ from pathlib import Path
 
 from graphrag.answering.prompt import ANSWER_SYSTEM, EvidenceItem, format_reply, user_message
 from graphrag.errors import InputError
-from graphrag.extraction.lora_prompt import (EXTRACT_SYSTEM, PASSAGE_SENTENCES, FactTriple, extract_user_message,
-                                     format_facts)
+from graphrag.extraction.lora_prompt import (
+    EXTRACT_SYSTEM,
+    PASSAGE_SENTENCES,
+    FactTriple,
+    extract_user_message,
+    format_facts,
+)
 
-__all__ = ["MIX_KINDS", "Example", "RedocredDocument", "build_examples", "build_extraction_examples", "data_sha256",
-           "heldout_question_sets", "load_redocred", "load_relation_names", "parse_mix", "passage_facts",
-           "split_documents"]
+__all__ = [
+    "MIX_KINDS",
+    "Example",
+    "RedocredDocument",
+    "build_examples",
+    "build_extraction_examples",
+    "data_sha256",
+    "heldout_question_sets",
+    "load_redocred",
+    "load_relation_names",
+    "parse_mix",
+    "passage_facts",
+    "split_documents",
+]
 
 REPLAY_SYSTEM = "You are a helpful assistant."
 _SENTENCES_PER_PASSAGE = 2
 # Natural wording for the commonest relations; the rest use "What is the <relation name> of <head>?".
 _TEMPLATES = {
-    "P17": "Which country is {h} in?", "P131": "In which administrative region is {h} located?",
-    "P27": "What is the country of citizenship of {h}?", "P569": "When was {h} born?", "P570": "When did {h} die?",
-    "P19": "Where was {h} born?", "P20": "Where did {h} die?", "P577": "When was {h} published?",
-    "P571": "When was {h} founded?", "P175": "Who performed {h}?", "P50": "Who wrote {h}?",
-    "P57": "Who directed {h}?", "P26": "Who is the spouse of {h}?", "P112": "Who founded {h}?",
-    "P159": "Where is the headquarters of {h}?", "P264": "Which record label released {h}?",
-    "P127": "Who owns {h}?", "P108": "Who employed {h}?", "P69": "Where was {h} educated?", "P22": "Who is the father of {h}?",
-    "P25": "Who is the mother of {h}?", "P40": "Who is a child of {h}?", "P3373": "Who is a sibling of {h}?",
-    "P54": "Which sports team did {h} play for?", "P161": "Who was a cast member of {h}?",
-    "P170": "Who created {h}?", "P36": "What is the capital of {h}?", "P495": "What is the country of origin of {h}?",
-    "P30": "On which continent is {h}?", "P102": "Which political party is {h} a member of?",
-    "P400": "On which platform was {h} released?", "P178": "Who developed {h}?", "P123": "Who published {h}?",
-    "P740": "Where was {h} formed?", "P86": "Who composed {h}?", "P58": "Who wrote the screenplay of {h}?",
-    "P162": "Who produced {h}?", "P272": "Which company produced {h}?", "P449": "Which network first aired {h}?",
-    "P206": "Which body of water is {h} located in or next to?", "P276": "Where is {h} located?",
+    "P17": "Which country is {h} in?",
+    "P131": "In which administrative region is {h} located?",
+    "P27": "What is the country of citizenship of {h}?",
+    "P569": "When was {h} born?",
+    "P570": "When did {h} die?",
+    "P19": "Where was {h} born?",
+    "P20": "Where did {h} die?",
+    "P577": "When was {h} published?",
+    "P571": "When was {h} founded?",
+    "P175": "Who performed {h}?",
+    "P50": "Who wrote {h}?",
+    "P57": "Who directed {h}?",
+    "P26": "Who is the spouse of {h}?",
+    "P112": "Who founded {h}?",
+    "P159": "Where is the headquarters of {h}?",
+    "P264": "Which record label released {h}?",
+    "P127": "Who owns {h}?",
+    "P108": "Who employed {h}?",
+    "P69": "Where was {h} educated?",
+    "P22": "Who is the father of {h}?",
+    "P25": "Who is the mother of {h}?",
+    "P40": "Who is a child of {h}?",
+    "P3373": "Who is a sibling of {h}?",
+    "P54": "Which sports team did {h} play for?",
+    "P161": "Who was a cast member of {h}?",
+    "P170": "Who created {h}?",
+    "P36": "What is the capital of {h}?",
+    "P495": "What is the country of origin of {h}?",
+    "P30": "On which continent is {h}?",
+    "P102": "Which political party is {h} a member of?",
+    "P400": "On which platform was {h} released?",
+    "P178": "Who developed {h}?",
+    "P123": "Who published {h}?",
+    "P740": "Where was {h} formed?",
+    "P86": "Who composed {h}?",
+    "P58": "Who wrote the screenplay of {h}?",
+    "P162": "Who produced {h}?",
+    "P272": "Which company produced {h}?",
+    "P449": "Which network first aired {h}?",
+    "P206": "Which body of water is {h} located in or next to?",
+    "P276": "Where is {h} located?",
 }
 # Relations whose name reads as a noun ("the country of X"), usable as the inner hop of a two-hop question.
-_NOUN_RELATIONS = {"P17", "P27", "P19", "P20", "P26", "P22", "P25", "P50", "P57", "P112", "P159", "P264", "P127",
-                   "P108", "P36", "P495", "P175", "P178", "P123", "P170", "P86", "P162", "P272", "P449"}
-_NOUNS = {"P17": "country", "P27": "country of citizenship", "P19": "birthplace", "P20": "place of death",
-          "P26": "spouse", "P22": "father", "P25": "mother", "P50": "author", "P57": "director", "P112": "founder",
-          "P159": "headquarters", "P264": "record label", "P127": "owner", "P108": "employer", "P36": "capital",
-          "P495": "country of origin", "P175": "performer", "P178": "developer", "P123": "publisher",
-          "P170": "creator", "P86": "composer", "P162": "producer", "P272": "production company",
-          "P449": "original network"}
+_NOUN_RELATIONS = {
+    "P17",
+    "P27",
+    "P19",
+    "P20",
+    "P26",
+    "P22",
+    "P25",
+    "P50",
+    "P57",
+    "P112",
+    "P159",
+    "P264",
+    "P127",
+    "P108",
+    "P36",
+    "P495",
+    "P175",
+    "P178",
+    "P123",
+    "P170",
+    "P86",
+    "P162",
+    "P272",
+    "P449",
+}
+_NOUNS = {
+    "P17": "country",
+    "P27": "country of citizenship",
+    "P19": "birthplace",
+    "P20": "place of death",
+    "P26": "spouse",
+    "P22": "father",
+    "P25": "mother",
+    "P50": "author",
+    "P57": "director",
+    "P112": "founder",
+    "P159": "headquarters",
+    "P264": "record label",
+    "P127": "owner",
+    "P108": "employer",
+    "P36": "capital",
+    "P495": "country of origin",
+    "P175": "performer",
+    "P178": "developer",
+    "P123": "publisher",
+    "P170": "creator",
+    "P86": "composer",
+    "P162": "producer",
+    "P272": "production company",
+    "P449": "original network",
+}
 # "Do A and B have the same ...?" wording per relation (yes/no questions across two documents).
-_SAME = {"P17": "Are {a} and {b} in the same country?", "P27": "Were {a} and {b} of the same nationality?",
-         "P495": "Are {a} and {b} from the same country?", "P131": "Are {a} and {b} in the same region?",
-         "P264": "Were {a} and {b} released by the same record label?",
-         "P30": "Are {a} and {b} on the same continent?",
-         "P102": "Are {a} and {b} members of the same political party?",
-         "P175": "Were {a} and {b} performed by the same artist?",
-         "P159": "Do {a} and {b} have their headquarters in the same place?",
-         "P19": "Were {a} and {b} born in the same place?"}
+_SAME = {
+    "P17": "Are {a} and {b} in the same country?",
+    "P27": "Were {a} and {b} of the same nationality?",
+    "P495": "Are {a} and {b} from the same country?",
+    "P131": "Are {a} and {b} in the same region?",
+    "P264": "Were {a} and {b} released by the same record label?",
+    "P30": "Are {a} and {b} on the same continent?",
+    "P102": "Are {a} and {b} members of the same political party?",
+    "P175": "Were {a} and {b} performed by the same artist?",
+    "P159": "Do {a} and {b} have their headquarters in the same place?",
+    "P19": "Were {a} and {b} born in the same place?",
+}
 # Dated relations for comparison questions: (wording asking for the earlier one, wording asking for the later one).
-_COMPARE = {"P569": ("Who was born first, {a} or {b}?", "Who was born later, {a} or {b}?"),
-            "P570": ("Who died first, {a} or {b}?", "Who died later, {a} or {b}?"),
-            "P571": ("Which was founded first, {a} or {b}?", "Which was formed more recently, {a} or {b}?"),
-            "P577": ("Which was published first, {a} or {b}?", "Which was released more recently, {a} or {b}?")}
+_COMPARE = {
+    "P569": ("Who was born first, {a} or {b}?", "Who was born later, {a} or {b}?"),
+    "P570": ("Who died first, {a} or {b}?", "Who died later, {a} or {b}?"),
+    "P571": ("Which was founded first, {a} or {b}?", "Which was formed more recently, {a} or {b}?"),
+    "P577": ("Which was published first, {a} or {b}?", "Which was released more recently, {a} or {b}?"),
+}
 _YEAR = re.compile(r"\b(1\d{3}|20\d{2})\b")
 
 
@@ -128,8 +220,12 @@ def load_redocred(path: Path) -> list[RedocredDocument]:
     for number, doc in enumerate(raw):
         try:
             sentences = tuple(_detokenize(s) for s in doc["sents"])
-            entities = tuple(tuple((_detokenize(doc["sents"][m["sent_id"]][m["pos"][0]:m["pos"][1]]), m["sent_id"])
-                                   for m in cluster) for cluster in doc["vertexSet"])
+            entities = tuple(
+                tuple(
+                    (_detokenize(doc["sents"][m["sent_id"]][m["pos"][0] : m["pos"][1]]), m["sent_id"]) for m in cluster
+                )
+                for cluster in doc["vertexSet"]
+            )
             facts = tuple((f["h"], f["r"], f["t"], tuple(f.get("evidence", ()))) for f in doc.get("labels", ()))
             types = tuple(str(cluster[0].get("type", "")) if cluster else "" for cluster in doc["vertexSet"])
             documents.append(RedocredDocument(doc["title"], sentences, entities, facts, types))
@@ -149,10 +245,12 @@ def load_relation_names(path: Path) -> dict[str, str]:
     return names
 
 
-def split_documents(documents: list[RedocredDocument], validation_share: float = 0.2, salt: str = ""
-                    ) -> tuple[list[RedocredDocument], list[RedocredDocument]]:
+def split_documents(
+    documents: list[RedocredDocument], validation_share: float = 0.2, salt: str = ""
+) -> tuple[list[RedocredDocument], list[RedocredDocument]]:
     """(train, validation) by a hash of the title: stable across runs and machines, never mixing a document.
     A ``salt`` gives an independent split (to cut the validation documents again)."""
+
     def bucket(doc: RedocredDocument) -> float:
         return _title_bucket(doc.title, salt) / 0xFFFFFFFF
 
@@ -165,8 +263,9 @@ def _title_bucket(title: str, salt: str = "") -> int:
     return int(hashlib.sha256((salt + title).encode("utf-8")).hexdigest()[:8], 16)
 
 
-def _passages(doc: RedocredDocument, sizes: tuple[int, ...] = (_SENTENCES_PER_PASSAGE,)
-              ) -> list[tuple[EvidenceItem, set[int]]]:
+def _passages(
+    doc: RedocredDocument, sizes: tuple[int, ...] = (_SENTENCES_PER_PASSAGE,)
+) -> list[tuple[EvidenceItem, set[int]]]:
     """The document as numbered-evidence passages with their sentence ids; the size (sentences per passage) is one
     of ``sizes``, the same for every example of the document."""
     size = sizes[_title_bucket(doc.title, salt="passage") % len(sizes)]
@@ -190,8 +289,13 @@ def _name(doc: RedocredDocument, entity: int, sentences: set[int] | None = None)
 
 
 class _Builder:
-    def __init__(self, documents: list[RedocredDocument], relation_names: dict[str, str], seed: int,
-                 passage_sentences: tuple[int, ...] = (_SENTENCES_PER_PASSAGE,)) -> None:
+    def __init__(
+        self,
+        documents: list[RedocredDocument],
+        relation_names: dict[str, str],
+        seed: int,
+        passage_sentences: tuple[int, ...] = (_SENTENCES_PER_PASSAGE,),
+    ) -> None:
         self.documents = documents
         self.relation_names = relation_names
         self.rng = random.Random(seed)
@@ -204,8 +308,15 @@ class _Builder:
         others = [d for d in self.rng.sample(self.documents, min(len(self.documents), count + 1)) if d is not doc]
         return [self.rng.choice(self._passages(d))[0] for d in others[:count]]
 
-    def _assemble(self, question: str, gold: list[EvidenceItem], others: list[EvidenceItem], answer: str | None,
-                  answers: tuple[str, ...], kind: str) -> Example:
+    def _assemble(
+        self,
+        question: str,
+        gold: list[EvidenceItem],
+        others: list[EvidenceItem],
+        answer: str | None,
+        answers: tuple[str, ...],
+        kind: str,
+    ) -> Example:
         items = gold + [item for item in others if item not in gold]  # a repeated passage would be cited wrongly
         self.rng.shuffle(items)
         cited = [items.index(g) + 1 for g in gold] if answer is not None else []
@@ -244,27 +355,34 @@ class _Builder:
         return [p for p, ids in self._passages(doc) if ids & set(fact[3])]
 
     def check(self, doc: RedocredDocument, fact, truthful: bool) -> Example | None:
-        """"Is T the <relation> of H?": yes with the fact's tail; no with another entity of the tail's type from the
+        """ "Is T the <relation> of H?": yes with the fact's tail; no with another entity of the tail's type from the
         same document (never one the document states as a tail of the same head and relation)."""
         head, relation, tail, evidence = fact
         if not evidence or relation not in _NOUNS or not doc.entity_types:
             return None
         candidate = tail
         if not truthful:
-            true_names = {m.lower() for h, r, t, _ in doc.facts if h == head and r == relation
-                          for m, _ in doc.entities[t]}
-            others = [e for e in range(len(doc.entities)) if e != head and doc.entity_types[e] == doc.entity_types[tail]
-                      and not {m.lower() for m, _ in doc.entities[e]} & true_names]
+            true_names = {
+                m.lower() for h, r, t, _ in doc.facts if h == head and r == relation for m, _ in doc.entities[t]
+            }
+            others = [
+                e
+                for e in range(len(doc.entities))
+                if e != head
+                and doc.entity_types[e] == doc.entity_types[tail]
+                and not {m.lower() for m, _ in doc.entities[e]} & true_names
+            ]
             if not others:
                 return None
             candidate = self.rng.choice(others)
         answer = "yes" if truthful else "no"
         question = f"Is {_name(doc, candidate)} the {_NOUNS[relation]} of {_name(doc, head)}?"
-        return self._assemble(question, self._gold(doc, fact), self._distractors(doc, self.rng.randint(1, 2)),
-                              answer, (answer,), "yesno")
+        return self._assemble(
+            question, self._gold(doc, fact), self._distractors(doc, self.rng.randint(1, 2)), answer, (answer,), "yesno"
+        )
 
     def same(self, first, second) -> Example | None:
-        """"Do A and B have the same <relation>?" from one fact in each of two documents."""
+        """ "Do A and B have the same <relation>?" from one fact in each of two documents."""
         (doc_a, fact_a), (doc_b, fact_b) = first, second
         a, b = _name(doc_a, fact_a[0]), _name(doc_b, fact_b[0])
         if doc_a is doc_b or not fact_a[3] or not fact_b[3] or a.lower() == b.lower():
@@ -273,11 +391,12 @@ class _Builder:
         tails_b = {m.lower() for m, _ in doc_b.entities[fact_b[2]]}
         answer = "yes" if tails_a & tails_b else "no"
         gold = self._gold(doc_a, fact_a) + self._gold(doc_b, fact_b)
-        return self._assemble(_SAME[fact_a[1]].format(a=a, b=b), gold, self._distractors(doc_a, 1), answer,
-                              (answer,), "yesno")
+        return self._assemble(
+            _SAME[fact_a[1]].format(a=a, b=b), gold, self._distractors(doc_a, 1), answer, (answer,), "yesno"
+        )
 
     def compare(self, first, second, earlier: bool) -> Example | None:
-        """"Which was founded first, A or B?" from one dated fact in each of two documents; the answer is the
+        """ "Which was founded first, A or B?" from one dated fact in each of two documents; the answer is the
         name of the earlier (``earlier``) or later one, as the question writes it."""
         (doc_a, fact_a), (doc_b, fact_b) = first, second
         a, b = _name(doc_a, fact_a[0]), _name(doc_b, fact_b[0])
@@ -291,19 +410,27 @@ class _Builder:
         winner, winner_doc, winner_fact = (a, doc_a, fact_a) if a_first == earlier else (b, doc_b, fact_b)
         question = _COMPARE[fact_a[1]][0 if earlier else 1].format(a=a, b=b)
         gold = self._gold(doc_a, fact_a) + self._gold(doc_b, fact_b)
-        return self._assemble(question, gold, self._distractors(doc_a, 1), winner,
-                              (winner, *sorted({m for m, _ in winner_doc.entities[winner_fact[0]]} - {winner})),
-                              "comparison")
+        return self._assemble(
+            question,
+            gold,
+            self._distractors(doc_a, 1),
+            winner,
+            (winner, *sorted({m for m, _ in winner_doc.entities[winner_fact[0]]} - {winner})),
+            "comparison",
+        )
 
     def multihop(self, doc: RedocredDocument, *chain, unanswerable: bool = False) -> Example | None:
-        """"Who founded the company that acquired C?" from two (or three) chained facts, each fact's tail the next
+        """ "Who founded the company that acquired C?" from two (or three) chained facts, each fact's tail the next
         one's head. ``unanswerable``: the passages of every hop but the last stay and every passage with the last
         hop or the answer goes (a broken chain, not a missing fact: the model learns to tell it from a chain it must
         follow across passages)."""
         *inner_facts, last = chain
         entities = [chain[0][0]] + [fact[2] for fact in chain]
-        if (not all(fact[3] for fact in chain) or len(set(entities)) != len(entities)
-                or any(fact[1] not in _NOUN_RELATIONS for fact in inner_facts)):
+        if (
+            not all(fact[3] for fact in chain)
+            or len(set(entities)) != len(entities)
+            or any(fact[1] not in _NOUN_RELATIONS for fact in inner_facts)
+        ):
             return None
         subject = _name(doc, entities[0])
         for fact in inner_facts:
@@ -323,15 +450,25 @@ class _Builder:
         answer = _name(doc, answer_entity, set(last[3]))
         if not any(answer in p.text for p in gold):
             return None
-        return self._assemble(question, gold, self._distractors(doc, 2), answer,
-                              tuple(sorted({m for m, _ in doc.entities[answer_entity]})), "multihop")
+        return self._assemble(
+            question,
+            gold,
+            self._distractors(doc, 2),
+            answer,
+            tuple(sorted({m for m, _ in doc.entities[answer_entity]})),
+            "multihop",
+        )
 
     def replay(self, doc: RedocredDocument) -> Example | None:
         if len(doc.sentences) < 3:
             return None
         start = self.rng.randrange(0, len(doc.sentences) - 2)
-        return Example("replay", REPLAY_SYSTEM, f"Continue this text: {doc.sentences[start]}",
-                       " ".join(doc.sentences[start + 1:start + 3]))
+        return Example(
+            "replay",
+            REPLAY_SYSTEM,
+            f"Continue this text: {doc.sentences[start]}",
+            " ".join(doc.sentences[start + 1 : start + 3]),
+        )
 
 
 MIX_KINDS = ("unanswerable", "broken_chain", "multihop", "three_hop", "yesno", "comparison", "replay")
@@ -356,11 +493,20 @@ def parse_mix(text: str) -> dict[str, float]:
     return shares
 
 
-def build_examples(documents: list[RedocredDocument], relation_names: dict[str, str], count: int, seed: int = 13,
-                   unanswerable_share: float = 0.25, multihop_share: float = 0.2, replay_share: float = 0.08,
-                   yesno_share: float = 0.1, comparison_share: float = 0.07, broken_chain_share: float = 0.0,
-                   three_hop_share: float = 0.0, passage_sentences: tuple[int, ...] = (_SENTENCES_PER_PASSAGE,)
-                   ) -> list[Example]:
+def build_examples(
+    documents: list[RedocredDocument],
+    relation_names: dict[str, str],
+    count: int,
+    seed: int = 13,
+    unanswerable_share: float = 0.25,
+    multihop_share: float = 0.2,
+    replay_share: float = 0.08,
+    yesno_share: float = 0.1,
+    comparison_share: float = 0.07,
+    broken_chain_share: float = 0.0,
+    three_hop_share: float = 0.0,
+    passage_sentences: tuple[int, ...] = (_SENTENCES_PER_PASSAGE,),
+) -> list[Example]:
     """``count`` examples in the given mix (the rest single-fact questions), drawn without repeating a (document,
     fact) where possible; a kind the documents cannot supply enough of comes out short. ``broken_chain_share``:
     unanswerable two-hop questions whose first hop is in the evidence and second is not (on top of
@@ -373,15 +519,29 @@ def build_examples(documents: list[RedocredDocument], relation_names: dict[str, 
     rng = random.Random(seed + 1)
     facts = [(doc, fact) for doc in documents for fact in doc.facts]
     rng.shuffle(facts)
-    chains = [(doc, f1, f2) for doc in documents for f1 in doc.facts for f2 in doc.facts
-              if f1[2] == f2[0] and f1[0] != f2[2]]
+    chains = [
+        (doc, f1, f2) for doc in documents for f1 in doc.facts for f2 in doc.facts if f1[2] == f2[0] and f1[0] != f2[2]
+    ]
     rng.shuffle(chains)
-    wanted = {"unanswerable": round(count * unanswerable_share), "multihop": round(count * multihop_share),
-              "broken_chain": round(count * broken_chain_share), "three_hop": round(count * three_hop_share),
-              "replay": round(count * replay_share), "yesno": round(count * yesno_share),
-              "comparison": round(count * comparison_share)}
-    if (unanswerable_share + multihop_share + replay_share + yesno_share + comparison_share + broken_chain_share
-            + three_hop_share > 1 + 1e-9):
+    wanted = {
+        "unanswerable": round(count * unanswerable_share),
+        "multihop": round(count * multihop_share),
+        "broken_chain": round(count * broken_chain_share),
+        "three_hop": round(count * three_hop_share),
+        "replay": round(count * replay_share),
+        "yesno": round(count * yesno_share),
+        "comparison": round(count * comparison_share),
+    }
+    if (
+        unanswerable_share
+        + multihop_share
+        + replay_share
+        + yesno_share
+        + comparison_share
+        + broken_chain_share
+        + three_hop_share
+        > 1 + 1e-9
+    ):
         raise ValueError("the shares of the example mix add up to more than 1")
     wanted["answer"] = count - sum(wanted.values())
     out: dict[str, list[Example]] = {kind: [] for kind in wanted}
@@ -429,8 +589,9 @@ def _add_three_hop(builder: _Builder, chains: list, rng: random.Random, wanted: 
             out.append(made)
 
 
-def _add_pair_questions(builder: _Builder, facts: list, rng: random.Random, wanted: dict[str, int],
-                        out: dict[str, list[Example]]) -> None:
+def _add_pair_questions(
+    builder: _Builder, facts: list, rng: random.Random, wanted: dict[str, int], out: dict[str, list[Example]]
+) -> None:
     """Yes/no and comparison questions: half the yes/no ones about one fact (true or swapped tail), half about two
     documents' facts of the same relation (same tail or not, in equal parts); comparisons alternate earlier/later."""
     for doc, fact in facts:
@@ -450,8 +611,11 @@ def _add_pair_questions(builder: _Builder, facts: list, rng: random.Random, want
             first, second = rng.sample(by_relation[relation], 2)
             if len(out["yesno"]) % 2 == 0:  # a "yes" pair: a second document with the same tail, when there is one
                 tails = {m.lower() for m, _ in first[0].entities[first[1][2]]}
-                matching = [p for p in by_relation[relation] if p[0] is not first[0]
-                            and {m.lower() for m, _ in p[0].entities[p[1][2]]} & tails]
+                matching = [
+                    p
+                    for p in by_relation[relation]
+                    if p[0] is not first[0] and {m.lower() for m, _ in p[0].entities[p[1][2]]} & tails
+                ]
                 second = rng.choice(matching) if matching else second
             made = builder.same(first, second)
             yes_count = sum(e.answers == ("yes",) for e in out["yesno"])
@@ -466,15 +630,21 @@ def _add_pair_questions(builder: _Builder, facts: list, rng: random.Random, want
             break
 
 
-def heldout_question_sets(validation_documents: list[RedocredDocument], relation_names: dict[str, str],
-                          validation_count: int, calibration_count: int, seed: int = 13
-                          ) -> tuple[list[Example], list[Example]]:
+def heldout_question_sets(
+    validation_documents: list[RedocredDocument],
+    relation_names: dict[str, str],
+    validation_count: int,
+    calibration_count: int,
+    seed: int = 13,
+) -> tuple[list[Example], list[Example]]:
     """(validation, calibration) question sets from two disjoint halves of the held-out documents (40%
     unanswerable, no replay): the abstain bias is chosen on one half and reported on the other."""
     report_docs, calibration_docs = split_documents(validation_documents, 0.5, salt="calibration")
     shape = dict(unanswerable_share=0.4, multihop_share=0.15, replay_share=0.0)
-    return (build_examples(report_docs, relation_names, validation_count, seed=seed + 1, **shape),
-            build_examples(calibration_docs, relation_names, calibration_count, seed=seed + 2, **shape))
+    return (
+        build_examples(report_docs, relation_names, validation_count, seed=seed + 1, **shape),
+        build_examples(calibration_docs, relation_names, calibration_count, seed=seed + 2, **shape),
+    )
 
 
 def passage_facts(doc: RedocredDocument, sentence_ids: set[int], relation_names: dict[str, str]) -> list[FactTriple]:
@@ -496,8 +666,13 @@ def passage_facts(doc: RedocredDocument, sentence_ids: set[int], relation_names:
     return [FactTriple(*key) for key, _ in sorted(found.items(), key=lambda item: item[1])]
 
 
-def build_extraction_examples(documents: list[RedocredDocument], relation_names: dict[str, str], count: int,
-                              seed: int = 13, empty_share: float = 0.15) -> list[Example]:
+def build_extraction_examples(
+    documents: list[RedocredDocument],
+    relation_names: dict[str, str],
+    count: int,
+    seed: int = 13,
+    empty_share: float = 0.15,
+) -> list[Example]:
     """Up to ``count`` relation-extraction examples: a passage (a window of three sentences, moved one sentence at a
     time, so a fact is seen in several contexts) in, its facts as JSON out; about ``empty_share`` of them passages
     that state no fact (the reply ``[]``)."""
@@ -508,13 +683,18 @@ def build_extraction_examples(documents: list[RedocredDocument], relation_names:
             ids = set(range(first, min(first + PASSAGE_SENTENCES, len(doc.sentences))))
             facts = passage_facts(doc, ids, relation_names)
             passage = " ".join(doc.sentences[i] for i in sorted(ids))
-            example = Example("extract", EXTRACT_SYSTEM, extract_user_message(doc.title, passage), format_facts(facts),
-                              tuple(format_facts([f]) for f in facts))
+            example = Example(
+                "extract",
+                EXTRACT_SYSTEM,
+                extract_user_message(doc.title, passage),
+                format_facts(facts),
+                tuple(format_facts([f]) for f in facts),
+            )
             (with_facts if facts else without).append(example)
     rng.shuffle(with_facts)
     rng.shuffle(without)
     empty = min(len(without), round(count * empty_share))
-    examples = with_facts[:count - empty] + without[:empty]
+    examples = with_facts[: count - empty] + without[:empty]
     rng.shuffle(examples)
     return examples
 

@@ -34,13 +34,23 @@ class FactScore:
         return 2 * p * r / (p + r) if p + r else 0.0
 
     def __add__(self, other: FactScore) -> FactScore:
-        return FactScore(self.matched_predicted + other.matched_predicted, self.predicted + other.predicted,
-                         self.matched_gold + other.matched_gold, self.gold + other.gold)
+        return FactScore(
+            self.matched_predicted + other.matched_predicted,
+            self.predicted + other.predicted,
+            self.matched_gold + other.matched_gold,
+            self.gold + other.gold,
+        )
 
     def as_dict(self) -> dict:
-        return {"precision": round(self.precision, 2), "recall": round(self.recall, 2), "f1": round(self.f1, 2),
-                "predicted": self.predicted, "matched_predicted": self.matched_predicted, "gold": self.gold,
-                "matched_gold": self.matched_gold}
+        return {
+            "precision": round(self.precision, 2),
+            "recall": round(self.recall, 2),
+            "f1": round(self.f1, 2),
+            "predicted": self.predicted,
+            "matched_predicted": self.matched_predicted,
+            "gold": self.gold,
+            "matched_gold": self.matched_gold,
+        }
 
 
 def normalize_fact(head: str, relation: str, tail: str) -> tuple[str, str, str]:

@@ -15,15 +15,23 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from graphrag.answering.decoding.reply import ReplyDecoding
 from graphrag.answering.prompt import parse_reply
 from graphrag.errors import ConfigError, ModelOutputError
-from graphrag.training.data import Example
 from graphrag.lm.model import LanguageModel
+from graphrag.training.data import Example
 from graphrag.training.qa_metrics import exact_match, token_f1
-from graphrag.answering.decoding.reply import ReplyDecoding
 
-__all__ = ["LoraOptions", "TrainResult", "bar_interval", "evaluate", "evaluate_extraction", "heldout_perplexity",
-           "tokenize_example", "train_lora"]
+__all__ = [
+    "LoraOptions",
+    "TrainResult",
+    "bar_interval",
+    "evaluate",
+    "evaluate_extraction",
+    "heldout_perplexity",
+    "tokenize_example",
+    "train_lora",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +95,11 @@ def tokenize_example(tokenizer, example: Example, max_length: int) -> tuple[list
     None when it is longer than ``max_length``."""
     messages = [{"role": "system", "content": example.system}, {"role": "user", "content": example.user}]
     prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": example.reply}],
-                                         tokenize=False)
+    full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": example.reply}], tokenize=False)
     if not full.startswith(prompt):
         raise ConfigError("the model's chat template does not extend the prompt with the reply")
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    reply_ids = tokenizer(full[len(prompt):].rstrip("\n"), add_special_tokens=False)["input_ids"]
+    reply_ids = tokenizer(full[len(prompt) :].rstrip("\n"), add_special_tokens=False)["input_ids"]
     if len(prompt_ids) + len(reply_ids) > max_length:
         return None
     return prompt_ids + reply_ids, len(reply_ids)
@@ -112,9 +119,16 @@ def reply_loss_sum(model, ids: list[int], reply_tokens: int, device: str):
     return torch.nn.functional.cross_entropy(logits, targets, reduction="sum")
 
 
-def train_lora(lm: LanguageModel, adapter_name: str, examples: list[Example], options: LoraOptions,
-               checkpoint_dir: Path, data_sha256: str, progress: bool = True,
-               max_steps: int | None = None) -> TrainResult:
+def train_lora(
+    lm: LanguageModel,
+    adapter_name: str,
+    examples: list[Example],
+    options: LoraOptions,
+    checkpoint_dir: Path,
+    data_sha256: str,
+    progress: bool = True,
+    max_steps: int | None = None,
+) -> TrainResult:
     """Train a new LoRA adapter on ``lm``'s base model; the adapter stays loaded on ``lm`` under ``adapter_name``.
 
     A checkpoint (adapter, optimiser, scheduler, step) is written every few steps; a later run with the same
@@ -132,9 +146,14 @@ def train_lora(lm: LanguageModel, adapter_name: str, examples: list[Example], op
         raise ConfigError("no training example fits max_length")
     layers = int(lm.model.config.num_hidden_layers) if hasattr(lm.model, "config") else 0
     adapted = list(range(layers - max(1, round(layers * options.layer_share)), layers)) if layers else None
-    config = LoraConfig(r=options.rank, lora_alpha=options.alpha, lora_dropout=options.dropout,
-                        target_modules=list(options.target_modules), task_type="CAUSAL_LM",
-                        layers_to_transform=adapted if adapted and len(adapted) < layers else None)
+    config = LoraConfig(
+        r=options.rank,
+        lora_alpha=options.alpha,
+        lora_dropout=options.dropout,
+        target_modules=list(options.target_modules),
+        task_type="CAUSAL_LM",
+        layers_to_transform=adapted if adapted and len(adapted) < layers else None,
+    )
     if isinstance(lm.model, PeftModel):
         lm.model.add_adapter(adapter_name, config)
         model = lm.model
@@ -148,7 +167,8 @@ def train_lora(lm: LanguageModel, adapter_name: str, examples: list[Example], op
     optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate, weight_decay=0.0)
     warmup = max(1, int(total_steps * options.warmup_share))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total_steps - s) / max(1, total_steps - warmup))
+    )
 
     state_file = checkpoint_dir / "state.json"
     fingerprint = {"data_sha256": data_sha256, "options": asdict(options), "adapter": adapter_name}
@@ -158,8 +178,9 @@ def train_lora(lm: LanguageModel, adapter_name: str, examples: list[Example], op
         if state.get("fingerprint") == json.loads(json.dumps(fingerprint)):
             from safetensors.torch import load_file
 
-            set_peft_model_state_dict(model, load_file(str(checkpoint_dir / "adapter.safetensors")),
-                                      adapter_name=adapter_name)
+            set_peft_model_state_dict(
+                model, load_file(str(checkpoint_dir / "adapter.safetensors")), adapter_name=adapter_name
+            )
             optimizer.load_state_dict(torch.load(checkpoint_dir / "optimizer.pt", weights_only=True))
             scheduler.load_state_dict(torch.load(checkpoint_dir / "scheduler.pt", weights_only=True))
             start, losses = state["step"], state["losses"]
@@ -170,11 +191,17 @@ def train_lora(lm: LanguageModel, adapter_name: str, examples: list[Example], op
     every = max(1, min(25, total_steps // 10))
     model.train()
     started = time.perf_counter()
-    bar = tqdm(total=total_steps, initial=start, desc=f"LoRA {adapter_name}", unit="step", disable=not progress,
-               mininterval=bar_interval())
+    bar = tqdm(
+        total=total_steps,
+        initial=start,
+        desc=f"LoRA {adapter_name}",
+        unit="step",
+        disable=not progress,
+        mininterval=bar_interval(),
+    )
     last = max(start, total_steps if max_steps is None else min(total_steps, max_steps))
     for step in range(start, last):
-        batch = order[step * options.batch_size:(step + 1) * options.batch_size]
+        batch = order[step * options.batch_size : (step + 1) * options.batch_size]
         step_loss = 0.0
         batch_tokens = sum(usable[index][1] for index in batch)
         for index in batch:
@@ -190,14 +217,26 @@ def train_lora(lm: LanguageModel, adapter_name: str, examples: list[Example], op
         bar.update(1)
         bar.set_postfix(loss=f"{step_loss:.3f}")
         if (step + 1) % every == 0 or step + 1 == last:
-            _checkpoint(model, adapter_name, optimizer, scheduler, checkpoint_dir,
-                        {"fingerprint": fingerprint, "step": step + 1, "losses": losses})
+            _checkpoint(
+                model,
+                adapter_name,
+                optimizer,
+                scheduler,
+                checkpoint_dir,
+                {"fingerprint": fingerprint, "step": step + 1, "losses": losses},
+            )
     bar.close()
     model.eval()
     lm.forget_prompts()  # keys and values read with the adapter's earlier weights
-    return TrainResult(steps=last, planned_steps=total_steps, examples_seen=(last - start) * options.batch_size,
-                       skipped_too_long=len(tokenized) - len(usable),
-                       seconds=round(time.perf_counter() - started, 1), losses=losses, resumed_from_step=start)
+    return TrainResult(
+        steps=last,
+        planned_steps=total_steps,
+        examples_seen=(last - start) * options.batch_size,
+        skipped_too_long=len(tokenized) - len(usable),
+        seconds=round(time.perf_counter() - started, 1),
+        losses=losses,
+        resumed_from_step=start,
+    )
 
 
 def _checkpoint(model, adapter_name: str, optimizer, scheduler, directory: Path, state: dict) -> None:
@@ -210,8 +249,9 @@ def _checkpoint(model, adapter_name: str, optimizer, scheduler, directory: Path,
     partial = directory.with_name(directory.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    weights = {k: v.detach().contiguous().cpu() for k, v in get_peft_model_state_dict(
-        model, adapter_name=adapter_name).items()}
+    weights = {
+        k: v.detach().contiguous().cpu() for k, v in get_peft_model_state_dict(model, adapter_name=adapter_name).items()
+    }
     save_file(weights, str(partial / "adapter.safetensors"))
     torch.save(optimizer.state_dict(), partial / "optimizer.pt")
     torch.save(scheduler.state_dict(), partial / "scheduler.pt")
@@ -220,12 +260,20 @@ def _checkpoint(model, adapter_name: str, optimizer, scheduler, directory: Path,
     partial.rename(directory)
 
 
-def evaluate(lm: LanguageModel, examples: list[Example], adapter: str | None, max_new_tokens: int = 48,
-             progress: bool = False, abstain_bias: float = 0.0, decoding: ReplyDecoding | None = None,
-             answers_out: list[str] | None = None) -> dict:
+def evaluate(
+    lm: LanguageModel,
+    examples: list[Example],
+    adapter: str | None,
+    max_new_tokens: int = 48,
+    progress: bool = False,
+    abstain_bias: float = 0.0,
+    decoding: ReplyDecoding | None = None,
+    answers_out: list[str] | None = None,
+) -> dict:
     """Generate for each question example and score: EM/F1 on answerable ones, abstention on both kinds,
     malformed replies (counted as wrong, and as not abstaining). ``abstain_bias``: see graphrag/answering/abstention.py;
-    ``decoding``: the reply's vocabulary, schema and copying as the answer writer's (graphrag/answering/decoding/reply.py;
+    ``decoding``: the reply's vocabulary, schema and copying as the answer writer's
+    (graphrag/answering/decoding/reply.py;
     None: the whole vocabulary, no grammar); ``answers_out``: gets each answerable question's answer as scored
     ("" for "I don't know" or a malformed reply)."""
     from tqdm import tqdm
@@ -235,16 +283,22 @@ def evaluate(lm: LanguageModel, examples: list[Example], adapter: str | None, ma
     answerable = {"em": [], "f1": [], "abstained": []}
     unanswerable_abstained, malformed = [], 0
     questions = [e for e in examples if e.kind != "replay"]
-    for example in tqdm(questions, desc=f"evaluate {adapter or 'base'}", disable=not progress,
-                        mininterval=bar_interval()):
+    for example in tqdm(
+        questions, desc=f"evaluate {adapter or 'base'}", disable=not progress, mininterval=bar_interval()
+    ):
         forced = decoding.reply_prefix(adapter) if decoding else ""
         prompt = lm.chat_prompt(example.system, example.user) + forced
         processors = [AbstainBias(lm.tokenizer, abstain_bias, prefix_in_prompt=bool(forced))] if abstain_bias else []
         evidence_count = example.user.count("\n[")
         if decoding:
             processors += decoding.processors(evidence_count, forced, example.user, max_new_tokens)
-        generation = lm.generate(prompt, max_new_tokens, adapter=adapter, logits_processors=processors,
-                                 vocabulary=decoding.vocabulary(prompt) if decoding else None)
+        generation = lm.generate(
+            prompt,
+            max_new_tokens,
+            adapter=adapter,
+            logits_processors=processors,
+            vocabulary=decoding.vocabulary(prompt) if decoding else None,
+        )
         text = forced + generation.text
         try:
             reply = parse_reply(text, evidence_count)
@@ -264,26 +318,33 @@ def evaluate(lm: LanguageModel, examples: list[Example], adapter: str | None, ma
     def pct(values: list[float]) -> float:
         return round(100 * sum(values) / len(values), 1) if values else 0.0
 
-    return {"questions": len(questions), "em": pct(answerable["em"]), "f1": pct(answerable["f1"]),
-            "answerable_abstain_rate": pct(answerable["abstained"]),
-            "unanswerable_abstain_rate": pct(unanswerable_abstained),
-            "malformed_rate": round(100 * malformed / len(questions), 1) if questions else 0.0}
+    return {
+        "questions": len(questions),
+        "em": pct(answerable["em"]),
+        "f1": pct(answerable["f1"]),
+        "answerable_abstain_rate": pct(answerable["abstained"]),
+        "unanswerable_abstain_rate": pct(unanswerable_abstained),
+        "malformed_rate": round(100 * malformed / len(questions), 1) if questions else 0.0,
+    }
 
 
-def evaluate_extraction(lm: LanguageModel, examples: list[Example], adapter: str | None, max_new_tokens: int = 256,
-                        progress: bool = False) -> dict:
+def evaluate_extraction(
+    lm: LanguageModel, examples: list[Example], adapter: str | None, max_new_tokens: int = 256, progress: bool = False
+) -> dict:
     """Generate facts for each extraction example and score them against its target: precision, recall and F1
     of normalised (head, relation, tail) triples over all examples; malformed replies count as no facts."""
     from tqdm import tqdm
 
-    from graphrag.training.fact_metrics import FactScore, score_fact_sets
     from graphrag.extraction.lora_prompt import facts_from_reply, parse_facts, stop_generating
+    from graphrag.training.fact_metrics import FactScore, score_fact_sets
 
     total, malformed, milliseconds = FactScore(0, 0, 0, 0), 0, []
-    for example in tqdm(examples, desc=f"evaluate {adapter or 'base'}", disable=not progress,
-                        mininterval=bar_interval()):
-        generation = lm.generate(lm.chat_prompt(example.system, example.user), max_new_tokens, adapter=adapter,
-                                 stop_when=stop_generating)
+    for example in tqdm(
+        examples, desc=f"evaluate {adapter or 'base'}", disable=not progress, mininterval=bar_interval()
+    ):
+        generation = lm.generate(
+            lm.chat_prompt(example.system, example.user), max_new_tokens, adapter=adapter, stop_when=stop_generating
+        )
         milliseconds.append(generation.ms)
         try:
             predicted = [(f.head, f.relation, f.tail) for f in facts_from_reply(generation.text)]
@@ -292,9 +353,12 @@ def evaluate_extraction(lm: LanguageModel, examples: list[Example], adapter: str
         gold = [(f.head, f.relation, f.tail) for f in parse_facts(example.reply)]
         total = total + score_fact_sets(predicted, gold)
     milliseconds.sort()
-    return {"passages": len(examples), **total.as_dict(),
-            "malformed_rate": round(100 * malformed / len(examples), 1) if examples else 0.0,
-            "p50_ms": milliseconds[len(milliseconds) // 2] if milliseconds else None}
+    return {
+        "passages": len(examples),
+        **total.as_dict(),
+        "malformed_rate": round(100 * malformed / len(examples), 1) if examples else 0.0,
+        "p50_ms": milliseconds[len(milliseconds) // 2] if milliseconds else None,
+    }
 
 
 def heldout_perplexity(lm: LanguageModel, texts: list[str], adapter: str | None, max_tokens: int = 512) -> float:

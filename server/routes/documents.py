@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-
 from typing import Literal
 
 import anyio
@@ -16,7 +15,6 @@ from litestar.params import FromPath, Parameter
 from graphrag.errors import InputError, NotFoundError, UnsupportedFormatError
 from graphrag.indexing.loaders import parse_triple_record
 from graphrag.render import document_to_dict, job_to_dict
-
 from server.dto import DocumentIn, DocumentOut, IngestOut, JobOut, TriplesIn
 from server.errors import error_responses
 from server.openapi_bodies import documented_body
@@ -24,16 +22,24 @@ from server.routes._body import read_json
 from server.tenancy import TenantScope
 
 
-@post("/documents", status_code=201, summary="Ingest a document (JSON text or multipart 'file'); large files or "
-      "mode=async become an ingest job (202)",
-      responses={**error_responses(413, 415, 503),
-                 202: ResponseSpec(data_container=JobOut, description="The upload was queued as an ingest job",
-                                   generate_examples=False)},
-      operation_class=documented_body(DocumentIn, multipart_file=True))
+@post(
+    "/documents",
+    status_code=201,
+    summary="Ingest a document (JSON text or multipart 'file'); large files or mode=async become an ingest job (202)",
+    responses={
+        **error_responses(413, 415, 503),
+        202: ResponseSpec(
+            data_container=JobOut, description="The upload was queued as an ingest job", generate_examples=False
+        ),
+    },
+    operation_class=documented_body(DocumentIn, multipart_file=True),
+)
 async def create_document(
-    request: Request, caller: NamedDependency[TenantScope],
+    request: Request,
+    caller: NamedDependency[TenantScope],
     mode: Literal["auto", "async"] = Parameter(
-        default="auto", description="async: queue a file upload as a job; auto: only files over async_ingest_bytes."),
+        default="auto", description="async: queue a file upload as a job; auto: only files over async_ingest_bytes."
+    ),
 ) -> Response:
     engine = caller.engine
     started = time.perf_counter()
@@ -57,7 +63,9 @@ async def create_document(
         body = await read_json(request, DocumentIn)
         report = await caller.call(engine.ingest_text, body.text, body.title, body.id, body.metadata, write=True)
     else:
-        raise UnsupportedFormatError(f"unsupported content type {content_type!r}; use application/json or multipart/form-data")
+        raise UnsupportedFormatError(
+            f"unsupported content type {content_type!r}; use application/json or multipart/form-data"
+        )
     if report.problems and not report.document_ids:
         first = report.problems[0]
         raise InputError(first.message, details={"problems": report.as_dict()["problems"]})
@@ -75,8 +83,9 @@ async def get_job(job_id: FromPath[str], request: Request, caller: NamedDependen
 
 
 def _observe(request: Request, report, started: float) -> None:
-    request.app.state.metrics.observe_ingest(report.documents_added + report.documents_replaced, report.chunks,
-                                             time.perf_counter() - started)
+    request.app.state.metrics.observe_ingest(
+        report.documents_added + report.documents_replaced, report.chunks, time.perf_counter() - started
+    )
 
 
 @get("/documents/{document_id:str}", summary="A stored document with its text", responses=error_responses(404, 503))
@@ -85,18 +94,29 @@ async def get_document(document_id: FromPath[str], caller: NamedDependency[Tenan
     return DocumentOut.model_validate(document_to_dict(document, with_text=True))
 
 
-@delete("/documents/{document_id:str}", status_code=204, summary="Delete a document and what only it supported",
-        responses=error_responses(404, 503))
+@delete(
+    "/documents/{document_id:str}",
+    status_code=204,
+    summary="Delete a document and what only it supported",
+    responses=error_responses(404, 503),
+)
 async def delete_document(document_id: FromPath[str], caller: NamedDependency[TenantScope]) -> None:
     await caller.call(caller.engine.delete_document, document_id, write=True)
 
 
-@post("/triples", status_code=201, summary="Load structured facts (subject, relation, object)",
-      responses=error_responses(503), operation_class=documented_body(TriplesIn))
+@post(
+    "/triples",
+    status_code=201,
+    summary="Load structured facts (subject, relation, object)",
+    responses=error_responses(503),
+    operation_class=documented_body(TriplesIn),
+)
 async def create_triples(request: Request, caller: NamedDependency[TenantScope]) -> IngestOut:
     data = await read_json(request, TriplesIn)
     started = time.perf_counter()
-    triples = [parse_triple_record(t.model_dump(exclude_none=True), f"triples[{i}]") for i, t in enumerate(data.triples)]
+    triples = [
+        parse_triple_record(t.model_dump(exclude_none=True), f"triples[{i}]") for i, t in enumerate(data.triples)
+    ]
     report = await caller.call(caller.engine.add_triples, triples, data.source, write=True)
     if not report.triples and report.problems:
         raise InputError(report.problems[0].message, details={"problems": report.as_dict()["problems"]})

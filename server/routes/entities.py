@@ -7,14 +7,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
 
 from graphrag.render import community_to_dict, entity_to_dict, path_to_dict, relation_to_dict
-
 from server.dto import CommunitiesOut, CommunityOut, EntityOut, NeighborsOut, PathsOut
 from server.errors import error_responses
 from server.tenancy import TenantScope
 
 
-@get("/entities", summary="Find entities by name or alias",
-     responses=error_responses(503))
+@get("/entities", summary="Find entities by name or alias", responses=error_responses(503))
 async def find_entities(
     caller: NamedDependency[TenantScope],
     q: str = Parameter(min_length=1, max_length=500),
@@ -24,14 +22,12 @@ async def find_entities(
     return [EntityOut.model_validate(entity_to_dict(e)) for e in entities]
 
 
-@get("/entities/{entity_id:str}", summary="One entity",
-     responses=error_responses(404, 503))
+@get("/entities/{entity_id:str}", summary="One entity", responses=error_responses(404, 503))
 async def get_entity(entity_id: FromPath[str], caller: NamedDependency[TenantScope]) -> EntityOut:
     return EntityOut.model_validate(entity_to_dict(await caller.call(caller.engine.get_entity, entity_id)))
 
 
-@get("/entities/{entity_id:str}/neighbors", summary="Relations around an entity",
-     responses=error_responses(404, 503))
+@get("/entities/{entity_id:str}/neighbors", summary="Relations around an entity", responses=error_responses(404, 503))
 async def neighbors(
     entity_id: FromPath[str],
     caller: NamedDependency[TenantScope],
@@ -46,8 +42,7 @@ async def neighbors(
     )
 
 
-@get("/paths", summary="Shortest paths between two entities",
-     responses=error_responses(404, 503))
+@get("/paths", summary="Shortest paths between two entities", responses=error_responses(404, 503))
 async def paths(
     caller: NamedDependency[TenantScope],
     source: str = Parameter(min_length=1, max_length=200),
@@ -58,9 +53,14 @@ async def paths(
     return PathsOut.model_validate({"paths": [path_to_dict(p) for p in found]})
 
 
-@get("/communities", summary="Communities of the entity graph (Louvain) with extractive summaries, largest first",
-     responses=error_responses(503))
-async def communities(caller: NamedDependency[TenantScope], limit: int = Parameter(default=20, ge=1, le=500)) -> CommunitiesOut:
+@get(
+    "/communities",
+    summary="Communities of the entity graph (Louvain) with extractive summaries, largest first",
+    responses=error_responses(503),
+)
+async def communities(
+    caller: NamedDependency[TenantScope], limit: int = Parameter(default=20, ge=1, le=500)
+) -> CommunitiesOut:
     found = await caller.call(caller.engine.communities, limit)
     return CommunitiesOut(communities=[CommunityOut.model_validate(community_to_dict(c)) for c in found])
 

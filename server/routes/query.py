@@ -6,16 +6,20 @@ from litestar import Request, get, post
 from litestar.di import NamedDependency
 
 from graphrag.render import answer_to_dict, stats_to_dict
-
 from server.dto import HealthOut, QueryIn, QueryOut
 from server.errors import error_responses
 from server.openapi_bodies import documented_body
-from server.tenancy import TenantScope
 from server.routes._body import read_json
+from server.tenancy import TenantScope
 
 
-@post("/query", status_code=200, summary="Answer a question with citations, graph paths, plan and timings",
-      responses=error_responses(404, 503), operation_class=documented_body(QueryIn))
+@post(
+    "/query",
+    status_code=200,
+    summary="Answer a question with citations, graph paths, plan and timings",
+    responses=error_responses(404, 503),
+    operation_class=documented_body(QueryIn),
+)
 async def query(request: Request, caller: NamedDependency[TenantScope]) -> QueryOut:
     data = await read_json(request, QueryIn)
     answer = await caller.call(caller.engine.ask, data.question, data.max_hops, data.top_k, data.adapter)

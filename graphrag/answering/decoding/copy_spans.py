@@ -32,8 +32,9 @@ class CopySpans:
     """The spans of ``source`` an answer may be, plus ``free_answers`` (each with or without a full stop); with a
     ``question``, only those its form allows (graphrag/answering/question_form.py)."""
 
-    def __init__(self, source: str, free_answers: tuple[str, ...] = ("yes", "no", "I don't know"),
-                 question: str | None = None) -> None:
+    def __init__(
+        self, source: str, free_answers: tuple[str, ...] = ("yes", "no", "I don't know"), question: str | None = None
+    ) -> None:
         form = QuestionForm.of(question) if question else None
         if form is not None:
             free_answers = tuple(a for a in free_answers if a in form.free_answers())
@@ -51,8 +52,11 @@ class CopySpans:
         # base model copy "Kno", 2026-12-04).
         evidence_end = self._evidence_end
         free_starts = [p + 1 for p, c in enumerate(source_text) if c == _PART]
-        self._word_starts = [p for p, c in enumerate(source_text[:evidence_end]) if c != " "
-                             and (p == 0 or not source_text[p - 1].isalnum()) and p not in self._banned]
+        self._word_starts = [
+            p
+            for p, c in enumerate(source_text[:evidence_end])
+            if c != " " and (p == 0 or not source_text[p - 1].isalnum()) and p not in self._banned
+        ]
         self._word_starts += free_starts
         self._start_set = frozenset(self._word_starts)
 
@@ -77,8 +81,9 @@ class CopySpans:
         empty answer may start at any word. Empty when the answer is no longer the start of a span."""
         text = self.normalised(answer)
         starts = self._starts(text) if text else self._word_starts
-        return {self.source[s + len(text): s + len(text) + FOLLOWING_CHARS].partition(_ASIDE)[0]
-                for s in starts} - {""}
+        return {self.source[s + len(text) : s + len(text) + FOLLOWING_CHARS].partition(_ASIDE)[0] for s in starts} - {
+            ""
+        }
 
     def can_end(self, answer: str) -> bool:
         """Whether ``answer`` is a whole allowed answer: a span that ends at a word boundary, or a free answer."""
@@ -86,16 +91,17 @@ class CopySpans:
         if not text or _ASIDE in text or (self._form is not None and self._form.only_names(text)):
             return False
         source = self.source
-        return any(start + len(text) == len(source) or not source[start + len(text)].isalnum()
-                   or not text[-1].isalnum() for start in self._starts(text))
-
+        return any(
+            start + len(text) == len(source) or not source[start + len(text)].isalnum() or not text[-1].isalnum()
+            for start in self._starts(text)
+        )
 
     def as_written(self, answer: str) -> str:
         """The answer as the evidence spells it where it is a span of the evidence (its first occurrence); else
         as given. Matching ignores case, so the model's "ShaUkat Azmi" (2026-12-04) is shown as "Shaukat Azmi"."""
         text = " ".join(answer.split())
         starts = [s for s in self._starts(text.lower()) if s < self._evidence_end]
-        return self._written[starts[0]: starts[0] + len(text)] if starts else answer
+        return self._written[starts[0] : starts[0] + len(text)] if starts else answer
 
 
 def _lower(text: str) -> str:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from graphrag.answering.prompt import IDK_TEXT, MAX_ANSWER_CHARS, REPLY_PREFIX, is_idk_answer
 from graphrag.answering.decoding.copy_spans import FOLLOWING_CHARS, CopySpans
+from graphrag.answering.prompt import IDK_TEXT, MAX_ANSWER_CHARS, REPLY_PREFIX, is_idk_answer
 from graphrag.lm.greedy import PromptLookup
 
 __all__ = ["ReplyGrammar", "ReplyTokens", "complete", "viable"]
@@ -36,11 +36,11 @@ def viable(text: str, evidence_count: int) -> bool:
     if not newline:
         if len(first) <= len(REPLY_PREFIX):
             return REPLY_PREFIX.startswith(first)
-        answer = first[len(REPLY_PREFIX):].lstrip()
+        answer = first[len(REPLY_PREFIX) :].lstrip()
         if evidence_count == 0:  # nothing to cite: "I don't know" is the only reply the schema takes
             return first.startswith(REPLY_PREFIX) and f"{IDK_TEXT.lower()}.".startswith(answer.lower())
         return first.startswith(REPLY_PREFIX) and len(answer.strip()) <= MAX_ANSWER_CHARS
-    answer = first[len(REPLY_PREFIX):].strip() if first.startswith(REPLY_PREFIX) else ""
+    answer = first[len(REPLY_PREFIX) :].strip() if first.startswith(REPLY_PREFIX) else ""
     if not answer or len(answer) > MAX_ANSWER_CHARS or "\n" in second:
         return False
     if evidence_count == 0 and not is_idk_answer(answer):
@@ -49,7 +49,7 @@ def viable(text: str, evidence_count: int) -> bool:
         return _EVIDENCE.startswith(second)
     if not second.startswith(_EVIDENCE):
         return False
-    cited = second[len(_EVIDENCE):]
+    cited = second[len(_EVIDENCE) :]
     if is_idk_answer(answer):
         return " none".startswith(cited) or "none".startswith(cited)
     if not _NUMBERS.fullmatch(cited):
@@ -72,8 +72,8 @@ def complete(text: str, evidence_count: int) -> bool:
     first, newline, second = text.lstrip(" ").partition("\n")
     if not newline or not second.startswith(_EVIDENCE):
         return False
-    cited = second[len(_EVIDENCE):].strip()
-    if is_idk_answer(first[len(REPLY_PREFIX):].strip()):
+    cited = second[len(_EVIDENCE) :].strip()
+    if is_idk_answer(first[len(REPLY_PREFIX) :].strip()):
         return cited == "none"
     return bool(re.fullmatch(r"\d+(?: ?, ?\d+)*", cited))  # viable: in range and distinct
 
@@ -107,7 +107,8 @@ class ReplyTokens:
         self.eos = sorted({*(eos if isinstance(eos, list) else [eos])} - {None})
         self.eos_ids = torch.tensor(self.eos, dtype=torch.long)
         self.special = sorted({*self.eos, *tokenizer.all_special_ids} - {None})
-        # For copying (graphrag/answering/decoding/copy_spans.py): tokens by their lower-case text, and by that text without the
+        # For copying (graphrag/answering/decoding/copy_spans.py): tokens by their lower-case text, and by that text
+        # without the
         # spaces in front (the first token of an answer: "Answer: Paris" or "Answer:Paris"); the blank tokens, which
         # leave an answer not yet begun as it is (Qwen writes " 1998" as " " then its digits).
         self.spelled: dict[str, list[int]] = {}
@@ -129,8 +130,9 @@ class ReplyTokens:
         by_head: dict[str, list[int]] = {}
         for i in line_ends + self.long_line_ends:
             by_head.setdefault(self.texts[i].partition("\n")[0], []).append(i)
-        self.line_end_heads = [(head, " ".join(head.split()).lower(), head[:1].isspace(), ids)
-                               for head, ids in by_head.items()]
+        self.line_end_heads = [
+            (head, " ".join(head.split()).lower(), head[:1].isspace(), ids) for head, ids in by_head.items()
+        ]
         self.newline = torch.tensor([i for i in line_ends if self.texts[i] == "\n"], dtype=torch.long)
         self.lengths = torch.tensor([len(text) for text in self.texts])
         self.banned_in_answer_set = frozenset(self.banned_in_answer.tolist())
@@ -163,17 +165,22 @@ class ReplyTokens:
             # goes before ``viable``'s parse.
             starts = [c for c in self.structure if viable(reply + c, evidence_count)]
             _, newline, line = reply.lstrip(" ").partition("\n")
-            rest = _EVIDENCE[len(line):]
+            rest = _EVIDENCE[len(line) :]
             if not newline:
                 fits = None
             elif rest:  # spelling "Evidence:"
                 fits = lambda text: rest.startswith(text) or text.startswith(rest)  # noqa: E731
             else:  # numbers, or "none"
                 fits = _NUMBER_CHARACTERS.issuperset
-            allowed = [t for c in starts for t in self.structure[c]
-                       if (fits is None or fits(self.texts[t])) and viable(reply + self.texts[t], evidence_count)]
-            step = self._schema_steps[key] = _SchemaStep(torch.tensor(allowed, dtype=torch.long), frozenset(allowed),
-                                                         complete(reply, evidence_count))
+            allowed = [
+                t
+                for c in starts
+                for t in self.structure[c]
+                if (fits is None or fits(self.texts[t])) and viable(reply + self.texts[t], evidence_count)
+            ]
+            step = self._schema_steps[key] = _SchemaStep(
+                torch.tensor(allowed, dtype=torch.long), frozenset(allowed), complete(reply, evidence_count)
+            )
         return step
 
 
@@ -190,8 +197,7 @@ def _answer_end(answer: str, text: str, following: str) -> bool:
     if text[:1] in _BREAKS or (text.startswith(".") and (not following or following[:1].isspace())):
         return True
     word = text.strip()
-    return (text[:1].isspace() and word[:1].islower()
-            and (words[-1][:1].isupper() or words[-1][:1].isdigit()))
+    return text[:1].isspace() and word[:1].islower() and (words[-1][:1].isupper() or words[-1][:1].isdigit())
 
 
 def _evidence_guess(line: str, idk: bool, evidence_count: int) -> str:
@@ -200,10 +206,10 @@ def _evidence_guess(line: str, idk: bool, evidence_count: int) -> str:
     start)."""
     if idk:
         whole = f"{_EVIDENCE} none"
-        return whole[len(line):] if whole.startswith(line) else ""
+        return whole[len(line) :] if whole.startswith(line) else ""
     if len(line) < len(_EVIDENCE):
-        return _EVIDENCE[len(line):] + " " + _next_numbers(0, evidence_count) if _EVIDENCE.startswith(line) else ""
-    cited = line[len(_EVIDENCE):]
+        return _EVIDENCE[len(line) :] + " " + _next_numbers(0, evidence_count) if _EVIDENCE.startswith(line) else ""
+    cited = line[len(_EVIDENCE) :]
     numbers = re.findall(r"\d+", cited)
     last = int(numbers[-1]) if numbers else 0
     if cited[-1:].isdigit():
@@ -223,7 +229,7 @@ def _schema_state(reply: str, evidence_count: int) -> tuple:
     first, newline, second = text.partition("\n")
     if not newline:
         return evidence_count, text
-    answer = first[len(REPLY_PREFIX):].strip() if first.startswith(REPLY_PREFIX) else ""
+    answer = first[len(REPLY_PREFIX) :].strip() if first.startswith(REPLY_PREFIX) else ""
     idk = is_idk_answer(answer)
     broken = not answer or len(answer) > MAX_ANSWER_CHARS or (evidence_count == 0 and not idk)
     return evidence_count, "broken" if broken else "idk" if idk else "answer", second
@@ -235,7 +241,8 @@ class ReplyGrammar:
     ``prefix`` is the part of the reply already in the prompt ("Answer:", see ReplyDecoding.reply_prefix); the first
     call's ``input_ids`` are taken to be the prompt (as for AbstainBias). With ``max_new_tokens`` (the generation's
     limit) a long answer line is ended while there is still room for the Evidence line. With ``spans`` the answer
-    must be copied from the evidence (graphrag/answering/decoding/copy_spans.py): the model's best token that keeps it a span is
+    must be copied from the evidence (graphrag/answering/decoding/copy_spans.py): the model's best token that keeps
+    it a span is
     chosen, and where no token can (the spelling the span needs is outside the vocabulary) the step is left free.
 
     What a reply so far allows is worked out once per reply text and kept (``_AnswerStep``, ``_SchemaStep``):
@@ -243,8 +250,14 @@ class ReplyGrammar:
     (with transformers' prompt-lookup generation, which asked hundreds of times a step, a third of an answer's
     time on 2 cores). It also drafts (``draft``, for graphrag/lm/greedy.py)."""
 
-    def __init__(self, tokens: ReplyTokens, evidence_count: int, prefix: str = "", max_new_tokens: int | None = None,
-                 spans: CopySpans | None = None) -> None:
+    def __init__(
+        self,
+        tokens: ReplyTokens,
+        evidence_count: int,
+        prefix: str = "",
+        max_new_tokens: int | None = None,
+        spans: CopySpans | None = None,
+    ) -> None:
         self.tokens = tokens
         self.evidence_count = evidence_count
         self.prefix = prefix
@@ -272,14 +285,15 @@ class ReplyGrammar:
         reply = self._reply(ids)
         first, newline, second = reply.lstrip(" ").partition("\n")
         if newline:
-            guess = self.tokens.encode(_evidence_guess(second, is_idk_answer(first[len(REPLY_PREFIX):]),
-                                                       self.evidence_count))
+            guess = self.tokens.encode(
+                _evidence_guess(second, is_idk_answer(first[len(REPLY_PREFIX) :]), self.evidence_count)
+            )
             return self._allowed_run(ids, list(guess[:limit]))
         if not first.startswith(REPLY_PREFIX):
             return []
-        answer = first[len(REPLY_PREFIX):]
+        answer = first[len(REPLY_PREFIX) :]
         run: list[int] = []
-        for candidate in (lookup.candidates(ids, limit, tried=4) if lookup is not None else []):
+        for candidate in lookup.candidates(ids, limit, tried=4) if lookup is not None else []:
             if self.permits(ids, candidate[0]):
                 run = self._copied_run(answer, candidate)
                 break
@@ -290,7 +304,7 @@ class ReplyGrammar:
         if len(run) >= limit or not self.permits(ids + run, line_end):
             return run[:limit]
         evidence = self.tokens.encode(_evidence_guess("", is_idk_answer(whole), self.evidence_count))
-        return run + [line_end, *evidence[:limit - len(run) - 1]]
+        return run + [line_end, *evidence[: limit - len(run) - 1]]
 
     def _copied_run(self, answer: str, candidate: list[int]) -> list[int]:
         """The start of a prompt continuation the answer probably runs on with: up to a line end or special token
@@ -301,8 +315,11 @@ class ReplyGrammar:
         for position, token in enumerate(candidate):
             text = texts[token]
             following = texts[candidate[position + 1]] if position + 1 < len(candidate) else ""
-            if ("\n" in text or token in self.tokens.banned_in_answer_set
-                    or _answer_end(answer + "".join(texts[t] for t in run), text, following)):
+            if (
+                "\n" in text
+                or token in self.tokens.banned_in_answer_set
+                or _answer_end(answer + "".join(texts[t] for t in run), text, following)
+            ):
                 break
             run.append(token)
         return run
@@ -318,7 +335,7 @@ class ReplyGrammar:
 
     def _reply(self, ids: list[int]) -> str:
         texts = self.tokens.texts
-        return self.prefix + "".join(texts[t] for t in ids[self._prompt_tokens:])
+        return self.prefix + "".join(texts[t] for t in ids[self._prompt_tokens :])
 
     def _step(self, ids: list[int]) -> _AnswerStep | _SchemaStep:
         """What the reply in ``ids`` allows next (kept per reply text)."""
@@ -328,7 +345,7 @@ class ReplyGrammar:
             return self.tokens.schema_step(reply, self.evidence_count)
         step = self._answer_steps.get(reply)
         if step is None:
-            step = self._answer_steps[reply] = self._answer_step(first[len(REPLY_PREFIX):])
+            step = self._answer_steps[reply] = self._answer_step(first[len(REPLY_PREFIX) :])
         return step
 
     def _answer_step(self, answer: str) -> _AnswerStep:
@@ -347,10 +364,13 @@ class ReplyGrammar:
             banned += [t for t in tokens.line_end_set if not viable(reply + tokens.texts[t], count)]
         banned += [t for t in tokens.long_line_ends if not viable(reply + tokens.texts[t], count)]
         return _AnswerStep(
-            extra_banned=frozenset(banned), chars_left=MAX_ANSWER_CHARS - length,
+            extra_banned=frozenset(banned),
+            chars_left=MAX_ANSWER_CHARS - length,
             raise_newline=begun and length <= MAX_ANSWER_CHARS and count > 0 and len(tokens.newline) > 0,
-            begun=begun, near_limit=length > MAX_ANSWER_CHARS - _ANSWER_CHARS_KEPT,
-            keep=self._copied(answer) if self.spans is not None else None)
+            begun=begun,
+            near_limit=length > MAX_ANSWER_CHARS - _ANSWER_CHARS_KEPT,
+            keep=self._copied(answer) if self.spans is not None else None,
+        )
 
     def _tokens_left(self, length: int) -> int:
         """Tokens the generation may still write after ``length`` tokens of prompt and reply, the next one included
@@ -397,8 +417,11 @@ class _AnswerStep:
     keep: frozenset[int] | None
 
     def permits(self, token: int, tokens: ReplyTokens, tokens_left: int) -> bool:
-        if (token in tokens.banned_in_answer_set or token in self.extra_banned
-                or len(tokens.texts[token]) > self.chars_left):
+        if (
+            token in tokens.banned_in_answer_set
+            or token in self.extra_banned
+            or len(tokens.texts[token]) > self.chars_left
+        ):
             return False
         out_of_room = self.begun and (tokens_left <= _EVIDENCE_LINE_TOKENS or self.near_limit)
         if out_of_room and token not in tokens.line_end_set:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graphrag.answering.prompt import REPLY_PREFIX, evidence_part, question_part, reply_vocabulary
 from graphrag.answering.decoding.copy_spans import CopySpans
 from graphrag.answering.decoding.grammar import ReplyGrammar, ReplyTokens
+from graphrag.answering.prompt import REPLY_PREFIX, evidence_part, question_part, reply_vocabulary
 
 __all__ = ["ReplyDecoding"]
 
@@ -17,9 +17,10 @@ __all__ = ["ReplyDecoding"]
 class ReplyDecoding:
     """``restrict_vocabulary``: the reply may use only its prompt's and the schema's words
     (graphrag/lm/vocabulary.py); ``grammar``: the tokenizer's reply tokens when decoding keeps to the two-line
-    schema (graphrag/answering/decoding/grammar.py), None when it does not; ``copy_spans``: with the grammar, the answer must be
-    a span of the evidence, or yes / no / "I don't know" (graphrag/answering/decoding/copy_spans.py); ``question_form``: with copying,
-    only the answers the question's form allows (graphrag/answering/question_form.py: yes / no for polar questions only, no
+    schema (graphrag/answering/decoding/grammar.py), None when it does not; ``copy_spans``: with the grammar, the
+    answer must be a span of the evidence, or yes / no / "I don't know" (graphrag/answering/decoding/copy_spans.py);
+    ``question_form``: with copying, only the answers the question's form allows
+    (graphrag/answering/question_form.py: yes / no for polar questions only, no
     answer starting at a name the question says unless it offers a choice)."""
 
     restrict_vocabulary: bool = True
@@ -32,15 +33,21 @@ class ReplyDecoding:
         """As the answer_reply_vocabulary, answer_constrained_decoding, answer_copy_spans and answer_question_form
         settings say (the grammar reads every token's text: about a second for Qwen, so build this once per model)."""
         grammar = ReplyTokens(tokenizer) if settings.answer_constrained_decoding else None
-        return cls(restrict_vocabulary=settings.answer_reply_vocabulary == "evidence", grammar=grammar,
-                   copy_spans=settings.answer_copy_spans, question_form=settings.answer_question_form)
+        return cls(
+            restrict_vocabulary=settings.answer_reply_vocabulary == "evidence",
+            grammar=grammar,
+            copy_spans=settings.answer_copy_spans,
+            question_form=settings.answer_question_form,
+        )
 
     def describe(self) -> dict:
         """The settings this decoding follows, for benchmark and calibration reports."""
-        return {"reply_vocabulary": "evidence" if self.restrict_vocabulary else "any",
-                "constrained_decoding": self.grammar is not None,
-                "copy_spans": self.copy_spans and self.grammar is not None,
-                "question_form": self.question_form and self.copy_spans and self.grammar is not None}
+        return {
+            "reply_vocabulary": "evidence" if self.restrict_vocabulary else "any",
+            "constrained_decoding": self.grammar is not None,
+            "copy_spans": self.copy_spans and self.grammar is not None,
+            "question_form": self.question_form and self.copy_spans and self.grammar is not None,
+        }
 
     def reply_prefix(self, adapter: str | None) -> str:
         """The start of the reply that goes into the prompt: "Answer:" wherever the reply must start with it (an
@@ -51,8 +58,9 @@ class ReplyDecoding:
         """The texts whose words the reply to ``prompt`` may use (LanguageModel.generate's ``vocabulary``)."""
         return reply_vocabulary(prompt) if self.restrict_vocabulary else None
 
-    def processors(self, evidence_count: int, prefix: str, user: str,
-                   max_new_tokens: int | None = None) -> list[ReplyGrammar]:
+    def processors(
+        self, evidence_count: int, prefix: str, user: str, max_new_tokens: int | None = None
+    ) -> list[ReplyGrammar]:
         """Fresh logits processors for one generation: ``prefix`` is the reply's start already in the prompt,
         ``user`` the user turn (answer_prompt.user_message), whose evidence the answer is copied from."""
         if self.grammar is None:
