@@ -1,4 +1,4 @@
-"""Regenerate schemas/*.schema.json and the README's settings table from the code (tests fail when they drift)."""
+"""Regenerate schemas/*.schema.json and docs/settings.md's settings table from the code (tests fail when they drift)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def main() -> int:
     for name, schema in generate_schemas().items():
         (target / name).write_text(render_schema(schema), encoding="utf-8")
         print(f"wrote schemas/{name}")
-    readme = target.parent / "README.md"
+    readme = target.parent / "docs" / "settings.md"
     text = readme.read_text(encoding="utf-8")
     if "SETTINGS_PLACEHOLDER" in text:
         text = text.replace("SETTINGS_PLACEHOLDER", settings_table())
@@ -22,7 +22,7 @@ def main() -> int:
         start, end = text.index(SETTINGS_BEGIN), text.index(SETTINGS_END) + len(SETTINGS_END)
         text = text[:start] + settings_table() + text[end:]
     readme.write_text(text, encoding="utf-8")
-    print("wrote the settings table in README.md")
+    print("wrote the settings table in docs/settings.md")
     return 0
 
 

@@ -8,8 +8,8 @@ cd "$root"
 
 # Lint first: ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade) and the import-linter contracts (layers;
 # inference never imports training), both configured in pyproject.toml.
-.venv/bin/ruff check .
-.venv/bin/lint-imports
+.venv/bin/python -m ruff check .
+.venv/bin/python -c "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
 
 # Debian's chromium for the Neo4j Browser test (tests/browser.py drives it through Playwright, offline).
 if ! command -v chromium >/dev/null 2>&1 && [ -z "${GRAPHRAG_CHROMIUM:-}" ]; then

@@ -41,7 +41,7 @@ def render_schema(schema: dict) -> str:
 
 
 def settings_table() -> str:
-    """The README's settings table, one row per Settings field."""
+    """docs/settings.md's settings table, one row per Settings field."""
     rows = ["| setting | env var | default | meaning |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
         default = f"`{field.default}`" if field.default != "" else '`""`'  # each description says what empty means
