@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from graphrag import Engine, Settings
-from graphrag.lm.embedding import HashingEmbedder, SentenceTransformerEmbedder
+from graphrag.lm.embedding import SentenceTransformerEmbedder
+from tests.doubles import HashingEmbedder
 
 DEMO = resources.files("graphrag") / "demo"
 

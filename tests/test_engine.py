@@ -10,7 +10,7 @@ import pytest
 from graphrag import Engine, Settings
 from graphrag.errors import IndexMismatchError, LimitExceededError, NotFoundError
 from graphrag.graph_store.vector_index import FaissIndex
-from graphrag.lm.embedding import HashingEmbedder
+from tests.doubles import HashingEmbedder
 
 
 def test_ingest_twice_gives_identical_stats(make_engine, demo_corpus):

@@ -19,8 +19,8 @@ from graphrag.graph_store.vector_index import FaissIndex
 from graphrag.indexing.loaders import document_from_text, load_bytes
 from graphrag.indexing.pipeline import IndexReport
 from graphrag.json_text import MAX_JSON_DEPTH, loads_bounded
-from graphrag.lm.embedding import HashingEmbedder
 from graphrag.types import Triple
+from tests.doubles import HashingEmbedder
 
 NAMES = ["Ada Kim", "Rho Corp", "Zeta Labs", "Lyon", "Eli Park", "Nova Bank", "Oslo", "Mira Holt"]
 RELATIONS = ["founded", "owns", "based in", "works for"]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import re
 from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -13,7 +11,7 @@ import numpy as np
 from graphrag.config import Settings
 from graphrag.offline import cpu_bf16_is_faster, load_sentence_transformer
 
-__all__ = ["Embedder", "HashingEmbedder", "SentenceTransformerEmbedder"]
+__all__ = ["Embedder", "SentenceTransformerEmbedder"]
 
 
 @runtime_checkable
@@ -146,26 +144,3 @@ class SentenceTransformerEmbedder:
                     show_progress_bar=False,
                 )
         return vectors
-
-
-class HashingEmbedder:
-    """Deterministic bag-of-words hashing embedder: a real class for tests of *other* components, never a model."""
-
-    def __init__(self, dim: int = 64) -> None:
-        self.name = f"hashing-{dim}"
-        self.dim = dim
-
-    def embed(self, texts: Sequence[str], query: bool = False) -> np.ndarray:
-        """Hash each lower-cased word into a bucket with a sign; rows are L2-normalised (zero rows stay zero)."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
-                bucket = int.from_bytes(digest[:4], "little") % self.dim
-                out[row, bucket] += 1.0 if digest[4] & 1 else -1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1.0, norms)
-
-    def threads(self, count: int) -> contextlib.AbstractContextManager[None]:
-        """Nothing to limit: hashing is single-threaded."""
-        return contextlib.nullcontext()
