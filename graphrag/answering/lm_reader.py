@@ -216,7 +216,7 @@ def _as_written(processors: list, answer: str) -> str:
 def _answer_source(numbered: list[_Numbered], cited: list[_Numbered], answer: str) -> list[_Numbered]:
     """The passage the answer was copied from, when the model cited none that holds it: the first in the numbered
     order (retrieval's rank) whose text has the answer as a span (word boundaries; case and white space aside).
-    Small models cite poorly: on 40 questions with 1,500 evidence tokens (2026-12-02) the stand-in adapter, which
+    Small models cite poorly: on 40 questions with 1,500 evidence tokens a stand-in adapter, which
     mostly wrote "Evidence: 2, 3" whatever the question, cited a passage holding its answer for 19 of 34 answers,
     the base model for 12 of 39. A reader checking an answer must at least find its words in a cited passage.
     The passage's title counts (the prompt numbers "[n] Title: text"). Nothing for yes / no, or an answer in no

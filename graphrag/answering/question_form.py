@@ -7,7 +7,7 @@
 * a **choice** question ("Which band was formed first, A or B?") offers two names (``options``), and its answer is
   one of them; "shot in or around Leland" offers none;
 * any other question is not answered with a name it already says. A small reader often copies the question's own
-  entity: on the multi-hop dev halves (2026-12-03) the base model answered "Audrey Williams" to "Who was Audrey
+  entity: on the multi-hop dev halves the base model answered "Audrey Williams" to "Who was Audrey
   Williams pregnant with ...?", "2016" to "Do Lafzon Ki Kahani, is a 2016 ... film, it is a remake of Always,
   released in which year?", and "Barry Wesson" to "Who did Barry Wesson's team play ...?".
 

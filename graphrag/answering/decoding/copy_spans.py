@@ -2,7 +2,7 @@
 
 The answer LM is told to copy the shortest answer from the evidence, and the benchmarks' answers are spans of it
 (or yes / no). A small model still paraphrases: the untuned Qwen 0.5B answered "Shabana Azmi is father to Bollywood
-actress Antara Mali." where the evidence says "Antara Mali", and a tenth of its gold-mode answers on 2026-12-02 were
+actress Antara Mali." where the evidence says "Antara Mali", and a tenth of its gold-mode answers were
 sentences of its own. The reply grammar asks this class, token by token, which texts may follow the answer so far
 so that it stays a span of the source (the numbered evidence; not the question, since an answer that repeats the
 question is never right) starting at a word boundary, case and runs of white space aside, and whether it may end
@@ -23,7 +23,7 @@ __all__ = ["CopySpans"]
 FOLLOWING_CHARS = 32  # how much of the source after each occurrence is offered (no token the grammar asks is longer)
 # An answer never runs into a parenthesis: what follows "6.8 inches" in "6.8 inches (17.3 cm)" is an aside, and no
 # answer of the multi-hop dev halves holds one, but the base model copied "6.8 inches (17.3 cm)" and "Karl Renner
-# and Adolf Schärf (Socialist Party of Austria [SPÖ])" (2026-12-03).
+# and Adolf Schärf (Socialist Party of Austria [SPÖ])".
 _ASIDE = "("
 _PART = "\x00"  # between the source and the free answers: no answer crosses it, and it is a word boundary
 
@@ -49,7 +49,7 @@ class CopySpans:
         self._form = form
         self._banned = frozenset(form.named_runs(cased)) if form is not None else frozenset()
         # A free answer is whole or nothing: its inner words are no starts ("know" of "I don't know." let the
-        # base model copy "Kno", 2026-12-04).
+        # base model copy "Kno").
         evidence_end = self._evidence_end
         free_starts = [p + 1 for p, c in enumerate(source_text) if c == _PART]
         self._word_starts = [
@@ -98,7 +98,7 @@ class CopySpans:
 
     def as_written(self, answer: str) -> str:
         """The answer as the evidence spells it where it is a span of the evidence (its first occurrence); else
-        as given. Matching ignores case, so the model's "ShaUkat Azmi" (2026-12-04) is shown as "Shaukat Azmi"."""
+        as given. Matching ignores case, so the model's "ShaUkat Azmi" is shown as "Shaukat Azmi"."""
         text = " ".join(answer.split())
         starts = [s for s in self._starts(text.lower()) if s < self._evidence_end]
         return self._written[starts[0] : starts[0] + len(text)] if starts else answer

@@ -1,7 +1,7 @@
 """Decoding that keeps the answer LM inside the reply schema: two lines, "Answer: ..." then "Evidence: ..." citing
 numbers of evidence that exists (or "none" after "I don't know").
 
-A small model knows the answer more often than it writes the schema right: the stand-in adapter of 2026-12-02 cited
+A small model knows the answer more often than it writes the schema right: a stand-in adapter cited
 passage 3 of 2 in a tenth of its HotpotQA replies, which the parser must reject. A transformers logits processor
 therefore gives -inf to every token that would make the reply so far impossible to complete by the schema
 (``viable``); the model still picks its own best among the rest, so a reply it writes correctly is unchanged. The
@@ -457,7 +457,7 @@ class _AnswerStep:
             return scores  # no span may end here: any line end beats a reply the token limit cuts off
         if not torch.isfinite(masked).any():
             # No span token scores above -inf (its spelling is outside a restricted vocabulary): any of them beats a
-            # free step, after which the model ended "Kno" mid-word (2026-12-04).
+            # free step, after which the model ended "Kno" mid-word.
             masked[:, keep] = 0.0
         return masked
 
