@@ -23,7 +23,7 @@ from litestar.datastructures import State
 from litestar.exceptions import TooManyRequestsException
 
 from graphrag.engine import Engine
-from graphrag.errors import AuthError, RequestTimeoutError
+from graphrag.errors import AuthError, RequestTimeoutError, StoreUnavailableError
 from graphrag.ids import DEFAULT_TENANT
 from server.api_keys import ApiKeyStore
 
@@ -122,7 +122,10 @@ class TenantScope:
             with self.engines.lock:
                 return fn(*args, **kwargs)
 
-        future = asyncio.get_running_loop().run_in_executor(self.engines.queue, partial(run))
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self.engines.queue, partial(run))
+        except RuntimeError as exc:  # the engine queue is closed: the server is stopping
+            raise StoreUnavailableError("the server is shutting down; retry against a running server") from exc
         done, _ = await asyncio.wait({future}, timeout=self.timeout_s)
         if done:
             return future.result()

@@ -16,7 +16,7 @@ import anyio
 import httpx
 import pytest
 
-from graphrag.errors import RequestTimeoutError
+from graphrag.errors import RequestTimeoutError, StoreUnavailableError
 from server.tenancy import TenantEngines, TenantScope
 from tests.servers import free_port, wait_until_healthy
 
@@ -164,3 +164,11 @@ def test_engine_calls_run_one_at_a_time_in_arrival_order():
     assert anyio.run(main) == [n * 2 for n in range(30)]
     assert order == list(range(30)) and running[1] == 1
     engines.queue.shutdown()
+
+
+def test_a_call_after_the_engine_queue_closed_is_a_clean_unavailable_error():
+    engines = _queue_only_engines()
+    engines.queue.shutdown()
+    scope = TenantScope("t", engine=None, engines=engines, timeout_s=1)
+    with pytest.raises(StoreUnavailableError, match="shutting down"):
+        anyio.run(scope.call, time.sleep, 0)
