@@ -78,14 +78,10 @@ class Settings(BaseSettings):
     neo4j_heap: str = Field("1g", pattern=r"^[0-9]+[kmg]$", description="Local server's Java heap size.")
     neo4j_pagecache: str = Field("512m", pattern=r"^[0-9]+[kmg]$", description="Local server's page cache size.")
     neo4j_timeout_s: float = Field(2.0, gt=0, le=600, description="Seconds to wait for Neo4j before answering 503.")
-    neo4j_batch_size: int = Field(1000, ge=1, le=100_000, description="Rows per UNWIND statement.")
 
     # models
     embedder_model: str = Field(
         "", description="Path or name of a sentence-transformers model; empty means the packaged all-MiniLM-L6-v2."
-    )
-    embedder_batch_size: int = Field(
-        32, ge=1, le=4096, description="Texts per embedding forward pass (small batches pad less)."
     )
     embedder_max_seq_length: int = Field(256, ge=16, le=8192, description="Token limit per embedded text.")
     embedder_precision: Literal["auto", "fp32", "bf16"] = Field(
@@ -136,37 +132,10 @@ class Settings(BaseSettings):
     top_k_limit: int = Field(50, ge=1, le=1000, description="Largest top_k a request may ask for.")
     paths_k: int = Field(5, ge=1, le=50, description="Shortest paths kept between each pair of linked entities.")
     candidate_pool: int = Field(30, ge=5, le=1000, description="Vector and keyword hits gathered before fusion.")
-    fuzzy_link_threshold: float = Field(88.0, ge=0, le=100, description="Minimum fuzzy score (0-100) to link a name.")
-    embedding_link_threshold: float = Field(0.80, ge=0, le=1, description="Minimum cosine to link by embedding.")
     embed_titles: bool = Field(
         True,
         description="Embed each chunk as '<document title>. <chunk text>' (the title says what a passage is "
         "about when its text only says 'he' or 'the film'); changing it needs a re-index.",
-    )
-    walk_seeds: int = Field(10, ge=0, le=100, description="Best vector hits that start the passage walk (0 = no walk).")
-    walk_temperature: float = Field(
-        0.05,
-        gt=0,
-        le=10,
-        description="How sharply the walk favours the most similar seeds: a seed's weight is "
-        "exp((cosine - best cosine) / temperature).",
-    )
-    walk_keyword_seeds: int = Field(2, ge=0, le=100, description="Best keyword hits that also start the walk.")
-    walk_keyword_weight: float = Field(
-        0.5,
-        ge=0,
-        le=10,
-        description="Seed weight of the best keyword hit (the n-th gets this / n; the best vector hit has weight 1).",
-    )
-    walk_damping: float = Field(
-        0.7,
-        ge=0,
-        lt=1,
-        description="Share of the walk's mass that follows shared entities "
-        "at each step (the rest returns to the seeds).",
-    )
-    walk_hub_limit: int = Field(
-        200, ge=2, le=10_000, description="Entities mentioned by more passages than this are left out of the walk."
     )
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted.")
 

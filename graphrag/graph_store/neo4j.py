@@ -102,6 +102,10 @@ _REL_RETURN = """{id: x.id, source: startNode(x).id, target: endNode(x).id, type
                   x.support_prov[0]}"""
 
 
+# Rows per UNWIND statement in batched writes.
+_ROWS_PER_STATEMENT = 1000
+
+
 class _TenantTransaction:
     """A transaction whose every statement gets the store's tenant parameters (``$tenant``, ``$tenant_key``)."""
 
@@ -172,7 +176,7 @@ class Neo4jGraphStore:
             driver.verify_connectivity()
         except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.AuthError, OSError, ValueError) as exc:
             raise StoreUnavailableError(f"cannot reach Neo4j at {settings.neo4j_uri}: {exc}") from exc
-        store = cls(driver, settings.neo4j_database, settings.neo4j_batch_size, settings.tenant)
+        store = cls(driver, settings.neo4j_database, _ROWS_PER_STATEMENT, settings.tenant)
         for statement in _SCHEMA:
             store._run(statement)
         store._tag_untenanted()

@@ -14,6 +14,10 @@ from graphrag.offline import cpu_bf16_is_faster, load_sentence_transformer
 __all__ = ["Embedder", "SentenceTransformerEmbedder"]
 
 
+# Texts per embedding forward pass (sorted by length first): small batches pad less.
+_TEXTS_PER_PASS = 32
+
+
 @runtime_checkable
 class Embedder(Protocol):
     """Maps texts to L2-normalised float32 vectors of a fixed dimension."""
@@ -63,7 +67,7 @@ class SentenceTransformerEmbedder:
         return cls(
             model,
             name=f"{name}@{settings.embedder_max_seq_length}",
-            batch_size=settings.embedder_batch_size,
+            batch_size=_TEXTS_PER_PASS,
             bf16=bf16,
             query_threads=settings.query_torch_threads,
         )

@@ -30,6 +30,23 @@ _FUSION_WEIGHTS = {"chains": 2.0, "paths": 2.0, "vector": 1.0, "keyword": 1.0, "
 _NEIGHBOR_LIMIT = 1500
 
 
+# Tuned on the multi-hop dev halves (docs/benchmarks.md, Retrieval); fixed here rather than settings: they tune the
+# method, and no deployment has a reason to move them.
+# Linking: the least fuzzy score (0-100) and embedding cosine that link a question's words to an entity.
+FUZZY_LINK_THRESHOLD = 88.0
+EMBEDDING_LINK_THRESHOLD = 0.80
+# The passage walk: the best vector hits seed it, a seed weighing exp((cosine - best cosine) / temperature); the
+# best keyword hits join (the n-th weighing KEYWORD_WEIGHT / n: an exact rare word is what BM25 finds and cosine
+# blurs); DAMPING of the mass follows shared entities at each step, the rest returns to the seeds; entities in more
+# than HUB_LIMIT passages are left out.
+WALK_SEEDS = 10
+WALK_TEMPERATURE = 0.05
+WALK_KEYWORD_SEEDS = 2
+WALK_KEYWORD_WEIGHT = 0.5
+WALK_DAMPING = 0.7
+WALK_HUB_LIMIT = 200
+
+
 @dataclass(frozen=True, slots=True)
 class Retrieval:
     """Everything retrieved for one question: the plan, ranked evidence, answer chains and connecting paths."""
@@ -58,7 +75,7 @@ class Planner:
         self.entity_index = entity_index
         self._linker: EntityLinker | None = None
         self._titles: TitleIndex | None = None
-        self._walk = PassageWalk(settings.walk_damping, hub_limit=settings.walk_hub_limit)
+        self._walk = PassageWalk(WALK_DAMPING, hub_limit=WALK_HUB_LIMIT)
         self._linker_version: object = None
         # Independent store reads (keyword search, connecting paths, ...) run here beside the planner's own work.
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="graphrag-reads")
@@ -76,7 +93,7 @@ class Planner:
         version = version_at_start()
         if self._linker is None or version != self._linker_version:
             self._linker = EntityLinker(self.store.entity_names())
-            self._titles = TitleIndex(self.store.document_heads()) if self.settings.walk_seeds else None
+            self._titles = TitleIndex(self.store.document_heads())
             self._linker_version = version
         return self._linker
 
@@ -115,16 +132,14 @@ class Planner:
         query_vector = self.embedder.embed([question], query=True)
         keyword_search = submit(self.store.keyword_search, question, pool)
         vector_hits = self.chunk_index.search(query_vector, pool)[0]
-        top_chunk_entities = submit(
-            self.store.entities_in_chunks, [h.id for h in vector_hits[: max(5, self.settings.walk_seeds)]]
-        )
+        top_chunk_entities = submit(self.store.entities_in_chunks, [h.id for h in vector_hits[: max(5, WALK_SEEDS)]])
         lap("embed")
         links = self._get_linker(version_at_start).link(
             info,
             self.store,
-            self.settings.fuzzy_link_threshold,
+            FUZZY_LINK_THRESHOLD,
             self._embedding_candidates,
-            self.settings.embedding_link_threshold,
+            EMBEDDING_LINK_THRESHOLD,
         )
         linked_ids = [s.link.entity.id for s in links]
         lap("link")
@@ -267,14 +282,13 @@ class Planner:
     ) -> list[tuple[str, float]]:
         """Passages ranked by the passage-entity walk (passage_walk.py), seeded by the best vector hits and by the
         documents whose titles the question names."""
-        count = self.settings.walk_seeds
-        if not count or not vector_hits:
+        if not vector_hits:
             return []
         best = vector_hits[0].score
-        seeds = {h.id: math.exp((h.score - best) / self.settings.walk_temperature) for h in vector_hits[:count]}
+        seeds = {h.id: math.exp((h.score - best) / WALK_TEMPERATURE) for h in vector_hits[:WALK_SEEDS]}
         # The best keyword hits join them: an exact rare word ("Faversham") is what BM25 finds and cosine blurs.
-        for rank, hit in enumerate(keyword_hits[: self.settings.walk_keyword_seeds]):
-            seeds[hit.id] = seeds.get(hit.id, 0.0) + self.settings.walk_keyword_weight / (rank + 1)
+        for rank, hit in enumerate(keyword_hits[:WALK_KEYWORD_SEEDS]):
+            seeds[hit.id] = seeds.get(hit.id, 0.0) + WALK_KEYWORD_WEIGHT / (rank + 1)
         if self._titles is not None:
             # A one-word title counts only as a name: capitalised, not the question's first word, not a stopword.
             words = info.words
