@@ -212,13 +212,19 @@ def _serve(settings: Settings, engine=None) -> None:
     from server.observability import configure_logging
     from server.tenancy import is_loopback
 
-    mode = startup_mode(settings)
-    if mode.startswith("open") and not is_loopback(settings.host):
-        raise ConfigError(
-            f"refusing to serve on {settings.host} without API keys: open mode is for 127.0.0.1 only; "
-            "create a key first ('graphrag keys create --tenant NAME')"
-        )
-    sock = listening_socket(settings.host, settings.port)  # bound before anything says "serving"
+    try:
+        mode = startup_mode(settings)
+        if mode.startswith("open") and not is_loopback(settings.host):
+            raise ConfigError(
+                f"refusing to serve on {settings.host} without API keys: open mode is for 127.0.0.1 only; "
+                "create a key first ('graphrag keys create --tenant NAME')"
+            )
+        sock = listening_socket(settings.host, settings.port)  # bound before anything says "serving"
+    except BaseException:
+        if engine is not None:  # the demo's engine: nothing will serve it, so save and close it here
+            engine.close()
+        raise
+    handed_over = False
     try:
         # Open the engine here, not in the app's lifespan, so an unreachable store is one clear error line.
         if engine is None:
@@ -233,9 +239,12 @@ def _serve(settings: Settings, engine=None) -> None:
             lifespan="on",
         )
         typer.echo(f"serving on http://{settings.host}:{sock.getsockname()[1]}  (OpenAPI: /schema, health: /v1/health)")
+        handed_over = True  # from here the app's shutdown closes the engine
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+        if not handed_over and engine is not None:
+            engine.close()
 
 
 @app.command()

@@ -221,23 +221,25 @@ class Indexer:
         budget = step_chunks * self.settings.chunk_size
         done = 0
         group: list[Document] = []
+        group_chars = 0
         for doc in documents:
             if len(doc.text) > budget:
                 if group:
                     self.index_documents(group, report)
                     done += len(group)
-                    group = []
+                    group, group_chars = [], 0
                     yield done
                 yield from (done for _ in self._large_document_steps(doc, report, step_chunks))
                 done += 1
                 yield done
                 continue
-            if group and sum(len(d.text) for d in group) + len(doc.text) > budget:
+            if group and group_chars + len(doc.text) > budget:
                 self.index_documents(group, report)
                 done += len(group)
-                group = []
+                group, group_chars = [], 0
                 yield done
             group.append(doc)
+            group_chars += len(doc.text)
         if group:
             self.index_documents(group, report)
             done += len(group)
@@ -282,7 +284,8 @@ class Indexer:
         report.chunks += len(chunks)
         self.chunk_index.remove(removed_chunks)
         self.entity_index.remove(removed_entities)
-        missing = [e for e in extraction.entities if e.id not in self.entity_index.ids()]
+        indexed = self.entity_index.ids()  # one set, not one per entity
+        missing = [e for e in extraction.entities if e.id not in indexed]
         ready = [e.id for e in missing if e.id in names]
         if ready:
             self.entity_index.add(ready, np.stack([names[i] for i in ready]))
