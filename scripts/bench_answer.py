@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import cache_dir_for, load_questions, text_lines  # noqa: E402
 
 from graphrag import Engine, GraphRAGError, Settings  # noqa: E402
-from graphrag.answering.lm_reader import LMAnswerWriter  # noqa: E402
+from graphrag.answering.evidence import READER_TOKENS  # noqa: E402
+from graphrag.answering.lm_reader import EVIDENCE_TOKENS, LMAnswerWriter  # noqa: E402
 from graphrag.answering.writers import BASE_ADAPTER  # noqa: E402
 from graphrag.errors import ModelOutputError  # noqa: E402
 from graphrag.training.qa_metrics import exact_match, token_f1  # noqa: E402
@@ -137,19 +138,11 @@ def main() -> int:
                 "answer_model": model.resolved.name if model else None,
                 "model_load_s": model_load_s,
                 "dtype": str(model.model.dtype) if model else None,
-                # embedder_precision=auto times bf16 against fp32 at load: a busy machine can flip it, and
+                # precision=auto times bf16 against fp32 at load: a busy machine can flip it, and
                 # the retrieved evidence with it
                 "embedder_bf16": getattr(engine.embedder, "bf16", None),
-                "evidence_tokens": settings.answer_evidence_tokens,
-                "reader_tokens": settings.answer_reader_tokens,
-                "reply_vocabulary": settings.answer_reply_vocabulary,
-                "constrained_decoding": settings.answer_constrained_decoding,
-                "copy_spans": settings.answer_copy_spans and settings.answer_constrained_decoding,
-                "question_form": (
-                    settings.answer_question_form
-                    and settings.answer_copy_spans
-                    and settings.answer_constrained_decoding
-                ),
+                "evidence_tokens": EVIDENCE_TOKENS,
+                "reader_tokens": READER_TOKENS,
                 "lm_outcomes": engine.writers.stats.as_dict(),
                 "cpu_count": os.cpu_count(),
             }

@@ -181,7 +181,7 @@ def _measure(args, wanted: list[str]) -> dict:
     """Precision, recall and F1 per extractor for the parsed arguments (raises on bad input)."""
     relation_names = load_relation_names(args.relations or args.data.parent / "rel_info.json")
     documents = _documents(args.data, args.documents)
-    settings = Settings.load(**({"extractor_adapter": args.adapter} if args.adapter else {}))
+    settings = Settings.load()
     from graphrag.extraction.spacy_rules import SpacyRuleExtractor
 
     spacy = SpacyRuleExtractor.load(settings.spacy_model)
@@ -199,7 +199,7 @@ def _measure(args, wanted: list[str]) -> dict:
         else:
             from graphrag.answering.writers import AnswerWriters
 
-            lora = AnswerWriters(settings).lora_extractor(spacy)
+            lora = AnswerWriters(settings).lora_extractor(spacy, args.adapter)
             scores = _run(
                 lora,
                 documents,

@@ -16,14 +16,12 @@ is one pass over the whole prompt; decode_ms_per_token is (generation - prefill_
 decoding's cost less what the reused start saved.
 
 --draft-tokens 0,10 times prompt-lookup decoding against one token a pass, the runs interleaved;
---reply-vocabulary evidence,any times a reply restricted to its prompt's words against the whole vocabulary (the
-answer_reply_vocabulary setting; with two values each decoding key is "<draft tokens>/<vocabulary>"). same_reply
-says every setting wrote the same reply, same_replies for how many of the prompts ("48/50"). With --select the
-evidence first goes through the product's sentence selection (the answer_reader_tokens setting): each budget then
-also reports "select_ms", and each decoding setting "answer_ms_p50" / "answer_ms_p95" (selection plus generation:
-what the answer writer spends on that much evidence). merged_adapters is the answer_merged_adapters setting
-(GRAPHRAG_ANSWER_MERGED_ADAPTERS=0 serves the adapter through peft's separate LoRA products instead of merged
-weights).
+--reply-vocabulary evidence,any times a reply restricted to its prompt's words (the product's way) against the whole
+vocabulary (with two values each decoding key is "<draft tokens>/<vocabulary>"). same_reply says every variant
+wrote the same reply, same_replies for how many of the prompts ("48/50"). With --select the evidence first goes
+through the product's sentence selection (READER_TOKENS): each budget then also reports "select_ms", and each
+decoding variant "answer_ms_p50" / "answer_ms_p95" (selection plus generation: what the answer writer spends on
+that much evidence). merged_adapters is how many adapters the product serves from merged weights.
 
 Example (2 CPU cores):
   python scripts/bench_lm_latency.py --corpus ../shared/data/multihop/corpus.jsonl --evidence-tokens 250,500,1000,1500
@@ -48,8 +46,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import load_questions, run_reporting, text_lines  # noqa: E402
 
 from graphrag import Settings  # noqa: E402
-from graphrag.answering.evidence import SelectableText  # noqa: E402
+from graphrag.answering.evidence import READER_TOKENS, SelectableText  # noqa: E402
+from graphrag.answering.lm_reader import MAX_NEW_TOKENS  # noqa: E402
 from graphrag.answering.prompt import ANSWER_SYSTEM, EvidenceItem, reply_vocabulary, user_message  # noqa: E402
+from graphrag.answering.writers import DRAFT_TOKENS, MERGED_ADAPTERS  # noqa: E402
 
 QUESTION = "Which country is the birthplace of the person these passages are about?"
 
@@ -96,8 +96,6 @@ def _writers(settings, select: bool):
 
     if not select:
         return AnswerWriters(settings)
-    if not settings.answer_reader_tokens:
-        raise ValueError("--select needs answer_reader_tokens > 0 (GRAPHRAG_ANSWER_READER_TOKENS)")
     return AnswerWriters(settings, embedder=SentenceTransformerEmbedder.from_settings(settings))
 
 
@@ -147,11 +145,11 @@ def _measure(args) -> dict:
         questions += load_questions(path, "supporting_titles")[: args.limit]
     passages = _passages(args.corpus, limit=None if questions else 400)
     settings = Settings.load()
-    drafts = _int_list(args.draft_tokens, "--draft-tokens", 0) if args.draft_tokens else [settings.answer_draft_tokens]
+    drafts = _int_list(args.draft_tokens, "--draft-tokens", 0) if args.draft_tokens else [DRAFT_TOKENS]
     vocabularies = (
         [v.strip() for v in args.reply_vocabulary.split(",") if v.strip()]
         if args.reply_vocabulary
-        else [settings.answer_reply_vocabulary]
+        else ["evidence"]
     )
     if not vocabularies or set(vocabularies) - {"evidence", "any"} or len(set(vocabularies)) < len(vocabularies):
         raise ValueError(
@@ -178,12 +176,12 @@ def _measure(args) -> dict:
         if m is not None
     }
     weights = sum(p.numel() for p in model.model.parameters()) - sum(tables.values())
-    max_new = args.max_new_tokens or settings.answer_max_new_tokens
+    max_new = args.max_new_tokens or MAX_NEW_TOKENS
     model.generate(
         model.chat_prompt(ANSWER_SYSTEM, user_message(QUESTION, passages[:1])), 4, adapter=args.adapter
     )  # warm-up: first-call allocations are not part of any budget
     selector = writers.evidence_selector() if args.select else None
-    writer_decoding = writers.reply_decoding()  # the answer writer's grammar and copying, as the settings say
+    writer_decoding = writers.reply_decoding()  # the answer writer's grammar and copying
     results = {}
     for budget in budgets:
         if questions:  # each question once, with its own gold passages among distractors
@@ -231,12 +229,12 @@ def _measure(args) -> dict:
         figures["same_reply"] = all(same)  # drafting must not change what greedy decoding writes
         figures["same_replies"] = f"{sum(same)}/{len(same)}"
         figures["decoding"] = {name: _decoding(measured, bool(selector)) for name, measured in runs.items()}
-    model.draft_tokens = settings.answer_draft_tokens
+    model.draft_tokens = DRAFT_TOKENS
     return {
         "model": model.resolved.name,
         "dtype": str(model.model.dtype).replace("torch.", ""),
         "adapter": args.adapter,
-        "merged_adapters": settings.answer_merged_adapters,
+        "merged_adapters": MERGED_ADAPTERS,
         "torch_threads": torch.get_num_threads(),
         "load_s": load_s,
         "matmul_parameters": weights,
@@ -244,7 +242,7 @@ def _measure(args) -> dict:
         "reply_vocabulary": vocabularies,
         "constrained_decoding": writer_decoding.grammar is not None,
         "copy_spans": writer_decoding.describe()["copy_spans"],
-        "reader_tokens": settings.answer_reader_tokens if selector else None,
+        "reader_tokens": READER_TOKENS if selector else None,
         "budgets": results,
     }
 
@@ -282,22 +280,21 @@ def main() -> int:
         "passages among corpus distractors, instead of the synthetic question",
     )
     parser.add_argument("--limit", type=int, help="first N questions of each --questions file")
-    parser.add_argument("--max-new-tokens", type=int, help="default: the answer_max_new_tokens setting")
+    parser.add_argument("--max-new-tokens", type=int, help="default: the answer writer's MAX_NEW_TOKENS")
     parser.add_argument(
         "--select",
         action="store_true",
-        help="cut the evidence to its best sentences first (the answer_reader_tokens setting)",
+        help="cut the evidence to its best sentences first (READER_TOKENS)",
     )
     parser.add_argument(
         "--draft-tokens",
         help="comma-separated prompt-lookup draft lengths to compare, e.g. 0,10 "
-        "(default: the answer_draft_tokens setting)",
+        "(default: the answer writer's DRAFT_TOKENS)",
     )
     parser.add_argument(
         "--reply-vocabulary",
         help="comma-separated: evidence (the reply may use its prompt's words "
-        "only), any (the whole vocabulary); default: the "
-        "answer_reply_vocabulary setting",
+        "only, the product's way), any (the whole vocabulary); default: evidence",
     )
     parser.add_argument("--out", type=Path, help="also write the JSON summary here")
     args = parser.parse_args()

@@ -4,7 +4,7 @@ Indexes the corpus through the product's own pipeline (reusing a cached index wh
 unchanged), then retrieves for every question with each method:
   bm25    the store's keyword search (SQLite FTS5 BM25, or Neo4j full-text)
   dense   the chunk vector index with the packaged embedder (exact cosine)
-  hybrid  reciprocal rank fusion (k=60) of the two, over the top ``candidate_pool`` of each
+  hybrid  reciprocal rank fusion (k=60) of the two, over the top CANDIDATE_POOL of each
   graph   the product's planner, exactly as served by POST /v1/query (retrieval only)
 Recall@k is the share of a question's ``supporting_titles`` among the titles of its top-k distinct passages.
 Writes {"sets": {"<questions file stem>": {"<method>": {"recall@2", "recall@5", "p50_ms", "p95_ms"}}}} to --out
@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import cache_dir_for, load_questions  # noqa: E402
 
 from graphrag import Engine, GraphRAGError, Settings  # noqa: E402
+from graphrag.retrieval import CANDIDATE_POOL  # noqa: E402
 from graphrag.retrieval.fusion import reciprocal_rank_fusion  # noqa: E402
 
 METHODS = ("bm25", "dense", "hybrid", "graph")
@@ -53,7 +54,7 @@ class Retrievers:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.pool = engine.settings.candidate_pool
+        self.pool = CANDIDATE_POOL
 
     def _titles(self, chunk_ids: list[str]) -> list[str]:
         chunks = self.engine.store.get_chunks(chunk_ids)

@@ -71,7 +71,7 @@ def main() -> int:
         validation, calibration = heldout_question_sets(
             validation_docs, relation_names, args.validation_examples, args.calibration_examples, args.seed
         )
-        # The product's own loading: answer_device / answer_dtype settings, base-model checksum checked.
+        # The product's own loading: answer_device / precision settings, base-model checksum checked.
         writers = AnswerWriters(settings)
         lm = writers.pick(args.adapter).model
         decoding = writers.reply_decoding()  # decode as the answer writer does (its grammar tokens, built once)

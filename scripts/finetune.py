@@ -29,6 +29,7 @@ from bench_common import run_reporting  # noqa: E402
 
 from graphrag import Settings
 from graphrag.answering.decoding.reply import ReplyDecoding
+from graphrag.answering.writers import DRAFT_TOKENS
 from graphrag.lm.adapters import AdapterManifest, AdapterRegistry, check_name
 from graphrag.lm.model import LanguageModel
 from graphrag.training.calibration import calibrate
@@ -163,10 +164,10 @@ def _train(args, started: float) -> dict:
         device,
         args.dtype,
         settings.torch_threads,
-        settings.answer_draft_tokens,
+        DRAFT_TOKENS,
     )
     heldout_text = [" ".join(d.sentences) for d in validation_docs[:40]]
-    decoding = ReplyDecoding.from_settings(settings, lm.tokenizer)  # validate as the answer writer will decode
+    decoding = ReplyDecoding.for_tokenizer(lm.tokenizer)  # validate as the answer writer will decode
     progress = True  # a live bar on a terminal, an update every 30 s in a log
     summary: dict = {
         "name": name,

@@ -51,13 +51,12 @@ def test_select_cuts_the_prompt_to_the_reader_budget(tmp_path):
         "4",
         "--select",
         cwd=tmp_path,
-        GRAPHRAG_ANSWER_READER_TOKENS="200",
     )
     assert code == 0, out
     budget = out["budgets"]["1000"]
-    assert out["reader_tokens"] == 200 and budget["select_ms"] > 0
-    assert 200 < budget["prompt_tokens"] < 400  # system prompt, labels and question on top of 200 evidence tokens
-    decoding = budget["decoding"]["10"]  # the answer_draft_tokens setting's default
+    assert out["reader_tokens"] == 500 and budget["select_ms"] > 0
+    assert 500 < budget["prompt_tokens"] < 700  # system prompt, labels and question on top of 500 evidence tokens
+    decoding = budget["decoding"]["10"]  # the answer writer's DRAFT_TOKENS
     assert out["draft_tokens"] == [10] and decoding["answer_ms_p50"] >= decoding["generate_ms_p50"] > 0
     code, plain = _run(
         "--corpus", str(corpus), "--evidence-tokens", "1000", "--repeats", "1", "--max-new-tokens", "4", cwd=tmp_path
@@ -129,13 +128,11 @@ def test_real_questions_are_each_asked_once_per_budget(tmp_path):
         assert figures["questions"] == 3 and figures["decoding"]["10"]["new_tokens"] > 0
     # each budget is filled: the gold passages (about 110 tokens each) cut at 150, distractors added up to 400
     assert out["budgets"]["150"]["prompt_tokens"] + 200 < out["budgets"]["400"]["prompt_tokens"]
-    assert out["merged_adapters"] == 2  # the answer_merged_adapters setting's default
+    assert out["merged_adapters"] == 2  # the answer writer's MERGED_ADAPTERS
 
 
 def test_bad_arguments_are_clear_errors(tmp_path):
     corpus = _corpus(tmp_path / "corpus.jsonl")
-    code, out = _run("--corpus", str(corpus), "--select", cwd=tmp_path, GRAPHRAG_ANSWER_READER_TOKENS="0")
-    assert code == 2 and "answer_reader_tokens" in out["error"]
     code, out = _run("--corpus", str(corpus), "--evidence-tokens", "ten", cwd=tmp_path)
     assert code == 2 and "--evidence-tokens" in out["error"]
     code, out = _run("--corpus", str(corpus), "--draft-tokens", "0,-3", cwd=tmp_path)

@@ -29,9 +29,10 @@ def test_bad_settings_are_config_errors(tmp_path, monkeypatch):
         Settings.load(chunk_size=200, chunk_overlap=500)
     with pytest.raises(ConfigError, match="top_kk"):
         Settings.load(top_kk=3)
-    with pytest.raises(ConfigError, match="answer_reader_tokens must be 0"):
-        Settings.load(answer_reader_tokens=10)
-    assert Settings.load(answer_reader_tokens=0).answer_reader_tokens == 0
+    with pytest.raises(ConfigError, match="top_k must not exceed top_k_limit"):
+        Settings.load(top_k=20, top_k_limit=10)
+    with pytest.raises(ConfigError, match="answer_reply_vocabulary"):  # a deleted setting is refused, not ignored
+        Settings.load(answer_reply_vocabulary="any")
     broken = tmp_path / "broken.toml"
     broken.write_text("top_k = = 3", encoding="utf-8")
     with pytest.raises(ConfigError, match="broken.toml"):

@@ -520,9 +520,8 @@ def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
     assert answer.abstained and answer.text == "I don't know." and nothing.model.prompts == []
 
 
-def test_lm_writer_reads_as_many_graph_paths_as_the_setting_says(demo_engine):
-    """answer_graph_paths caps the paths of each kind the model reads after the passages; 0 leaves passages only,
-    and the writer built from the settings passes the setting on."""
+def test_lm_writer_reads_as_many_graph_paths_as_it_is_given(demo_engine):
+    """``path_items`` caps the paths of each kind the model reads after the passages; 0 leaves passages only."""
     from graphrag.answering.lm_reader import LMAnswerWriter
 
     retrieval = demo_engine.retrieve("Who founded the company where Victor Lindqvist worked before Ironclad Security?")
@@ -686,7 +685,7 @@ def test_merged_adapters_match_peft_and_give_the_base_weights_back_exactly(train
 
 
 def test_bf16_is_never_chosen_where_the_cpu_lacks_it(monkeypatch):
-    """answer_dtype / embedder_precision auto: without hardware bf16 the choice is fp32, with no timing run."""
+    """precision auto: without hardware bf16 the choice is fp32, with no timing run."""
     from graphrag import offline as models
 
     monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: False)

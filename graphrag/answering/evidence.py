@@ -29,7 +29,9 @@ import numpy as np
 from graphrag.extraction.lora_prompt import SENTENCE_END
 from graphrag.lm.embedding import Embedder
 
-__all__ = ["EvidenceSelector", "SelectableText"]
+__all__ = ["READER_TOKENS", "EvidenceSelector", "SelectableText"]
+
+READER_TOKENS = 500  # the answer LM's budget: its prefill time grows with every token read
 
 LEAD_BONUS = 0.1  # added to a passage's first sentence (its subject)
 RANK_PENALTY = 0.01  # taken off per place in retrieval's order
@@ -53,7 +55,7 @@ class EvidenceSelector:
         self,
         embedder: Embedder,
         count_tokens: Callable[[Sequence[str]], list[int]],
-        budget: int,
+        budget: int = READER_TOKENS,
         vectors_kept: int = SENTENCE_VECTORS_KEPT,
     ) -> None:
         self.embedder = embedder

@@ -22,8 +22,14 @@ from graphrag.lm.model import LanguageModel
 from graphrag.retrieval.planner import Retrieval
 from graphrag.types import Answer, Citation, Evidence, Path
 
-__all__ = ["LMAnswerWriter", "WriterStats"]
+__all__ = ["EVIDENCE_TOKENS", "GRAPH_PATHS", "MAX_NEW_TOKENS", "LMAnswerWriter", "WriterStats"]
 
+
+# The longest reply, in tokens; the evidence offered before sentence selection, in tokens; the graph paths of each
+# kind (connections between the question's entities, chains through them) read after the passages.
+MAX_NEW_TOKENS = 48
+EVIDENCE_TOKENS = 1500
+GRAPH_PATHS = 3
 
 # A frozen value, so one instance can be every writer's default.
 _NO_DECODING_RULES = ReplyDecoding()
@@ -69,13 +75,13 @@ class LMAnswerWriter:
         model: LanguageModel,
         fallback: ExtractiveAnswerWriter | None,
         adapter: str | None = None,
-        max_new_tokens: int = 48,
-        evidence_tokens: int = 1500,
+        max_new_tokens: int = MAX_NEW_TOKENS,
+        evidence_tokens: int = EVIDENCE_TOKENS,
         stats: WriterStats | None = None,
         abstain_bias: float = 0.0,
         selector: EvidenceSelector | None = None,
         decoding: ReplyDecoding = _NO_DECODING_RULES,
-        path_items: int = 3,
+        path_items: int = GRAPH_PATHS,
     ) -> None:
         self.model = model
         self.fallback = fallback
@@ -88,7 +94,7 @@ class LMAnswerWriter:
         )
         self.selector = selector
         self.decoding = decoding
-        self.path_items = path_items  # graph paths of each kind read after the passages (answer_graph_paths)
+        self.path_items = path_items  # graph paths of each kind read after the passages
 
     def without_fallback(self) -> LMAnswerWriter:
         """The same writer with no extractive fallback: a malformed reply raises (benchmarks score it as wrong)."""

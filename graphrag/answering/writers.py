@@ -18,14 +18,19 @@ from graphrag.lm.adapters import AdapterManifest, AdapterRegistry
 from graphrag.lm.embedding import Embedder
 from graphrag.lm.model import LanguageModel
 
-__all__ = ["BASE_ADAPTER", "AnswerWriters"]
+__all__ = ["BASE_ADAPTER", "DRAFT_TOKENS", "MERGED_ADAPTERS", "AnswerWriters"]
 
 BASE_ADAPTER = "none"  # an ``adapter`` value that asks for the base model without any adapter
+# Drafted decoding (graphrag/lm/greedy.py): up to this many reply tokens are drafted and checked in one forward pass.
+DRAFT_TOKENS = 10
+# Saved adapters served from merged weights, the most recently used kept (graphrag/lm/merging.py): an adapted layer
+# then costs what a base one does, for a copy of each adapted matrix per kept adapter (Qwen 0.5B: 30 MB a layer).
+MERGED_ADAPTERS = 2
 
 
 class AnswerWriters:
     """The writers one Engine uses; ``pick`` is thread-safe. With an ``embedder`` the LM writers read only the
-    evidence sentences most relevant to the question (the ``answer_reader_tokens`` setting)."""
+    evidence sentences most relevant to the question (graphrag/answering/evidence.py)."""
 
     def __init__(
         self, settings: Settings, extractive: AnswerWriter | None = None, embedder: Embedder | None = None
@@ -53,10 +58,10 @@ class AnswerWriters:
                     self.settings.answer_model,
                     self.settings.lm_cache_dir,
                     device,
-                    self.settings.answer_dtype,
+                    self.settings.precision,
                     self.settings.torch_threads,
-                    self.settings.answer_draft_tokens,
-                    self.settings.answer_merged_adapters,
+                    DRAFT_TOKENS,
+                    MERGED_ADAPTERS,
                 )
             return self._model
 
@@ -78,16 +83,16 @@ class AnswerWriters:
             model.add_adapter(adapter, self.registry.path(adapter))
         return model, manifest
 
-    def lora_extractor(self, spacy):
-        """The LoRA relation extractor on this LM: the ``extractor_adapter`` setting, else the active extractor
-        adapter; ModelError when there is neither."""
+    def lora_extractor(self, spacy, adapter: str | None = None):
+        """The LoRA relation extractor on this LM with ``adapter``, else the active extractor adapter; ModelError
+        when there is neither."""
         from graphrag.extraction.lora_extractor import LoraRelationExtractor
 
-        adapter = self.settings.extractor_adapter or self.registry.active("extractor")
+        adapter = adapter or self.registry.active("extractor")
         if not adapter:
             raise ModelError(
                 "extractor=lora needs an extractor adapter: train one with scripts/finetune.py --task "
-                "extract, then `graphrag adapters activate NAME` (or set GRAPHRAG_EXTRACTOR_ADAPTER)"
+                "extract, then `graphrag adapters activate NAME`"
             )
         model, _ = self._with_adapter(adapter, "extractor")
         return LoraRelationExtractor(spacy, model, adapter)
@@ -102,35 +107,30 @@ class AnswerWriters:
             model,
             self.extractive,
             adapter,
-            self.settings.answer_max_new_tokens,
-            self.settings.answer_evidence_tokens,
-            self.stats,
-            bias,
-            self.evidence_selector(),
-            self.reply_decoding(),
-            self.settings.answer_graph_paths,
+            stats=self.stats,
+            abstain_bias=bias,
+            selector=self.evidence_selector(),
+            decoding=self.reply_decoding(),
         )
 
     def evidence_selector(self) -> EvidenceSelector | None:
-        """The sentence selection every LM writer shares (None without an embedder or with answer_reader_tokens
-        0), built on first use: one, so that its kept sentence vectors serve the next question too (a selector
-        made per question kept nothing)."""
-        reader_tokens = self.settings.answer_reader_tokens
-        if self.embedder is None or not reader_tokens:
+        """The sentence selection every LM writer shares (None without an embedder), built on first use: one, so
+        that its kept sentence vectors serve the next question too."""
+        if self.embedder is None:
             return None
         model = self.language_model()
         with self._lock:
             if self._selector is None:
-                self._selector = EvidenceSelector(self.embedder, model.token_counts, reader_tokens)
+                self._selector = EvidenceSelector(self.embedder, model.token_counts)
             return self._selector
 
     def reply_decoding(self) -> ReplyDecoding:
-        """How the answer LM decodes, as the settings say (built on first use: the reply grammar reads the
-        tokenizer's token texts, about a second for Qwen)."""
+        """How the answer LM decodes (built on first use: the reply grammar reads the tokenizer's token texts, about
+        a second for Qwen)."""
         model = self.language_model()
         with self._lock:
             if self._reply_decoding is None:
-                self._reply_decoding = ReplyDecoding.from_settings(self.settings, model.tokenizer)
+                self._reply_decoding = ReplyDecoding.for_tokenizer(model.tokenizer)
             return self._reply_decoding
 
     def pick(self, adapter: str | None = None) -> AnswerWriter:

@@ -65,7 +65,7 @@ def models_install(
         from graphrag.offline import cpu_bf16_is_faster
 
         cache_dir = ctx.obj.settings().lm_cache_dir
-        dtype = "bf16" if cpu_bf16_is_faster() else "fp32"  # the copy answer_dtype=auto loads on this machine
+        dtype = "bf16" if cpu_bf16_is_faster() else "fp32"  # the copy precision=auto loads on this machine
         for package in packages:
             typer.echo(f"{package.key}: {converted_checkpoint(package, cache_dir, dtype)}")
 

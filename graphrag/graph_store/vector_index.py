@@ -64,9 +64,8 @@ class FaissIndex:
         self.dim = dim
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self._by_int: dict[int, str] = {}
-        # OpenMP threads per search (0: the runtime's default); on small and mid-size indexes starting threads costs
-        # more than the search itself. Set by the engine from the faiss_threads setting.
-        self.search_threads = 0
+        # OpenMP threads per search: on small and mid-size indexes starting threads costs more than the search itself.
+        self.search_threads = 1
         self._dirty = False
         self._journal = None  # the open journal file, appended to by add and remove
         self._journal_valid: int | None = None  # where a torn tail starts, cut off before the next append

@@ -425,9 +425,8 @@ class Indexer:
         self.save_if_due()
 
     def _chunk_texts(self, chunks: list[Chunk], titles: dict[str, str]) -> list[str]:
-        """What is embedded for each chunk: its text, after its document's title when ``embed_titles`` is on."""
-        if not self.settings.embed_titles:
-            return [c.text for c in chunks]
+        """What is embedded for each chunk: its text after its document's title (the title says what a passage is
+        about when its text only says "he" or "the film")."""
         return [f"{titles[c.document_id]}. {c.text}" if titles.get(c.document_id) else c.text for c in chunks]
 
     def _sync_vectors(self, removed_chunks, removed_entities, entities) -> None:

@@ -35,19 +35,20 @@ class Embedder(Protocol):
 
 
 _SHORT_TEXT_CHARS = 64  # about 16 word pieces
-_SMALL_BATCH = 16  # texts: up to this many are embedded on query_torch_threads
+_SMALL_BATCH = 16  # texts: up to this many are embedded on _SMALL_BATCH_THREADS
+# One thread avoids stalls when another process (Neo4j) shares the cores; a one-sentence batch gains nothing from more.
+_SMALL_BATCH_THREADS = 1
 
 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on CPU (default: the packaged all-MiniLM-L6-v2)."""
 
-    def __init__(self, model, name: str, batch_size: int, bf16: bool = False, query_threads: int = 0) -> None:
+    def __init__(self, model, name: str, batch_size: int, bf16: bool = False) -> None:
         self._model = model
         self._model.eval()  # once: _encode_one relies on it (encode sets it on every call)
         import torch
 
         self._threads = torch.get_num_threads()
-        self.query_threads = query_threads
         self.bf16 = bf16
         self.name = name
         dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
@@ -61,7 +62,7 @@ class SentenceTransformerEmbedder:
             settings.embedder_model, settings.embedder_max_seq_length, settings.torch_threads
         )
         name = settings.embedder_model or "all-MiniLM-L6-v2"
-        precision = settings.embedder_precision
+        precision = settings.precision
         bf16 = precision == "bf16" or (precision == "auto" and cpu_bf16_is_faster())
         # bf16 output agrees with fp32 to a cosine of about 0.99998 on this model, so one index serves both.
         return cls(
@@ -69,7 +70,6 @@ class SentenceTransformerEmbedder:
             name=f"{name}@{settings.embedder_max_seq_length}",
             batch_size=_TEXTS_PER_PASS,
             bf16=bf16,
-            query_threads=settings.query_torch_threads,
         )
 
     def embed(self, texts: Sequence[str], query: bool = False) -> np.ndarray:
@@ -82,7 +82,7 @@ class SentenceTransformerEmbedder:
         # another process or thread for a moment stalls the whole forward pass (p95 of question embedding went from
         # about 20 ms to 250 ms beside Neo4j; small ingests in a busy server cost 3x their idle time).
         small = query or len(texts) <= _SMALL_BATCH
-        threads = self.query_threads if small and self.query_threads else 0
+        threads = _SMALL_BATCH_THREADS if small else 0
         if threads:
             torch.set_num_threads(threads)
         try:

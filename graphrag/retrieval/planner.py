@@ -24,7 +24,7 @@ from graphrag.retrieval.question import STOPWORDS, QuestionInfo, analyze_questio
 from graphrag.retrieval.traversal import Chain, ChainFinder, personalized_pagerank
 from graphrag.types import Community, Entity, Evidence, Path, QueryPlan, Relation
 
-__all__ = ["Planner", "Retrieval"]
+__all__ = ["CANDIDATE_POOL", "PATHS_PER_PAIR", "Planner", "Retrieval"]
 
 _FUSION_WEIGHTS = {"chains": 2.0, "paths": 2.0, "vector": 1.0, "keyword": 1.0, "pagerank": 0.5}
 _NEIGHBOR_LIMIT = 1500
@@ -32,6 +32,9 @@ _NEIGHBOR_LIMIT = 1500
 
 # Tuned on the multi-hop dev halves (docs/benchmarks.md, Retrieval); fixed here rather than settings: they tune the
 # method, and no deployment has a reason to move them.
+# Vector and keyword hits each gathered before fusion; shortest paths kept between each pair of linked entities.
+CANDIDATE_POOL = 30
+PATHS_PER_PAIR = 5
 # Linking: the least fuzzy score (0-100) and embedding cosine that link a question's words to an entity.
 FUZZY_LINK_THRESHOLD = 88.0
 EMBEDDING_LINK_THRESHOLD = 0.80
@@ -127,7 +130,7 @@ class Planner:
         # follows them (a remote store works while this thread does); each is collected where it is needed.
         # They start after the question is embedded: on two cores, a read's work in the server and in the driver
         # took the core the forward pass needed and slowed it more than the read's overlap saved.
-        pool = self.settings.candidate_pool
+        pool = CANDIDATE_POOL
         info = analyze_question(question)
         query_vector = self.embedder.embed([question], query=True)
         keyword_search = submit(self.store.keyword_search, question, pool)
@@ -235,7 +238,7 @@ class Planner:
         neighbourhood was cut at its limit does the store search its whole graph."""
         if not pairs:
             return []
-        k = self.settings.paths_k
+        k = PATHS_PER_PAIR
         if len(relations) >= _NEIGHBOR_LIMIT:
             return [p for found in self.store.connecting_paths(pairs, max_hops, k) for p in found]
         graph = RelationGraph(relations)

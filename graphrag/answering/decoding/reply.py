@@ -1,6 +1,6 @@
 """How the answer LM decodes a reply, in one value: the answer writer, the fine-tuning evaluation, the abstention
-calibration and the latency benchmark all decode the way the settings say, so they build one ``ReplyDecoding`` from
-the settings and ask it for the vocabulary and the logits processors of each generation."""
+calibration and the latency benchmark all decode the same way, so they build one ``ReplyDecoding`` for the model's
+tokenizer and ask it for the vocabulary and the logits processors of each generation."""
 
 from __future__ import annotations
 
@@ -29,19 +29,13 @@ class ReplyDecoding:
     question_form: bool = False
 
     @classmethod
-    def from_settings(cls, settings, tokenizer) -> ReplyDecoding:
-        """As the answer_reply_vocabulary, answer_constrained_decoding, answer_copy_spans and answer_question_form
-        settings say (the grammar reads every token's text: about a second for Qwen, so build this once per model)."""
-        grammar = ReplyTokens(tokenizer) if settings.answer_constrained_decoding else None
-        return cls(
-            restrict_vocabulary=settings.answer_reply_vocabulary == "evidence",
-            grammar=grammar,
-            copy_spans=settings.answer_copy_spans,
-            question_form=settings.answer_question_form,
-        )
+    def for_tokenizer(cls, tokenizer) -> ReplyDecoding:
+        """The product's decoding: the reply vocabulary, the schema, copying and the question's form (the grammar
+        reads every token's text: about a second for Qwen, so build this once per model)."""
+        return cls(restrict_vocabulary=True, grammar=ReplyTokens(tokenizer), copy_spans=True, question_form=True)
 
     def describe(self) -> dict:
-        """The settings this decoding follows, for benchmark and calibration reports."""
+        """The rules this decoding follows, for benchmark and calibration reports."""
         return {
             "reply_vocabulary": "evidence" if self.restrict_vocabulary else "any",
             "constrained_decoding": self.grammar is not None,
