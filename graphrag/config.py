@@ -37,7 +37,6 @@ _INDEX_FIELDS = (
 )
 
 
-
 class Settings(BaseSettings):
     """Every knob of the library, server and CLI, with its default. Documented field by field in docs/settings.md."""
 

@@ -147,9 +147,7 @@ def _measure(args) -> dict:
     settings = Settings.load()
     drafts = _int_list(args.draft_tokens, "--draft-tokens", 0) if args.draft_tokens else [DRAFT_TOKENS]
     vocabularies = (
-        [v.strip() for v in args.reply_vocabulary.split(",") if v.strip()]
-        if args.reply_vocabulary
-        else ["evidence"]
+        [v.strip() for v in args.reply_vocabulary.split(",") if v.strip()] if args.reply_vocabulary else ["evidence"]
     )
     if not vocabularies or set(vocabularies) - {"evidence", "any"} or len(set(vocabularies)) < len(vocabularies):
         raise ValueError(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from graphrag.answering.evidence import EvidenceSelector, SelectableText
-from graphrag.extraction.lora_prompt import SENTENCE_END
+from graphrag.text import sentences
 
 
 def _word_counts(texts):
@@ -37,7 +37,7 @@ def test_over_the_budget_the_relevant_sentences_stay_in_their_order(real_embedde
     assert "The roof is slate." not in mill and "Its chimney fell" not in mill
     assert kept[2] is None  # the unrelated passage loses every sentence
     for passage, text in zip(PASSAGES, kept):
-        assert text is None or all(sentence in passage.text for sentence in SENTENCE_END.split(text))
+        assert text is None or all(sentence in passage.text for sentence in sentences(text))
 
 
 def test_a_sentence_comes_with_its_passage_lead(real_embedder):

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graphrag.extraction.lora_prompt import SENTENCE_END
 from graphrag.lm.embedding import Embedder
+from graphrag.text import sentences
 
 __all__ = ["READER_TOKENS", "EvidenceSelector", "SelectableText"]
 
@@ -129,4 +129,4 @@ class _VectorCache:
 def _sentences(item: SelectableText) -> list[str]:
     if not item.splittable:
         return [item.text.strip()] if item.text.strip() else []
-    return [part.strip() for part in SENTENCE_END.split(item.text) if part.strip()]
+    return sentences(item.text)

@@ -4,17 +4,16 @@ evidence sentence, always with citations, and says "I don't know" when its confi
 
 from __future__ import annotations
 
-import re
 from typing import Protocol, runtime_checkable
 
 from graphrag.retrieval.planner import Retrieval
 from graphrag.retrieval.question import stem, stems_match
+from graphrag.text import sentence_spans, terms
 from graphrag.types import Answer, Citation, Evidence, Path, Relation
 
 __all__ = ["AnswerWriter", "ExtractiveAnswerWriter", "IDK"]
 
 IDK = "I don't know."
-_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 
 
 @runtime_checkable
@@ -136,27 +135,28 @@ class ExtractiveAnswerWriter:
         if not weights:
             return None
         missing_names = [w for w in retrieval.unlinked_names]
-        anchors = [w for w in re.findall(r"\w+", info.text) if not w.isascii()]  # words the tokeniser skips
+        anchors = [w for w in terms(info.text) if not w.isascii()]  # words the tokeniser skips
         linked_names = [n.lower() for link in retrieval.plan.linked for n in (link.entity.name, *link.entity.aliases)]
         best = None
         for evidence in retrieval.evidence:
             if linked_names and not any(n in evidence.chunk.text.lower() for n in linked_names):
                 continue  # the question is about a known entity: evidence that never names it cannot answer
-            chunk_stems = [stem(w) for w in re.findall(r"\w+", evidence.chunk.text)]
+            chunk_stems = [stem(w) for w in terms(evidence.chunk.text)]
             chunk_cov = _coverage(weights, chunk_stems)
             penalty = 0.3 if any(stem(n) not in chunk_stems for n in missing_names) else 1.0
-            for match in _SENTENCE.finditer(evidence.chunk.text):
-                sent_stems = [stem(w) for w in re.findall(r"\w+", match.group(0))]
+            for start, end in sentence_spans(evidence.chunk.text):
+                sentence = evidence.chunk.text[start:end]
+                sent_stems = [stem(w) for w in terms(sentence)]
                 lower_missing = any(
                     not any(stems_match(stem(w), s) for s in sent_stems) for w in info.content if w.islower()
                 )
-                names_entity = not linked_names or any(n in match.group(0).lower() for n in linked_names)
+                names_entity = not linked_names or any(n in sentence.lower() for n in linked_names)
                 score = (0.5 * chunk_cov + 0.5 * _coverage(weights, sent_stems)) * penalty
                 score *= (0.5 if lower_missing else 1.0) * (1.0 if names_entity else 0.5)
-                if not linked_names and not _anchored(info, anchors, match.group(0), sent_stems):
+                if not linked_names and not _anchored(info, anchors, sentence, sent_stems):
                     score *= _UNANCHORED
                 if best is None or score > best[0]:
-                    best = (score, evidence, match.start(), match.end())
+                    best = (score, evidence, start, end)
         if best is None:
             return None
         score, evidence, start, end = best

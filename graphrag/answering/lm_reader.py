@@ -15,11 +15,12 @@ from graphrag.answering.abstention import AbstainBias
 from graphrag.answering.decoding.copy_spans import CopySpans
 from graphrag.answering.decoding.reply import ReplyDecoding
 from graphrag.answering.evidence import EvidenceSelector, SelectableText
-from graphrag.answering.extractive import _SENTENCE, IDK, ExtractiveAnswerWriter, _citation, _sentence_offsets
+from graphrag.answering.extractive import IDK, ExtractiveAnswerWriter, _citation, _sentence_offsets
 from graphrag.answering.prompt import ANSWER_SYSTEM, EvidenceItem, parse_reply, user_message
 from graphrag.errors import ModelOutputError
 from graphrag.lm.model import LanguageModel
 from graphrag.retrieval.planner import Retrieval
+from graphrag.text import sentences
 from graphrag.types import Answer, Citation, Evidence, Path
 
 __all__ = ["EVIDENCE_TOKENS", "GRAPH_PATHS", "MAX_NEW_TOKENS", "LMAnswerWriter", "WriterStats"]
@@ -246,7 +247,7 @@ def _citations(cited: list[_Numbered], answer: str, by_chunk: dict[str, Evidence
     for numbered in cited:
         if numbered.evidence is not None:
             evidence = numbered.evidence
-            sentence = next((s for s in _sentences(evidence.chunk.text) if answer.lower() in s.lower()), "")
+            sentence = next((s for s in sentences(evidence.chunk.text) if answer.lower() in s.lower()), "")
             start, end = _sentence_offsets(evidence, sentence)
             out.setdefault(evidence.chunk.id, _citation(evidence, start, end))
         elif numbered.path is not None:
@@ -257,7 +258,3 @@ def _citations(cited: list[_Numbered], answer: str, by_chunk: dict[str, Evidence
                         out[chunk_id] = _citation(by_chunk[chunk_id], start, end)
                         break
     return tuple(out.values())
-
-
-def _sentences(text: str) -> list[str]:
-    return [m.group(0).strip() for m in _SENTENCE.finditer(text)]

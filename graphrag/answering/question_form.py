@@ -21,7 +21,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["QuestionForm", "words"]
+from graphrag.text import sentences, word_spans
+
+__all__ = ["QuestionForm"]
 
 _AUXILIARIES = frozenset(
     "is are was were do does did has have had can could will would shall should may might must am".split()
@@ -37,18 +39,11 @@ _PLAIN = (
         "during between about".split()
     )
 )
-_WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
 _POSSESSIVE = re.compile(r"['’]s$")
-_SENTENCES = re.compile(r"(?<=[.?!])\s+")
 _LONGEST_RUN = 16  # words: a longer run of the question's words is no longer a name
 # Lower-case words inside or in front of an offered name: "the Pterocarya", "Queen of the Damned", "A Bug's Life".
 _NAME_LINKS = frozenset("the a an of de la le van von and & du del".split())
 _LONGEST_OPTION = 8  # words
-
-
-def words(text: str) -> list[tuple[int, int, str]]:
-    """The words of ``text`` as (start, end, word as written); hyphenated and apostrophe words are one word."""
-    return [(m.start(), m.end(), m.group(0)) for m in _WORD.finditer(text)]
 
 
 def _key(word: str) -> str:
@@ -74,15 +69,15 @@ class QuestionForm:
     @classmethod
     def of(cls, question: str) -> QuestionForm:
         question = " ".join(question.split())
-        sentences = [s for s in _SENTENCES.split(question) if s.strip()]
-        last = [_key(w) for _, _, w in words(sentences[-1])] if sentences else []
-        keys = [_key(w) for _, _, w in words(question)]
+        said = sentences(question)
+        last = [_key(w) for _, _, w in word_spans(said[-1])] if said else []
+        keys = [_key(w) for _, _, w in word_spans(question)]
         options = _options(question)
         polar = bool(last) and last[0] in _AUXILIARIES and not set(last) & _WH_WORDS
         runs = frozenset(
             tuple(keys[i:j]) for i in range(len(keys)) for j in range(i + 1, min(len(keys), i + _LONGEST_RUN) + 1)
         )
-        named = frozenset(_key(w) for _, _, w in words(question) if _named(w))
+        named = frozenset(_key(w) for _, _, w in word_spans(question) if _named(w))
         return cls(polar=polar, choice=bool(options), runs=runs, named_words=named, options=options)
 
     def with_options_swapped(self, question: str) -> str:
@@ -110,7 +105,7 @@ class QuestionForm:
         """Whether every word of ``answer`` is a name the question says or a plain word ("Audrey" or "Scott
         Buchholz" for a question about "Scott Andrew Buchholz"): never the answer unless the question offers a
         choice."""
-        keys = [_key(w) for _, _, w in words(answer)]
+        keys = [_key(w) for _, _, w in word_spans(answer)]
         return (
             not self.choice
             and any(k in self.named_words for k in keys)
@@ -123,7 +118,7 @@ class QuestionForm:
         right after a space). None for a choice question, whose answer is one of its names."""
         if self.choice or not self.named_words:
             return []
-        found = words(text)
+        found = word_spans(text)
         keys = [_key(w) for _, _, w in found]
         banned = []
         for index, (start, _, _) in enumerate(found):
@@ -154,7 +149,7 @@ def _options(question: str) -> tuple[str, ...]:
     or the Cotula larger?"): the run of names and linking words right before an " or " and the one right after it,
     each holding a name (a capitalised word or a number) and joined by spaces only; () when there are none."""
     question = " ".join(question.split())
-    found = words(question)
+    found = word_spans(question)
     for middle, (_, _, word) in enumerate(found):
         if word != "or" or middle == 0 or middle + 1 == len(found):
             continue

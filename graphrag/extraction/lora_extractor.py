@@ -16,7 +16,6 @@ from graphrag.errors import ModelOutputError
 from graphrag.extraction.base import relation_type_from_words
 from graphrag.extraction.lora_prompt import (
     EXTRACT_SYSTEM,
-    SENTENCE_END,
     extract_user_message,
     facts_from_reply,
     passage_windows,
@@ -24,6 +23,7 @@ from graphrag.extraction.lora_prompt import (
 )
 from graphrag.extraction.resolve import MentionCandidate, RelationCandidate, resolve_document
 from graphrag.extraction.spacy_rules import SpacyRuleExtractor
+from graphrag.text import sentence_spans
 from graphrag.types import Chunk, Document, Extraction
 
 __all__ = ["LoraRelationExtractor"]
@@ -126,9 +126,9 @@ class LoraRelationExtractor:
 
 def _sentence_around(text: str, offset: int) -> str:
     """The sentence of ``text`` containing ``offset`` (the evidence sentence stored with the relation)."""
-    start = 0
-    for match in SENTENCE_END.finditer(text):
-        if match.start() >= offset:
-            return text[start : match.start()].strip()
-        start = match.end()
-    return text[start:].strip()
+    found = ""
+    for start, end in sentence_spans(text):
+        found = text[start:end]
+        if end >= offset:
+            break
+    return found

@@ -16,15 +16,14 @@ distinct facts before it count. Anything else that breaks the schema is still ma
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 from graphrag.errors import ModelOutputError
+from graphrag.text import sentence_spans
 
 __all__ = [
     "EXTRACT_SYSTEM",
     "PASSAGE_SENTENCES",
-    "SENTENCE_END",
     "FactStream",
     "FactTriple",
     "extract_user_message",
@@ -46,7 +45,6 @@ EXTRACT_SYSTEM = (
 # windows this long): a 1,200-character chunk holds about nine such sentences, and a model trained on three-sentence
 # windows reads a whole chunk poorly.
 PASSAGE_SENTENCES = 3
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")  # the gap after a sentence (windows, evidence)
 _MAX_FACTS = 32
 _MAX_FIELD_CHARS = 160
 
@@ -66,16 +64,13 @@ def extract_user_message(title: str, passage: str) -> str:
 
 
 def passage_windows(text: str, sentences: int = PASSAGE_SENTENCES) -> list[tuple[int, str]]:
-    """``text`` cut into consecutive windows of ``sentences`` sentences: (offset of the window in ``text``, window).
-    Sentences end at ., ! or ? before white space (abbreviations split too: a window is then a little shorter)."""
-    starts = [0] + [m.end() for m in SENTENCE_END.finditer(text)]
+    """``text`` cut into consecutive windows of ``sentences`` sentences (graphrag/text.py): (offset of the window in
+    ``text``, window)."""
+    spans = list(sentence_spans(text))
     windows = []
-    for first in range(0, len(starts), sentences):
-        begin = starts[first]
-        end = starts[first + sentences] if first + sentences < len(starts) else len(text)
-        window = text[begin:end].rstrip()
-        if window.strip():
-            windows.append((begin, window))
+    for first in range(0, len(spans), sentences):
+        begin, end = spans[first][0], spans[min(first + sentences, len(spans)) - 1][1]
+        windows.append((begin, text[begin:end]))
     return windows
 
 

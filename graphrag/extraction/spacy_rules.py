@@ -17,11 +17,11 @@ Coordinated subjects and objects ("A and B founded C") expand to one relation ea
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from graphrag.extraction.base import relation_type_from_words
 from graphrag.extraction.resolve import TOPIC, MentionCandidate, RelationCandidate, resolve_document
+from graphrag.text import paragraph_spans
 from graphrag.types import Chunk, Document, Extraction
 
 __all__ = ["SPACY_LABELS", "SpacyRuleExtractor"]
@@ -39,7 +39,6 @@ SPACY_LABELS = {
     "LAW": "Law",
     "LANGUAGE": "Language",
 }
-_PARAGRAPH = re.compile(r"[^\n]+(?:\n(?!\s*\n)[^\n]*)*")
 _COPULAS = {"be", "become", "remain"}
 _AS_VERBS = {"serve", "operate", "work", "act", "join", "function", "continue"}
 _PERSON_PRONOUNS = {"he", "she", "him", "her", "his", "hers"}
@@ -83,10 +82,10 @@ class SpacyRuleExtractor:
         segments = []
         for index, (_, chunks) in enumerate(items):
             for chunk in chunks:
-                for para in _PARAGRAPH.finditer(chunk.text):
-                    for offset in range(0, len(para.group(0)), _MAX_SEGMENT_CHARS):
-                        text = para.group(0)[offset : offset + _MAX_SEGMENT_CHARS]
-                        segments.append((text, (index, chunk.id, chunk.start + para.start() + offset)))
+                for para_start, para_end in paragraph_spans(chunk.text):
+                    for offset in range(para_start, para_end, _MAX_SEGMENT_CHARS):
+                        text = chunk.text[offset : min(offset + _MAX_SEGMENT_CHARS, para_end)]
+                        segments.append((text, (index, chunk.id, chunk.start + offset)))
         mentions: list[list[MentionCandidate]] = [[] for _ in items]
         relations: list[list[RelationCandidate]] = [[] for _ in items]
         for sdoc, (index, chunk_id, base) in self._nlp.pipe(segments, as_tuples=True, batch_size=64):

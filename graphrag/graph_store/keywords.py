@@ -7,12 +7,11 @@ them). A question made only of such words keeps them all, so "The Who" still fin
 
 from __future__ import annotations
 
-import re
+from graphrag.text import terms
 
 __all__ = ["MAX_TERMS", "keyword_terms"]
 
 MAX_TERMS = 64
-_TOKEN = re.compile(r"\w+", re.UNICODE)
 # Lucene's English stop set plus the question words and auxiliaries every question starts with.
 _FUNCTION_WORDS = frozenset(
     """a an and are as at be but by for if in into is it no not of on or such that the their then there these they
@@ -22,6 +21,6 @@ _FUNCTION_WORDS = frozenset(
 
 def keyword_terms(text: str) -> list[str]:
     """Distinct lower-case word tokens of ``text`` in order, function words left out, at most MAX_TERMS."""
-    tokens = list(dict.fromkeys(_TOKEN.findall(text.lower())))
+    tokens = list(dict.fromkeys(terms(text.lower())))
     content = [t for t in tokens if t not in _FUNCTION_WORDS]
     return (content or tokens)[:MAX_TERMS]

@@ -28,6 +28,7 @@ from graphrag.errors import (
 )
 from graphrag.ids import chunk_id, content_sha256, document_id
 from graphrag.json_text import loads_bounded
+from graphrag.text import paragraph_spans, sentence_spans
 from graphrag.types import Chunk, Document, Triple
 
 __all__ = [
@@ -341,32 +342,18 @@ def _csv_triples(text: str, source: str, result: LoadResult) -> None:
 
 
 class SentenceChunker:
-    """Packs whole sentences into chunks of about ``size`` characters, repeating ``overlap`` characters of sentences.
-
-    Sentence boundaries come from spaCy's rule-based sentencizer (tokenizer only: fast, no model needed).
-    """
+    """Packs whole sentences (graphrag/text.py) into chunks of about ``size`` characters, repeating ``overlap``
+    characters of sentences."""
 
     def __init__(self, size: int, overlap: int) -> None:
         self.size = size
         self.overlap = overlap
-        self._nlp = None
 
     def _sentences(self, text: str) -> Iterator[tuple[int, int]]:
         """Sentence spans in order, paragraph by paragraph (lazily: a long document is split as it is read)."""
-        if self._nlp is None:
-            import spacy
-
-            self._nlp = spacy.blank("en")
-            self._nlp.add_pipe("sentencizer")
-            self._nlp.max_length = 2_000_000
-        # Paragraphs bound sentences and keep spaCy's input small for very long documents.
-        for para in re.finditer(r"[^\n]+(?:\n(?!\s*\n)[^\n]*)*", text):
-            base = para.start()
-            block = para.group(0)
-            for sent in self._nlp(block).sents:
-                start, end = base + sent.start_char, base + sent.end_char
-                if text[start:end].strip():
-                    yield from self._split_long(text, start, end)
+        for para_start, para_end in paragraph_spans(text):
+            for start, end in sentence_spans(text[para_start:para_end]):
+                yield from self._split_long(text, para_start + start, para_start + end)
 
     def _split_long(self, text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
         while end - start > self.size:

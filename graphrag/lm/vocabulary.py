@@ -16,10 +16,11 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from graphrag.text import words as split_words
+
 __all__ = ["WordTokens", "restricted_output_head", "vocabulary_token_ids"]
 
 _CHUNK = re.compile(r"\S+")  # a word as written, with the punctuation around it
-_WORD = re.compile(r"\w+(?:[-'’.]\w+)*")  # the word alone: "Paris" of "(Paris),"
 
 
 def vocabulary_token_ids(tokenizer, texts: Iterable[str], words: WordTokens | None = None) -> list[int]:
@@ -30,7 +31,8 @@ def vocabulary_token_ids(tokenizer, texts: Iterable[str], words: WordTokens | No
     a newline or a bracket differently from " Paris" after "Answer:", and an answer may start a word the evidence
     has mid-sentence ("the" / "The"). ``words`` keeps the standalone spellings' tokens of words seen before."""
     texts = list(texts)
-    found = {match.group(0) for text in texts for pattern in (_CHUNK, _WORD) for match in pattern.finditer(text)}
+    # each word as written with the punctuation around it, and alone: "(Paris)," and "Paris"
+    found = {piece for text in texts for piece in (*_CHUNK.findall(text), *split_words(text))}
     ids: set[int] = set(tokenizer.all_special_ids)
     for encoded in tokenizer(texts, add_special_tokens=False)["input_ids"]:
         ids.update(encoded)

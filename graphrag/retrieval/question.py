@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from graphrag.text import words as split_words
+
 __all__ = ["QuestionInfo", "analyze_question", "stem", "stems_match"]
 
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-]*")
 STOPWORDS = frozenset(
     """a an the of in on at to for from by with and or but is are was were be been being do does did has have had
     who whom whose what which where when why how that this these those it its he she his her they their them there
@@ -81,7 +82,7 @@ class QuestionInfo:
 
 def analyze_question(text: str) -> QuestionInfo:
     """Tokenise a question and guess the answer type from its wh-word and head noun."""
-    words = tuple(_WORD.findall(text))
+    words = tuple(split_words(text))
     lower = [w.lower() for w in words]
     expected: set[str] = set()
     head = lower[1] if len(lower) > 1 else ""
