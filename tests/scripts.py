@@ -1,4 +1,5 @@
-"""Loading a benchmark script from scripts/ as a module, so tests can call its helpers directly."""
+"""Where the repository is, and loading a benchmark script from scripts/ as a module, so tests can call its helpers
+directly."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = REPO_ROOT / "scripts"
 
 
 def load_script(name: str):

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from graphrag import Engine, Settings
-from tests.test_graph_store_contract import BACKENDS
+from tests.graph_store.test_graph_store_contract import BACKENDS
 
 TENANTS = {
     "acme": {"founder": "Ada Marsh", "city": "Lindmark", "marker": "zorblat"},

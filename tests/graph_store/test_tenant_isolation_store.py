@@ -11,7 +11,7 @@ from graphrag.errors import NotFoundError, StoreError
 from graphrag.graph_store import open_graph_store
 from graphrag.ids import entity_id
 from graphrag.types import Community
-from tests.test_graph_store_contract import BACKENDS, make_doc
+from tests.graph_store.test_graph_store_contract import BACKENDS, make_doc
 
 TEXT_A = "Ada founded Loom Corp. Loom Corp acquired Weave Corp."
 TEXT_B = "Bob founded Loom Corp. Weave Corp acquired Loom Corp. Ada works for Weave Corp."

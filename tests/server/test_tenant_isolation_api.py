@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.graph_store.test_graph_store_contract import BACKENDS
 from tests.servers import free_port, wait_until_healthy
-from tests.test_graph_store_contract import BACKENDS
 
 CLI = [sys.executable, "-m", "graphrag"]
 FACTS = {

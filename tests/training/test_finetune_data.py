@@ -12,8 +12,7 @@ import pytest
 
 from graphrag.answering.prompt import parse_reply
 from graphrag.training.data import build_examples, load_redocred, parse_mix
-
-from .docred import company_document, docred_mention, write_docred
+from tests.docred import company_document, docred_mention, write_docred
 
 RELATIONS = {"P159": "headquarters location", "P112": "founded by", "P571": "inception"}
 COMPANIES = [

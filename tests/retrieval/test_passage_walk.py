@@ -1,6 +1,7 @@
 """The passage walk and the title index, on a small in-memory mention graph."""
 
 from graphrag.retrieval.passage_walk import PassageWalk, TitleIndex, title_key
+from tests.scripts import REPO_ROOT
 
 
 class MentionGraph:
@@ -87,16 +88,15 @@ def test_the_ranking_does_not_depend_on_the_processs_hash_seed():
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     program = (
-        "from tests.test_passage_walk import MentionGraph\n"
+        "from tests.retrieval.test_passage_walk import MentionGraph\n"
         "from graphrag.retrieval.passage_walk import PassageWalk\n"
         "graph = MentionGraph({'film': {'a', 'b', 'c', 'd'}, 'pa': {'a'}, 'pb': {'b'}, 'pc': {'c'}, "
         "'pd': {'d'}, 'pab': {'a', 'b'}, 'pcd': {'c', 'd'}}, {})\n"
         "print(PassageWalk().rank(graph, {'film': 1.0, 'pab': 0.3, 'pcd': 0.3}, None, {}))\n"
     )
-    root = Path(__file__).resolve().parent.parent
+    root = REPO_ROOT
     rankings = {
         subprocess.run(
             [sys.executable, "-c", program],

@@ -30,7 +30,7 @@ from graphrag.lm.packages import SMOLLM2_135M
 from graphrag.training.data import build_extraction_examples, data_sha256, load_redocred
 from graphrag.training.fact_metrics import score_fact_sets
 from graphrag.training.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
-from tests.test_lm import PEOPLE, RELATIONS, _docred_documents
+from tests.lm.test_lm import PEOPLE, RELATIONS, _docred_documents
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,7 @@ from graphrag.lm.model import LanguageModel, resolve_model
 from graphrag.lm.packages import SMOLLM2_135M
 from graphrag.training.data import build_examples, data_sha256, load_redocred, split_documents
 from graphrag.training.finetune import LoraOptions, reply_loss_sum, tokenize_example, train_lora
-
-from .docred import company_document, write_docred
+from tests.docred import company_document, write_docred
 
 PEOPLE = [
     "Marta Kovac",

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from graphrag.records import ExtractionRecord
+from tests.scripts import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -174,9 +175,8 @@ def _config(tmp_path, adapters: str) -> str:
 
 
 def test_finetune_script_rejects_bad_input(tmp_path):
-    from pathlib import Path
 
-    script = Path(__file__).resolve().parent.parent / "scripts" / "finetune.py"
+    script = REPO_ROOT / "scripts" / "finetune.py"
     env = {**os.environ, "GRAPHRAG_ADAPTERS_DIR": str(tmp_path / "adapters")}
     bad = tmp_path / "bad.json"
     for content in (b"\x00\x01binary", b'{"not": "a list"}', b'[{"title": "x"}]'):
@@ -201,9 +201,8 @@ def test_finetune_script_rejects_bad_input(tmp_path):
 
 
 def test_bench_extract_rejects_bad_input(tmp_path):
-    from pathlib import Path
 
-    script = Path(__file__).resolve().parent.parent / "scripts" / "bench_extract.py"
+    script = REPO_ROOT / "scripts" / "bench_extract.py"
     bad = tmp_path / "bad.json"
     relations = tmp_path / "rel_info.json"
     relations.write_text('{"P17": "country"}')

@@ -8,6 +8,7 @@ import pytest
 
 from graphrag import Engine, Settings
 from graphrag.graph_store import open_graph_store
+from tests.scripts import REPO_ROOT
 
 
 def _fresh_neo4j(settings: Settings) -> None:
@@ -68,16 +69,14 @@ def test_browser_queries_run_on_the_demo_graph(tmp_path, real_embedder, demo_cor
 
 
 def _ready_queries() -> list[str]:
-    from pathlib import Path
 
-    text = (Path(__file__).resolve().parent.parent / "scripts" / "neo4j" / "queries.cypher").read_text(encoding="utf-8")
+    text = (REPO_ROOT / "scripts" / "neo4j" / "queries.cypher").read_text(encoding="utf-8")
     return [q.rstrip(";") for q in re.findall(r"^// name:.*?;", text, re.M | re.S)]
 
 
 def test_neo4j_browser_in_headless_chromium_shows_the_graph(tmp_path, real_embedder, demo_corpus):
     """The real Neo4j Browser (served by the test server) in Debian's Chromium: connect over Bolt, run the ready
     neighbourhood query, see its nodes drawn, apply the repo's .grass style. Screenshot: test-artifacts/."""
-    from pathlib import Path
 
     from tests.browser import neo4j_browser
 
@@ -92,7 +91,7 @@ def test_neo4j_browser_in_headless_chromium_shows_the_graph(tmp_path, real_embed
         )
         expected_nodes = len({node for row in paths for node in row["ids"]})
         assert expected_nodes >= 3
-        grass = (Path(__file__).resolve().parent.parent / "scripts" / "neo4j" / "graphrag.grass").read_text()
+        grass = (REPO_ROOT / "scripts" / "neo4j" / "graphrag.grass").read_text()
         person_color = re.search(r"node\.Person \{[^}]*?\bcolor: (#[0-9A-Fa-f]{6})", grass).group(1)
 
         with neo4j_browser(settings.neo4j_http_port, settings.neo4j_bolt_port) as browser:
