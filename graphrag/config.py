@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     extractor: Literal["spacy", "lora"] = Field(
         "spacy",
         description="Relation extractor: spacy (dependency rules) or lora (an extractor adapter on the answer "
-        "LM turns each chunk into facts; spaCy still finds mentions). lora is far slower on CPU.",
+        "LM turns each chunk into facts; spaCy still finds mentions; it uses the active extractor adapter).",
     )
     torch_threads: int = Field(0, ge=0, le=256, description="torch CPU threads; 0 keeps torch's default.")
 

@@ -14,9 +14,9 @@ __all__ = ["paragraph_spans", "sentence_spans", "sentences", "terms", "word_span
 
 # A blank line (nothing but white space on it), with the white space around it.
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n\s*")
-# Where a sentence may end: white space after ., ! or ? (a closing quote or bracket may come between), or a line
-# break.
-_SENTENCE_GAP = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'”’)\]]))[ \t\r\f\v]+|[ \t\r\f\v]*\n\s*")
+# Where a sentence may end: white space after ., ! or ? (a closing quote or bracket may come between), or a blank
+# line. A single line break is not one: hard-wrapped text breaks lines inside sentences.
+_SENTENCE_GAP = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'”’)\]]))\s+|[ \t\r\f\v]*\n[ \t\r\f\v]*\n\s*")
 # A full stop that ends no sentence: an initial ("J. R. R. Tolkien", "U.S.") or a title or common abbreviation.
 _ABBREVIATION = re.compile(
     r"(?:^|[\s(\[\"'])(?:[A-Z]|[A-Z]\.[A-Z]|Mr|Mrs|Ms|Dr|Prof|St|Sr|Jr|Mt|Ft|Gen|Col|Lt|Capt|Sgt|Rev|Hon|vs|Inc|Co"
@@ -40,10 +40,10 @@ def paragraph_spans(text: str) -> Iterator[tuple[int, int]]:
 
 def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
     """``(start, end)`` of each sentence in order, white space around it left out. A sentence ends at ., ! or ?
-    followed by white space (not after an initial or a title such as "Dr.") or at a line break."""
+    followed by white space (not after an initial or a title such as "Dr.") or at a blank line."""
     start = 0
     for gap in _SENTENCE_GAP.finditer(text):
-        if "\n" not in gap.group(0) and _ABBREVIATION.search(text[max(0, gap.start() - 8) : gap.start()]):
+        if gap.group(0).count("\n") < 2 and _ABBREVIATION.search(text[max(0, gap.start() - 8) : gap.start()]):
             continue
         yield from _trimmed(text, start, gap.start())
         start = gap.end()

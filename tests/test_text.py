@@ -8,14 +8,16 @@ from hypothesis import strategies as st
 from graphrag.text import paragraph_spans, sentence_spans, sentences, terms, word_spans, words
 
 
-def test_sentences_end_at_stops_and_line_breaks_but_not_at_initials_or_titles():
-    text = 'J. R. R. Tolkien met Dr. Lee in the U.S. in 1950! Was it "good." Yes.\nA new line 3.5 km long'
+def test_sentences_end_at_stops_and_blank_lines_but_not_at_initials_titles_or_wrapped_lines():
+    text = 'J. R. R. Tolkien met Dr. Lee in the U.S. in 1950! Was it "good." Yes.\nA new line 3.5 km\nlong\n\n# Next'
     assert sentences(text) == [
         "J. R. R. Tolkien met Dr. Lee in the U.S. in 1950!",
         'Was it "good."',
         "Yes.",
-        "A new line 3.5 km long",
+        "A new line 3.5 km\nlong",
+        "# Next",
     ]
+    assert sentences("Title\n  \nBody by J.\n\nSmith.") == ["Title", "Body by J.", "Smith."]
     assert sentences("(He left.) Then she came?  ") == ["(He left.)", "Then she came?"]
     assert sentences("   \n \n") == []
 
