@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from graphrag.types import Chunk, Document, Extraction
 
-__all__ = ["ENTITY_TYPES", "Extractor", "relation_type_from_words", "valid_relation_type"]
+__all__ = ["ENTITY_TYPES", "Extractor", "relation_type_from_words", "relation_words", "valid_relation_type"]
 
 #: Entity types (also graph labels). Anything else is mapped to "Other" before it reaches a store.
 ENTITY_TYPES = (
@@ -47,6 +47,14 @@ def relation_type_from_words(*words: str) -> str:
     if text and text[0].isdigit():
         text = "R_" + text
     return text if valid_relation_type(text) else ""
+
+
+def relation_words(name: str) -> str:
+    """The words of a relation name as a knowledge base writes it: the last part of a path or URI
+    (``people/person/place_of_birth`` -> "place_of_birth", ``http://dbpedia.org/ontology/birthPlace`` ->
+    "birth Place"), camel case split."""
+    last = re.split(r"[/#]", name.strip().rstrip("/#"))[-1] or name
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", last)
 
 
 def entity_type_or_other(name: str) -> str:

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from graphrag.config import Settings
 from graphrag.errors import GraphRAGError, InputError
-from graphrag.extraction.base import Extractor, entity_type_or_other, relation_type_from_words
+from graphrag.extraction.base import Extractor, entity_type_or_other, relation_type_from_words, relation_words
 from graphrag.extraction.resolve import resolve_document
 from graphrag.ids import entity_id, relation_id
 from graphrag.indexing.loaders import SentenceChunker, discover_files, document_from_text, load_file
@@ -304,7 +304,7 @@ class Indexer:
         relations: dict[str, Relation] = {}
         lines = []
         for number, triple in enumerate(triples, start=1):
-            rel_type = relation_type_from_words(triple.relation)
+            rel_type = relation_type_from_words(relation_words(triple.relation))
             if not rel_type:
                 report.problems.append(
                     IngestProblem(source, f"relation {triple.relation!r} has no usable words", "invalid_record", number)
@@ -319,11 +319,7 @@ class Indexer:
                 )
                 entities.setdefault(ent.id, ent)
                 ends.append(ent.id)
-            if ends[0] == ends[1]:
-                report.problems.append(
-                    IngestProblem(source, "subject and object are the same entity", "invalid_record", number)
-                )
-                continue
+            # A subject and object of the same name stay a fact (a recording named after its city): the edge loops.
             lines.append(f"{triple.subject}\t{triple.relation}\t{triple.object}\t{triple.source}")
             rid = relation_id(ends[0], rel_type, ends[1])
             relations[rid] = Relation(

@@ -21,7 +21,8 @@ from graphrag.retrieval.fusion import reciprocal_rank_fusion
 from graphrag.retrieval.linking import EntityLinker, LinkSpan
 from graphrag.retrieval.passage_walk import PassageWalk, TitleIndex
 from graphrag.retrieval.question import STOPWORDS, QuestionInfo, analyze_question
-from graphrag.retrieval.traversal import Chain, ChainFinder, personalized_pagerank
+from graphrag.retrieval.relation_chains import Chain, RelationChainFinder, RelationVectors
+from graphrag.retrieval.traversal import personalized_pagerank
 from graphrag.types import Community, Entity, Evidence, Path, QueryPlan, Relation
 
 __all__ = ["CANDIDATE_POOL", "PATHS_PER_PAIR", "Planner", "Retrieval"]
@@ -80,8 +81,14 @@ class Planner:
         self._titles: TitleIndex | None = None
         self._walk = PassageWalk(WALK_DAMPING, hub_limit=WALK_HUB_LIMIT)
         self._linker_version: object = None
+        # Relation-type phrase vectors, embedded once per type for the life of the engine.
+        self.relation_vectors = RelationVectors(self._embed_phrases)
+        self._chain_finder = RelationChainFinder(self.relation_vectors, self._embed_phrases)
         # Independent store reads (keyword search, connecting paths, ...) run here beside the planner's own work.
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="graphrag-reads")
+
+    def _embed_phrases(self, texts: list[str]):
+        return self.embedder.embed(texts, query=True)
 
     def close(self) -> None:
         """Stop the background worker."""
@@ -154,7 +161,17 @@ class Planner:
         pairs = list(combinations(linked_ids[:4], 2))
         relations: list[Relation] = self.store.neighbors(linked_ids, max_hops, limit=_NEIGHBOR_LIMIT) if links else []
         entities = self._entities_of(relations, links)
-        chains = ChainFinder(info, relations, links).chains(entities, max_hops) if links else []
+        chains = (
+            self._chain_finder.chains(
+                info,
+                [(s.link.entity.id, s.first, s.last) for s in links],
+                lambda ids, limit: self.store.neighbors(ids, 1, limit=limit),
+                lambda ids: {e.id: e for e in self.store.get_entities(ids)},
+                max_hops,
+            )
+            if links
+            else []
+        )
         connections = self._connections(pairs, relations, entities, max_hops)
         lap("graph")
 

@@ -1,0 +1,331 @@
+"""Relation chains matched to a question by meaning: the answer to "Where was X's father born?" is the end of the
+chain X -FATHER-> Y -PLACE_OF_BIRTH-> Z whose relations, in any order, say what the question's words say.
+
+* Each relation type has a readable phrase (``PLACE_OF_BIRTH`` -> "place of birth") and an inverse phrase for a hop
+  walked against the edge's direction ("place of birth of"); their vectors come from the product's embedder and are
+  kept per engine (:class:`RelationVectors`), so a type is embedded once.
+* The question's words outside the linked entities give candidate phrases: runs of up to four words that neither
+  start nor end with a function word ("father", "place of birth", "born").
+* A chain is scored by aligning each of its relations to its own phrase (no two relations share a word), best
+  alignment first: ``precision`` is the mean similarity of the aligned phrases, ``recall`` the share of the
+  question's content words the chain accounts for, and the score their product. A chain with a relation the
+  question does not mention loses precision; a chain that leaves words of the question unexplained loses recall, so
+  the number of hops is chosen by the question, not given.
+* The search is a beam from each linked entity, one store read per hop for the whole beam.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphrag.retrieval.question import QuestionInfo
+from graphrag.types import Entity, Path, PathStep, Relation
+
+__all__ = ["Chain", "RelationChainFinder", "RelationVectors", "relation_phrase"]
+
+# Words that say nothing about a relation: question words, auxiliaries, articles and the possessive.
+_FUNCTION_WORDS = frozenset(
+    """what which who whom whose where when why how is are was were be been do does did has have had the a an of s 's
+    in on at to for by with from as that this these those and or it its their his her tell me name list give""".split()
+)
+_LONGEST_PHRASE = 4  # words
+_INVERSE_WEIGHT = 0.9  # a hop against the edge's direction, where the same words fit both ways, comes second
+_BEAM = 32  # relation sequences kept per hop
+_FRONTIER = 5000  # chains kept per hop
+_FETCH_LIMIT = 20_000  # relations read per hop
+_TIE = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """A scored path from a linked entity to a candidate answer entity."""
+
+    path: Path
+    answer: Entity
+    score: float
+
+
+def relation_phrase(relation_type: str) -> str:
+    """The readable words of a relation type: ``PLACE_OF_BIRTH`` -> "place of birth"."""
+    return relation_type.replace("_", " ").lower()
+
+
+class RelationVectors:
+    """Unit vectors of the relation types' phrases, forward and inverse, embedded once per type; thread-safe."""
+
+    def __init__(self, embed: Callable[[list[str]], np.ndarray]) -> None:
+        self._embed = embed
+        self._vectors: dict[tuple[str, bool], np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def get(self, steps: Sequence[tuple[str, bool]]) -> dict[tuple[str, bool], np.ndarray]:
+        """The vector of each ``(relation type, forward)``, embedding the types not seen before in one batch."""
+        with self._lock:
+            missing = sorted({t for t, _ in steps if (t, True) not in self._vectors})
+            if missing:
+                texts = [relation_phrase(t) for t in missing] + [f"{relation_phrase(t)} of" for t in missing]
+                vectors = self._embed(texts)
+                for index, relation_type in enumerate(missing):
+                    self._vectors[(relation_type, True)] = vectors[index]
+                    self._vectors[(relation_type, False)] = vectors[len(missing) + index]
+            return {step: self._vectors[step] for step in steps}
+
+
+@dataclass(frozen=True, slots=True)
+class _Phrase:
+    words: frozenset[int]  # positions in the question
+    content: frozenset[tuple[int, float]]  # of those, the content words with their weight in the recall
+    verbal: bool = False  # its first word is a past participle or past tense ("acquired", "founded")
+    # The named entity's role for this phrase's verb: (it does what the verb says, it undergoes it), from the word
+    # order: "X acquired ..." / "... acquired by X" against "Who acquired X?" / "X was acquired".
+    roles: tuple[bool, bool] = (False, False)
+
+
+class _Alignment:
+    """Scores multisets of (relation type, forward) against one question's phrases (memoised per multiset)."""
+
+    def __init__(
+        self,
+        phrases: list[_Phrase],
+        phrase_vectors: np.ndarray,
+        content: float,
+        vectors: RelationVectors,
+    ):
+        self.phrases = phrases
+        self.phrase_vectors = phrase_vectors
+        self.content = content
+        self.vectors = vectors
+        self._similarity: dict[tuple[str, bool], np.ndarray] = {}
+        self._scores: dict[tuple[tuple[str, bool], ...], float] = {}
+
+    def similarities(self, steps: Sequence[tuple[str, bool]]) -> None:
+        """Work out the phrase similarities of every step type not yet seen (one matrix product)."""
+        new = sorted({s for s in steps if s not in self._similarity})
+        if not new:
+            return
+        found = self.vectors.get(new)
+        matrix = np.stack([found[s] for s in new]) @ self.phrase_vectors.T
+        for row, step in zip(matrix, new):
+            self._similarity[step] = row * (1.0 if step[1] else _INVERSE_WEIGHT)
+
+    def score(self, steps: tuple[tuple[str, bool], ...]) -> float:
+        key = tuple(sorted(steps))
+        if key not in self._scores:
+            self._scores[key] = self._best(key)
+        return self._scores[key] * self._direction(steps[0])
+
+    def _direction(self, step: tuple[str, bool]) -> float:
+        """0.75 when the first hop walks a verb's relation against what the question's word order says: "Who
+        acquired X?" walks ACQUIRED into X, "What did X acquire?" out of it; ``..._BY`` types the other way round.
+        Noun relations ("place of birth") read the same either way and keep 1.0."""
+        relation_type, forward = step
+        row = self._similarity[step]
+        best = int(np.argmax(row)) if len(row) else -1
+        if best < 0 or not self.phrases[best].verbal:
+            return 1.0
+        does, undergoes = self.phrases[best].roles
+        if does == undergoes:
+            return 1.0
+        passive_type = relation_type.endswith("_BY")
+        source_does = not passive_type
+        expected_forward = does if source_does else undergoes
+        return 1.0 if forward == expected_forward else 0.75
+
+    def _best(self, steps: tuple[tuple[str, bool], ...]) -> float:
+        best = 0.0
+        rows = [self._similarity[s] for s in steps]
+        for order in set(itertools.permutations(range(len(steps)))):
+            used: set[int] = set()
+            covered: set[tuple[int, float]] = set()
+            total = 0.0
+            for index in order:
+                row = rows[index]
+                choice = max(
+                    (p for p, phrase in enumerate(self.phrases) if not phrase.words & used),
+                    key=lambda p, row=row: row[p],
+                    default=None,
+                )
+                if choice is None:
+                    continue
+                total += float(row[choice])
+                used |= self.phrases[choice].words
+                covered |= self.phrases[choice].content
+            score = (total / len(steps)) * (sum(weight for _, weight in covered) / self.content)
+            best = max(best, score)
+        return best
+
+
+class RelationChainFinder:
+    """Finds the relation chains from the linked entities that best say what the question asks."""
+
+    def __init__(self, vectors: RelationVectors, embed: Callable[[list[str]], np.ndarray]) -> None:
+        self.vectors = vectors
+        self._embed = embed
+
+    def chains(
+        self,
+        info: QuestionInfo,
+        linked: Sequence[tuple[str, int, int]],
+        neighbors: Callable[[list[str], int], list[Relation]],
+        entities: Callable[[list[str]], dict[str, Entity]],
+        max_hops: int,
+    ) -> list[Chain]:
+        """Chains from each ``(entity id, first word, last word)`` of ``linked``, best first. ``neighbors(ids,
+        limit)`` reads the relations of the given entities; ``entities(ids)`` the entities by id."""
+        alignments = self._alignments(info, linked)
+        if not alignments:
+            return []
+        linked_ids = {entity_id for entity_id, _, _ in linked}
+        beam: list[tuple[str, str, tuple[PathStep, ...]]] = [(e, e, ()) for e in alignments]
+        found: list[tuple[float, str, str, tuple[PathStep, ...]]] = []
+        for _ in range(max_hops):
+            relations = neighbors(sorted({node for _, node, _ in beam}), _FETCH_LIMIT)
+            adjacency: dict[str, list[tuple[Relation, str, bool]]] = {}
+            for rel in relations:
+                adjacency.setdefault(rel.source_id, []).append((rel, rel.target_id, True))
+                if rel.target_id != rel.source_id:
+                    adjacency.setdefault(rel.target_id, []).append((rel, rel.source_id, False))
+            # A path never walks an edge back the way it came (a loop, which leads nowhere else, may repeat).
+            extended = [
+                (start, other, (*steps, PathStep(rel, forward)))
+                for start, node, steps in beam
+                for rel, other, forward in adjacency.get(node, ())
+                if rel.source_id == rel.target_id or all(s.relation.id != rel.id for s in steps)
+            ]
+            if not extended:
+                break
+            new_steps = [(s.relation.type, s.forward) for _, _, steps in extended for s in steps[-1:]]
+            for alignment in alignments.values():
+                alignment.similarities(new_steps)
+            # The beam keeps the best relation sequences, each with every chain that follows it (chains of one
+            # sequence score alike, and only some of the people born in a place have a recorded gender).
+            groups: dict[tuple, list[tuple[str, str, tuple[PathStep, ...]]]] = {}
+            for start, end, steps in extended:
+                key = (start, tuple((s.relation.type, s.forward) for s in steps))
+                groups.setdefault(key, []).append((start, end, steps))
+            ranked = sorted(groups, key=lambda key: -alignments[key[0]].score(key[1]))
+            beam = []
+            for key in ranked:
+                score = alignments[key[0]].score(key[1])
+                for start, end, steps in groups[key]:
+                    # An entity the question names is not its answer, unless a relation leads from it to itself.
+                    if end not in linked_ids or steps[-1].relation.source_id == steps[-1].relation.target_id:
+                        found.append((score, start, end, steps))
+                if len(beam) < _FRONTIER and ranked.index(key) < _BEAM:
+                    beam.extend(groups[key][: _FRONTIER - len(beam)])
+        found.sort(key=lambda item: (-item[0], len(item[3])))
+        return self._as_chains(found[:200], entities)
+
+    def _alignments(self, info: QuestionInfo, linked: Sequence[tuple[str, int, int]]) -> dict[str, _Alignment]:
+        """One alignment per linked entity: the question's words outside that entity's name are what its chains
+        must say (another linked name among them may be a relation's words: "place of birth" is also a title)."""
+        words = [w.lower().removesuffix("'s").removesuffix("’s") for w in info.words]
+        plans: dict[str, tuple[list[_Phrase], list[str], float]] = {}
+        named = {i for _, first, last in linked for i in range(first, last + 1)}
+        for entity_id, first_word, last_word in linked:
+            name = set(range(first_word, last_word + 1))
+            others = named - name  # the words of the other linked names: the other end of the question
+            content = {i for i, w in enumerate(words) if i not in name and w not in _FUNCTION_WORDS}
+            # The noun that names what is asked for ("Which company acquired X?", "the company that X acquired")
+            # may be matched by a relation but need not be.
+            required = {i for i in content if not _answer_noun(words, i) and i not in others}
+            if not required or entity_id in plans:
+                continue
+            phrases: list[_Phrase] = []
+            texts: list[str] = []
+            for first in sorted(content):
+                for last in range(first, min(len(words), first + _LONGEST_PHRASE)):
+                    if last in name:
+                        break
+                    if last not in content:
+                        continue
+                    span = frozenset(range(first, last + 1))
+                    weights = {i: _weight(words, i, i in required, others) for i in span & content}
+                    roles = _roles(words, first_word, last_word, first, last)
+                    phrases.append(_Phrase(span, frozenset(weights.items()), _past_form(words[first]), roles))
+                    texts.append(" ".join(words[first : last + 1]))
+            total = sum(_weight(words, i, i in required, others) for i in content)
+            plans[entity_id] = (phrases, texts, total)
+        if not plans:
+            return {}
+        distinct = sorted({text for _, texts, _ in plans.values() for text in texts})
+        vectors = dict(zip(distinct, self._embed(distinct)))  # one batch for every linked entity's phrases
+        return {
+            entity_id: _Alignment(phrases, np.stack([vectors[t] for t in texts]), content, self.vectors)
+            for entity_id, (phrases, texts, content) in plans.items()
+        }
+
+    @staticmethod
+    def _as_chains(found, entities: Callable[[list[str]], dict[str, Entity]]) -> list[Chain]:
+        ids = sorted({n for _, start, end, steps in found for n in _nodes(start, steps)})
+        known = entities(ids)
+        chains = []
+        for score, start, end, steps in found:
+            if end not in known:
+                continue
+            nodes = tuple(known.get(n) or Entity(n, n, "Other") for n in _nodes(start, steps))
+            path = Path(nodes=nodes, steps=steps, score=round(score, 4))
+            chains.append(Chain(path=path, answer=known[end], score=round(score, 4)))
+        return chains
+
+
+_AUXILIARY = frozenset("is are was were be been being has have had".split())
+
+
+def _answer_noun(words: list[str], index: int) -> bool:
+    """Whether the word at ``index`` names the kind of thing asked for: right after "which" / "what", or the head
+    of a relative clause ("the company that ...")."""
+    before = words[index - 1] if index > 0 else ""
+    after = words[index + 1] if index + 1 < len(words) else ""
+    return before in ("which", "what") or after in ("that", "which", "who", "whom", "where") or _past_form(after)
+
+
+def _past_form(word: str) -> bool:
+    return len(word) > 4 and word.endswith("ed")
+
+
+def _roles(words: list[str], first: int, last: int, phrase_first: int, phrase_last: int) -> tuple[bool, bool]:
+    """Whether the entity named at ``first..last`` does what the verb of the phrase at ``phrase_first..`` says, and
+    whether it undergoes it: before an active verb it does ("X acquired"), before a passive one it undergoes ("X
+    was acquired", "X acquired by"); after the verb it undergoes ("acquired X") unless "by" comes right before it
+    ("acquired by X")."""
+    if phrase_first > last:
+        between = words[last + 1 : phrase_first]
+        passive = any(w in _AUXILIARY for w in between) or words[phrase_last + 1 : phrase_last + 2] == ["by"]
+        return (not passive, passive)
+    by_agent = first > 0 and words[first - 1] == "by"
+    return (by_agent, not by_agent)
+
+
+def _weight(words: list[str], index: int, required: bool, others: set[int]) -> float:
+    """How much a content word counts in a chain's recall: 1; half for the words of another linked name (what the
+    question says of it may be another chain's business); nothing for the noun naming what is asked for (a relation
+    may match it, but a chain need not)."""
+    if index in others:
+        return 0.5
+    return 1.0 if required else 0.0
+
+
+def _nodes(start: str, steps: tuple[PathStep, ...]) -> list[str]:
+    nodes = [start]
+    for step in steps:
+        nodes.append(step.relation.target_id if step.forward else step.relation.source_id)
+    return nodes
+
+
+def tied_answers(chains: Sequence[Chain]) -> list[Chain]:
+    """The chains as good as the best one, one per answer entity."""
+    if not chains:
+        return []
+    top = chains[0].score
+    seen: dict[str, Chain] = {}
+    for chain in chains:
+        if chain.score < top - _TIE:
+            break
+        seen.setdefault(chain.answer.id, chain)
+    return list(seen.values())
