@@ -118,6 +118,9 @@ class ExtractiveAnswerWriter:
     ) -> tuple[Citation, ...]:
         cites: dict[str, Citation] = {}
         for rel in relations:
+            if rel.provenance == "structured" and rel.id not in cites:
+                # A loaded fact cites the record it came from: no passage holds it.
+                cites[rel.id] = Citation(rel.document_id, "", "", 0, 0, rel.sentence)
             for chunk_id in rel.evidence:
                 evidence = by_chunk.get(chunk_id)
                 if evidence is None or chunk_id in cites:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -35,10 +36,14 @@ _FUNCTION_WORDS = frozenset(
 )
 _LONGEST_PHRASE = 4  # words
 _INVERSE_WEIGHT = 0.9  # a hop against the edge's direction, where the same words fit both ways, comes second
-_BEAM = 32  # relation sequences kept per hop
-_FRONTIER = 5000  # chains kept per hop
+_BEAM = 16  # relation sequences kept per hop
+_FRONTIER = 1000  # chains kept per hop
 _FETCH_LIMIT = 20_000  # relations read per hop
 _TIE = 1e-6
+_PHRASES_KEPT = 50_000
+# The similarity unrelated short phrases still get from the embedder: a chain's confidence is how far its score
+# rises above that, so "the employer of X" matched to PROFESSION at 0.37 stays far below a real match.
+_UNRELATED = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,17 +144,14 @@ class _Alignment:
     def _best(self, steps: tuple[tuple[str, bool], ...]) -> float:
         best = 0.0
         rows = [self._similarity[s] for s in steps]
+        ranked = [np.argsort(-row, kind="stable") for row in rows]  # each relation's phrases, best first
         for order in set(itertools.permutations(range(len(steps)))):
             used: set[int] = set()
             covered: set[tuple[int, float]] = set()
             total = 0.0
             for index in order:
                 row = rows[index]
-                choice = max(
-                    (p for p, phrase in enumerate(self.phrases) if not phrase.words & used),
-                    key=lambda p, row=row: row[p],
-                    default=None,
-                )
+                choice = next((int(p) for p in ranked[index] if not self.phrases[p].words & used), None)
                 if choice is None:
                     continue
                 total += float(row[choice])
@@ -166,6 +168,24 @@ class RelationChainFinder:
     def __init__(self, vectors: RelationVectors, embed: Callable[[list[str]], np.ndarray]) -> None:
         self.vectors = vectors
         self._embed = embed
+        # Question phrases recur ("place of birth", "founded"): their vectors are kept, least recently used out.
+        self._phrases: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _phrase_vectors(self, texts: list[str]) -> dict[str, np.ndarray]:
+        with self._lock:
+            missing = [t for t in texts if t not in self._phrases]
+        found = dict(zip(missing, self._embed(missing))) if missing else {}  # one batch for every new phrase
+        with self._lock:
+            for text in texts:
+                if text in found:
+                    self._phrases[text] = found[text]
+                else:
+                    self._phrases.move_to_end(text)
+                    found[text] = self._phrases[text]
+            while len(self._phrases) > _PHRASES_KEPT:
+                self._phrases.popitem(last=False)
+        return found
 
     def chains(
         self,
@@ -254,7 +274,7 @@ class RelationChainFinder:
         if not plans:
             return {}
         distinct = sorted({text for _, texts, _ in plans.values() for text in texts})
-        vectors = dict(zip(distinct, self._embed(distinct)))  # one batch for every linked entity's phrases
+        vectors = self._phrase_vectors(distinct)
         return {
             entity_id: _Alignment(phrases, np.stack([vectors[t] for t in texts]), content, self.vectors)
             for entity_id, (phrases, texts, content) in plans.items()
@@ -269,8 +289,9 @@ class RelationChainFinder:
             if end not in known:
                 continue
             nodes = tuple(known.get(n) or Entity(n, n, "Other") for n in _nodes(start, steps))
-            path = Path(nodes=nodes, steps=steps, score=round(score, 4))
-            chains.append(Chain(path=path, answer=known[end], score=round(score, 4)))
+            confidence = round(max(0.0, (score - _UNRELATED) / (1 - _UNRELATED)), 4)
+            path = Path(nodes=nodes, steps=steps, score=confidence)
+            chains.append(Chain(path=path, answer=known[end], score=confidence))
         return chains
 
 

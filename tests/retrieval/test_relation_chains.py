@@ -1,0 +1,63 @@
+"""Relationship questions answered from loaded triples, relations matched by meaning (retrieval/relation_chains.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from graphrag.extraction.base import relation_words
+from graphrag.types import Triple
+
+FACTS = [
+    ("Ada Quint", "people/person/parents", "Bram Quint"),
+    ("Bram Quint", "people/person/place_of_birth", "Lindmark"),
+    ("Lindmark", "location/location/containedby", "Nordvale"),
+    ("Ada Quint", "people/person/spouse", "Cole Rivers"),
+    ("Helix Dynamics", "organization/organization/founders", "Bram Quint"),
+    ("Rome", "music/recording/canonical_version", "Rome"),
+    ("Cole Rivers", "people/person/profession", "Pilot"),
+    ("Bram Quint", "people/person/profession", "Engineer"),
+]
+
+
+@pytest.fixture
+def kb_engine(make_engine):
+    engine = make_engine()
+    engine.add_triples([Triple(*fact) for fact in FACTS], source="family.kb")
+    return engine
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "hops"),
+    [
+        ("Who are the parents of Ada Quint?", "Bram Quint", 1),
+        ("Who is Ada Quint's husband?", "Cole Rivers", 1),
+        ("Who founded Helix Dynamics?", "Bram Quint", 1),
+        ("Where was Ada Quint's father born?", "Lindmark", 2),
+        ("What is the profession of the founder of Helix Dynamics?", "Engineer", 2),
+        ("What does Ada Quint's spouse do for a living?", "Pilot", 2),
+    ],
+)
+def test_paraphrased_relationship_questions_follow_the_right_chain(kb_engine, question, answer, hops):
+    """The question names relations in its own words ("husband" for spouse, "father" for parents, "do for a
+    living" for profession) and the planner chooses the number of hops itself."""
+    result = kb_engine.ask(question)
+    assert not result.abstained and result.text == answer
+    assert len(result.paths[0].steps) == hops
+    assert result.citations and all(c.text and c.document_id for c in result.citations)  # the triples' record
+
+
+def test_a_relation_the_kb_lacks_is_not_guessed(kb_engine):
+    result = kb_engine.ask("Who is the employer of Ada Quint?")
+    assert result.abstained and result.confidence < 0.35
+
+
+def test_a_fact_whose_ends_share_a_name_is_kept_and_followed(kb_engine):
+    assert kb_engine.stats().relations == len(FACTS)
+    result = kb_engine.ask("What is the canonical version of Rome?")
+    assert not result.abstained and result.text == "Rome"
+
+
+def test_relation_names_read_as_a_knowledge_base_writes_them():
+    assert relation_words("people/person/place_of_birth") == "place_of_birth"
+    assert relation_words("http://dbpedia.org/ontology/birthPlace") == "birth Place"
+    assert relation_words("founded by") == "founded by"
