@@ -70,6 +70,7 @@ class Engine:
             engine = cls(settings, store, embedder, chunk_index, entity_index, **shared)
             if reconcile:
                 engine.indexer.reconcile()
+                engine.planner.sync_relation_types()  # a store written before its types' phrases were kept
         except BaseException:
             store.close()
             raise
@@ -209,6 +210,7 @@ class Engine:
             with suppress(GraphRAGError):  # a failing change's own error is the one to report
                 if self.store.version() != before:
                     self._communities_stale = True
+                    self.planner.sync_relation_types()
 
     def refresh_communities(self) -> list[Community]:
         """Detect communities over the whole relation graph and store them (replacing the previous ones)."""

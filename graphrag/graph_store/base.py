@@ -74,6 +74,10 @@ class GraphStore(Protocol):
         """Every relation between entities (community detection reads the whole graph)."""
         ...
 
+    def relation_types(self) -> set[str]:
+        """The distinct types of the relations between entities."""
+        ...
+
     def replace_communities(self, communities: Sequence[Community]) -> None:
         """Store these communities in place of the previous ones, in one transaction."""
         ...

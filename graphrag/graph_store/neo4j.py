@@ -485,6 +485,12 @@ class Neo4jGraphStore:
             for r in rows
         ]
 
+    def relation_types(self) -> set[str]:
+        rows = self._run(
+            f"MATCH (:Entity {{tenant: $tenant}})-[x:{_STRUCTURE}]->(:Entity) RETURN DISTINCT type(x) AS t"
+        )
+        return {r["t"] for r in rows}
+
     def all_relations(self) -> list[Relation]:
         rows = self._run(f"MATCH (:Entity {{tenant: $tenant}})-[x:{_STRUCTURE}]->(:Entity) RETURN {_REL_RETURN} AS r")
         return [_relation(r["r"]) for r in rows]

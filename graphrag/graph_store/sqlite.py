@@ -299,6 +299,9 @@ class SqliteGraphStore:
     def all_relations(self) -> list[Relation]:
         return list(self._relation_graph().relations.values())
 
+    def relation_types(self) -> set[str]:
+        return {r.type for r in self._relation_graph().relations.values()}
+
     @staticmethod
     def _document(row: tuple) -> Document:
         return Document(

@@ -83,7 +83,9 @@ class Planner:
         self._walk = PassageWalk(WALK_DAMPING, hub_limit=WALK_HUB_LIMIT)
         self._linker_version: object = None
         # Relation-type phrase vectors, embedded once per type for the life of the engine.
-        self.relation_vectors = RelationVectors(self._embed_phrases)
+        self.relation_vectors = RelationVectors(
+            self._embed_phrases, settings.vectors_dir / "relation_types.npz", getattr(embedder, "name", "")
+        )
         self._chain_finder = RelationChainFinder(self.relation_vectors, self._embed_phrases)
         # Independent store reads (keyword search, connecting paths, ...) run here beside the planner's own work.
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="graphrag-reads")
@@ -98,6 +100,10 @@ class Planner:
     def invalidate(self) -> None:
         """Forget cached name dictionaries (call after writes)."""
         self._linker = None
+
+    def sync_relation_types(self) -> int:
+        """Embed the phrases of relation types the store holds and the planner does not know yet (after writes)."""
+        return self.relation_vectors.sync(self.store.relation_types())
 
     def _get_linker(self, version_at_start) -> EntityLinker:
         """The name dictionaries (entity names, document titles), rebuilt when the store's version changes."""

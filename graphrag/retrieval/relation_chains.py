@@ -19,8 +19,9 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path as FsPath
 
 import numpy as np
 
@@ -40,6 +41,7 @@ _BEAM = 16  # relation sequences kept per hop
 _FRONTIER = 1000  # chains kept per hop
 _FETCH_LIMIT = 20_000  # relations read per hop
 _TIE = 1e-6
+_TYPES_PER_BATCH = 256
 _PHRASES_KEPT = 50_000
 # The similarity unrelated short phrases still get from the embedder: a chain's confidence is how far its score
 # rises above that, so "the employer of X" matched to PROFESSION at 0.37 stays far below a real match.
@@ -61,23 +63,68 @@ def relation_phrase(relation_type: str) -> str:
 
 
 class RelationVectors:
-    """Unit vectors of the relation types' phrases, forward and inverse, embedded once per type; thread-safe."""
+    """Unit vectors of the relation types' phrases, forward and inverse, embedded once per type and kept in
+    ``path`` (an ``.npz`` file beside the vector indexes, rewritten whole when types are added); thread-safe.
 
-    def __init__(self, embed: Callable[[list[str]], np.ndarray]) -> None:
+    The engine brings them up to date after every write (:meth:`sync`), so a question rarely embeds a type."""
+
+    def __init__(self, embed: Callable[[list[str]], np.ndarray], path: FsPath | None = None, model: str = "") -> None:
         self._embed = embed
+        self._path = path
+        self._model = model  # the embedder's name: vectors of another model are not reused
         self._vectors: dict[tuple[str, bool], np.ndarray] = {}
         self._lock = threading.Lock()
+        if path is not None and path.exists():
+            self._load(path)
+
+    def _load(self, path: FsPath) -> None:
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                if str(saved["model"]) != self._model:
+                    return
+                types, forward, inverse = list(saved["types"]), saved["forward"], saved["inverse"]
+        except (OSError, ValueError, KeyError):
+            return  # unreadable: the types are embedded again as they are needed
+        for index, relation_type in enumerate(types):
+            self._vectors[(str(relation_type), True)] = forward[index]
+            self._vectors[(str(relation_type), False)] = inverse[index]
+
+    def sync(self, types: Iterable[str]) -> int:
+        """Embed the types not yet known and save; the number embedded."""
+        with self._lock:
+            added = self._add(types)
+            if added and self._path is not None:
+                self._save(self._path)
+            return added
+
+    def _add(self, types: Iterable[str]) -> int:
+        missing = sorted({t for t in types if (t, True) not in self._vectors})
+        for start in range(0, len(missing), _TYPES_PER_BATCH):
+            part = missing[start : start + _TYPES_PER_BATCH]
+            vectors = self._embed([relation_phrase(t) for t in part] + [f"{relation_phrase(t)} of" for t in part])
+            for index, relation_type in enumerate(part):
+                self._vectors[(relation_type, True)] = vectors[index]
+                self._vectors[(relation_type, False)] = vectors[len(part) + index]
+        return len(missing)
+
+    def _save(self, path: FsPath) -> None:
+        types = sorted({t for t, _ in self._vectors})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        with partial.open("wb") as handle:
+            np.savez(
+                handle,
+                model=np.array(self._model),
+                types=np.array(types),
+                forward=np.stack([self._vectors[(t, True)] for t in types]),
+                inverse=np.stack([self._vectors[(t, False)] for t in types]),
+            )
+        partial.replace(path)  # a reader never sees half a file
 
     def get(self, steps: Sequence[tuple[str, bool]]) -> dict[tuple[str, bool], np.ndarray]:
         """The vector of each ``(relation type, forward)``, embedding the types not seen before in one batch."""
         with self._lock:
-            missing = sorted({t for t, _ in steps if (t, True) not in self._vectors})
-            if missing:
-                texts = [relation_phrase(t) for t in missing] + [f"{relation_phrase(t)} of" for t in missing]
-                vectors = self._embed(texts)
-                for index, relation_type in enumerate(missing):
-                    self._vectors[(relation_type, True)] = vectors[index]
-                    self._vectors[(relation_type, False)] = vectors[len(missing) + index]
+            self._add(t for t, _ in steps)
             return {step: self._vectors[step] for step in steps}
 
 

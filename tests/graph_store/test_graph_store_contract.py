@@ -61,6 +61,20 @@ def test_write_then_read_back(store):
     assert store.get_entities([entity_id("Ada")])[0].type == "Person"
 
 
+def test_relation_types_are_the_distinct_types_of_the_tenants_relations(store):
+    assert store.relation_types() == set()
+    store.write_documents([make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A)])
+    store.write_documents([make_doc("b", "Ada founded Loom Corp. Bob works for Weave Corp.", FACTS_B)])
+    assert store.relation_types() == {"FOUNDED", "ACQUIRED", "WORKS_FOR"}
+
+
+def test_a_loop_relation_is_stored_and_walked(store):
+    facts = [("Rome", "CANONICAL_VERSION", "Rome"), ("Rome", "CONTAINEDBY", "Lazio")]
+    store.write_documents([make_doc("r", "Rome is a recording of Rome, in Lazio.", facts)])
+    assert store.stats().relations == 2
+    assert {r.type for r in store.neighbors([entity_id("Rome")], hops=1)} == {"CANONICAL_VERSION", "CONTAINEDBY"}
+
+
 def test_rewriting_the_same_document_changes_nothing(store):
     write = make_doc("a", "Ada founded Loom Corp. Loom Corp acquired Weave Corp.", FACTS_A)
     store.write_documents([write])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from graphrag.extraction.base import relation_words
+from graphrag.retrieval.relation_chains import RelationVectors
 from graphrag.types import Triple
 
 FACTS = [
@@ -55,6 +57,22 @@ def test_a_fact_whose_ends_share_a_name_is_kept_and_followed(kb_engine):
     assert kb_engine.stats().relations == len(FACTS)
     result = kb_engine.ask("What is the canonical version of Rome?")
     assert not result.abstained and result.text == "Rome"
+
+
+def test_relation_type_vectors_are_kept_beside_the_indexes_and_updated_on_ingest(kb_engine):
+    path = kb_engine.settings.vectors_dir / "relation_types.npz"
+    kept = RelationVectors(_no_embedding, path, kb_engine.embedder.name)
+    assert kept.sync(relation_words(fact[1]).upper() for fact in FACTS) == 0  # all embedded when they were loaded
+    kb_engine.add_triples([Triple("Ada Quint", "employer", "Helix Dynamics")], source="work.kb")
+    again = RelationVectors(_no_embedding, path, kb_engine.embedder.name)
+    assert again.sync(["EMPLOYER"]) == 0
+    assert kb_engine.ask("Who is the employer of Ada Quint?").text == "Helix Dynamics"
+    other_model = RelationVectors(lambda texts: np.zeros((len(texts), 3)), path, "another-model")
+    assert other_model.sync(["EMPLOYER"]) == 1  # vectors of another embedder are not reused
+
+
+def _no_embedding(texts):
+    raise AssertionError(f"embedded {texts} again")
 
 
 def test_relation_names_read_as_a_knowledge_base_writes_them():
