@@ -24,6 +24,8 @@ DEFAULT_TENANT = "default"
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 _SPACE = re.compile(r"\s+")
+# Punctuation that only separates words ("Kenneth_Peach", "Jong-suk", "J.R.R."); "&" and "'" carry meaning.
+_SEPARATORS = re.compile(r"[^\w\s&']|_")
 _EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
 _LEADING_ARTICLE = re.compile(r"^(the|a|an)\s+", re.IGNORECASE)
 
@@ -50,11 +52,13 @@ def chunk_id(doc_id: str, doc_sha256: str, index: int) -> str:
 
 
 def normalize_name(name: str) -> str:
-    """Canonical form of an entity name used for merging: NFKC, casefold, no leading article or edge punctuation."""
+    """Canonical form of an entity name used for merging: NFKC, casefold, no leading article, punctuation between
+    words read as a space ("Kenneth_Peach", "Kenneth-Peach" and "kenneth peach" are one name)."""
     text = unicodedata.normalize("NFKC", name)
     text = text.replace("\u2019", "'")
     if text.endswith("'s"):
         text = text[:-2]
+    text = _SEPARATORS.sub(" ", text)
     text = _SPACE.sub(" ", text).strip()
     text = _LEADING_ARTICLE.sub("", text)
     text = _EDGE_PUNCT.sub("", text)

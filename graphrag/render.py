@@ -107,6 +107,7 @@ def answer_to_dict(answer: Answer) -> dict:
     return {
         "question": answer.question,
         "answer": answer.text,
+        "answers": list(answer.answers),
         "confidence": answer.confidence,
         "abstained": answer.abstained,
         "citations": [citation_to_dict(c) for c in answer.citations],

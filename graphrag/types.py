@@ -210,6 +210,9 @@ class Answer:
     paths: tuple[Path, ...] = ()
     plan: QueryPlan | None = None
     timings_ms: dict = field(default_factory=dict, hash=False)
+    # Every answer as good as the best one, best first ("Who are the children of X?" has several); empty when
+    # the answer is "I don't know", ``(text,)`` when it is a single one.
+    answers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """Relationship questions over a knowledge base of triples: the product against an embedding baseline.
 
 The KB (JSONL or CSV triples: subject, relation, object) is ingested into a fresh store with the product's
-defaults, then every question is asked once. A question scores a hit when the first answer named (the end of the
-answer's first path, else its text) equals one of its answers after normalisation (case, punctuation, white space).
+defaults, then every question is asked once. A question scores a hit when the first answer named (the first of the
+answer's ``answers``) equals one of its answers after normalisation (case, punctuation, white space).
 
 The baseline is the 40-line method the product must beat, without being told the number of hops: its topic is the
 longest KB name inside the question; every path of 1 to --max-hops relations from it, either direction, is scored
@@ -65,9 +65,7 @@ def _questions(path: Path, sample: int | None, seed: int) -> list[dict]:
 
 
 def _first_answer(answer) -> str:
-    if answer.paths:
-        return answer.paths[0].nodes[-1].name
-    return answer.text
+    return answer.answers[0] if answer.answers else answer.text
 
 
 def _product(engine: Engine, questions: list[dict]) -> dict:

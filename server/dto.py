@@ -191,6 +191,9 @@ class PlanOut(BaseModel):
 class QueryOut(BaseModel):
     question: str
     answer: str
+    answers: list[str] = Field(
+        description='Every answer as good as the best one, best first; empty when the answer is "I don\'t know".'
+    )
     confidence: float
     abstained: bool
     citations: list[CitationOut]

@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from graphrag.retrieval.planner import Retrieval
 from graphrag.retrieval.question import stem, stems_match
+from graphrag.retrieval.relation_chains import tied_answers
 from graphrag.text import sentence_spans, terms
 from graphrag.types import Answer, Citation, Evidence, Path, Relation
 
@@ -24,6 +25,8 @@ class AnswerWriter(Protocol):
 
     def write(self, question: str, retrieval: Retrieval) -> Answer: ...
 
+
+_MOST_ANSWERS = 20  # equally good answers listed at most
 
 # Keeps the best possible unanchored sentence (0.8 before this factor) under the default threshold of 0.35.
 _UNANCHORED = 0.4
@@ -42,20 +45,21 @@ class ExtractiveAnswerWriter:
         by_chunk = {e.chunk.id: e for e in retrieval.evidence}
         if retrieval.plan.strategy == "global" and retrieval.communities:
             return self._overview(question, retrieval, by_chunk)
-        candidates: list[tuple[float, str, tuple[Path, ...], tuple[Citation, ...]]] = []
+        # (confidence, text, paths, citations, every answer as good as the best)
+        candidates: list[tuple[float, str, tuple[Path, ...], tuple[Citation, ...], tuple[str, ...]]] = []
         if retrieval.info.wants_connection and retrieval.connections:
             best = retrieval.connections[:3]
             cites = self._cite_relations([s.relation for p in best for s in p.steps], by_chunk, retrieval)
             text = "; ".join(p.text for p in best)
-            candidates.append((0.9 if cites else 0.5, text, tuple(best), cites))
+            candidates.append((0.9 if cites else 0.5, text, tuple(best), cites, (text,)))
         if retrieval.chains:
-            top = retrieval.chains[0]
-            rivals = [c for c in retrieval.chains[1:] if c.score >= top.score - 1e-9 and c.answer.id != top.answer.id]
-            names = [top.answer.name, *[c.answer.name for c in rivals[:2]]]
+            tied = tied_answers(retrieval.chains)[:_MOST_ANSWERS]
+            top = tied[0]
+            names = list(dict.fromkeys(c.answer.name for c in tied))
             cites = self._cite_relations([s.relation for s in reversed(top.path.steps)], by_chunk, retrieval)
-            text = " and ".join(dict.fromkeys(names))
+            text = " and ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
             candidates.append(
-                (top.score if cites else top.score * 0.5, text, tuple(c.path for c in [top, *rivals[:2]]), cites)
+                (top.score if cites else top.score * 0.5, text, tuple(c.path for c in tied[:3]), cites, tuple(names))
             )
         sentence = self._best_sentence(retrieval)
         if sentence is not None:
@@ -63,10 +67,10 @@ class ExtractiveAnswerWriter:
             if retrieval.chains and candidates[-2][2] and sentence[1] in (retrieval.chains[0].answer.name,):
                 # graph and text agree on the answer: the chain answer (with its path) takes the higher confidence
                 chain = candidates[-2]
-                candidates[-2] = (max(chain[0], sentence[0]), chain[1], chain[2], chain[3])
+                candidates[-2] = (max(chain[0], sentence[0]), *chain[1:])
         if not candidates:
             return self._idk(question, retrieval, 0.0)
-        confidence, text, paths, cites = max(candidates, key=lambda c: c[0])
+        confidence, text, paths, cites, answers = max(candidates, key=lambda c: c[0])
         if confidence < self.threshold:
             return self._idk(question, retrieval, confidence)
         return Answer(
@@ -78,6 +82,7 @@ class ExtractiveAnswerWriter:
             paths=paths,
             plan=retrieval.plan,
             timings_ms=dict(retrieval.timings_ms),
+            answers=answers,
         )
 
     @staticmethod
@@ -94,6 +99,7 @@ class ExtractiveAnswerWriter:
         return Answer(
             question=question,
             text="Main themes: " + "; ".join(lines),
+            answers=tuple(c.title for c in retrieval.communities),
             confidence=0.8,
             abstained=False,
             citations=tuple(cites),
@@ -168,7 +174,7 @@ class ExtractiveAnswerWriter:
         doc_start = evidence.chunk.start + start + lead
         citation = _citation(evidence, doc_start, doc_start + len(text))
         span = _answer_span(text, retrieval.chunk_entities.get(evidence.chunk.id, ()), retrieval)
-        return (score * 0.8, span or text, (), (citation,))
+        return (score * 0.8, span or text, (), (citation,), (span or text,))
 
 
 def _anchored(info, anchors: list[str], sentence: str, sentence_stems: list[str]) -> bool:

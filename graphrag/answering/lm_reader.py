@@ -211,6 +211,7 @@ class LMAnswerWriter:
             paths=tuple(n.path for n in cited if n.path is not None),
             plan=retrieval.plan,
             timings_ms=timings,
+            answers=(answer_text,),
         )
 
 

@@ -79,3 +79,28 @@ def test_relation_names_read_as_a_knowledge_base_writes_them():
     assert relation_words("people/person/place_of_birth") == "place_of_birth"
     assert relation_words("http://dbpedia.org/ontology/birthPlace") == "birth Place"
     assert relation_words("founded by") == "founded by"
+
+
+def test_names_that_differ_in_underscores_case_or_punctuation_are_one_entity(make_engine):
+    engine = make_engine()
+    engine.add_triples(
+        [
+            Triple("Kenneth_Peach", "film/cinematographer/film", "Dirty Work"),
+            Triple("kenneth-peach", "people/person/place_of_birth", "Boston"),
+        ],
+        source="films.kb",
+    )
+    assert engine.stats().entities == 3
+    result = engine.ask("What is the film of Kenneth Peach?")
+    assert not result.abstained and result.text == "Dirty Work"
+    assert engine.ask("Where was KENNETH PEACH born?").text == "Boston"
+
+
+def test_equally_good_answers_come_back_as_a_list(make_engine):
+    engine = make_engine()
+    children = ["Bea Quint", "Cal Quint", "Dora Quint", "Emil Quint"]
+    engine.add_triples([Triple("Ada Quint", "people/person/children", c) for c in children], source="kids.kb")
+    result = engine.ask("Who are the children of Ada Quint?")
+    assert not result.abstained and sorted(result.answers) == children
+    assert result.text.startswith(result.answers[0]) and "and 1 more" in result.text
+    assert engine.ask("Who is the employer of Ada Quint?").answers == ()
