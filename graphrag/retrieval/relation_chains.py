@@ -277,13 +277,13 @@ class RelationChainFinder:
                 groups.setdefault(key, []).append((start, end, steps))
             ranked = sorted(groups, key=lambda key: -alignments[key[0]].score(key[1]))
             beam = []
-            for key in ranked:
+            for rank, key in enumerate(ranked):
                 score = alignments[key[0]].score(key[1])
                 for start, end, steps in groups[key]:
                     # An entity the question names is not its answer, unless a relation leads from it to itself.
                     if end not in linked_ids or steps[-1].relation.source_id == steps[-1].relation.target_id:
                         found.append((score, start, end, steps))
-                if len(beam) < _FRONTIER and ranked.index(key) < _BEAM:
+                if len(beam) < _FRONTIER and rank < _BEAM:
                     beam.extend(groups[key][: _FRONTIER - len(beam)])
         found.sort(key=lambda item: (-item[0], len(item[3])))
         return self._as_chains(found[:200], entities)
@@ -291,7 +291,7 @@ class RelationChainFinder:
     def _alignments(self, info: QuestionInfo, linked: Sequence[tuple[str, int, int]]) -> dict[str, _Alignment]:
         """One alignment per linked entity: the question's words outside that entity's name are what its chains
         must say (another linked name among them may be a relation's words: "place of birth" is also a title)."""
-        words = [w.lower().removesuffix("'s").removesuffix("’s") for w in info.words]
+        words = _phrase_words(info)
         plans: dict[str, tuple[list[_Phrase], list[str], float]] = {}
         named = {i for _, first, last in linked for i in range(first, last + 1)}
         for entity_id, first_word, last_word in linked:
@@ -340,6 +340,10 @@ class RelationChainFinder:
             path = Path(nodes=nodes, steps=steps, score=confidence)
             chains.append(Chain(path=path, answer=known[end], score=confidence))
         return chains
+
+
+def _phrase_words(info: QuestionInfo) -> list[str]:
+    return [w.lower().removesuffix("'s").removesuffix("’s") for w in info.words]
 
 
 _AUXILIARY = frozenset("is are was were be been being has have had".split())
