@@ -238,3 +238,29 @@ def test_batch_extraction_writes_straight_into_neo4j(tmp_path, demo_corpus):
     finally:
         store.clear()
         store.close()
+
+
+def test_relationship_questions_over_triples_match_the_embedded_store(tmp_path, real_embedder):
+    """Relation chains read the graph hop by hop through the store: both backends give the same answers and paths."""
+    from graphrag.types import Triple
+    from tests.retrieval.test_relation_chains import FACTS
+
+    questions = [
+        "Who are the parents of Ada Quint?",
+        "Where was Ada Quint's father born?",
+        "What does Ada Quint's spouse do for a living?",
+        "What is the canonical version of Rome?",
+        "Who is the employer of Ada Quint?",
+    ]
+    answers = {}
+    for backend in ("sqlite", "neo4j"):
+        settings = Settings.load(data_dir=tmp_path / backend, graph_backend=backend)
+        if backend == "neo4j":
+            _fresh_neo4j(settings)
+        with Engine.from_settings(settings, embedder=real_embedder) as engine:
+            engine.add_triples([Triple(*fact) for fact in FACTS], source="family.kb")
+            answers[backend] = [
+                (a.text, a.abstained, a.answers, [p.text for p in a.paths]) for a in map(engine.ask, questions)
+            ]
+    assert answers["neo4j"] == answers["sqlite"]
+    assert sum(not abstained for _, abstained, _, _ in answers["sqlite"]) == 4
