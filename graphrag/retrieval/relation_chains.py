@@ -297,6 +297,11 @@ class RelationChainFinder:
         for entity_id, first_word, last_word in linked:
             name = set(range(first_word, last_word + 1))
             others = named - name  # the words of the other linked names: the other end of the question
+            other_names = {
+                frozenset(range(first, last + 1))
+                for other, first, last in linked
+                if (first, last) != (first_word, last_word)
+            }
             content = {i for i, w in enumerate(words) if i not in name and w not in _FUNCTION_WORDS}
             # The noun that names what is asked for ("Which company acquired X?", "the company that X acquired")
             # may be matched by a relation but need not be.
@@ -312,6 +317,8 @@ class RelationChainFinder:
                     if last not in content:
                         continue
                     span = frozenset(range(first, last + 1))
+                    if span & others and not any(span <= other for other in other_names):
+                        continue  # another name's words make phrases only among themselves ("place of birth")
                     weights = {i: _weight(words, i, i in required, others) for i in span & content}
                     roles = _roles(words, first_word, last_word, first, last)
                     phrases.append(_Phrase(span, frozenset(weights.items()), _past_form(words[first]), roles))
