@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["PeakRss", "cache_dir_for", "load_questions", "print_json", "text_lines"]
+__all__ = ["PeakRss", "cache_dir_for", "load_questions", "p95", "print_json", "text_lines"]
 
 
 class PeakRss:
@@ -132,6 +132,12 @@ def load_questions(path: Path, list_field: str) -> list[dict]:
     if not records:
         raise ValueError(f"{path}: no questions")
     return records
+
+
+def p95(values: list[float]) -> float:
+    """The 95th percentile of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def print_json(result: dict, out: Path | None = None) -> None:

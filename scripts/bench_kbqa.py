@@ -32,7 +32,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import run_reporting, text_lines  # noqa: E402
+from bench_common import load_questions, p95, run_reporting, text_lines  # noqa: E402
 
 from graphrag import Engine, Settings  # noqa: E402
 from graphrag.extraction.base import relation_words  # noqa: E402
@@ -42,23 +42,8 @@ def _normal(text: str) -> str:
     return " ".join(re.sub(r"[\W_]+", " ", text).lower().split())
 
 
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
 def _questions(path: Path, sample: int | None, seed: int) -> list[dict]:
-    records = []
-    for number, line in enumerate(text_lines(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from exc
-        if not isinstance(record, dict) or not isinstance(record.get("question"), str) or not record.get("answers"):
-            raise ValueError(f"{path}:{number}: needs a 'question' string and an 'answers' list")
-        records.append(record)
+    records = load_questions(path, "answers")
     if sample and sample < len(records):
         records = random.Random(seed).sample(records, sample)
     return records
@@ -86,7 +71,7 @@ def _product(engine: Engine, questions: list[dict]) -> dict:
         "abstained": abstained,
         "precision_answered": round(100 * answered_right / answered, 1) if answered else None,
         "p50_ms": round(statistics.median(times), 1),
-        "p95_ms": round(_p95(times), 1),
+        "p95_ms": round(p95(times), 1),
     }
 
 
@@ -131,7 +116,7 @@ def _baseline(kb: Path, questions: list[dict], embedder, max_hops: int) -> dict:
     return {
         "hits_at_1": round(100 * hits / len(questions), 1),
         "p50_ms": round(statistics.median(times), 1),
-        "p95_ms": round(_p95(times), 1),
+        "p95_ms": round(p95(times), 1),
     }
 
 
@@ -143,8 +128,6 @@ def _measure(args) -> dict:
     if args.sample is not None and args.sample < 1:
         raise ValueError("--sample must be at least 1")
     questions = _questions(args.questions, args.sample, args.seed)
-    if not questions:
-        raise ValueError(f"no questions in {args.questions}")
     with tempfile.TemporaryDirectory(prefix="graphrag-kbqa-") as data_dir:
         with Engine.from_settings(Settings.load(data_dir=Path(data_dir))) as engine:
             started = time.perf_counter()

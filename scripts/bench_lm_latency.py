@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import load_questions, run_reporting, text_lines  # noqa: E402
+from bench_common import load_questions, p95, run_reporting, text_lines  # noqa: E402
 
 from graphrag import Settings  # noqa: E402
 from graphrag.answering.evidence import READER_TOKENS, SelectableText  # noqa: E402
@@ -82,10 +82,6 @@ def _evidence(model, passages: list[EvidenceItem], budget: int) -> list[Evidence
         kept.append(item)
         left -= tokens
     return kept
-
-
-def _p95(values: list[float]) -> float:
-    return sorted(values)[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
 
 
 def _writers(settings, select: bool):
@@ -252,7 +248,7 @@ def _decoding(measured: list[tuple], selected: bool) -> dict:
     decode = [(g.ms - prefill) / g.new_tokens for g, prefill, _ in measured if g.new_tokens]
     figures = {
         "generate_ms_p50": round(statistics.median(total), 1),
-        "generate_ms_p95": round(_p95(total), 1),
+        "generate_ms_p95": round(p95(total), 1),
         "new_tokens": statistics.median(g.new_tokens for g, _, _ in measured),
         "forward_passes": statistics.median(g.forward_passes for g, _, _ in measured),
         "reused_prompt_tokens": statistics.median(g.reused_prompt_tokens for g, _, _ in measured),
@@ -260,7 +256,7 @@ def _decoding(measured: list[tuple], selected: bool) -> dict:
     }
     if selected:
         answer = [g.ms + select for g, _, select in measured]
-        figures.update(answer_ms_p50=round(statistics.median(answer), 1), answer_ms_p95=round(_p95(answer), 1))
+        figures.update(answer_ms_p50=round(statistics.median(answer), 1), answer_ms_p95=round(p95(answer), 1))
     return figures
 
 

@@ -50,6 +50,6 @@ def test_bad_input_is_a_clear_error(tmp_path):
     code, out = _run("--kb", str(tmp_path / "missing.jsonl"), "--questions", str(questions), cwd=tmp_path)
     assert code == 2 and "knowledge base not found" in out["error"]
     code, out = _run("--kb", str(kb), "--questions", str(questions), cwd=tmp_path)
-    assert code == 2 and "answers" in out["error"]
+    assert code == 2 and "answers" in out["error"]  # a question without its answers
     code, out = _run("--kb", str(kb), "--questions", str(questions), "--sample", "0", cwd=tmp_path)
     assert code == 2 and "--sample" in out["error"]
