@@ -17,7 +17,9 @@ chain X -FATHER-> Y -PLACE_OF_BIRTH-> Z whose relations, in any order, say what 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
+import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ import numpy as np
 
 from graphrag.retrieval.question import QuestionInfo
 from graphrag.types import Entity, Path, PathStep, Relation
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["Chain", "RelationChainFinder", "RelationVectors", "relation_phrase"]
 
@@ -83,8 +87,8 @@ class RelationVectors:
                 if str(saved["model"]) != self._model:
                     return
                 types, forward, inverse = list(saved["types"]), saved["forward"], saved["inverse"]
-        except (OSError, ValueError, KeyError):
-            return  # unreadable: the types are embedded again as they are needed
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return  # unreadable (torn, foreign): the types are embedded again as they are needed
         for index, relation_type in enumerate(types):
             self._vectors[(str(relation_type), True)] = forward[index]
             self._vectors[(str(relation_type), False)] = inverse[index]
@@ -94,7 +98,10 @@ class RelationVectors:
         with self._lock:
             added = self._add(types)
             if added and self._path is not None:
-                self._save(self._path)
+                try:
+                    self._save(self._path)
+                except OSError as exc:  # a cache: a write that stored its data must not fail for want of it
+                    _log.warning("relation type vectors not saved to %s: %s", self._path, exc)
             return added
 
     def _add(self, types: Iterable[str]) -> int:

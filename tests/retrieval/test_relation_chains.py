@@ -104,3 +104,21 @@ def test_equally_good_answers_come_back_as_a_list(make_engine):
     assert not result.abstained and sorted(result.answers) == children
     assert result.text.startswith(result.answers[0]) and "and 1 more" in result.text
     assert engine.ask("Who is the employer of Ada Quint?").answers == ()
+
+
+def test_a_torn_or_unwritable_vector_file_costs_only_embeddings(tmp_path):
+    path = tmp_path / "relation_types.npz"
+    path.write_bytes(b"PK\x03\x04 torn")
+    calls = []
+
+    def embed(texts):
+        calls.append(len(texts))
+        return np.ones((len(texts), 3))
+
+    torn = RelationVectors(embed, path, "model")  # unreadable: nothing loaded, no error
+    assert torn.sync(["SPOUSE"]) == 1 and calls == [2] and RelationVectors(embed, path, "model").sync(["SPOUSE"]) == 0
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    unwritable = RelationVectors(embed, blocked / "relation_types.npz", "model")
+    assert unwritable.sync(["PARENTS"]) == 1  # the save fails and is logged, the sync does not
+    assert unwritable.get([("PARENTS", False)])[("PARENTS", False)].shape == (3,)
