@@ -20,7 +20,6 @@ Example (2 CPU cores):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import re
@@ -32,10 +31,12 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import load_questions, p95, run_reporting, text_lines  # noqa: E402
+from bench_common import load_questions, p95, run_reporting  # noqa: E402
 
 from graphrag import Engine, Settings  # noqa: E402
 from graphrag.extraction.base import relation_words  # noqa: E402
+from graphrag.indexing.loaders import load_file  # noqa: E402
+from graphrag.types import Triple  # noqa: E402
 
 
 def _normal(text: str) -> str:
@@ -75,19 +76,16 @@ def _product(engine: Engine, questions: list[dict]) -> dict:
     }
 
 
-def _baseline(kb: Path, questions: list[dict], embedder, max_hops: int) -> dict:
+def _baseline(triples: list[Triple], questions: list[dict], embedder, max_hops: int) -> dict:
     """The embedding baseline, not told the number of hops."""
     import numpy as np
 
     edges: dict[str, list[tuple[str, str]]] = defaultdict(list)
     names: dict[str, str] = {}
-    for line in text_lines(kb):
-        if not line.strip():
-            continue
-        triple = json.loads(line)
-        subject, obj = _normal(triple["subject"]), _normal(triple["object"])
-        names[subject], names[obj] = triple["subject"], triple["object"]
-        words = relation_words(triple["relation"]).replace("_", " ")
+    for triple in triples:
+        subject, obj = _normal(triple.subject), _normal(triple.object)
+        names[subject], names[obj] = triple.subject, triple.object
+        words = relation_words(triple.relation).replace("_", " ")
         edges[subject].append((words, obj))
         edges[obj].append((words, subject))
     by_length = sorted(names, key=len, reverse=True)
@@ -135,7 +133,11 @@ def _measure(args) -> dict:
             ingest_s = time.perf_counter() - started
             triples = engine.stats().relations
             product = _product(engine, questions)
-            baseline = _baseline(args.kb, questions, engine.embedder, args.max_hops) if args.baseline else None
+            baseline = None
+            if args.baseline:  # the KB as the product's loader reads it (JSONL or CSV)
+                settings = engine.settings
+                loaded = load_file(args.kb, tenant=settings.tenant, max_bytes=settings.max_document_bytes)
+                baseline = _baseline(loaded.triples, questions, engine.embedder, args.max_hops)
     return {
         "kb": str(args.kb),
         "triples": triples,
