@@ -17,6 +17,7 @@ from itertools import combinations
 
 from graphrag.config import Settings
 from graphrag.graph_store.nx_view import RelationGraph
+from graphrag.lm.lexicon import irregular_verb_forms
 from graphrag.retrieval.fusion import reciprocal_rank_fusion
 from graphrag.retrieval.linking import EntityLinker, LinkSpan
 from graphrag.retrieval.passage_walk import PassageWalk, TitleIndex
@@ -84,7 +85,10 @@ class Planner:
         self._linker_version: object = None
         # Relation-type phrase vectors, embedded once per type for the life of the engine.
         self.relation_vectors = RelationVectors(
-            self._embed_phrases, settings.vectors_dir / "relation_types.npz", getattr(embedder, "name", "")
+            self._embed_phrases,
+            settings.vectors_dir / "relation_types.npz",
+            getattr(embedder, "name", ""),
+            irregular_verb_forms(settings.spacy_model),
         )
         self._chain_finder = RelationChainFinder(self.relation_vectors, self._embed_phrases)
         # Independent store reads (keyword search, connecting paths, ...) run here beside the planner's own work.

@@ -34,6 +34,7 @@ _log = logging.getLogger(__name__)
 
 __all__ = ["Chain", "RelationChainFinder", "RelationVectors", "relation_phrase"]
 
+_PREPOSITIONS = frozenset("of in on at to for by with from into".split())
 # Words that say nothing about a relation: question words, auxiliaries, articles and the possessive.
 _FUNCTION_WORDS = frozenset(
     """what which who whom whose where when why how is are was were be been do does did has have had the a an of s 's
@@ -47,9 +48,11 @@ _FETCH_LIMIT = 20_000  # relations read per hop
 _TIE = 1e-6
 _TYPES_PER_BATCH = 256
 _PHRASES_KEPT = 50_000
+_CONJUNCTION_ANCHORS = 3  # linked entities paired for conjunctive questions (three pairs at most)
 # The similarity unrelated short phrases still get from the embedder: a chain's confidence is how far its score
 # rises above that, so "the employer of X" matched to PROFESSION at 0.37 stays far below a real match.
 _UNRELATED = 0.3
+_PHRASING = "inverse-2"  # names the way relation phrases are written (inverse_phrase); a change re-embeds them
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +69,38 @@ def relation_phrase(relation_type: str) -> str:
     return relation_type.replace("_", " ").lower()
 
 
+def inverse_phrase(relation_type: str, past_forms: frozenset[str] = frozenset()) -> str:
+    """What a hop against the edge's direction says: a noun's "place of birth of"; a verb reads the same both ways
+    ("acquired", "founded" for ``FOUNDED_BY``: the word order of the question tells the direction apart); a phrase
+    that ends in a preposition ("chief executive of", "born in") is kept as it is."""
+    words = relation_phrase(relation_type).split()
+    if not words:
+        return ""
+    if words[-1] == "by" and len(words) > 1:
+        return " ".join(words[:-1])
+    if _past_form(words[0], past_forms) or words[-1] in _PREPOSITIONS:
+        return " ".join(words)
+    return " ".join([*words, "of"])
+
+
 class RelationVectors:
     """Unit vectors of the relation types' phrases, forward and inverse, embedded once per type and kept in
     ``path`` (an ``.npz`` file beside the vector indexes, rewritten whole when types are added); thread-safe.
 
     The engine brings them up to date after every write (:meth:`sync`), so a question rarely embeds a type."""
 
-    def __init__(self, embed: Callable[[list[str]], np.ndarray], path: FsPath | None = None, model: str = "") -> None:
+    def __init__(
+        self,
+        embed: Callable[[list[str]], np.ndarray],
+        path: FsPath | None = None,
+        model: str = "",
+        past_forms: frozenset[str] = frozenset(),
+    ) -> None:
         self._embed = embed
         self._path = path
-        self._model = model  # the embedder's name: vectors of another model are not reused
+        # The embedder's name and the phrasing: vectors of another model or phrasing are not reused.
+        self._model = f"{model}|{_PHRASING}"
+        self.past_forms = past_forms
         self._vectors: dict[tuple[str, bool], np.ndarray] = {}
         self._lock = threading.Lock()
         if path is not None and path.exists():
@@ -108,7 +133,8 @@ class RelationVectors:
         missing = sorted({t for t in types if (t, True) not in self._vectors})
         for start in range(0, len(missing), _TYPES_PER_BATCH):
             part = missing[start : start + _TYPES_PER_BATCH]
-            vectors = self._embed([relation_phrase(t) for t in part] + [f"{relation_phrase(t)} of" for t in part])
+            inverse = [inverse_phrase(t, self.past_forms) for t in part]
+            vectors = self._embed([relation_phrase(t) for t in part] + inverse)
             for index, relation_type in enumerate(part):
                 self._vectors[(relation_type, True)] = vectors[index]
                 self._vectors[(relation_type, False)] = vectors[len(part) + index]
@@ -144,6 +170,11 @@ class _Phrase:
     # order: "X acquired ..." / "... acquired by X" against "Who acquired X?" / "X was acquired".
     roles: tuple[bool, bool] = (False, False)
 
+    @property
+    def says_more(self) -> bool:
+        """Whether it holds a word that counts, beyond the noun naming what is asked for."""
+        return any(weight > 0 for _, weight in self.content)
+
 
 class _Alignment:
     """Scores multisets of (relation type, forward) against one question's phrases (memoised per multiset)."""
@@ -160,6 +191,7 @@ class _Alignment:
         self.content = content
         self.vectors = vectors
         self._similarity: dict[tuple[str, bool], np.ndarray] = {}
+        self._plain: dict[tuple[str, bool], np.ndarray] = {}  # without the second place of a hop walked backwards
         self._scores: dict[tuple[tuple[str, bool], ...], float] = {}
 
     def similarities(self, steps: Sequence[tuple[str, bool]]) -> None:
@@ -170,6 +202,7 @@ class _Alignment:
         found = self.vectors.get(new)
         matrix = np.stack([found[s] for s in new]) @ self.phrase_vectors.T
         for row, step in zip(matrix, new):
+            self._plain[step] = row
             self._similarity[step] = row * (1.0 if step[1] else _INVERSE_WEIGHT)
 
     def score(self, steps: tuple[tuple[str, bool], ...]) -> float:
@@ -195,25 +228,53 @@ class _Alignment:
         expected_forward = does if source_does else undergoes
         return 1.0 if forward == expected_forward else 0.75
 
-    def _best(self, steps: tuple[tuple[str, bool], ...]) -> float:
+    def _best(
+        self, steps: tuple[tuple[str, bool], ...], excusable: tuple[bool, ...] = (), plain: bool = False
+    ) -> float:
+        """precision x recall of the best alignment of ``steps`` to phrases; a step marked in ``excusable`` that is
+        left without a phrase does not count against the precision. ``plain`` leaves out the second place of hops
+        walked against their edge (for conjunctions, whose two anchors fix every hop's direction)."""
         best = 0.0
-        rows = [self._similarity[s] for s in steps]
+        rows = [(self._plain if plain else self._similarity)[s] for s in steps]
         ranked = [np.argsort(-row, kind="stable") for row in rows]  # each relation's phrases, best first
         for order in set(itertools.permutations(range(len(steps)))):
             used: set[int] = set()
             covered: set[tuple[int, float]] = set()
             total = 0.0
+            counted = len(steps)
             for index in order:
                 row = rows[index]
                 choice = next((int(p) for p in ranked[index] if not self.phrases[p].words & used), None)
                 if choice is None:
+                    counted -= 1 if excusable and excusable[index] else 0
                     continue
-                total += float(row[choice])
+                # A relation matched only by the noun naming what is asked for adds a hop the question does not
+                # ask for ("Which city is X based in?" is not X -BASED_IN-> city -CITY_IN-> region).
+                total += float(row[choice]) if self.phrases[choice].says_more else 0.0
                 used |= self.phrases[choice].words
                 covered |= self.phrases[choice].content
-            score = (total / len(steps)) * (sum(weight for _, weight in covered) / self.content)
+            if not counted:
+                continue
+            score = (total / counted) * (sum(weight for _, weight in covered) / self.content)
             best = max(best, score)
         return best
+
+
+class _Joint:
+    """Scores pairs of first hops, one from each of two anchors, that meet at one entity."""
+
+    def __init__(self, alignment: _Alignment, excusable: tuple[bool, bool]) -> None:
+        self.alignment = alignment
+        # An anchor right after a preposition ("... is from Y", "films with Y") may be joined by any one relation:
+        # the preposition is all the question says of it.
+        self.excusable = excusable
+        self._scores: dict[tuple[tuple[str, bool], tuple[str, bool]], float] = {}
+
+    def score(self, first: tuple[str, bool], second: tuple[str, bool]) -> float:
+        key = (first, second)
+        if key not in self._scores:
+            self._scores[key] = self.alignment._best(key, self.excusable, plain=True)
+        return self._scores[key]
 
 
 class RelationChainFinder:
@@ -249,15 +310,19 @@ class RelationChainFinder:
         entities: Callable[[list[str]], dict[str, Entity]],
         max_hops: int,
     ) -> list[Chain]:
-        """Chains from each ``(entity id, first word, last word)`` of ``linked``, best first. ``neighbors(ids,
+        """Chains from each ``(entity id, first word, last word)`` of ``linked``, best first, and for two linked
+        entities the entities one relation away from both ("Which film directed by X stars Y?"). ``neighbors(ids,
         limit)`` reads the relations of the given entities; ``entities(ids)`` the entities by id."""
         alignments = self._alignments(info, linked)
-        if not alignments:
+        joints = {} if info.wants_connection else self._joint_alignments(info, linked)
+        if not alignments and not joints:
             return []
         linked_ids = {entity_id for entity_id, _, _ in linked}
-        beam: list[tuple[str, str, tuple[PathStep, ...]]] = [(e, e, ()) for e in alignments]
+        starts = sorted(set(alignments) | {anchor for pair in joints for anchor in pair})
+        beam: list[tuple[str, str, tuple[PathStep, ...]]] = [(e, e, ()) for e in starts]
+        # (score, start, answer, steps): a chain's answer is its end; a conjunction's is its middle.
         found: list[tuple[float, str, str, tuple[PathStep, ...]]] = []
-        for _ in range(max_hops):
+        for hop in range(max_hops):
             relations = neighbors(sorted({node for _, node, _ in beam}), _FETCH_LIMIT)
             adjacency: dict[str, list[tuple[Relation, str, bool]]] = {}
             for rel in relations:
@@ -271,6 +336,9 @@ class RelationChainFinder:
                 for rel, other, forward in adjacency.get(node, ())
                 if rel.source_id == rel.target_id or all(s.relation.id != rel.id for s in steps)
             ]
+            if hop == 0 and joints:
+                found.extend(self._conjunctions(joints, extended, linked_ids))
+            extended = [item for item in extended if item[0] in alignments]
             if not extended:
                 break
             new_steps = [(s.relation.type, s.forward) for _, _, steps in extended for s in steps[-1:]]
@@ -295,50 +363,126 @@ class RelationChainFinder:
         found.sort(key=lambda item: (-item[0], len(item[3])))
         return self._as_chains(found[:200], entities)
 
+    @staticmethod
+    def _conjunctions(
+        joints: dict[tuple[str, str], _Joint],
+        first_hops: list[tuple[str, str, tuple[PathStep, ...]]],
+        linked_ids: set[str],
+    ) -> list[tuple[float, str, str, tuple[PathStep, ...]]]:
+        """The entities one relation away from both anchors of each pair, scored by how well the two relations
+        together say what the question says; the path runs from the first anchor through the answer to the
+        second."""
+        reached: dict[str, dict[str, list[PathStep]]] = {}
+        for start, end, steps in first_hops:
+            if end not in linked_ids:
+                reached.setdefault(start, {}).setdefault(end, []).append(steps[0])
+        found = []
+        for (first, second), joint in joints.items():
+            ends_first, ends_second = reached.get(first, {}), reached.get(second, {})
+            common = sorted(ends_first.keys() & ends_second.keys())[:_FRONTIER]
+            steps_seen = [
+                (step.relation.type, step.forward) for end in common for step in ends_first[end] + ends_second[end]
+            ]
+            joint.alignment.similarities(steps_seen)
+            for end in common:
+                for step_first in ends_first[end]:
+                    for step_second in ends_second[end]:
+                        score = joint.score(
+                            (step_first.relation.type, step_first.forward),
+                            (step_second.relation.type, step_second.forward),
+                        )
+                        back = PathStep(step_second.relation, not step_second.forward)
+                        found.append((score, first, end, (step_first, back)))
+        return found
+
     def _alignments(self, info: QuestionInfo, linked: Sequence[tuple[str, int, int]]) -> dict[str, _Alignment]:
         """One alignment per linked entity: the question's words outside that entity's name are what its chains
         must say (another linked name among them may be a relation's words: "place of birth" is also a title)."""
         words = _phrase_words(info)
         plans: dict[str, tuple[list[_Phrase], list[str], float]] = {}
-        named = {i for _, first, last in linked for i in range(first, last + 1)}
         for entity_id, first_word, last_word in linked:
-            name = set(range(first_word, last_word + 1))
-            others = named - name  # the words of the other linked names: the other end of the question
-            other_names = {
-                frozenset(range(first, last + 1))
-                for other, first, last in linked
-                if (first, last) != (first_word, last_word)
-            }
-            content = {i for i, w in enumerate(words) if i not in name and w not in _FUNCTION_WORDS}
-            # The noun that names what is asked for ("Which company acquired X?", "the company that X acquired")
-            # may be matched by a relation but need not be.
-            required = {i for i in content if not _answer_noun(words, i) and i not in others}
-            if not required or entity_id in plans:
+            if entity_id in plans:
                 continue
-            phrases: list[_Phrase] = []
-            texts: list[str] = []
-            for first in sorted(content):
-                for last in range(first, min(len(words), first + _LONGEST_PHRASE)):
-                    if last in name:
-                        break
-                    if last not in content:
-                        continue
-                    span = frozenset(range(first, last + 1))
-                    if span & others and not any(span <= other for other in other_names):
-                        continue  # another name's words make phrases only among themselves ("place of birth")
-                    weights = {i: _weight(words, i, i in required, others) for i in span & content}
-                    roles = _roles(words, first_word, last_word, first, last)
-                    phrases.append(_Phrase(span, frozenset(weights.items()), _past_form(words[first]), roles))
-                    texts.append(" ".join(words[first : last + 1]))
-            total = sum(_weight(words, i, i in required, others) for i in content)
-            plans[entity_id] = (phrases, texts, total)
+            spans = [(first, last) for _, first, last in linked if (first, last) != (first_word, last_word)]
+            plan = self._plan(words, [(first_word, last_word)], spans, answer_nouns=False)
+            if plan is not None:
+                plans[entity_id] = plan
+        return self._aligned(plans)
+
+    def _joint_alignments(
+        self, info: QuestionInfo, linked: Sequence[tuple[str, int, int]]
+    ) -> dict[tuple[str, str], _Joint]:
+        """One joint alignment per pair of linked entities with names apart: the question's words outside both
+        names are what the two relations that meet at the answer must say together."""
+        words = _phrase_words(info)
+        anchors: list[tuple[str, int, int]] = []
+        for anchor in linked:
+            if all(anchor[0] != kept[0] for kept in anchors) and len(anchors) < _CONJUNCTION_ANCHORS:
+                anchors.append(anchor)
+        plans: dict[tuple[str, str], tuple[list[_Phrase], list[str], float]] = {}
+        excusable: dict[tuple[str, str], tuple[bool, bool]] = {}
+        for (a, a_first, a_last), (b, b_first, b_last) in itertools.combinations(anchors, 2):
+            if a_first <= b_last and b_first <= a_last:
+                continue  # overlapping names: two readings of the same words, not two things
+            names = [(a_first, a_last), (b_first, b_last)]
+            spans = [(first, last) for _, first, last in linked if (first, last) not in names]
+            plan = self._plan(words, names, spans, answer_nouns=True)
+            if plan is not None:
+                plans[(a, b)] = plan
+                excusable[(a, b)] = (_after_preposition(words, a_first), _after_preposition(words, b_first))
+        return {pair: _Joint(alignment, excusable[pair]) for pair, alignment in self._aligned(plans).items()}
+
+    def _plan(
+        self,
+        words: list[str],
+        names: list[tuple[int, int]],
+        other_spans: list[tuple[int, int]],
+        answer_nouns: bool,
+    ) -> tuple[list[_Phrase], list[str], float] | None:
+        """The candidate phrases of the words outside ``names``, with the weight of each content word; None when
+        nothing is left to say. The noun that names what is asked for counts only with ``answer_nouns`` and nothing
+        else left ("Which player of X is from Y?")."""
+        past_forms = self.vectors.past_forms
+        name = {i for first, last in names for i in range(first, last + 1)}
+        others = {i for first, last in other_spans for i in range(first, last + 1)} - name
+        other_names = {frozenset(range(first, last + 1)) for first, last in other_spans}
+        content = {i for i, w in enumerate(words) if i not in name and w not in _FUNCTION_WORDS}
+        # The noun that names what is asked for ("Which company acquired X?", "the company that X acquired")
+        # may be matched by a relation but need not be.
+        required = {i for i in content if not _answer_noun(words, i, past_forms) and i not in others}
+        if not required and answer_nouns:
+            required = content - others
+        if not required:
+            return None
+        anchor = names[0] if len(names) == 1 else None
+        phrases: list[_Phrase] = []
+        texts: list[str] = []
+        for first in sorted(content):
+            for last in range(first, min(len(words), first + _LONGEST_PHRASE)):
+                if last in name:
+                    break
+                if last not in content:
+                    continue
+                span = frozenset(range(first, last + 1))
+                if span & others and not any(span <= other for other in other_names):
+                    continue  # another name's words make phrases only among themselves ("place of birth")
+                weights = {i: _weight(words, i, i in required, others) for i in span & content}
+                roles = _roles(words, anchor[0], anchor[1], first, last) if anchor else (False, False)
+                phrases.append(_Phrase(span, frozenset(weights.items()), _past_form(words[first], past_forms), roles))
+                texts.append(" ".join(words[first : last + 1]))
+        if not phrases:
+            return None
+        return phrases, texts, sum(_weight(words, i, i in required, others) for i in content)
+
+    def _aligned(self, plans: dict) -> dict:
+        """An :class:`_Alignment` per plan, the phrases of all of them embedded in one batch."""
         if not plans:
             return {}
         distinct = sorted({text for _, texts, _ in plans.values() for text in texts})
         vectors = self._phrase_vectors(distinct)
         return {
-            entity_id: _Alignment(phrases, np.stack([vectors[t] for t in texts]), content, self.vectors)
-            for entity_id, (phrases, texts, content) in plans.items()
+            key: _Alignment(phrases, np.stack([vectors[t] for t in texts]), content, self.vectors)
+            for key, (phrases, texts, content) in plans.items()
         }
 
     @staticmethod
@@ -356,6 +500,10 @@ class RelationChainFinder:
         return chains
 
 
+def _after_preposition(words: list[str], index: int) -> bool:
+    return index > 0 and words[index - 1] in _PREPOSITIONS
+
+
 def _phrase_words(info: QuestionInfo) -> list[str]:
     return [w.lower().removesuffix("'s").removesuffix("’s") for w in info.words]
 
@@ -363,16 +511,19 @@ def _phrase_words(info: QuestionInfo) -> list[str]:
 _AUXILIARY = frozenset("is are was were be been being has have had".split())
 
 
-def _answer_noun(words: list[str], index: int) -> bool:
+def _answer_noun(words: list[str], index: int, past_forms: frozenset[str]) -> bool:
     """Whether the word at ``index`` names the kind of thing asked for: right after "which" / "what", or the head
-    of a relative clause ("the company that ...")."""
+    of a relative clause ("the company that ...", "the film directed by ...", but not "X's father born ...")."""
     before = words[index - 1] if index > 0 else ""
     after = words[index + 1] if index + 1 < len(words) else ""
-    return before in ("which", "what") or after in ("that", "which", "who", "whom", "where") or _past_form(after)
+    relative = after in ("that", "which", "who", "whom", "where")
+    reduced = _past_form(after, past_forms) and (before in ("the", "a", "an") or words[index + 2 : index + 3] == ["by"])
+    return before in ("which", "what") or relative or reduced
 
 
-def _past_form(word: str) -> bool:
-    return len(word) > 4 and word.endswith("ed")
+def _past_form(word: str, past_forms: frozenset[str]) -> bool:
+    """A verb's past form: regular ("acquired") or listed by the language's lemmatizer ("bought", "won")."""
+    return (len(word) > 4 and word.endswith("ed")) or word in past_forms
 
 
 def _roles(words: list[str], first: int, last: int, phrase_first: int, phrase_last: int) -> tuple[bool, bool]:

@@ -122,3 +122,77 @@ def test_a_torn_or_unwritable_vector_file_costs_only_embeddings(tmp_path):
     unwritable = RelationVectors(embed, blocked / "relation_types.npz", "model")
     assert unwritable.sync(["PARENTS"]) == 1  # the save fails and is logged, the sync does not
     assert unwritable.get([("PARENTS", False)])[("PARENTS", False)].shape == (3,)
+
+
+CONJUNCTION_FACTS = [
+    ("Iker Salas", "plays_for", "Atlas Verde"),
+    ("Iker Salas", "nationality", "Mexico"),
+    ("Tom Berry", "plays_for", "Atlas Verde"),
+    ("Tom Berry", "nationality", "Canada"),
+    ("Luis Ortega", "coach_of", "Atlas Verde"),
+    ("Luis Ortega", "nationality", "Mexico"),
+    ("Pablo Ruiz", "plays_for", "Deportivo Sol"),
+    ("Pablo Ruiz", "nationality", "Mexico"),
+    ("The Long Tide", "film/film/directed_by", "Mara Quell"),
+    ("The Long Tide", "film/film/starring", "Owen Pike"),
+    ("Glass Harbor", "film/film/directed_by", "Mara Quell"),
+    ("Glass Harbor", "film/film/starring", "Ines Dorn"),
+    ("Night Ferry", "film/film/directed_by", "Ruth Amsel"),
+    ("Night Ferry", "film/film/starring", "Owen Pike"),
+    ("Night Ferry", "film/film/produced_by", "Ines Dorn"),
+]
+
+
+@pytest.fixture
+def conjunction_engine(make_engine):
+    engine = make_engine()
+    engine.add_triples([Triple(*fact) for fact in CONJUNCTION_FACTS], source="clubs-and-films.kb")
+    return engine
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "anchors"),
+    [
+        # Each anchor alone has several answers: only the entity both lead to is right.
+        ("Which player of Atlas Verde is from Mexico?", "Iker Salas", ("Atlas Verde", "Mexico")),
+        ("Which film directed by Mara Quell stars Owen Pike?", "The Long Tide", ("Mara Quell", "Owen Pike")),
+        (
+            "Name the film that Mara Quell directed and Owen Pike starred in.",
+            "The Long Tide",
+            ("Mara Quell", "Owen Pike"),
+        ),
+    ],
+)
+def test_conjunctive_questions_intersect_the_chains_from_both_anchors(conjunction_engine, question, answer, anchors):
+    result = conjunction_engine.ask(question)
+    assert not result.abstained and result.answers == (answer,)
+    path = result.paths[0]
+    assert {path.nodes[0].name, path.nodes[-1].name} == set(anchors) and path.nodes[1].name == answer
+    assert result.citations and all(c.document_id for c in result.citations)
+
+
+def test_a_conjunction_with_no_common_entity_is_not_answered(conjunction_engine):
+    """Ines Dorn produced Night Ferry but stars in none of Ruth Amsel's films: the one entity both reach is joined
+    by the wrong relation, and each anchor alone leaves half the question unexplained."""
+    result = conjunction_engine.ask("Which film directed by Ruth Amsel stars Ines Dorn?")
+    assert result.abstained, result.text
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("Which firm bought Veltrix Systems?", "Helix Dynamics"),  # "bought": an irregular verb, read in its direction
+        ("Which company did Northwind Capital buy?", "Orbis Analytics"),
+        ("Who is the wife of Rafael Mendes?", "Marta Kowalski"),
+        ("What is the birthplace of Jonas Weber?", "Stonevale"),
+        ("What is the birthplace of the founder of Orbis Analytics?", "Calderon City"),
+        ("Who founded the firm that bought Quantum Harbor Labs?", "Anika Sorensen"),
+        ("Which company founded by Lena Hartmann was acquired by Helix Dynamics?", "Bluefin Robotics"),
+    ],
+)
+def test_paraphrased_relationship_questions_over_the_demo_world(demo_engine, question, answer):
+    """The demo corpus's relations come from its text ("acquired", "is married to", "was born in"); the questions
+    say them in other words, and the last one intersects two anchors' chains."""
+    result = demo_engine.ask(question)
+    assert not result.abstained and result.text == answer
+    assert result.paths and answer in {node.name for node in result.paths[0].nodes}
