@@ -162,3 +162,16 @@ def test_a_very_long_sentence_is_split():
     doc = document_from_text(text, key="k", title="t", source="s", tenant="default", max_bytes=LIMIT)
     chunks = SentenceChunker(size=500, overlap=0).chunk(doc)
     assert all(len(c.text) <= 500 for c in chunks) and len(chunks) >= 9
+
+
+def test_a_million_line_triple_file_is_refused_whole_before_anything_is_stored(tmp_path, make_engine):
+    engine = make_engine(fake_embedder=True)
+    engine.ingest_text("Ada Quint founded Loom Works.", title="Loom")
+    before = engine.stats()
+    big = tmp_path / "kb.jsonl"
+    line = b'{"subject": "Ada Quint", "relation": "knows", "object": "Cal Rivers"}\n'
+    big.write_bytes(line * 1_000_000)
+    report = engine.ingest([big])
+    assert [p.code for p in report.problems] == ["document_too_large"]
+    assert "1,000,000 lines" in report.problems[0].message and "split it" in report.problems[0].message
+    assert engine.stats() == before  # nothing of it loaded, nothing already stored lost
