@@ -300,16 +300,17 @@ class Engine:
         return self.store.stats()
 
     def check_integrity(self) -> dict[str, int]:
-        """The store's own check (orphans) plus whether each vector index holds exactly the stored ids; every
-        count is zero when the store and its indexes are consistent."""
+        """The store's own check (orphans) plus whether each vector index holds the stored ids (every chunk; every
+        entity a chunk mentions, and no entity the store lacks); every count is zero when the store and its indexes
+        are consistent."""
         problems = dict(self.store.integrity_problems())
-        for name, index, stored in (
-            ("chunk", self.chunk_index, self.store.chunk_ids()),
-            ("entity", self.entity_index, self.store.entity_ids()),
+        for name, index, needed, allowed in (
+            ("chunk", self.chunk_index, self.store.chunk_ids(), None),
+            ("entity", self.entity_index, self.store.mentioned_entity_ids(), self.store.entity_ids()),
         ):
             indexed = index.ids()
-            problems[f"{name}_vectors_missing"] = len(stored - indexed)
-            problems[f"{name}_vectors_extra"] = len(indexed - stored)
+            problems[f"{name}_vectors_missing"] = len(needed - indexed)
+            problems[f"{name}_vectors_extra"] = len(indexed - (needed if allowed is None else allowed))
         return problems
 
     def close(self) -> None:

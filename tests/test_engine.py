@@ -10,6 +10,7 @@ import pytest
 from graphrag import Engine, Settings
 from graphrag.errors import IndexMismatchError, LimitExceededError, NotFoundError
 from graphrag.graph_store.vector_index import FaissIndex
+from graphrag.types import Triple
 from tests.doubles import HashingEmbedder
 
 
@@ -150,6 +151,25 @@ def test_structured_triples_load_with_provenance(make_engine, tmp_path):
     assert engine.store.find_entities("Weave Inc")[0].type == "Organization"
     again = engine.ingest([path])
     assert again.documents_unchanged == 1 and engine.stats().relations == 2
+
+
+def test_entities_only_triples_name_are_linked_by_name_and_get_no_vectors(make_engine, tmp_path):
+    """Embedding every name of a big KB was most of its load time; the linker finds them by name instead. An entity
+    a text mentions gets its vector, and the integrity check and the reconcile at open agree with that."""
+    engine = make_engine(fake_embedder=True)
+    engine.add_triples([Triple("Ada Quint", "founded", "Loom Works"), Triple("Loom Works", "based in", "Lindmark")])
+    assert len(engine.entity_index) == 0 and not any(engine.check_integrity().values())
+    assert engine.ask("Who founded Loom Works?").text == "Ada Quint"
+    engine.ingest_text("Ada Quint lives in Lindmark.", title="Ada")
+    mentioned = engine.store.mentioned_entity_ids()
+    assert mentioned and engine.entity_index.ids() >= mentioned and not any(engine.check_integrity().values())
+    engine.close()
+    reopened = Engine.from_settings(Settings.load(data_dir=tmp_path / "store"), embedder=HashingEmbedder())
+    try:
+        assert reopened.entity_index.ids() >= mentioned and not any(reopened.check_integrity().values())
+        assert len(reopened.entity_index) < reopened.stats().entities  # Loom Works: named only by triples
+    finally:
+        reopened.close()
 
 
 def test_question_limits(make_engine):

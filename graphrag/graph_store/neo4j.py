@@ -746,6 +746,10 @@ class Neo4jGraphStore:
     def entity_ids(self) -> set[str]:
         return {r["id"] for r in self._run("MATCH (e:Entity {tenant: $tenant}) RETURN e.id AS id")}
 
+    def mentioned_entity_ids(self) -> set[str]:
+        query = "MATCH (:Chunk {tenant: $tenant})-[:MENTIONS]->(e:Entity) RETURN DISTINCT e.id AS id"
+        return {r["id"] for r in self._run(query)}
+
     def integrity_problems(self) -> dict[str, int]:
         # A mention is an edge between two nodes, so it cannot outlive either: only chunks cut off from their
         # document would leave mentions behind, and those count as orphan chunks.

@@ -462,6 +462,9 @@ class SqliteGraphStore:
     def entity_ids(self) -> set[str]:
         return {r[0] for r in self._query("SELECT id FROM entities")}
 
+    def mentioned_entity_ids(self) -> set[str]:
+        return {r[0] for r in self._query("SELECT DISTINCT entity_id FROM mentions")}
+
     def integrity_problems(self) -> dict[str, int]:
         queries = {
             "orphan_chunks": """SELECT (SELECT count(*) FROM chunks c WHERE NOT EXISTS

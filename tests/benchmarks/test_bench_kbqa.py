@@ -40,6 +40,9 @@ def test_whole_run_scores_the_product_and_the_baseline(tmp_path):
     assert out["product"]["hits_at_1"] == 100.0 and out["product"]["abstained"] == 0
     assert out["product"]["p95_ms"] >= out["product"]["p50_ms"] > 0
     assert 0 <= out["baseline"]["hits_at_1"] <= 100
+    code, out = _run("--kb", str(kb), "--questions", str(questions), "--copies", "3", "--no-baseline", cwd=tmp_path)
+    assert code == 0 and out["copies"] == 3 and out["triples"] == 3 * len(FACTS)
+    assert out["product"]["hits_at_1"] == 100.0  # the copies' numbered names do not take the questions' answers
 
 
 def test_bad_input_is_a_clear_error(tmp_path):
@@ -53,3 +56,5 @@ def test_bad_input_is_a_clear_error(tmp_path):
     assert code == 2 and "answers" in out["error"]  # a question without its answers
     code, out = _run("--kb", str(kb), "--questions", str(questions), "--sample", "0", cwd=tmp_path)
     assert code == 2 and "--sample" in out["error"]
+    code, out = _run("--kb", str(kb), "--questions", str(questions), "--copies", "0", cwd=tmp_path)
+    assert code == 2 and "--copies" in out["error"]
