@@ -126,7 +126,8 @@ class ExtractiveAnswerWriter:
         for rel in relations:
             if rel.provenance == "structured" and rel.id not in cites:
                 # A loaded fact cites the record it came from: no passage holds it.
-                cites[rel.id] = Citation(rel.document_id, "", "", 0, 0, rel.sentence)
+                title = retrieval.record_titles.get(rel.document_id, "")
+                cites[rel.id] = Citation(rel.document_id, title, "", 0, 0, rel.sentence)
             for chunk_id in rel.evidence:
                 evidence = by_chunk.get(chunk_id)
                 if evidence is None or chunk_id in cites:

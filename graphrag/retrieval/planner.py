@@ -66,6 +66,8 @@ class Retrieval:
     chunk_entities: dict = field(default_factory=dict, hash=False)  # evidence chunk id -> entities it mentions
     timings_ms: dict = field(default_factory=dict, hash=False)
     communities: tuple[Community, ...] = ()  # the global strategy's answer material, largest first
+    # The titles of the records that loaded the chains' structured facts ("triples: kb.jsonl"), by document id.
+    record_titles: dict = field(default_factory=dict, hash=False)
 
 
 class Planner:
@@ -246,6 +248,11 @@ class Planner:
             for i, w in enumerate(info.words)
             if i > 0 and w[:1].isupper() and i not in linked_words and w in info.content
         )
+        records = sorted(
+            {s.relation.document_id for p in [c.path for c in chains[:20]] + connections for s in p.steps}
+            - {""}
+            - {e.chunk.document_id for e in evidence}
+        )
         return Retrieval(
             plan,
             info,
@@ -255,6 +262,7 @@ class Planner:
             unlinked,
             self._chunk_entities(evidence),
             timings,
+            record_titles=self.store.document_titles(records) if records else {},
         )
 
     def _connections(

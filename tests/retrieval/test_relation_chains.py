@@ -45,7 +45,9 @@ def test_paraphrased_relationship_questions_follow_the_right_chain(kb_engine, qu
     result = kb_engine.ask(question)
     assert not result.abstained and result.text == answer
     assert len(result.paths[0].steps) == hops
-    assert result.citations and all(c.text and c.document_id for c in result.citations)  # the triples' record
+    # A loaded fact cites the record of its triples, by title.
+    assert result.citations and all(c.text and c.document_id for c in result.citations)
+    assert all(c.document_title == "triples: family.kb" for c in result.citations)
 
 
 def test_a_relation_the_kb_lacks_is_not_guessed(kb_engine):
