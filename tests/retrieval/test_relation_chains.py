@@ -198,3 +198,17 @@ def test_paraphrased_relationship_questions_over_the_demo_world(demo_engine, que
     result = demo_engine.ask(question)
     assert not result.abstained and result.text == answer
     assert result.paths and answer in {node.name for node in result.paths[0].nodes}
+
+
+def test_a_chain_crosses_loaded_facts_and_facts_read_from_text(make_engine):
+    """A store holding triples and documents: one hop from the KB, the next from a passage, each cited by its
+    source (the record's title, or the passage with the sentence)."""
+    engine = make_engine()
+    engine.add_triples([Triple("Ada Quint", "founded", "Loom Works")], source="kb.jsonl")
+    engine.ingest_text("Ada Quint was born in Lindmark.", title="Ada Quint")
+    result = engine.ask("Where was the founder of Loom Works born?")
+    assert not result.abstained and result.text == "Lindmark"
+    assert [s.relation.provenance for s in result.paths[0].steps] == ["structured", "extracted"]
+    cited = {(c.document_title, c.text) for c in result.citations}
+    assert ("triples: kb.jsonl", "Ada Quint founded Loom Works") in cited
+    assert ("Ada Quint", "Ada Quint was born in Lindmark.") in cited
