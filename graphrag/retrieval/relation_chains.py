@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import threading
 import zipfile
 from collections import OrderedDict
@@ -41,7 +42,7 @@ _FUNCTION_WORDS = frozenset(
     in on at to for by with from as that this these those and or it its their his her tell me name list give""".split()
 )
 _LONGEST_PHRASE = 4  # words
-_INVERSE_WEIGHT = 0.9  # a hop against the edge's direction, where the same words fit both ways, comes second
+_INVERSE_WEIGHT = 0.97  # a hop against the edge's direction, where the same words fit both ways, comes second
 _BEAM = 16  # relation sequences kept per hop
 _FRONTIER = 1000  # chains kept per hop
 _FETCH_LIMIT = 20_000  # relations read per hop
@@ -49,10 +50,17 @@ _TIE = 1e-6
 _TYPES_PER_BATCH = 256
 _PHRASES_KEPT = 50_000
 _CONJUNCTION_ANCHORS = 3  # linked entities paired for conjunctive questions (three pairs at most)
+_PAIRS_SCORED = 2500  # relation-type pairs scored for one pair of anchors
 # The similarity unrelated short phrases still get from the embedder: a chain's confidence is how far its score
 # rises above that, so "the employer of X" matched to PROFESSION at 0.37 stays far below a real match.
 _UNRELATED = 0.3
-_PHRASING = "inverse-2"  # names the way relation phrases are written (inverse_phrase); a change re-embeds them
+# How similar the answer noun must be to the hop reaching the answer to name that relation by itself, so that the
+# hop takes the question's verb too ("What faith does X follow?"): the same concept in other words ("faith" /
+# RELIGION 0.68, "occupation" / PROFESSION 0.76) does; an associated one ("school" / PARENTS 0.58, "hobby" /
+# PROFESSION 0.55) does not.
+_NAMES_RELATION = 0.6
+_LEAST_SIMILARITY = 0.05  # a hop with no phrase (or a phrase it contradicts) in the geometric mean
+_PHRASING = "phrasing-3"  # names the way relation phrases are written (inverse_phrase); a change re-embeds them
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +73,11 @@ class Chain:
 
 
 def relation_phrase(relation_type: str) -> str:
-    """The readable words of a relation type: ``PLACE_OF_BIRTH`` -> "place of birth"."""
-    return relation_type.replace("_", " ").lower()
+    """The readable words of a relation type: ``PLACE_OF_BIRTH`` -> "place of birth". A one-letter word other than
+    "a" is a schema's plural mark, not a word (Freebase's ``spouse_s``, ``position_s``)."""
+    words = relation_type.lower().split("_")
+    kept = [w for w in words if w and (len(w) > 1 or w == "a")]
+    return " ".join(kept or words)
 
 
 def inverse_phrase(relation_type: str, past_forms: frozenset[str] = frozenset()) -> str:
@@ -190,25 +201,38 @@ class _Alignment:
         self.phrase_vectors = phrase_vectors
         self.content = content
         self.vectors = vectors
-        self._similarity: dict[tuple[str, bool], np.ndarray] = {}
-        self._plain: dict[tuple[str, bool], np.ndarray] = {}  # without the second place of a hop walked backwards
-        self._scores: dict[tuple[tuple[str, bool], ...], float] = {}
+        # Per step: its similarity to each phrase as an inner hop and as the hop reaching the answer, each with and
+        # without the second place of a hop walked backwards (see _row).
+        self._rows: dict[tuple[str, bool], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._answer_noun_only = np.array([not phrase.says_more for phrase in phrases])
+        self._scores: dict[tuple, float] = {}
 
     def similarities(self, steps: Sequence[tuple[str, bool]]) -> None:
         """Work out the phrase similarities of every step type not yet seen (one matrix product)."""
-        new = sorted({s for s in steps if s not in self._similarity})
+        new = sorted({s for s in steps if s not in self._rows})
         if not new:
             return
         found = self.vectors.get(new)
+        # A phrase of nothing but the noun naming what is asked for matches only the hop that reaches the answer,
+        # and only when its relation is a noun for the entity it leads to ("What religion does X practice?":
+        # RELIGION walked forward). Any other hop takes its next phrase ("Which country is X a citizen of?":
+        # NATIONALITY takes "citizen"; "Which city is X based in?" does not walk on X -BASED_IN-> city -CITY_IN->
+        # region, since "city in" names its near end).
         matrix = np.stack([found[s] for s in new]) @ self.phrase_vectors.T
         for row, step in zip(matrix, new):
-            self._plain[step] = row
-            self._similarity[step] = row * (1.0 if step[1] else _INVERSE_WEIGHT)
+            inner = np.where(self._answer_noun_only, 0.0, row)
+            outer = row if _names_far_end(*step, self.vectors.past_forms) else inner
+            weight = 1.0 if step[1] else _INVERSE_WEIGHT
+            self._rows[step] = (inner * weight, outer * weight, inner, outer)
+
+    def _row(self, step: tuple[str, bool], last: bool, plain: bool) -> np.ndarray:
+        return self._rows[step][(2 if plain else 0) + (1 if last else 0)]
 
     def score(self, steps: tuple[tuple[str, bool], ...]) -> float:
-        key = tuple(sorted(steps))
+        key = (tuple(sorted(steps[:-1])), steps[-1])
         if key not in self._scores:
-            self._scores[key] = self._best(key)
+            ordered = (*key[0], key[1])
+            self._scores[key] = self._best(ordered, last=(len(ordered) - 1,))
         return self._scores[key] * self._direction(steps[0])
 
     def _direction(self, step: tuple[str, bool]) -> float:
@@ -216,7 +240,7 @@ class _Alignment:
         acquired X?" walks ACQUIRED into X, "What did X acquire?" out of it; ``..._BY`` types the other way round.
         Noun relations ("place of birth") read the same either way and keep 1.0."""
         relation_type, forward = step
-        row = self._similarity[step]
+        row = self._row(step, last=False, plain=False)
         best = int(np.argmax(row)) if len(row) else -1
         if best < 0 or not self.phrases[best].verbal:
             return 1.0
@@ -229,33 +253,57 @@ class _Alignment:
         return 1.0 if forward == expected_forward else 0.75
 
     def _best(
-        self, steps: tuple[tuple[str, bool], ...], excusable: tuple[bool, ...] = (), plain: bool = False
+        self,
+        steps: tuple[tuple[str, bool], ...],
+        excusable: tuple[bool, ...] = (),
+        plain: bool = False,
+        last: tuple[int, ...] = (),
     ) -> float:
         """precision x recall of the best alignment of ``steps`` to phrases; a step marked in ``excusable`` that is
-        left without a phrase does not count against the precision. ``plain`` leaves out the second place of hops
-        walked against their edge (for conjunctions, whose two anchors fix every hop's direction)."""
+        left without a phrase does not count against the precision; the steps at ``last`` reach the answer.
+        ``plain`` leaves out the second place of hops walked against their edge (for conjunctions, whose two
+        anchors fix every hop's direction)."""
         best = 0.0
-        rows = [(self._plain if plain else self._similarity)[s] for s in steps]
+        rows = [self._row(step, False, plain) for step in steps]
+        # A hop reaching the answer may take the answer noun besides its own phrase, when the noun fits it better:
+        # in "What religion does X practice?" the hop RELIGION says both "religion" and "practice".
+        noun_rows = [self._row(step, True, plain) if index in last else None for index, step in enumerate(steps)]
         ranked = [np.argsort(-row, kind="stable") for row in rows]  # each relation's phrases, best first
+        only_noun = self._answer_noun_only
+        nouns = [int(p) for p in np.flatnonzero(only_noun)]
         for order in set(itertools.permutations(range(len(steps)))):
             used: set[int] = set()
             covered: set[tuple[int, float]] = set()
-            total = 0.0
+            logs = 0.0  # the precision is the geometric mean: one weak hop is not carried by a strong one
             counted = len(steps)
             for index in order:
                 row = rows[index]
-                choice = next((int(p) for p in ranked[index] if not self.phrases[p].words & used), None)
-                if choice is None:
-                    counted -= 1 if excusable and excusable[index] else 0
+                taken = []
+                choice = next(
+                    (int(p) for p in ranked[index] if not only_noun[p] and not self.phrases[p].words & used), None
+                )
+                similarity = float(row[choice]) if choice is not None else 0.0
+                if choice is not None:
+                    taken.append(choice)
+                noun_row = noun_rows[index]
+                if noun_row is not None:
+                    free = [p for p in nouns if not self.phrases[p].words & used]
+                    noun = max(free, key=lambda p: noun_row[p], default=None)
+                    # Alone, the noun is the hop's phrase; beside another phrase it must name the relation itself.
+                    if noun is not None and noun_row[noun] > (max(similarity, _NAMES_RELATION) if taken else 0.0):
+                        similarity = float(noun_row[noun])
+                        taken.append(noun)
+                if not taken and excusable and excusable[index]:
+                    counted -= 1
                     continue
-                # A relation matched only by the noun naming what is asked for adds a hop the question does not
-                # ask for ("Which city is X based in?" is not X -BASED_IN-> city -CITY_IN-> region).
-                total += float(row[choice]) if self.phrases[choice].says_more else 0.0
-                used |= self.phrases[choice].words
-                covered |= self.phrases[choice].content
+                logs += math.log(max(similarity, _LEAST_SIMILARITY))
+                for phrase in taken:
+                    used |= self.phrases[phrase].words
+                    covered |= self.phrases[phrase].content
             if not counted:
                 continue
-            score = (total / counted) * (sum(weight for _, weight in covered) / self.content)
+            recall = sum(weight for _, weight in covered) / self.content if self.content else 1.0
+            score = math.exp(logs / counted) * recall
             best = max(best, score)
         return best
 
@@ -273,7 +321,7 @@ class _Joint:
     def score(self, first: tuple[str, bool], second: tuple[str, bool]) -> float:
         key = (first, second)
         if key not in self._scores:
-            self._scores[key] = self.alignment._best(key, self.excusable, plain=True)
+            self._scores[key] = self.alignment._best(key, self.excusable, plain=True, last=(0, 1))
         return self._scores[key]
 
 
@@ -379,11 +427,16 @@ class RelationChainFinder:
         found = []
         for (first, second), joint in joints.items():
             ends_first, ends_second = reached.get(first, {}), reached.get(second, {})
+            types_first = sorted({(s.relation.type, s.forward) for steps in ends_first.values() for s in steps})
+            types_second = sorted({(s.relation.type, s.forward) for steps in ends_second.values() for s in steps})
+            if len(types_first) * len(types_second) > _PAIRS_SCORED:
+                continue  # hubs with hundreds of relation types: their pairs say nothing by meeting
+            joint.alignment.similarities(types_first + types_second)
+            # The question's words choose the two relations; where they meet is the answer. When the pair they
+            # choose meets nowhere, a lesser pair that does is not the answer ("Which film directed by X stars Y?"
+            # when Y only produced one of X's films).
+            best = max((joint.score(a, b) for a in types_first for b in types_second), default=0.0)
             common = sorted(ends_first.keys() & ends_second.keys())[:_FRONTIER]
-            steps_seen = [
-                (step.relation.type, step.forward) for end in common for step in ends_first[end] + ends_second[end]
-            ]
-            joint.alignment.similarities(steps_seen)
             for end in common:
                 for step_first in ends_first[end]:
                     for step_second in ends_second[end]:
@@ -391,6 +444,8 @@ class RelationChainFinder:
                             (step_first.relation.type, step_first.forward),
                             (step_second.relation.type, step_second.forward),
                         )
+                        if score < best - _TIE:
+                            continue
                         back = PathStep(step_second.relation, not step_second.forward)
                         found.append((score, first, end, (step_first, back)))
         return found
@@ -449,11 +504,12 @@ class RelationChainFinder:
         content = {i for i, w in enumerate(words) if i not in name and w not in _FUNCTION_WORDS}
         # The noun that names what is asked for ("Which company acquired X?", "the company that X acquired")
         # may be matched by a relation but need not be.
-        required = {i for i in content if not _answer_noun(words, i, past_forms) and i not in others}
+        nouns = {i for i in content if _answer_noun(words, i, past_forms)} - others
+        required = content - nouns - others
         if not required and answer_nouns:
             required = content - others
-        if not required:
-            return None
+        if not required and not nouns:
+            return None  # nothing but names: "What nationality is X?" keeps its noun, "X and Y?" has nothing
         anchor = names[0] if len(names) == 1 else None
         phrases: list[_Phrase] = []
         texts: list[str] = []
@@ -498,6 +554,15 @@ class RelationChainFinder:
             path = Path(nodes=nodes, steps=steps, score=confidence)
             chains.append(Chain(path=path, answer=known[end], score=confidence))
         return chains
+
+
+def _names_far_end(relation_type: str, forward: bool, past_forms: frozenset[str]) -> bool:
+    """Whether a hop's relation, read in its direction, is a noun for the entity it leads to: X's "religion" or
+    "place of birth" (walked forward), or the "city in" X or "son of" X (walked backward). A verb names none."""
+    words = relation_phrase(relation_type).split()
+    if not words or _past_form(words[0], past_forms):
+        return False
+    return forward != (words[-1] in _PREPOSITIONS)
 
 
 def _after_preposition(words: list[str], index: int) -> bool:

@@ -212,3 +212,32 @@ def test_a_chain_crosses_loaded_facts_and_facts_read_from_text(make_engine):
     cited = {(c.document_title, c.text) for c in result.citations}
     assert ("triples: kb.jsonl", "Ada Quint founded Loom Works") in cited
     assert ("Ada Quint", "Ada Quint was born in Lindmark.") in cited
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("What religion does Ada Quint practice?", "Lutheranism"),  # the answer noun names the relation
+        ("What nationality is Ada Quint?", "Nordvale"),  # nothing but the noun
+        ("Which country is Ada Quint a citizen of?", "Nordvale"),  # the noun is skipped, "citizen" matches
+        ("What faith does the wife of Cole Rivers follow?", "Lutheranism"),  # "faith": the hop takes "follow" too
+        ("Who is the partner of Cole Rivers?", "Dana Holm"),  # spouse_s: a schema's plural mark is not a word
+    ],
+)
+def test_questions_naming_the_relation_by_the_noun_they_ask_for(kb_engine, question, answer):
+    kb_engine.add_triples(
+        [
+            Triple("Ada Quint", "people/person/religion", "Lutheranism"),
+            Triple("Ada Quint", "people/person/nationality", "Nordvale"),
+            Triple("Cole Rivers", "people/person/spouse_s", "Dana Holm"),
+        ],
+        source="more.kb",
+    )
+    result = kb_engine.ask(question)
+    assert not result.abstained and result.text == answer
+
+
+def test_a_noun_only_associated_with_a_relation_does_not_stand_for_it(kb_engine):
+    """ "school" is near PARENTS for the embedder (0.58), but it does not name that relation: no parent is offered
+    for the school Ada Quint attended."""
+    assert kb_engine.ask("Which school did Ada Quint attend?").abstained
