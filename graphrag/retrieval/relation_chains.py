@@ -427,6 +427,9 @@ class RelationChainFinder:
         found = []
         for (first, second), joint in joints.items():
             ends_first, ends_second = reached.get(first, {}), reached.get(second, {})
+            common = sorted(ends_first.keys() & ends_second.keys())[:_FRONTIER]
+            if not common:
+                continue
             types_first = sorted({(s.relation.type, s.forward) for steps in ends_first.values() for s in steps})
             types_second = sorted({(s.relation.type, s.forward) for steps in ends_second.values() for s in steps})
             if len(types_first) * len(types_second) > _PAIRS_SCORED:
@@ -436,7 +439,6 @@ class RelationChainFinder:
             # choose meets nowhere, a lesser pair that does is not the answer ("Which film directed by X stars Y?"
             # when Y only produced one of X's films).
             best = max((joint.score(a, b) for a in types_first for b in types_second), default=0.0)
-            common = sorted(ends_first.keys() & ends_second.keys())[:_FRONTIER]
             for end in common:
                 for step_first in ends_first[end]:
                     for step_second in ends_second[end]:
