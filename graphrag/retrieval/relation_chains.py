@@ -201,6 +201,9 @@ class _Alignment:
         self.phrase_vectors = phrase_vectors
         self.content = content
         self.vectors = vectors
+        # The anchor follows a preposition other than "of" ("a club that has a player from Y"): its first hop may go
+        # without a phrase, the preposition being all the question says of it.
+        self.first_excusable = False
         # Per step: its similarity to each phrase as an inner hop and as the hop reaching the answer, each with and
         # without the second place of a hop walked backwards (see _row).
         self._rows: dict[tuple[str, bool], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -229,10 +232,12 @@ class _Alignment:
         return self._rows[step][(2 if plain else 0) + (1 if last else 0)]
 
     def score(self, steps: tuple[tuple[str, bool], ...]) -> float:
-        key = (tuple(sorted(steps[:-1])), steps[-1])
+        # The first hop keeps its place (it may be excused), the last its own (it reaches the answer); the hops
+        # between align in any order.
+        key = steps if len(steps) == 1 else (steps[0], *sorted(steps[1:-1]), steps[-1])
         if key not in self._scores:
-            ordered = (*key[0], key[1])
-            self._scores[key] = self._best(ordered, last=(len(ordered) - 1,))
+            excusable = (self.first_excusable,) + (False,) * (len(key) - 1)
+            self._scores[key] = self._best(key, excusable, last=(len(key) - 1,))
         return self._scores[key] * self._direction(steps[0])
 
     def _direction(self, step: tuple[str, bool]) -> float:
@@ -457,6 +462,7 @@ class RelationChainFinder:
         must say (another linked name among them may be a relation's words: "place of birth" is also a title)."""
         words = _phrase_words(info)
         plans: dict[str, tuple[list[_Phrase], list[str], float]] = {}
+        excused: set[str] = set()
         for entity_id, first_word, last_word in linked:
             if entity_id in plans:
                 continue
@@ -464,7 +470,12 @@ class RelationChainFinder:
             plan = self._plan(words, [(first_word, last_word)], spans, answer_nouns=False)
             if plan is not None:
                 plans[entity_id] = plan
-        return self._aligned(plans)
+                if first_word > 0 and words[first_word - 1] in _PREPOSITIONS - {"of"}:
+                    excused.add(entity_id)
+        alignments = self._aligned(plans)
+        for entity_id in excused:
+            alignments[entity_id].first_excusable = True
+        return alignments
 
     def _joint_alignments(
         self, info: QuestionInfo, linked: Sequence[tuple[str, int, int]]
@@ -623,13 +634,15 @@ def _nodes(start: str, steps: tuple[PathStep, ...]) -> list[str]:
 
 
 def tied_answers(chains: Sequence[Chain]) -> list[Chain]:
-    """The chains as good as the best one, one per answer entity."""
+    """The chains as good as the best one, one per answer entity: as high a score with no more hops (a longer chain
+    scoring the same explains nothing more)."""
     if not chains:
         return []
-    top = chains[0].score
+    top, hops = chains[0].score, len(chains[0].path.steps)
     seen: dict[str, Chain] = {}
     for chain in chains:
         if chain.score < top - _TIE:
             break
-        seen.setdefault(chain.answer.id, chain)
+        if len(chain.path.steps) <= hops:
+            seen.setdefault(chain.answer.id, chain)
     return list(seen.values())

@@ -241,3 +241,13 @@ def test_a_noun_only_associated_with_a_relation_does_not_stand_for_it(kb_engine)
     """ "school" is near PARENTS for the embedder (0.58), but it does not name that relation: no parent is offered
     for the school Ada Quint attended."""
     assert kb_engine.ask("Which school did Ada Quint attend?").abstained
+
+
+def test_inverse_phrasing_reaches_the_answer_through_an_entity_the_question_only_describes(conjunction_engine):
+    """ "a club that has a player from Mexico": the hop out of Mexico is said by "from" alone, the next by "player";
+    the two clubs with a Mexican player are both answers, the coach's club through COACH_OF is not preferred."""
+    result = conjunction_engine.ask("Which club has a player from Mexico?")
+    assert not result.abstained and sorted(result.answers) == ["Atlas Verde", "Deportivo Sol"]
+    assert all([s.relation.type for s in p.steps] == ["NATIONALITY", "PLAYS_FOR"] for p in result.paths)
+    # "born in" names no relation of this KB: the free hop after "in" does not make a longer chain an answer.
+    assert conjunction_engine.ask("Who was born in Mexico?").abstained
