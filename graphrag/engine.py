@@ -18,6 +18,7 @@ from graphrag.indexing.communities import detect_communities
 from graphrag.indexing.loaders import document_from_text, load_bytes, normalize_text, triple_set_digest, upload_key
 from graphrag.indexing.pipeline import Indexer, IndexReport, IngestProblem
 from graphrag.lm.embedding import Embedder, SentenceTransformerEmbedder
+from graphrag.offline import freeze_loaded_objects
 from graphrag.retrieval import PATHS_PER_PAIR, Planner, Retrieval
 from graphrag.types import Answer, Community, Document, Entity, Path, Relation, StoreStats, Triple
 
@@ -74,6 +75,7 @@ class Engine:
         except BaseException:
             store.close()
             raise
+        freeze_loaded_objects()
         return engine
 
     def for_tenant(self, tenant: str) -> Engine:

@@ -18,7 +18,7 @@ from graphrag.lm.greedy import PromptLookup, PromptPrefixCache, decode_greedy, m
 from graphrag.lm.merging import MergedAdapters
 from graphrag.lm.packages import LM_PACKAGES, LMPackage, converted_checkpoint, default_package
 from graphrag.lm.vocabulary import WordTokens, restricted_output_head, vocabulary_token_ids
-from graphrag.offline import cpu_bf16_is_faster, force_offline
+from graphrag.offline import cpu_bf16_is_faster, force_offline, freeze_loaded_objects
 
 __all__ = ["Generation", "LanguageModel", "resolve_model"]
 
@@ -159,6 +159,7 @@ class LanguageModel:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         model.eval()
+        freeze_loaded_objects()
         return cls(resolved, model, tokenizer, device, draft_tokens, merged_adapters)
 
     def add_adapter(self, name: str, path: Path) -> None:
