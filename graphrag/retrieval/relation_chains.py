@@ -232,11 +232,14 @@ class _Alignment:
         return self._rows[step][(2 if plain else 0) + (1 if last else 0)]
 
     def score(self, steps: tuple[tuple[str, bool], ...]) -> float:
-        # The first hop keeps its place (it may be excused), the last its own (it reaches the answer); the hops
-        # between align in any order.
-        key = steps if len(steps) == 1 else (steps[0], *sorted(steps[1:-1]), steps[-1])
+        # The last hop keeps its place (it reaches the answer), and so does the first when it may go without a
+        # phrase; the others align in any order (one memo entry for all their orders).
+        if self.first_excusable and len(steps) > 1:
+            key = (steps[0], *sorted(steps[1:-1]), steps[-1])
+        else:
+            key = (*sorted(steps[:-1]), steps[-1])
         if key not in self._scores:
-            excusable = (self.first_excusable,) + (False,) * (len(key) - 1)
+            excusable = (self.first_excusable and len(key) > 1,) + (False,) * (len(key) - 1)
             self._scores[key] = self._best(key, excusable, last=(len(key) - 1,))
         return self._scores[key] * self._direction(steps[0])
 
