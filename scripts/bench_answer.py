@@ -1,4 +1,5 @@
-"""Benchmark the answer writers: extractive, the base answer LM and the LM with a LoRA adapter.
+"""Benchmark the answer writers: the product's default (as configured, with its fallback), extractive, the base
+answer LM and the LM with a LoRA adapter.
 
 Two modes per question set:
 * gold       reader only: the evidence is the question's gold supporting passages (no graph paths);
@@ -41,7 +42,7 @@ from graphrag.errors import ModelOutputError  # noqa: E402
 from graphrag.training.qa_metrics import exact_match, token_f1  # noqa: E402
 from graphrag.types import Chunk, Evidence  # noqa: E402
 
-WRITERS = ("extractive", "base", "lora")
+WRITERS = ("default", "extractive", "base", "lora")
 MODES = ("gold", "retrieved")
 
 
@@ -113,7 +114,8 @@ def main() -> int:
                 (data_dir / ".complete").write_text("ok\n", encoding="utf-8")
             adapter = args.adapter or engine.writers.registry.active("answer")
             model_load_s = None
-            if {"base", "lora"} & set(writers):
+            default_is_lm = settings.answer_writer != "extractive"
+            if {"base", "lora"} & set(writers) or ("default" in writers and default_is_lm):
                 started = time.perf_counter()
                 engine.writers.language_model()  # from the converted-checkpoint cache after the first time
                 model_load_s = round(time.perf_counter() - started, 2)
@@ -122,6 +124,8 @@ def main() -> int:
             # The LM writers without their extractive fallback: a malformed reply scores as a wrong answer here
             # (and is counted), so the figures are the model's own.
             pick = {
+                # The product as configured, fallback included: what a user gets from `graphrag ask`.
+                "default": lambda: engine.writers.pick(None),
                 "extractive": lambda: engine.writers.extractive,
                 "base": lambda: _own(engine.writers.pick(BASE_ADAPTER)),
                 "lora": lambda: _own(engine.writers.pick(adapter)),
@@ -134,6 +138,8 @@ def main() -> int:
             model = engine.writers._model
             summary = {
                 "sets": results,
+                "default_writer": settings.answer_writer
+                + (f" ({engine.writers.registry.active('answer') or 'base'})" if default_is_lm else ""),
                 "adapter": adapter,
                 "answer_model": model.resolved.name if model else None,
                 "model_load_s": model_load_s,
