@@ -7,7 +7,7 @@ import json
 import pytest
 
 from graphrag.errors import DocumentTooLargeError, EmptyDocumentError, EncodingError, UnsupportedFormatError
-from graphrag.indexing.loaders import SentenceChunker, discover_files, document_from_text, load_file
+from graphrag.indexing.loaders import MAX_RECORD_LINES, SentenceChunker, discover_files, document_from_text, load_file
 
 LIMIT = 1_000_000
 
@@ -175,3 +175,14 @@ def test_a_million_line_triple_file_is_refused_whole_before_anything_is_stored(t
     assert [p.code for p in report.problems] == ["document_too_large"]
     assert "1,000,000 lines" in report.problems[0].message and "split it" in report.problems[0].message
     assert engine.stats() == before  # nothing of it loaded, nothing already stored lost
+
+
+def test_the_line_limit_is_for_triple_files_only(tmp_path):
+    """Documents in a JSONL file are written in batches, so a long one still loads; its triples would not."""
+    docs = tmp_path / "docs.jsonl"
+    docs.write_bytes(b'{"text": "Ada Quint founded Loom Works."}\n' * (MAX_RECORD_LINES + 1))
+    assert len(load(docs).documents) == MAX_RECORD_LINES + 1
+    facts = tmp_path / "facts.csv"
+    facts.write_bytes(b"subject,relation,object\n" + b"Ada,founded,Loom\n" * MAX_RECORD_LINES)
+    with pytest.raises(DocumentTooLargeError, match="triples per file"):
+        load(facts)
