@@ -7,15 +7,17 @@ chain X -FATHER-> Y -PLACE_OF_BIRTH-> Z whose relations, in any order, say what 
 * The question's words outside the linked entities give candidate phrases: runs of up to four words that neither
   start nor end with a function word ("father", "place of birth", "born").
 * A chain is scored by aligning each of its relations to its own phrase (no two relations share a word), best
-  alignment first: ``precision`` is the mean similarity of the aligned phrases, ``recall`` the share of the
-  question's content words the chain accounts for, and the score their product. A chain with a relation the
+  alignment first: ``precision`` is the geometric mean of the aligned phrases' similarities, ``recall`` the share of
+  the question's content words the chain accounts for, and the score their product. A chain with a relation the
   question does not mention loses precision; a chain that leaves words of the question unexplained loses recall, so
   the number of hops is chosen by the question, not given.
-* The search is a beam from each linked entity, one store read per hop for the whole beam.
+* The search is a beam from each linked entity, one store read per hop for the whole beam. For two linked entities
+  the entities one relation away from both are scored too, the two relations aligned together (conjunctions).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import math
@@ -52,7 +54,8 @@ _PHRASES_KEPT = 50_000
 _CONJUNCTION_ANCHORS = 3  # linked entities paired for conjunctive questions (three pairs at most)
 _PAIRS_SCORED = 2500  # relation-type pairs scored for one pair of anchors
 # The similarity unrelated short phrases still get from the embedder: a chain's confidence is how far its score
-# rises above that, so "the employer of X" matched to PROFESSION at 0.37 stays far below a real match.
+# rises above that. Related but different relations score as high as paraphrases ("employer" / PROFESSION 0.56,
+# "job" / PROFESSION 0.55), which no threshold on this scale tells apart.
 _UNRELATED = 0.3
 # How similar the answer noun must be to the hop reaching the answer to name that relation by itself, so that the
 # hop takes the question's verb too ("What faith does X follow?"): the same concept in other words ("faith" /
@@ -201,9 +204,7 @@ class _Alignment:
         self.phrase_vectors = phrase_vectors
         self.content = content
         self.vectors = vectors
-        # The anchor follows a preposition other than "of" ("a club that has a player from Y"): its first hop may go
-        # without a phrase, the preposition being all the question says of it.
-        self.first_excusable = False
+        self.first_excusable = False  # the first hop may go without a phrase ("a club with a player from Y", _free_hop)
         # Per step: its similarity to each phrase as an inner hop and as the hop reaching the answer, each with and
         # without the second place of a hop walked backwards (see _row).
         self._rows: dict[tuple[str, bool], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -321,9 +322,7 @@ class _Joint:
 
     def __init__(self, alignment: _Alignment, excusable: tuple[bool, bool]) -> None:
         self.alignment = alignment
-        # An anchor right after a preposition ("... is from Y", "films with Y") may be joined by any one relation:
-        # the preposition is all the question says of it.
-        self.excusable = excusable
+        self.excusable = excusable  # per anchor, whether its hop may go without a phrase (_free_hop)
         self._scores: dict[tuple[tuple[str, bool], tuple[str, bool]], float] = {}
 
     def score(self, first: tuple[str, bool], second: tuple[str, bool]) -> float:
@@ -473,7 +472,7 @@ class RelationChainFinder:
             plan = self._plan(words, [(first_word, last_word)], spans, answer_nouns=False)
             if plan is not None:
                 plans[entity_id] = plan
-                if first_word > 0 and words[first_word - 1] in _PREPOSITIONS - {"of"}:
+                if _free_hop(words, first_word):
                     excused.add(entity_id)
         alignments = self._aligned(plans)
         for entity_id in excused:
@@ -500,7 +499,7 @@ class RelationChainFinder:
             plan = self._plan(words, names, spans, answer_nouns=True)
             if plan is not None:
                 plans[(a, b)] = plan
-                excusable[(a, b)] = (_after_preposition(words, a_first), _after_preposition(words, b_first))
+                excusable[(a, b)] = (_free_hop(words, a_first), _free_hop(words, b_first))
         return {pair: _Joint(alignment, excusable[pair]) for pair, alignment in self._aligned(plans).items()}
 
     def _plan(
@@ -572,6 +571,7 @@ class RelationChainFinder:
         return chains
 
 
+@functools.lru_cache(maxsize=1 << 14)  # once per relation type and direction, not once per question
 def _names_far_end(relation_type: str, forward: bool, past_forms: frozenset[str]) -> bool:
     """Whether a hop's relation, read in its direction, is a noun for the entity it leads to: X's "religion" or
     "place of birth" (walked forward), or the "city in" X or "son of" X (walked backward). A verb names none."""
@@ -581,8 +581,11 @@ def _names_far_end(relation_type: str, forward: bool, past_forms: frozenset[str]
     return forward != (words[-1] in _PREPOSITIONS)
 
 
-def _after_preposition(words: list[str], index: int) -> bool:
-    return index > 0 and words[index - 1] in _PREPOSITIONS
+def _free_hop(words: list[str], index: int) -> bool:
+    """Whether the name at ``index`` follows a preposition other than "of" ("from Y", "with Y", "by Y"): all the
+    question says of the relation that joins it, so its hop may go without a phrase. "of" always follows the
+    relation's own words ("the spouse of Y")."""
+    return index > 0 and words[index - 1] in _PREPOSITIONS - {"of"}
 
 
 def _phrase_words(info: QuestionInfo) -> list[str]:
