@@ -109,10 +109,11 @@ class Settings(BaseSettings):
 
     # answering
     answer_threshold: float = Field(0.35, ge=0, le=1, description="Below this confidence the answer is 'I don't know'.")
-    answer_writer: Literal["extractive", "lm"] = Field(
-        "extractive",
-        description="Who writes answers: extractive (spans of the evidence) or lm (the answer model "
-        "with the active adapter, or the base model when none is active).",
+    answer_writer: Literal["auto", "extractive", "lm"] = Field(
+        "auto",
+        description="Who writes answers: lm (the answer model with the active adapter, or the base model when none "
+        "is active), extractive (spans of the evidence: fast, no model, far less accurate), or auto (lm when an "
+        "answer model is installed or configured, else extractive).",
     )
     answer_model: str = Field(
         "",

@@ -5,6 +5,7 @@ Hugging Face libraries offline before it touches them, and a missing package is 
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import json
 import os
@@ -18,6 +19,10 @@ __all__ = [
     "cpu_has_native_bf16",
     "default_embedder_path",
     "force_offline",
+    "SHIPPED_WEIGHTS_MAX_BYTES",
+    "file_sha256",
+    "shipped_weights_dir",
+    "verify_shipped_weights",
     "load_sentence_transformer",
     "load_spacy",
     "spacy_model_needs_torch",
@@ -145,3 +150,51 @@ def freeze_loaded_objects() -> None:
 
     gc.collect()
     gc.freeze()
+
+
+# What the repo's weights/ folder may hold in all: small trained weights ship with the code, nothing larger.
+SHIPPED_WEIGHTS_MAX_BYTES = 25 * 1024 * 1024
+
+
+def shipped_weights_dir() -> Path:
+    """The repo's ``weights/`` folder (beside the graphrag package): trained weights that ship with the code, one
+    folder each with a ``manifest.json``. It may not exist (an installed wheel carries none)."""
+    return Path(__file__).resolve().parent.parent / "weights"
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_shipped_weights(folder: Path) -> dict:
+    """Check one shipped weights folder against its manifest: every file the manifest's ``files`` lists is there
+    with that sha256, and no other file is. Returns the manifest; ModelError naming what differs."""
+    manifest_file = folder / "manifest.json"
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"shipped weights {folder.name!r}: manifest.json is unreadable: {exc}") from exc
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not files:
+        raise ModelError(f"shipped weights {folder.name!r}: manifest.json lists no files with their sha256")
+    present = {p.name for p in folder.iterdir() if p.is_file() and p.name != "manifest.json"}
+    if present != set(files):
+        extra, missing = sorted(present - set(files)), sorted(set(files) - present)
+        raise ModelError(
+            f"shipped weights {folder.name!r} do not match their manifest: "
+            + "; ".join(
+                part for part in (f"missing {missing}" if missing else "", f"unlisted {extra}" if extra else "") if part
+            )
+        )
+    for name, expected in sorted(files.items()):
+        if file_sha256(folder / name) != expected:
+            raise ModelError(
+                f"shipped weights {folder.name!r}: {name} does not match the sha256 in its manifest "
+                "(a partial checkout, or a Git LFS pointer instead of the file?)"
+            )
+    return manifest

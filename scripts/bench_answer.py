@@ -114,7 +114,7 @@ def main() -> int:
                 (data_dir / ".complete").write_text("ok\n", encoding="utf-8")
             adapter = args.adapter or engine.writers.registry.active("answer")
             model_load_s = None
-            default_is_lm = settings.answer_writer != "extractive"
+            default_is_lm = engine.writers.writes_with_lm()
             if {"base", "lora"} & set(writers) or ("default" in writers and default_is_lm):
                 started = time.perf_counter()
                 engine.writers.language_model()  # from the converted-checkpoint cache after the first time
@@ -138,7 +138,7 @@ def main() -> int:
             model = engine.writers._model
             summary = {
                 "sets": results,
-                "default_writer": settings.answer_writer
+                "default_writer": ("lm" if default_is_lm else "extractive")
                 + (f" ({engine.writers.registry.active('answer') or 'base'})" if default_is_lm else ""),
                 "adapter": adapter,
                 "answer_model": model.resolved.name if model else None,

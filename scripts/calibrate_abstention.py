@@ -62,7 +62,7 @@ def main() -> int:
         if not 0 <= args.max_answerable_abstain <= 100:
             raise ValueError("--max-answerable-abstain is a percentage: 0 to 100")
         settings = Settings.load()
-        registry = AdapterRegistry(settings.adapters_root)
+        registry = AdapterRegistry.for_settings(settings)
         manifest = registry.get(args.adapter)
         if manifest.kind != "answer":
             raise ValueError(f"adapter {args.adapter!r} is of kind {manifest.kind!r}, not an answer adapter")

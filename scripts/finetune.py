@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from dataclasses import asdict
@@ -32,6 +33,7 @@ from graphrag.answering.decoding.reply import ReplyDecoding
 from graphrag.answering.writers import DRAFT_TOKENS
 from graphrag.lm.adapters import AdapterManifest, AdapterRegistry, check_name
 from graphrag.lm.model import LanguageModel
+from graphrag.offline import file_sha256, shipped_weights_dir
 from graphrag.training.calibration import calibrate
 from graphrag.training.data import (
     MIX_KINDS,
@@ -107,6 +109,12 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--skip-base-eval", action="store_true", help="do not evaluate the base model")
     parser.add_argument("--activate", action="store_true", help="make the new adapter the active answer adapter")
+    parser.add_argument(
+        "--ship",
+        action="store_true",
+        help="also copy the adapter into the repo's weights/ folder with a manifest (files' sha256, this command, "
+        "the training data's sha256, figures), as the product ships it",
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON summary here")
     return parser.parse_args()
 
@@ -123,7 +131,7 @@ def _train(args, started: float) -> dict:
     if mix and args.task != "answer":
         raise ValueError("--mix and --passage-sentences are for --task answer")
     settings = Settings.load()
-    registry = AdapterRegistry(settings.adapters_root)
+    registry = AdapterRegistry.for_settings(settings)
     if (registry.root / name / "manifest.json").exists():
         raise ValueError(f"adapter {name!r} already exists in {registry.root}: choose another --name")
     relation_names = load_relation_names(args.relations or args.data.parent / "rel_info.json")
@@ -244,11 +252,20 @@ def _train(args, started: float) -> dict:
             },
         )
         summary["saved_to"] = str(registry.save(lm.model, name, manifest))
+        if args.ship:
+            summary["shipped_to"] = str(ship(registry, name, args))
         if args.activate:
             registry.activate(name)
             summary["activated"] = True
     summary["total_seconds"] = round(time.perf_counter() - started, 1)
     return summary
+
+
+def ship(registry: AdapterRegistry, name: str, args) -> Path:
+    """Copy the saved adapter into the repo's weights/ folder with the command that made it and its data's hash."""
+    command = "python scripts/finetune.py " + shlex.join(sys.argv[1:])
+    data = {"file": args.data.name, "sha256": file_sha256(args.data)}
+    return registry.ship(name, shipped_weights_dir(), command, data)
 
 
 def main() -> int:

@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None, engine=None, close_engine: bool
             app.state.tenants = TenantEngines(app.state.engine, ApiKeyStore(settings.keys_path))
             app.state.jobs = JobRunner(JobStore(settings.data_dir), app.state.tenants, settings.job_step_chunks)
             app.state.jobs.start()
-            if settings.answer_writer == "lm":
+            if app.state.engine.writers.writes_with_lm():
                 # load the answer LM (and active adapter) now, not on the first question
                 app.state.engine.writers.pick()
             log.warning("graphrag server: %s", startup_mode(settings))

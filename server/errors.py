@@ -82,8 +82,15 @@ def _status_for(exc: GraphRAGError) -> int:
     return HTTP_500_INTERNAL_SERVER_ERROR
 
 
+# Seconds a client is told to wait (Retry-After) after a timeout or a store that is down or stopping: both pass.
+# A missing model (also a ModelError 503) does not, so it gets no Retry-After.
+RETRY_AFTER_S = 5
+
+
 def _graphrag_error(request: Request, exc: GraphRAGError) -> Response:
     headers = {"WWW-Authenticate": 'Bearer realm="graphrag"'} if isinstance(exc, AuthError) else None
+    if isinstance(exc, (RequestTimeoutError, StoreUnavailableError)):
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
     # The library's generic bad-input code is the API's one code for a request it cannot accept as sent (the
     # same as a field that fails validation); the specific input codes (limit_exceeded, ...) pass through.
     code = "invalid_request" if exc.code == InputError.code else exc.code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -13,6 +14,11 @@ from graphrag.lm.embedding import SentenceTransformerEmbedder
 from tests.doubles import HashingEmbedder
 
 DEMO = resources.files("graphrag") / "demo"
+
+# The product answers with the LM by default (answer_writer=auto). Tests of retrieval, storage, the CLI and the
+# server read the extractive writer's answers instead, which need no LM load per engine or subprocess; the LM
+# writer's own tests ask for it by name, and tests/answering/test_writer_choice.py checks the default itself.
+os.environ.setdefault("GRAPHRAG_ANSWER_WRITER", "extractive")
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from graphrag.errors import ModelError
 from graphrag.lm.adapters import AdapterManifest, AdapterRegistry
 from graphrag.lm.embedding import Embedder
 from graphrag.lm.model import LanguageModel
+from graphrag.lm.packages import default_package
 
 __all__ = ["BASE_ADAPTER", "DRAFT_TOKENS", "MERGED_ADAPTERS", "AnswerWriters"]
 
@@ -38,7 +39,7 @@ class AnswerWriters:
         self.settings = settings
         self.embedder = embedder
         self.extractive = extractive or ExtractiveAnswerWriter(settings.answer_threshold)
-        self.registry = AdapterRegistry(settings.adapters_root)
+        self.registry = AdapterRegistry.for_settings(settings)
         self.stats = WriterStats()
         self._model: LanguageModel | None = None
         self._reply_decoding: ReplyDecoding | None = None
@@ -140,6 +141,14 @@ class AnswerWriters:
             return self._lm_writer(None)
         if adapter is not None:
             return self._lm_writer(adapter)
-        if self.settings.answer_writer == "extractive":
+        if not self.writes_with_lm():
             return self.extractive
         return self._lm_writer(self.registry.active("answer"))
+
+    def writes_with_lm(self) -> bool:
+        """Whether the configured writer is the answer LM: ``lm``, or ``auto`` with an answer model installed (a
+        packaged one) or configured (``answer_model``). The LM is the default because it answers far better
+        (docs/benchmarks.md, Answers); the extractive writer needs no model."""
+        if self.settings.answer_writer != "auto":
+            return self.settings.answer_writer == "lm"
+        return bool(self.settings.answer_model) or default_package() is not None

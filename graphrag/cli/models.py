@@ -72,14 +72,16 @@ def models_install(
 
 @adapters_app.command("list")
 def adapters_list(ctx: typer.Context) -> None:
-    """Saved adapters with their manifests; the active one of each kind is marked."""
+    """Saved adapters and those shipped in weights/, with their manifests; the active one of each kind is marked."""
     from dataclasses import asdict
 
     from graphrag.lm.adapters import AdapterRegistry
 
-    registry = AdapterRegistry(ctx.obj.settings().adapters_root)
+    registry = AdapterRegistry.for_settings(ctx.obj.settings())
     active = {registry.active("answer"), registry.active("extractor")}
-    _echo_json([{**asdict(m), "active": m.name in active} for m in registry.list()])
+    _echo_json(
+        [{**asdict(m), "active": m.name in active, "shipped": registry.is_shipped(m.name)} for m in registry.list()]
+    )
 
 
 @adapters_app.command("activate")
@@ -87,7 +89,7 @@ def adapters_activate(ctx: typer.Context, name: Annotated[str, typer.Argument(he
     """Make a saved adapter the active one of its kind (the previous one can be rolled back to)."""
     from graphrag.lm.adapters import AdapterRegistry
 
-    manifest = AdapterRegistry(ctx.obj.settings().adapters_root).activate(name)
+    manifest = AdapterRegistry.for_settings(ctx.obj.settings()).activate(name)
     typer.echo(f"active {manifest.kind} adapter: {manifest.name}")
 
 
@@ -101,5 +103,5 @@ def adapters_rollback(
 
     if kind not in ("answer", "extractor"):
         raise InputError("--kind must be answer or extractor")
-    name = AdapterRegistry(ctx.obj.settings().adapters_root).rollback(kind)
+    name = AdapterRegistry.for_settings(ctx.obj.settings()).rollback(kind)
     typer.echo(f"active {kind} adapter: {name or 'none (base model)'}")

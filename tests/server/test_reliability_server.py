@@ -210,7 +210,7 @@ def test_the_swagger_page_loads_its_files_from_this_server(server):
     assert '"examples"' not in spec  # no generated filler
 
 
-def test_a_write_under_a_tight_deadline_is_either_done_and_acknowledged_or_not_done(tmp_path):
+def test_under_a_tight_deadline_a_write_is_done_or_not_and_a_question_gets_503_with_retry_after(tmp_path):
     port = free_port()
     env = _env(tmp_path, port, request_timeout_s="0.001")
     process = _start(env)
@@ -224,8 +224,13 @@ def test_a_write_under_a_tight_deadline_is_either_done_and_acknowledged_or_not_d
             assert response.status_code in (201, 503), response.text
             if response.status_code == 503:
                 assert "nothing was changed" in response.json()["error"]["message"]
+                assert response.headers["retry-after"] == "5"
             else:
                 acknowledged += 1
+        # A question past its deadline: a clear 503 that says when to come back, never a 500.
+        asked = client.post("/v1/query", json={"question": "Who founded Lumen Forge1?"})
+        assert asked.status_code == 503 and asked.json()["error"]["code"] == "timeout", asked.text
+        assert "request_timeout_s" in asked.json()["error"]["message"] and asked.headers["retry-after"] == "5"
     finally:
         client.close()
         process.send_signal(signal.SIGTERM)
