@@ -12,11 +12,12 @@ import time
 from dataclasses import dataclass, field, replace
 
 from graphrag.answering.abstention import AbstainBias
+from graphrag.answering.candidates import MARGIN, AnswerCandidates
 from graphrag.answering.decoding.copy_spans import CopySpans
 from graphrag.answering.decoding.reply import ReplyDecoding
 from graphrag.answering.evidence import EvidenceSelector, SelectableText
 from graphrag.answering.extractive import IDK, ExtractiveAnswerWriter, _citation, _sentence_offsets
-from graphrag.answering.prompt import ANSWER_SYSTEM, EvidenceItem, parse_reply, user_message
+from graphrag.answering.prompt import ANSWER_SYSTEM, REPLY_PREFIX, EvidenceItem, parse_reply, user_message
 from graphrag.errors import ModelOutputError
 from graphrag.lm.model import LanguageModel
 from graphrag.retrieval.planner import Retrieval
@@ -69,7 +70,8 @@ class LMAnswerWriter:
     writer a malformed reply raises ModelOutputError (benchmarks score the model's own replies that way). With a
     ``selector`` the model reads only the evidence sentences it keeps. ``decoding``: the reply's vocabulary, schema
     and copying (graphrag/answering/decoding/reply.py). ``path_items``: graph paths of each kind (connections, chains)
-    read after the passages."""
+    read after the passages. ``candidates``: a second opinion on each answer, the evidence's candidate answers
+    scored whole (graphrag/answering/candidates.py)."""
 
     def __init__(
         self,
@@ -83,6 +85,7 @@ class LMAnswerWriter:
         selector: EvidenceSelector | None = None,
         decoding: ReplyDecoding = _NO_DECODING_RULES,
         path_items: int = GRAPH_PATHS,
+        candidates: AnswerCandidates | None = None,
     ) -> None:
         self.model = model
         self.fallback = fallback
@@ -96,6 +99,7 @@ class LMAnswerWriter:
         self.selector = selector
         self.decoding = decoding
         self.path_items = path_items  # graph paths of each kind read after the passages
+        self.candidates = candidates
 
     def without_fallback(self) -> LMAnswerWriter:
         """The same writer with no extractive fallback: a malformed reply raises (benchmarks score it as wrong)."""
@@ -110,6 +114,7 @@ class LMAnswerWriter:
             self.selector,
             self.decoding,
             self.path_items,
+            self.candidates,
         )
 
     @property
@@ -200,6 +205,14 @@ class LMAnswerWriter:
         self.stats.count("answered")
         answer_text = _as_written(processors, reply.answer)
         cited = [numbered[n - 1] for n in reply.cited]
+        if self.candidates is not None:
+            started = time.perf_counter()
+            rescored = self._second_opinion(question, items, prompt, answer_text)
+            timings["rescore"] = round((time.perf_counter() - started) * 1000, 2)
+            if rescored != answer_text:
+                answer_text = rescored
+                if rescored.lower() not in ("yes", "no"):
+                    cited = []  # the passage holding the new answer is cited below
         cited += _answer_source(numbered, cited, answer_text)
         by_chunk = {e.chunk.id: e for e in retrieval.evidence}
         return Answer(
@@ -213,6 +226,23 @@ class LMAnswerWriter:
             timings_ms=timings,
             answers=(answer_text,),
         )
+
+    def _second_opinion(self, question: str, items: list[EvidenceItem], prompt: str, answer: str) -> str:
+        """``answer``, or the candidate answer of the evidence that the model finds at least MARGIN likelier as the
+        whole answer line (graphrag/answering/candidates.py)."""
+        assert self.candidates is not None
+        candidates = [c for c in self.candidates.of(question, items) if c.lower() != answer.lower()]
+        if not candidates:
+            return answer
+        label = "" if prompt.endswith(REPLY_PREFIX) else REPLY_PREFIX  # the line as the model writes it
+        lines = [f"{label} {text}\n" for text in (answer, *candidates)]
+        scores = self.model.score_continuations(
+            prompt, lines, self.adapter, self.decoding.vocabulary(prompt), margin=MARGIN
+        )
+        if scores[0] is None:
+            return answer
+        best = max(((score, c) for score, c in zip(scores[1:], candidates) if score is not None), default=None)
+        return best[1] if best is not None and best[0] >= scores[0] + MARGIN else answer
 
 
 def _as_written(processors: list, answer: str) -> str:

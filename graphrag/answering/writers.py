@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+from graphrag.answering.candidates import AnswerCandidates
 from graphrag.answering.decoding.reply import ReplyDecoding
 from graphrag.answering.evidence import EvidenceSelector
 from graphrag.answering.extractive import AnswerWriter, ExtractiveAnswerWriter
@@ -18,6 +19,7 @@ from graphrag.lm.adapters import AdapterManifest, AdapterRegistry
 from graphrag.lm.embedding import Embedder
 from graphrag.lm.model import LanguageModel
 from graphrag.lm.packages import default_package
+from graphrag.offline import load_spacy
 
 __all__ = ["BASE_ADAPTER", "DRAFT_TOKENS", "MERGED_ADAPTERS", "AnswerWriters"]
 
@@ -44,6 +46,7 @@ class AnswerWriters:
         self._model: LanguageModel | None = None
         self._reply_decoding: ReplyDecoding | None = None
         self._selector: EvidenceSelector | None = None
+        self._candidates: AnswerCandidates | None = None
         self._lock = threading.Lock()
 
     def language_model(self) -> LanguageModel:
@@ -112,7 +115,15 @@ class AnswerWriters:
             abstain_bias=bias,
             selector=self.evidence_selector(),
             decoding=self.reply_decoding(),
+            candidates=self.answer_candidates(),
         )
+
+    def answer_candidates(self) -> AnswerCandidates:
+        """The candidate finder every LM writer shares, with its own spaCy pipeline (loaded on first use)."""
+        with self._lock:
+            if self._candidates is None:
+                self._candidates = AnswerCandidates(load_spacy(self.settings.spacy_model))
+            return self._candidates
 
     def evidence_selector(self) -> EvidenceSelector | None:
         """The sentence selection every LM writer shares (None without an embedder), built on first use: one, so

