@@ -1,7 +1,8 @@
 """Load test of the HTTP API: concurrent clients send a mix of questions and small ingests for a fixed time.
 
 By default it runs its own server on 127.0.0.1 (a fresh data directory with the demo corpus ingested, one API key,
-the extractive writer, the rate limit off so the server itself is measured), then drives it with --clients
+the product's default answer writer or the one --writer names, the rate limit off so the server itself is
+measured), then drives it with --clients
 concurrent clients for --seconds. Each client loops: with probability --ingest-share a small new document (POST
 /v1/documents), else a demo question (POST /v1/query). With --url and --key it drives a server you run instead.
 Prints one JSON object: {"requests", "errors", "rps", "p50_ms", "p95_ms", "p99_ms", "query": {...}, "ingest": {...}},
@@ -127,7 +128,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _own_server(data_dir: Path) -> tuple[subprocess.Popen, str, str]:
+def _own_server(data_dir: Path, writer: str) -> tuple[subprocess.Popen, str, str]:
     port = _free_port()
     env = {
         **os.environ,
@@ -135,8 +136,10 @@ def _own_server(data_dir: Path) -> tuple[subprocess.Popen, str, str]:
         "GRAPHRAG_PORT": str(port),
         "GRAPHRAG_HOST": "127.0.0.1",
         "GRAPHRAG_RATE_LIMIT_PER_MINUTE": "0",
-        "GRAPHRAG_ANSWER_WRITER": "extractive",
     }
+    env.pop("GRAPHRAG_ANSWER_WRITER", None)  # the product's default, unless --writer names one
+    if writer != "default":
+        env["GRAPHRAG_ANSWER_WRITER"] = writer
     corpus = Path(str(resources.files("graphrag") / "demo" / "corpus"))
     subprocess.run([*CLI, "ingest", str(corpus)], env=env, check=True, capture_output=True, timeout=600)
     created = subprocess.run(
@@ -183,6 +186,12 @@ def main() -> int:
     parser.add_argument("--ingest-share", type=float, default=0.1, help="share of requests that ingest (default 0.1)")
     parser.add_argument("--url", help="drive this server instead of starting one (needs --key)")
     parser.add_argument("--key", help="API key for --url")
+    parser.add_argument(
+        "--writer",
+        choices=("default", "lm", "extractive"),
+        default="default",
+        help="answer writer of the server it runs (default: the product's default, the answer LM when installed)",
+    )
     args = parser.parse_args()
     if not 1 <= args.clients <= 1000 or not 1 <= args.seconds <= 3600 or not 0 <= args.ingest_share <= 1:
         parser.error("--clients 1-1000, --seconds 1-3600, --ingest-share 0-1")
@@ -195,7 +204,7 @@ def main() -> int:
             if args.url:
                 url, key = args.url, args.key
             else:
-                server, url, key = _own_server(Path(tmp))
+                server, url, key = _own_server(Path(tmp), args.writer)
             for question in questions:  # one untimed pass: the server's caches and lazy loads, not the test
                 warm = httpx.post(
                     f"{url}/v1/query",
@@ -209,6 +218,7 @@ def main() -> int:
             result = asyncio.run(_drive(url, key, args.clients, args.seconds, args.ingest_share, questions))
             if server is not None:  # the two share the machine's cores: say how much each used
                 result["server_cpu_s"] = round(_cpu_seconds(server) - server_cpu, 1)
+                result["writer"] = args.writer
         except httpx.HTTPError as exc:
             raise SystemExit(f"bench_load: cannot reach {url}: {exc}") from None
         except subprocess.CalledProcessError as exc:
