@@ -23,7 +23,7 @@ from bench_common import run_reporting  # noqa: E402
 
 from graphrag import Settings  # noqa: E402
 from graphrag.answering.decoding.reply import ReplyDecoding  # noqa: E402
-from graphrag.answering.writers import AnswerWriters  # noqa: E402
+from graphrag.answering.writers import BASE_ADAPTER, AnswerWriters  # noqa: E402
 from graphrag.lm.adapters import AdapterRegistry  # noqa: E402
 from graphrag.training.calibration import calibrate, idk_margins, tradeoff  # noqa: E402
 from graphrag.training.data import heldout_question_sets, load_redocred, load_relation_names, split_documents  # noqa: E402
@@ -34,7 +34,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="Re-DocRED (DocRED-format) JSON file")
     parser.add_argument("--relations", type=Path, help="rel_info.json (default: next to --data)")
-    parser.add_argument("--adapter", required=True, help="a saved answer adapter")
+    parser.add_argument(
+        "--adapter",
+        required=True,
+        help="a saved or shipped answer adapter, or 'none': the base model is measured as it answers by default "
+        "(no bias), with the separation a bias could reach, and nothing is written",
+    )
     parser.add_argument("--calibration-examples", type=int, default=150, help="calibration questions (default 150)")
     parser.add_argument("--validation-examples", type=int, default=200, help="report questions (default 200)")
     parser.add_argument(
@@ -63,8 +68,9 @@ def main() -> int:
             raise ValueError("--max-answerable-abstain is a percentage: 0 to 100")
         settings = Settings.load()
         registry = AdapterRegistry.for_settings(settings)
-        manifest = registry.get(args.adapter)
-        if manifest.kind != "answer":
+        base = args.adapter == BASE_ADAPTER
+        manifest = None if base else registry.get(args.adapter)
+        if manifest is not None and manifest.kind != "answer":
             raise ValueError(f"adapter {args.adapter!r} is of kind {manifest.kind!r}, not an answer adapter")
         relation_names = load_relation_names(args.relations or args.data.parent / "rel_info.json")
         _, validation_docs = split_documents(load_redocred(args.data))
@@ -75,6 +81,18 @@ def main() -> int:
         writers = AnswerWriters(settings)
         lm = writers.pick(args.adapter).model
         decoding = writers.reply_decoding()  # decode as the answer writer does (its grammar tokens, built once)
+        if base:
+            return {
+                "adapter": None,
+                "cpu_count": os.cpu_count(),
+                **decoding.describe(),
+                "validation": evaluate(lm, validation, None, progress=True, decoding=decoding),
+                "tradeoff": {
+                    half: asdict(_tradeoff(lm, None, examples, args.max_answerable_abstain, decoding))
+                    for half, examples in (("calibration", calibration), ("validation", validation))
+                },
+                "total_seconds": round(time.perf_counter() - started, 1),
+            }
         if args.tradeoff:
             return {
                 "adapter": args.adapter,
@@ -105,7 +123,7 @@ def main() -> int:
     return run_reporting(calibrate_adapter, args.out)
 
 
-def _tradeoff(lm, adapter: str, examples: list, max_answerable_rate: float, decoding: ReplyDecoding):
+def _tradeoff(lm, adapter: str | None, examples: list, max_answerable_rate: float, decoding: ReplyDecoding):
     margins = idk_margins(lm, examples, adapter, progress=True, decoding=decoding)
     return tradeoff(
         [m for m, e in zip(margins, examples) if e.kind != "unanswerable"],

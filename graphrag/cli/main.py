@@ -347,9 +347,15 @@ def demo(
             f"demo corpus: {report.documents_added} added, {report.documents_unchanged} unchanged; "
             f"store: {stats_to_dict(engine.stats())}\n"
         )
+        shipped = _shipped_answer_adapter(engine)
+        if shipped:
+            typer.echo(f"answers by the default writer; '{shipped}:' lines are the adapter shipped in weights/\n")
         for line in (demo_root / "questions.jsonl").read_text(encoding="utf-8").splitlines():
             record = json.loads(line)
-            typer.echo(answer_to_text(engine.ask(record["question"])) + "\n")
+            typer.echo(answer_to_text(engine.ask(record["question"])))
+            if shipped:
+                typer.echo(f"   {shipped}: {engine.ask(record['question'], adapter=shipped).text}")
+            typer.echo("")
     except BaseException:
         engine.close()
         raise
@@ -357,6 +363,19 @@ def demo(
         _serve(settings, engine=engine)  # the server closes the engine when it stops
     else:
         engine.close()
+
+
+def _shipped_answer_adapter(engine) -> str | None:
+    """The answer adapter shipped in weights/, when the default writer is the LM without it (the demo shows both)."""
+    writers = engine.writers
+    if not writers.writes_with_lm():
+        return None
+    registry = writers.registry
+    active = registry.active("answer")
+    return next(
+        (m.name for m in registry.list() if m.kind == "answer" and registry.is_shipped(m.name) and m.name != active),
+        None,
+    )
 
 
 neo4j_app = typer.Typer(no_args_is_help=True, help="Run a local Neo4j server (jars from Maven Central).")
