@@ -1,0 +1,55 @@
+"""The trained weights the repo ships (weights/): each folder matches its manifest, the whole stays under the size
+limit, the answer adapter is there, names its base model by hash and says how to reproduce it, and it loads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from graphrag import Settings
+from graphrag.answering.writers import AnswerWriters
+from graphrag.lm.adapters import AdapterRegistry
+from graphrag.lm.packages import LM_PACKAGES
+from graphrag.offline import SHIPPED_WEIGHTS_MAX_BYTES, shipped_weights_dir, verify_shipped_weights
+
+WEIGHTS = shipped_weights_dir()
+FOLDERS = sorted(p for p in WEIGHTS.iterdir() if p.is_dir() and not p.name.startswith(".")) if WEIGHTS.is_dir() else []
+
+
+def test_the_repo_ships_an_answer_adapter_within_the_size_limit():
+    kinds = [json.loads((folder / "manifest.json").read_text())["kind"] for folder in FOLDERS]
+    assert "answer" in kinds
+    total = sum(p.stat().st_size for p in WEIGHTS.rglob("*") if p.is_file())
+    assert total <= SHIPPED_WEIGHTS_MAX_BYTES
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
+def test_each_shipped_folder_matches_its_manifest(folder):
+    manifest = verify_shipped_weights(folder)  # every file listed, with its sha256, and nothing else
+    assert manifest["name"] == folder.name
+    base = LM_PACKAGES[manifest["base_model"]]
+    assert manifest["base_sha256"] == base.sha256  # trained on the packaged model the product loads
+    assert manifest["command"].startswith("python scripts/finetune.py ") and "--ship" in manifest["command"]
+    assert manifest["training_data"]["file"] and len(manifest["training_data"]["sha256"]) == 64
+    assert manifest["metrics"]["validation"]["f1"] > 0  # measured figures travel with the weights
+
+
+def test_a_shipped_adapter_is_offered_beside_saved_ones(tmp_path):
+    registry = AdapterRegistry.for_settings(Settings.load(data_dir=tmp_path))
+    shipped = [m for m in registry.list() if registry.is_shipped(m.name)]
+    assert {m.name for m in shipped} == {f.name for f in FOLDERS}
+    writers = AnswerWriters(Settings.load(data_dir=tmp_path))
+    assert writers.registry.is_shipped(shipped[0].name)
+
+
+def test_the_shipped_answer_adapter_loads_on_its_base_model_and_answers(demo_engine, demo_questions):
+    """The adapter as shipped, on the packaged model it was trained on (checked by hash), answers a demo question
+    from the demo corpus and cites where the answer stands."""
+    registry = demo_engine.writers.registry
+    name = next(m.name for m in registry.list() if m.kind == "answer" and registry.is_shipped(m.name))
+    record = next(q for q in demo_questions if q["id"] == "q01")
+    answer = demo_engine.ask(record["question"], adapter=name)
+    assert not answer.abstained and answer.text in record["answers"]
+    assert any(answer.text in citation.text for citation in answer.citations)
+    assert demo_engine.writers.language_model().resolved.sha256 == registry.get(name).base_sha256
