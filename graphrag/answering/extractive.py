@@ -42,6 +42,16 @@ class ExtractiveAnswerWriter:
 
     def write(self, question: str, retrieval: Retrieval) -> Answer:
         """Pick the most confident of: connection paths, the top answer chain, the best evidence sentence."""
+        return self._write(question, retrieval, sentences=True)
+
+    def graph_answer(self, question: str, retrieval: Retrieval) -> Answer | None:
+        """The answer the graph itself gives, when it gives one at or over the threshold: the main themes of a global
+        question, the paths of a connection question, or the end of the best relation chain, cited by the sentences
+        its relations came from. None otherwise (the LM writer then reads the evidence)."""
+        answer = self._write(question, retrieval, sentences=False)
+        return None if answer.abstained else answer
+
+    def _write(self, question: str, retrieval: Retrieval, sentences: bool) -> Answer:
         by_chunk = {e.chunk.id: e for e in retrieval.evidence}
         if retrieval.plan.strategy == "global" and retrieval.communities:
             return self._overview(question, retrieval, by_chunk)
@@ -61,7 +71,7 @@ class ExtractiveAnswerWriter:
             candidates.append(
                 (top.score if cites else top.score * 0.5, text, tuple(c.path for c in tied[:3]), cites, tuple(names))
             )
-        sentence = self._best_sentence(retrieval)
+        sentence = self._best_sentence(retrieval) if sentences else None
         if sentence is not None:
             candidates.append(sentence)
             if retrieval.chains and candidates[-2][2] and sentence[1] in (retrieval.chains[0].answer.name,):

@@ -71,7 +71,8 @@ class LMAnswerWriter:
     ``selector`` the model reads only the evidence sentences it keeps. ``decoding``: the reply's vocabulary, schema
     and copying (graphrag/answering/decoding/reply.py). ``path_items``: graph paths of each kind (connections, chains)
     read after the passages. ``candidates``: a second opinion on each answer, the evidence's candidate answers
-    scored whole (graphrag/answering/candidates.py)."""
+    scored whole (graphrag/answering/candidates.py). ``graph``: a writer whose ``graph_answer`` answers first where the
+    graph itself answers (a relation chain, a connection, the main themes); the model reads the rest."""
 
     def __init__(
         self,
@@ -86,6 +87,7 @@ class LMAnswerWriter:
         decoding: ReplyDecoding = _NO_DECODING_RULES,
         path_items: int = GRAPH_PATHS,
         candidates: AnswerCandidates | None = None,
+        graph: ExtractiveAnswerWriter | None = None,
     ) -> None:
         self.model = model
         self.fallback = fallback
@@ -100,6 +102,7 @@ class LMAnswerWriter:
         self.decoding = decoding
         self.path_items = path_items  # graph paths of each kind read after the passages
         self.candidates = candidates
+        self.graph = graph
 
     def without_fallback(self) -> LMAnswerWriter:
         """The same writer with no extractive fallback: a malformed reply raises (benchmarks score it as wrong)."""
@@ -115,6 +118,7 @@ class LMAnswerWriter:
             self.decoding,
             self.path_items,
             self.candidates,
+            self.graph,
         )
 
     @property
@@ -150,7 +154,12 @@ class LMAnswerWriter:
         return [replace(n, item=EvidenceItem(n.item.label, text)) for n, text in zip(kept, texts) if text is not None]
 
     def write(self, question: str, retrieval: Retrieval) -> Answer:
-        """Generate, parse and cite; fall back to the extractive writer when the reply breaks the schema."""
+        """The graph's own answer when it gives one (``graph``); else generate, parse and cite, falling back to the
+        extractive writer when the reply breaks the schema."""
+        if self.graph is not None:
+            answer = self.graph.graph_answer(question, retrieval)
+            if answer is not None:
+                return answer
         started = time.perf_counter()
         numbered = self.numbered_evidence(retrieval, question)
         evidence_ms = round((time.perf_counter() - started) * 1000, 2)

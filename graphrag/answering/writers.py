@@ -116,6 +116,7 @@ class AnswerWriters:
             selector=self.evidence_selector(),
             decoding=self.reply_decoding(),
             candidates=self.answer_candidates(),
+            graph=self.extractive if isinstance(self.extractive, ExtractiveAnswerWriter) else None,
         )
 
     def answer_candidates(self) -> AnswerCandidates:

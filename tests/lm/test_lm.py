@@ -560,6 +560,29 @@ def test_a_candidate_much_likelier_than_the_greedy_answer_replaces_it(demo_engin
     assert kept.text == greedy and kept.citations[0].chunk_id == numbered[where - 1].evidence.chunk.id
 
 
+def test_where_the_graph_answers_the_lm_writer_gives_the_graphs_answer(demo_engine, demo_questions):
+    """A relationship question the relation chains answer gets the chain's end, with its path, whatever the model
+    would have said; a question the graph does not answer is read by the model."""
+    from graphrag.answering.extractive import ExtractiveAnswerWriter
+    from graphrag.answering.lm_reader import LMAnswerWriter
+
+    graph = ExtractiveAnswerWriter(0.35)
+    record = next(q for q in demo_questions if q["id"] == "q03")  # two hops: who founded the acquirer
+    model = _ScriptedModel("Answer: Anika Sorensen\nEvidence: 1")  # a wrong reply, as the base model gave
+    answer = LMAnswerWriter(model, None, graph=graph).write(
+        record["question"], demo_engine.retrieve(record["question"])
+    )
+    assert set(answer.answers) == set(record["answers"]) and answer.paths and model.prompts == []
+    unanswered = [
+        q["question"]
+        for q in demo_questions
+        if graph.graph_answer(q["question"], demo_engine.retrieve(q["question"])) is None
+    ]
+    assert unanswered  # some questions are left to the model
+    read = LMAnswerWriter(model, None, graph=graph).write(unanswered[0], demo_engine.retrieve(unanswered[0]))
+    assert model.prompts and read.text == "Anika Sorensen"
+
+
 def name_in(name: str, text: str) -> bool:
     return name.lower() in text.lower()
 
