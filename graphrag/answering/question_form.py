@@ -80,6 +80,32 @@ class QuestionForm:
         named = frozenset(_key(w) for _, _, w in word_spans(question) if _named(w))
         return cls(polar=polar, choice=bool(options), runs=runs, named_words=named, options=options)
 
+    @staticmethod
+    def names(question: str) -> list[tuple[str, ...]]:
+        """The names the question says: runs of consecutive capitalised words (or words with digits), as keys (lower
+        case, possessives dropped), wh-words and the like left out, and a word that opens a sentence only when it
+        holds a digit (it is capitalised for its place). "Who founded Kestrel Motors?" says one: ("kestrel",
+        "motors")."""
+        runs: list[tuple[str, ...]] = []
+        current: list[str] = []
+        question = " ".join(question.split())
+        for start, _, word in word_spans(question):
+            opens_sentence = not question[:start].strip() or question[:start].rstrip()[-1] in ".?!:"
+            if _named(word) and not (opens_sentence and not any(c.isdigit() for c in word)):
+                current.append(_key(word))
+                continue
+            if current:
+                runs.append(tuple(current))
+            current = []
+        if current:
+            runs.append(tuple(current))
+        return runs
+
+    @staticmethod
+    def key(word: str) -> str:
+        """A word as the question's names are kept: lower case, a possessive dropped."""
+        return _key(word)
+
     def with_options_swapped(self, question: str) -> str:
         """``question`` with its two offered names in each other's place ("Who is older, B or A?"): a small reader
         favours one place, so a choice is scored in both orders. The question itself when it offers none."""

@@ -155,3 +155,17 @@ def test_the_question_is_read_from_the_user_turn():
     )
     assert question_part(user) == "Who was Audrey Williams pregnant with?"
     assert question_part("Evidence:\n[1] Porto: A city.") == ""
+
+
+def test_the_names_a_question_says():
+    assert QuestionForm.names("Who founded Kestrel Motors?") == [("kestrel", "motors")]
+    # a word capitalised because it opens a sentence is no name, unless it holds a digit
+    assert QuestionForm.names("Besides the Tekeze River, where did Germany's colonies lie?") == [
+        ("tekeze", "river"),
+        ("germany",),
+    ]
+    assert QuestionForm.names("Drew Fuller starred in what? 1920 Summer Olympics.") == [
+        ("fuller",),
+        ("1920", "summer", "olympics"),
+    ]
+    assert QuestionForm.names("what is the capital?") == []

@@ -583,6 +583,20 @@ def test_where_the_graph_answers_the_lm_writer_gives_the_graphs_answer(demo_engi
     assert model.prompts and read.text == "Anika Sorensen"
 
 
+def test_a_question_about_a_name_the_evidence_never_says_is_not_answered(demo_engine):
+    """A question about a company the corpus never names: the model, which would name a founder from the evidence it
+    was given, is not asked; a question whose names the evidence says is read as before."""
+    from graphrag.answering.lm_reader import LMAnswerWriter
+
+    model = _ScriptedModel("Answer: Tomas Reyes\nEvidence: 1")  # a founder of something else
+    question = "Who founded Quorvane Tidelabs?"
+    answer = LMAnswerWriter(model, None).write(question, demo_engine.retrieve(question))
+    assert answer.abstained and answer.text == "I don't know." and model.prompts == []
+    asked = "Who founded Veltrix Systems?"
+    assert LMAnswerWriter(model, None).write(asked, demo_engine.retrieve(asked)).text == "Tomas Reyes"
+    assert len(model.prompts) == 1
+
+
 def name_in(name: str, text: str) -> bool:
     return name.lower() in text.lower()
 
