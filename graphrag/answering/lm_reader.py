@@ -230,7 +230,7 @@ class LMAnswerWriter:
         cited = [numbered[n - 1] for n in reply.cited]
         if self.candidates is not None:
             started = time.perf_counter()
-            rescored = self._second_opinion(question, items, prompt, answer_text)
+            rescored = self._second_opinion(self.candidates, question, items, prompt, answer_text)
             timings["rescore"] = round((time.perf_counter() - started) * 1000, 2)
             if rescored != answer_text:
                 answer_text = rescored
@@ -250,11 +250,12 @@ class LMAnswerWriter:
             answers=(answer_text,),
         )
 
-    def _second_opinion(self, question: str, items: list[EvidenceItem], prompt: str, answer: str) -> str:
-        """``answer``, or the candidate answer of the evidence that the model finds at least MARGIN likelier as the
-        whole answer line (graphrag/answering/candidates.py)."""
-        assert self.candidates is not None
-        candidates = [c for c in self.candidates.of(question, items) if c.lower() != answer.lower()]
+    def _second_opinion(
+        self, finder: AnswerCandidates, question: str, items: list[EvidenceItem], prompt: str, answer: str
+    ) -> str:
+        """``answer``, or the candidate answer of the evidence (found by ``finder``) that the model finds at least
+        MARGIN likelier as the whole answer line (graphrag/answering/candidates.py)."""
+        candidates = [c for c in finder.of(question, items) if c.lower() != answer.lower()]
         if not candidates:
             return answer
         label = "" if prompt.endswith(REPLY_PREFIX) else REPLY_PREFIX  # the line as the model writes it

@@ -23,7 +23,7 @@ from graphrag.errors import ConfigError, StoreUnavailableError
 __all__ = ["Neo4jServer", "ServerStatus"]
 
 NEO4J_VERSION = "5.26.30"
-_POM = Path(__file__).resolve().parent.parent / "scripts" / "neo4j" / "pom.xml"
+_POM = Path(__file__).resolve().parents[2] / "scripts" / "neo4j" / "pom.xml"  # the repo's scripts/, beside graphrag/
 _JAVA_CANDIDATES = ("/usr/lib/jvm/java-17-openjdk-amd64/bin/java", "/usr/lib/jvm/openjdk-17/bin/java")
 # Neo4j's own default JVM flags. AlwaysPreTouch commits the whole heap at start, so the first queries do not pay
 # for page faults as the heap grows into fresh memory.

@@ -267,3 +267,11 @@ def test_relationship_questions_over_triples_match_the_embedded_store(tmp_path, 
             ]
     assert answers["neo4j"] == answers["sqlite"]
     assert [abstained for _, abstained, *_ in answers["sqlite"]] == [False] * 4 + [True] + [False] * 2
+
+
+def test_the_server_installer_finds_its_maven_project():
+    """The Maven project that fetches Neo4j's jars must be where the launcher looks: a cached jar folder hides a
+    wrong path until a machine starts without one."""
+    from graphrag.graph_store import neo4j_server
+
+    assert neo4j_server._POM.is_file() and neo4j_server._POM.read_text(encoding="utf-8").lstrip().startswith("<")
