@@ -137,7 +137,8 @@ def test_models_and_adapters_commands(cli, tmp_path):
     assert unknown.returncode == 2 and "error [invalid_input]: unknown model gpt-9" in unknown.stderr
 
     adapters = str(tmp_path / "adapters")
-    assert json.loads(cli("--config", _config(tmp_path, adapters), "adapters", "list").stdout) == []
+    shipped = json.loads(cli("--config", _config(tmp_path, adapters), "adapters", "list").stdout)
+    assert all(a["shipped"] and not a["active"] for a in shipped)  # only those in weights/, none active
     for name in ("v1", "v2"):  # manifests as scripts/finetune.py writes them (weights are not needed to list)
         folder = tmp_path / "adapters" / name
         folder.mkdir(parents=True)
@@ -157,7 +158,7 @@ def test_models_and_adapters_commands(cli, tmp_path):
     assert cli("--config", config, "adapters", "activate", "v1").stdout.strip() == "active answer adapter: v1"
     cli("--config", config, "adapters", "activate", "v2")
     listed = json.loads(cli("--config", config, "adapters", "list").stdout)
-    assert [(a["name"], a["active"]) for a in listed] == [("v1", False), ("v2", True)]
+    assert [(a["name"], a["active"]) for a in listed if not a["shipped"]] == [("v1", False), ("v2", True)]
     assert "v1" in cli("--config", config, "adapters", "rollback").stdout
     assert "none (base model)" in cli("--config", config, "adapters", "rollback").stdout
     nothing = cli("--config", config, "adapters", "rollback", check=False)
