@@ -65,7 +65,8 @@ def load_passages(corpus: Path) -> dict[str, list[str]]:
 
 
 def gold_retrieval(retrieval, record: dict, passages: dict[str, list[str]]):
-    """The product's retrieval for the question with its evidence replaced by the gold passages (no graph)."""
+    """The product's retrieval for the question with its evidence replaced by the gold passages (no graph: no
+    chains, connections or communities, so the reader answers every question)."""
     evidence = []
     for title in record["supporting_titles"]:
         for index, text in enumerate(passages.get(title, [])):
@@ -73,7 +74,7 @@ def gold_retrieval(retrieval, record: dict, passages: dict[str, list[str]]):
                 id=f"gold:{title}:{index}", document_id=f"gold:{title}", index=index, text=text, start=0, end=len(text)
             )
             evidence.append(Evidence(chunk=chunk, document_title=title, score=1.0, reasons=("gold",)))
-    return replace(retrieval, evidence=tuple(evidence), chains=(), connections=(), chunk_entities={})
+    return replace(retrieval, evidence=tuple(evidence), chains=(), connections=(), communities=(), chunk_entities={})
 
 
 def main() -> int:

@@ -49,7 +49,10 @@ def test_the_shipped_answer_adapter_loads_on_its_base_model_and_answers(demo_eng
     registry = demo_engine.writers.registry
     name = next(m.name for m in registry.list() if m.kind == "answer" and registry.is_shipped(m.name))
     record = next(q for q in demo_questions if q["id"] == "q01")
-    answer = demo_engine.ask(record["question"], adapter=name)
+    writer = demo_engine.writers.pick(name)
+    writer.graph = None  # the graph answers this question first; here the adapter itself must read and answer
+    answer = writer.write(record["question"], demo_engine.retrieve(record["question"]))
+    assert "generate" in answer.timings_ms and "lm_fallback" not in answer.timings_ms
     assert not answer.abstained and answer.text in record["answers"]
     assert any(answer.text in citation.text for citation in answer.citations)
     assert demo_engine.writers.language_model().resolved.sha256 == registry.get(name).base_sha256

@@ -366,14 +366,20 @@ def demo(
 
 
 def _shipped_answer_adapter(engine) -> str | None:
-    """The answer adapter shipped in weights/, when the default writer is the LM without it (the demo shows both)."""
+    """The answer adapter shipped in weights/, when the default writer is the LM without it and the LM is the base
+    model the adapter was trained on (the demo shows both)."""
     writers = engine.writers
     if not writers.writes_with_lm():
         return None
     registry = writers.registry
     active = registry.active("answer")
+    base = writers.language_model().resolved.sha256
     return next(
-        (m.name for m in registry.list() if m.kind == "answer" and registry.is_shipped(m.name) and m.name != active),
+        (
+            m.name
+            for m in registry.list()
+            if m.kind == "answer" and registry.is_shipped(m.name) and m.name != active and m.base_sha256 == base
+        ),
         None,
     )
 

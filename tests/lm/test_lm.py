@@ -674,14 +674,12 @@ def test_http_adapter_field(trained, examples, demo_engine, tmp_path):
         _, key = ApiKeyStore(settings.keys_path).create("default", "test")
         with TestClient(app=create_app(settings, engine=engine)) as client:
             client.headers["Authorization"] = f"Bearer {key}"
-            question = "Who founded the company that acquired Veltrix Systems?"
+            question = "Where was Priya Natarajan born?"  # one the graph does not answer: the adapter must write
             plain = client.post("/v1/query", json={"question": question})
             assert plain.status_code == 200 and "generate" not in plain.json()["timings_ms"]
             tuned = client.post("/v1/query", json={"question": question, "adapter": "first"})
             assert tuned.status_code == 200, tuned.text
-            timings = tuned.json()["timings_ms"]
-            # the adapter wrote it, or the graph answered first (its chain's path comes with it)
-            assert "generate" in timings or timings.get("lm_fallback") == 1.0 or tuned.json()["paths"]
+            assert "generate" in tuned.json()["timings_ms"] or tuned.json()["timings_ms"].get("lm_fallback") == 1.0
             base = client.post("/v1/query", json={"question": question, "adapter": "none"})
             assert base.status_code == 200, base.text
             missing = client.post("/v1/query", json={"question": question, "adapter": "nope"})
