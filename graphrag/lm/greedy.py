@@ -25,7 +25,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Decoded", "DraftingProcessor", "PromptLookup", "PromptPrefixCache", "decode_greedy", "mean_probability"]
+__all__ = [
+    "Decoded",
+    "DraftingProcessor",
+    "PromptLookup",
+    "PromptPrefixCache",
+    "decode_greedy",
+    "draft_tokens",
+    "mean_probability",
+]
 
 
 class DraftingProcessor(Protocol):
@@ -79,45 +87,55 @@ class PromptLookup:
 
 
 class PromptPrefixCache:
-    """The keys and values of the last prompt read, for each of a few model states (adapter names): the next
-    prompt with the same state starts from the longest prefix they share. Not thread-safe: the LanguageModel's
-    lock holds it. ``clear`` whenever weights change (an adapter loaded, merged, trained)."""
+    """The keys and values of the last few prompts read, each under its model state (adapter names): the next
+    prompt with the same state starts from the longest prefix it shares with one of them. Several prompts are kept
+    because a batch of questions is read prompt by prompt and each one's second opinion then reads its own prompt
+    again. Not thread-safe: the LanguageModel's lock holds it. ``clear`` whenever weights change (an adapter
+    loaded, merged, trained)."""
 
-    def __init__(self, states: int = 4) -> None:
-        self.states = states
-        self._kept: OrderedDict[object, tuple[list[int], list]] = OrderedDict()
+    def __init__(self, prompts: int = 8) -> None:
+        self.prompts = prompts
+        self._kept: OrderedDict[tuple[object, tuple[int, ...]], list] = OrderedDict()
 
     def clear(self) -> None:
         self._kept.clear()
 
     def start(self, state: object, prompt_ids: list[int]):
-        """A fresh transformers DynamicCache holding the shared prefix of ``prompt_ids`` (never all of it: the last
-        token is read again for its logits), and that prefix's length."""
+        """A fresh transformers DynamicCache holding the longest kept prefix of ``prompt_ids`` (never all of it: the
+        last token is read again for its logits), and that prefix's length."""
         from transformers import DynamicCache
 
-        kept = self._kept.get(state)
-        if kept is None:
+        best, shared = None, 0
+        for kept_state, ids in list(self._kept):
+            if kept_state != state:
+                continue
+            length = _shared_prefix(ids, prompt_ids[:-1])
+            if length > shared:
+                best, shared = (kept_state, ids), length
+        if best is None:
             return DynamicCache(), 0
-        ids, layers = kept
-        shared = 0
-        for a, b in zip(ids, prompt_ids[:-1]):
-            if a != b:
-                break
-            shared += 1
-        if shared == 0:
-            return DynamicCache(), 0
+        self._kept.move_to_end(best)
         # DynamicCache grows by concatenation and crops by slicing, never in place: slices of the kept tensors
         # can seed a new cache without copying and stay intact.
-        return DynamicCache([(k[..., :shared, :], v[..., :shared, :]) for k, v in layers]), shared
+        return DynamicCache([(k[..., :shared, :], v[..., :shared, :]) for k, v in self._kept[best]]), shared
 
     def keep(self, state: object, prompt_ids: list[int], cache) -> None:
         """Remember the keys and values of ``prompt_ids`` (the cache's first len(prompt_ids) positions)."""
         n = len(prompt_ids)
-        layers = [(layer.keys[..., :n, :], layer.values[..., :n, :]) for layer in cache.layers]
-        self._kept[state] = (list(prompt_ids), layers)
-        self._kept.move_to_end(state)
-        while len(self._kept) > self.states:
+        key = (state, tuple(prompt_ids))
+        self._kept[key] = [(layer.keys[..., :n, :], layer.values[..., :n, :]) for layer in cache.layers]
+        self._kept.move_to_end(key)
+        while len(self._kept) > self.prompts:
             self._kept.popitem(last=False)
+
+
+def _shared_prefix(first: Sequence[int], second: Sequence[int]) -> int:
+    shared = 0
+    for a, b in zip(first, second):
+        if a != b:
+            break
+        shared += 1
+    return shared
 
 
 def decode_greedy(
@@ -185,7 +203,7 @@ def decode_greedy(
         if token in end_ids or len(new) >= max_new_tokens or (stop_when is not None and stop_when(new)):
             break
         room = min(draft_limit, max_new_tokens - len(new) - 1)
-        draft = _draft(processors, lookup, ids, room) if room > 0 else []
+        draft = draft_tokens(processors, lookup, ids, room) if room > 0 else []
         logits = forward([token, *draft], 1 + len(draft))
         accepted = 0
         token, logprob = choose(logits[0])
@@ -202,7 +220,8 @@ def decode_greedy(
     return Decoded(tuple(new), tuple(logprobs), passes, reused)
 
 
-def _draft(processors: Sequence[Callable], lookup: PromptLookup | None, ids: list[int], limit: int) -> list[int]:
+def draft_tokens(processors: Sequence[Callable], lookup: PromptLookup | None, ids: list[int], limit: int) -> list[int]:
+    """Up to ``limit`` tokens likely to follow ``ids``: a drafting processor's guess, else the prompt's."""
     for processor in processors:
         if hasattr(processor, "draft"):
             return processor.draft(ids, limit, lookup)[:limit]

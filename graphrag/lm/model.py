@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graphrag.errors import ModelError
+from graphrag.lm.batch_decoding import BatchRow, decode_greedy_batch
 from graphrag.lm.greedy import PromptLookup, PromptPrefixCache, decode_greedy, mean_probability
 from graphrag.lm.merging import MergedAdapters
 from graphrag.lm.packages import LM_PACKAGES, LMPackage, converted_checkpoint, default_package
@@ -21,7 +22,7 @@ from graphrag.lm.scoring import continuation_logprobs
 from graphrag.lm.vocabulary import WordTokens, restricted_output_head, vocabulary_token_ids
 from graphrag.offline import cpu_bf16_is_faster, force_offline, freeze_loaded_objects
 
-__all__ = ["Generation", "LanguageModel", "resolve_model"]
+__all__ = ["Generation", "GenerationRequest", "LanguageModel", "resolve_model"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,19 @@ class Generation:
     token_ids: tuple[int, ...] = ()  # the reply's tokens as generated
     forward_passes: int = 0  # model calls: the prompt's, then one per step (drafted tokens ride along)
     reused_prompt_tokens: int = 0  # prompt tokens whose keys and values came from the prefix cache
+    batch_size: int = 1  # the prompts decoded together with this one, itself included
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """One prompt to decode (``LanguageModel.generate`` explains each field)."""
+
+    prompt: str
+    max_new_tokens: int
+    adapter: str | None = None
+    stop_when: Callable[[str], bool] | None = None
+    logits_processors: Sequence = ()
+    vocabulary: Sequence[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,11 +332,7 @@ class LanguageModel:
         started = time.perf_counter()
         token_ids = vocabulary_token_ids(self.tokenizer, vocabulary, self._words) if vocabulary is not None else None
         prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        stop = (
-            None
-            if stop_when is None
-            else (lambda new: bool(stop_when(self.tokenizer.decode(new, skip_special_tokens=True))))
-        )
+        stop = self._stop(stop_when)
         with self.using(adapter) as model, torch.inference_mode(), restricted_output_head(model, token_ids):
             decoded = decode_greedy(
                 model,
@@ -347,6 +357,89 @@ class LanguageModel:
             forward_passes=decoded.forward_passes,
             reused_prompt_tokens=decoded.reused_prompt_tokens,
         )
+
+    def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """Greedy decoding of several prompts, those with the same adapter together: one forward pass a step serves
+        all of their next tokens (graphrag/lm/batch_decoding.py). Each reply is the one ``generate`` would write,
+        up to rounding. A single request is ``generate``. Every Generation's ``ms`` is its group's wall time."""
+        import torch
+
+        if len(requests) == 1:
+            request = requests[0]
+            return [
+                self.generate(
+                    request.prompt,
+                    request.max_new_tokens,
+                    request.adapter,
+                    request.stop_when,
+                    request.logits_processors,
+                    request.vocabulary,
+                )
+            ]
+        out: list[Generation | None] = [None] * len(requests)
+        groups: dict[str | None, list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault(request.adapter, []).append(index)
+        for adapter, indices in groups.items():
+            started = time.perf_counter()
+            group = [requests[i] for i in indices]
+            prompt_ids = self.tokenizer([r.prompt for r in group], add_special_tokens=False)["input_ids"]
+            allowed = [
+                vocabulary_token_ids(self.tokenizer, r.vocabulary, self._words) if r.vocabulary is not None else None
+                for r in group
+            ]
+            # the head scores every token some row may use; each row masks the rest
+            union = None if any(ids is None for ids in allowed) else sorted({t for ids in allowed for t in ids})
+            with self.using(adapter) as model, torch.inference_mode(), restricted_output_head(model, union):
+                size = model.get_output_embeddings().weight.shape[0]
+                rows = [
+                    BatchRow(
+                        ids,
+                        r.max_new_tokens,
+                        r.logits_processors,
+                        self._stop(r.stop_when),
+                        None if vocabulary is None else _token_mask(vocabulary, size),
+                    )
+                    for r, ids, vocabulary in zip(group, prompt_ids, allowed)
+                ]
+                decoded = decode_greedy_batch(
+                    model,
+                    rows,
+                    self._end_ids,
+                    draft_limit=self.draft_tokens,
+                    prefix_cache=self._prefix_cache,
+                    cache_state=(adapter, self._merged.active),
+                    device=self.device,
+                )
+            ms = round((time.perf_counter() - started) * 1000, 2)
+            for index, ids, result in zip(indices, prompt_ids, decoded):
+                out[index] = Generation(
+                    text=self.tokenizer.decode(result.token_ids, skip_special_tokens=True),
+                    prompt_tokens=len(ids),
+                    new_tokens=len(result.token_ids),
+                    ms=ms,
+                    mean_token_probability=mean_probability(result.logprobs),
+                    token_ids=result.token_ids,
+                    forward_passes=result.forward_passes,
+                    reused_prompt_tokens=result.reused_prompt_tokens,
+                    batch_size=len(group),
+                )
+        return [generation for generation in out if generation is not None]
+
+    def _stop(self, stop_when: Callable[[str], bool] | None) -> Callable[[list[int]], bool] | None:
+        """``stop_when`` (asked with the reply's text) as a test of the new tokens."""
+        if stop_when is None:
+            return None
+        return lambda new: bool(stop_when(self.tokenizer.decode(new, skip_special_tokens=True)))
+
+
+def _token_mask(token_ids: Sequence[int], size: int):
+    """A bool tensor over a vocabulary of ``size`` tokens, True at ``token_ids``."""
+    import torch
+
+    mask = torch.zeros(size, dtype=torch.bool)
+    mask[list(token_ids)] = True
+    return mask
 
 
 def _ids(value) -> list[int]:

@@ -1,0 +1,186 @@
+"""Greedy decoding of several prompts together: one forward pass a step serves every prompt's next tokens.
+
+On a CPU a decoding step is bound by reading the weights, so a pass over eight prompts' next tokens costs little
+more than over one. Prompts are read one by one first (a prefill is bound by arithmetic: reading them together
+would save nothing and pad), each from the longest prefix the prefix cache keeps. Their keys and values are then
+laid side by side, left-padded to the longest, and each step feeds every row its chosen token plus a draft of the
+tokens likely to follow (as ``decode_greedy`` does for one prompt), padded to the longest draft. A 2D attention mask
+hides the padding and, after each step, the drafted tokens a row did not keep, so each row sees only its own prompt
+and its own reply; position ids continue each row's own sequence. A row that has ended leaves the batch.
+
+Each row keeps the tokens ``decode_greedy`` would choose for it alone, up to rounding: the padded products can
+round differently, so a near-tie may go the other way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from graphrag.lm.greedy import Decoded, PromptLookup, PromptPrefixCache, draft_tokens
+
+__all__ = ["BatchRow", "decode_greedy_batch"]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    """One prompt of a batch: its tokens, its reply budget, its logits processors (fresh for this call), when to stop
+    (asked with the new tokens after each one) and the tokens its reply may use (a bool tensor over the vocabulary;
+    None: any)."""
+
+    prompt_ids: list[int]
+    max_new_tokens: int
+    processors: Sequence[Callable] = ()
+    stop_when: Callable[[list[int]], bool] | None = None
+    allowed: object = None
+
+
+class _Row:
+    """A row's decoding state: its tokens so far, its reply, and whether it has ended."""
+
+    def __init__(self, spec: BatchRow, draft_limit: int) -> None:
+        self.spec = spec
+        self.ids = list(spec.prompt_ids)
+        self.new: list[int] = []
+        self.logprobs: list[float] = []
+        self.passes = 1  # its prefill
+        self.reused = 0
+        self.ended = False
+        self.lookup = PromptLookup(spec.prompt_ids) if draft_limit else None
+
+    def choose(self, logits_row) -> tuple[int, float]:
+        import torch
+
+        scores = logits_row.unsqueeze(0)
+        if self.spec.allowed is not None:
+            scores = scores.masked_fill(~self.spec.allowed, float("-inf"))
+        if self.spec.processors:
+            context = torch.tensor([self.ids], dtype=torch.long)
+            for processor in self.spec.processors:
+                scores = processor(context, scores)
+        token = int(scores[0].argmax())
+        return token, float(torch.log_softmax(scores[0], dim=-1)[token])
+
+    def take(self, token: int, logprob: float, end_ids: set[int]) -> bool:
+        """Append a chosen token; True when the reply has ended with it."""
+        self.ids.append(token)
+        self.new.append(token)
+        self.logprobs.append(logprob)
+        stop = self.spec.stop_when
+        self.ended = (
+            token in end_ids or len(self.new) >= self.spec.max_new_tokens or (stop is not None and stop(self.new))
+        )
+        return self.ended
+
+    def decoded(self) -> Decoded:
+        return Decoded(tuple(self.new), tuple(self.logprobs), self.passes, self.reused)
+
+
+def decode_greedy_batch(
+    model,
+    rows: Sequence[BatchRow],
+    end_ids: set[int],
+    *,
+    draft_limit: int = 0,
+    prefix_cache: PromptPrefixCache | None = None,
+    cache_state: object = None,
+    device: str = "cpu",
+) -> list[Decoded]:
+    """Greedy decoding of every row with ``model`` (a transformers causal LM, called under inference mode by the
+    caller, with an output head that scores every token any row may use), drafting up to ``draft_limit`` tokens a
+    step. ``prefix_cache`` under ``cache_state`` supplies and keeps each prompt's keys and values."""
+    import torch
+    import torch.nn.functional as F
+    from transformers import DynamicCache
+
+    if not rows:
+        return []
+    for spec in rows:
+        if not spec.prompt_ids:
+            raise ValueError("an empty prompt cannot be decoded")
+        if spec.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {spec.max_new_tokens}")
+    states = [_Row(spec, draft_limit) for spec in rows]
+    caches = []
+    chosen: list[tuple[int, float]] = []
+    for row in states:
+        if prefix_cache is not None:
+            cache, row.reused = prefix_cache.start(cache_state, row.spec.prompt_ids)
+        else:
+            cache = DynamicCache()
+        feed = torch.tensor([row.spec.prompt_ids[row.reused :]], dtype=torch.long, device=device)
+        logits = model(input_ids=feed, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[0, -1].float()
+        if prefix_cache is not None:
+            prefix_cache.keep(cache_state, row.spec.prompt_ids, cache)
+        caches.append(cache)
+        chosen.append(row.choose(logits))
+    active = [b for b, row in enumerate(states) if not row.take(*chosen[b], end_ids)]
+    if not active:
+        return [row.decoded() for row in states]
+
+    # the prompts' keys and values side by side, left-padded to the longest
+    lengths = [len(states[b].spec.prompt_ids) for b in active]
+    longest = max(lengths)
+    layers = []
+    for layer in range(len(caches[active[0]].layers)):
+        keys, values = [], []
+        for b, length in zip(active, lengths):
+            kept = caches[b].layers[layer]
+            keys.append(F.pad(kept.keys, (0, 0, longest - length, 0)))
+            values.append(F.pad(kept.values, (0, 0, longest - length, 0)))
+        layers.append((torch.cat(keys), torch.cat(values)))
+    cache = DynamicCache(layers)
+    del caches, layers
+    mask = torch.zeros((len(active), longest), dtype=torch.long, device=device)
+    for i, length in enumerate(lengths):
+        mask[i, longest - length :] = 1
+    positions = list(lengths)  # each active row's next position
+
+    while active:
+        drafts = []
+        for b in active:
+            row = states[b]
+            room = min(draft_limit, row.spec.max_new_tokens - len(row.new) - 1)
+            drafts.append(draft_tokens(row.spec.processors, row.lookup, row.ids, room) if room > 0 else [])
+        width = 1 + max(len(d) for d in drafts)
+        feed = torch.zeros((len(active), width), dtype=torch.long, device=device)
+        position_ids = torch.zeros((len(active), width), dtype=torch.long, device=device)
+        step_mask = torch.zeros((len(active), width), dtype=torch.long, device=device)
+        for i, (b, draft) in enumerate(zip(active, drafts)):
+            tokens = [states[b].new[-1], *draft]
+            feed[i, : len(tokens)] = torch.tensor(tokens)
+            position_ids[i] = torch.arange(positions[i], positions[i] + width)
+            step_mask[i, : len(tokens)] = 1
+        mask = torch.cat([mask, step_mask], dim=1)
+        logits = model(
+            input_ids=feed,
+            attention_mask=mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=width,
+        ).logits.float()
+        still = []
+        for i, (b, draft) in enumerate(zip(active, drafts)):
+            row = states[b]
+            row.passes += 1
+            accepted = 0
+            ended = row.take(*row.choose(logits[i, 0]), end_ids)
+            while not ended and accepted < len(draft) and row.new[-1] == draft[accepted]:
+                accepted += 1
+                ended = row.take(*row.choose(logits[i, accepted]), end_ids)
+            # the fed tokens whose keys and values stand: the last token fed, and the drafts kept before the token
+            # just chosen (which is fed next step)
+            kept = 1 + accepted
+            mask[i, mask.shape[1] - width + kept :] = 0
+            positions[i] += kept
+            if not ended:
+                still.append(i)
+        if len(still) < len(active):
+            if still:
+                index = torch.tensor(still, dtype=torch.long, device=device)
+                cache.batch_select_indices(index)
+                mask = mask[index]
+            positions = [positions[i] for i in still]
+            active = [active[i] for i in still]
+    return [row.decoded() for row in states]

@@ -1,0 +1,82 @@
+"""Batched greedy decoding (graphrag/lm/batch_decoding.py) with the real SmolLM2 in fp32: every prompt of a batch
+gets the reply it gets alone, with the reply grammar, vocabulary and drafting on, in fewer forward passes than
+decoding the prompts one after another."""
+
+from __future__ import annotations
+
+import pytest
+
+from graphrag import Settings
+from graphrag.answering.decoding.grammar import ReplyTokens
+from graphrag.answering.decoding.reply import ReplyDecoding
+from graphrag.answering.prompt import ANSWER_SYSTEM, EvidenceItem, user_message
+from graphrag.lm.model import GenerationRequest, LanguageModel
+from graphrag.lm.packages import SMOLLM2_135M
+
+EVIDENCE = [
+    EvidenceItem("Ada Quint", "Ada Quint was a Scottish engineer. She studied in Glasgow and built a pump in 1931."),
+    EvidenceItem("Forth Crossing", "The Forth Crossing is a bridge near Edinburgh, opened in 1936."),
+    EvidenceItem("Glasgow", "Glasgow is the largest city in Scotland, on the River Clyde."),
+    EvidenceItem("Helen Marr", "Helen Marr, born in Perth, designed the Tay Pavilion, finished in 1952."),
+]
+QUESTIONS = [
+    "Where did Ada Quint study?",
+    "When did the Forth Crossing open?",
+    "Which river runs through Glasgow?",
+    "Who designed the Tay Pavilion?",
+    "Who painted the Mona Lisa?",
+]
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    return LanguageModel.load(SMOLLM2_135M.key, Settings.load().lm_cache_dir, dtype="fp32")
+
+
+def _requests(lm: LanguageModel, decoding: ReplyDecoding | None, questions: list[str]) -> list[GenerationRequest]:
+    out = []
+    for k, question in enumerate(questions):
+        evidence = EVIDENCE[k % 2 :]  # prompts of different lengths
+        user = user_message(question, evidence)
+        prompt = lm.chat_prompt(ANSWER_SYSTEM, user) + "Answer:"
+        out.append(
+            GenerationRequest(
+                prompt,
+                32,
+                logits_processors=decoding.processors(len(evidence), "Answer:", user, 32) if decoding else (),
+                vocabulary=decoding.vocabulary(prompt) if decoding else None,
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize("draft_tokens", [0, 6])
+@pytest.mark.parametrize("constrained", [False, True])
+def test_each_prompt_gets_the_reply_it_gets_alone(smollm2, draft_tokens, constrained):
+    decoding = ReplyDecoding(grammar=ReplyTokens(smollm2.tokenizer), copy_spans=True) if constrained else None
+    smollm2.draft_tokens = draft_tokens
+    smollm2.forget_prompts()
+    alone = [smollm2.generate_batch([request])[0] for request in _requests(smollm2, decoding, QUESTIONS)]
+    smollm2.forget_prompts()
+    together = smollm2.generate_batch(_requests(smollm2, decoding, QUESTIONS))
+    assert [g.text for g in together] == [g.text for g in alone]
+    assert all(g.new_tokens > 0 for g in together)
+    assert len({g.new_tokens for g in together}) > 1  # replies of different lengths left the batch at different steps
+    assert all(g.batch_size == len(QUESTIONS) for g in together)
+    assert all(g.batch_size == 1 for g in alone)
+    # the decoding steps are shared: the batch's passes after the prefills are those of its longest reply
+    steps = max(g.forward_passes for g in together) - 1
+    assert steps < sum(g.forward_passes - 1 for g in alone)
+
+
+def test_a_batch_keeps_every_prompt_for_its_next_read(smollm2):
+    smollm2.draft_tokens = 0
+    smollm2.forget_prompts()
+    requests = _requests(smollm2, None, QUESTIONS[:3])
+    smollm2.generate_batch(requests)
+    again = smollm2.generate_batch(requests[:1])[0]
+    assert again.reused_prompt_tokens == again.prompt_tokens - 1
+
+
+def test_an_empty_batch_decodes_nothing(smollm2):
+    assert smollm2.generate_batch([]) == []
