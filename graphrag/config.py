@@ -115,6 +115,13 @@ class Settings(BaseSettings):
         "is active), extractive (spans of the evidence: fast, no model, far less accurate), or auto (lm when an "
         "answer model is installed or configured, else extractive).",
     )
+    answer_batch_size: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Questions the server answers together: their replies are decoded in one batch through the "
+        "answer LM, one forward pass a step for all of them (1: one question at a time).",
+    )
     answer_model: str = Field(
         "",
         description="Answer LM: empty = Qwen2.5-Coder-0.5B when its package is installed, else SmolLM2-135M; "

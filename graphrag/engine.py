@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path as FsPath
 
 from graphrag.answering.extractive import AnswerWriter, ExtractiveAnswerWriter
@@ -22,7 +23,17 @@ from graphrag.offline import freeze_loaded_objects
 from graphrag.retrieval import PATHS_PER_PAIR, Planner, Retrieval
 from graphrag.types import Answer, Community, Document, Entity, Path, Relation, StoreStats, Triple
 
-__all__ = ["Engine"]
+__all__ = ["Ask", "Engine", "answer_together"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One question as ``Engine.ask`` takes it."""
+
+    question: str
+    max_hops: int | None = None
+    top_k: int | None = None
+    adapter: str | None = None
 
 
 class Engine:
@@ -256,14 +267,10 @@ class Engine:
 
         ``adapter``: None uses the configured writer; an adapter name makes the answer LM write with that
         adapter; ``"none"`` makes the base LM write without one."""
-        started = time.perf_counter()
-        writer = self.writers.pick(adapter)  # before retrieval: an unknown adapter fails fast
-        retrieval = self.retrieve(question, max_hops, top_k)
-        answer_started = time.perf_counter()
-        answer = writer.write(question, retrieval)
-        answer.timings_ms["answer"] = round((time.perf_counter() - answer_started) * 1000, 2)
-        answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
-        return answer
+        outcome = answer_together([(self, Ask(question, max_hops, top_k, adapter))])[0]
+        if isinstance(outcome, GraphRAGError):
+            raise outcome
+        return outcome
 
     # exploration ------------------------------------------------------------------------------------------
     def get_document(self, document_id: str) -> Document:
@@ -332,3 +339,42 @@ class Engine:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def answer_together(asks: Sequence[tuple[Engine, Ask]]) -> list[Answer | GraphRAGError]:
+    """Answer several questions, each on its own engine (tenants' engines share their models): retrieval one by
+    one, then the answers of questions with the same LM writer together (``write_many``: their replies are decoded
+    in one batch, one forward pass a step). Each question gets its answer, or the error ``Engine.ask`` would raise
+    for it alone; ``timings_ms`` "total" counts from the batch's start."""
+    started = time.perf_counter()
+    outcomes: list[Answer | GraphRAGError | None] = [None] * len(asks)
+    groups: dict[object, list[tuple[int, AnswerWriter, str, Retrieval]]] = {}
+    for index, (engine, ask) in enumerate(asks):
+        try:
+            writer = engine.writers.pick(ask.adapter)  # before retrieval: an unknown adapter fails fast
+            retrieval = engine.retrieve(ask.question, ask.max_hops, ask.top_k)
+        except GraphRAGError as exc:
+            outcomes[index] = exc
+            continue
+        # writers that decode together share a batch key; any other writer is a group of its own
+        key = getattr(writer, "batch_key", None) or ("alone", index)
+        groups.setdefault(key, []).append((index, writer, ask.question, retrieval))
+    for members in groups.values():
+        answer_started = time.perf_counter()
+        writer = members[0][1]
+        if hasattr(writer, "write_many"):
+            written = writer.write_many([(question, retrieval) for _, _, question, retrieval in members])
+        else:
+            written = []
+            for _, _, question, retrieval in members:
+                try:
+                    written.append(writer.write(question, retrieval))
+                except GraphRAGError as exc:
+                    written.append(exc)
+        answer_ms = round((time.perf_counter() - answer_started) * 1000, 2)
+        for (index, *_), outcome in zip(members, written):
+            if isinstance(outcome, Answer):
+                outcome.timings_ms["answer"] = answer_ms
+                outcome.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
+            outcomes[index] = outcome
+    return [outcome for outcome in outcomes if outcome is not None]

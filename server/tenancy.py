@@ -14,17 +14,18 @@ import math
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import anyio
 from litestar import Request
 from litestar.datastructures import State
 from litestar.exceptions import TooManyRequestsException
 
-from graphrag.engine import Engine
+from graphrag.engine import Ask, Engine, answer_together
 from graphrag.errors import AuthError, RequestTimeoutError, StoreUnavailableError
 from graphrag.ids import DEFAULT_TENANT
+from graphrag.types import Answer
 from server.api_keys import ApiKeyStore
 
 __all__ = ["AuthFailures", "TenantEngines", "TenantScope", "is_loopback", "presented_key", "tenant_scope"]
@@ -54,6 +55,8 @@ class TenantEngines:
         self.keys = keys
         self.lock = threading.RLock()
         self.queue = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
+        self.pending_asks: deque[_PendingAsk] = deque()  # questions waiting to be answered together
+        self.batch_size = root.settings.answer_batch_size
         self._engines: dict[str, Engine] = {root.settings.tenant: root}
         self.auth_failures = AuthFailures(root.settings.auth_failures_per_minute)
 
@@ -79,6 +82,27 @@ class TenantEngines:
                 return fn(*args)
 
         return self.queue.submit(locked).result()
+
+    def answer_pending(self) -> None:
+        """On the engine thread: answer the questions waiting (up to ``batch_size``, skipping those dropped at their
+        deadline) together, and hand each its answer or error."""
+        batch: list[_PendingAsk] = []
+        while self.pending_asks and len(batch) < self.batch_size:
+            pending = self.pending_asks.popleft()
+            if pending.ticket.start():
+                batch.append(pending)
+        if not batch:
+            return
+        try:
+            with self.lock:
+                outcomes = answer_together([(p.engine, p.ask) for p in batch])
+        except Exception as exc:  # a failure of the batch as a whole: each question reports it as its own
+            outcomes = [exc] * len(batch)
+        for pending, outcome in zip(batch, outcomes):
+            if isinstance(outcome, BaseException):
+                pending.result.set_exception(outcome)
+            else:
+                pending.result.set_result(outcome)
 
     def close(self, close_root: bool) -> int:
         """Close every engine opened here (each saves its vector indexes), and the root one too when asked;
@@ -122,10 +146,25 @@ class TenantScope:
             with self.engines.lock:
                 return fn(*args, **kwargs)
 
+        future = self._submit(run)
+        return await self._wait(future, ticket, write)
+
+    async def ask(self, ask: Ask) -> Answer:
+        """Answer a question on the engine thread, together with the questions queued with it: the first of their
+        turns to come answers all of them at once (``graphrag.engine.answer_together``: one batch through the
+        answer LM), up to ``answer_batch_size``. The deadline works as in ``call``."""
+        pending = _PendingAsk(self.engine, ask, _Ticket(), Future())
+        self.engines.pending_asks.append(pending)
+        self._submit(self.engines.answer_pending)  # one turn per question; a turn with none left does nothing
+        return await self._wait(asyncio.wrap_future(pending.result), pending.ticket, write=False)
+
+    def _submit(self, fn):
         try:
-            future = asyncio.get_running_loop().run_in_executor(self.engines.queue, partial(run))
+            return asyncio.get_running_loop().run_in_executor(self.engines.queue, fn)
         except RuntimeError as exc:  # the engine queue is closed: the server is stopping
             raise StoreUnavailableError("the server is shutting down; retry against a running server") from exc
+
+    async def _wait(self, future, ticket: _Ticket, write: bool):
         done, _ = await asyncio.wait({future}, timeout=self.timeout_s)
         if done:
             return future.result()
@@ -141,6 +180,16 @@ class TenantScope:
             f"the request took longer than {self.timeout_s:g} s (setting request_timeout_s); "
             "the server is busy or the store is slow"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingAsk:
+    """A question waiting for the engine thread, and where its answer (or error) goes."""
+
+    engine: Engine
+    ask: Ask
+    ticket: _Ticket
+    result: Future
 
 
 class _Ticket:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from graphrag.answering.abstention import AbstainBias
@@ -19,8 +20,8 @@ from graphrag.answering.evidence import EvidenceSelector, SelectableText
 from graphrag.answering.extractive import IDK, ExtractiveAnswerWriter, _citation, _sentence_offsets
 from graphrag.answering.prompt import ANSWER_SYSTEM, REPLY_PREFIX, EvidenceItem, parse_reply, user_message
 from graphrag.answering.question_form import QuestionForm
-from graphrag.errors import ModelOutputError
-from graphrag.lm.model import LanguageModel
+from graphrag.errors import GraphRAGError, ModelOutputError
+from graphrag.lm.model import Generation, GenerationRequest, LanguageModel
 from graphrag.retrieval.planner import Retrieval
 from graphrag.text import sentences, words
 from graphrag.types import Answer, Citation, Evidence, Path
@@ -64,6 +65,18 @@ class _Numbered:
     item: EvidenceItem
     evidence: Evidence | None = None  # a passage
     path: Path | None = None  # or a graph path
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """A question the model must read: its numbered evidence and the prompt to decode."""
+
+    question: str
+    retrieval: Retrieval
+    numbered: list[_Numbered]
+    forced: str  # the reply's start, already in the prompt
+    request: GenerationRequest
+    evidence_ms: float
 
 
 class LMAnswerWriter:
@@ -126,6 +139,11 @@ class LMAnswerWriter:
     def name(self) -> str:
         return f"lm:{self.adapter}" if self.adapter else "lm:base"
 
+    @property
+    def batch_key(self) -> tuple:
+        """Writers with the same key write alike, so one of them can write the others' answers (``write_many``)."""
+        return (id(self.model), self.adapter, self.abstain_bias, id(self.fallback), id(self.graph))
+
     def numbered_evidence(self, retrieval: Retrieval, question: str = "") -> list[_Numbered]:
         """Passages in rank order, then the best graph paths, cut to the evidence token budget, then (with a
         selector) to the sentences most relevant to ``question``."""
@@ -157,6 +175,40 @@ class LMAnswerWriter:
     def write(self, question: str, retrieval: Retrieval) -> Answer:
         """The graph's own answer when it gives one (``graph``); else generate, parse and cite, falling back to the
         extractive writer when the reply breaks the schema."""
+        outcome = self.write_many([(question, retrieval)])[0]
+        if isinstance(outcome, GraphRAGError):
+            raise outcome
+        return outcome
+
+    def write_many(self, asks: Sequence[tuple[str, Retrieval]]) -> list[Answer | GraphRAGError]:
+        """``write`` for several (question, retrieval) pairs: the replies the model must write are decoded together
+        (LanguageModel.generate_batch), so one forward pass serves every question's next tokens. Each pair gets its
+        answer, or the error ``write`` would raise for it alone."""
+        prepared: list[Answer | GraphRAGError | _Reading] = []
+        for question, retrieval in asks:
+            try:
+                prepared.append(self._prepare(question, retrieval))
+            except GraphRAGError as exc:
+                prepared.append(exc)
+        reading = [p for p in prepared if isinstance(p, _Reading)]
+        try:
+            generations = self.model.generate_batch([p.request for p in reading]) if reading else []
+        except GraphRAGError as exc:
+            return [exc if isinstance(p, _Reading) else p for p in prepared]
+        by_reading = {id(p): g for p, g in zip(reading, generations)}
+        out: list[Answer | GraphRAGError] = []
+        for p in prepared:
+            if not isinstance(p, _Reading):
+                out.append(p)
+                continue
+            try:
+                out.append(self._complete(p, by_reading[id(p)]))
+            except GraphRAGError as exc:
+                out.append(exc)
+        return out
+
+    def _prepare(self, question: str, retrieval: Retrieval) -> Answer | _Reading:
+        """The answer when no model is needed (the graph's, or "I don't know"), else the prompt to decode."""
         if self.graph is not None:
             answer = self.graph.graph_answer(question, retrieval)
             if answer is not None:
@@ -196,15 +248,24 @@ class LMAnswerWriter:
             else []
         )
         processors += self.decoding.processors(len(items), forced, user, self.max_new_tokens)
-        generation = self.model.generate(
+        request = GenerationRequest(
             prompt,
             self.max_new_tokens,
             adapter=self.adapter,
             logits_processors=processors,
             vocabulary=self.decoding.vocabulary(prompt),
         )
-        text = forced + generation.text
-        timings = {**retrieval.timings_ms, "evidence": evidence_ms, "generate": generation.ms}
+        return _Reading(question, retrieval, numbered, forced, request, evidence_ms)
+
+    def _complete(self, reading: _Reading, generation: Generation) -> Answer:
+        """Parse and cite the model's reply to ``reading`` (the extractive writer answers a malformed one)."""
+        question, retrieval, numbered = reading.question, reading.retrieval, reading.numbered
+        items = [n.item for n in numbered]
+        processors = list(reading.request.logits_processors)
+        text = reading.forced + generation.text
+        timings = {**retrieval.timings_ms, "evidence": reading.evidence_ms, "generate": generation.ms}
+        if generation.batch_size > 1:
+            timings["batch"] = float(generation.batch_size)
         try:
             reply = parse_reply(text, len(numbered))
         except ModelOutputError as exc:
@@ -230,7 +291,7 @@ class LMAnswerWriter:
         cited = [numbered[n - 1] for n in reply.cited]
         if self.candidates is not None:
             started = time.perf_counter()
-            rescored = self._second_opinion(self.candidates, question, items, prompt, answer_text)
+            rescored = self._second_opinion(self.candidates, question, items, reading.request.prompt, answer_text)
             timings["rescore"] = round((time.perf_counter() - started) * 1000, 2)
             if rescored != answer_text:
                 answer_text = rescored

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 
+from graphrag.engine import Ask
 from graphrag.render import answer_to_dict, stats_to_dict
 from server.dto import HealthOut, QueryIn, QueryOut
 from server.errors import error_responses
@@ -22,7 +23,7 @@ from server.tenancy import TenantScope
 )
 async def query(request: Request, caller: NamedDependency[TenantScope]) -> QueryOut:
     data = await read_json(request, QueryIn)
-    answer = await caller.call(caller.engine.ask, data.question, data.max_hops, data.top_k, data.adapter)
+    answer = await caller.ask(Ask(data.question, data.max_hops, data.top_k, data.adapter))
     request.app.state.metrics.observe_answer(answer.timings_ms)
     return QueryOut.model_validate(answer_to_dict(answer))
 

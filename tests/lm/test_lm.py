@@ -455,6 +455,7 @@ class _ScriptedModel:
 
         self.prompts: list[str] = []
         self.vocabularies: list = []
+        self.batches: list[int] = []
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -469,6 +470,15 @@ class _ScriptedModel:
         self.prompts.append(prompt)
         self.vocabularies.append(vocabulary)
         return self.generation
+
+    def generate_batch(self, requests):
+        self.batches.append(len(requests))
+        return [
+            self.generate(
+                r.prompt, r.max_new_tokens, r.adapter, logits_processors=r.logits_processors, vocabulary=r.vocabulary
+            )
+            for r in requests
+        ]
 
 
 def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
@@ -777,3 +787,32 @@ def test_bf16_is_never_chosen_where_the_cpu_lacks_it(monkeypatch):
         assert models.cpu_bf16_is_faster() is False
     finally:
         models.cpu_bf16_is_faster.cache_clear()
+
+
+def test_write_many_decodes_the_questions_the_model_must_read_together(demo_engine):
+    from graphrag.answering.extractive import ExtractiveAnswerWriter
+    from graphrag.answering.lm_reader import LMAnswerWriter
+
+    extractive = ExtractiveAnswerWriter(0.35)
+    graph_first = ExtractiveAnswerWriter(0.35)
+    questions = [
+        "Who founded Bluefin Robotics?",  # the graph answers it: the model is not asked
+        "Who founded the company that acquired Veltrix Systems?",
+        "Who founded Kestrel Motors?",
+        "Where was Priya Natarajan born?",
+    ]
+    retrievals = [demo_engine.retrieve(q) for q in questions]
+    model = _ScriptedModel("Answer: I don't know\nEvidence: none")
+    writer = LMAnswerWriter(model, extractive, graph=graph_first)
+    alone = [writer.write(q, r) for q, r in zip(questions, retrievals)]
+    read_alone = len(model.prompts)
+    assert model.batches == [1] * read_alone and 0 < read_alone < len(questions)
+    together = writer.write_many(list(zip(questions, retrievals)))
+    assert model.batches[-1] == read_alone  # one batch for every question the model read
+    assert [a.text for a in together] == [a.text for a in alone]
+    assert together[0].text == graph_first.graph_answer(questions[0], retrievals[0]).text
+    # a reply that breaks the schema fails its own question only
+    strict = LMAnswerWriter(_ScriptedModel("Marta founded it."), None, graph=graph_first)
+    outcomes = strict.write_many(list(zip(questions, retrievals)))
+    assert outcomes[0].text == together[0].text
+    assert any(isinstance(o, ModelOutputError) for o in outcomes[1:])
