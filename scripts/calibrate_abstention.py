@@ -38,7 +38,8 @@ def main() -> int:
         "--adapter",
         required=True,
         help="a saved or shipped answer adapter, or 'none': the base model is measured as it answers by default "
-        "(no bias), with the separation a bias could reach, and nothing is written",
+        "(no bias; its shipped answerability probe refuses first), with the separation a bias on its output could "
+        "reach, and nothing is written",
     )
     parser.add_argument("--calibration-examples", type=int, default=150, help="calibration questions (default 150)")
     parser.add_argument("--validation-examples", type=int, default=200, help="report questions (default 200)")
@@ -82,11 +83,13 @@ def main() -> int:
         lm = writers.pick(args.adapter).model
         decoding = writers.reply_decoding()  # decode as the answer writer does (its grammar tokens, built once)
         if base:
+            probe = writers.answerability_probe()  # the default path's gate, when one ships for this model
             return {
                 "adapter": None,
                 "cpu_count": os.cpu_count(),
                 **decoding.describe(),
-                "validation": evaluate(lm, validation, None, progress=True, decoding=decoding),
+                "answerability_probe": None if probe is None else {"layer": probe.layer, "threshold": probe.threshold},
+                "validation": evaluate(lm, validation, None, progress=True, decoding=decoding, gate=probe),
                 "tradeoff": {
                     half: asdict(_tradeoff(lm, None, examples, args.max_answerable_abstain, decoding))
                     for half, examples in (("calibration", calibration), ("validation", validation))

@@ -14,12 +14,14 @@ from graphrag.lm.packages import LM_PACKAGES
 from graphrag.offline import SHIPPED_WEIGHTS_MAX_BYTES, shipped_weights_dir, verify_shipped_weights
 
 WEIGHTS = shipped_weights_dir()
-FOLDERS = sorted(p for p in WEIGHTS.iterdir() if p.is_dir() and not p.name.startswith(".")) if WEIGHTS.is_dir() else []
+# every shipped folder (adapters at the top, probes under probes/), and the adapters alone
+FOLDERS = sorted(p.parent for p in WEIGHTS.rglob("manifest.json")) if WEIGHTS.is_dir() else []
+ADAPTERS = [f for f in FOLDERS if f.parent == WEIGHTS]
 
 
 def test_the_repo_ships_an_answer_adapter_within_the_size_limit():
     kinds = [json.loads((folder / "manifest.json").read_text())["kind"] for folder in FOLDERS]
-    assert "answer" in kinds
+    assert "answer" in kinds and "answerability" in kinds
     total = sum(p.stat().st_size for p in WEIGHTS.rglob("*") if p.is_file())
     assert total <= SHIPPED_WEIGHTS_MAX_BYTES
 
@@ -30,15 +32,20 @@ def test_each_shipped_folder_matches_its_manifest(folder):
     assert manifest["name"] == folder.name
     base = LM_PACKAGES[manifest["base_model"]]
     assert manifest["base_sha256"] == base.sha256  # trained on the packaged model the product loads
-    assert manifest["command"].startswith("python scripts/finetune.py ") and "--ship" in manifest["command"]
     assert manifest["training_data"]["file"] and len(manifest["training_data"]["sha256"]) == 64
-    assert manifest["metrics"]["validation"]["f1"] > 0  # measured figures travel with the weights
+    script = {"answerability": "train_answerability.py"}.get(manifest["kind"], "finetune.py")
+    assert manifest["command"].startswith(f"python scripts/{script} ") and "--ship" in manifest["command"]
+    validation = manifest["metrics"]["validation"]  # measured figures travel with the weights
+    if manifest["kind"] == "answerability":
+        assert validation["unanswerable_abstain_rate"] > validation["answerable_abstain_rate"]
+    else:
+        assert validation["f1"] > 0
 
 
 def test_a_shipped_adapter_is_offered_beside_saved_ones(tmp_path):
     registry = AdapterRegistry.for_settings(Settings.load(data_dir=tmp_path))
     shipped = [m for m in registry.list() if registry.is_shipped(m.name)]
-    assert {m.name for m in shipped} == {f.name for f in FOLDERS}
+    assert {m.name for m in shipped} == {f.name for f in ADAPTERS}
     writers = AnswerWriters(Settings.load(data_dir=tmp_path))
     assert writers.registry.is_shipped(shipped[0].name)
 

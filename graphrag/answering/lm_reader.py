@@ -21,7 +21,7 @@ from graphrag.answering.extractive import IDK, ExtractiveAnswerWriter, _citation
 from graphrag.answering.prompt import ANSWER_SYSTEM, REPLY_PREFIX, EvidenceItem, parse_reply, user_message
 from graphrag.answering.question_form import QuestionForm
 from graphrag.errors import GraphRAGError, ModelOutputError
-from graphrag.lm.model import Generation, GenerationRequest, LanguageModel
+from graphrag.lm.model import Generation, GenerationRequest, LanguageModel, PromptGate
 from graphrag.retrieval.planner import Retrieval
 from graphrag.text import sentences, words
 from graphrag.types import Answer, Citation, Evidence, Path
@@ -86,7 +86,9 @@ class LMAnswerWriter:
     and copying (graphrag/answering/decoding/reply.py). ``path_items``: graph paths of each kind (connections, chains)
     read after the passages. ``candidates``: a second opinion on each answer, the evidence's candidate answers
     scored whole (graphrag/answering/candidates.py). ``graph``: a writer whose ``graph_answer`` answers first where the
-    graph itself answers (a relation chain, a connection, the main themes); the model reads the rest."""
+    graph itself answers (a relation chain, a connection, the main themes); the model reads the rest. ``gate``: judges
+    from the model's reading of the prompt whether the evidence answers the question, before any reply is decoded
+    (graphrag/answering/answerability.py); base model only: hidden states under an adapter mean something else."""
 
     def __init__(
         self,
@@ -102,6 +104,7 @@ class LMAnswerWriter:
         path_items: int = GRAPH_PATHS,
         candidates: AnswerCandidates | None = None,
         graph: ExtractiveAnswerWriter | None = None,
+        gate: PromptGate | None = None,
     ) -> None:
         self.model = model
         self.fallback = fallback
@@ -117,6 +120,7 @@ class LMAnswerWriter:
         self.path_items = path_items  # graph paths of each kind read after the passages
         self.candidates = candidates
         self.graph = graph
+        self.gate = gate
 
     def without_fallback(self) -> LMAnswerWriter:
         """The same writer with no extractive fallback: a malformed reply raises (benchmarks score it as wrong)."""
@@ -133,6 +137,7 @@ class LMAnswerWriter:
             self.path_items,
             self.candidates,
             self.graph,
+            self.gate,
         )
 
     @property
@@ -142,7 +147,7 @@ class LMAnswerWriter:
     @property
     def batch_key(self) -> tuple:
         """Writers with the same key write alike, so one of them can write the others' answers (``write_many``)."""
-        return (id(self.model), self.adapter, self.abstain_bias, id(self.fallback), id(self.graph))
+        return (id(self.model), self.adapter, self.abstain_bias, id(self.fallback), id(self.graph), id(self.gate))
 
     def numbered_evidence(self, retrieval: Retrieval, question: str = "") -> list[_Numbered]:
         """Passages in rank order, then the best graph paths, cut to the evidence token budget, then (with a
@@ -254,6 +259,7 @@ class LMAnswerWriter:
             adapter=self.adapter,
             logits_processors=processors,
             vocabulary=self.decoding.vocabulary(prompt),
+            gate=self.gate if self.adapter is None else None,
         )
         return _Reading(question, retrieval, numbered, forced, request, evidence_ms)
 
@@ -266,6 +272,17 @@ class LMAnswerWriter:
         timings = {**retrieval.timings_ms, "evidence": reading.evidence_ms, "generate": generation.ms}
         if generation.batch_size > 1:
             timings["batch"] = float(generation.batch_size)
+        if generation.gated:  # the model's reading of the prompt says the evidence does not answer the question
+            self.stats.count("abstained")
+            return Answer(
+                question=question,
+                text=IDK,
+                confidence=0.0,
+                abstained=True,
+                citations=tuple(_citation(e, e.chunk.start, e.chunk.end) for e in retrieval.evidence[:3]),
+                plan=retrieval.plan,
+                timings_ms={**timings, "unanswerable": 1.0},
+            )
         try:
             reply = parse_reply(text, len(numbered))
         except ModelOutputError as exc:

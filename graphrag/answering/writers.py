@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+from graphrag.answering.answerability import AnswerabilityProbe, shipped_probe
 from graphrag.answering.candidates import AnswerCandidates
 from graphrag.answering.decoding.reply import ReplyDecoding
 from graphrag.answering.evidence import EvidenceSelector
@@ -29,6 +30,7 @@ DRAFT_TOKENS = 10
 # Saved adapters served from merged weights, the most recently used kept (graphrag/lm/merging.py): an adapted layer
 # then costs what a base one does, for a copy of each adapted matrix per kept adapter (Qwen 0.5B: 30 MB a layer).
 MERGED_ADAPTERS = 2
+_UNSET = object()  # not looked for yet (None: looked for, none found)
 
 
 class AnswerWriters:
@@ -47,6 +49,7 @@ class AnswerWriters:
         self._reply_decoding: ReplyDecoding | None = None
         self._selector: EvidenceSelector | None = None
         self._candidates: AnswerCandidates | None = None
+        self._probe: AnswerabilityProbe | None | object = _UNSET
         self._lock = threading.Lock()
 
     def language_model(self) -> LanguageModel:
@@ -117,7 +120,17 @@ class AnswerWriters:
             decoding=self.reply_decoding(),
             candidates=self.answer_candidates(),
             graph=self.extractive if isinstance(self.extractive, ExtractiveAnswerWriter) else None,
+            gate=self.answerability_probe() if adapter is None else None,
         )
+
+    def answerability_probe(self) -> AnswerabilityProbe | None:
+        """The shipped answerability probe of the loaded base model (graphrag/answering/answerability.py), found on
+        first use; None when none was trained on this model."""
+        model = self.language_model()
+        with self._lock:
+            if self._probe is _UNSET:
+                self._probe = shipped_probe(model.resolved.sha256)
+            return self._probe
 
     def answer_candidates(self) -> AnswerCandidates:
         """The candidate finder every LM writer shares, with its own spaCy pipeline (loaded on first use)."""

@@ -33,6 +33,7 @@ class BatchRow:
     processors: Sequence[Callable] = ()
     stop_when: Callable[[list[int]], bool] | None = None
     allowed: object = None
+    after_prompt: Callable[[], bool] | None = None  # asked once the prompt is read; True: no reply (``gated``)
 
 
 class _Row:
@@ -46,6 +47,7 @@ class _Row:
         self.passes = 1  # its prefill
         self.reused = 0
         self.ended = False
+        self.gated = False
         self.lookup = PromptLookup(spec.prompt_ids) if draft_limit else None
 
     def choose(self, logits_row) -> tuple[int, float]:
@@ -73,7 +75,7 @@ class _Row:
         return self.ended
 
     def decoded(self) -> Decoded:
-        return Decoded(tuple(self.new), tuple(self.logprobs), self.passes, self.reused)
+        return Decoded(tuple(self.new), tuple(self.logprobs), self.passes, self.reused, self.gated)
 
 
 def decode_greedy_batch(
@@ -102,7 +104,7 @@ def decode_greedy_batch(
             raise ValueError(f"max_new_tokens must be at least 1, got {spec.max_new_tokens}")
     states = [_Row(spec, draft_limit) for spec in rows]
     caches = []
-    chosen: list[tuple[int, float]] = []
+    chosen: list[tuple[int, float] | None] = []
     for row in states:
         if prefix_cache is not None:
             cache, row.reused = prefix_cache.start(cache_state, row.spec.prompt_ids)
@@ -113,8 +115,12 @@ def decode_greedy_batch(
         if prefix_cache is not None:
             prefix_cache.keep(cache_state, row.spec.prompt_ids, cache)
         caches.append(cache)
-        chosen.append(row.choose(logits))
-    active = [b for b, row in enumerate(states) if not row.take(*chosen[b], end_ids)]
+        if row.spec.after_prompt is not None and row.spec.after_prompt():
+            row.gated = row.ended = True
+            chosen.append(None)
+        else:
+            chosen.append(row.choose(logits))
+    active = [b for b, row in enumerate(states) if not row.gated and not row.take(*chosen[b], end_ids)]
     if not active:
         return [row.decoded() for row in states]
 

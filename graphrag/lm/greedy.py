@@ -55,6 +55,7 @@ class Decoded:
     logprobs: tuple[float, ...]
     forward_passes: int
     reused_prompt_tokens: int
+    gated: bool = False  # the prompt's gate stopped it before any token
 
 
 class PromptLookup:
@@ -151,13 +152,15 @@ def decode_greedy(
     prefix_cache: PromptPrefixCache | None = None,
     cache_state: object = None,
     device: str = "cpu",
+    after_prompt: Callable[[], bool] | None = None,
 ) -> Decoded:
     """Greedy decoding of ``prompt_ids`` with ``model`` (a transformers causal LM, called under inference mode by
     the caller). ``processors`` are transformers-style logits processors ``(input_ids, scores) -> scores``, called
     once per chosen token with the prompt and reply so far; up to ``draft_limit`` tokens a step are drafted (0:
     one token a pass) by a processor that drafts (``DraftingProcessor``), else by ``lookup``; ``stop_when`` is
     asked with the new tokens after each one; ``end_ids`` end the reply (kept in it). ``prefix_cache`` under
-    ``cache_state`` supplies and keeps the prompt's keys and values."""
+    ``cache_state`` supplies and keeps the prompt's keys and values. ``after_prompt`` is asked once the prompt is
+    read; True ends decoding there with no reply (``gated``)."""
     import torch
 
     if not prompt_ids:
@@ -193,6 +196,8 @@ def decode_greedy(
     logits = forward(ids[reused:], 1)
     if prefix_cache is not None:
         prefix_cache.keep(cache_state, prompt_ids, cache)
+    if after_prompt is not None and after_prompt():
+        return Decoded((), (), passes, reused, gated=True)
     new: list[int] = []
     logprobs: list[float] = []
     token, logprob = choose(logits[-1])

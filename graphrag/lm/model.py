@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from graphrag.errors import ModelError
 from graphrag.lm.batch_decoding import BatchRow, decode_greedy_batch
@@ -22,7 +23,7 @@ from graphrag.lm.scoring import continuation_logprobs
 from graphrag.lm.vocabulary import WordTokens, restricted_output_head, vocabulary_token_ids
 from graphrag.offline import cpu_bf16_is_faster, force_offline, freeze_loaded_objects
 
-__all__ = ["Generation", "GenerationRequest", "LanguageModel", "resolve_model"]
+__all__ = ["Generation", "GenerationRequest", "LanguageModel", "PromptGate", "resolve_model"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,16 @@ class Generation:
     forward_passes: int = 0  # model calls: the prompt's, then one per step (drafted tokens ride along)
     reused_prompt_tokens: int = 0  # prompt tokens whose keys and values came from the prefix cache
     batch_size: int = 1  # the prompts decoded together with this one, itself included
+    gated: bool = False  # the request's gate judged the prompt and no reply was decoded
+
+
+class PromptGate(Protocol):
+    """Judges a prompt before any reply is decoded, from the hidden state that decoder layer ``layer`` gives the
+    prompt's last token (a float tensor): True means decode no reply."""
+
+    layer: int
+
+    def __call__(self, hidden) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +61,7 @@ class GenerationRequest:
     stop_when: Callable[[str], bool] | None = None
     logits_processors: Sequence = ()
     vocabulary: Sequence[str] | None = None
+    gate: PromptGate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +244,17 @@ class LanguageModel:
             logits = model(**inputs, logits_to_keep=1).logits
         return logits[0, -1].float()
 
+    def hidden_states(self, prompt: str, layers: Sequence[int], adapter: str | None = None):
+        """The hidden states decoder layers ``layers`` give the prompt's last token: a float tensor [len(layers),
+        hidden size], from one forward pass (what a PromptGate of each layer would see)."""
+        import torch
+
+        with self.using(adapter) as model, torch.inference_mode(), ExitStack() as stack:
+            readers = [stack.enter_context(_LayerReader(model, _Layer(layer))) for layer in layers]
+            inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
+            model(**inputs, logits_to_keep=1)
+            return torch.stack([reader.hidden for reader in readers])
+
     def score_continuations(
         self,
         prompt: str,
@@ -321,19 +344,26 @@ class LanguageModel:
         stop_when: Callable[[str], bool] | None = None,
         logits_processors: Sequence = (),
         vocabulary: Sequence[str] | None = None,
+        gate: PromptGate | None = None,
     ) -> Generation:
         """Greedy decoding of one prompt with the named adapter (None: the base model alone), drafting
         ``draft_tokens`` a step (graphrag/lm/greedy.py). ``stop_when`` is asked after each new token with the
         reply so far and ends generation when it answers True; ``logits_processors`` (transformers LogitsProcessor
         objects, fresh for this call) adjust the scores; ``vocabulary`` (texts) restricts the reply to tokens of
-        their words (graphrag/lm/vocabulary.py), None: any token."""
+        their words (graphrag/lm/vocabulary.py), None: any token. ``gate`` judges the prompt once it is read and can
+        stop decoding before the first token (``Generation.gated``)."""
         import torch
 
         started = time.perf_counter()
         token_ids = vocabulary_token_ids(self.tokenizer, vocabulary, self._words) if vocabulary is not None else None
         prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         stop = self._stop(stop_when)
-        with self.using(adapter) as model, torch.inference_mode(), restricted_output_head(model, token_ids):
+        with (
+            self.using(adapter) as model,
+            torch.inference_mode(),
+            restricted_output_head(model, token_ids),
+            _LayerReader(model, gate) as reader,
+        ):
             decoded = decode_greedy(
                 model,
                 prompt_ids,
@@ -346,6 +376,7 @@ class LanguageModel:
                 prefix_cache=self._prefix_cache,
                 cache_state=(adapter, self._merged.active),
                 device=self.device,
+                after_prompt=reader.judge if gate is not None else None,
             )
         return Generation(
             text=self.tokenizer.decode(decoded.token_ids, skip_special_tokens=True),
@@ -356,6 +387,7 @@ class LanguageModel:
             token_ids=decoded.token_ids,
             forward_passes=decoded.forward_passes,
             reused_prompt_tokens=decoded.reused_prompt_tokens,
+            gated=decoded.gated,
         )
 
     def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
@@ -374,6 +406,7 @@ class LanguageModel:
                     request.stop_when,
                     request.logits_processors,
                     request.vocabulary,
+                    request.gate,
                 )
             ]
         out: list[Generation | None] = [None] * len(requests)
@@ -390,7 +423,12 @@ class LanguageModel:
             ]
             # the head scores every token some row may use; each row masks the rest
             union = None if any(ids is None for ids in allowed) else sorted({t for ids in allowed for t in ids})
-            with self.using(adapter) as model, torch.inference_mode(), restricted_output_head(model, union):
+            with (
+                self.using(adapter) as model,
+                torch.inference_mode(),
+                restricted_output_head(model, union),
+                ExitStack() as readers,
+            ):
                 size = model.get_output_embeddings().weight.shape[0]
                 rows = [
                     BatchRow(
@@ -399,6 +437,7 @@ class LanguageModel:
                         r.logits_processors,
                         self._stop(r.stop_when),
                         None if vocabulary is None else _token_mask(vocabulary, size),
+                        readers.enter_context(_LayerReader(model, r.gate)).judge if r.gate is not None else None,
                     )
                     for r, ids, vocabulary in zip(group, prompt_ids, allowed)
                 ]
@@ -423,6 +462,7 @@ class LanguageModel:
                     forward_passes=result.forward_passes,
                     reused_prompt_tokens=result.reused_prompt_tokens,
                     batch_size=len(group),
+                    gated=result.gated,
                 )
         return [generation for generation in out if generation is not None]
 
@@ -431,6 +471,47 @@ class LanguageModel:
         if stop_when is None:
             return None
         return lambda new: bool(stop_when(self.tokenizer.decode(new, skip_special_tokens=True)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Layer:
+    """A gate that only names its layer (``hidden_states`` reads layers with it); it never stops a reply."""
+
+    layer: int
+
+    def __call__(self, hidden) -> bool:
+        return False
+
+
+class _LayerReader:
+    """Within the block, keeps the hidden state one decoder layer gives the last token of each forward pass (a
+    forward hook), so that ``judge`` can ask a PromptGate about the prompt just read. Without a gate it does
+    nothing."""
+
+    def __init__(self, model, gate: PromptGate | None) -> None:
+        self.model = model
+        self.gate = gate
+        self.hidden = None
+        self._handle = None
+
+    def __enter__(self) -> _LayerReader:
+        if self.gate is not None:
+            layers = self.model.get_decoder().layers
+            if not 0 <= self.gate.layer < len(layers):
+                raise ModelError(f"the gate reads decoder layer {self.gate.layer}; the model has {len(layers)}")
+            self._handle = layers[self.gate.layer].register_forward_hook(self._keep)
+        return self
+
+    def _keep(self, _module, _args, output) -> None:
+        hidden = output[0] if isinstance(output, tuple) else output
+        self.hidden = hidden[0, -1].float()
+
+    def judge(self) -> bool:
+        return self.gate is not None and self.hidden is not None and bool(self.gate(self.hidden))
+
+    def __exit__(self, *exc) -> None:
+        if self._handle is not None:
+            self._handle.remove()
 
 
 def _token_mask(token_ids: Sequence[int], size: int):

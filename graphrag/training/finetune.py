@@ -269,13 +269,15 @@ def evaluate(
     abstain_bias: float = 0.0,
     decoding: ReplyDecoding | None = None,
     answers_out: list[str] | None = None,
+    gate=None,
 ) -> dict:
     """Generate for each question example and score: EM/F1 on answerable ones, abstention on both kinds,
     malformed replies (counted as wrong, and as not abstaining). ``abstain_bias``: see graphrag/answering/abstention.py;
     ``decoding``: the reply's vocabulary, schema and copying as the answer writer's
     (graphrag/answering/decoding/reply.py;
     None: the whole vocabulary, no grammar); ``answers_out``: gets each answerable question's answer as scored
-    ("" for "I don't know" or a malformed reply)."""
+    ("" for "I don't know" or a malformed reply); ``gate``: the answer writer's answerability probe (a gated prompt
+    is an "I don't know")."""
     from tqdm import tqdm
 
     from graphrag.answering.abstention import AbstainBias
@@ -298,13 +300,17 @@ def evaluate(
             adapter=adapter,
             logits_processors=processors,
             vocabulary=decoding.vocabulary(prompt) if decoding else None,
+            gate=gate,
         )
         text = forced + generation.text
-        try:
-            reply = parse_reply(text, evidence_count)
-        except ModelOutputError:
-            reply, malformed = None, malformed + 1
-        said_idk = reply is not None and reply.answer is None
+        if generation.gated:
+            reply = None
+        else:
+            try:
+                reply = parse_reply(text, evidence_count)
+            except ModelOutputError:
+                reply, malformed = None, malformed + 1
+        said_idk = generation.gated or (reply is not None and reply.answer is None)
         if example.kind == "unanswerable":
             unanswerable_abstained.append(float(said_idk))
         else:

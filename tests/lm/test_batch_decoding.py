@@ -1,15 +1,20 @@
 """Batched greedy decoding (graphrag/lm/batch_decoding.py) with the real SmolLM2 in fp32: every prompt of a batch
 gets the reply it gets alone, with the reply grammar, vocabulary and drafting on, in fewer forward passes than
-decoding the prompts one after another."""
+decoding the prompts one after another; and a gate that reads a decoder layer's state can stop a reply before its
+first token."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+import torch
 
 from graphrag import Settings
 from graphrag.answering.decoding.grammar import ReplyTokens
 from graphrag.answering.decoding.reply import ReplyDecoding
 from graphrag.answering.prompt import ANSWER_SYSTEM, EvidenceItem, user_message
+from graphrag.errors import ModelError
 from graphrag.lm.model import GenerationRequest, LanguageModel
 from graphrag.lm.packages import SMOLLM2_135M
 
@@ -80,3 +85,36 @@ def test_a_batch_keeps_every_prompt_for_its_next_read(smollm2):
 
 def test_an_empty_batch_decodes_nothing(smollm2):
     assert smollm2.generate_batch([]) == []
+
+
+class _Gate:
+    """Stops the prompts whose hidden state it is told to stop (by call order), and keeps what it saw."""
+
+    def __init__(self, layer: int, stop: set[int]) -> None:
+        self.layer = layer
+        self.stop = stop
+        self.seen: list = []
+
+    def __call__(self, hidden) -> bool:
+        self.seen.append(hidden.clone())
+        return len(self.seen) - 1 in self.stop
+
+
+def test_a_gate_sees_the_prompts_layer_state_and_can_stop_the_reply_before_it_starts(smollm2):
+    smollm2.draft_tokens = 0
+    smollm2.forget_prompts()
+    requests = _requests(smollm2, None, QUESTIONS[:3])
+    plain = smollm2.generate_batch(requests)
+    gate = _Gate(layer=20, stop={1})
+    gated = smollm2.generate_batch([replace(r, gate=gate) for r in requests])
+    assert [g.gated for g in gated] == [False, True, False]
+    assert gated[1].new_tokens == 0 and gated[1].text == "" and gated[1].forward_passes == 1
+    assert [gated[0].text, gated[2].text] == [plain[0].text, plain[2].text]  # the other rows decode as before
+    # the gate saw layer 20's hidden state at each prompt's last token, as hidden_states reads it
+    for request, seen in zip(requests, gate.seen):
+        expected = smollm2.hidden_states(request.prompt, [20])[0]
+        assert torch.allclose(seen, expected, atol=1e-4)
+    alone = smollm2.generate(requests[0].prompt, 32, gate=_Gate(layer=20, stop={0}))
+    assert alone.gated and alone.new_tokens == 0
+    with pytest.raises(ModelError, match="layer 99"):
+        smollm2.generate(requests[0].prompt, 32, gate=_Gate(layer=99, stop=set()))

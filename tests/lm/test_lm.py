@@ -816,3 +816,36 @@ def test_write_many_decodes_the_questions_the_model_must_read_together(demo_engi
     outcomes = strict.write_many(list(zip(questions, retrievals)))
     assert outcomes[0].text == together[0].text
     assert any(isinstance(o, ModelOutputError) for o in outcomes[1:])
+
+
+class _GatingModel(_ScriptedModel):
+    """Records each request's gate and stops every reply the gate is given for: a test of the writer's side."""
+
+    def __init__(self) -> None:
+        super().__init__("Answer: Marta Kowalski\nEvidence: 1")
+        self.gates: list = []
+
+    def generate_batch(self, requests):
+        from dataclasses import replace as with_fields
+
+        self.gates += [r.gate for r in requests]
+        return [
+            with_fields(self.generation, text="", new_tokens=0, gated=True) if r.gate is not None else self.generation
+            for r in requests
+        ]
+
+
+def test_a_gated_prompt_is_answered_i_dont_know_and_only_the_base_model_is_gated(demo_engine):
+    from graphrag.answering.extractive import ExtractiveAnswerWriter
+    from graphrag.answering.lm_reader import LMAnswerWriter
+
+    question = "Where was Priya Natarajan born?"
+    retrieval = demo_engine.retrieve(question)
+    gate = object()
+    model = _GatingModel()
+    answer = LMAnswerWriter(model, ExtractiveAnswerWriter(0.35), gate=gate).write(question, retrieval)
+    assert model.gates == [gate]
+    assert answer.abstained and answer.text == "I don't know." and answer.timings_ms["unanswerable"] == 1.0
+    assert answer.citations  # what was read is still shown
+    adapted = LMAnswerWriter(model, ExtractiveAnswerWriter(0.35), adapter="some-adapter", gate=gate)
+    assert not adapted.write(question, retrieval).abstained and model.gates[-1] is None
