@@ -19,9 +19,11 @@ def cli(tmp_path_factory):
     env = {**os.environ, "GRAPHRAG_DATA_DIR": str(data_dir)}
     env.pop("GRAPHRAG_DEBUG", None)
 
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def run(*args: str, check: bool = True, **settings: str) -> subprocess.CompletedProcess:
+        """Run the CLI; keyword arguments are settings for this run (answer_batch_size="2")."""
+        extra = {f"GRAPHRAG_{name.upper()}": value for name, value in settings.items()}
         result = subprocess.run(
-            [sys.executable, "-m", "graphrag", *args], env=env, capture_output=True, text=True, timeout=300
+            [sys.executable, "-m", "graphrag", *args], env={**env, **extra}, capture_output=True, text=True, timeout=300
         )
         if check:
             assert result.returncode == 0, result.stderr
@@ -59,16 +61,23 @@ def test_batch_ask(cli, demo_corpus, tmp_path):
         json.dumps({"id": "a", "question": "Who founded Veltrix Systems?"})
         + "\n{bad json\n"
         + json.dumps({"id": "b", "question": "Who founded Zorblax Corp?"})
+        + "\n"
+        + json.dumps({"id": "c", "question": "Who " + "x" * 5000})
+        + "\n\n"
+        + json.dumps({"id": "d", "question": "Who founded Bluefin Robotics?"})
         + "\n",
         encoding="utf-8",
     )
     out = tmp_path / "answers.jsonl"
-    result = cli("ask", "--questions", str(questions), "--out", str(out))
-    assert ":2:" in result.stderr
-    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert [r["id"] for r in rows] == ["a", "b"]
-    assert set(rows[0]) == {"id", "answer", "confidence", "citations", "paths"}
-    assert rows[0]["answer"] == "Anika Sorensen" and rows[1]["answer"] == "I don't know."
+    for batch_size in ("8", "2"):  # all questions together, and batches that split the file
+        result = cli("ask", "--questions", str(questions), "--out", str(out), answer_batch_size=batch_size)
+        assert ":2:" in result.stderr and ":4:" in result.stderr and "characters" in result.stderr
+        assert "wrote 3 answers" in result.stdout and "2 bad lines" in result.stdout
+        rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        assert [r["id"] for r in rows] == ["a", "b", "d"]
+        assert set(rows[0]) == {"id", "answer", "confidence", "citations", "paths"}
+        assert rows[0]["answer"] == "Anika Sorensen" and rows[1]["answer"] == "I don't know."
+        assert rows[2]["answer"] == "Lena Hartmann"
 
 
 def test_errors_are_one_line_not_tracebacks(cli, tmp_path):
