@@ -5,12 +5,13 @@ Two modes per question set:
 * gold       reader only: the evidence is the question's gold supporting passages (no graph paths);
 * retrieved  end to end: the product's own retrieval supplies the evidence.
 Scores are SQuAD-style normalised exact match and token F1 against the best answer alias, and the share of
-"I don't know" answers, all on a 0-100 scale, plus malformed_rate: LM replies that broke the schema, scored as
+"I don't know" answers (gated_rate: those the answerability probe refused before any reply was decoded), all on a
+0-100 scale, plus malformed_rate: LM replies that broke the schema, scored as
 wrong (the LM writers run here without the extractive fallback the product uses, so the figures are the model's
 own), and lenient_f1: F1 with a malformed reply read leniently instead (its first line, less any "Answer:"), which
 says what a model knows when it ignores the reply format (the untuned base model usually does). p50/p95 are the
 writer's own time in gold mode, retrieval plus writing in retrieved mode.
-Writes {"sets": {set: {mode: {writer: {em, f1, lenient_f1, abstain_rate, malformed_rate, p50_ms,
+Writes {"sets": {set: {mode: {writer: {em, f1, lenient_f1, abstain_rate, gated_rate, malformed_rate, p50_ms,
 p95_ms}}}}}; --details
 adds one JSON line per question, mode and writer (the answer or the schema error, its F1) for error analysis.
 
@@ -189,7 +190,10 @@ def _run_set(
     from tqdm import tqdm
 
     scores = {
-        mode: {w: {"em": [], "f1": [], "lenient_f1": [], "abstained": [], "ms": [], "malformed": []} for w in writers}
+        mode: {
+            w: {"em": [], "f1": [], "lenient_f1": [], "abstained": [], "gated": [], "ms": [], "malformed": []}
+            for w in writers
+        }
         for mode in modes
     }
     for record in tqdm(records, desc="questions", disable=not sys.stderr.isatty()):
@@ -213,6 +217,8 @@ def _run_set(
                 bucket["f1"].append(token_f1(text, record["answers"]))
                 bucket["lenient_f1"].append(token_f1(lenient_answer(reply) if malformed else text, record["answers"]))
                 bucket["abstained"].append(float(answer is not None and answer.abstained))
+                # refused by the answerability probe before any reply was decoded
+                bucket["gated"].append(float(answer is not None and "unanswerable" in answer.timings_ms))
                 bucket["ms"].append(ms)
                 if details is not None:
                     details.append(
@@ -225,6 +231,7 @@ def _run_set(
                             "answers": record["answers"],
                             "answer": text,
                             "abstained": bucket["abstained"][-1] == 1.0,
+                            "gated": bucket["gated"][-1] == 1.0,
                             "error": error,
                             "reply": reply,
                             "f1": round(100 * bucket["f1"][-1], 1),
@@ -238,6 +245,7 @@ def _run_set(
                 "f1": round(100 * statistics.fmean(b["f1"]), 1),
                 "lenient_f1": round(100 * statistics.fmean(b["lenient_f1"]), 1),
                 "abstain_rate": round(100 * statistics.fmean(b["abstained"]), 1),
+                "gated_rate": round(100 * statistics.fmean(b["gated"]), 1),
                 "malformed_rate": round(100 * statistics.fmean(b["malformed"]), 1),
                 "p50_ms": _percentile(b["ms"], 50),
                 "p95_ms": _percentile(b["ms"], 95),

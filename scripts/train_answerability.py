@@ -60,6 +60,12 @@ def main() -> int:
         help="most answerable calibration questions (%%) the probe may refuse (default 12)",
     )
     parser.add_argument("--ship", action="store_true", help="write the probe into the repo's weights/probes/")
+    parser.add_argument(
+        "--states-cache",
+        type=Path,
+        help="keep the prompts' hidden states in this .npz and reuse them when the model, layers and questions are "
+        "the same (a rerun to change only the selection takes seconds)",
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--out", type=Path, help="also write the JSON summary here")
     args = parser.parse_args()
@@ -93,10 +99,8 @@ def main() -> int:
         lm = AnswerWriters(Settings.load()).language_model()  # the product's own loading (precision, threads)
         if max(layers) >= len(lm.model.get_decoder().layers) or min(layers) < 0:
             raise ValueError(f"--layers: the model has decoder layers 0-{len(lm.model.get_decoder().layers) - 1}")
-        states = {
-            name: prompt_states(lm, examples, layers, progress=True)
-            for name, examples in (("train", training), ("calibration", calibration), ("validation", validation))
-        }
+        sets = {"train": training, "calibration": calibration, "validation": validation}
+        states = _cached_states(args.states_cache, lm, sets, layers)
         probe, choices = train_probe(
             states["train"],
             labels(training),
@@ -133,7 +137,7 @@ def main() -> int:
                     "kind": "answerability",
                     "base_model": lm.resolved.name,
                     "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                    "command": "python scripts/train_answerability.py " + shlex.join(sys.argv[1:]),
+                    "command": "python scripts/train_answerability.py " + shlex.join(_reproducing(sys.argv[1:])),
                     "training_data": {"file": args.data.name, "sha256": file_sha256(args.data)},
                     "examples": {
                         "train": len(training),
@@ -148,6 +152,44 @@ def main() -> int:
         return summary
 
     return run_reporting(train, args.out)
+
+
+def _reproducing(arguments: list[str]) -> list[str]:
+    """The command's arguments less those that change where things are kept, not what is trained."""
+    out, skip = [], False
+    for argument in arguments:
+        if skip:
+            skip = False
+            continue
+        if argument in ("--states-cache", "--out"):
+            skip = True
+            continue
+        if not argument.startswith(("--states-cache=", "--out=")):
+            out.append(argument)
+    return out
+
+
+def _cached_states(cache: Path | None, lm, sets: dict, layers: list[int]) -> dict:
+    """Each set's prompt states, from ``cache`` when it holds them for this model, these layers and these questions
+    (a digest of the prompts), else read and, with a cache, kept there."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256(lm.resolved.sha256.encode() + repr(layers).encode())
+    for examples in sets.values():
+        for example in examples:
+            digest.update(example.user.encode("utf-8"))
+    key = digest.hexdigest()
+    if cache is not None and cache.is_file():
+        with np.load(cache) as kept:
+            if str(kept["key"]) == key:
+                return {name: kept[name] for name in sets}
+    states = {name: prompt_states(lm, examples, layers, progress=True) for name, examples in sets.items()}
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, key=np.array(key), **states)
+    return states
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from graphrag import Settings
-from graphrag.answering.writers import AnswerWriters
+from graphrag.answering.writers import BASE_ADAPTER, AnswerWriters
 from graphrag.lm.adapters import AdapterRegistry
 from graphrag.lm.packages import LM_PACKAGES
 from graphrag.offline import SHIPPED_WEIGHTS_MAX_BYTES, shipped_weights_dir, verify_shipped_weights
@@ -63,3 +63,25 @@ def test_the_shipped_answer_adapter_loads_on_its_base_model_and_answers(demo_eng
     assert not answer.abstained and answer.text in record["answers"]
     assert any(answer.text in citation.text for citation in answer.citations)
     assert demo_engine.writers.language_model().resolved.sha256 == registry.get(name).base_sha256
+
+
+def test_the_shipped_probe_gates_the_default_model_on_questions_the_demo_cannot_answer(demo_engine, demo_questions):
+    """The base model's shipped answerability probe: the default writer says "I don't know" to the demo's
+    unanswerable questions without decoding a reply, and still answers answerable ones the model reads (the graph,
+    which answers those first in the product, is set aside so the model reads them)."""
+    writer = demo_engine.writers.pick(BASE_ADAPTER)
+    assert writer.gate is not None and writer.gate.base_sha256 == writer.model.resolved.sha256
+    writer.graph = None
+    unanswerable = [q for q in demo_questions if not q["answerable"]]
+    gated = []
+    for record in unanswerable:
+        answer = writer.write(record["question"], demo_engine.retrieve(record["question"]))
+        assert answer.abstained, (record["question"], answer.text)
+        gated.append("unanswerable" in answer.timings_ms)
+    assert sum(gated) >= len(unanswerable) // 2  # the probe, not only the missing-name rule, refused them
+    answerable = [q for q in demo_questions if q["answerable"] and q["hops"] == 1][:4]
+    right = 0
+    for record in answerable:
+        answer = writer.write(record["question"], demo_engine.retrieve(record["question"]))
+        right += not answer.abstained and answer.text in record["answers"]
+    assert right >= 3, right

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -246,13 +246,17 @@ class LanguageModel:
 
     def hidden_states(self, prompt: str, layers: Sequence[int], adapter: str | None = None):
         """The hidden states decoder layers ``layers`` give the prompt's last token: a float tensor [len(layers),
-        hidden size], from one forward pass (what a PromptGate of each layer would see)."""
+        hidden size], from one forward pass that stops after the last of those layers (what a PromptGate of each
+        layer would see)."""
         import torch
 
         with self.using(adapter) as model, torch.inference_mode(), ExitStack() as stack:
             readers = [stack.enter_context(_LayerReader(model, _Layer(layer))) for layer in layers]
+            last = model.get_decoder().layers[max(layers)]
+            stack.callback(last.register_forward_hook(_stop_forward).remove)  # the layers above are not needed
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
-            model(**inputs, logits_to_keep=1)
+            with suppress(_ForwardStopped):
+                model(**inputs, logits_to_keep=1)
             return torch.stack([reader.hidden for reader in readers])
 
     def score_continuations(
@@ -471,6 +475,14 @@ class LanguageModel:
         if stop_when is None:
             return None
         return lambda new: bool(stop_when(self.tokenizer.decode(new, skip_special_tokens=True)))
+
+
+class _ForwardStopped(Exception):
+    """Raised by a forward hook to end a forward pass early (its remaining layers are not needed)."""
+
+
+def _stop_forward(_module, _args, _output) -> None:
+    raise _ForwardStopped
 
 
 @dataclass(frozen=True, slots=True)
