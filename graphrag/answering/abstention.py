@@ -11,7 +11,11 @@ from __future__ import annotations
 from graphrag.answering.prompt import IDK_TEXT, REPLY_PREFIX
 from graphrag.errors import ModelError
 
-__all__ = ["AbstainBias", "abstain_token"]
+__all__ = ["FORBIDDEN", "AbstainBias", "abstain_token"]
+
+# The bias that rules abstaining out: where the answerability probe (graphrag/answering/answerability.py) has let
+# a question through, the probe alone decides whether to answer, and the model answers.
+FORBIDDEN = float("-inf")
 
 
 def abstain_token(tokenizer) -> int:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from graphrag.answering.abstention import AbstainBias
+from graphrag.answering.abstention import FORBIDDEN, AbstainBias
 from graphrag.answering.candidates import MARGIN, AnswerCandidates
 from graphrag.answering.decoding.copy_spans import CopySpans
 from graphrag.answering.decoding.reply import ReplyDecoding
@@ -247,11 +247,10 @@ class LMAnswerWriter:
         forced = self.decoding.reply_prefix(self.adapter)
         user = user_message(question, items)
         prompt = self.model.chat_prompt(ANSWER_SYSTEM, user) + forced
-        processors = (
-            [AbstainBias(self.model.tokenizer, self.abstain_bias, prefix_in_prompt=bool(forced))]
-            if self.abstain_bias
-            else []
-        )
+        gate = self.gate if self.adapter is None else None
+        # With a gate, the gate alone decides whether to answer: a prompt it lets through gets an answer.
+        bias = FORBIDDEN if gate is not None else self.abstain_bias
+        processors = [AbstainBias(self.model.tokenizer, bias, prefix_in_prompt=bool(forced))] if bias else []
         processors += self.decoding.processors(len(items), forced, user, self.max_new_tokens)
         request = GenerationRequest(
             prompt,
@@ -259,7 +258,7 @@ class LMAnswerWriter:
             adapter=self.adapter,
             logits_processors=processors,
             vocabulary=self.decoding.vocabulary(prompt),
-            gate=self.gate if self.adapter is None else None,
+            gate=gate,
         )
         return _Reading(question, retrieval, numbered, forced, request, evidence_ms)
 

@@ -87,7 +87,7 @@ def train_probe(
     calibration_labels,
     layers: Sequence[int],
     strengths: Sequence[float] = (0.01, 0.1, 1.0),
-    max_answerable_rate: float = 12.0,
+    max_answerable_rate: float = 10.0,
     base_sha256: str = "",
 ) -> tuple[AnswerabilityProbe, list[ProbeChoice]]:
     """The best probe over ``layers`` (indices into the states' second axis name these decoder layers) and

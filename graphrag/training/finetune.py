@@ -280,7 +280,7 @@ def evaluate(
     is an "I don't know")."""
     from tqdm import tqdm
 
-    from graphrag.answering.abstention import AbstainBias
+    from graphrag.answering.abstention import FORBIDDEN, AbstainBias
 
     answerable = {"em": [], "f1": [], "abstained": []}
     unanswerable_abstained, malformed = [], 0
@@ -290,7 +290,8 @@ def evaluate(
     ):
         forced = decoding.reply_prefix(adapter) if decoding else ""
         prompt = lm.chat_prompt(example.system, example.user) + forced
-        processors = [AbstainBias(lm.tokenizer, abstain_bias, prefix_in_prompt=bool(forced))] if abstain_bias else []
+        bias = FORBIDDEN if gate is not None else abstain_bias  # as the writer: with a gate, the gate decides
+        processors = [AbstainBias(lm.tokenizer, bias, prefix_in_prompt=bool(forced))] if bias else []
         evidence_count = example.user.count("\n[")
         if decoding:
             processors += decoding.processors(evidence_count, forced, example.user, max_new_tokens)
