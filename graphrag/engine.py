@@ -23,7 +23,7 @@ from graphrag.offline import freeze_loaded_objects
 from graphrag.retrieval import PATHS_PER_PAIR, Planner, Retrieval
 from graphrag.types import Answer, Community, Document, Entity, Path, Relation, StoreStats, Triple
 
-__all__ = ["Ask", "Engine", "answer_together"]
+__all__ = ["Ask", "Engine", "PendingRead", "answer_together", "finish_together", "prepare_together"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,39 +342,70 @@ class Engine:
 
 
 def answer_together(asks: Sequence[tuple[Engine, Ask]]) -> list[Answer | GraphRAGError]:
-    """Answer several questions, each on its own engine (tenants' engines share their models): retrieval one by
-    one, then the answers of questions with the same LM writer together (``write_many``: their replies are decoded
-    in one batch, one forward pass a step). Each question gets its answer, or the error ``Engine.ask`` would raise
-    for it alone; ``timings_ms`` "total" counts from the batch's start."""
-    started = time.perf_counter()
-    outcomes: list[Answer | GraphRAGError | None] = [None] * len(asks)
-    groups: dict[object, list[tuple[int, AnswerWriter, str, Retrieval]]] = {}
-    for index, (engine, ask) in enumerate(asks):
+    """Answer several questions, each on its own engine (tenants' engines share their models): ``prepare_together``,
+    then ``finish_together`` for those the answer LM must read (their replies decoded in one batch, one forward pass
+    a step). Each question gets its answer, or the error ``Engine.ask`` would raise for it alone."""
+    prepared = prepare_together(asks)
+    pending = [p for p in prepared if isinstance(p, PendingRead)]
+    read = iter(finish_together(pending))
+    return [next(read) if isinstance(p, PendingRead) else p for p in prepared]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRead:
+    """A question whose answer the LM writer must still read (``finish_together`` answers it)."""
+
+    writer: AnswerWriter
+    reading: object  # the writer's Reading
+    started: float  # perf_counter when its answering began, and when its writing began
+    writing_started: float
+
+
+def prepare_together(asks: Sequence[tuple[Engine, Ask]]) -> list[Answer | GraphRAGError | PendingRead]:
+    """Retrieval for each question, then its answer where no model must read (the graph's answer, "I don't know",
+    the extractive writer's), else what the model must read. Needs the store and the embedder: one thread at a
+    time, under the engine's lock."""
+    out: list[Answer | GraphRAGError | PendingRead] = []
+    for engine, ask in asks:
+        started = time.perf_counter()
         try:
             writer = engine.writers.pick(ask.adapter)  # before retrieval: an unknown adapter fails fast
             retrieval = engine.retrieve(ask.question, ask.max_hops, ask.top_k)
+            writing_started = time.perf_counter()
+            prepared = (
+                writer.prepare(ask.question, retrieval)
+                if hasattr(writer, "prepare")
+                else writer.write(ask.question, retrieval)
+            )
         except GraphRAGError as exc:
-            outcomes[index] = exc
+            out.append(exc)
             continue
-        # writers that decode together share a batch key; any other writer is a group of its own
-        key = getattr(writer, "batch_key", None) or ("alone", index)
-        groups.setdefault(key, []).append((index, writer, ask.question, retrieval))
-    for members in groups.values():
-        answer_started = time.perf_counter()
-        writer = members[0][1]
-        if hasattr(writer, "write_many"):
-            written = writer.write_many([(question, retrieval) for _, _, question, retrieval in members])
+        if isinstance(prepared, Answer):
+            out.append(_timed(prepared, started, writing_started))
         else:
-            written = []
-            for _, _, question, retrieval in members:
-                try:
-                    written.append(writer.write(question, retrieval))
-                except GraphRAGError as exc:
-                    written.append(exc)
-        answer_ms = round((time.perf_counter() - answer_started) * 1000, 2)
-        for (index, *_), outcome in zip(members, written):
-            if isinstance(outcome, Answer):
-                outcome.timings_ms["answer"] = answer_ms
-                outcome.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
-            outcomes[index] = outcome
+            out.append(PendingRead(writer, prepared, started, writing_started))
+    return out
+
+
+def finish_together(pending: Sequence[PendingRead]) -> list[Answer | GraphRAGError]:
+    """The LM's answers to prepared questions, those of writers that decode alike (the same ``batch_key``) in one
+    batch. Needs only the answer LM: it may run on its own thread beside ``prepare_together``."""
+    outcomes: list[Answer | GraphRAGError | None] = [None] * len(pending)
+    groups: dict[object, list[int]] = {}
+    for index, item in enumerate(pending):
+        groups.setdefault(item.writer.batch_key, []).append(index)
+    for indices in groups.values():
+        written = pending[indices[0]].writer.read_all([pending[i].reading for i in indices])
+        for index, outcome in zip(indices, written):
+            item = pending[index]
+            outcomes[index] = _timed(outcome, item.started, item.writing_started)
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _timed(outcome, started: float, writing_started: float):
+    """An answer with its writing time ("answer") and its whole time ("total") in ``timings_ms``."""
+    if isinstance(outcome, Answer):
+        now = time.perf_counter()
+        outcome.timings_ms["answer"] = round((now - writing_started) * 1000, 2)
+        outcome.timings_ms["total"] = round((now - started) * 1000, 2)
+    return outcome

@@ -22,7 +22,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.exceptions import TooManyRequestsException
 
-from graphrag.engine import Ask, Engine, answer_together
+from graphrag.engine import Ask, Engine, PendingRead, finish_together, prepare_together
 from graphrag.errors import AuthError, RequestTimeoutError, StoreUnavailableError
 from graphrag.ids import DEFAULT_TENANT
 from graphrag.types import Answer
@@ -55,7 +55,11 @@ class TenantEngines:
         self.keys = keys
         self.lock = threading.RLock()
         self.queue = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
-        self.pending_asks: deque[_PendingAsk] = deque()  # questions waiting to be answered together
+        self.pending_asks: deque[_PendingAsk] = deque()  # questions waiting for retrieval
+        # The answer LM runs on a thread of its own, so retrieval and graph answers need not wait for its decoding;
+        # questions waiting for it are decoded together.
+        self.lm_queue = ThreadPoolExecutor(max_workers=1, thread_name_prefix="answer-lm")
+        self.pending_reads: deque[tuple[_PendingAsk, PendingRead]] = deque()
         self.batch_size = root.settings.answer_batch_size
         self._engines: dict[str, Engine] = {root.settings.tenant: root}
         self.auth_failures = AuthFailures(root.settings.auth_failures_per_minute)
@@ -84,8 +88,10 @@ class TenantEngines:
         return self.queue.submit(locked).result()
 
     def answer_pending(self) -> None:
-        """On the engine thread: answer the questions waiting (up to ``batch_size``, skipping those dropped at their
-        deadline) together, and hand each its answer or error."""
+        """On the engine thread: retrieve for the questions waiting (up to ``batch_size``, skipping those dropped at
+        their deadline) and answer each that needs no model at once; hand those the answer LM must read to the LM
+        thread, which decodes every question waiting for it in one batch. Retrieval and graph answers thus go on
+        while the LM decodes."""
         batch: list[_PendingAsk] = []
         while self.pending_asks and len(batch) < self.batch_size:
             pending = self.pending_asks.popleft()
@@ -95,19 +101,39 @@ class TenantEngines:
             return
         try:
             with self.lock:
-                outcomes = answer_together([(p.engine, p.ask) for p in batch])
+                outcomes = prepare_together([(p.engine, p.ask) for p in batch])
         except Exception as exc:  # a failure of the batch as a whole: each question reports it as its own
             outcomes = [exc] * len(batch)
         for pending, outcome in zip(batch, outcomes):
-            if isinstance(outcome, BaseException):
-                pending.result.set_exception(outcome)
+            if isinstance(outcome, PendingRead):
+                self.pending_reads.append((pending, outcome))
+                try:
+                    self.lm_queue.submit(self.read_pending)
+                except RuntimeError as exc:  # the server is closing
+                    pending.result.set_exception(exc)
             else:
-                pending.result.set_result(outcome)
+                _settle(pending.result, outcome)
+
+    def read_pending(self) -> None:
+        """On the LM thread: the answers of every question waiting for the model (up to ``batch_size``), their
+        replies decoded in one batch."""
+        batch = []
+        while self.pending_reads and len(batch) < self.batch_size:
+            batch.append(self.pending_reads.popleft())
+        if not batch:
+            return
+        try:
+            outcomes = finish_together([read for _, read in batch])
+        except Exception as exc:
+            outcomes = [exc] * len(batch)
+        for (pending, _), outcome in zip(batch, outcomes):
+            _settle(pending.result, outcome)
 
     def close(self, close_root: bool) -> int:
         """Close every engine opened here (each saves its vector indexes), and the root one too when asked;
         returns how many were closed. Calls still queued are dropped first; a running one finishes before."""
         self.queue.shutdown(wait=False, cancel_futures=True)
+        self.lm_queue.shutdown(wait=True, cancel_futures=True)  # a running batch finishes before engines close
         closed = 0
         with self.lock:
             for engine in list(self._engines.values()):
@@ -150,9 +176,9 @@ class TenantScope:
         return await self._wait(future, ticket, write)
 
     async def ask(self, ask: Ask) -> Answer:
-        """Answer a question on the engine thread, together with the questions queued with it: the first of their
-        turns to come answers all of them at once (``graphrag.engine.answer_together``: one batch through the
-        answer LM), up to ``answer_batch_size``. The deadline works as in ``call``."""
+        """Answer a question: retrieval (and the graph's answer) on the engine thread, with the questions queued
+        with it; the answer LM's reading on the LM thread, decoded in one batch with every question waiting for it
+        (``TenantEngines.answer_pending``), up to ``answer_batch_size``. The deadline works as in ``call``."""
         pending = _PendingAsk(self.engine, ask, _Ticket(), Future())
         self.engines.pending_asks.append(pending)
         self._submit(self.engines.answer_pending)  # one turn per question; a turn with none left does nothing
@@ -180,6 +206,14 @@ class TenantScope:
             f"the request took longer than {self.timeout_s:g} s (setting request_timeout_s); "
             "the server is busy or the store is slow"
         )
+
+
+def _settle(result: Future, outcome) -> None:
+    """Hand a question its answer or its error."""
+    if isinstance(outcome, BaseException):
+        result.set_exception(outcome)
+    else:
+        result.set_result(outcome)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from graphrag.retrieval.planner import Retrieval
 from graphrag.text import sentences, words
 from graphrag.types import Answer, Citation, Evidence, Path
 
-__all__ = ["EVIDENCE_TOKENS", "GRAPH_PATHS", "MAX_NEW_TOKENS", "LMAnswerWriter", "WriterStats"]
+__all__ = ["EVIDENCE_TOKENS", "GRAPH_PATHS", "MAX_NEW_TOKENS", "LMAnswerWriter", "Reading", "WriterStats"]
 
 
 # The longest reply, in tokens; the evidence offered before sentence selection, in tokens; the graph paths of each
@@ -68,8 +68,8 @@ class _Numbered:
 
 
 @dataclass(frozen=True, slots=True)
-class _Reading:
-    """A question the model must read: its numbered evidence and the prompt to decode."""
+class Reading:
+    """A question the model must read: its numbered evidence and the prompt to decode (``LMAnswerWriter.prepare``)."""
 
     question: str
     retrieval: Retrieval
@@ -189,31 +189,36 @@ class LMAnswerWriter:
         """``write`` for several (question, retrieval) pairs: the replies the model must write are decoded together
         (LanguageModel.generate_batch), so one forward pass serves every question's next tokens. Each pair gets its
         answer, or the error ``write`` would raise for it alone."""
-        prepared: list[Answer | GraphRAGError | _Reading] = []
+        prepared: list[Answer | GraphRAGError | Reading] = []
         for question, retrieval in asks:
             try:
-                prepared.append(self._prepare(question, retrieval))
+                prepared.append(self.prepare(question, retrieval))
             except GraphRAGError as exc:
                 prepared.append(exc)
-        reading = [p for p in prepared if isinstance(p, _Reading)]
+        readings = [p for p in prepared if isinstance(p, Reading)]
+        read = iter(self.read_all(readings))
+        return [next(read) if isinstance(p, Reading) else p for p in prepared]
+
+    def read_all(self, readings: Sequence[Reading]) -> list[Answer | GraphRAGError]:
+        """The model's answers to questions ``prepare`` left to it, their replies decoded in one batch; each gets its
+        answer or its own error. Needs only the model (no store, no embedder): it may run beside retrieval."""
+        if not readings:
+            return []
         try:
-            generations = self.model.generate_batch([p.request for p in reading]) if reading else []
+            generations = self.model.generate_batch([r.request for r in readings])
         except GraphRAGError as exc:
-            return [exc if isinstance(p, _Reading) else p for p in prepared]
-        by_reading = {id(p): g for p, g in zip(reading, generations)}
+            return [exc] * len(readings)
         out: list[Answer | GraphRAGError] = []
-        for p in prepared:
-            if not isinstance(p, _Reading):
-                out.append(p)
-                continue
+        for reading, generation in zip(readings, generations):
             try:
-                out.append(self._complete(p, by_reading[id(p)]))
+                out.append(self._complete(reading, generation))
             except GraphRAGError as exc:
                 out.append(exc)
         return out
 
-    def _prepare(self, question: str, retrieval: Retrieval) -> Answer | _Reading:
-        """The answer when no model is needed (the graph's, or "I don't know"), else the prompt to decode."""
+    def prepare(self, question: str, retrieval: Retrieval) -> Answer | Reading:
+        """The answer when no model is needed (the graph's, or "I don't know"), else what the model must read
+        (``read_all`` answers it)."""
         if self.graph is not None:
             answer = self.graph.graph_answer(question, retrieval)
             if answer is not None:
@@ -260,9 +265,9 @@ class LMAnswerWriter:
             vocabulary=self.decoding.vocabulary(prompt),
             gate=gate,
         )
-        return _Reading(question, retrieval, numbered, forced, request, evidence_ms)
+        return Reading(question, retrieval, numbered, forced, request, evidence_ms)
 
-    def _complete(self, reading: _Reading, generation: Generation) -> Answer:
+    def _complete(self, reading: Reading, generation: Generation) -> Answer:
         """Parse and cite the model's reply to ``reading`` (the extractive writer answers a malformed one)."""
         question, retrieval, numbered = reading.question, reading.retrieval, reading.numbered
         items = [n.item for n in numbered]

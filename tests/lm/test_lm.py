@@ -821,31 +821,39 @@ def test_write_many_decodes_the_questions_the_model_must_read_together(demo_engi
 class _GatingModel(_ScriptedModel):
     """Records each request's gate and stops every reply the gate is given for: a test of the writer's side."""
 
-    def __init__(self) -> None:
+    def __init__(self, tokenizer) -> None:
         super().__init__("Answer: Marta Kowalski\nEvidence: 1")
+        self.tokenizer = tokenizer
         self.gates: list = []
+        self.requests: list = []
 
     def generate_batch(self, requests):
         from dataclasses import replace as with_fields
 
         self.gates += [r.gate for r in requests]
+        self.requests += list(requests)
         return [
             with_fields(self.generation, text="", new_tokens=0, gated=True) if r.gate is not None else self.generation
             for r in requests
         ]
 
 
-def test_a_gated_prompt_is_answered_i_dont_know_and_only_the_base_model_is_gated(demo_engine):
+def test_a_gated_prompt_is_answered_i_dont_know_and_only_the_base_model_is_gated(demo_engine, smollm2):
+    from graphrag.answering.abstention import FORBIDDEN, AbstainBias
     from graphrag.answering.extractive import ExtractiveAnswerWriter
     from graphrag.answering.lm_reader import LMAnswerWriter
 
     question = "Where was Priya Natarajan born?"
     retrieval = demo_engine.retrieve(question)
     gate = object()
-    model = _GatingModel()
+    model = _GatingModel(smollm2.tokenizer)
     answer = LMAnswerWriter(model, ExtractiveAnswerWriter(0.35), gate=gate).write(question, retrieval)
     assert model.gates == [gate]
     assert answer.abstained and answer.text == "I don't know." and answer.timings_ms["unanswerable"] == 1.0
     assert answer.citations  # what was read is still shown
+    # a prompt the gate lets through must be answered: the gate alone decides whether to answer
+    biases = [p.bias for p in model.requests[0].logits_processors if isinstance(p, AbstainBias)]
+    assert biases == [FORBIDDEN]
     adapted = LMAnswerWriter(model, ExtractiveAnswerWriter(0.35), adapter="some-adapter", gate=gate)
     assert not adapted.write(question, retrieval).abstained and model.gates[-1] is None
+    assert not any(isinstance(p, AbstainBias) for p in model.requests[-1].logits_processors)  # no bias: none set
