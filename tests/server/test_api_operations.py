@@ -94,7 +94,8 @@ def test_rate_limit_is_per_key_and_answers_429_in_the_envelope(served):
 def _queue_only_engines() -> TenantEngines:
     """The engine queue and lock without an engine (these tests are about the queue)."""
     return TenantEngines(
-        SimpleNamespace(settings=SimpleNamespace(tenant="default", auth_failures_per_minute=30)), keys=None
+        SimpleNamespace(settings=SimpleNamespace(tenant="default", auth_failures_per_minute=30, answer_batch_size=8)),
+        keys=None,
     )
 
 
