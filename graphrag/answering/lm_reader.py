@@ -239,16 +239,7 @@ class LMAnswerWriter:
         if _names_missing_from(question, items):
             # The question asks about names the evidence never says ("Who founded Quorvane Tidelabs?" over a corpus
             # without it): whatever the evidence holds is about something else, and a small model answers anyway.
-            self.stats.count("abstained")
-            return Answer(
-                question=question,
-                text=IDK,
-                confidence=0.0,
-                abstained=True,
-                citations=tuple(_citation(e, e.chunk.start, e.chunk.end) for e in retrieval.evidence[:3]),
-                plan=retrieval.plan,
-                timings_ms={**retrieval.timings_ms, "evidence": evidence_ms},
-            )
+            return self._refusal(question, retrieval, {**retrieval.timings_ms, "evidence": evidence_ms})
         forced = self.decoding.reply_prefix(self.adapter)
         user = user_message(question, items)
         prompt = self.model.chat_prompt(ANSWER_SYSTEM, user) + forced
@@ -277,16 +268,7 @@ class LMAnswerWriter:
         if generation.batch_size > 1:
             timings["batch"] = float(generation.batch_size)
         if generation.gated:  # the model's reading of the prompt says the evidence does not answer the question
-            self.stats.count("abstained")
-            return Answer(
-                question=question,
-                text=IDK,
-                confidence=0.0,
-                abstained=True,
-                citations=tuple(_citation(e, e.chunk.start, e.chunk.end) for e in retrieval.evidence[:3]),
-                plan=retrieval.plan,
-                timings_ms={**timings, "unanswerable": 1.0},
-            )
+            return self._refusal(question, retrieval, {**timings, "unanswerable": 1.0})
         try:
             reply = parse_reply(text, len(numbered))
         except ModelOutputError as exc:
@@ -296,17 +278,7 @@ class LMAnswerWriter:
             answer = self.fallback.write(question, retrieval)
             return replace(answer, timings_ms={**timings, **answer.timings_ms, "lm_fallback": 1.0})
         if reply.answer is None:
-            self.stats.count("abstained")
-            cites = tuple(_citation(e, e.chunk.start, e.chunk.end) for e in retrieval.evidence[:3])
-            return Answer(
-                question=question,
-                text=IDK,
-                confidence=generation.mean_token_probability,
-                abstained=True,
-                citations=cites,
-                plan=retrieval.plan,
-                timings_ms=timings,
-            )
+            return self._refusal(question, retrieval, timings, generation.mean_token_probability)
         self.stats.count("answered")
         answer_text = _as_written(processors, reply.answer)
         cited = [numbered[n - 1] for n in reply.cited]
@@ -330,6 +302,19 @@ class LMAnswerWriter:
             plan=retrieval.plan,
             timings_ms=timings,
             answers=(answer_text,),
+        )
+
+    def _refusal(self, question: str, retrieval: Retrieval, timings: dict, confidence: float = 0.0) -> Answer:
+        """ "I don't know", citing the passages that were read, counted as an abstention."""
+        self.stats.count("abstained")
+        return Answer(
+            question=question,
+            text=IDK,
+            confidence=confidence,
+            abstained=True,
+            citations=tuple(_citation(e, e.chunk.start, e.chunk.end) for e in retrieval.evidence[:3]),
+            plan=retrieval.plan,
+            timings_ms=timings,
         )
 
     def _second_opinion(
