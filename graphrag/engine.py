@@ -121,7 +121,14 @@ class Engine:
             from graphrag.extraction.spacy_rules import SpacyRuleExtractor
 
             spacy = SpacyRuleExtractor.load(self.settings.spacy_model)
-            self._extractor = self.writers.lora_extractor(spacy) if self.settings.extractor == "lora" else spacy
+            if self.settings.extractor == "lora":
+                self._extractor = self.writers.lora_extractor(spacy)
+            elif self.settings.extractor == "encoder":
+                from graphrag.extraction.encoder_extractor import EncoderRelationExtractor
+
+                self._extractor = EncoderRelationExtractor.load(self.settings, spacy)
+            else:
+                self._extractor = spacy
         return self._extractor
 
     # ingestion --------------------------------------------------------------------------------------------

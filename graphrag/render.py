@@ -17,6 +17,7 @@ from graphrag.types import (
 )
 
 __all__ = [
+    "readable_type",
     "answer_to_dict",
     "answer_to_text",
     "community_to_dict",
@@ -46,6 +47,11 @@ def community_to_dict(community: Community) -> dict:
     }
 
 
+def readable_type(relation_type: str) -> str:
+    """A relation type in words, for relations whose extractor gave no label (``FOUNDED_BY`` -> "founded by")."""
+    return relation_type.replace("_", " ").lower()
+
+
 def relation_to_dict(relation: Relation) -> dict:
     return {
         "id": relation.id,
@@ -56,6 +62,11 @@ def relation_to_dict(relation: Relation) -> dict:
         "evidence": list(relation.evidence),
         "sentence": relation.sentence,
         "provenance": relation.provenance,
+        "property_id": relation.property_id,
+        "label": relation.label or readable_type(relation.type),
+        "inverse_label": relation.inverse_label,
+        "sentence_start": relation.sentence_start,
+        "sentence_end": relation.sentence_end,
     }
 
 

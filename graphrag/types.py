@@ -93,6 +93,11 @@ class Relation:
     evidence: tuple[str, ...] = ()
     sentence: str = ""
     provenance: Provenance = "extracted"
+    property_id: str = ""  # the Wikidata property the classifier predicted ("P112"); empty for other extractors
+    label: str = ""  # readable, head to tail ("founded by")
+    inverse_label: str = ""  # readable, tail to head ("founder of")
+    sentence_start: int = -1  # offsets of ``sentence`` in the source document; -1 when not known
+    sentence_end: int = -1
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,6 +147,11 @@ class RelationOut(BaseModel):
     evidence: list[str]
     sentence: str
     provenance: Literal["extracted", "structured"]
+    property_id: str = Field(default="", description="Wikidata property id when the classifier predicted it")
+    label: str = Field(default="", description="the relation in words, head to tail")
+    inverse_label: str = Field(default="", description="the relation in words, tail to head (empty if unknown)")
+    sentence_start: int = Field(default=-1, description="offset of the evidence sentence in its document (-1: unknown)")
+    sentence_end: int = Field(default=-1, description="end offset of the evidence sentence (-1: unknown)")
 
 
 class EdgeOut(BaseModel):

@@ -8,7 +8,13 @@ from typing import Protocol, runtime_checkable
 
 from graphrag.types import Chunk, Document, Extraction
 
-__all__ = ["ENTITY_TYPES", "Extractor", "relation_type_from_words", "relation_words", "valid_relation_type"]
+__all__ = [
+    "ENTITY_TYPES",
+    "Extractor",
+    "relation_type_from_words",
+    "relation_words",
+    "valid_relation_type",
+]
 
 #: Entity types (also graph labels). Anything else is mapped to "Other" before it reaches a store.
 ENTITY_TYPES = (

@@ -28,6 +28,7 @@ from graphrag.graph_store.keywords import keyword_terms
 from graphrag.graph_store.nx_view import best_relation_key, breadth_first_relations, path_order
 from graphrag.graph_store.read_cache import ReadCache
 from graphrag.ids import DEFAULT_TENANT, normalize_name
+from graphrag.render import readable_type
 from graphrag.types import Chunk, Community, Document, Entity, Hit, Path, PathStep, Relation, StoreStats
 
 __all__ = ["Neo4jGraphStore"]
@@ -81,6 +82,11 @@ _WRITES = (
         """UNWIND $rows AS r MATCH (a:Entity {id: r.source}) MATCH (b:Entity {id: r.target})
         MERGE (a)-[x:$(r.type) {id: r.id}]->(b)
         SET x.sentence = CASE WHEN x.sentence IS NULL OR r.conf > x.confidence THEN r.sentence ELSE x.sentence END,
+            x.sentence_start = CASE WHEN x.sentence IS NULL OR r.conf > x.confidence THEN r.sentence_start
+                                    ELSE x.sentence_start END,
+            x.sentence_end = CASE WHEN x.sentence IS NULL OR r.conf > x.confidence THEN r.sentence_end
+                                  ELSE x.sentence_end END,
+            x.property_id = r.property_id, x.label = r.label, x.inverse_label = r.inverse_label,
             x.confidence = CASE WHEN x.confidence IS NULL OR r.conf > x.confidence THEN r.conf ELSE x.confidence END,
             x.support_docs = coalesce(x.support_docs, []) + r.doc,
             x.support_chunks = coalesce(x.support_chunks, []) + r.chunk,
@@ -99,7 +105,8 @@ _PREFETCH_BOUND = 300
 _MENTION_CAP = 500  # chunks fetched per entity for chunks_mentioning (the planner asks for 200 in all)
 _REL_RETURN = """{id: x.id, source: startNode(x).id, target: endNode(x).id, type: type(x), confidence: x.confidence,
                   document: x.support_docs[0], evidence: x.evidence, sentence: x.sentence, provenance:
-                  x.support_prov[0]}"""
+                  x.support_prov[0], property_id: x.property_id, label: x.label, inverse_label: x.inverse_label,
+                  sentence_start: x.sentence_start, sentence_end: x.sentence_end}"""
 
 
 # Rows per UNWIND statement in batched writes.
@@ -132,7 +139,16 @@ def _relation(row: dict) -> Relation:
         evidence=tuple(row["evidence"] or ()),
         sentence=row["sentence"] or "",
         provenance=row["provenance"] or "extracted",
+        property_id=row.get("property_id") or "",
+        label=row.get("label") or "",
+        inverse_label=row.get("inverse_label") or "",
+        sentence_start=_offset(row.get("sentence_start")),
+        sentence_end=_offset(row.get("sentence_end")),
     )
+
+
+def _offset(value) -> int:
+    return int(value) if value is not None else -1
 
 
 def tenant_key(tenant: str) -> str:
@@ -361,6 +377,11 @@ class Neo4jGraphStore:
                         "target": rel.target_id,
                         "chunk": chunk,
                         "sentence": rel.sentence,
+                        "sentence_start": rel.sentence_start,
+                        "sentence_end": rel.sentence_end,
+                        "property_id": rel.property_id,
+                        "label": rel.label or readable_type(rel.type),
+                        "inverse_label": rel.inverse_label,
                         "conf": rel.confidence,
                         "prov": rel.provenance,
                     }

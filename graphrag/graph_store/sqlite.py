@@ -4,6 +4,7 @@ networkx view of the relations for traversal, rebuilt lazily whenever the databa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -52,17 +53,37 @@ CREATE TABLE IF NOT EXISTS mentions (
 CREATE INDEX IF NOT EXISTS mentions_chunk ON mentions(chunk_id);
 CREATE TABLE IF NOT EXISTS relations (
     id TEXT PRIMARY KEY, source_id TEXT NOT NULL REFERENCES entities(id),
-    target_id TEXT NOT NULL REFERENCES entities(id), type TEXT NOT NULL);
+    target_id TEXT NOT NULL REFERENCES entities(id), type TEXT NOT NULL,
+    property_id TEXT NOT NULL DEFAULT '', label TEXT NOT NULL DEFAULT '', inverse_label TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS relation_evidence (
     relation_id TEXT NOT NULL REFERENCES relations(id) ON DELETE CASCADE,
     document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     chunk_id TEXT NOT NULL, sentence TEXT NOT NULL, confidence REAL NOT NULL, provenance TEXT NOT NULL,
+    sentence_start INTEGER NOT NULL DEFAULT -1, sentence_end INTEGER NOT NULL DEFAULT -1,
     PRIMARY KEY (relation_id, document_id, chunk_id));
 CREATE INDEX IF NOT EXISTS relation_evidence_document ON relation_evidence(document_id);
 CREATE TABLE IF NOT EXISTS communities (
     id TEXT PRIMARY KEY, rank INTEGER NOT NULL, size INTEGER NOT NULL, title TEXT NOT NULL, summary TEXT NOT NULL,
     entity_ids TEXT NOT NULL, evidence TEXT NOT NULL);
 """
+
+
+# Columns added after a store's first release: (table, column, definition). A store made before them gains them
+# when opened, with their defaults.
+_ADDED_COLUMNS = (
+    ("relations", "property_id", "TEXT NOT NULL DEFAULT ''"),
+    ("relations", "label", "TEXT NOT NULL DEFAULT ''"),
+    ("relations", "inverse_label", "TEXT NOT NULL DEFAULT ''"),
+    ("relation_evidence", "sentence_start", "INTEGER NOT NULL DEFAULT -1"),
+    ("relation_evidence", "sentence_end", "INTEGER NOT NULL DEFAULT -1"),
+)
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    for table, column, definition in _ADDED_COLUMNS:
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 class SqliteGraphStore:
@@ -90,6 +111,7 @@ class SqliteGraphStore:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.executescript(_SCHEMA)
+            _add_missing_columns(db)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open graph store {path}: {exc}") from exc
@@ -204,13 +226,18 @@ class SqliteGraphStore:
             [(m.entity_id, m.chunk_id, m.document_id, m.start, m.end, m.text) for m in extraction.mentions],
         )
         db.executemany(
-            "INSERT INTO relations VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-            [(r.id, r.source_id, r.target_id, r.type) for r in extraction.relations],
+            "INSERT INTO relations (id, source_id, target_id, type, property_id, label, inverse_label) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+            [
+                (r.id, r.source_id, r.target_id, r.type, r.property_id, r.label, r.inverse_label)
+                for r in extraction.relations
+            ],
         )
         db.executemany(
-            "INSERT OR REPLACE INTO relation_evidence VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO relation_evidence (relation_id, document_id, chunk_id, sentence, confidence, "
+            "provenance, sentence_start, sentence_end) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (r.id, doc_id, chunk, r.sentence, r.confidence, r.provenance)
+                (r.id, doc_id, chunk, r.sentence, r.confidence, r.provenance, r.sentence_start, r.sentence_end)
                 for r in extraction.relations
                 for chunk in (r.evidence or ("",))
             ],
@@ -373,7 +400,7 @@ class SqliteGraphStore:
     def _load_relations(self) -> list[Relation]:
         rows = self._query(
             """SELECT r.id, r.source_id, r.target_id, r.type, e.confidence, e.document_id, e.chunk_id, e.sentence,
-                      e.provenance
+                      e.provenance, r.property_id, r.label, r.inverse_label, e.sentence_start, e.sentence_end
                FROM relations r JOIN relation_evidence e ON e.relation_id = r.id ORDER BY r.id, e.confidence DESC"""
         )
         relations: list[Relation] = []
@@ -381,20 +408,20 @@ class SqliteGraphStore:
             if relations and relations[-1].id == row[0]:
                 best = relations[-1]
                 if row[6] and row[6] not in best.evidence:
-                    relations[-1] = Relation(
-                        best.id,
-                        best.source_id,
-                        best.target_id,
-                        best.type,
-                        best.confidence,
-                        best.document_id,
-                        (*best.evidence, row[6]),
-                        best.sentence,
-                        best.provenance,
-                    )
+                    relations[-1] = dataclasses.replace(best, evidence=(*best.evidence, row[6]))
                 continue
             relations.append(
-                Relation(row[0], row[1], row[2], row[3], row[4], row[5], (row[6],) if row[6] else (), row[7], row[8])
+                Relation(
+                    *row[:6],
+                    evidence=(row[6],) if row[6] else (),
+                    sentence=row[7],
+                    provenance=row[8],
+                    property_id=row[9],
+                    label=row[10],
+                    inverse_label=row[11],
+                    sentence_start=row[12],
+                    sentence_end=row[13],
+                )
             )
         return relations
 

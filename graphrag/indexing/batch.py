@@ -121,7 +121,7 @@ def extract_files(
             )
             workers = 1
         elif workers <= 1:
-            init_extractor_worker(settings.spacy_model, in_worker=False)
+            init_extractor_worker(settings_json, in_worker=False)
         bar = tqdm(total=len(files), desc="extracting", unit="file", disable=not progress)
         if workers <= 1:
             for path in files:
@@ -130,7 +130,7 @@ def extract_files(
         else:
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(
-                workers, mp_context=context, initializer=init_extractor_worker, initargs=(settings.spacy_model, True)
+                workers, mp_context=context, initializer=init_extractor_worker, initargs=(settings_json, True)
             ) as pool:
                 for result in pool.map(_extract_file, files, [settings_json] * len(files), chunksize=4):
                     consume(result)

@@ -92,19 +92,28 @@ class WorkerExtractor:
     extractor: Extractor | None = None
 
 
-def init_extractor_worker(model_name: str, in_worker: bool = True) -> None:
-    """Pool initializer: load the spaCy pipeline once per worker process (``in_worker`` False: in this process)."""
+def init_extractor_worker(settings_json: str, in_worker: bool = True) -> None:
+    """Pool initializer: load the settings' extractor (rules or encoder) once per worker process (``in_worker``
+    False: in this process). A worker's torch keeps to one thread: the embedder has the other cores."""
     import sys
 
     from graphrag.extraction.spacy_rules import SpacyRuleExtractor
     from graphrag.offline import spacy_model_needs_torch
 
-    if in_worker and "torch" not in sys.modules and not spacy_model_needs_torch(model_name):
+    settings = Settings.model_validate_json(settings_json)
+    if settings.extractor == "encoder":
+        from graphrag.extraction.encoder_extractor import EncoderRelationExtractor
+
+        if in_worker:
+            settings = settings.model_copy(update={"torch_threads": 1})
+        WorkerExtractor.extractor = EncoderRelationExtractor.load(settings)
+        return
+    if in_worker and "torch" not in sys.modules and not spacy_model_needs_torch(settings.spacy_model):
         # thinc imports torch whenever it is installed, only to offer PyTorch layers this pipeline does not use:
         # a None entry makes that import fail as if torch were absent (worker RSS 628 -> 167 MB, faster start).
         sys.modules["torch"] = None  # type: ignore[assignment]
 
-    WorkerExtractor.extractor = SpacyRuleExtractor.load(model_name)
+    WorkerExtractor.extractor = SpacyRuleExtractor.load(settings.spacy_model)
 
 
 def _extract_in_worker(items):
@@ -375,7 +384,7 @@ class Indexer:
         """Extraction processes to use: none for the LoRA extractor (its model lives in this process);
         ``requested`` when >= 0; otherwise one when there are two or more cores and at least two batches (below
         that, starting a process and loading spaCy again costs more than it saves)."""
-        if self.settings.extractor != "spacy":
+        if self.settings.extractor == "lora":
             return 0
         if requested >= 0:
             return requested
@@ -395,7 +404,7 @@ class Indexer:
             max_workers=workers,
             mp_context=context,
             initializer=init_extractor_worker,
-            initargs=(self.settings.spacy_model, True),
+            initargs=(self.settings.model_dump_json(), True),
         ) as pool:
             pending: list[tuple[list, Future]] = []
             queue = iter(batches)

@@ -299,7 +299,7 @@ def test_cli_names_a_missing_extractor_adapter_and_a_bad_choice(tmp_path):
     env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path / "data"), "GRAPHRAG_ANSWER_MODEL": SMOLLM2_135M.key}
     path = tmp_path / "a.txt"
     path.write_text("Helix Dynamics is based in Tallinn.", encoding="utf-8")
-    for option, message in (("lora", "needs an extractor adapter"), ("bogus", "--extractor must be spacy or lora")):
+    for option, message in (("lora", "needs an extractor adapter"), ("bogus", "--extractor must be encoder, rules or lora")):
         result = subprocess.run(
             [sys.executable, "-m", "graphrag", "ingest", str(path), "--extractor", option],
             env=env,

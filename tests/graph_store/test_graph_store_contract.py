@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from graphrag import Settings
@@ -328,3 +330,25 @@ def test_integrity_check_is_clean_after_writes_and_deletes_and_sees_a_planted_or
     else:
         store._run("CREATE (:Entity {id: 'ent_planted', name: 'Planted', type: 'Person', tenant: $tenant})")
     assert store.integrity_problems()["orphan_entities"] == 1
+
+
+def test_a_classified_relation_keeps_its_property_labels_and_evidence_offsets(store):
+    text = "Ada founded Loom Corp in 1990."
+    doc, chunks, extraction = make_doc("p", text, [("Loom Corp", "FOUNDED_BY", "Ada")])
+    (relation,) = extraction.relations
+    labelled = dataclasses.replace(
+        relation,
+        property_id="P112",
+        label="founded by",
+        inverse_label="founder of",
+        sentence=text,
+        sentence_start=0,
+        sentence_end=len(text),
+    )
+    store.write_documents([(doc, chunks, dataclasses.replace(extraction, relations=(labelled,)))])
+    (read,) = store.neighbors([entity_id("Loom Corp")], hops=1)
+    assert (read.property_id, read.label, read.inverse_label) == ("P112", "founded by", "founder of")
+    assert doc.text[read.sentence_start : read.sentence_end] == read.sentence == text
+    store.write_documents([make_doc("q", "Bob works for Weave Corp.", [("Bob", "WORKS_FOR", "Weave Corp")])])
+    (plain,) = store.neighbors([entity_id("Bob")], hops=1)
+    assert plain.property_id == "" and plain.sentence_start == -1  # a rule's relation has neither

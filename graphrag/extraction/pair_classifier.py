@@ -1,0 +1,157 @@
+"""The entity-pair relation classifier over a sentence encoder, in the manner of ATLOP (Zhou et al., 2021).
+
+* An entity is the log-sum-exp of its mentions' marker states.
+* Each pair also reads a context vector: the tokens both entities attend to (the encoder's last attention layer,
+  the two entities' attention multiplied and renormalised), pooled from the token states.
+* Head and tail (each with the context) meet in a grouped bilinear layer that scores every relation label.
+* Label 0 is a learned threshold per pair: a relation holds when its score beats the pair's own threshold score
+  (the adaptive-threshold loss trains it so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from graphrag.extraction.marked_input import MarkedWindow
+
+__all__ = [
+    "Batch",
+    "PairClassifier",
+    "PairScores",
+    "adaptive_threshold_loss",
+    "collate",
+    "predicted_labels",
+    "window_pairs",
+]
+
+
+@dataclass(frozen=True)
+class PairScores:
+    """Scores of every pair of every window in a batch. ``logits[:, 0]`` is each pair's threshold; ``context`` is
+    each pair's attention over its window's tokens (rows sum to 1), from which the evidence sentence is read."""
+
+    logits: torch.Tensor  # (pairs, labels)
+    context: list[torch.Tensor]  # per window: (pairs in it, window length)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Windows padded into one encoder batch, with their entities' marker positions and the pairs to score."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    positions: list[tuple[tuple[int, ...], ...]]
+    pairs: list[torch.Tensor]
+
+
+def collate(windows: Sequence[MarkedWindow], pad_id: int) -> Batch:
+    """Pad windows to the longest, and list every ordered pair of each window's entities."""
+    length = max(len(w.input_ids) for w in windows)
+    input_ids = torch.full((len(windows), length), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(windows), length), dtype=torch.long)
+    for row, window in enumerate(windows):
+        input_ids[row, : len(window.input_ids)] = torch.tensor(window.input_ids)
+        attention_mask[row, : len(window.input_ids)] = 1
+    return Batch(
+        input_ids,
+        attention_mask,
+        [w.positions for w in windows],
+        [window_pairs(len(w.entities)) for w in windows],
+    )
+
+
+def predicted_labels(logits: torch.Tensor, max_labels: int = 4) -> list[list[tuple[int, float]]]:
+    """Per pair, the labels that beat its threshold (at most ``max_labels``, best first) with a confidence: the
+    probability of the label against the threshold alone, sigmoid(score - threshold), above 0.5 by construction."""
+    margin = logits[:, 1:] - logits[:, :1]
+    out: list[list[tuple[int, float]]] = []
+    top = torch.topk(margin, k=min(max_labels, margin.shape[1]), dim=1)
+    for values, indices in zip(top.values.tolist(), top.indices.tolist()):
+        out.append([(index + 1, float(torch.sigmoid(torch.tensor(v)))) for v, index in zip(values, indices) if v > 0])
+    return out
+
+
+def window_pairs(entity_count: int) -> torch.Tensor:
+    """Every ordered pair of distinct entities of a window, as (pairs, 2) indices."""
+    index = torch.arange(entity_count)
+    heads, tails = torch.meshgrid(index, index, indexing="ij")
+    keep = heads != tails
+    return torch.stack([heads[keep], tails[keep]], dim=1)
+
+
+class PairClassifier(nn.Module):
+    """Encoder plus the pair head; ``labels`` counts the threshold label 0 and every relation."""
+
+    def __init__(self, encoder: nn.Module, labels: int, block_size: int = 32) -> None:
+        super().__init__()
+        hidden = encoder.config.hidden_size
+        if hidden % block_size:
+            raise ValueError(f"hidden size {hidden} is not a multiple of block size {block_size}")
+        self.encoder = encoder
+        self.block_size = block_size
+        self.head_extractor = nn.Linear(2 * hidden, hidden)
+        self.tail_extractor = nn.Linear(2 * hidden, hidden)
+        self.bilinear = nn.Linear(hidden * block_size, labels)
+
+    def head_state_dict(self) -> dict[str, torch.Tensor]:
+        """The pair head's weights (the encoder's are saved apart)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        positions: Sequence[Sequence[Sequence[int]]],
+        pairs: Sequence[torch.Tensor],
+    ) -> PairScores:
+        """Score ``pairs[w]`` (indices into window w's entities, whose marker positions are ``positions[w]``)."""
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_attentions=True)
+        states = out.last_hidden_state  # (windows, length, hidden)
+        attention = out.attentions[-1]  # (windows, heads, length, length)
+        heads, tails, contexts, context_weights = [], [], [], []
+        for w, (window_positions, window_pair) in enumerate(zip(positions, pairs)):
+            if not len(window_pair):
+                context_weights.append(states.new_zeros((0, states.shape[1])))
+                continue
+            embeddings, attentions = [], []
+            for marker_positions in window_positions:
+                index = torch.as_tensor(marker_positions, device=states.device)
+                embeddings.append(torch.logsumexp(states[w, index], dim=0))
+                attentions.append(attention[w, :, index].mean(dim=1))  # (heads, length)
+            entity = torch.stack(embeddings)
+            entity_attention = torch.stack(attentions)  # (entities, heads, length)
+            h, t = window_pair[:, 0], window_pair[:, 1]
+            weights = (entity_attention[h] * entity_attention[t]).mean(dim=1)  # (pairs, length)
+            weights = weights / (weights.sum(dim=1, keepdim=True) + 1e-5)
+            heads.append(entity[h])
+            tails.append(entity[t])
+            contexts.append(weights @ states[w])
+            context_weights.append(weights)
+        if not heads:
+            return PairScores(states.new_zeros((0, self.bilinear.out_features)), context_weights)
+        head, tail, context = torch.cat(heads), torch.cat(tails), torch.cat(contexts)
+        head = torch.tanh(self.head_extractor(torch.cat([head, context], dim=1)))
+        tail = torch.tanh(self.tail_extractor(torch.cat([tail, context], dim=1)))
+        groups = head.shape[1] // self.block_size
+        head = head.view(-1, groups, self.block_size)
+        tail = tail.view(-1, groups, self.block_size)
+        grouped = (head.unsqueeze(3) * tail.unsqueeze(2)).view(head.shape[0], -1)
+        return PairScores(self.bilinear(grouped), context_weights)
+
+
+def adaptive_threshold_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """ATLOP's loss: each true label must score above the threshold label 0, and label 0 above every false one.
+    ``targets`` is (pairs, labels) of 0/1, with label 0 set on pairs that hold no relation."""
+    positive = targets.clone()
+    positive[:, 0] = 0.0
+    threshold = torch.zeros_like(targets)
+    threshold[:, 0] = 1.0
+    masked = logits.masked_fill((positive + threshold) == 0, -1e30)
+    above = -(torch.log_softmax(masked, dim=-1) * positive).sum(dim=1)
+    masked = logits.masked_fill(positive == 1, -1e30)
+    below = -(torch.log_softmax(masked, dim=-1) * threshold).sum(dim=1)
+    return (above + below).mean()
