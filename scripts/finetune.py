@@ -1,6 +1,4 @@
-"""Train a LoRA adapter on Re-DocRED and save it as a release (manifest + registry): an answer adapter
-(--task answer, the default) or a relation-extractor adapter (--task extract: passages in, JSON facts out; see
-graphrag/extraction/lora_prompt.py; validated as fact precision/recall/F1 on held-out documents' passages).
+"""Train an answer adapter (LoRA) on Re-DocRED and save it as a release (manifest + registry).
 
 Builds training examples from the training share of the documents (split by title hash; validation documents never
 appear in training): relation facts as questions, unanswerable variants, two-hop chains, yes/no and comparison
@@ -38,7 +36,6 @@ from graphrag.training.calibration import calibrate
 from graphrag.training.data import (
     MIX_KINDS,
     build_examples,
-    build_extraction_examples,
     data_sha256,
     heldout_question_sets,
     load_redocred,
@@ -46,20 +43,14 @@ from graphrag.training.data import (
     parse_mix,
     split_documents,
 )
-from graphrag.training.finetune import LoraOptions, evaluate, evaluate_extraction, heldout_perplexity, train_lora
+from graphrag.training.finetune import LoraOptions, evaluate, heldout_perplexity, train_lora
 
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="Re-DocRED (DocRED-format) JSON file")
     parser.add_argument("--relations", type=Path, help="rel_info.json (default: next to --data)")
-    parser.add_argument(
-        "--task",
-        choices=["answer", "extract"],
-        default="answer",
-        help="answer adapter or relation-extractor adapter (default answer)",
-    )
-    parser.add_argument("--name", help="adapter name (default <task>-<UTC timestamp>)")
+    parser.add_argument("--name", help="adapter name (default answer-<UTC timestamp>)")
     parser.add_argument("--model", help="answer model (package key or directory; default: the answer_model setting)")
     parser.add_argument("--examples", type=int, default=2000, help="training examples (default 2000)")
     parser.add_argument(
@@ -121,33 +112,23 @@ def _parse_args() -> argparse.Namespace:
 
 def _train(args, started: float) -> dict:
     """Train, validate, calibrate and save one adapter for the parsed arguments (raises on bad input)."""
-    name = check_name(args.name or f"{args.task}-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
+    name = check_name(args.name or "answer-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
     if args.examples < 1 or args.validation_examples < 1:
         raise ValueError("--examples and --validation-examples must be at least 1")
     mix = parse_mix(args.mix)
     sizes = _passage_sizes(args.passage_sentences)
     if sizes != (2,):
         mix["passage_sentences"] = sizes
-    if mix and args.task != "answer":
-        raise ValueError("--mix and --passage-sentences are for --task answer")
     settings = Settings.load()
     registry = AdapterRegistry.for_settings(settings)
     if (registry.root / name / "manifest.json").exists():
         raise ValueError(f"adapter {name!r} already exists in {registry.root}: choose another --name")
     relation_names = load_relation_names(args.relations or args.data.parent / "rel_info.json")
     train_docs, validation_docs = split_documents(load_redocred(args.data))
-    if args.task == "extract":
-        train = build_extraction_examples(train_docs, relation_names, args.examples, seed=args.seed)
-        validation = build_extraction_examples(
-            validation_docs, relation_names, args.validation_examples, seed=args.seed + 1
-        )
-        score = evaluate_extraction
-    else:
-        train = build_examples(train_docs, relation_names, args.examples, seed=args.seed, **mix)
-        validation, calibration = heldout_question_sets(
-            validation_docs, relation_names, args.validation_examples, args.calibration_examples, args.seed
-        )
-        score = evaluate
+    train = build_examples(train_docs, relation_names, args.examples, seed=args.seed, **mix)
+    validation, calibration = heldout_question_sets(
+        validation_docs, relation_names, args.validation_examples, args.calibration_examples, args.seed
+    )
     sha = data_sha256(train)
     options = LoraOptions(
         rank=args.rank,
@@ -179,7 +160,6 @@ def _train(args, started: float) -> dict:
     progress = True  # a live bar on a terminal, an update every 30 s in a log
     summary: dict = {
         "name": name,
-        "task": args.task,
         "base_model": lm.resolved.name,
         "device": device,
         "dtype": str(lm.model.dtype).replace("torch.", ""),
@@ -192,11 +172,7 @@ def _train(args, started: float) -> dict:
         **({"mix": mix} if mix else {}),
     }
     if not args.skip_base_eval:
-        summary["base"] = (
-            score(lm, validation, adapter=None, progress=progress)
-            if args.task == "extract"
-            else score(lm, validation, adapter=None, progress=progress, decoding=decoding)
-        )
+        summary["base"] = evaluate(lm, validation, adapter=None, progress=progress, decoding=decoding)
     ppl_base = heldout_perplexity(lm, heldout_text, adapter=None)
     result = train_lora(
         lm,
@@ -220,15 +196,11 @@ def _train(args, started: float) -> dict:
     if result.steps < result.planned_steps:
         summary["stopped_early"] = True  # not saved: resume with the same arguments to finish
     else:
-        bias = 0.0
-        if args.task == "answer":
-            chosen = calibrate(lm, name, calibration, args.max_answerable_abstain, progress=progress, decoding=decoding)
-            summary["calibration"], bias = asdict(chosen), chosen.bias
-            summary["lora"] = score(
-                lm, validation, adapter=name, progress=progress, abstain_bias=bias, decoding=decoding
-            )
-        else:
-            summary["lora"] = score(lm, validation, adapter=name, progress=progress)
+        chosen = calibrate(lm, name, calibration, args.max_answerable_abstain, progress=progress, decoding=decoding)
+        summary["calibration"], bias = asdict(chosen), chosen.bias
+        summary["lora"] = evaluate(
+            lm, validation, adapter=name, progress=progress, abstain_bias=bias, decoding=decoding
+        )
         ppl_lora = heldout_perplexity(lm, heldout_text, adapter=name)
         summary["forgetting"] = {
             "heldout_perplexity_base": ppl_base,
@@ -237,7 +209,7 @@ def _train(args, started: float) -> dict:
         }
         manifest = AdapterManifest(
             name=name,
-            kind="answer" if args.task == "answer" else "extractor",
+            kind="answer",
             base_model=lm.resolved.name,
             base_sha256=lm.resolved.sha256,
             training_data_sha256=sha,

@@ -90,20 +90,6 @@ class AnswerWriters:
             model.add_adapter(adapter, self.registry.path(adapter))
         return model, manifest
 
-    def lora_extractor(self, spacy, adapter: str | None = None):
-        """The LoRA relation extractor on this LM with ``adapter``, else the active extractor adapter; ModelError
-        when there is neither."""
-        from graphrag.extraction.lora_extractor import LoraRelationExtractor
-
-        adapter = adapter or self.registry.active("extractor")
-        if not adapter:
-            raise ModelError(
-                "extractor=lora needs an extractor adapter: train one with scripts/finetune.py --task "
-                "extract, then `graphrag adapters activate NAME`"
-            )
-        model, _ = self._with_adapter(adapter, "extractor")
-        return LoraRelationExtractor(spacy, model, adapter)
-
     def _lm_writer(self, adapter: str | None) -> LMAnswerWriter:
         if adapter is None:
             model, bias = self.language_model(), 0.0

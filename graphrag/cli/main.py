@@ -74,8 +74,8 @@ def _extractor_override(extractor: str | None) -> dict:
     """Settings override for an ``--extractor`` option (checked here so a typo is named, not a validation dump)."""
     if extractor is None:
         return {}
-    if extractor not in ("encoder", "rules", "spacy", "lora"):
-        raise InputError(f"--extractor must be encoder, rules or lora, not {extractor!r}")
+    if extractor not in ("encoder", "rules", "spacy"):
+        raise InputError(f"--extractor must be encoder or rules, not {extractor!r}")
     return {"extractor": "rules" if extractor == "spacy" else extractor}
 
 
@@ -98,7 +98,7 @@ def ingest(
     ] = -1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     extractor: Annotated[
-        str | None, typer.Option(help="Relation extractor: encoder, rules or lora (default: the extractor setting).")
+        str | None, typer.Option(help="Relation extractor: encoder or rules (default: the extractor setting).")
     ] = None,
 ) -> None:
     """Ingest documents and triples into the graph and vector indexes (re-running is a no-op)."""
@@ -303,7 +303,7 @@ def extract(
         str | None, typer.Option(help="Also write straight into this graph store: sqlite or neo4j.")
     ] = None,
     extractor: Annotated[
-        str | None, typer.Option(help="Relation extractor: encoder, rules or lora (lora runs in one process).")
+        str | None, typer.Option(help="Relation extractor: encoder or rules (default: the extractor setting).")
     ] = None,
 ) -> None:
     """Extract entities and relations from files without embedding them (to JSONL and/or a graph store)."""

@@ -78,7 +78,7 @@ def adapters_list(ctx: typer.Context) -> None:
     from graphrag.lm.adapters import AdapterRegistry
 
     registry = AdapterRegistry.for_settings(ctx.obj.settings())
-    active = {registry.active("answer"), registry.active("extractor")}
+    active = {registry.active("answer")}
     _echo_json(
         [{**asdict(m), "active": m.name in active, "shipped": registry.is_shipped(m.name)} for m in registry.list()]
     )
@@ -96,12 +96,12 @@ def adapters_activate(ctx: typer.Context, name: Annotated[str, typer.Argument(he
 @adapters_app.command("rollback")
 def adapters_rollback(
     ctx: typer.Context,
-    kind: Annotated[str, typer.Option(help="answer or extractor.")] = "answer",
+    kind: Annotated[str, typer.Option(help="Adapter kind (answer).")] = "answer",
 ) -> None:
     """Re-activate the previously active adapter of a kind (the base model when there was none)."""
     from graphrag.lm.adapters import AdapterRegistry
 
-    if kind not in ("answer", "extractor"):
-        raise InputError("--kind must be answer or extractor")
+    if kind != "answer":
+        raise InputError("--kind must be answer")
     name = AdapterRegistry.for_settings(ctx.obj.settings()).rollback(kind)
     typer.echo(f"active {kind} adapter: {name or 'none (base model)'}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from graphrag.config import Settings
@@ -17,11 +18,10 @@ from graphrag.errors import ModelError
 from graphrag.extraction.marked_input import MarkedWindow, mark_windows
 from graphrag.extraction.pair_classifier import collate, predicted_labels
 from graphrag.extraction.relation_model import LoadedClassifier, load_classifier
-from graphrag.extraction.resolve import resolve_document
+from graphrag.extraction.resolve import MentionCandidate, RelationCandidate, resolve_document
 from graphrag.extraction.spacy_rules import SpacyRuleExtractor
-from graphrag.ids import relation_id
 from graphrag.text import sentence_spans
-from graphrag.types import Chunk, Document, Extraction, Relation
+from graphrag.types import Chunk, Document, Extraction
 
 __all__ = ["SHIPPED_CLASSIFIER", "EncoderRelationExtractor", "classifier_folder"]
 
@@ -68,36 +68,27 @@ class EncoderRelationExtractor:
         return self.extract_many([(document, chunks)])[0]
 
     def extract_many(self, items: Sequence[tuple[Document, Sequence[Chunk]]]) -> list[Extraction]:
-        """Extract from many documents: one spaCy pass, then their windows batched through the encoder."""
-        resolved = [
-            resolve_document(document, mentions, [])
-            for (document, _), mentions in zip(items, self.spacy.mentions(items))
+        """Extract from many documents: one spaCy pass, then all their windows batched through the encoder."""
+        return [
+            resolve_document(document, mentions, relations)
+            for (document, _), (mentions, relations) in zip(items, self.candidates(items))
         ]
-        plans = []  # per document: (entity ids in order, windows)
-        for (document, _), extraction in zip(items, resolved):
-            spans: dict[str, list[tuple[int, int]]] = {}
-            for mention in extraction.mentions:
-                spans.setdefault(mention.entity_id, []).append((mention.start, mention.end))
-            entity_ids = list(spans)
-            windows = mark_windows(
-                self.classifier.tokenizer,
-                document.text,
-                list(sentence_spans(document.text)),
-                [spans[e] for e in entity_ids],
-                self.classifier.max_tokens,
-            )
-            plans.append((entity_ids, windows))
-        found = self._classify([w for _, windows in plans for w in windows])
-        out, cursor = [], 0
-        for (document, chunks), extraction, (entity_ids, windows) in zip(items, resolved, plans):
-            relations: dict[str, Relation] = {}
-            for window in windows:
-                for relation in self._relations(document, chunks, entity_ids, window, found[cursor]):
-                    kept = relations.get(relation.id)
-                    if kept is None or relation.confidence > kept.confidence:
-                        relations[relation.id] = relation
-                cursor += 1
-            out.append(Extraction(extraction.entities, tuple(relations.values()), extraction.mentions))
+
+    def candidates(
+        self, items: Sequence[tuple[Document, Sequence[Chunk]]]
+    ) -> list[tuple[list[MentionCandidate], list[RelationCandidate]]]:
+        """Per document, the raw mentions and the classifier's relations between them, before resolution. Only
+        the text the given chunks cover is read, so a large document can be read a few chunks at a time."""
+        mentions = self.spacy.mentions(items)
+        regions = [_Region.of(document, chunks, found) for (document, chunks), found in zip(items, mentions)]
+        windows = [w for region in regions for w in region.windows(self.classifier)]
+        found = iter(self._classify(windows))
+        out = []
+        for region, doc_mentions in zip(regions, mentions):
+            relations = []
+            for window in region.marked:
+                relations.extend(self._relations(region, window, next(found)))
+            out.append((doc_mentions, relations))
         return out
 
     def _classify(self, windows: Sequence[MarkedWindow]) -> list[list[tuple[int, int, int, float, int]]]:
@@ -105,7 +96,8 @@ class EncoderRelationExtractor:
         by length."""
         import torch
 
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
+        paired = [i for i, window in enumerate(windows) if len(window.entities) >= 2]  # else nothing to classify
+        order = sorted(paired, key=lambda i: len(windows[i].input_ids))
         results: list[list[tuple[int, int, int, float, int]]] = [[] for _ in windows]
         start = 0
         while start < len(order):
@@ -132,29 +124,24 @@ class EncoderRelationExtractor:
             start = end
         return results
 
-    def _relations(self, document, chunks, entity_ids, window, found) -> list[Relation]:
-        labels = self.classifier.labels
-        chunk_starts = [c.start for c in chunks]
+    def _relations(self, region: _Region, window: MarkedWindow, found) -> list[RelationCandidate]:
         out = []
         for h, t, label_index, confidence, evidence in found:
             if confidence < self.min_confidence:
                 continue
-            label = labels[label_index - 1]
-            source, target = entity_ids[window.entities[h]], entity_ids[window.entities[t]]
-            if source == target or not label.type:
+            label = self.classifier.labels[label_index - 1]
+            head, tail = region.keys[window.entities[h]], region.keys[window.entities[t]]
+            if not label.type:
                 continue
-            start, end = window.sentences[evidence]
-            chunk = chunks[max(0, bisect.bisect_right(chunk_starts, start) - 1)] if chunks else None
+            start, end = (region.start + offset for offset in window.sentences[evidence])
             out.append(
-                Relation(
-                    id=relation_id(source, label.type, target),
-                    source_id=source,
-                    target_id=target,
+                RelationCandidate(
+                    subject=head,
                     type=label.type,
-                    confidence=round(confidence, 3),
-                    document_id=document.id,
-                    evidence=(chunk.id,) if chunk else (),
-                    sentence=document.text[start:end],
+                    object=tail,
+                    confidence=confidence,
+                    chunk_id=region.chunk_at(start),
+                    sentence=region.document.text[start:end],
                     property_id=label.property_id,
                     label=label.label,
                     inverse_label=label.inverse,
@@ -163,3 +150,45 @@ class EncoderRelationExtractor:
                 )
             )
         return out
+
+
+@dataclass
+class _Region:
+    """The text a document's chunks cover, its entities (resolved within it) as mention spans relative to it, and
+    one mention key per entity for the relations (resolution maps any of an entity's keys to the entity)."""
+
+    document: Document
+    chunks: Sequence[Chunk]
+    start: int
+    text: str
+    spans: list[list[tuple[int, int]]]
+    keys: list[tuple[int, int]]
+    marked: list[MarkedWindow] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, document: Document, chunks: Sequence[Chunk], mentions: Sequence[MentionCandidate]) -> _Region:
+        start = min((c.start for c in chunks), default=0)
+        end = max((c.end for c in chunks), default=0)
+        by_entity: dict[str, list[tuple[int, int]]] = {}
+        for mention in resolve_document(document, mentions, []).mentions:
+            by_entity.setdefault(mention.entity_id, []).append((mention.start, mention.end))
+        spans = [sorted(set(found)) for found in by_entity.values()]
+        return cls(
+            document,
+            chunks,
+            start,
+            document.text[start:end],
+            [[(a - start, b - start) for a, b in entity] for entity in spans],
+            [entity[0] for entity in spans],
+        )
+
+    def windows(self, classifier: LoadedClassifier) -> list[MarkedWindow]:
+        if self.text and len(self.spans) >= 2:
+            sentences = list(sentence_spans(self.text))
+            self.marked = mark_windows(classifier.tokenizer, self.text, sentences, self.spans, classifier.max_tokens)
+        return self.marked
+
+    def chunk_at(self, offset: int) -> str:
+        """The id of the chunk an offset of the document falls in (the last that starts at or before it)."""
+        starts = [c.start for c in self.chunks]
+        return self.chunks[max(0, bisect.bisect_right(starts, offset) - 1)].id

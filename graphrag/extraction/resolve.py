@@ -5,6 +5,7 @@ Across documents, entities merge by canonical name (see :func:`graphrag.ids.enti
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +43,11 @@ class RelationCandidate:
     chunk_id: str
     sentence: str
     topic_kind: str = ""  # "person" or "thing" when a side is TOPIC: the pronoun's kind
+    property_id: str = ""  # set by the encoder extractor: the Wikidata property and its readable phrases
+    label: str = ""
+    inverse_label: str = ""
+    sentence_start: int = -1  # offsets of ``sentence`` in the document, when known
+    sentence_end: int = -1
 
 
 def _display(text: str) -> str:
@@ -159,28 +165,24 @@ def _resolve_relations(
             continue
         rid = relation_id(source, cand.type, target)
         previous = merged.get(rid)
-        if previous is None:
-            merged[rid] = Relation(
-                id=rid,
-                source_id=source,
-                target_id=target,
-                type=cand.type,
-                confidence=round(cand.confidence, 3),
-                document_id=document.id,
-                evidence=(cand.chunk_id,),
-                sentence=cand.sentence,
-            )
-        else:
-            evidence = previous.evidence if cand.chunk_id in previous.evidence else (*previous.evidence, cand.chunk_id)
-            best = cand if cand.confidence > previous.confidence else None
-            merged[rid] = Relation(
-                id=rid,
-                source_id=source,
-                target_id=target,
-                type=cand.type,
-                confidence=round(max(previous.confidence, cand.confidence), 3),
-                document_id=document.id,
-                evidence=evidence,
-                sentence=best.sentence if best else previous.sentence,
-            )
+        relation = Relation(
+            id=rid,
+            source_id=source,
+            target_id=target,
+            type=cand.type,
+            confidence=round(cand.confidence, 3),
+            document_id=document.id,
+            evidence=(cand.chunk_id,),
+            sentence=cand.sentence,
+            property_id=cand.property_id,
+            label=cand.label,
+            inverse_label=cand.inverse_label,
+            sentence_start=cand.sentence_start,
+            sentence_end=cand.sentence_end,
+        )
+        if previous is not None:  # the surest statement of the fact speaks for it; every chunk is evidence
+            best = relation if relation.confidence > previous.confidence else previous
+            chunks = previous.evidence if cand.chunk_id in previous.evidence else (*previous.evidence, cand.chunk_id)
+            relation = dataclasses.replace(best, evidence=chunks)
+        merged[rid] = relation
     return tuple(merged.values())

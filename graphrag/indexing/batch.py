@@ -112,15 +112,7 @@ def extract_files(
                 else:
                     bad_lines += 1
 
-        if settings.extractor == "lora":  # the language model lives in this process: no worker pool
-            from graphrag.answering.writers import AnswerWriters
-            from graphrag.extraction.spacy_rules import SpacyRuleExtractor
-
-            WorkerExtractor.extractor = AnswerWriters(settings).lora_extractor(
-                SpacyRuleExtractor.load(settings.spacy_model)
-            )
-            workers = 1
-        elif workers <= 1:
+        if workers <= 1:
             init_extractor_worker(settings_json, in_worker=False)
         bar = tqdm(total=len(files), desc="extracting", unit="file", disable=not progress)
         if workers <= 1:

@@ -381,11 +381,9 @@ class Indexer:
         return report
 
     def worker_count(self, requested: int, batches: int) -> int:
-        """Extraction processes to use: none for the LoRA extractor (its model lives in this process);
-        ``requested`` when >= 0; otherwise one when there are two or more cores and at least two batches (below
-        that, starting a process and loading spaCy again costs more than it saves)."""
-        if self.settings.extractor == "lora":
-            return 0
+        """Extraction processes to use: ``requested`` when >= 0; otherwise one when there are two or more cores
+        and at least two batches (below that, starting a process and loading the extractor again costs more than
+        it saves)."""
         if requested >= 0:
             return requested
         return 1 if (os.cpu_count() or 1) >= 2 and batches >= 2 else 0

@@ -31,9 +31,9 @@ from graphrag.offline import SHIPPED_WEIGHTS_MAX_BYTES, file_sha256, shipped_wei
 
 __all__ = ["AdapterKind", "AdapterManifest", "AdapterRegistry"]
 
-AdapterKind = Literal["answer", "extractor"]
+AdapterKind = Literal["answer"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_KINDS = ("answer", "extractor")
+_KINDS = ("answer",)
 
 
 @dataclass(frozen=True, slots=True)

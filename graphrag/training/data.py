@@ -31,26 +31,17 @@ from pathlib import Path
 
 from graphrag.answering.prompt import ANSWER_SYSTEM, EvidenceItem, format_reply, user_message
 from graphrag.errors import InputError
-from graphrag.extraction.lora_prompt import (
-    EXTRACT_SYSTEM,
-    PASSAGE_SENTENCES,
-    FactTriple,
-    extract_user_message,
-    format_facts,
-)
 
 __all__ = [
     "MIX_KINDS",
     "Example",
     "RedocredDocument",
     "build_examples",
-    "build_extraction_examples",
     "data_sha256",
     "heldout_question_sets",
     "load_redocred",
     "load_relation_names",
     "parse_mix",
-    "passage_facts",
     "split_documents",
 ]
 
@@ -645,58 +636,6 @@ def heldout_question_sets(
         build_examples(report_docs, relation_names, validation_count, seed=seed + 1, **shape),
         build_examples(calibration_docs, relation_names, calibration_count, seed=seed + 2, **shape),
     )
-
-
-def passage_facts(doc: RedocredDocument, sentence_ids: set[int], relation_names: dict[str, str]) -> list[FactTriple]:
-    """The facts a passage of the document states by itself: evidence inside the passage and both entities
-    mentioned there, named as the passage says them; in order of where the head appears."""
-    text = " ".join(doc.sentences[i] for i in sorted(sentence_ids))
-    found: dict[tuple[str, str, str], int] = {}
-    for head, relation, tail, evidence in doc.facts:
-        if not evidence or not set(evidence) <= sentence_ids or relation not in relation_names:
-            continue
-        head_sentences = {s for _, s in doc.entities[head]}
-        tail_sentences = {s for _, s in doc.entities[tail]}
-        if not head_sentences & sentence_ids or not tail_sentences & sentence_ids:
-            continue
-        h, t = _name(doc, head, sentence_ids), _name(doc, tail, sentence_ids)
-        if h == t or h not in text or t not in text:
-            continue
-        found.setdefault((h, relation_names[relation], t), text.index(h))
-    return [FactTriple(*key) for key, _ in sorted(found.items(), key=lambda item: item[1])]
-
-
-def build_extraction_examples(
-    documents: list[RedocredDocument],
-    relation_names: dict[str, str],
-    count: int,
-    seed: int = 13,
-    empty_share: float = 0.15,
-) -> list[Example]:
-    """Up to ``count`` relation-extraction examples: a passage (a window of three sentences, moved one sentence at a
-    time, so a fact is seen in several contexts) in, its facts as JSON out; about ``empty_share`` of them passages
-    that state no fact (the reply ``[]``)."""
-    rng = random.Random(seed)
-    with_facts, without = [], []
-    for doc in documents:
-        for first in range(max(1, len(doc.sentences) - PASSAGE_SENTENCES + 1)):
-            ids = set(range(first, min(first + PASSAGE_SENTENCES, len(doc.sentences))))
-            facts = passage_facts(doc, ids, relation_names)
-            passage = " ".join(doc.sentences[i] for i in sorted(ids))
-            example = Example(
-                "extract",
-                EXTRACT_SYSTEM,
-                extract_user_message(doc.title, passage),
-                format_facts(facts),
-                tuple(format_facts([f]) for f in facts),
-            )
-            (with_facts if facts else without).append(example)
-    rng.shuffle(with_facts)
-    rng.shuffle(without)
-    empty = min(len(without), round(count * empty_share))
-    examples = with_facts[: count - empty] + without[:empty]
-    rng.shuffle(examples)
-    return examples
 
 
 def data_sha256(examples: list[Example]) -> str:

@@ -27,7 +27,6 @@ __all__ = [
     "TrainResult",
     "bar_interval",
     "evaluate",
-    "evaluate_extraction",
     "heldout_perplexity",
     "tokenize_example",
     "train_lora",
@@ -332,39 +331,6 @@ def evaluate(
         "answerable_abstain_rate": pct(answerable["abstained"]),
         "unanswerable_abstain_rate": pct(unanswerable_abstained),
         "malformed_rate": round(100 * malformed / len(questions), 1) if questions else 0.0,
-    }
-
-
-def evaluate_extraction(
-    lm: LanguageModel, examples: list[Example], adapter: str | None, max_new_tokens: int = 256, progress: bool = False
-) -> dict:
-    """Generate facts for each extraction example and score them against its target: precision, recall and F1
-    of normalised (head, relation, tail) triples over all examples; malformed replies count as no facts."""
-    from tqdm import tqdm
-
-    from graphrag.extraction.lora_prompt import facts_from_reply, parse_facts, stop_generating
-    from graphrag.training.fact_metrics import FactScore, score_fact_sets
-
-    total, malformed, milliseconds = FactScore(0, 0, 0, 0), 0, []
-    for example in tqdm(
-        examples, desc=f"evaluate {adapter or 'base'}", disable=not progress, mininterval=bar_interval()
-    ):
-        generation = lm.generate(
-            lm.chat_prompt(example.system, example.user), max_new_tokens, adapter=adapter, stop_when=stop_generating
-        )
-        milliseconds.append(generation.ms)
-        try:
-            predicted = [(f.head, f.relation, f.tail) for f in facts_from_reply(generation.text)]
-        except ModelOutputError:
-            predicted, malformed = [], malformed + 1
-        gold = [(f.head, f.relation, f.tail) for f in parse_facts(example.reply)]
-        total = total + score_fact_sets(predicted, gold)
-    milliseconds.sort()
-    return {
-        "passages": len(examples),
-        **total.as_dict(),
-        "malformed_rate": round(100 * malformed / len(examples), 1) if examples else 0.0,
-        "p50_ms": milliseconds[len(milliseconds) // 2] if milliseconds else None,
     }
 
 

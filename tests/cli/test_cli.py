@@ -237,4 +237,4 @@ def test_bench_extract_rejects_bad_input(tmp_path):
         text=True,
         timeout=120,
     )
-    assert result.returncode == 2 and "--extractors takes default, encoder, rules and/or lora" in result.stderr
+    assert result.returncode == 2 and "--extractors takes default, encoder and/or rules" in result.stderr

@@ -256,9 +256,8 @@ def test_adapter_saves_loads_swaps_and_rolls_back(trained, examples, tmp_path):
     old = {k: v for k, v in json.loads(manifest_file.read_text()).items() if k != "abstain_bias"}
     manifest_file.write_text(json.dumps(old))
     assert registry.get("first").abstain_bias == 0.0
-    registry.save(lm.model, "first", replace(manifest, name="reader", kind="extractor"))
-    with pytest.raises(InputError, match="only answer adapters abstain"):
-        registry.set_abstain_bias("reader", 1.0, {})
+    with pytest.raises(InputError, match="adapter kind must be one of answer"):
+        registry.save(lm.model, "first", replace(manifest, name="reader", kind="extractor"))
 
 
 def test_an_unknown_or_wrong_kind_adapter_is_refused_before_the_model_loads(tmp_path, monkeypatch):
