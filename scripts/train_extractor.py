@@ -44,7 +44,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=20, help="passes over the training documents (default 20)")
     parser.add_argument("--lora-rank", type=int, default=16, help="LoRA rank on every encoder layer (default 16)")
     parser.add_argument("--encoder-lr", type=float, default=5e-4, help="adapter learning rate (default 5e-4)")
-    parser.add_argument("--head-lr", type=float, default=1e-3, help="pair head learning rate (default 1e-3)")
+    parser.add_argument("--head-lr", type=float, default=5e-4, help="pair head learning rate (default 5e-4)")
     parser.add_argument(
         "--eval-every", type=int, default=0, help="also score the held-out documents every N epochs (progress only)"
     )

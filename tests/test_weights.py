@@ -12,17 +12,25 @@ from graphrag.answering.prompt import ANSWER_SYSTEM, REPLY_PREFIX, user_message
 from graphrag.answering.writers import BASE_ADAPTER, AnswerWriters
 from graphrag.lm.adapters import AdapterRegistry
 from graphrag.lm.packages import LM_PACKAGES
-from graphrag.offline import SHIPPED_WEIGHTS_MAX_BYTES, shipped_weights_dir, verify_shipped_weights
+from graphrag.offline import (
+    SHIPPED_WEIGHTS_MAX_BYTES,
+    default_embedder_path,
+    file_sha256,
+    shipped_weights_dir,
+    verify_shipped_weights,
+)
 
 WEIGHTS = shipped_weights_dir()
-# every shipped folder (adapters at the top, probes under probes/), and the adapters alone
+# every shipped folder (adapters at the top, probes under probes/, the relation classifier under extractors/), and
+# the adapters alone
 FOLDERS = sorted(p.parent for p in WEIGHTS.rglob("manifest.json")) if WEIGHTS.is_dir() else []
 ADAPTERS = [f for f in FOLDERS if f.parent == WEIGHTS]
+SCRIPTS = {"answerability": "train_answerability.py", "relation-classifier": "train_extractor.py"}
 
 
 def test_the_repo_ships_an_answer_adapter_within_the_size_limit():
     kinds = [json.loads((folder / "manifest.json").read_text())["kind"] for folder in FOLDERS]
-    assert "answer" in kinds and "answerability" in kinds
+    assert {"answer", "answerability", "relation-classifier"} <= set(kinds)
     total = sum(p.stat().st_size for p in WEIGHTS.rglob("*") if p.is_file())
     assert total <= SHIPPED_WEIGHTS_MAX_BYTES
 
@@ -31,12 +39,19 @@ def test_the_repo_ships_an_answer_adapter_within_the_size_limit():
 def test_each_shipped_folder_matches_its_manifest(folder):
     manifest = verify_shipped_weights(folder)  # every file listed, with its sha256, and nothing else
     assert manifest["name"] == folder.name
-    base = LM_PACKAGES[manifest["base_model"]]
-    assert manifest["base_sha256"] == base.sha256  # trained on the packaged model the product loads
+    if manifest["kind"] == "relation-classifier":  # on the packaged embedder's encoder
+        base_sha256 = file_sha256(default_embedder_path() / "model.safetensors")
+    else:
+        base_sha256 = LM_PACKAGES[manifest["base_model"]].sha256
+    assert manifest["base_sha256"] == base_sha256  # trained on the packaged model the product loads
     assert manifest["training_data"]["file"] and len(manifest["training_data"]["sha256"]) == 64
-    script = {"answerability": "train_answerability.py"}.get(manifest["kind"], "finetune.py")
+    script = SCRIPTS.get(manifest["kind"], "finetune.py")
     assert manifest["command"].startswith(f"python scripts/{script} ") and "--ship" in manifest["command"]
-    validation = manifest["metrics"]["validation"]  # measured figures travel with the weights
+    if manifest["kind"] == "relation-classifier":
+        typed = manifest["metrics"]["heldout_gold_mentions"]["typed"]  # measured figures travel with the weights
+        assert typed["f1"] > 0 and typed["gold"] > 0
+        return
+    validation = manifest["metrics"]["validation"]
     if manifest["kind"] == "answerability":
         assert validation["unanswerable_abstain_rate"] > validation["answerable_abstain_rate"]
     else:

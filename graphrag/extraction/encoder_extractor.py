@@ -26,7 +26,7 @@ from graphrag.types import Chunk, Document, Extraction
 __all__ = ["SHIPPED_CLASSIFIER", "EncoderRelationExtractor", "classifier_folder"]
 
 SHIPPED_CLASSIFIER = "extractors/relations-minilm"  # under weights/
-_WINDOW_TOKENS_PER_BATCH = 4096  # windows are batched up to about this many tokens (padding included)
+_WINDOW_TOKENS_PER_BATCH = 2048  # windows are batched up to about this many tokens (padding included)
 
 
 def classifier_folder(settings: Settings) -> Path:

@@ -97,6 +97,17 @@ class PairClassifier(nn.Module):
         self.tail_extractor = nn.Linear(2 * hidden, hidden)
         self.bilinear = nn.Linear(hidden * block_size, labels)
 
+    def _last_attention(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The last layer's attention probabilities (windows, heads, length, length) from that layer's input."""
+        layer = _bert(self.encoder).encoder.layer[-1].attention.self
+        windows, length, _ = hidden.shape
+        shape = (windows, length, layer.num_attention_heads, layer.attention_head_size)
+        query = layer.query(hidden).view(shape).transpose(1, 2)
+        key = layer.key(hidden).view(shape).transpose(1, 2)
+        scores = (query @ key.transpose(-1, -2)) * layer.attention_head_size**-0.5
+        scores = scores.masked_fill(attention_mask[:, None, None, :] == 0, torch.finfo(scores.dtype).min)
+        return scores.softmax(dim=-1)
+
     def head_state_dict(self) -> dict[str, torch.Tensor]:
         """The pair head's weights (the encoder's are saved apart)."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
@@ -109,9 +120,13 @@ class PairClassifier(nn.Module):
         pairs: Sequence[torch.Tensor],
     ) -> PairScores:
         """Score ``pairs[w]`` (indices into window w's entities, whose marker positions are ``positions[w]``)."""
-        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_attentions=True)
+        if self.training:  # the attention maps as the encoder computed them (dropout included)
+            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_attentions=True)
+            attention = out.attentions[-1]  # (windows, heads, length, length)
+        else:  # fused attention in every layer; the last layer's map alone is recomputed from its input
+            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+            attention = self._last_attention(out.hidden_states[-2], attention_mask)
         states = out.last_hidden_state  # (windows, length, hidden)
-        attention = out.attentions[-1]  # (windows, heads, length, length)
         heads, tails, contexts, context_weights = [], [], [], []
         for w, (window_positions, window_pair) in enumerate(zip(positions, pairs)):
             if not len(window_pair):
@@ -141,6 +156,11 @@ class PairClassifier(nn.Module):
         tail = tail.view(-1, groups, self.block_size)
         grouped = (head.unsqueeze(3) * tail.unsqueeze(2)).view(head.shape[0], -1)
         return PairScores(self.bilinear(grouped), context_weights)
+
+
+def _bert(encoder: nn.Module) -> nn.Module:
+    """The BERT-style model under a peft wrapper, or the encoder itself."""
+    return encoder.get_base_model() if hasattr(encoder, "get_base_model") else encoder
 
 
 def adaptive_threshold_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -99,5 +99,6 @@ def load_classifier(folder: Path, encoder_path: str, torch_threads: int = 0) -> 
     except RuntimeError as exc:
         raise ModelError(f"relation classifier in {folder} does not fit encoder {encoder_path!r}: {exc}") from exc
     model.encoder = model.encoder.merge_and_unload()
+    model.encoder.config._attn_implementation = "sdpa"  # inference reads no attention maps but the last one's
     model.eval()
     return LoadedClassifier(model, tokenizer, labels, int(config["max_tokens"]))

@@ -25,7 +25,7 @@ class TrainingPlan:
     epochs: int = 20
     batch_windows: int = 4
     encoder_lr: float = 5e-4
-    head_lr: float = 1e-3
+    head_lr: float = 5e-4
     warmup: float = 0.06
     seed: int = 0
 
