@@ -30,8 +30,8 @@ _WINDOW_TOKENS_PER_BATCH = 2048  # windows are batched up to about this many tok
 
 
 def classifier_folder(settings: Settings) -> Path:
-    """Where the settings' classifier lives; ModelError when it is not there."""
-    from graphrag.offline import shipped_weights_dir
+    """Where the settings' classifier lives; ModelError when it is not there (or, shipped, not whole)."""
+    from graphrag.offline import shipped_weights_dir, verify_shipped_weights
 
     folder = Path(settings.extractor_model) if settings.extractor_model else shipped_weights_dir() / SHIPPED_CLASSIFIER
     if not (folder / "relations.json").is_file():
@@ -39,7 +39,27 @@ def classifier_folder(settings: Settings) -> Path:
             f"no trained relation classifier in {folder}: train one with scripts/train_extractor.py, point "
             "extractor_model at one, or set extractor=rules"
         )
+    if not settings.extractor_model:
+        verify_shipped_weights(folder)  # a partial checkout or an LFS pointer is named, not loaded
     return folder
+
+
+def _check_encoder(folder: Path, encoder: Path) -> None:
+    """ModelError when the classifier's manifest names another encoder than the one it would be loaded onto."""
+    import json
+
+    from graphrag.offline import file_sha256
+
+    try:
+        expected = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("base_sha256")
+    except (OSError, ValueError, AttributeError):
+        return  # a folder saved without a manifest: nothing to check against
+    weights = encoder / "model.safetensors"
+    if expected and weights.is_file() and file_sha256(weights) != expected:
+        raise ModelError(
+            f"the relation classifier in {folder} was trained on another encoder than {encoder} "
+            "(embedder_model): retrain it on this one with scripts/train_extractor.py"
+        )
 
 
 class EncoderRelationExtractor:
@@ -59,7 +79,9 @@ class EncoderRelationExtractor:
         from graphrag.offline import default_embedder_path
 
         encoder = settings.embedder_model or str(default_embedder_path())
-        classifier = load_classifier(classifier_folder(settings), encoder, settings.torch_threads)
+        folder = classifier_folder(settings)
+        _check_encoder(folder, Path(encoder))
+        classifier = load_classifier(folder, encoder, settings.torch_threads)
         spacy = spacy or SpacyRuleExtractor.load(settings.spacy_model)
         return cls(spacy, classifier, settings.relation_min_confidence)
 

@@ -130,3 +130,16 @@ def test_a_large_document_read_in_steps_gets_the_same_relations_as_read_whole(tm
             engine.close()
     for facts in found:  # windows differ (a step reads two chunks), the plainly stated facts do not
         assert {("Bluefin Robotics", "P112", "Lena Hartmann"), ("Lena Hartmann", "P19", "Berlin")} <= facts
+
+
+def test_a_classifier_trained_on_another_encoder_is_refused_by_name(tmp_path, spacy_extractor):
+    import json
+    import shutil
+
+    folder = tmp_path / "mine"
+    shutil.copytree(classifier_folder(Settings.load(data_dir=tmp_path)), folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "base_sha256": "0" * 64}))
+    settings = Settings.load(data_dir=tmp_path, extractor="encoder", extractor_model=str(folder))
+    with pytest.raises(ModelError, match="trained on another encoder"):
+        EncoderRelationExtractor.load(settings, spacy_extractor)
