@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["PeakRss", "cache_dir_for", "load_questions", "p95", "print_json", "text_lines"]
+__all__ = ["PeakRss", "cache_dir_for", "load_questions", "p95", "print_json", "reproducing", "text_lines"]
 
 
 class PeakRss:
@@ -162,3 +162,19 @@ def run_reporting(body, out: Path | None = None) -> int:
         return 2
     print_json(summary, out)
     return 0
+
+
+def reproducing(arguments: list[str], where: tuple[str, ...]) -> list[str]:
+    """A training command's arguments less the options in ``where`` (and their values), which change where things
+    are kept, not what is trained: what a manifest records to reproduce the weights."""
+    out, skip = [], False
+    for argument in arguments:
+        if skip:
+            skip = False
+            continue
+        if argument in where:
+            skip = True
+            continue
+        if not argument.startswith(tuple(f"{option}=" for option in where)):
+            out.append(argument)
+    return out

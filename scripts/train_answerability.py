@@ -22,7 +22,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import run_reporting  # noqa: E402
+from bench_common import reproducing, run_reporting  # noqa: E402
+
+_WHERE = ("--states-cache", "--out")  # options that say where things are kept, not what is trained
 
 from graphrag import Settings  # noqa: E402
 from graphrag.answering.answerability import PROBES_DIR  # noqa: E402
@@ -139,7 +141,7 @@ def main() -> int:
                     "kind": "answerability",
                     "base_model": lm.resolved.name,
                     "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                    "command": "python scripts/train_answerability.py " + shlex.join(_reproducing(sys.argv[1:])),
+                    "command": "python scripts/train_answerability.py " + shlex.join(reproducing(sys.argv[1:], _WHERE)),
                     "training_data": {"file": args.data.name, "sha256": file_sha256(args.data)},
                     "examples": {
                         "train": len(training),
@@ -154,21 +156,6 @@ def main() -> int:
         return summary
 
     return run_reporting(train, args.out)
-
-
-def _reproducing(arguments: list[str]) -> list[str]:
-    """The command's arguments less those that change where things are kept, not what is trained."""
-    out, skip = [], False
-    for argument in arguments:
-        if skip:
-            skip = False
-            continue
-        if argument in ("--states-cache", "--out"):
-            skip = True
-            continue
-        if not argument.startswith(("--states-cache=", "--out=")):
-            out.append(argument)
-    return out
 
 
 def _cached_states(cache: Path | None, lm, sets: dict, layers: list[int]) -> dict:

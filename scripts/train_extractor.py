@@ -21,7 +21,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import run_reporting  # noqa: E402
+from bench_common import reproducing, run_reporting  # noqa: E402
+
+_WHERE = ("--out", "--save", "--threads")  # options that change where output goes, not what is trained
 
 from graphrag.extraction.encoder_extractor import SHIPPED_CLASSIFIER  # noqa: E402
 from graphrag.extraction.relation_labels import relation_label  # noqa: E402
@@ -106,7 +108,7 @@ def main() -> int:
                 "base_model": "all-MiniLM-L6-v2",
                 "base_sha256": file_sha256(Path(encoder_path) / "model.safetensors"),
                 "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "command": "python scripts/train_extractor.py " + shlex.join(_reproducing(sys.argv[1:])),
+                "command": "python scripts/train_extractor.py " + shlex.join(reproducing(sys.argv[1:], _WHERE)),
                 "training_data": {"file": args.data.name, "sha256": file_sha256(args.data)},
                 "training_documents": len(train_docs),
                 "training_seconds": round(trained_s, 1),
@@ -122,20 +124,6 @@ def main() -> int:
         return summary
 
     return run_reporting(train, args.out)
-
-
-def _reproducing(arguments: list[str]) -> list[str]:
-    """The command's arguments less those that only say where output goes."""
-    out, skip = [], False
-    for argument in arguments:
-        if skip:
-            skip = False
-            continue
-        if argument in ("--out", "--save", "--threads"):
-            skip = True
-            continue
-        out.append(argument)
-    return out
 
 
 if __name__ == "__main__":
