@@ -411,7 +411,8 @@ class Neo4jGraphStore:
                    WITH x
                    SET x.evidence = [c IN x.support_chunks WHERE c <> ''],
                        x.confidence = reduce(m = 0.0, c IN x.support_conf | CASE WHEN c > m THEN c ELSE m END),
-                       x.sentence = CASE WHEN size(x.support_sentences) > 0 THEN x.support_sentences[0] ELSE '' END
+                       x.sentence = CASE WHEN size(x.support_sentences) > 0 THEN x.support_sentences[0] ELSE '' END,
+                       x.sentence_start = -1, x.sentence_end = -1
                    WITH x WHERE size(x.support_docs) = 0 DELETE x""",
             id=doc_id,
         )
