@@ -48,6 +48,7 @@ _INVERSE_WEIGHT = 0.97  # a hop against the edge's direction, where the same wor
 _BEAM = 16  # relation sequences kept per hop
 _FRONTIER = 1000  # chains kept per hop
 _FETCH_LIMIT = 20_000  # relations read per hop
+_CHAINS_KEPT = 200  # scored chains returned (the best of every hop together)
 _TIE = 1e-6
 _TYPES_PER_BATCH = 256
 _PHRASES_KEPT = 50_000
@@ -332,6 +333,68 @@ class _Joint:
         return self._scores[key]
 
 
+class _Adjacency:
+    """One hop's relations around the beam's ends, grouped per entity by (relation type, walked forward)."""
+
+    def __init__(self, relations: list[Relation]) -> None:
+        # entity -> (type, forward) -> [(position, relation, other end)]; an entity's relations keep the order they
+        # were read in, so the position of each is its place in ``relations``.
+        self._groups: dict[str, dict[tuple[str, bool], list[tuple[int, Relation, str]]]] = {}
+        groups = self._groups
+        for position, rel in enumerate(relations):
+            source, target = rel.source_id, rel.target_id
+            around = groups.get(source)
+            if around is None:
+                around = groups[source] = {}
+            members = around.get((rel.type, True))
+            if members is None:
+                members = around[(rel.type, True)] = []
+            members.append((position, rel, target))
+            if target != source:
+                around = groups.get(target)
+                if around is None:
+                    around = groups[target] = {}
+                members = around.get((rel.type, False))
+                if members is None:
+                    members = around[(rel.type, False)] = []
+                members.append((position, rel, source))
+
+    @staticmethod
+    def _walkable(rel: Relation, steps: tuple[PathStep, ...]) -> bool:
+        # A path never walks an edge back the way it came (a loop, which leads nowhere else, may repeat).
+        return rel.source_id == rel.target_id or all(s.relation.id != rel.id for s in steps)
+
+    def groups(self, entity: str, steps: tuple[PathStep, ...]) -> list[tuple[str, bool]]:
+        """The (type, forward) steps a path ending at ``entity`` after ``steps`` can take, in the order of their
+        first walkable relation."""
+        firsts = []
+        for step, members in self._groups.get(entity, {}).items():
+            position = next((p for p, rel, _ in members[: len(steps) + 1] if self._walkable(rel, steps)), None)
+            if position is not None:
+                firsts.append((position, step))
+        return [step for _, step in sorted(firsts)]
+
+    def first_hops(self, start: str) -> list[tuple[str, str, tuple[PathStep, ...]]]:
+        """Every one-step chain from ``start``, in the order its relations were read."""
+        members = sorted(
+            (position, rel, other, step[1])
+            for step, group in self._groups.get(start, {}).items()
+            for position, rel, other in group
+        )
+        return [(start, other, (PathStep(rel, forward),)) for _, rel, other, forward in members]
+
+    def extend(
+        self, entry: tuple[str, str, tuple[PathStep, ...]], step: tuple[str, bool]
+    ) -> list[tuple[str, str, tuple[PathStep, ...]]]:
+        """The chains that follow ``entry`` (start, end, steps) one ``step`` further."""
+        start, entity, steps = entry
+        return [
+            (start, other, (*steps, PathStep(rel, step[1])))
+            for _, rel, other in self._groups.get(entity, {}).get(step, ())
+            if self._walkable(rel, steps)
+        ]
+
+
 class RelationChainFinder:
     """Finds the relation chains from the linked entities that best say what the question asks."""
 
@@ -378,45 +441,45 @@ class RelationChainFinder:
         # (score, start, answer, steps): a chain's answer is its end; a conjunction's is its middle.
         found: list[tuple[float, str, str, tuple[PathStep, ...]]] = []
         for hop in range(max_hops):
-            relations = neighbors(sorted({node for _, node, _ in beam}), _FETCH_LIMIT)
-            adjacency: dict[str, list[tuple[Relation, str, bool]]] = {}
-            for rel in relations:
-                adjacency.setdefault(rel.source_id, []).append((rel, rel.target_id, True))
-                if rel.target_id != rel.source_id:
-                    adjacency.setdefault(rel.target_id, []).append((rel, rel.source_id, False))
-            # A path never walks an edge back the way it came (a loop, which leads nowhere else, may repeat).
-            extended = [
-                (start, other, (*steps, PathStep(rel, forward)))
-                for start, node, steps in beam
-                for rel, other, forward in adjacency.get(node, ())
-                if rel.source_id == rel.target_id or all(s.relation.id != rel.id for s in steps)
-            ]
+            adjacency = _Adjacency(neighbors(sorted({node for _, node, _ in beam}), _FETCH_LIMIT))
             if hop == 0 and joints:
-                found.extend(self._conjunctions(joints, extended, linked_ids))
-            extended = [item for item in extended if item[0] in alignments]
-            if not extended:
+                first_hops = [chain for start, _, _ in beam for chain in adjacency.first_hops(start)]
+                found.extend(self._conjunctions(joints, first_hops, linked_ids))
+            beam = [entry for entry in beam if entry[0] in alignments]
+            # The chains of one relation sequence score alike, so sequences are ranked before any chain is built:
+            # around a hub (a country with thousands of relations) the chains are many and the sequences few.
+            groups: dict[tuple, list[int]] = {}  # (start, sequence) -> the beam entries it follows
+            for index, (start, node, steps) in enumerate(beam):
+                sequence = tuple((s.relation.type, s.forward) for s in steps)
+                for step in adjacency.groups(node, steps):
+                    groups.setdefault((start, (*sequence, step)), []).append(index)
+            if not groups:
                 break
-            new_steps = [(s.relation.type, s.forward) for _, _, steps in extended for s in steps[-1:]]
+            new_steps = sorted({key[1][-1] for key in groups})
             for alignment in alignments.values():
                 alignment.similarities(new_steps)
-            # The beam keeps the best relation sequences, each with every chain that follows it (chains of one
-            # sequence score alike, and only some of the people born in a place have a recorded gender).
-            groups: dict[tuple, list[tuple[str, str, tuple[PathStep, ...]]]] = {}
-            for start, end, steps in extended:
-                key = (start, tuple((s.relation.type, s.forward) for s in steps))
-                groups.setdefault(key, []).append((start, end, steps))
             ranked = sorted(groups, key=lambda key: -alignments[key[0]].score(key[1]))
-            beam = []
+            # The beam keeps the best sequences, each with every chain that follows it (only some of the people
+            # born in a place have a recorded gender); of the rest only the chains that can still be kept are built.
+            next_beam: list[tuple[str, str, tuple[PathStep, ...]]] = []
+            answers = 0
             for rank, key in enumerate(ranked):
+                if rank >= _BEAM and answers >= _CHAINS_KEPT:
+                    break
                 score = alignments[key[0]].score(key[1])
-                for start, end, steps in groups[key]:
+                chains = [chain for index in groups[key] for chain in adjacency.extend(beam[index], key[1][-1])]
+                for start, end, steps in chains:
                     # An entity the question names is not its answer, unless a relation leads from it to itself.
-                    if end not in linked_ids or steps[-1].relation.source_id == steps[-1].relation.target_id:
+                    if answers < _CHAINS_KEPT and (
+                        end not in linked_ids or steps[-1].relation.source_id == steps[-1].relation.target_id
+                    ):
                         found.append((score, start, end, steps))
-                if len(beam) < _FRONTIER and rank < _BEAM:
-                    beam.extend(groups[key][: _FRONTIER - len(beam)])
+                        answers += 1
+                if len(next_beam) < _FRONTIER and rank < _BEAM:
+                    next_beam.extend(chains[: _FRONTIER - len(next_beam)])
+            beam = next_beam
         found.sort(key=lambda item: (-item[0], len(item[3])))
-        return self._as_chains(found[:200], entities)
+        return self._as_chains(found[:_CHAINS_KEPT], entities)
 
     @staticmethod
     def _conjunctions(

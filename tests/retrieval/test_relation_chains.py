@@ -50,6 +50,16 @@ def test_paraphrased_relationship_questions_follow_the_right_chain(kb_engine, qu
     assert all(c.document_title == "triples: family.kb" for c in result.citations)
 
 
+def test_a_chain_through_a_hub_finds_its_answer_among_thousands_of_relations(kb_engine):
+    """A hub (a town where thousands were born) sits in the middle of the chain: its many relations of one type
+    are ranked as one relation sequence, and the chain that says what the question asks still comes first."""
+    hub = [Triple(f"Resident {i}", "people/person/place_of_birth", "Lindmark") for i in range(3000)]
+    kb_engine.add_triples([*hub, Triple("Lindmark", "location/location/country", "Estmark")], source="places.kb")
+    result = kb_engine.ask("In which country was Bram Quint born?")
+    assert not result.abstained and result.text == "Estmark"
+    assert [s.relation.type for s in result.paths[0].steps] == ["PLACE_OF_BIRTH", "COUNTRY"]
+
+
 def test_a_relation_the_kb_lacks_is_not_guessed(kb_engine):
     result = kb_engine.ask("Who is the employer of Ada Quint?")
     assert result.abstained and result.confidence < 0.35
