@@ -91,17 +91,29 @@ class EncoderRelationExtractor:
 
     def extract_many(self, items: Sequence[tuple[Document, Sequence[Chunk]]]) -> list[Extraction]:
         """Extract from many documents: one spaCy pass, then all their windows batched through the encoder."""
-        return [
-            resolve_document(document, mentions, relations)
-            for (document, _), (mentions, relations) in zip(items, self.candidates(items))
-        ]
+        return self.extract_with_mentions(items, self.spacy.mentions(items))
 
     def candidates(
         self, items: Sequence[tuple[Document, Sequence[Chunk]]]
     ) -> list[tuple[list[MentionCandidate], list[RelationCandidate]]]:
         """Per document, the raw mentions and the classifier's relations between them, before resolution. Only
         the text the given chunks cover is read, so a large document can be read a few chunks at a time."""
-        mentions = self.spacy.mentions(items)
+        return self.read_relations(items, self.spacy.mentions(items))
+
+    def extract_with_mentions(
+        self, items: Sequence[tuple[Document, Sequence[Chunk]]], mentions: Sequence[list[MentionCandidate]]
+    ) -> list[Extraction]:
+        """:meth:`extract_many` for documents whose spaCy mentions were already found (by
+        ``SpacyRuleExtractor.mentions``, in an ingest worker that holds spaCy alone)."""
+        return [
+            resolve_document(document, found, relations)
+            for (document, _), (found, relations) in zip(items, self.read_relations(items, mentions))
+        ]
+
+    def read_relations(
+        self, items: Sequence[tuple[Document, Sequence[Chunk]]], mentions: Sequence[list[MentionCandidate]]
+    ) -> list[tuple[list[MentionCandidate], list[RelationCandidate]]]:
+        """Per document, its mentions and the classifier's relations between their entities."""
         regions = [_Region.of(document, chunks, found) for (document, chunks), found in zip(items, mentions)]
         windows = [w for region in regions for w in region.windows(self.classifier)]
         found = iter(self._classify(windows))
@@ -110,7 +122,7 @@ class EncoderRelationExtractor:
             relations = []
             for window in region.marked:
                 relations.extend(self._relations(region, window, next(found)))
-            out.append((doc_mentions, relations))
+            out.append((list(doc_mentions), relations))
         return out
 
     def _classify(self, windows: Sequence[MarkedWindow]) -> list[list[tuple[int, int, int, float, int]]]:

@@ -41,7 +41,9 @@ def mark_windows(
     """Cut ``text`` into windows of whole sentences (a sentence longer than a window is cut at a token) of at most
     ``max_tokens`` tokens with markers, [CLS] and [SEP] included. ``entities`` are mention spans (character offsets)
     per entity; a mention that crosses a window's edge or overlaps an earlier one is left out."""
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    # The whole text at once (it is cut into windows below), so the tokenizer's "longer than the maximum" warning
+    # does not apply.
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     ids: list[int] = encoded["input_ids"]
     offsets: list[tuple[int, int]] = encoded["offset_mapping"]
     marker_id = tokenizer.convert_tokens_to_ids(MARKER)

@@ -83,6 +83,9 @@ def window_pairs(entity_count: int) -> torch.Tensor:
     return torch.stack([heads[keep], tails[keep]], dim=1)
 
 
+_PAIRS_PER_SLICE = 512  # pairs scored together: bounds the memory of a window with many entities
+
+
 class PairClassifier(nn.Module):
     """Encoder plus the pair head; ``labels`` counts the threshold label 0 and every relation."""
 
@@ -149,13 +152,25 @@ class PairClassifier(nn.Module):
         if not heads:
             return PairScores(states.new_zeros((0, self.bilinear.out_features)), context_weights)
         head, tail, context = torch.cat(heads), torch.cat(tails), torch.cat(contexts)
+        # A slice of pairs at a time: each pair's grouped product is hidden x block_size wide (48 KB in fp32), and
+        # a window of 50 entities holds 2,450 pairs.
+        logits = [
+            self._score(
+                head[i : i + _PAIRS_PER_SLICE], tail[i : i + _PAIRS_PER_SLICE], context[i : i + _PAIRS_PER_SLICE]
+            )
+            for i in range(0, len(head), _PAIRS_PER_SLICE)
+        ]
+        return PairScores(torch.cat(logits), context_weights)
+
+    def _score(self, head: torch.Tensor, tail: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """Every label's score for pairs of entity states and their shared context (grouped bilinear)."""
         head = torch.tanh(self.head_extractor(torch.cat([head, context], dim=1)))
         tail = torch.tanh(self.tail_extractor(torch.cat([tail, context], dim=1)))
         groups = head.shape[1] // self.block_size
         head = head.view(-1, groups, self.block_size)
         tail = tail.view(-1, groups, self.block_size)
         grouped = (head.unsqueeze(3) * tail.unsqueeze(2)).view(head.shape[0], -1)
-        return PairScores(self.bilinear(grouped), context_weights)
+        return self.bilinear(grouped)
 
 
 def _bert(encoder: nn.Module) -> nn.Module:

@@ -7,7 +7,9 @@ contribution. SQLite is the source of truth; the vector indexes are reconciled a
 With two or more cores and more than one batch of documents, extraction (spaCy, one core) runs in a worker
 process while this process embeds chunks on the remaining cores: a batch's chunk vectors are computed while its
 extraction is still running (they do not depend on it), then the batch is written and its new entity names
-embedded. The two expensive stages overlap instead of taking turns.
+embedded. The two expensive stages overlap instead of taking turns. With the encoder extractor the worker finds
+only the spaCy mentions, and this process reads the relations with the classifier after embedding the batch: one
+copy of torch and the encoder (peak RSS 2.2 GB against 3.2 GB with the classifier in the worker).
 """
 
 from __future__ import annotations
@@ -90,18 +92,21 @@ class WorkerExtractor:
     """Holds the extractor inside a worker process (set by the pool initializer, used by the task function)."""
 
     extractor: Extractor | None = None
+    mentions_only: bool = False  # the worker finds spaCy mentions; the encoder reads relations in the caller
 
 
-def init_extractor_worker(settings_json: str, in_worker: bool = True) -> None:
+def init_extractor_worker(settings_json: str, in_worker: bool = True, mentions_only: bool = False) -> None:
     """Pool initializer: load the settings' extractor (rules or encoder) once per worker process (``in_worker``
-    False: in this process). A worker's torch keeps to one thread: the embedder has the other cores."""
+    False: in this process). A worker's torch keeps to one thread: the embedder has the other cores.
+    ``mentions_only`` (encoder): the worker loads spaCy alone, without torch, and returns each batch's mentions."""
     import sys
 
     from graphrag.extraction.spacy_rules import SpacyRuleExtractor
     from graphrag.offline import spacy_model_needs_torch
 
     settings = Settings.model_validate_json(settings_json)
-    if settings.extractor == "encoder":
+    WorkerExtractor.mentions_only = mentions_only
+    if settings.extractor == "encoder" and not mentions_only:
         from graphrag.extraction.encoder_extractor import EncoderRelationExtractor
 
         if in_worker:
@@ -117,8 +122,9 @@ def init_extractor_worker(settings_json: str, in_worker: bool = True) -> None:
 
 
 def _extract_in_worker(items):
-    assert WorkerExtractor.extractor is not None
-    return WorkerExtractor.extractor.extract_many(items)
+    extractor = WorkerExtractor.extractor
+    assert extractor is not None
+    return extractor.mentions(items) if WorkerExtractor.mentions_only else extractor.extract_many(items)
 
 
 class Indexer:
@@ -199,8 +205,10 @@ class Indexer:
         size = self.settings.ingest_batch_size
         batches = [[(d, self.chunker.chunk(d)) for d in todo[i : i + size]] for i in range(0, len(todo), size)]
         workers = self.worker_count(workers, len(batches))
-        # With a worker on one core, torch keeps to the others (more threads than free cores stall its barriers).
-        cores = max(1, (os.cpu_count() or 1) - workers) if workers else 0
+        # With a rules worker on one core, torch keeps to the others (more threads than free cores stall its
+        # barriers). The encoder's worker finds mentions alone, a fifth of the work, and torch here takes every
+        # core (2,000 2WikiMultihopQA passages on 2 cores: 16.9 passages/s, against 11.8 on one thread).
+        cores = max(1, (os.cpu_count() or 1) - (0 if self._split_extraction else workers)) if workers else 0
         bar = tqdm(total=len(todo), desc="indexing", unit="doc", disable=not progress or not todo)
         try:
             with self.embedder.threads(cores) if cores else contextlib.nullcontext():
@@ -380,6 +388,11 @@ class Indexer:
         self.save_if_due()
         return report
 
+    @property
+    def _split_extraction(self) -> bool:
+        """Whether a worker finds only the mentions and this process reads the relations (the encoder)."""
+        return self.settings.extractor == "encoder"
+
     def worker_count(self, requested: int, batches: int) -> int:
         """Extraction processes to use: ``requested`` when >= 0; otherwise one when there are two or more cores
         and at least two batches (below that, starting a process and loading the extractor again costs more than
@@ -397,12 +410,16 @@ class Indexer:
             for items in batches:
                 yield items, lambda items=items: extractor.extract_many(items)
             return
+        # The encoder's worker finds mentions alone (spaCy without torch); this process reads the relations
+        # with the classifier beside its embedder: one copy of torch, and the slow half on every core.
+        split = self._split_extraction
+        finish = self._extractor_provider().extract_with_mentions if split else None
         context = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
         with ProcessPoolExecutor(
             max_workers=workers,
             mp_context=context,
             initializer=init_extractor_worker,
-            initargs=(self.settings.model_dump_json(), True),
+            initargs=(self.settings.model_dump_json(), True, split),
         ) as pool:
             pending: list[tuple[list, Future]] = []
             queue = iter(batches)
@@ -415,7 +432,10 @@ class Indexer:
                 nxt = next(queue, None)
                 if nxt is not None:
                     pending.append((nxt, pool.submit(_extract_in_worker, nxt)))
-                yield items, future.result
+                if finish is None:
+                    yield items, future.result
+                else:
+                    yield items, lambda items=items, future=future: finish(items, future.result())
 
     def _write_batch(
         self, items, extractions: list[Extraction], new_chunks: list[Chunk], chunk_vectors, report: IndexReport

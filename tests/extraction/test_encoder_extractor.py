@@ -143,3 +143,30 @@ def test_a_classifier_trained_on_another_encoder_is_refused_by_name(tmp_path, sp
     settings = Settings.load(data_dir=tmp_path, extractor="encoder", extractor_model=str(folder))
     with pytest.raises(ModelError, match="trained on another encoder"):
         EncoderRelationExtractor.load(settings, spacy_extractor)
+
+
+def test_an_ingest_with_a_mention_worker_stores_what_one_process_stores(tmp_path):
+    """With a worker, spaCy finds the mentions there and this process reads the relations with the classifier: the
+    store ends up as an ingest without a worker leaves it."""
+    from graphrag import Engine
+    from tests.doubles import HashingEmbedder
+
+    texts = [TEXT] + [
+        f"{company} is a company based in {city}. It was founded by {founder}, who was born in {city}."
+        for company, founder, city in (("Aster Pharmaceuticals", "Gustav Lindqvist", "Stockholm"),)
+    ]
+    docs = [
+        document_from_text(text, key=f"d{i}", title=f"d{i}", source="t", tenant="default", max_bytes=10**6)
+        for i, text in enumerate(texts)
+    ]
+    stored = []
+    for workers in (0, 1):
+        settings = Settings.load(data_dir=tmp_path / str(workers), extractor="encoder", ingest_batch_size=1)
+        engine = Engine.from_settings(settings, embedder=HashingEmbedder())
+        try:
+            engine.indexer.index_documents(docs, workers=workers)
+            relations = engine.store.neighbors([e.id for e in engine.store.find_entities("Lena Hartmann")], 2)
+            stored.append(sorted((r.source_id, r.property_id, r.target_id, round(r.confidence, 3)) for r in relations))
+        finally:
+            engine.close()
+    assert stored[0] and stored[0] == stored[1]
