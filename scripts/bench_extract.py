@@ -32,6 +32,7 @@ from bench_common import run_reporting  # noqa: E402
 
 from graphrag import Settings
 from graphrag.indexing.loaders import SentenceChunker, document_from_text
+from graphrag.indexing.pipeline import extraction_stream, worker_count
 from graphrag.training.data import RedocredDocument, load_redocred, load_relation_names, split_documents
 from graphrag.training.fact_metrics import FactScore
 from graphrag.training.qa_metrics import normalize_answer
@@ -154,8 +155,9 @@ def _score_document(extraction, mentions, facts, relation_of) -> tuple[FactScore
     )
 
 
-def _run(extractor, documents, relation_names, settings, relation_of, batch: int) -> dict:
-    """Extract every document (``batch`` documents per extract_many call, as ingest does) and score it."""
+def _run(extractor, documents, relation_names, settings, relation_of, batch: int, workers: int) -> dict:
+    """Extract every document as ingest does (``batch`` documents at a time, with ``workers`` extraction processes
+    arranged as ingest arranges them) and score it."""
     chunker = SentenceChunker(settings.chunk_size, settings.chunk_overlap)
     typed = pair = FactScore(0, 0, 0, 0)
     found: dict[str, list[int]] = {}  # gold entity type -> [entities, of which some extracted entity names one]
@@ -165,9 +167,12 @@ def _run(extractor, documents, relation_names, settings, relation_of, batch: int
     bar = tqdm(
         total=len(items), desc=getattr(extractor, "name", "extract"), unit="doc", disable=not sys.stderr.isatty()
     )
-    for start in range(0, len(items), batch):
-        group = [(document, chunker.chunk(document)) for _, document in items[start : start + batch]]
-        extractions.extend(extractor.extract_many(group))
+    batches = [
+        [(document, chunker.chunk(document)) for _, document in items[start : start + batch]]
+        for start in range(0, len(items), batch)
+    ]
+    for group, extracted in extraction_stream(settings, batches, workers, lambda: extractor):
+        extractions.extend(extracted())
         bar.update(len(group))
     bar.close()
     seconds = time.perf_counter() - started
@@ -226,7 +231,17 @@ def _measure(args, wanted: list[str]) -> dict:
 
             extractor = EncoderRelationExtractor.load(settings, spacy)
             relation_of = lambda r: ((relation_names.get(r.property_id, ""),), False)  # noqa: E731
-        scores = _run(extractor, documents, relation_names, settings, relation_of, args.batch)
+        workers = worker_count(args.workers, -(-len(documents) // args.batch))
+        scores = _run(
+            extractor,
+            documents,
+            relation_names,
+            settings.model_copy(update={"extractor": kind}),
+            relation_of,
+            args.batch,
+            workers,
+        )
+        scores["workers"] = workers
         scores["extractor"] = kind
         result["extractors"][name] = scores
     return result
@@ -243,6 +258,13 @@ def main() -> int:
     )
     parser.add_argument("--documents", type=int, help="use only the first N validation documents")
     parser.add_argument("--batch", type=int, default=64, help="documents per extraction call, as ingest (default 64)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="extraction processes beside this one, arranged as ingest arranges them (default 0: this process "
+        "alone, the extractor's own speed; -1: as `graphrag ingest` chooses, one on two or more cores)",
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON result here")
     args = parser.parse_args()
     wanted = [{"spacy": "rules"}.get(e.strip(), e.strip()) for e in args.extractors.split(",") if e.strip()]

@@ -34,7 +34,7 @@ from graphrag.ids import entity_id, relation_id
 from graphrag.indexing.loaders import SentenceChunker, discover_files, document_from_text, load_file
 from graphrag.types import Chunk, Document, Entity, Extraction, Relation, Triple
 
-__all__ = ["IndexReport", "Indexer", "IngestProblem"]
+__all__ = ["IndexReport", "Indexer", "IngestProblem", "extraction_stream", "splits_extraction", "worker_count"]
 
 _SAVE_EVERY_S = 60.0
 _TYPE_SYNONYMS = {
@@ -127,6 +127,55 @@ def _extract_in_worker(items):
     return extractor.mentions(items) if WorkerExtractor.mentions_only else extractor.extract_many(items)
 
 
+def splits_extraction(settings: Settings) -> bool:
+    """Whether an ingest worker finds only the mentions and the caller reads the relations (the encoder)."""
+    return settings.extractor == "encoder"
+
+
+def worker_count(requested: int, batches: int) -> int:
+    """Extraction processes to use: ``requested`` when >= 0; otherwise one when there are two or more cores and at
+    least two batches (below that, starting a process and loading the extractor again costs more than it saves)."""
+    if requested >= 0:
+        return requested
+    return 1 if (os.cpu_count() or 1) >= 2 and batches >= 2 else 0
+
+
+def extraction_stream(settings: Settings, batches, workers: int, extractor_provider: Callable[[], Extractor]):
+    """Yield ``(items, extracted)`` per batch; ``extracted()`` returns the batch's extractions, waiting for the
+    worker when there is one (the caller does other work for the batch before calling it)."""
+    if workers <= 0 or len(batches) < 2:
+        extractor = extractor_provider() if batches else None
+        for items in batches:
+            yield items, lambda items=items: extractor.extract_many(items)
+        return
+    # The encoder's worker finds mentions alone (spaCy without torch); this process reads the relations with the
+    # classifier beside its embedder: one copy of torch, and the slow half on every core.
+    split = splits_extraction(settings)
+    finish = extractor_provider().extract_with_mentions if split else None
+    context = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=init_extractor_worker,
+        initargs=(settings.model_dump_json(), True, split),
+    ) as pool:
+        pending: list[tuple[list, Future]] = []
+        queue = iter(batches)
+        for items in queue:
+            pending.append((items, pool.submit(_extract_in_worker, items)))
+            if len(pending) > workers:
+                break
+        while pending:
+            items, future = pending.pop(0)
+            nxt = next(queue, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(_extract_in_worker, nxt)))
+            if finish is None:
+                yield items, future.result
+            else:
+                yield items, lambda items=items, future=future: finish(items, future.result())
+
+
 class Indexer:
     """Writes documents and triples into a graph store and its vector indexes."""
 
@@ -208,7 +257,7 @@ class Indexer:
         # With a rules worker on one core, torch keeps to the others (more threads than free cores stall its
         # barriers). The encoder's worker finds mentions alone, a fifth of the work, and torch here takes every
         # core (2,000 2WikiMultihopQA passages on 2 cores: 16.9 passages/s, against 11.8 on one thread).
-        cores = max(1, (os.cpu_count() or 1) - (0 if self._split_extraction else workers)) if workers else 0
+        cores = max(1, (os.cpu_count() or 1) - (0 if splits_extraction(self.settings) else workers)) if workers else 0
         bar = tqdm(total=len(todo), desc="indexing", unit="doc", disable=not progress or not todo)
         try:
             with self.embedder.threads(cores) if cores else contextlib.nullcontext():
@@ -388,54 +437,13 @@ class Indexer:
         self.save_if_due()
         return report
 
-    @property
-    def _split_extraction(self) -> bool:
-        """Whether a worker finds only the mentions and this process reads the relations (the encoder)."""
-        return self.settings.extractor == "encoder"
-
     def worker_count(self, requested: int, batches: int) -> int:
-        """Extraction processes to use: ``requested`` when >= 0; otherwise one when there are two or more cores
-        and at least two batches (below that, starting a process and loading the extractor again costs more than
-        it saves)."""
-        if requested >= 0:
-            return requested
-        return 1 if (os.cpu_count() or 1) >= 2 and batches >= 2 else 0
+        """Extraction processes to use (see :func:`worker_count`)."""
+        return worker_count(requested, batches)
 
     # internals --------------------------------------------------------------------------------------------
     def _extractions(self, batches, workers: int):
-        """Yield ``(items, extracted)`` per batch; ``extracted()`` returns the batch's extractions, waiting for the
-        worker when there is one (the caller does other work for the batch before calling it)."""
-        if workers <= 0 or len(batches) < 2:
-            extractor = self._extractor_provider() if batches else None
-            for items in batches:
-                yield items, lambda items=items: extractor.extract_many(items)
-            return
-        # The encoder's worker finds mentions alone (spaCy without torch); this process reads the relations
-        # with the classifier beside its embedder: one copy of torch, and the slow half on every core.
-        split = self._split_extraction
-        finish = self._extractor_provider().extract_with_mentions if split else None
-        context = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=context,
-            initializer=init_extractor_worker,
-            initargs=(self.settings.model_dump_json(), True, split),
-        ) as pool:
-            pending: list[tuple[list, Future]] = []
-            queue = iter(batches)
-            for items in queue:
-                pending.append((items, pool.submit(_extract_in_worker, items)))
-                if len(pending) > workers:
-                    break
-            while pending:
-                items, future = pending.pop(0)
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending.append((nxt, pool.submit(_extract_in_worker, nxt)))
-                if finish is None:
-                    yield items, future.result
-                else:
-                    yield items, lambda items=items, future=future: finish(items, future.result())
+        return extraction_stream(self.settings, batches, workers, self._extractor_provider)
 
     def _write_batch(
         self, items, extractions: list[Extraction], new_chunks: list[Chunk], chunk_vectors, report: IndexReport

@@ -238,3 +238,31 @@ def test_bench_extract_rejects_bad_input(tmp_path):
         timeout=120,
     )
     assert result.returncode == 2 and "--extractors takes default, encoder and/or rules" in result.stderr
+
+
+def test_bench_extract_scores_the_encoder_alike_with_and_without_an_ingest_worker(tmp_path):
+    """The benchmark reads held-out documents as ingest does; with a worker (spaCy mentions there, relations read
+    here) the scores are those of one process."""
+    from tests.docred import company_document, write_docred
+
+    people = ["Lena Hartmann", "Gustav Lindqvist", "Priya Natarajan", "Daniel Okafor", "Hannah Brooks", "Omar Haddad"]
+    cities = ["Oslo", "Stockholm", "Madrid", "Lagos", "Toronto", "Cairo"]
+    documents = [
+        company_document(f"{name.split()[1]} {suffix}", name, city)
+        for suffix in ("Robotics", "Analytics", "Capital", "Systems")
+        for name, city in zip(people, cities)
+    ]
+    data = write_docred(tmp_path, documents)
+    (tmp_path / "rel_info.json").write_text('{"P159": "headquarters location", "P112": "founded by"}')
+    scores = []
+    for workers in ("0", "1"):
+        out = tmp_path / f"scores-{workers}.json"
+        command = [sys.executable, str(REPO_ROOT / "scripts" / "bench_extract.py"), "--data", str(data)]
+        command += ["--extractors", "encoder", "--batch", "4", "--workers", workers, "--out", str(out)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        found = json.loads(out.read_text())
+        assert found["documents"] > 0
+        scores.append(found["extractors"]["encoder"])
+    assert [s["workers"] for s in scores] == [0, 1]
+    assert scores[0]["typed"]["predicted"] > 0 and scores[0]["typed"] == scores[1]["typed"]
