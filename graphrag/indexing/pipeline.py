@@ -9,7 +9,7 @@ process while this process embeds chunks on the remaining cores: a batch's chunk
 extraction is still running (they do not depend on it), then the batch is written and its new entity names
 embedded. The two expensive stages overlap instead of taking turns. With the encoder extractor the worker finds
 only the spaCy mentions, and this process reads the relations with the classifier after embedding the batch: one
-copy of torch and the encoder (peak RSS 2.2 GB against 3.2 GB with the classifier in the worker).
+copy of torch and the encoder in memory (docs/extraction.md has the figures).
 """
 
 from __future__ import annotations
@@ -256,7 +256,7 @@ class Indexer:
         workers = self.worker_count(workers, len(batches))
         # With a rules worker on one core, torch keeps to the others (more threads than free cores stall its
         # barriers). The encoder's worker finds mentions alone, a fifth of the work, and torch here takes every
-        # core (2,000 2WikiMultihopQA passages on 2 cores: 16.9 passages/s, against 11.8 on one thread).
+        # core (on 2 cores 1.4x faster than one thread here).
         cores = max(1, (os.cpu_count() or 1) - (0 if splits_extraction(self.settings) else workers)) if workers else 0
         bar = tqdm(total=len(todo), desc="indexing", unit="doc", disable=not progress or not todo)
         try:
