@@ -340,24 +340,11 @@ class _Adjacency:
         # entity -> (type, forward) -> [(position, relation, other end)]; an entity's relations keep the order they
         # were read in, so the position of each is its place in ``relations``.
         self._groups: dict[str, dict[tuple[str, bool], list[tuple[int, Relation, str]]]] = {}
-        groups = self._groups
         for position, rel in enumerate(relations):
             source, target = rel.source_id, rel.target_id
-            around = groups.get(source)
-            if around is None:
-                around = groups[source] = {}
-            members = around.get((rel.type, True))
-            if members is None:
-                members = around[(rel.type, True)] = []
-            members.append((position, rel, target))
+            self._groups.setdefault(source, {}).setdefault((rel.type, True), []).append((position, rel, target))
             if target != source:
-                around = groups.get(target)
-                if around is None:
-                    around = groups[target] = {}
-                members = around.get((rel.type, False))
-                if members is None:
-                    members = around[(rel.type, False)] = []
-                members.append((position, rel, source))
+                self._groups.setdefault(target, {}).setdefault((rel.type, False), []).append((position, rel, source))
 
     @staticmethod
     def _walkable(rel: Relation, steps: tuple[PathStep, ...]) -> bool:
