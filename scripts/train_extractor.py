@@ -45,6 +45,12 @@ def main() -> int:
     parser.add_argument("--relations", type=Path, help="rel_info.json (default: next to --data)")
     parser.add_argument("--epochs", type=int, default=20, help="passes over the training documents (default 20)")
     parser.add_argument("--lora-rank", type=int, default=16, help="LoRA rank on every encoder layer (default 16)")
+    parser.add_argument(
+        "--encoder-layers",
+        type=int,
+        default=0,
+        help="keep only the encoder's first N layers (faster to train and to run; default 0: all of them)",
+    )
     parser.add_argument("--encoder-lr", type=float, default=5e-4, help="adapter learning rate (default 5e-4)")
     parser.add_argument("--head-lr", type=float, default=5e-4, help="pair head learning rate (default 5e-4)")
     parser.add_argument(
@@ -62,6 +68,8 @@ def main() -> int:
     def train() -> dict:
         if args.epochs < 1 or args.lora_rank < 1 or (args.documents is not None and args.documents < 1):
             raise ValueError("--epochs, --lora-rank and --documents must be at least 1")
+        if args.encoder_layers < 0:
+            raise ValueError("--encoder-layers must be 0 (all) or more")
         import torch
 
         if args.threads:
@@ -73,7 +81,9 @@ def main() -> int:
         if args.documents:
             train_docs = train_docs[: args.documents]
         encoder_path = str(default_embedder_path())
-        model, tokenizer = build_classifier(encoder_path, len(labels) + 1, args.lora_rank)
+        model, tokenizer = build_classifier(
+            encoder_path, len(labels) + 1, args.lora_rank, encoder_layers=args.encoder_layers
+        )
         plan = TrainingPlan(args.epochs, encoder_lr=args.encoder_lr, head_lr=args.head_lr, seed=args.seed)
         progress: dict[int, dict] = {}
 
@@ -101,6 +111,8 @@ def main() -> int:
         folder = shipped_weights_dir() / SHIPPED_CLASSIFIER if args.ship else args.save
         if folder is not None:
             config = {"lora_rank": args.lora_rank, "block_size": model.block_size, "max_tokens": 512}
+            if args.encoder_layers:
+                config["encoder_layers"] = args.encoder_layers
             save_classifier(model, labels, folder, config)
             manifest = {
                 "name": folder.name,

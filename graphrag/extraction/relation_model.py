@@ -37,9 +37,12 @@ class LoadedClassifier:
     max_tokens: int
 
 
-def build_classifier(encoder_path: str, labels: int, lora_rank: int, block_size: int = 32) -> tuple:
+def build_classifier(
+    encoder_path: str, labels: int, lora_rank: int, block_size: int = 32, encoder_layers: int = 0
+) -> tuple:
     """A trainable classifier: the encoder (eager attention, so it returns attention maps) under LoRA, and a fresh
-    pair head. Returns (model, tokenizer)."""
+    pair head. ``encoder_layers`` > 0 keeps only the encoder's first layers (half of MiniLM's six cost half as
+    much to run). Returns (model, tokenizer)."""
     from graphrag.offline import force_offline
 
     force_offline()
@@ -51,13 +54,18 @@ def build_classifier(encoder_path: str, labels: int, lora_rank: int, block_size:
         encoder = AutoModel.from_pretrained(encoder_path, attn_implementation="eager")
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load encoder {encoder_path!r} offline: {exc}") from exc
+    if 0 < encoder_layers < encoder.config.num_hidden_layers:
+        from torch import nn
+
+        encoder.encoder.layer = nn.ModuleList(list(encoder.encoder.layer)[:encoder_layers])
+        encoder.config.num_hidden_layers = encoder_layers
     config = LoraConfig(r=lora_rank, lora_alpha=2 * lora_rank, lora_dropout=0.05, target_modules=list(LORA_TARGETS))
     return PairClassifier(get_peft_model(encoder, config), labels, block_size), tokenizer
 
 
 def save_classifier(model: PairClassifier, labels: tuple[RelationLabel, ...], folder: Path, config: dict) -> None:
-    """Write the adapter and head (fp16) and the label list; ``config`` (lora_rank, block_size, max_tokens) goes
-    into relations.json so loading needs nothing else."""
+    """Write the adapter and head (fp16) and the label list; ``config`` (lora_rank, block_size, max_tokens and,
+    for a shortened encoder, encoder_layers) goes into relations.json so loading needs nothing else."""
     from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
@@ -86,7 +94,11 @@ def load_classifier(folder: Path, encoder_path: str, torch_threads: int = 0) -> 
     if torch_threads:
         torch.set_num_threads(torch_threads)
     model, tokenizer = build_classifier(
-        encoder_path, len(labels) + 1, int(config["lora_rank"]), int(config["block_size"])
+        encoder_path,
+        len(labels) + 1,
+        int(config["lora_rank"]),
+        int(config["block_size"]),
+        int(config.get("encoder_layers", 0)),
     )
     encoder_state = {k.removeprefix("encoder."): v.float() for k, v in tensors.items() if k.startswith("encoder.")}
     head_state = {k: v.float() for k, v in tensors.items() if not k.startswith("encoder.")}

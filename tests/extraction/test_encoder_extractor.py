@@ -65,18 +65,22 @@ def test_a_text_with_no_entities_gives_no_relations(extractor):
     assert result.relations == ()
 
 
-def test_a_saved_classifier_loads_and_scores_as_it_did(tmp_path):
+@pytest.mark.parametrize("encoder_layers", [0, 3])
+def test_a_saved_classifier_loads_and_scores_as_it_did(tmp_path, encoder_layers):
+    """Saved and loaded again, on the whole encoder or on its first three layers."""
     encoder = str(default_embedder_path())
-    model, tokenizer = build_classifier(encoder, labels=3, lora_rank=2)
+    model, tokenizer = build_classifier(encoder, labels=3, lora_rank=2, encoder_layers=encoder_layers)
     with torch.no_grad():  # a trained adapter is not zero: make it count
         for name, param in model.encoder.named_parameters():
             if "lora_B" in name:
                 param.normal_(0, 0.02)
     model.eval()
     labels = (RelationLabel("P1", "one", "one of"), RelationLabel("P2", "two", "two of"))
-    save_classifier(model, labels, tmp_path, {"lora_rank": 2, "block_size": 32, "max_tokens": 128})
+    config = {"lora_rank": 2, "block_size": 32, "max_tokens": 128, "encoder_layers": encoder_layers}
+    save_classifier(model, labels, tmp_path, config)
     loaded = load_classifier(tmp_path, encoder)
     assert loaded.labels == labels and loaded.max_tokens == 128
+    assert len(loaded.model.encoder.encoder.layer) == (encoder_layers or 6)
     text = "Ada Lovelace met Charles Babbage in London."
     windows = mark_windows(tokenizer, text, [(0, len(text))], [[(0, 12)], [(17, 32)], [(36, 42)]], 128)
     batch = collate(windows, tokenizer.pad_token_id)
