@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     )
     neo4j_bolt_port: int = Field(7687, ge=1, le=65535, description="Local server's Bolt port (bound to 127.0.0.1).")
     neo4j_http_port: int = Field(7474, ge=1, le=65535, description="Local server's HTTP port (Browser at /browser/).")
+    neo4j_browser_url: str = Field(
+        "",
+        pattern=r"^(https?://[^\s<>\"']+)?$",
+        description="Neo4j Browser address the analyst page links to (empty: the neo4j_uri host at neo4j_http_port).",
+    )
     neo4j_heap: str = Field("1g", pattern=r"^[0-9]+[kmg]$", description="Local server's Java heap size.")
     neo4j_pagecache: str = Field("512m", pattern=r"^[0-9]+[kmg]$", description="Local server's page cache size.")
     neo4j_timeout_s: float = Field(2.0, gt=0, le=600, description="Seconds to wait for Neo4j before answering 503.")

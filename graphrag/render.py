@@ -77,6 +77,7 @@ def path_to_dict(path: Path) -> dict:
         "edges": [
             {
                 "type": s.relation.type,
+                "label": s.relation.label or readable_type(s.relation.type),
                 "source": s.relation.source_id,
                 "target": s.relation.target_id,
                 "forward": s.forward,

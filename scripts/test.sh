@@ -23,6 +23,20 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${GRAPHRAG_CHROMIUM:-}" ]; the
   done
 fi
 
+# axe-core (accessibility rules) from the npm registry for the analyst page's browser test; cached outside the
+# repo, never committed.
+axe_dir="${GRAPHRAG_ENV_CACHE:-$HOME/.cache/graphrag-kgqa}/npm"
+export GRAPHRAG_AXE_JS="$axe_dir/node_modules/axe-core/axe.min.js"
+if [ ! -f "$GRAPHRAG_AXE_JS" ]; then
+  echo "test: installing axe-core from npm for the analyst page's accessibility check" >&2
+  mkdir -p "$axe_dir"
+  for attempt in 1 2 3; do
+    if npm install --prefix "$axe_dir" --no-save --no-audit --no-fund --silent axe-core@4.10.3; then break; fi
+    [ "$attempt" -eq 3 ] && { echo "test: could not install axe-core from npm" >&2; exit 1; }
+    sleep $((attempt * 10))
+  done
+fi
+
 neo4j_home="$(mktemp -d "${TMPDIR:-/tmp}/graphrag-test-neo4j.XXXXXX")"
 export GRAPHRAG_NEO4J_HOME="$neo4j_home" GRAPHRAG_NEO4J_AUTH=false
 export GRAPHRAG_NEO4J_HEAP=512m GRAPHRAG_NEO4J_PAGECACHE=128m

@@ -23,7 +23,8 @@ from server.errors import EXCEPTION_HANDLERS
 from server.job_store import JobStore
 from server.jobs import JobRunner
 from server.observability import METRICS_ROUTE, RequestObserver, ServerMetrics
-from server.routes import DOCUMENT_ROUTES, ENTITY_ROUTES, QUERY_ROUTES
+from server.page import PAGE_ROUTES
+from server.routes import DOCUMENT_ROUTES, ENTITY_ROUTES, LAYOUT_ROUTES, QUERY_ROUTES
 from server.tenancy import TenantEngines, presented_key, tenant_scope
 
 __all__ = ["create_app", "startup_mode"]
@@ -115,7 +116,7 @@ def create_app(settings: Settings | None = None, engine=None, close_engine: bool
             RateLimitConfig(
                 rate_limit=("minute", settings.rate_limit_per_minute),
                 identifier_for_request=_rate_limit_key,
-                exclude=["/schema", "/metrics"],
+                exclude=["/schema", "/metrics", "/page/assets"],
             ).middleware
         )
     app = Litestar(
@@ -123,9 +124,10 @@ def create_app(settings: Settings | None = None, engine=None, close_engine: bool
         route_handlers=[
             METRICS_ROUTE,
             _SWAGGER_ASSETS,
+            *PAGE_ROUTES,
             Router(
                 path="/v1",
-                route_handlers=[*DOCUMENT_ROUTES, *QUERY_ROUTES, *ENTITY_ROUTES],
+                route_handlers=[*DOCUMENT_ROUTES, *QUERY_ROUTES, *ENTITY_ROUTES, *LAYOUT_ROUTES],
                 dependencies={"caller": Provide(tenant_scope)},
                 security=[{"apiKey": []}],
             ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +17,10 @@ __all__ = [
     "ErrorOut",
     "HealthOut",
     "IngestOut",
+    "LayoutIn",
+    "LayoutOut",
     "NeighborsOut",
+    "PageConfigOut",
     "PathOut",
     "PathsOut",
     "QueryIn",
@@ -156,6 +159,7 @@ class RelationOut(BaseModel):
 
 class EdgeOut(BaseModel):
     type: str
+    label: str = Field(default="", description="the relation in words, source to target")
     source: str
     target: str
     forward: bool
@@ -207,14 +211,48 @@ class QueryOut(BaseModel):
     timings_ms: dict[str, float]
 
 
+_CYPHER = "The same subgraph as Cypher for the Neo4j Browser (graph_backend = neo4j only)."
+
+
 class NeighborsOut(BaseModel):
     entity: EntityOut
     entities: list[EntityOut]
     relations: list[RelationOut]
+    cypher: str | None = Field(None, description=_CYPHER)
 
 
 class PathsOut(BaseModel):
     paths: list[PathOut]
+    cypher: str | None = Field(None, description=_CYPHER)
+
+
+class LayoutEdgeIn(_Strict):
+    source: str = Field(min_length=1, max_length=300)
+    target: str = Field(min_length=1, max_length=300)
+
+
+class LayoutIn(_Strict):
+    """A graph to lay out: node ids, the edges between them, and the positions of nodes already drawn."""
+
+    nodes: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(min_length=1, max_length=2000)
+    edges: list[LayoutEdgeIn] = Field(default_factory=list, max_length=10_000)
+    fixed: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="Positions (in the unit square) of nodes that must stay where they are."
+    )
+
+
+class LayoutOut(BaseModel):
+    positions: dict[str, tuple[float, float]] = Field(description="Each node's position in the unit square.")
+
+
+class PageConfigOut(BaseModel):
+    """What the analyst page needs to know before its first call (no tenant data)."""
+
+    keys_required: bool = Field(description="Whether requests need an API key.")
+    graph_backend: Literal["sqlite", "neo4j"]
+    neo4j_browser: str | None = Field(description="The Neo4j Browser's address (graph_backend = neo4j only).")
+    max_question_chars: int
+    max_hops_limit: int
 
 
 class HealthOut(BaseModel):

@@ -118,13 +118,20 @@ class NeoBrowserPage:
 @contextmanager
 def neo4j_browser(http_port: int, bolt_port: int):
     """A fresh headless Chromium with one Neo4j Browser tab, closed afterwards."""
+    with headless_chromium() as chromium:
+        page = chromium.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(30_000)
+        yield NeoBrowserPage(page, http_port, bolt_port)
+
+
+@contextmanager
+def headless_chromium():
+    """Debian's chromium, headless, through Playwright; closed afterwards."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
         try:
-            page = chromium.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(30_000)
-            yield NeoBrowserPage(page, http_port, bolt_port)
+            yield chromium
         finally:
             chromium.close()

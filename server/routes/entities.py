@@ -6,6 +6,7 @@ from litestar import get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
 
+from graphrag.graph_store.neo4j_browser import neighbourhood_cypher, paths_cypher
 from graphrag.render import community_to_dict, entity_to_dict, path_to_dict, relation_to_dict
 from server.dto import CommunitiesOut, CommunityOut, EntityOut, NeighborsOut, PathsOut
 from server.errors import error_responses
@@ -39,6 +40,7 @@ async def neighbors(
         entity=EntityOut.model_validate(entity_to_dict(entities[entity_id])),
         entities=[EntityOut.model_validate(entity_to_dict(e)) for e in entities.values()],
         relations=[relation_to_dict(r) for r in relations],
+        cypher=neighbourhood_cypher(entity_id, hops, limit) if _on_neo4j(caller) else None,
     )
 
 
@@ -50,7 +52,12 @@ async def paths(
     max_hops: int = Parameter(default=3, ge=1, le=4),
 ) -> PathsOut:
     found = await caller.call(caller.engine.paths, source, target, max_hops)
-    return PathsOut.model_validate({"paths": [path_to_dict(p) for p in found]})
+    cypher = paths_cypher(source, target, max_hops) if _on_neo4j(caller) else None
+    return PathsOut.model_validate({"paths": [path_to_dict(p) for p in found], "cypher": cypher})
+
+
+def _on_neo4j(caller: TenantScope) -> bool:
+    return caller.engine.settings.graph_backend == "neo4j"
 
 
 @get(

@@ -229,3 +229,27 @@ def test_ingest_jobs_belong_to_their_tenant_and_report_bad_files(deployment):
     assert failed["status"] == "failed" and "binary" in failed["error"], failed
     for doc_id in job["report"]["document_ids"]:  # leave the tenant as the other tests expect it
         assert acme.delete(f"/v1/documents/{doc_id}").status_code == 204
+
+
+def test_the_neighbourhood_cypher_shows_the_same_subgraph_in_neo4j(deployment):
+    """On Neo4j the neighbourhood comes with the Cypher the analyst page links the Neo4j Browser to; run here, it
+    returns the entities the API returned, all of them the caller's own."""
+    client = deployment["clients"]["acme"]
+    loom = _entity(client, "Loom Corp")["id"]
+    body = _clean("acme", client.get(f"/v1/entities/{loom}/neighbors", params={"hops": 2, "limit": 100}))
+    if deployment["env"]["GRAPHRAG_GRAPH_BACKEND"] != "neo4j":
+        assert body["cypher"] is None
+        return
+    from graphrag import Settings
+    from graphrag.graph_store import open_graph_store
+
+    store = open_graph_store(Settings.load(graph_backend="neo4j"))
+    try:
+        with store._driver.session(database=store._database) as session:
+            paths = [record["p"] for record in session.run(body["cypher"])]
+    finally:
+        store.close()
+    drawn = {node["id"] for path in paths for node in path.nodes}
+    names = {node["name"] for path in paths for node in path.nodes}
+    assert drawn == {e["id"] for e in body["entities"]} and loom in drawn
+    assert not names & {"Bruno Vale", "Ostrava", "Harrow Institute"}
