@@ -60,7 +60,7 @@ def cache_dir_for(corpus: Path, settings_json: str, root: Path) -> Path:
     return root / f"{corpus.stem}-{digest.hexdigest()[:12]}"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as sock:
@@ -75,12 +75,12 @@ class ThrowawayNeo4j:
         import tempfile
 
         self.home = Path(tempfile.mkdtemp(prefix="bench-neo4j-"))
-        bolt = _free_port()
+        bolt = free_port()
         self.overrides = {
             "neo4j_home": self.home,
             "neo4j_auth": False,
             "neo4j_bolt_port": bolt,
-            "neo4j_http_port": _free_port(),
+            "neo4j_http_port": free_port(),
             "neo4j_uri": f"bolt://127.0.0.1:{bolt}",
             "neo4j_heap": heap,
             "neo4j_pagecache": "1g",

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import httpx
-from bench_common import _free_port, print_json
+from bench_common import free_port, print_json
 
 CLI = [sys.executable, "-m", "graphrag"]
 PLACES = ("Lindmark", "Ostrava", "Calderon City", "Port Veyra", "Tarn", "Greyhaven")
@@ -61,7 +61,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 def run(megabytes: float, data_dir: Path, step_chunks: int | None = None, timeout_s: float = 30.0) -> dict:
     """Start a server in ``data_dir``, run the job and the questions, stop the server; the summary."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "GRAPHRAG_DATA_DIR": str(data_dir),

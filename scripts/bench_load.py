@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,9 @@ from pathlib import Path
 
 import httpx
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import free_port  # noqa: E402
 
 CLI = [sys.executable, "-m", "graphrag"]
 
@@ -122,14 +124,8 @@ async def _drive(url: str, key: str, clients: int, seconds: float, ingest_share:
     return result
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _own_server(data_dir: Path, writer: str) -> tuple[subprocess.Popen, str, str]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "GRAPHRAG_DATA_DIR": str(data_dir),

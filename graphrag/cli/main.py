@@ -245,7 +245,10 @@ def _serve(settings: Settings, engine=None) -> None:
             http=JsonErrorHttpProtocol,
             lifespan="on",
         )
-        typer.echo(f"serving on http://{settings.host}:{sock.getsockname()[1]}  (OpenAPI: /schema, health: /v1/health)")
+        typer.echo(
+            f"serving on http://{settings.host}:{sock.getsockname()[1]}  "
+            "(analyst page: /, OpenAPI: /schema, health: /v1/health)"
+        )
         handed_over = True  # from here the app's shutdown closes the engine
         uvicorn.Server(config).run(sockets=[sock])
     finally:

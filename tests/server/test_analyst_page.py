@@ -180,6 +180,23 @@ def test_a_wrong_key_is_refused_with_a_clear_message(page, site, shots):
     assert page.is_hidden("#key-panel") and page.is_hidden("#notice")
 
 
+def test_a_refusal_for_too_many_requests_is_shown_with_its_wait(page, site):
+    # The server's own 429 (its rate limit) is stood in for on this one route, so the test need not flood it.
+    envelope = '{"error": {"code": "too_many_requests", "message": "rate limit exceeded", "details": null}}'
+    page.route(
+        "**/v1/query",
+        lambda route: route.fulfill(
+            status=429, body=envelope, content_type="application/json", headers={"Retry-After": "17"}
+        ),
+    )
+    signed_in(page, site[1])
+    page.fill("#question", QUESTION)
+    page.click("#ask-button")
+    page.locator("#notice").wait_for()
+    assert page.inner_text("#notice") == "Too many requests: rate limit exceeded. Try again in 17 s."
+    assert page.is_hidden("#answer") and page.is_enabled("#ask-button")
+
+
 def test_ask_shows_the_answer_a_citation_and_the_path(page, site, shots):
     signed_in(page, site[1])
     page.fill("#question", QUESTION)
