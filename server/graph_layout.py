@@ -56,8 +56,9 @@ def _around_anchors(
         for anchor, members in groups.items():
             if anchor == "" and len(groups) > 1:
                 continue  # placed in a later round, once their neighbours are
-            centre = placed.get(anchor, (0.5, 0.5))
             radius = min(0.12 + 0.012 * len(members), 0.4)  # a wider ring for more nodes
+            # a ring around an anchor near the edge moves inwards rather than being squashed against it
+            centre = tuple(min(max(c, radius), 1 - radius) for c in placed.get(anchor, (0.5, 0.5)))
             for index, node in enumerate(members):
                 angle = 2 * math.pi * index / len(members)
                 result[node] = placed[node] = _clamp(

@@ -204,6 +204,7 @@ def test_ask_shows_the_answer_a_citation_and_the_path(page, site, shots):
     page.click("#ask-button")
     page.locator("#answer").wait_for(state="visible")
     assert page.evaluate("window.sawProgress") is True  # progress showed while the answer was written
+    assert page.is_hidden("#ask-progress")
     answer = page.inner_text("#answer-text")
     assert any(name in answer for name in FOUNDERS), answer
     assert page.inner_text("#answer-confidence").startswith("Confidence")
@@ -225,6 +226,15 @@ def test_ask_shows_the_answer_a_citation_and_the_path(page, site, shots):
     assert page.locator("#plan").get_attribute("open") is None  # plan and timings folded away
     page.click("#plan summary")
     assert '"timings_ms"' in page.inner_text("#plan-text")
+
+
+def test_an_unanswerable_question_shows_i_dont_know(page, site):
+    signed_in(page, site[1])
+    page.fill("#question", "What colour is the third moon of the planet Quorvex?")
+    page.click("#ask-button")
+    page.locator("#answer").wait_for(state="visible")
+    assert page.inner_text("#answer-text") == "I don't know"
+    assert page.inner_text("#answer-confidence").startswith("The evidence found does not answer this question")
 
 
 def test_explore_expands_a_neighbour_and_finds_paths(page, site, shots):
