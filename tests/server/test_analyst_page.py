@@ -98,11 +98,21 @@ def page(chromium, site):
     tab.set_default_timeout(60_000)
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
+    # Console errors include the policy's refusals ("Refused to ..."); failed requests (a 401 the test provokes)
+    # are logged there too and are expected.
+    tab.on(
+        "console",
+        lambda message: (
+            message.type == "error"
+            and not message.text.startswith("Failed to load resource")
+            and errors.append(message.text)
+        ),
+    )
     tab.goto(site[0] + "/")
     tab.wait_for_selector("html[data-ready=true]")
     yield tab
     context.close()
-    assert not errors, f"script errors on the page: {errors}"
+    assert not errors, f"script errors or policy refusals on the page: {errors}"
 
 
 def enter_key(page, key: str) -> None:
