@@ -47,9 +47,9 @@ def test_relations_carry_property_labels_confidence_and_their_evidence_sentence(
         assert relation.sentence in {doc.text[a:b] for a, b in sentence_spans(doc.text)}
         assert relation.evidence == (chunks[0].id,) and relation.source_id in names and relation.target_id in names
     facts = {(names[r.source_id], r.property_id, names[r.target_id]) for r in result.relations}
-    # plainly stated facts: founded by (P112), place of birth (P19)
+    # plainly stated facts: founded by (P112), educated at (P69)
     assert ("Bluefin Robotics", "P112", "Lena Hartmann") in facts
-    assert ("Lena Hartmann", "P19", "Berlin") in facts
+    assert ("Lena Hartmann", "P69", "Technical University of Munich") in facts
 
 
 def test_a_higher_confidence_floor_keeps_only_the_surer_relations(extractor):
