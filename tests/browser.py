@@ -51,12 +51,13 @@ class NeoBrowserPage:
         page.on("console", lambda message: message.type == "error" and self.console_errors.append(message.text))
         page.on("crash", lambda _page: self.console_errors.append("the tab crashed"))
 
-    def connect_without_auth(self) -> None:
-        """Open the Browser and connect over plain Bolt without credentials; one retry, then a failure that says
-        what the page showed (its text, console errors, a screenshot) rather than a bare timeout."""
+    def connect_without_auth(self, url: str | None = None) -> None:
+        """Open the Browser (at ``url``, e.g. a link with a prefilled editor, else its start page) and connect over
+        plain Bolt without credentials; one retry, then a failure that says what the page showed (its text, console
+        errors, a screenshot) rather than a bare timeout."""
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-        self.page.goto(f"http://127.0.0.1:{self.http_port}/browser/")
+        self.page.goto(url or f"http://127.0.0.1:{self.http_port}/browser/")
         # Filled in explicitly: the Browser pre-fills the address from its discovery request, but a slow answer
         # leaves the default (localhost:7687) in the form.
         self.page.get_by_test_id("bolt-scheme-select").first.select_option("bolt://")
@@ -93,6 +94,11 @@ class NeoBrowserPage:
         self.page.get_by_test_id("editor-Run").click()
         if done_text:
             self.page.get_by_text(done_text).first.wait_for()
+
+    def editor_text(self) -> str:
+        """The statement in the Browser's editor (its text lines, without the line numbers), white space collapsed."""
+        lines = self.page.get_by_test_id("activeEditor").locator(".view-lines").inner_text()
+        return " ".join(lines.replace("\xa0", " ").split())
 
     def wait_for_graph(self, min_nodes: int, timeout_ms: int = 30_000) -> None:
         self.page.wait_for_function(

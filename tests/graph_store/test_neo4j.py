@@ -113,6 +113,40 @@ def test_neo4j_browser_in_headless_chromium_shows_the_graph(tmp_path, real_embed
         engine.close()
 
 
+def test_the_analyst_pages_browser_link_opens_the_same_subgraph(tmp_path, real_embedder, demo_corpus):
+    """The link the analyst page offers on Neo4j (the Browser with the neighbourhood's Cypher in its editor) draws
+    the entities the API's neighbourhood holds."""
+    from urllib.parse import urlencode
+
+    from graphrag.graph_store.neo4j_browser import browser_url, neighbourhood_cypher
+    from tests.browser import neo4j_browser
+
+    settings = Settings.load(data_dir=tmp_path / "vectors", graph_backend="neo4j")
+    _fresh_neo4j(settings)
+    engine = Engine.from_settings(settings, embedder=real_embedder)
+    try:
+        engine.ingest([demo_corpus])
+        helix = next(e for e in engine.store.find_entities("Helix Dynamics", 5) if e.name == "Helix Dynamics")
+        _, entities = engine.neighbors(helix.id, 1, 100)
+        assert len(entities) >= 3
+        cypher = neighbourhood_cypher(helix.id, 1, 100)
+        link = browser_url(settings) + "?" + urlencode({"cmd": "edit", "arg": cypher})
+        with neo4j_browser(settings.neo4j_http_port, settings.neo4j_bolt_port) as browser:
+            browser.connect_without_auth(link)
+            browser.page.wait_for_function(
+                "() => document.querySelector('[data-testid=activeEditor]').innerText.includes('MATCH')"
+            )
+            assert browser.editor_text() == " ".join(cypher.split())
+            browser.page.get_by_test_id("editor-Run").click()
+            browser.wait_for_graph(len(entities))
+            assert len(browser.node_captions()) == len(entities)
+            assert any(caption.startswith("Helix Dyna") for caption in browser.node_captions())
+            browser.screenshot("neo4j-browser-from-analyst-page.png", graph_frame=True)
+    finally:
+        engine.store.clear()
+        engine.close()
+
+
 def test_outage_gives_fast_503_then_recovers_and_interrupted_ingest_converges(tmp_path, demo_corpus, demo_engine):
     """Stops and restarts the test server itself, so it runs last in this module."""
     import json
