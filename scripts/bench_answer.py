@@ -108,7 +108,7 @@ def main() -> int:
                     )
         passages = load_passages(args.corpus)
         base = Settings.load()
-        data_dir = cache_dir_for(args.corpus, base.index_fingerprint(), args.cache_dir)
+        data_dir = cache_dir_for(args.corpus, base, args.cache_dir)
         settings = Settings.load(data_dir=data_dir, adapters_dir=base.adapters_root)
         with Engine.from_settings(settings) as engine:
             if not (data_dir / ".complete").exists():

@@ -50,13 +50,20 @@ class PeakRss:
         return round(self.peak_bytes / 1e6, 1)
 
 
-def cache_dir_for(corpus: Path, settings_json: str, root: Path) -> Path:
-    """A data directory keyed by corpus content and settings, so an unchanged pair reuses its index."""
+def cache_dir_for(corpus: Path, settings, root: Path) -> Path:
+    """A data directory keyed by corpus content, the settings that decide what an index holds and, with
+    ``extractor=encoder``, the classifier's files, so an unchanged index is reused and new weights build a new one."""
     digest = hashlib.sha256()
     with corpus.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    digest.update(settings_json.encode())
+    digest.update(settings.index_fingerprint().encode())
+    if settings.extractor == "encoder":
+        from graphrag.extraction.encoder_extractor import classifier_folder
+
+        folder = classifier_folder(settings)
+        for name in ("relations.json", "classifier.safetensors"):
+            digest.update(hashlib.sha256((folder / name).read_bytes()).digest())
     return root / f"{corpus.stem}-{digest.hexdigest()[:12]}"
 
 

@@ -130,7 +130,7 @@ def main() -> int:
             raise ValueError("--passes must be at least 1")
         questions = _questions(args.questions)
         base = Settings.load()
-        data_dir = cache_dir_for(args.corpus, base.index_fingerprint(), args.cache_dir)
+        data_dir = cache_dir_for(args.corpus, base, args.cache_dir)
         embedded = Settings.load(data_dir=data_dir)
         _index(embedded, args.corpus, questions, fresh_index=False)
         if args.store == "sqlite":

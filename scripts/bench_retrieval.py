@@ -131,7 +131,7 @@ def main() -> int:
             raise ValueError(f"corpus not found: {args.corpus}")
         question_sets = {path.stem: load_questions(path, "supporting_titles") for path in args.questions}
         base = Settings.load()
-        data_dir = cache_dir_for(args.corpus, base.index_fingerprint(), args.cache_dir)
+        data_dir = cache_dir_for(args.corpus, base, args.cache_dir)
         settings = Settings.load(data_dir=data_dir)
         with Engine.from_settings(settings) as engine:
             marker = data_dir / ".complete"
