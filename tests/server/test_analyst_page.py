@@ -125,6 +125,11 @@ def signed_in(page, key: str) -> None:
     page.wait_for_function("() => document.getElementById('store-summary').textContent.includes('documents')")
 
 
+def answered(page) -> None:
+    """Wait until the answer is shown whole: its text, citations and the drawing of its paths."""
+    page.wait_for_selector("#answer[aria-busy=false]")
+
+
 def shot(page, folder: Path, name: str) -> None:
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
@@ -212,7 +217,7 @@ def test_ask_shows_the_answer_a_citation_and_the_path(page, site, shots):
     page.fill("#question", QUESTION)
     page.evaluate(WATCH_PROGRESS)
     page.click("#ask-button")
-    page.locator("#answer").wait_for(state="visible")
+    answered(page)
     assert page.evaluate("window.sawProgress") is True  # progress showed while the answer was written
     assert page.is_hidden("#ask-progress")
     answer = page.inner_text("#answer-text")
@@ -242,7 +247,7 @@ def test_an_unanswerable_question_shows_i_dont_know(page, site):
     signed_in(page, site[1])
     page.fill("#question", "What colour is the third moon of the planet Quorvex?")
     page.click("#ask-button")
-    page.locator("#answer").wait_for(state="visible")
+    answered(page)
     assert page.inner_text("#answer-text") == "I don't know"
     assert page.inner_text("#answer-confidence").startswith("The evidence found does not answer this question")
 
@@ -296,7 +301,7 @@ def test_upload_runs_a_job_to_the_end_and_reports_bad_lines(page, site, shots, t
     page.click("button[data-panel=panel-ask]")
     page.fill("#question", "Who founded Brightwater Ferries?")
     page.click("#ask-button")
-    page.locator("#answer").wait_for(state="visible")
+    answered(page)
     assert "Nadia Quell" in page.inner_text("#answer-text")
 
 
@@ -315,7 +320,7 @@ def test_the_page_works_with_the_keyboard_alone(page, site):
     tab_to("document.activeElement.id === 'question'")
     page.keyboard.type(QUESTION)
     page.keyboard.press("Enter")
-    page.locator("#answer").wait_for(state="visible")
+    answered(page)
     tab_to("document.activeElement.closest('#citations') !== null")
     page.keyboard.press("Enter")
     page.locator("#document-view").wait_for(state="visible")
@@ -338,7 +343,7 @@ def test_stored_markup_is_shown_as_text_and_never_runs(page, site, shots):
     page.click("button[data-panel=panel-ask]")
     page.fill("#question", "Who founded Zorvath Industries?")
     page.click("#ask-button")
-    page.locator("#answer").wait_for(state="visible")
+    answered(page)
     page.hover("#citations")
     shot(page, shots, "7-markup-as-text")
     assert page.evaluate("window.__pwned") is None
@@ -359,7 +364,7 @@ def test_axe_finds_no_accessibility_violations(chromium, site, shots):
         signed_in(page, site[1])
         page.fill("#question", QUESTION)
         page.click("#ask-button")
-        page.locator("#answer").wait_for(state="visible")
+        answered(page)
         page.click("#plan summary")
         found["answer"] = _axe(page, script)
         page.locator("#answer-graph g.node").first.click()
