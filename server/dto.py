@@ -231,13 +231,19 @@ class LayoutEdgeIn(_Strict):
     target: str = Field(min_length=1, max_length=300)
 
 
+# A coordinate in the unit square: NaN and infinities (which Python's JSON reader accepts) are refused.
+_UnitCoordinate = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
 class LayoutIn(_Strict):
     """A graph to lay out: node ids, the edges between them, and the positions of nodes already drawn."""
 
     nodes: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(min_length=1, max_length=2000)
     edges: list[LayoutEdgeIn] = Field(default_factory=list, max_length=10_000)
-    fixed: dict[str, tuple[float, float]] = Field(
-        default_factory=dict, description="Positions (in the unit square) of nodes that must stay where they are."
+    fixed: dict[str, tuple[_UnitCoordinate, _UnitCoordinate]] = Field(
+        default_factory=dict,
+        max_length=2000,
+        description="Positions (in the unit square) of nodes that must stay where they are.",
     )
 
 

@@ -24,8 +24,6 @@ def layout_positions(
     graph.add_edges_from(edges)
     if not nodes:
         return {}
-    if len(nodes) == 1 and not fixed:
-        return {nodes[0]: (0.5, 0.5)}
     kept = {node: _clamp(fixed[node]) for node in nodes if node in fixed}
     if kept:
         return {**kept, **_around_anchors(graph, [n for n in nodes if n not in kept], kept)}

@@ -41,10 +41,10 @@ async def index() -> Response:
     return Response((PAGE_DIR / "index.html").read_bytes(), media_type="text/html", headers=PAGE_HEADERS)
 
 
-def page_config(settings: Settings) -> PageConfigOut:
+def page_config(settings: Settings, keys: ApiKeyStore) -> PageConfigOut:
     """What the page needs before its first call: whether a key is needed, the backend and limits."""
     return PageConfigOut(
-        keys_required=ApiKeyStore(settings.keys_path).any_active(),
+        keys_required=keys.any_active(),
         graph_backend=settings.graph_backend,
         neo4j_browser=browser_url(settings),
         max_question_chars=settings.max_question_chars,
@@ -54,7 +54,7 @@ def page_config(settings: Settings) -> PageConfigOut:
 
 @get("/page/config", summary="The analyst page's start-up facts (no tenant data; no key needed)", tags=["page"])
 async def config(request: Request) -> PageConfigOut:
-    return page_config(request.app.state.settings)
+    return page_config(request.app.state.settings, request.app.state.tenants.keys)
 
 
 _ASSETS = create_static_files_router(

@@ -26,7 +26,8 @@ export class GraphModel {
   }
 
   addEdge(edge) {
-    const key = edge.id || `${edge.source}|${edge.type}|${edge.target}`;
+    // keyed by its ends and type: path edges come without the relation's id that neighbourhoods give
+    const key = `${edge.source}|${edge.type}|${edge.target}`;
     if (!this.edges.has(key)) this.edges.set(key, { ...edge, key });
   }
 

@@ -176,6 +176,13 @@ def test_layout_places_every_node_and_keeps_fixed_ones(site):
         assert dangling.status_code in (400, 422) and "'b'" in dangling.json()["error"]["message"]
         too_many = client.post("/v1/layout", json={"nodes": [f"n{i}" for i in range(2001)]})
         assert too_many.status_code in (400, 422)
+        for position in ("[NaN, 0.5]", "[Infinity, 0.5]", "[1.5, 0.5]"):  # Python's JSON reader takes NaN
+            outside = client.post(
+                "/v1/layout",
+                content='{"nodes": ["a", "b"], "fixed": {"a": ' + position + "}}",
+                headers={"Content-Type": "application/json"},
+            )
+            assert outside.status_code == 422 and "fixed.a.0" in outside.json()["error"]["message"], position
     assert httpx.post(base + "/v1/layout", json={"nodes": ["a"]}).status_code == 401
 
 
