@@ -195,6 +195,13 @@ class Settings(BaseSettings):
         description="Chunks an ingest job reads per step: questions are answered between steps, "
         "so one step bounds how long a question waits behind a job.",
     )
+    job_lease_s: float = Field(
+        30.0,
+        ge=2,
+        le=3600,
+        description="With API state in Neo4j (graph_backend and vector_backend = neo4j): how long a replica's claim "
+        "on an ingest job lasts unrenewed; a job whose replica died is resumed by another this long after.",
+    )
     access_log: bool = Field(
         True, description="Write one JSON line per HTTP request (request id, route, status, ms) to stderr."
     )
@@ -255,6 +262,12 @@ class Settings(BaseSettings):
     def store_path(self) -> Path:
         """SQLite database file (the tenant's)."""
         return self.tenant_dir / "graph.sqlite3"
+
+    @property
+    def state_in_neo4j(self) -> bool:
+        """Whether the server's own records (API keys, ingest jobs, rate-limit counts) live in Neo4j, so that any
+        number of API replicas can serve one data set: when both the graph and the vectors are there."""
+        return self.graph_backend == "neo4j" and self.vector_backend == "neo4j"
 
     @property
     def keys_path(self) -> Path:

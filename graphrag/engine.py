@@ -16,6 +16,7 @@ from graphrag.graph_store import GraphStore, open_graph_store
 from graphrag.graph_store.vector_index import FaissIndex
 from graphrag.ids import content_sha256
 from graphrag.indexing.communities import detect_communities
+from graphrag.indexing.extracted import ExtractedDocument
 from graphrag.indexing.loaders import document_from_text, load_bytes, normalize_text, triple_set_digest, upload_key
 from graphrag.indexing.pipeline import Indexer, IndexReport, IngestProblem
 from graphrag.lm.embedding import Embedder, SentenceTransformerEmbedder
@@ -172,8 +173,15 @@ class Engine:
         with self._writing():
             if loaded.triples:
                 self.indexer.index_triples(loaded.triples, key=key, source=filename, report=report)
+            if loaded.extracted:
+                self.indexer.index_extracted(loaded.extracted, report)
             self.indexer.index_documents(loaded.documents, report)
         return report
+
+    def ingest_extracted(self, extracted: Sequence[ExtractedDocument], report: IndexReport) -> IndexReport:
+        """Ingest documents extracted elsewhere (``graphrag extract`` records; an ingest job's step)."""
+        with self._writing():
+            return self.indexer.index_extracted(extracted, report)
 
     def ingest_documents(self, documents: Sequence[Document], report: IndexReport | None = None) -> IndexReport:
         """Ingest already-loaded documents (an ingest job's steps)."""

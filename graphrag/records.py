@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ExtractionRecord", "TripleRecord"]
+__all__ = ["ChunkRecord", "ExtractionRecord", "TripleRecord"]
 
 
 class TripleRecord(BaseModel):
@@ -53,12 +53,26 @@ class MentionRecord(BaseModel):
     text: str
 
 
+class ChunkRecord(BaseModel):
+    id: str
+    index: int = Field(ge=0)
+    start: int = Field(ge=0, description="offset of the chunk in the document's text")
+    end: int = Field(ge=0)
+
+
 class ExtractionRecord(BaseModel):
-    """One line of ``graphrag extract`` output: a document's entities, relations and mentions."""
+    """One line of ``graphrag extract`` output: a document, its chunks, and the entities, relations and mentions
+    found in it. ``graphrag ingest`` loads such a file as it is (no extraction again; the chunks are embedded), so
+    extraction can run on a cluster and loading on the server."""
 
     document_id: str
     title: str
     source: str
+    tenant: str = Field(description="the tenant it was extracted for: entity ids are the tenant's")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the text")
+    text: str = Field(description="the document's text (normalised), which chunk and mention offsets index")
+    metadata: dict = Field(default_factory=dict)
+    chunks: list[ChunkRecord]
     entities: list[EntityRecord]
     relations: list[RelationRecord]
     mentions: list[MentionRecord]

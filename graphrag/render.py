@@ -3,8 +3,11 @@ and the human-readable rendering of an answer."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from graphrag.types import (
     Answer,
+    Chunk,
     Citation,
     Community,
     Document,
@@ -155,13 +158,18 @@ def stats_to_dict(stats: StoreStats) -> dict:
     }
 
 
-def extraction_to_dict(document: Document, extraction: Extraction) -> dict:
+def extraction_to_dict(document: Document, chunks: Sequence[Chunk], extraction: Extraction) -> dict:
     """One record of ``graphrag extract`` output (schema: schemas/extraction_record.schema.json)."""
     names = {e.id: e.name for e in extraction.entities}
     return {
         "document_id": document.id,
         "title": document.title,
         "source": document.source,
+        "tenant": document.tenant,
+        "sha256": document.sha256,
+        "text": document.text,
+        "metadata": document.metadata,
+        "chunks": [{"id": c.id, "index": c.index, "start": c.start, "end": c.end} for c in chunks],
         "entities": [entity_to_dict(e) for e in extraction.entities],
         "relations": [
             {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything (scripts/setup.sh, Debian's chromium), start a throwaway Neo4j (jars from Maven Central, auth
-# off, 127.0.0.1 only) for the Neo4j tests, run the whole test suite, and stop Neo4j again whatever the outcome.
+# off, 127.0.0.1 only) for the Neo4j tests and a local Ray cluster for the Ray extraction tests, run the whole test
+# suite, and stop both again whatever the outcome.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/setup.sh"
@@ -43,9 +44,11 @@ export GRAPHRAG_NEO4J_HEAP=512m GRAPHRAG_NEO4J_PAGECACHE=128m
 export GRAPHRAG_NEO4J_BOLT_PORT="${GRAPHRAG_TEST_BOLT_PORT:-17687}"
 export GRAPHRAG_NEO4J_HTTP_PORT="${GRAPHRAG_TEST_HTTP_PORT:-17474}"
 export GRAPHRAG_NEO4J_URI="bolt://127.0.0.1:$GRAPHRAG_NEO4J_BOLT_PORT"
+ray_dir="$(mktemp -d "${TMPDIR:-/tmp}/graphrag-ray.XXXXXX")"
 cleanup() {
   .venv/bin/graphrag neo4j stop >/dev/null 2>&1 || true
-  rm -rf "$neo4j_home"
+  .venv/bin/python -m ray.scripts.scripts stop --force >/dev/null 2>&1 || true  # this machine's Ray processes
+  rm -rf "$neo4j_home" "$ray_dir"
 }
 trap cleanup EXIT
 # A Neo4j that does not start fails the run here: the Neo4j tests are never skipped.
@@ -54,4 +57,15 @@ trap cleanup EXIT
 # slow machine, which once failed the first Neo4j test with a read timeout; pay that once here, with a long budget.
 GRAPHRAG_GRAPH_BACKEND=neo4j GRAPHRAG_NEO4J_TIMEOUT_S=120 GRAPHRAG_DATA_DIR="$neo4j_home/warmup" \
   .venv/bin/graphrag stats >/dev/null
+# A one-machine Ray cluster for `graphrag extract --engine ray`: its own ports (Ray's default worker range holds the
+# Neo4j test ports), two CPUs, no dashboard, no usage reporting (offline), a small object store. gRPC's fork
+# support off: with it the Ray Client server's per-client process dies as it is forked (ray-project/ray#63202).
+export RAY_USAGE_STATS_ENABLED=0
+ray_port="${GRAPHRAG_TEST_RAY_PORT:-26379}"
+ray_cli=(.venv/bin/python -m ray.scripts.scripts)  # the `ray` command of the cached environment
+GRPC_ENABLE_FORK_SUPPORT=false "${ray_cli[@]}" start --head --node-ip-address=127.0.0.1 --port="$ray_port" \
+  --ray-client-server-port="$((ray_port + 1))" --num-cpus=2 --include-dashboard=false --disable-usage-stats \
+  --object-store-memory=300000000 --min-worker-port="$((ray_port + 10))" --max-worker-port="$((ray_port + 200))" \
+  --temp-dir="$ray_dir" >"$ray_dir/start.log" 2>&1 || { cat "$ray_dir/start.log" >&2; exit 1; }
+export GRAPHRAG_TEST_RAY_ADDRESS="127.0.0.1:$ray_port" GRAPHRAG_TEST_RAY_CLIENT="ray://127.0.0.1:$((ray_port + 1))"
 .venv/bin/python -m pytest -q "$@"

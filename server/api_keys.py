@@ -1,6 +1,7 @@
 """API keys: each maps to one tenant; only a key's sha256 is stored (the key itself is shown once, at creation).
 
-Keys live in one SQLite file per data directory (``Settings.keys_path``), beside the tenants' partitions. A key is
+Keys live in one SQLite file per data directory (``Settings.keys_path``), beside the tenants' partitions, or in Neo4j
+when replicas share it (server.neo4j_api_keys, chosen by server.state). A key is
 ``grk_<key id>_<secret>``: the id names it in listings and revocation, the 256-bit secret makes it unguessable.
 A plain (unsalted) sha256 is enough at rest because the secret is random, not a password a person chose.
 """
@@ -18,7 +19,7 @@ from graphrag.errors import InputError, NotFoundError
 from graphrag.ids import TENANT_PATTERN
 from server.sqlite_file import sqlite_file
 
-__all__ = ["ApiKey", "ApiKeyStore"]
+__all__ = ["ApiKey", "ApiKeyStore", "key_digest", "new_key", "well_formed_key"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -44,8 +45,27 @@ class ApiKey:
         return self.revoked_at is None
 
 
-def _digest(key: str) -> str:
+def key_digest(key: str) -> str:
+    """What is stored of a key: its sha256, hex."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def well_formed_key(key: str | None) -> bool:
+    """Whether ``key`` has the shape of a key this project makes (anything else is refused unlooked-up)."""
+    return bool(_KEY_SHAPE.match(key or ""))
+
+
+def new_key(tenant: str, name: str) -> tuple[ApiKey, str]:
+    """A fresh key for ``tenant`` (checked) and its public facts; InputError for a bad tenant or name."""
+    if not re.fullmatch(TENANT_PATTERN, tenant or ""):
+        raise InputError(
+            f"tenant {tenant!r} must be 1-64 letters, digits, '_' or '-' (starting with a letter or digit)"
+        )
+    if len(name) > 200:
+        raise InputError("a key's name must be at most 200 characters")
+    key_id = secrets.token_hex(6)
+    key = f"grk_{key_id}_{secrets.token_urlsafe(32)}"
+    return ApiKey(key_id, tenant, name, datetime.now(UTC).isoformat(timespec="seconds"), None), key
 
 
 def _now() -> str:
@@ -56,27 +76,24 @@ class ApiKeyStore:
     """Create, revoke, list and check API keys. Each call opens its own connection: the server reads keys on every
     request from several threads, and a key created or revoked by the CLI takes effect on the next request."""
 
+    remote = False  # a lookup is a local file read (about 0.25 ms): fine on the event loop
+
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    def close(self) -> None:
+        """Nothing to release: every call opens and closes its own connection."""
 
     def _connect(self):
         return sqlite_file(self.path, _SCHEMA, "API key")
 
     def create(self, tenant: str, name: str = "") -> tuple[ApiKey, str]:
         """A new key for ``tenant``; returns its facts and the key itself (which is not stored)."""
-        if not re.fullmatch(TENANT_PATTERN, tenant or ""):
-            raise InputError(
-                f"tenant {tenant!r} must be 1-64 letters, digits, '_' or '-' (starting with a letter or digit)"
-            )
-        if len(name) > 200:
-            raise InputError("a key's name must be at most 200 characters")
-        key_id = secrets.token_hex(6)
-        key = f"grk_{key_id}_{secrets.token_urlsafe(32)}"
-        record = ApiKey(key_id, tenant, name, _now(), None)
+        record, key = new_key(tenant, name)
         with self._connect() as db:
             db.execute(
                 "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, NULL)",
-                (record.id, record.tenant, record.name, _digest(key), record.created_at),
+                (record.id, record.tenant, record.name, key_digest(key), record.created_at),
             )
         return record, key
 
@@ -106,10 +123,10 @@ class ApiKeyStore:
 
     def tenant_for(self, key: str) -> str | None:
         """The tenant an active key acts for, or None (unknown, revoked or malformed key)."""
-        if not _KEY_SHAPE.match(key or "") or not self.path.exists():
+        if not well_formed_key(key) or not self.path.exists():
             return None
         with self._connect() as db:
             row = db.execute(
-                "SELECT tenant FROM api_keys WHERE sha256 = ? AND revoked_at IS NULL", (_digest(key),)
+                "SELECT tenant FROM api_keys WHERE sha256 = ? AND revoked_at IS NULL", (key_digest(key),)
             ).fetchone()
         return row[0] if row else None

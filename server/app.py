@@ -18,13 +18,12 @@ from swagger_ui_bundle import swagger_ui_path
 
 from graphrag.config import Settings
 from graphrag.errors import AuthError
-from server.api_keys import ApiKeyStore
 from server.errors import EXCEPTION_HANDLERS
-from server.job_store import JobStore
 from server.jobs import JobRunner
 from server.observability import METRICS_ROUTE, RequestObserver, ServerMetrics
 from server.page import PAGE_ROUTES
 from server.routes import DOCUMENT_ROUTES, ENTITY_ROUTES, LAYOUT_ROUTES, QUERY_ROUTES
+from server.state import ApiKeys, open_key_store, open_server_records
 from server.tenancy import TenantEngines, presented_key, tenant_scope
 
 __all__ = ["create_app", "startup_mode"]
@@ -32,13 +31,25 @@ __all__ = ["create_app", "startup_mode"]
 log = logging.getLogger("graphrag.server")
 
 
-def startup_mode(settings: Settings) -> str:
-    """One line saying how requests are authenticated (printed by ``graphrag serve`` and logged at start-up)."""
-    if ApiKeyStore(settings.keys_path).any_active():
-        return "API keys required (Authorization: Bearer <key>); each key acts for its own tenant"
+def startup_mode(settings: Settings, keys: ApiKeys | None = None) -> str:
+    """One line saying how requests are authenticated and where keys, jobs and rate-limit counts are kept
+    (printed by ``graphrag serve`` and logged at start-up)."""
+    shared = (
+        "; keys, ingest jobs and rate limits are kept in Neo4j, shared with any other replica"
+        if settings.state_in_neo4j
+        else ""
+    )
+    store = keys or open_key_store(settings)
+    try:
+        active = store.any_active()
+    finally:
+        if keys is None:
+            store.close()
+    if active:
+        return "API keys required (Authorization: Bearer <key>); each key acts for its own tenant" + shared
     return (
         "open mode: no API keys exist, so only clients on this machine are served, as tenant 'default' "
-        "(create one with 'graphrag keys create --tenant NAME')"
+        "(create one with 'graphrag keys create --tenant NAME')" + shared
     )
 
 
@@ -83,6 +94,7 @@ def create_app(settings: Settings | None = None, engine=None, close_engine: bool
     access through, so it can be used wherever the Litestar app is."""
     settings = settings or Settings.load()
     metrics = ServerMetrics()
+    records = open_server_records(settings)
     state = State({"engine": engine, "tenants": None, "jobs": None, "settings": settings, "metrics": metrics})
 
     @asynccontextmanager
@@ -93,13 +105,13 @@ def create_app(settings: Settings | None = None, engine=None, close_engine: bool
                 from graphrag.engine import Engine
 
                 app.state.engine = Engine.from_settings(settings)
-            app.state.tenants = TenantEngines(app.state.engine, ApiKeyStore(settings.keys_path))
-            app.state.jobs = JobRunner(JobStore(settings.data_dir), app.state.tenants, settings.job_step_chunks)
+            app.state.tenants = TenantEngines(app.state.engine, records.keys)
+            app.state.jobs = JobRunner(records.jobs, app.state.tenants, settings.job_step_chunks, settings.job_lease_s)
             app.state.jobs.start()
             if app.state.engine.writers.writes_with_lm():
                 # load the answer LM (and active adapter) now, not on the first question
                 app.state.engine.writers.pick()
-            log.warning("graphrag server: %s", startup_mode(settings))
+            log.warning("graphrag server: %s", startup_mode(settings, records.keys))
             yield
         finally:
             if app.state.jobs is not None:
@@ -109,6 +121,9 @@ def create_app(settings: Settings | None = None, engine=None, close_engine: bool
                 log.warning("graphrag server stopped: %d engine(s) closed, vector indexes saved", closed)
             elif owned and app.state.engine is not None:
                 app.state.engine.close()
+            if records.rate_limits is not None:
+                await records.rate_limits.close()
+            records.close()
 
     middleware = []
     if settings.rate_limit_per_minute:
@@ -117,6 +132,7 @@ def create_app(settings: Settings | None = None, engine=None, close_engine: bool
                 rate_limit=("minute", settings.rate_limit_per_minute),
                 identifier_for_request=_rate_limit_key,
                 exclude=["/schema", "/metrics", "/page/assets"],
+                store="rate_limit",
             ).middleware
         )
     app = Litestar(
@@ -133,6 +149,7 @@ def create_app(settings: Settings | None = None, engine=None, close_engine: bool
             ),
         ],
         state=state,
+        stores={"rate_limit": records.rate_limits} if records.rate_limits is not None else None,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,

@@ -6,6 +6,9 @@ fsynced) before the row says "queued", so a job the server has acknowledged alwa
 starts finds jobs left "running" by one that died and queues them again (``resumed`` counts how often): ingestion
 is idempotent, so running a job again finishes it without duplicates. A job whose input is gone is marked failed,
 never dropped.
+
+That is the single-server store. API replicas sharing Neo4j keep jobs there instead (server.neo4j_job_store), with
+leases in place of the restart rule; both offer the same calls to server.jobs.JobRunner.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 from graphrag.errors import InputError, StoreError
 from server.sqlite_file import sqlite_file
 
-__all__ = ["Job", "JobStore"]
+__all__ = ["Job", "JobStore", "new_job", "now_iso"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -58,8 +61,18 @@ class Job:
     error: str | None = None
 
 
-def _now() -> str:
+def now_iso() -> str:
+    """The time a job row records: UTC, ISO 8601 to the millisecond."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_job(tenant: str, filename: str) -> Job:
+    """A queued job for an upload named ``filename``; InputError when the name has no usable suffix."""
+    suffix = Path(filename).suffix.lower()
+    if not _SUFFIX.match(suffix):
+        raise InputError(f"{filename!r} has no usable file suffix (.txt, .md, .html, .pdf, .jsonl, .csv)")
+    now = now_iso()
+    return Job(secrets.token_hex(10), tenant, filename[:300], suffix, "queued", now, now)
 
 
 def _job(row) -> Job:
@@ -69,6 +82,8 @@ def _job(row) -> Job:
 
 class JobStore:
     """The jobs of one data directory (all tenants; every read names the tenant it acts for)."""
+
+    leased = False  # one server: a job left running is queued again at its next start
 
     def __init__(self, data_dir: Path) -> None:
         self.root = data_dir / "jobs"
@@ -83,11 +98,7 @@ class JobStore:
 
     def create(self, tenant: str, filename: str, data: bytes) -> Job:
         """Keep the upload on disk (fsynced), then queue the job."""
-        suffix = Path(filename).suffix.lower()
-        if not _SUFFIX.match(suffix):
-            raise InputError(f"{filename!r} has no usable file suffix (.txt, .md, .html, .pdf, .jsonl, .csv)")
-        now = _now()
-        job = Job(secrets.token_hex(10), tenant, filename[:300], suffix, "queued", now, now)
+        job = new_job(tenant, filename)
         target = self.input_path(job)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +121,21 @@ class JobStore:
             row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ? AND tenant = ?", (job_id, tenant)).fetchone()
         return _job(row) if row else None
 
-    def next_queued(self) -> Job | None:
+    def read_input(self, job: Job) -> bytes:
+        """The job's uploaded file."""
+        try:
+            return self.input_path(job).read_bytes()
+        except OSError as exc:
+            raise StoreError(f"the uploaded file of job {job.id} cannot be read: {exc}") from exc
+
+    def renew(self, job_id: str) -> bool:
+        """Keep the claim on a running job (one server: nobody else can take it)."""
+        return True
+
+    def close(self) -> None:
+        """Nothing to release: every call opens and closes its own connection."""
+
+    def claim(self) -> Job | None:
         """The oldest queued job, now marked running."""
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
@@ -120,7 +145,7 @@ class JobStore:
             if row is None:
                 db.execute("COMMIT")
                 return None
-            db.execute("UPDATE jobs SET status = 'running', updated_at = ? WHERE id = ?", (_now(), row[0]))
+            db.execute("UPDATE jobs SET status = 'running', updated_at = ? WHERE id = ?", (now_iso(), row[0]))
             db.execute("COMMIT")
         return _job(row)
 
@@ -128,7 +153,7 @@ class JobStore:
         with self._connect() as db:
             db.execute(
                 "UPDATE jobs SET documents_done = ?, documents_total = ?, updated_at = ? WHERE id = ?",
-                (done, total, _now(), job_id),
+                (done, total, now_iso(), job_id),
             )
 
     def finish(self, job_id: str, report: dict) -> None:
@@ -136,7 +161,7 @@ class JobStore:
         with self._connect() as db:
             db.execute(
                 "UPDATE jobs SET status = 'succeeded', report = ?, updated_at = ? WHERE id = ?",
-                (json.dumps(report), _now(), job_id),
+                (json.dumps(report), now_iso(), job_id),
             )
         shutil.rmtree(self.root / job_id, ignore_errors=True)
 
@@ -145,7 +170,7 @@ class JobStore:
         with self._connect() as db:
             db.execute(
                 "UPDATE jobs SET status = 'failed', error = ?, report = ?, updated_at = ? WHERE id = ?",
-                (message, json.dumps(report) if report else None, _now(), job_id),
+                (message, json.dumps(report) if report else None, now_iso(), job_id),
             )
 
     def recover(self) -> tuple[int, int]:
@@ -162,7 +187,7 @@ class JobStore:
                 with self._connect() as db:
                     db.execute(
                         "UPDATE jobs SET status = 'queued', resumed = resumed + 1, updated_at = ? WHERE id = ?",
-                        (_now(), job.id),
+                        (now_iso(), job.id),
                     )
                 requeued += 1
         return requeued, failed

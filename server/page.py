@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 from litestar import Request, Response, get
 from litestar.static_files import create_static_files_router
 
 from graphrag.config import Settings
 from graphrag.graph_store.neo4j_browser import browser_url
-from server.api_keys import ApiKeyStore
 from server.dto import PageConfigOut
+from server.state import ApiKeys
 
 __all__ = ["PAGE_HEADERS", "PAGE_ROUTES", "page_config"]
 
@@ -41,7 +42,7 @@ async def index() -> Response:
     return Response((PAGE_DIR / "index.html").read_bytes(), media_type="text/html", headers=PAGE_HEADERS)
 
 
-def page_config(settings: Settings, keys: ApiKeyStore) -> PageConfigOut:
+def page_config(settings: Settings, keys: ApiKeys) -> PageConfigOut:
     """What the page needs before its first call: whether a key is needed, the backend and limits."""
     return PageConfigOut(
         keys_required=keys.any_active(),
@@ -54,7 +55,8 @@ def page_config(settings: Settings, keys: ApiKeyStore) -> PageConfigOut:
 
 @get("/page/config", summary="The analyst page's start-up facts (no tenant data; no key needed)", tags=["page"])
 async def config(request: Request) -> PageConfigOut:
-    return page_config(request.app.state.settings, request.app.state.tenants.keys)
+    # off the event loop: with replicas the key store is in Neo4j, a network round trip away
+    return await anyio.to_thread.run_sync(page_config, request.app.state.settings, request.app.state.tenants.keys)
 
 
 _ASSETS = create_static_files_router(

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 from litestar import Request
@@ -26,7 +27,9 @@ from graphrag.engine import Ask, Engine, PendingRead, finish_together, prepare_t
 from graphrag.errors import AuthError, RequestTimeoutError, StoreUnavailableError
 from graphrag.ids import DEFAULT_TENANT
 from graphrag.types import Answer
-from server.api_keys import ApiKeyStore
+
+if TYPE_CHECKING:
+    from server.state import ApiKeys
 
 __all__ = ["AuthFailures", "TenantEngines", "TenantScope", "is_loopback", "presented_key", "tenant_scope"]
 
@@ -50,7 +53,7 @@ class TenantEngines:
     threads all waiting on the lock let the lock pick the winner instead: a request could lose several rounds in a
     row, which showed in the latency tail.)"""
 
-    def __init__(self, root: Engine, keys: ApiKeyStore) -> None:
+    def __init__(self, root: Engine, keys: ApiKeys) -> None:
         self.root = root
         self.keys = keys
         self.lock = threading.RLock()
@@ -329,10 +332,14 @@ def _tenant_of(request: Request, engines: TenantEngines) -> str:
 async def tenant_scope(request: Request, state: State) -> TenantScope:
     """Litestar dependency: authenticate the request and hand over its tenant's engine.
 
-    The key lookup (one indexed SQLite read, about 0.25 ms) runs on the event loop: a hop to a worker thread for it
-    cost more than the lookup under load. Only opening a tenant's engine for the first time goes to a thread."""
+    A key lookup in SQLite (one indexed read, about 0.25 ms) runs on the event loop: a hop to a worker thread for it
+    cost more than the lookup under load. One in Neo4j (replicas) is a network round trip and goes to a thread, as
+    does opening a tenant's engine for the first time."""
     engines: TenantEngines = state.tenants
-    tenant = _authenticate(request, engines)
+    if engines.keys.remote:
+        tenant = await anyio.to_thread.run_sync(_authenticate, request, engines)
+    else:
+        tenant = _authenticate(request, engines)
     request.scope.setdefault("state", {})["tenant"] = tenant  # for the access log
     engine = engines.opened(tenant)
     if engine is None:

@@ -31,6 +31,7 @@ def test_extraction_record_schema_accepts_real_output(spacy_extractor):
         tenant="default",
         max_bytes=10**6,
     )
-    record = extraction_to_dict(doc, spacy_extractor.extract(doc, SentenceChunker(1000, 100).chunk(doc)))
+    chunks = SentenceChunker(1000, 100).chunk(doc)
+    record = extraction_to_dict(doc, chunks, spacy_extractor.extract(doc, chunks))
     ExtractionRecord.model_validate(json.loads(json.dumps(record)))
     assert record["relations"]

@@ -301,21 +301,37 @@ def extract(
     inputs: Annotated[list[Path], typer.Argument(help="Files or folders.")],
     out: Annotated[Path | None, typer.Option(help="Output JSONL of entities and relations per document.")] = None,
     errors: Annotated[Path | None, typer.Option(help="Where to list bad files (default: OUT.errors.jsonl).")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=32, help="Worker processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, max=1024, help="Worker processes (local) or extractor actors (ray).")
+    ] = 1,
     store: Annotated[
-        str | None, typer.Option(help="Also write straight into this graph store: sqlite or neo4j.")
+        str | None, typer.Option(help="Also write straight into this graph store: sqlite or neo4j (local engine).")
     ] = None,
     extractor: Annotated[
         str | None, typer.Option(help="Relation extractor: encoder or rules (default: the extractor setting).")
     ] = None,
+    engine: Annotated[
+        str, typer.Option(help="local (this machine's processes) or ray (a Ray cluster; resumable).")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (default: a local instance for this run)."),
+    ] = None,
 ) -> None:
-    """Extract entities and relations from files without embedding them (to JSONL and/or a graph store)."""
+    """Extract entities and relations from files without embedding them (to JSONL and/or a graph store).
+    'graphrag ingest OUT' loads the JSONL later, embedding it without extracting again."""
     from graphrag.indexing.batch import extract_files
 
+    if engine not in ("local", "ray"):
+        raise InputError(f"--engine must be local or ray, not {engine!r}")
     if out is None and store is None:
         raise InputError("give --out FILE, --store sqlite|neo4j, or both")
     if store not in (None, "sqlite", "neo4j"):
         raise InputError(f"--store must be sqlite or neo4j, not {store!r}")
+    if engine == "ray" and (store is not None or out is None):
+        raise InputError("--engine ray writes --out FILE only; load it with 'graphrag ingest FILE'")
+    if address is not None and engine != "ray":
+        raise InputError("--address names a Ray cluster: use it with --engine ray")
     settings = ctx.obj.settings(**({"graph_backend": store} if store else {}), **_extractor_override(extractor))
     errors = errors or (
         out.with_name(out.name + ".errors.jsonl") if out else settings.data_dir / "extract.errors.jsonl"
@@ -326,14 +342,26 @@ def extract(
 
         graph = open_graph_store(settings)
     try:
-        summary = extract_files([str(p) for p in inputs], out, errors, settings, workers=workers, store=graph)
+        summary = extract_files(
+            [str(p) for p in inputs],
+            out,
+            errors,
+            settings,
+            workers=workers,
+            store=graph,
+            engine=engine,
+            address=address,
+        )
     finally:
         if graph is not None:
             graph.close()
     target = " and ".join(str(t) for t in (out, f"the {store} store" if store else None) if t)
+    reused = (
+        f" ({summary.shards_reused} of {summary.shards} shards from an earlier run)" if summary.shards_reused else ""
+    )
     typer.echo(
         f"{summary.documents} documents from {summary.files} files: {summary.entities} entities, "
-        f"{summary.relations} relations -> {target}"
+        f"{summary.relations} relations -> {target}{reused}"
     )
     if summary.failed_files or summary.bad_lines:
         typer.echo(f"{summary.failed_files} files failed, {summary.bad_lines} bad lines: see {errors}", err=True)

@@ -21,10 +21,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from graphrag.config import Settings
-from graphrag.errors import NotFoundError, StoreError, StoreUnavailableError
+from graphrag.errors import NotFoundError, StoreError
 from graphrag.extraction.base import ENTITY_TYPES, valid_relation_type
 from graphrag.graph_store.base import DocumentWrite
 from graphrag.graph_store.keywords import keyword_terms
+from graphrag.graph_store.neo4j_driver import Neo4jClient, apply_schema, open_driver
 from graphrag.graph_store.nx_view import best_relation_key, breadth_first_relations, path_order
 from graphrag.graph_store.read_cache import ReadCache
 from graphrag.ids import DEFAULT_TENANT, normalize_name
@@ -48,6 +49,8 @@ _SCHEMA = (
     "DROP INDEX chunk_text IF EXISTS",
     "CREATE FULLTEXT INDEX chunk_search IF NOT EXISTS FOR (c:Chunk) ON EACH [c.text, c.tenant_key]",
     "CREATE FULLTEXT INDEX entity_names IF NOT EXISTS FOR (e:Entity) ON EACH [e.name]",
+    # unique, so two processes opening a new database at once (replicas starting) MERGE one state node, not two
+    "CREATE CONSTRAINT graphrag_meta_key IF NOT EXISTS FOR (m:GraphRAGMeta) REQUIRE m.key IS UNIQUE",
     "MERGE (m:GraphRAGMeta {key: 'state'}) ON CREATE SET m.version = 0",
 )
 # One statement per kind of row for a whole batch. Relation types are dynamic ($(r.type), Neo4j 5.26) but only
@@ -166,6 +169,7 @@ class Neo4jGraphStore:
     def __init__(self, driver, database: str, batch_size: int, tenant: str = DEFAULT_TENANT) -> None:
         self._driver = driver
         self._database = database
+        self._client = Neo4jClient(driver, database)
         self._batch = batch_size
         self.tenant = tenant
         self._tenant_params = {"tenant": tenant, "tenant_key": tenant_key(tenant)}
@@ -175,26 +179,9 @@ class Neo4jGraphStore:
     @classmethod
     def open(cls, settings: Settings) -> Neo4jGraphStore:
         """Connect (failing within ``neo4j_timeout_s`` when the server is down) and create constraints/indexes."""
-        import neo4j
-
-        auth = (settings.neo4j_user, settings.neo4j_password) if settings.neo4j_auth else None
-        timeout = settings.neo4j_timeout_s
-        try:
-            # Half the budget to connect and half to retry, so a dead server is reported within neo4j_timeout_s.
-            driver = neo4j.GraphDatabase.driver(
-                settings.neo4j_uri,
-                auth=auth,
-                connection_timeout=timeout / 2,
-                connection_acquisition_timeout=timeout / 2,
-                max_transaction_retry_time=timeout / 2,
-                notifications_min_severity="OFF",
-            )  # hints like "unknown property" on an empty graph are noise
-            driver.verify_connectivity()
-        except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.AuthError, OSError, ValueError) as exc:
-            raise StoreUnavailableError(f"cannot reach Neo4j at {settings.neo4j_uri}: {exc}") from exc
+        driver = open_driver(settings)
         store = cls(driver, settings.neo4j_database, _ROWS_PER_STATEMENT, settings.tenant)
-        for statement in _SCHEMA:
-            store._run(statement)
+        apply_schema(store._run, _SCHEMA)
         store._tag_untenanted()
         return store
 
@@ -206,35 +193,13 @@ class Neo4jGraphStore:
             self._run(f"MATCH (n:{label}) WHERE n.tenant IS NULL SET n.tenant = $t", **default)
 
     # plumbing ---------------------------------------------------------------------------------------------
-    def _wrap(self, exc: Exception) -> Exception:
-        import neo4j
-
-        # DatabaseUnavailable is what a server that is shutting down (or still starting) answers: an outage too.
-        unavailable = (
-            neo4j.exceptions.ServiceUnavailable,
-            neo4j.exceptions.SessionExpired,
-            neo4j.exceptions.DatabaseUnavailable,
-            OSError,
-        )
-        if isinstance(exc, unavailable):
-            return StoreUnavailableError(f"Neo4j is unavailable: {exc}")
-        return StoreError(f"Neo4j query failed: {exc}")
-
     def _run(self, query: str, **params) -> list[dict]:
-        import neo4j
-
-        params = {**self._tenant_params, **params}
         # An auto-commit run, not execute_query: the driver's retry loop can overshoot its time budget, and a
         # request must learn that Neo4j is down within neo4j_timeout_s.
-        try:
-            with self._driver.session(database=self._database) as session:
-                return [record.data() for record in session.run(query, params)]
-        except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError, OSError) as exc:
-            raise self._wrap(exc) from exc
+        return self._client.run(query, **{**self._tenant_params, **params})
 
     def _write(self, work):
         """Run ``work(tx)`` in one managed write transaction (retried by the driver on transient errors)."""
-        import neo4j
 
         def body(tx):
             result = work(_TenantTransaction(tx, self._tenant_params))
@@ -242,10 +207,7 @@ class Neo4jGraphStore:
             return result
 
         try:
-            with self._driver.session(database=self._database) as session:
-                return session.execute_write(body)
-        except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError, OSError) as exc:
-            raise self._wrap(exc) from exc
+            return self._client.write(body)
         finally:
             self._cache.clear()
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from graphrag.errors import IndexMismatchError
+from graphrag.graph_store.neo4j_driver import apply_schema
 from graphrag.types import Hit
 
 __all__ = ["Neo4jVectorIndex"]
@@ -49,9 +50,10 @@ class Neo4jVectorIndex:
             dim=index.dim,
         )
         # label and dimension come from the whitelist and an int: safe in the query text
-        store._run(f"""CREATE VECTOR INDEX {index.index_name} IF NOT EXISTS FOR (n:{index.label}) ON (n.embedding)
-                       OPTIONS {{indexConfig: {{`vector.dimensions`: {index.dim},
-                                               `vector.similarity_function`: 'cosine'}}}}""")
+        create = f"""CREATE VECTOR INDEX {index.index_name} IF NOT EXISTS FOR (n:{index.label}) ON (n.embedding)
+                     OPTIONS {{indexConfig: {{`vector.dimensions`: {index.dim},
+                                             `vector.similarity_function`: 'cosine'}}}}"""
+        apply_schema(store._run, [create])
         store._run("CALL db.awaitIndexes(300)")
         return index
 

@@ -27,6 +27,7 @@ from graphrag.errors import (
     UnsupportedFormatError,
 )
 from graphrag.ids import chunk_id, content_sha256, document_id
+from graphrag.indexing.extracted import EXTRACTION_KEYS, ExtractedDocument, parse_extraction_record
 from graphrag.json_text import loads_bounded
 from graphrag.text import paragraph_spans, sentence_spans
 from graphrag.types import Chunk, Document, Triple
@@ -57,11 +58,13 @@ MAX_RECORD_LINES = 200_000
 
 @dataclass
 class LoadResult:
-    """What one file yielded: documents, triples, and per-line problems (``(line_number, message)``)."""
+    """What one file yielded: documents, triples, documents already extracted (lines of ``graphrag extract``
+    output), and per-line problems (``(line_number, message)``)."""
 
     source: str
     documents: list[Document] = field(default_factory=list)
     triples: list[Triple] = field(default_factory=list)
+    extracted: list[ExtractedDocument] = field(default_factory=list)
     line_errors: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -304,6 +307,8 @@ def _read_jsonl(text: str, source: str, key: str, tenant: str, max_bytes: int, r
                 raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
             if _TRIPLE_KEYS <= set(record):
                 result.triples.append(parse_triple_record(record, where))
+            elif EXTRACTION_KEYS <= set(record):
+                result.extracted.append(parse_extraction_record(record, tenant, max_bytes))
             else:
                 result.documents.append(_jsonl_document(record, where, number, source, key, tenant, max_bytes))
         except InputError as exc:

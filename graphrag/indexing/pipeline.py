@@ -31,6 +31,7 @@ from graphrag.errors import GraphRAGError, InputError
 from graphrag.extraction.base import Extractor, entity_type_or_other, relation_type_from_words, relation_words
 from graphrag.extraction.resolve import resolve_document
 from graphrag.ids import entity_id, relation_id
+from graphrag.indexing.extracted import ExtractedDocument
 from graphrag.indexing.loaders import SentenceChunker, discover_files, document_from_text, load_file
 from graphrag.types import Chunk, Document, Entity, Extraction, Relation, Triple
 
@@ -220,6 +221,8 @@ class Indexer:
                 IngestProblem(str(path), msg, "invalid_record", line) for line, msg in loaded.line_errors
             )
             documents.extend(loaded.documents)
+            if loaded.extracted:
+                self.index_extracted(loaded.extracted, report, progress=progress)
             if loaded.triples:
                 self.index_triples(loaded.triples, key=str(path.resolve()), source=str(path), report=report)
         self.index_documents(documents, report, progress=progress, workers=workers)
@@ -231,6 +234,34 @@ class Indexer:
         """Ingest already-loaded documents in batches (skipping unchanged ones); ``workers`` as in :meth:`index_paths`
         (0 here: the server ingests small sets beside its questions and must not change torch's threads)."""
         report = report or IndexReport()
+        todo = self._changed(documents, report)
+        size = self.settings.ingest_batch_size
+        batches = [[(d, self.chunker.chunk(d)) for d in todo[i : i + size]] for i in range(0, len(todo), size)]
+        workers = self.worker_count(workers, len(batches))
+        # With a rules worker on one core, torch keeps to the others (more threads than free cores stall its
+        # barriers). The encoder's worker finds mentions alone, a fifth of the work, and torch here takes every
+        # core (on 2 cores 1.4x faster than one thread here).
+        cores = max(1, (os.cpu_count() or 1) - (0 if splits_extraction(self.settings) else workers)) if workers else 0
+        with self.embedder.threads(cores) if cores else contextlib.nullcontext():
+            self._index_batches(self._extractions(batches, workers), len(todo), report, progress)
+        return report
+
+    def index_extracted(
+        self, extracted: Sequence[ExtractedDocument], report: IndexReport | None = None, progress: bool = False
+    ) -> IndexReport:
+        """Ingest documents extracted elsewhere (``graphrag extract`` records, checked by graphrag.indexing.extracted):
+        their chunks and entity names are embedded here, nothing is extracted again; unchanged ones are skipped."""
+        report = report or IndexReport()
+        given = {doc.id: (chunks, extraction) for doc, chunks, extraction in extracted}
+        todo = self._changed([doc for doc, _, _ in extracted], report)
+        size = self.settings.ingest_batch_size
+        batches = [[(d, given[d.id][0]) for d in todo[i : i + size]] for i in range(0, len(todo), size)]
+        stream = ((items, lambda items=items: [given[doc.id][1] for doc, _ in items]) for items in batches)
+        self._index_batches(stream, len(todo), report, progress)
+        return report
+
+    def _changed(self, documents: Sequence[Document], report: IndexReport) -> list[Document]:
+        """The documents that are new or changed; duplicates in the batch and unchanged ones are counted."""
         todo: list[Document] = []
         seen: set[str] = set()
         for doc in documents:
@@ -251,30 +282,25 @@ class Indexer:
                 report.documents_replaced += 1
             report.document_ids.append(doc.id)
             todo.append(doc)
-        size = self.settings.ingest_batch_size
-        batches = [[(d, self.chunker.chunk(d)) for d in todo[i : i + size]] for i in range(0, len(todo), size)]
-        workers = self.worker_count(workers, len(batches))
-        # With a rules worker on one core, torch keeps to the others (more threads than free cores stall its
-        # barriers). The encoder's worker finds mentions alone, a fifth of the work, and torch here takes every
-        # core (on 2 cores 1.4x faster than one thread here).
-        cores = max(1, (os.cpu_count() or 1) - (0 if splits_extraction(self.settings) else workers)) if workers else 0
-        bar = tqdm(total=len(todo), desc="indexing", unit="doc", disable=not progress or not todo)
+        return todo
+
+    def _index_batches(self, stream, total: int, report: IndexReport, progress: bool) -> None:
+        """Embed and write each ``(items, extracted)`` batch of ``stream``."""
+        bar = tqdm(total=total, desc="indexing", unit="doc", disable=not progress or not total)
         try:
-            with self.embedder.threads(cores) if cores else contextlib.nullcontext():
-                for items, extracted in self._extractions(batches, workers):
-                    titles = {doc.id: doc.title for doc, _ in items}
-                    chunks = [c for _, doc_chunks in items for c in doc_chunks]
-                    # embedded while the worker still extracts this batch: chunk vectors do not depend on extraction
-                    vectors = self.embedder.embed(self._chunk_texts(chunks, titles)) if chunks else None
-                    self._write_batch(items, extracted(), chunks, vectors, report)
-                    bar.update(len(items))
+            for items, extracted in stream:
+                titles = {doc.id: doc.title for doc, _ in items}
+                chunks = [c for _, doc_chunks in items for c in doc_chunks]
+                # embedded while the worker still extracts this batch: chunk vectors do not depend on extraction
+                vectors = self.embedder.embed(self._chunk_texts(chunks, titles)) if chunks else None
+                self._write_batch(items, extracted(), chunks, vectors, report)
+                bar.update(len(items))
         finally:
             bar.close()
             # Not a save per call: a server taking small documents would rewrite whole index files each time.
             # The store is the truth; indexes are saved every minute and on close, and reconcile() mends them
             # at start-up after a crash.
             self.save_if_due()
-        return report
 
     def index_in_steps(self, documents: Sequence[Document], report: IndexReport, step_chunks: int) -> Iterator[int]:
         """Ingest ``documents`` as a generator of bounded steps, yielding the number of documents finished after
