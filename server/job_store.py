@@ -132,6 +132,9 @@ class JobStore:
         """Keep the claim on a running job (one server: nobody else can take it)."""
         return True
 
+    def release(self, job_id: str) -> None:
+        """A job left unfinished by a server that is stopping stays "running": the next start resumes it."""
+
     def close(self) -> None:
         """Nothing to release: every call opens and closes its own connection."""
 

@@ -59,7 +59,8 @@ class JobRunner:
         return job
 
     def stop(self) -> None:
-        """Finish the current step and stop; an unfinished job stays "running" and resumes on the next start."""
+        """Finish the current step and stop; an unfinished job resumes on the next start (with replicas it goes back
+        to the queue, for another replica)."""
         self._stopping.set()
         self._wake.set()
         if self._thread.is_alive():
@@ -145,8 +146,11 @@ class JobRunner:
             self.jobs.progress(job.id, start + len(loaded.extracted[start : start + self.step_chunks]), total)
         steps = engine.ingest_steps(loaded.documents, report, self.step_chunks)
         while True:
-            if self._stopping.is_set() or self._lost.is_set():
-                return  # left "running": the next start (or the replica holding the lease now) resumes it
+            if self._lost.is_set():
+                return  # the replica holding the lease now runs it
+            if self._stopping.is_set():
+                self.jobs.release(job.id)  # replicas: back in the queue for another at once; one server: at restart
+                return
             done = self.engines.run(next, steps, None)
             if done is None:
                 break

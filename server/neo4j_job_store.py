@@ -136,6 +136,13 @@ class Neo4jJobStore:
         job over after it expired): the caller must stop working on it."""
         return self._update(job_id, "SET j.lease_expires = timestamp() + $lease", lease=self.lease_ms)
 
+    def release(self, job_id: str) -> bool:
+        """Hand a job this replica is stopping in the middle of back to the queue, so another replica resumes it
+        now rather than when the lease passes."""
+        return self._update(
+            job_id, "SET j.status = 'queued', j.resumed = j.resumed + 1 REMOVE j.lease_owner, j.lease_expires"
+        )
+
     def progress(self, job_id: str, done: int, total: int) -> bool:
         """Record progress (and renew the lease); False when the lease was lost."""
         return self._update(

@@ -113,6 +113,7 @@ def test_ray_options_are_checked(inputs, tmp_path):
         (["--address", "auto"], "--address names a Ray cluster"),
         (["--engine", "ray", "--store", "sqlite"], "--engine ray writes --out FILE only"),
         (["--engine", "ray", "--address", "127.0.0.1:1", "--workers", "1"], "cannot reach the Ray cluster"),
+        (["--engine", "ray", "--address", "nonsense"], "--address must be auto, HOST:PORT or ray://HOST:PORT"),
     ):
         result = _extract(inputs, tmp_path / "er.jsonl", *options)
         assert result.returncode != 0 and message in result.stderr, (options, result.stderr)

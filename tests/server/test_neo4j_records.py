@@ -97,6 +97,16 @@ def test_a_lapsed_lease_passes_the_job_to_another_replica(records):
     assert records.jobs.get(job.id, "acme").report == {"by": "b"}
 
 
+def test_a_stopping_replica_hands_its_job_back_at_once(records):
+    stopping = Neo4jJobStore(records.keys.client, lease_s=60.0, owner="replica-a")
+    job = stopping.create("acme", "notes.txt", b"text")
+    assert stopping.claim().id == job.id and records.jobs.claim() is None
+    assert stopping.release(job.id) is True
+    taken = records.jobs.claim()  # no wait for the 60 s lease
+    assert taken.id == job.id and taken.resumed == 1
+    assert stopping.progress(job.id, 1, 1) is False
+
+
 def test_concurrent_replicas_claim_each_job_exactly_once(records):
     jobs = {records.jobs.create("acme", f"doc{n}.txt", b"text").id for n in range(12)}
     claims: list[tuple[str, str]] = []
@@ -135,3 +145,30 @@ def test_rate_limit_counts_are_shared_and_expire(settings, records):
             await two.close()
 
     asyncio.run(scenario())
+
+
+def test_an_unreachable_neo4j_under_the_rate_limit_is_a_503_not_a_500(tmp_path):
+    from litestar import Litestar, get
+    from litestar.middleware.rate_limit import RateLimitConfig
+    from litestar.testing import TestClient
+
+    from server.errors import EXCEPTION_HANDLERS
+    from tests.servers import free_port
+
+    @get("/ping")
+    async def ping() -> str:
+        return "pong"
+
+    down = Settings.load(
+        data_dir=tmp_path, neo4j_uri=f"bolt://127.0.0.1:{free_port()}", neo4j_timeout_s=2, graph_backend="neo4j"
+    )
+    app = Litestar(
+        [ping],
+        middleware=[RateLimitConfig(rate_limit=("minute", 100)).middleware],
+        stores={"rate_limit": Neo4jRateLimitStore(down)},
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+    with TestClient(app) as client:
+        response = client.get("/ping")
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert response.json()["error"]["code"] == "store_unavailable"
