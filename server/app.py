@@ -18,6 +18,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from graphrag.config import Settings
 from graphrag.errors import AuthError
+from server.api_keys import ApiKeyStore
 from server.errors import EXCEPTION_HANDLERS
 from server.jobs import JobRunner
 from server.observability import METRICS_ROUTE, RequestObserver, ServerMetrics
@@ -34,11 +35,14 @@ log = logging.getLogger("graphrag.server")
 def startup_mode(settings: Settings, keys: ApiKeys | None = None) -> str:
     """One line saying how requests are authenticated and where keys, jobs and rate-limit counts are kept
     (printed by ``graphrag serve`` and logged at start-up)."""
-    shared = (
-        "; keys, ingest jobs and rate limits are kept in Neo4j, shared with any other replica"
-        if settings.state_in_neo4j
-        else ""
-    )
+    shared = ""
+    if settings.state_in_neo4j:
+        shared = "; keys, ingest jobs and rate limits are kept in Neo4j, shared with any other replica"
+        if ApiKeyStore(settings.keys_path).any_active():  # made before the server's records moved to Neo4j
+            shared += (
+                f" (the keys in {settings.keys_path} are not used with the graph and vectors in Neo4j: "
+                "create them again with 'graphrag keys create')"
+            )
     store = keys or open_key_store(settings)
     try:
         active = store.any_active()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -168,3 +170,35 @@ def test_entity_exploration(api):
     _error(api.get(f"/v1/entities/{helix['id']}/neighbors", params={"hops": 7}), 422)
     _error(api.get("/v1/entities/ent_missing/neighbors"), 404, "not_found")
     _error(api.get("/v1/entities", params={"q": ""}), 422)
+
+
+def test_extraction_records_upload_without_extracting_again(api, tmp_path):
+    from graphrag import Settings
+    from graphrag.indexing.batch import extract_files
+
+    source = tmp_path / "quill.jsonl"
+    source.write_text(
+        json.dumps({"id": "quill", "title": "Quill Works", "text": "Mara Lind founded Quill Works in Tartu in 1911."})
+        + "\n"
+        + json.dumps({"id": "slate", "title": "Slate Yard", "text": "Oskar Vahl founded Slate Yard in Narva in 1920."}),
+        encoding="utf-8",
+    )
+    records = tmp_path / "er.jsonl"
+    extract_files([str(source)], records, tmp_path / "errors.jsonl", Settings.load(data_dir=tmp_path), progress=False)
+    first, second = records.read_text(encoding="utf-8").splitlines()
+    stored = api.post("/v1/documents", files={"file": ("er.jsonl", (first + "\n").encode())})
+    assert stored.status_code == 201 and stored.json()["documents_added"] == 1, stored.text
+    answer = api.post("/v1/query", json={"question": "Who founded Quill Works?"}).json()
+    assert answer["answer"] == "Mara Lind"
+    queued = api.post("/v1/documents", params={"mode": "async"}, files={"file": ("er2.jsonl", second.encode())})
+    assert queued.status_code == 202, queued.text
+    for _ in range(120):
+        job = api.get(f"/v1/jobs/{queued.json()['id']}").json()
+        if job["status"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.5)
+    assert job["status"] == "succeeded" and job["report"]["documents_added"] == 1, job
+    edited = json.loads(first)
+    edited["text"] += " Forged."
+    refused = _error(api.post("/v1/documents", files={"file": ("bad.jsonl", json.dumps(edited).encode())}), 422)
+    assert "sha256" in refused["message"]

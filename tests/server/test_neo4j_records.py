@@ -41,6 +41,16 @@ def test_records_live_in_neo4j_only_when_graph_and_vectors_do(tmp_path):
         shared.close()
 
 
+def test_the_start_up_line_says_where_keys_live_and_names_keys_left_behind(records, settings):
+    from server.api_keys import ApiKeyStore
+    from server.app import startup_mode
+
+    assert "kept in Neo4j" in startup_mode(settings) and startup_mode(settings).startswith("open mode")
+    ApiKeyStore(settings.keys_path).create("acme")  # a key made while the keys were in SQLite
+    line = startup_mode(settings)
+    assert str(settings.keys_path) in line and "create them again" in line
+
+
 def test_keys_made_by_one_store_are_checked_by_another(records, settings):
     assert not records.keys.any_active()
     record, key = records.keys.create("acme", "analyst")
