@@ -2,8 +2,8 @@
 
 This process (the driver) loads the inputs and cuts them into the same shards as the local engine
 (graphrag.indexing.batch), so the inputs need only be on the driver's machine. Each of ``workers`` Ray actors
-loads the extractor once and extracts the shards it is handed; the driver hands out one shard at a time per actor
-(Ray's ActorPool) and keeps at most two per actor in flight.
+loads the extractor once and extracts the shards it is handed; the driver hands each actor one shard at a time
+(Ray's ActorPool) and reads the inputs only as fast as the actors take their shards.
 
 Each finished shard is written to ``<out>.parts/<number>-<digest>.jsonl`` (written to a temporary name and renamed,
 so a part is whole or absent). The digest names the shard's documents and the settings that shape extraction, so a
