@@ -84,15 +84,19 @@ def replicas(tmp_path_factory):
         headers = {"Authorization": f"Bearer {keys[key]['key']}"}
         return httpx.Client(base_url=f"http://127.0.0.1:{ports[replica]}", timeout=60, headers=headers)
 
-    for name in servers:
-        wait_until_healthy(client(name, "acme"), servers[name], timeout_s=240)
-    neo4j = Neo4jClient.open(settings)
-    yield {"env": env, "keys": keys, "servers": servers, "client": client, "neo4j": neo4j}
-    neo4j.close()
-    for server in servers.values():
-        if server.poll() is None:
-            server.terminate()
-            server.wait(timeout=60)
+    try:  # a replica that started is stopped whatever fails, or it would go on claiming later tests' jobs
+        for name in servers:
+            wait_until_healthy(client(name, "acme"), servers[name], timeout_s=240)
+        neo4j = Neo4jClient.open(settings)
+        try:
+            yield {"env": env, "keys": keys, "servers": servers, "client": client, "neo4j": neo4j}
+        finally:
+            neo4j.close()
+    finally:
+        for server in servers.values():
+            if server.poll() is None:
+                server.terminate()
+                server.wait(timeout=60)
 
 
 def test_a_key_made_once_works_on_both_and_a_revoke_reaches_both(replicas):
