@@ -268,32 +268,36 @@ def presented_key(request: Request) -> str | None:
 
 class AuthFailures:
     """Failed authentications per client address in a sliding minute. Past ``limit`` the address is answered 429
-    with Retry-After before its key is even looked up, so guessing keys costs time."""
+    with Retry-After before its key is even looked up, so guessing keys costs time. Safe to share between threads:
+    with keys in Neo4j, authentication runs on worker threads."""
 
     def __init__(self, limit: int = 30, window_s: float = 60.0) -> None:
         self.limit = limit
         self.window_s = window_s
         self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
 
     def retry_after(self, address: str) -> int:
         """Seconds until ``address`` may try again (0: now)."""
-        times = self._failures.get(address)
-        if not times:
-            return 0
-        now = time.monotonic()
-        while times and now - times[0] > self.window_s:
-            times.popleft()
-        if len(times) < self.limit:
+        with self._lock:
+            times = self._failures.get(address)
             if not times:
-                del self._failures[address]
-            return 0
-        return max(1, math.ceil(self.window_s - (now - times[0])))
+                return 0
+            now = time.monotonic()
+            while times and now - times[0] > self.window_s:
+                times.popleft()
+            if len(times) < self.limit:
+                if not times:
+                    del self._failures[address]
+                return 0
+            return max(1, math.ceil(self.window_s - (now - times[0])))
 
     def record(self, address: str) -> None:
         """Count one failed authentication from ``address``."""
-        if len(self._failures) > 100_000:  # bound the memory a flood of addresses can take
-            self._failures.clear()
-        self._failures.setdefault(address, deque()).append(time.monotonic())
+        with self._lock:
+            if len(self._failures) > 100_000:  # bound the memory a flood of addresses can take
+                self._failures.clear()
+            self._failures.setdefault(address, deque()).append(time.monotonic())
 
 
 def _authenticate(request: Request, engines: TenantEngines) -> str:

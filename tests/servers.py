@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -34,3 +36,19 @@ def wait_until_healthy(
             output = server.stdout.read() if server.stdout else ""
             pytest.fail(f"server did not start: {output}")
         time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def stopped_after(server: subprocess.Popen, timeout_s: float = 60.0) -> Iterator[subprocess.Popen]:
+    """Yield ``server``; stop it on leaving the block, whatever failed inside (a fixture's set-up included): a
+    server left running keeps its port and, on Neo4j, goes on claiming later tests' jobs."""
+    try:
+        yield server
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=timeout_s)

@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from tests.servers import free_port, wait_until_healthy
+from tests.servers import free_port, stopped_after, wait_until_healthy
 
 MAX_DOCUMENT_BYTES = 2_000_000
 
@@ -42,12 +42,9 @@ def api(tmp_path_factory, demo_corpus):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-    wait_until_healthy(client, server)
-    yield client
-    client.close()
-    server.terminate()
-    server.wait(timeout=30)
+    with stopped_after(server), httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        wait_until_healthy(client, server)
+        yield client
 
 
 def _error(response, status: int, code: str | None = None) -> dict:

@@ -17,7 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
-from tests.servers import free_port, wait_until_healthy
+from tests.servers import free_port, stopped_after, wait_until_healthy
 
 SEMANTIC_BODIES = {"POST /v1/documents", "POST /v1/triples"}
 DOCUMENTS = (
@@ -50,13 +50,12 @@ def api_schema(tmp_path_factory):
         [sys.executable, "-m", "graphrag", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     base = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=base, timeout=60, headers=headers) as client:
-        wait_until_healthy(client, server)
-        for text in DOCUMENTS:
-            assert client.post("/v1/documents", json={"text": text}).status_code == 201
-    yield schemathesis.openapi.from_url(f"{base}/schema/openapi.json"), headers, base
-    server.terminate()
-    server.wait(timeout=30)
+    with stopped_after(server):
+        with httpx.Client(base_url=base, timeout=60, headers=headers) as client:
+            wait_until_healthy(client, server)
+            for text in DOCUMENTS:
+                assert client.post("/v1/documents", json={"text": text}).status_code == 201
+        yield schemathesis.openapi.from_url(f"{base}/schema/openapi.json"), headers, base
 
 
 def test_no_500s_and_responses_match_the_schema(api_schema):

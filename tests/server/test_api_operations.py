@@ -18,7 +18,7 @@ import pytest
 
 from graphrag.errors import RequestTimeoutError, StoreUnavailableError
 from server.tenancy import TenantEngines, TenantScope
-from tests.servers import free_port, wait_until_healthy
+from tests.servers import free_port, stopped_after, wait_until_healthy
 
 RATE_LIMIT = 40
 
@@ -50,12 +50,11 @@ def served(tmp_path_factory):
     clients = [
         httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60, headers={"X-API-Key": key}) for key in keys
     ]
-    wait_until_healthy(clients[0], server)
-    yield clients, log_path
+    with stopped_after(server):
+        wait_until_healthy(clients[0], server)
+        yield clients, log_path
     for client in clients:
         client.close()
-    server.terminate()
-    server.wait(timeout=30)
 
 
 def test_request_ids_logs_and_metrics(served):

@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 
-from tests.servers import free_port, wait_until_healthy
+from tests.servers import free_port, stopped_after, wait_until_healthy
 
 CLI = [sys.executable, "-m", "graphrag"]
 
@@ -71,11 +71,10 @@ def server(tmp_path_factory):
     client = httpx.Client(
         base_url=f"http://127.0.0.1:{port}", timeout=60, headers={"Authorization": f"Bearer {keys['a']}"}
     )
-    wait_until_healthy(client, process)
-    yield client, env, keys, port
+    with stopped_after(process):
+        wait_until_healthy(client, process)
+        yield client, env, keys, port
     client.close()
-    process.terminate()
-    process.wait(timeout=60)
 
 
 def test_triple_posts_without_a_source_add_up_and_a_named_source_replaces(server):

@@ -4,6 +4,7 @@ limits and ingest jobs are shared; a job survives the SIGKILL of the replica run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ import pytest
 from graphrag import Settings
 from graphrag.graph_store import open_graph_store
 from graphrag.graph_store.neo4j_driver import Neo4jClient
-from tests.servers import free_port, wait_until_healthy
+from tests.servers import free_port, stopped_after, wait_until_healthy
 
 CLI = [sys.executable, "-m", "graphrag"]
 RATE_LIMIT = 400
@@ -84,19 +85,14 @@ def replicas(tmp_path_factory):
         headers = {"Authorization": f"Bearer {keys[key]['key']}"}
         return httpx.Client(base_url=f"http://127.0.0.1:{ports[replica]}", timeout=60, headers=headers)
 
-    try:  # a replica that started is stopped whatever fails, or it would go on claiming later tests' jobs
+    with contextlib.ExitStack() as stack:  # a replica that started is stopped whatever fails
+        for server in servers.values():
+            stack.enter_context(stopped_after(server))
         for name in servers:
             wait_until_healthy(client(name, "acme"), servers[name], timeout_s=240)
         neo4j = Neo4jClient.open(settings)
-        try:
-            yield {"env": env, "keys": keys, "servers": servers, "client": client, "neo4j": neo4j}
-        finally:
-            neo4j.close()
-    finally:
-        for server in servers.values():
-            if server.poll() is None:
-                server.terminate()
-                server.wait(timeout=60)
+        stack.callback(neo4j.close)
+        yield {"env": env, "keys": keys, "servers": servers, "client": client, "neo4j": neo4j}
 
 
 def test_a_key_made_once_works_on_both_and_a_revoke_reaches_both(replicas):

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.graph_store.test_graph_store_contract import BACKENDS
-from tests.servers import free_port, wait_until_healthy
+from tests.servers import free_port, stopped_after, wait_until_healthy
 
 CLI = [sys.executable, "-m", "graphrag"]
 FACTS = {
@@ -66,15 +66,14 @@ def deployment(request, tmp_path_factory):
         )
         for tenant, record in keys.items()
     }
-    wait_until_healthy(clients["acme"], server)
-    for tenant, client in clients.items():
-        created = client.post("/v1/documents", json={"text": FACTS[tenant], "title": "Loom Corp", "id": "loom"})
-        assert created.status_code == 201, created.text
-    yield {"env": env, "keys": keys, "clients": clients, "port": port}
+    with stopped_after(server):
+        wait_until_healthy(clients["acme"], server)
+        for tenant, client in clients.items():
+            created = client.post("/v1/documents", json={"text": FACTS[tenant], "title": "Loom Corp", "id": "loom"})
+            assert created.status_code == 201, created.text
+        yield {"env": env, "keys": keys, "clients": clients, "port": port}
     for client in clients.values():
         client.close()
-    server.terminate()
-    server.wait(timeout=30)
 
 
 def _clean(tenant: str, response: httpx.Response, asked: str = "") -> dict:
