@@ -31,7 +31,7 @@ from graphrag.config import Settings
 from graphrag.errors import ConfigError, InputError, StoreUnavailableError
 from graphrag.indexing.batch import ExtractSummary, Output, Shard, ShardResult, extract_shard, plan_shards
 
-__all__ = ["extract_on_ray", "part_name"]
+__all__ = ["extract_on_ray", "join_parts", "part_name"]
 
 # The settings that change what extraction writes; any other setting may differ between runs of one job.
 _EXTRACTION_FIELDS = {
@@ -110,6 +110,27 @@ def _write_atomically(path: Path, lines: list[str]) -> None:
     temporary.replace(path)
 
 
+def join_parts(
+    plan: Sequence[str | list[dict]], parts_dir: Path, out: Path, errors_out: Path, batch_size: int
+) -> Output:
+    """Write ``out`` and ``errors_out`` from the finished parts and the files' problems, in ``plan`` order (a part's
+    name, or a file's problems): the records, and the problems in the order the local engine writes them."""
+    joined = out.with_name(out.name + ".tmp")
+    with errors_out.open("w", encoding="utf-8") as errors_file, joined.open("w", encoding="utf-8") as records_file:
+        output = Output(records_file, errors_file, None, batch_size)
+        shard_number = 0
+        for item in plan:
+            if not isinstance(item, str):
+                output.problems(item)
+                continue
+            rows = [json.loads(line) for line in (parts_dir / item).read_text(encoding="utf-8").splitlines()]
+            errors = [row["error"] for row in rows if "error" in row]
+            output.shard(ShardResult(shard_number, [row for row in rows if "error" not in row], errors, []))
+            shard_number += 1
+    joined.replace(out)
+    return output
+
+
 def extract_on_ray(
     files: Sequence[Path],
     out: Path | None,
@@ -132,7 +153,9 @@ def extract_on_ray(
     parts_dir.mkdir(parents=True, exist_ok=True)
     errors_out.parent.mkdir(parents=True, exist_ok=True)
     _connect(address)
-    names: list[str] = []
+    # In plan order: each shard's part name, and each file's problems where the local engine reports them, so the
+    # errors file comes out the same as the local engine's
+    plan: list[str | list[dict]] = []
     reused = 0
     try:
         # One CPU per actor: an actor the cluster has no CPU for would wait for one forever, holding its shards.
@@ -141,11 +164,7 @@ def extract_on_ray(
             tqdm.write(f"the Ray cluster has {cpus} CPUs: running {cpus} extractor actors, not {workers}")
         actor = ray.remote(num_cpus=1)(_ShardExtractor)
         pool = ActorPool([actor.remote(settings.model_dump_json()) for _ in range(max(1, min(workers, cpus)))])
-        with (
-            errors_out.open("w", encoding="utf-8") as errors_file,
-            tqdm(desc="extracting on ray", unit="shard", disable=not progress) as bar,
-        ):
-            output = Output(None, errors_file, None, settings.ingest_batch_size)
+        with tqdm(desc="extracting on ray", unit="shard", disable=not progress) as bar:
             pending: dict[int, str] = {}
 
             def collect(result: ShardResult) -> None:
@@ -156,10 +175,10 @@ def extract_on_ray(
 
             for item in plan_shards(files, settings):
                 if not isinstance(item, Shard):
-                    output.problems(item)
+                    plan.append(item)
                     continue
                 name = part_name(item, settings)
-                names.append(name)
+                plan.append(name)
                 if (parts_dir / name).exists():
                     reused += 1
                     bar.update()
@@ -170,14 +189,7 @@ def extract_on_ray(
                 pool.submit(lambda a, shard: a.extract.remote(shard), item)
             while pool.has_next():
                 collect(pool.get_next_unordered())
-            joined = out.with_name(out.name + ".tmp")
-            with joined.open("w", encoding="utf-8") as records_file:
-                output.records_file = records_file
-                for number, name in enumerate(names):
-                    rows = [json.loads(line) for line in (parts_dir / name).read_text(encoding="utf-8").splitlines()]
-                    errors = [row["error"] for row in rows if "error" in row]
-                    output.shard(ShardResult(number, [row for row in rows if "error" not in row], errors, []))
-            joined.replace(out)
+        output = join_parts(plan, parts_dir, out, errors_out, settings.ingest_batch_size)
     except ray.exceptions.RayError as exc:  # an actor or node died, or the cluster went away
         raise StoreUnavailableError(
             f"the Ray cluster failed during extraction ({type(exc).__name__}: {str(exc).splitlines()[0][:300]}); "
@@ -187,4 +199,5 @@ def extract_on_ray(
         with contextlib.suppress(Exception):
             ray.shutdown()  # this driver's connection; a cluster started elsewhere keeps running
     shutil.rmtree(parts_dir, ignore_errors=True)
-    return output.summary(len(files), len(names), reused)
+    shards = sum(isinstance(item, str) for item in plan)
+    return output.summary(len(files), shards, reused)

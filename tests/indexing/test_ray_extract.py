@@ -118,3 +118,28 @@ def test_ray_options_are_checked(inputs, tmp_path):
         result = _extract(inputs, tmp_path / "er.jsonl", *options)
         assert result.returncode != 0 and message in result.stderr, (options, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_joined_parts_keep_a_failed_shards_error_where_the_local_engine_writes_it(tmp_path):
+    from graphrag.indexing.ray_extract import join_parts
+
+    def problem(source: str, message: str, line: int | None = None) -> dict:
+        return {"source": source, "line": line, "code": "invalid_record", "message": message}
+
+    record = {"id": "d1", "entities": [{"id": "e"}], "relations": []}
+    failed = {"source": "b.jsonl", "line": None, "code": "model_error", "message": "extraction failed"}
+    parts = tmp_path / "er.jsonl.parts"
+    parts.mkdir()
+    (parts / "0-a.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
+    (parts / "1-b.jsonl").write_text(json.dumps({"error": failed}) + "\n", encoding="utf-8")
+    (parts / "2-c.jsonl").write_text(json.dumps({**record, "id": "d3"}) + "\n", encoding="utf-8")
+    plan = [[problem("a.jsonl", "bad line", 2)], "0-a.jsonl", "1-b.jsonl", [problem("c.jsonl", "bad", 1)], "2-c.jsonl"]
+    out, errors = tmp_path / "er.jsonl", tmp_path / "er.jsonl.errors.jsonl"
+
+    output = join_parts(plan, parts, out, errors, batch_size=64)
+
+    written = [json.loads(line) for line in errors.read_text(encoding="utf-8").splitlines()]
+    assert [e["source"] for e in written] == ["a.jsonl", "b.jsonl", "c.jsonl"]  # plan order, as the local engine
+    assert [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()] == ["d1", "d3"]
+    assert (output.documents, output.entities, output.failed, output.bad_lines) == (2, 2, 1, 2)
+    assert not (tmp_path / "er.jsonl.tmp").exists()
