@@ -68,11 +68,12 @@ def predicted_labels(logits: torch.Tensor, max_labels: int = 4) -> list[list[tup
     """Per pair, the labels that beat its threshold (at most ``max_labels``, best first) with a confidence: the
     probability of the label against the threshold alone, sigmoid(score - threshold), above 0.5 by construction."""
     margin = logits[:, 1:] - logits[:, :1]
-    out: list[list[tuple[int, float]]] = []
     top = torch.topk(margin, k=min(max_labels, margin.shape[1]), dim=1)
-    for values, indices in zip(top.values.tolist(), top.indices.tolist()):
-        out.append([(index + 1, float(torch.sigmoid(torch.tensor(v)))) for v, index in zip(values, indices) if v > 0])
-    return out
+    rows = zip(top.values.tolist(), torch.sigmoid(top.values).tolist(), top.indices.tolist())
+    return [
+        [(index + 1, confidence) for value, confidence, index in zip(values, confidences, indices) if value > 0]
+        for values, confidences, indices in rows
+    ]
 
 
 def window_pairs(entity_count: int) -> torch.Tensor:
@@ -100,16 +101,30 @@ class PairClassifier(nn.Module):
         self.tail_extractor = nn.Linear(2 * hidden, hidden)
         self.bilinear = nn.Linear(hidden * block_size, labels)
 
-    def _last_attention(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """The last layer's attention probabilities (windows, heads, length, length) from that layer's input."""
+    def _mention_attention(
+        self, hidden: torch.Tensor, attention_mask: torch.Tensor, mentions: _Mentions
+    ) -> torch.Tensor:
+        """The last layer's attention probabilities of the mention markers' rows alone (mentions, heads, length),
+        recomputed from that layer's input ``hidden``: pooling reads no other row, and the whole map costs each
+        window's length squared. Each window's mention rows are padded to the most any window has."""
         layer = _bert(self.encoder).encoder.layer[-1].attention.self
+        heads, size = layer.num_attention_heads, layer.attention_head_size
         windows, length, _ = hidden.shape
-        shape = (windows, length, layer.num_attention_heads, layer.attention_head_size)
-        query = layer.query(hidden).view(shape).transpose(1, 2)
-        key = layer.key(hidden).view(shape).transpose(1, 2)
-        scores = (query @ key.transpose(-1, -2)) * layer.attention_head_size**-0.5
+        if not len(mentions.window):
+            return hidden.new_zeros((0, heads, length))
+        per_window = torch.bincount(mentions.window, minlength=windows)
+        slot = (
+            torch.arange(len(mentions.window), device=hidden.device)
+            - (per_window.cumsum(0) - per_window)[mentions.window]
+        )  # each mention's place among its window's
+        rows = torch.zeros((windows, int(per_window.max())), dtype=torch.long, device=hidden.device)
+        rows[mentions.window, slot] = mentions.row
+        picked = hidden[torch.arange(windows, device=hidden.device)[:, None], rows]  # (windows, rows, hidden)
+        query = layer.query(picked).view(windows, -1, heads, size).transpose(1, 2)  # (windows, heads, rows, size)
+        key = layer.key(hidden).view(windows, length, heads, size).transpose(1, 2)  # (windows, heads, length, size)
+        scores = (query @ key.transpose(-1, -2)) * size**-0.5  # (windows, heads, rows, length)
         scores = scores.masked_fill(attention_mask[:, None, None, :] == 0, torch.finfo(scores.dtype).min)
-        return scores.softmax(dim=-1)
+        return scores.softmax(dim=-1).transpose(1, 2)[mentions.window, slot]
 
     def head_state_dict(self) -> dict[str, torch.Tensor]:
         """The pair head's weights (the encoder's are saved apart)."""
@@ -123,26 +138,22 @@ class PairClassifier(nn.Module):
         pairs: Sequence[torch.Tensor],
     ) -> PairScores:
         """Score ``pairs[w]`` (indices into window w's entities, whose marker positions are ``positions[w]``)."""
+        mentions = _Mentions.of(positions, input_ids.device)
         if self.training:  # the attention maps as the encoder computed them (dropout included)
             out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_attentions=True)
-            attention = out.attentions[-1]  # (windows, heads, length, length)
-        else:  # fused attention in every layer; the last layer's map alone is recomputed from its input
+            attention = out.attentions[-1][mentions.window, :, mentions.row]  # (mentions, heads, length)
+        else:  # fused attention in every layer; the mentions' rows of the last layer's map are recomputed
             out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
-            attention = self._last_attention(out.hidden_states[-2], attention_mask)
+            attention = self._mention_attention(out.hidden_states[-2], attention_mask, mentions)
         states = out.last_hidden_state  # (windows, length, hidden)
+        entity, entity_attention = _pool_entities(states, attention, mentions)
+        first_entity = mentions.first_entity
         heads, tails, contexts, context_weights = [], [], [], []
-        for w, (window_positions, window_pair) in enumerate(zip(positions, pairs)):
+        for w, window_pair in enumerate(pairs):
             if not len(window_pair):
                 context_weights.append(states.new_zeros((0, states.shape[1])))
                 continue
-            embeddings, attentions = [], []
-            for marker_positions in window_positions:
-                index = torch.as_tensor(marker_positions, device=states.device)
-                embeddings.append(torch.logsumexp(states[w, index], dim=0))
-                attentions.append(attention[w, :, index].mean(dim=1))  # (heads, length)
-            entity = torch.stack(embeddings)
-            entity_attention = torch.stack(attentions)  # (entities, heads, length)
-            h, t = window_pair[:, 0], window_pair[:, 1]
+            h, t = window_pair[:, 0] + first_entity[w], window_pair[:, 1] + first_entity[w]
             weights = (entity_attention[h] * entity_attention[t]).mean(dim=1)  # (pairs, length)
             weights = weights / (weights.sum(dim=1, keepdim=True) + 1e-5)
             heads.append(entity[h])
@@ -171,6 +182,59 @@ class PairClassifier(nn.Module):
         tail = tail.view(-1, groups, self.block_size)
         grouped = (head.unsqueeze(3) * tail.unsqueeze(2)).view(head.shape[0], -1)
         return self.bilinear(grouped)
+
+
+@dataclass(frozen=True)
+class _Mentions:
+    """Every mention marker of a batch, flattened: its window, its row in the window, and its entity, numbered
+    across the batch (window w's entities start at ``first_entity[w]``)."""
+
+    window: torch.Tensor
+    row: torch.Tensor
+    entity: torch.Tensor
+    entities: int
+    first_entity: list[int]
+
+    @classmethod
+    def of(cls, positions: Sequence[Sequence[Sequence[int]]], device: torch.device) -> _Mentions:
+        windows: list[int] = []
+        rows: list[int] = []
+        entities: list[int] = []
+        first_entity: list[int] = []
+        count = 0
+        for w, window_positions in enumerate(positions):
+            first_entity.append(count)
+            for marker_positions in window_positions:
+                windows += [w] * len(marker_positions)
+                rows += marker_positions
+                entities += [count] * len(marker_positions)
+                count += 1
+
+        def index(values: list[int]) -> torch.Tensor:
+            return torch.as_tensor(values, dtype=torch.long, device=device)
+
+        return cls(index(windows), index(rows), index(entities), count, first_entity)
+
+
+def _pool_entities(
+    states: torch.Tensor, attention: torch.Tensor, mentions: _Mentions
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every entity of the batch at once: its state, the log-sum-exp of its mentions' marker states (entities,
+    hidden), and its attention, the mean of its mentions' rows ``attention`` (mentions, heads, length). A handful of
+    tensor operations for the whole batch, not several per entity."""
+    count, hidden = mentions.entities, states.shape[-1]
+    if not count:
+        return states.new_zeros((0, hidden)), attention.new_zeros((0, *attention.shape[1:]))
+    marked = states[mentions.window, mentions.row]  # (mentions, hidden)
+    # log-sum-exp per entity as torch.logsumexp computes it: the maximum, plus the log of the shifted exponentials
+    spread = mentions.entity[:, None].expand(-1, hidden)
+    top = marked.new_full((count, hidden), float("-inf"))
+    top = top.scatter_reduce(0, spread, marked, reduce="amax", include_self=True).detach()  # gradient: the softmax
+    shifted = (marked - top[mentions.entity]).exp()
+    entity = marked.new_zeros((count, hidden)).index_add_(0, mentions.entity, shifted).log() + top
+    summed = attention.new_zeros((count, *attention.shape[1:])).index_add_(0, mentions.entity, attention)
+    per_entity = torch.bincount(mentions.entity, minlength=count).to(summed.dtype)
+    return entity, summed / per_entity[:, None, None]
 
 
 def _bert(encoder: nn.Module) -> nn.Module:

@@ -81,3 +81,52 @@ def test_the_classifier_learns_which_pair_is_related():
     assert [label for label, _ in found[0]] == [1]
     assert all(not labels for labels in found[1:])
     assert all(torch.allclose(c.sum(dim=1), torch.ones(6), atol=1e-3) for c in scores.context)
+
+
+def test_entities_pooled_for_the_whole_batch_equal_pooling_each_entity_alone():
+    from graphrag.extraction.pair_classifier import _Mentions, _pool_entities
+
+    generator = torch.Generator().manual_seed(3)
+    windows, length, hidden, heads = 3, 12, 8, 2
+    states = torch.randn(windows, length, hidden, generator=generator, requires_grad=True)
+    attention = torch.rand(windows, heads, length, length, generator=generator).softmax(dim=-1)
+    positions = [((0, 4, 7), (2,)), (), ((1,), (3, 5), (9, 10, 11))]  # a window without entities included
+
+    mentions = _Mentions.of(positions, states.device)
+    entity, entity_attention = _pool_entities(states, attention[mentions.window, :, mentions.row], mentions)
+
+    expected, expected_attention = [], []
+    for w, window_positions in enumerate(positions):
+        for marker_positions in window_positions:
+            index = torch.tensor(marker_positions)
+            expected.append(torch.logsumexp(states[w, index], dim=0))
+            expected_attention.append(attention[w, :, index].mean(dim=1))
+    assert mentions.first_entity == [0, 2, 2]
+    assert torch.allclose(entity, torch.stack(expected), atol=1e-6)
+    assert torch.allclose(entity_attention, torch.stack(expected_attention), atol=1e-7)
+    # training backpropagates through it: the same gradient as torch.logsumexp's (the softmax over the mentions)
+    (grad,) = torch.autograd.grad(entity.sum(), states)
+    (expected_grad,) = torch.autograd.grad(torch.stack(expected).sum(), states)
+    assert torch.allclose(grad, expected_grad, atol=1e-6)
+
+
+def test_the_mention_rows_of_the_last_attention_equal_those_of_the_whole_map():
+    from graphrag.extraction.pair_classifier import _Mentions
+
+    model = PairClassifier(tiny_encoder(), labels=4).eval()
+    short = MarkedWindow((2, 5, 6, 7, 3), (0, 1), ((1,), (3,)), ((0, 10),), ((1, 4),))
+    long = MarkedWindow((2, 5, 8, 9, 6, 4, 7, 3), (0, 1, 2), ((1, 4), (2,), (6,)), ((0, 20),), ((1, 7),))
+    batch = collate([short, long], pad_id=0)  # the short window is padded: its masked columns must stay at zero
+    mentions = _Mentions.of(batch.positions, batch.input_ids.device)
+    with torch.inference_mode():
+        out = model.encoder(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            output_attentions=True,
+            output_hidden_states=True,
+        )
+        rows = model._mention_attention(out.hidden_states[-2], batch.attention_mask, mentions)
+    expected = out.attentions[-1][mentions.window, :, mentions.row]
+    assert rows.shape == expected.shape == (6, 2, 8)
+    assert torch.allclose(rows, expected, atol=1e-6)
+    assert float(rows[:2, :, 5:].abs().max()) == 0.0
