@@ -152,6 +152,7 @@ def extract_on_ray(
     parts_dir = out.with_name(out.name + ".parts")
     parts_dir.mkdir(parents=True, exist_ok=True)
     errors_out.parent.mkdir(parents=True, exist_ok=True)
+    errors_out.write_text("", encoding="utf-8")  # an earlier run's problems are not this run's, even if this one fails
     _connect(address)
     # In plan order: each shard's part name, and each file's problems where the local engine reports them, so the
     # errors file comes out the same as the local engine's
