@@ -21,6 +21,7 @@ Example: python scripts/bench_extract.py --data ../shared/data/redocred/dev_revi
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,7 +33,7 @@ from bench_common import run_reporting  # noqa: E402
 
 from graphrag import Settings
 from graphrag.indexing.loaders import SentenceChunker, document_from_text
-from graphrag.indexing.pipeline import extraction_stream, worker_count
+from graphrag.indexing.pipeline import ExtractionStream, worker_count
 from graphrag.training.data import RedocredDocument, load_redocred, load_relation_names, split_documents
 from graphrag.training.fact_metrics import FactScore
 from graphrag.training.qa_metrics import normalize_answer
@@ -171,7 +172,8 @@ def _run(extractor, documents, relation_names, settings, relation_of, batch: int
         [(document, chunker.chunk(document)) for _, document in items[start : start + batch]]
         for start in range(0, len(items), batch)
     ]
-    for group, extracted in extraction_stream(settings, batches, workers, lambda: extractor):
+    cores = (os.cpu_count() or 1) if workers else 0  # the classifier's threads beside the worker, as at ingest
+    for group, extracted in ExtractionStream(settings, batches, workers, lambda: extractor, cores):
         extractions.extend(extracted())
         bar.update(len(group))
     bar.close()

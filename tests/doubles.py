@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -30,6 +30,6 @@ class HashingEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1.0, norms)
 
-    def threads(self, count: int) -> contextlib.AbstractContextManager[None]:
+    def threads(self, count: int, busy: Callable[[], bool] | None = None) -> contextlib.AbstractContextManager[None]:
         """Nothing to limit: hashing is single-threaded."""
         return contextlib.nullcontext()

@@ -189,17 +189,26 @@ def test_empty_store_answers_i_dont_know(make_engine):
     assert answer.abstained and answer.text == "I don't know."
 
 
-def test_a_question_embedded_on_the_fast_path_equals_the_batch_encoding(real_embedder):
-    """Questions skip sentence-transformers' encode() (see SentenceTransformerEmbedder._encode_one): the vector
-    must be the one encode() gives, for a short, a long and an odd question."""
+def test_embedding_matches_sentence_transformers_encode(real_embedder):
+    """The embedder runs the model's modules itself, texts sorted by token count and passes sized in tokens (see
+    SentenceTransformerEmbedder._encode_by_length): every vector must be the one encode() gives, for questions (a
+    short, a long past the token limit, an odd one) and for a mixed batch of names and passages."""
     import numpy as np
 
+    model = real_embedder._model
     for question in ("Who founded Veltrix Systems?", "x", "Where is Helix Dynamics headquartered? " * 40):
         fast = real_embedder.embed([question], query=True)
-        batch = real_embedder.embed([question, "another text"])[:1]
+        reference = model.encode([question], normalize_embeddings=True, convert_to_numpy=True)
         assert fast.shape == (1, real_embedder.dim)
-        assert float((fast * batch).sum()) > 0.99999
+        assert float((fast * reference).sum()) > 0.99999
         assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    texts = [f"Entity {i}" for i in range(300)] + [
+        f"Passage {i} says that company {i} was founded in {1900 + i} by someone. " * (1 + i % 7) for i in range(200)
+    ]
+    vectors = real_embedder.embed(texts)
+    reference = model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+    assert vectors.shape == (len(texts), real_embedder.dim)
+    assert float((vectors * reference).sum(axis=1).min()) > 0.99999
 
 
 def test_communities_are_recomputed_when_read_after_changes_not_on_every_write(make_engine):

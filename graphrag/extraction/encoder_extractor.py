@@ -9,7 +9,8 @@ rests on most, its evidence.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from graphrag.extraction.relation_model import LoadedClassifier, load_classifier
 from graphrag.extraction.resolve import MentionCandidate, RelationCandidate, resolve_document
 from graphrag.extraction.spacy_rules import SpacyRuleExtractor
 from graphrag.text import sentence_spans
+from graphrag.threads import CoreShare
 from graphrag.types import Chunk, Document, Extraction
 
 __all__ = ["SHIPPED_CLASSIFIER", "EncoderRelationExtractor", "classifier_folder"]
@@ -71,6 +73,7 @@ class EncoderRelationExtractor:
         self.spacy = spacy
         self.classifier = classifier
         self.min_confidence = min_confidence
+        self._share: CoreShare | None = None  # None: torch's thread count as it is
 
     @classmethod
     def load(cls, settings: Settings, spacy: SpacyRuleExtractor | None = None) -> EncoderRelationExtractor:
@@ -84,6 +87,20 @@ class EncoderRelationExtractor:
         classifier = load_classifier(folder, encoder, settings.torch_threads)
         spacy = spacy or SpacyRuleExtractor.load(settings.spacy_model)
         return cls(spacy, classifier, settings.relation_min_confidence)
+
+    @contextlib.contextmanager
+    def threads(self, count: int, busy: Callable[[], bool] | None = None) -> Iterator[None]:
+        """Within the block, the classifier runs on ``count`` torch threads, one fewer for each batch that starts
+        while ``busy()`` is true (an ingest's mention worker computing on a core); torch's count comes back after."""
+        import torch
+
+        before, threads_before = self._share, torch.get_num_threads()
+        self._share = CoreShare(count, busy) if busy else CoreShare(count)
+        try:
+            yield
+        finally:
+            self._share = before
+            torch.set_num_threads(threads_before)
 
     def extract(self, document: Document, chunks: Sequence[Chunk]) -> Extraction:
         """Extract entities, mentions and typed relations from one document."""
@@ -142,6 +159,8 @@ class EncoderRelationExtractor:
                 end += 1
             group = [windows[i] for i in order[start:end]]
             batch = collate(group, self.classifier.tokenizer.pad_token_id)
+            if self._share is not None:
+                self._share.apply()
             with torch.inference_mode():
                 scores = self.classifier.model(batch.input_ids, batch.attention_mask, batch.positions, batch.pairs)
             rows = predicted_labels(scores.logits)

@@ -35,7 +35,14 @@ from graphrag.indexing.extracted import ExtractedDocument
 from graphrag.indexing.loaders import SentenceChunker, discover_files, document_from_text, load_file
 from graphrag.types import Chunk, Document, Entity, Extraction, Relation, Triple
 
-__all__ = ["IndexReport", "Indexer", "IngestProblem", "extraction_stream", "splits_extraction", "worker_count"]
+__all__ = [
+    "ExtractionStream",
+    "IndexReport",
+    "Indexer",
+    "IngestProblem",
+    "splits_extraction",
+    "worker_count",
+]
 
 _SAVE_EVERY_S = 60.0
 _TYPE_SYNONYMS = {
@@ -141,40 +148,68 @@ def worker_count(requested: int, batches: int) -> int:
     return 1 if (os.cpu_count() or 1) >= 2 and batches >= 2 else 0
 
 
-def extraction_stream(settings: Settings, batches, workers: int, extractor_provider: Callable[[], Extractor]):
-    """Yield ``(items, extracted)`` per batch; ``extracted()`` returns the batch's extractions, waiting for the
-    worker when there is one (the caller does other work for the batch before calling it)."""
-    if workers <= 0 or len(batches) < 2:
-        extractor = extractor_provider() if batches else None
-        for items in batches:
-            yield items, lambda items=items: extractor.extract_many(items)
-        return
-    # The encoder's worker finds mentions alone (spaCy without torch); this process reads the relations with the
-    # classifier beside its embedder: one copy of torch, and the slow half on every core.
-    split = splits_extraction(settings)
-    finish = extractor_provider().extract_with_mentions if split else None
-    context = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=init_extractor_worker,
-        initargs=(settings.model_dump_json(), True, split),
-    ) as pool:
-        pending: list[tuple[list, Future]] = []
-        queue = iter(batches)
-        for items in queue:
-            pending.append((items, pool.submit(_extract_in_worker, items)))
-            if len(pending) > workers:
-                break
-        while pending:
-            items, future = pending.pop(0)
-            nxt = next(queue, None)
-            if nxt is not None:
-                pending.append((nxt, pool.submit(_extract_in_worker, nxt)))
-            if finish is None:
-                yield items, future.result
-            else:
-                yield items, lambda items=items, future=future: finish(items, future.result())
+class ExtractionStream:
+    """The batches of an ingest with their extractions. Iterating yields ``(items, extracted)`` per batch;
+    ``extracted()`` returns the batch's extractions, waiting for the worker when there is one (the caller does other
+    work for the batch before calling it). :meth:`busy` says whether the worker is computing at this moment.
+
+    With the encoder, the worker finds mentions alone (spaCy without torch) and this process reads the relations with
+    the classifier beside its embedder: one copy of torch, and the slow half on every core. ``cores`` > 0 gives the
+    classifier that many torch threads, one fewer for each batch that starts while the worker computes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        batches: Sequence[list],
+        workers: int,
+        extractor_provider: Callable[[], Extractor],
+        cores: int = 0,
+    ) -> None:
+        self.settings = settings
+        self.batches = batches
+        self.workers = workers
+        self.cores = cores
+        self._extractor_provider = extractor_provider
+        self._pending: list[tuple[list, Future]] = []
+
+    def busy(self) -> bool:
+        """Whether the worker is extracting now: it runs submitted batches back to back, so any not yet done."""
+        return any(not future.done() for _, future in self._pending)
+
+    def __iter__(self) -> Iterator[tuple[list, Callable[[], list[Extraction]]]]:
+        if self.workers <= 0 or len(self.batches) < 2:
+            extractor = self._extractor_provider() if self.batches else None
+            for items in self.batches:
+                yield items, lambda items=items: extractor.extract_many(items)
+            return
+        split = splits_extraction(self.settings)
+        extractor = self._extractor_provider() if split else None
+        context = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
+        with ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=context,
+            initializer=init_extractor_worker,
+            initargs=(self.settings.model_dump_json(), True, split),
+        ) as pool:
+            queue = iter(self.batches)
+            for items in queue:
+                self._pending.append((items, pool.submit(_extract_in_worker, items)))
+                if len(self._pending) > self.workers:
+                    break
+            while self._pending:
+                items, future = self._pending.pop(0)
+                nxt = next(queue, None)
+                if nxt is not None:
+                    self._pending.append((nxt, pool.submit(_extract_in_worker, nxt)))
+                if extractor is None:
+                    yield items, future.result
+                else:
+                    yield items, lambda items=items, future=future: self._read_relations(extractor, items, future)
+
+    def _read_relations(self, extractor, items: list, future: Future) -> list[Extraction]:
+        """The encoder's relations between the worker's mentions of a batch, read in this process."""
+        with extractor.threads(self.cores, self.busy) if self.cores else contextlib.nullcontext():
+            return extractor.extract_with_mentions(items, future.result())
 
 
 class Indexer:
@@ -241,9 +276,12 @@ class Indexer:
         # With a rules worker on one core, torch keeps to the others (more threads than free cores stall its
         # barriers). The encoder's worker finds mentions alone, a fifth of the work, and torch here takes every
         # core (on 2 cores 1.4x faster than one thread here).
-        cores = max(1, (os.cpu_count() or 1) - (0 if splits_extraction(self.settings) else workers)) if workers else 0
-        with self.embedder.threads(cores) if cores else contextlib.nullcontext():
-            self._index_batches(self._extractions(batches, workers), len(todo), report, progress)
+        # The encoder's torch work here also gives a core up while the worker computes, pass by pass (CoreShare).
+        split = splits_extraction(self.settings)
+        cores = max(1, (os.cpu_count() or 1) - (0 if split else workers)) if workers else 0
+        stream = self._extractions(batches, workers, cores)
+        with self.embedder.threads(cores, stream.busy if split else None) if cores else contextlib.nullcontext():
+            self._index_batches(stream, len(todo), report, progress)
         return report
 
     def index_extracted(
@@ -468,8 +506,8 @@ class Indexer:
         return worker_count(requested, batches)
 
     # internals --------------------------------------------------------------------------------------------
-    def _extractions(self, batches, workers: int):
-        return extraction_stream(self.settings, batches, workers, self._extractor_provider)
+    def _extractions(self, batches, workers: int, cores: int = 0) -> ExtractionStream:
+        return ExtractionStream(self.settings, batches, workers, self._extractor_provider, cores)
 
     def _write_batch(
         self, items, extractions: list[Extraction], new_chunks: list[Chunk], chunk_vectors, report: IndexReport

@@ -174,3 +174,30 @@ def test_an_ingest_with_a_mention_worker_stores_what_one_process_stores(tmp_path
         finally:
             engine.close()
     assert stored[0] and stored[0] == stored[1]
+
+
+def test_the_classifier_gives_a_core_up_for_each_batch_that_starts_while_the_worker_computes(extractor):
+    """``threads(2, busy)``: batches that start while busy() is true run on one thread, the others on two, the
+    relations are the same, and torch's count is back afterwards."""
+    import itertools
+
+    before = torch.get_num_threads()
+    texts = [TEXT.replace("Lena", name) for name in ("Anna", "Berit", "Clara", "Dora", "Elin", "Frida")] * 8
+    docs = [
+        document_from_text(text, key=f"d{i}", title=f"d{i}", source="t", tenant="default", max_bytes=10**6)
+        for i, text in enumerate(texts)
+    ]
+    items = [(doc, SentenceChunker(1200, 200).chunk(doc)) for doc in docs]
+    alone = extractor.extract_many(items)
+    seen: list[int] = []
+    handle = extractor.classifier.model.register_forward_pre_hook(lambda m, a: seen.append(torch.get_num_threads()))
+    flips = itertools.cycle([True, False])
+    try:
+        with extractor.threads(2, lambda: next(flips)):
+            shared = extractor.extract_many(items)
+    finally:
+        handle.remove()
+    assert len(seen) >= 2 and set(seen) == {1, 2}
+    assert [sorted(r.id for r in x.relations) for x in shared] == [sorted(r.id for r in x.relations) for x in alone]
+    assert any(x.relations for x in shared)
+    assert torch.get_num_threads() == before

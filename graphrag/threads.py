@@ -1,0 +1,37 @@
+"""Torch thread counts for batch work that shares the machine's cores with another process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = ["CoreShare"]
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class CoreShare:
+    """The torch threads one forward pass may use: ``cores``, or one fewer while ``busy()`` says another process
+    (an ingest's extraction worker) is computing on one of them.
+
+    Torch on more threads than free cores stalls at every barrier (a two-thread classifier beside one busy core
+    ran 2.7x slower on 2 cores), while a worker that works in bursts leaves its core idle between them: asked
+    before each pass, the count follows the worker instead of giving its core up for the whole ingest."""
+
+    cores: int
+    busy: Callable[[], bool] = field(default=_never)
+
+    def threads(self) -> int:
+        """Threads for the next forward pass."""
+        return max(1, self.cores - 1) if self.busy() else self.cores
+
+    def apply(self) -> None:
+        """Set torch's thread count for the next forward pass."""
+        import torch
+
+        wanted = self.threads()
+        if torch.get_num_threads() != wanted:
+            torch.set_num_threads(wanted)
