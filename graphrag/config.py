@@ -95,7 +95,7 @@ class Settings(BaseSettings):
         "rules",
         description="Relation extractor: rules (spaCy dependency rules; `spacy` is read as rules) or encoder (the "
         "fine-tuned pair classifier over the embedder's encoder: typed Wikidata relations, far more of them and "
-        "far more often right, but ingest is 2.4x slower and graph retrieval slower; see docs/extraction.md). "
+        "far more often right, but ingest and graph retrieval are slower; docs/extraction.md has the figures). "
         "spaCy finds the mentions for both.",
     )
     extractor_model: str = Field(
