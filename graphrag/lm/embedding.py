@@ -100,8 +100,7 @@ class SentenceTransformerEmbedder:
     def threads(self, count: int, busy: Callable[[], bool] | None = None) -> Iterator[None]:
         """Within the block, batches run on ``count`` torch threads, one fewer for each forward pass that starts
         while ``busy()`` is true; the count set at load comes back afterwards. Used while an extraction worker holds
-        a core: torch on more threads than free cores stalls at its barriers (1,500 passages with a worker: 59 s
-        with torch on two threads, 55 s on one, before the stages overlapped)."""
+        a core, or holds one at times: torch on more threads than free cores stalls at its barriers."""
         import torch
 
         before = self._share
