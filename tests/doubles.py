@@ -30,6 +30,6 @@ class HashingEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1.0, norms)
 
-    def threads(self, count: int, busy: Callable[[], bool] | None = None) -> contextlib.AbstractContextManager[None]:
+    def threads(self, count: int, taken: Callable[[], int] | None = None) -> contextlib.AbstractContextManager[None]:
         """Nothing to limit: hashing is single-threaded."""
         return contextlib.nullcontext()

@@ -9,36 +9,38 @@ import torch
 from graphrag.threads import CoreShare
 
 
-def test_a_share_gives_one_core_up_while_the_other_process_computes():
-    state = {"busy": False}
-    share = CoreShare(2, lambda: state["busy"])
+def test_a_share_gives_up_the_cores_other_processes_compute_on():
+    state = {"taken": 0}
+    share = CoreShare(4, lambda: state["taken"])
+    assert share.threads() == 4
+    state["taken"] = 1
+    assert share.threads() == 3
+    state["taken"] = 2
     assert share.threads() == 2
-    state["busy"] = True
-    assert share.threads() == 1
-    assert CoreShare(1, lambda: True).threads() == 1  # never below one thread
+    assert CoreShare(2, lambda: 3).threads() == 1  # never below one thread
     assert CoreShare(4).threads() == 4  # no other process: every core
 
 
 def test_applying_a_share_sets_torchs_thread_count():
     before = torch.get_num_threads()
     try:
-        CoreShare(2, lambda: True).apply()
+        CoreShare(2, lambda: 1).apply()
         assert torch.get_num_threads() == 1
-        CoreShare(2, lambda: False).apply()
+        CoreShare(2, lambda: 0).apply()
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
 
 
-def test_the_embedders_passes_follow_the_busy_signal_and_its_count_comes_back(real_embedder):
-    """Within ``threads(2, busy)``, each forward pass runs on one thread while busy() is true, on two otherwise; the
-    vectors are the same as on a fixed count, and the load-time count is back afterwards."""
+def test_the_embedders_passes_follow_the_taken_cores_and_its_count_comes_back(real_embedder):
+    """Within ``threads(2, taken)``, each forward pass runs on one thread while a worker computes, on two otherwise;
+    the vectors are the same as on a fixed count, and the load-time count is back afterwards."""
     before = torch.get_num_threads()
     texts = [f"Passage {i}: the company was founded in {1900 + i} by its first owner. " * 12 for i in range(48)]
     fixed = real_embedder.embed(texts)
     seen: list[int] = []
     handle = real_embedder._model.register_forward_pre_hook(lambda module, args: seen.append(torch.get_num_threads()))
-    flips = itertools.cycle([True, False])
+    flips = itertools.cycle([1, 0])
     try:
         with real_embedder.threads(2, lambda: next(flips)):
             shared = real_embedder.embed(texts)

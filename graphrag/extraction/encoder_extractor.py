@@ -89,13 +89,13 @@ class EncoderRelationExtractor:
         return cls(spacy, classifier, settings.relation_min_confidence)
 
     @contextlib.contextmanager
-    def threads(self, count: int, busy: Callable[[], bool] | None = None) -> Iterator[None]:
-        """Within the block, the classifier runs on ``count`` torch threads, one fewer for each batch that starts
-        while ``busy()`` is true (an ingest's mention worker computing on a core); torch's count comes back after."""
+    def threads(self, count: int, taken: Callable[[], int] | None = None) -> Iterator[None]:
+        """Within the block, the classifier runs on ``count`` torch threads, less ``taken()`` (the cores an ingest's
+        mention workers are computing on) as each batch starts; torch's count comes back after."""
         import torch
 
         before, threads_before = self._share, torch.get_num_threads()
-        self._share = CoreShare(count, busy) if busy else CoreShare(count)
+        self._share = CoreShare(count, taken) if taken else CoreShare(count)
         try:
             yield
         finally:

@@ -151,11 +151,11 @@ def worker_count(requested: int, batches: int) -> int:
 class ExtractionStream:
     """The batches of an ingest with their extractions. Iterating yields ``(items, extracted)`` per batch;
     ``extracted()`` returns the batch's extractions, waiting for the worker when there is one (the caller does other
-    work for the batch before calling it). :meth:`busy` says whether the worker is computing at this moment.
+    work for the batch before calling it). :meth:`working` says how many workers are computing at this moment.
 
     With the encoder, the worker finds mentions alone (spaCy without torch) and this process reads the relations with
     the classifier beside its embedder: one copy of torch, and the slow half on every core. ``cores`` > 0 gives the
-    classifier that many torch threads, one fewer for each batch that starts while the worker computes."""
+    classifier that many torch threads, less the workers computing as each batch starts."""
 
     def __init__(
         self,
@@ -172,9 +172,9 @@ class ExtractionStream:
         self._extractor_provider = extractor_provider
         self._pending: list[tuple[list, Future]] = []
 
-    def busy(self) -> bool:
-        """Whether the worker is extracting now: it runs submitted batches back to back, so any not yet done."""
-        return any(not future.done() for _, future in self._pending)
+    def working(self) -> int:
+        """How many workers are extracting now: each runs submitted batches back to back, one at a time."""
+        return min(self.workers, sum(not future.done() for _, future in self._pending))
 
     def __iter__(self) -> Iterator[tuple[list, Callable[[], list[Extraction]]]]:
         if self.workers <= 0 or len(self.batches) < 2:
@@ -208,7 +208,7 @@ class ExtractionStream:
 
     def _read_relations(self, extractor, items: list, future: Future) -> list[Extraction]:
         """The encoder's relations between the worker's mentions of a batch, read in this process."""
-        with extractor.threads(self.cores, self.busy) if self.cores else contextlib.nullcontext():
+        with extractor.threads(self.cores, self.working) if self.cores else contextlib.nullcontext():
             return extractor.extract_with_mentions(items, future.result())
 
 
@@ -273,14 +273,11 @@ class Indexer:
         size = self.settings.ingest_batch_size
         batches = [[(d, self.chunker.chunk(d)) for d in todo[i : i + size]] for i in range(0, len(todo), size)]
         workers = self.worker_count(workers, len(batches))
-        # With a rules worker on one core, torch keeps to the others (more threads than free cores stall its
-        # barriers). The encoder's worker finds mentions alone, a fifth of the work, and torch here takes every
-        # core (on 2 cores 1.4x faster than one thread here).
-        # The encoder's torch work here also gives a core up while the worker computes, pass by pass (CoreShare).
-        split = splits_extraction(self.settings)
-        cores = max(1, (os.cpu_count() or 1) - (0 if split else workers)) if workers else 0
+        # Torch here takes every core for each forward pass, and one fewer while the worker is computing
+        # (CoreShare): more threads than free cores stall its barriers, and the worker works in bursts.
+        cores = (os.cpu_count() or 1) if workers else 0
         stream = self._extractions(batches, workers, cores)
-        with self.embedder.threads(cores, stream.busy if split else None) if cores else contextlib.nullcontext():
+        with self.embedder.threads(cores, stream.working) if cores else contextlib.nullcontext():
             self._index_batches(stream, len(todo), report, progress)
         return report
 

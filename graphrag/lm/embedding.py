@@ -34,9 +34,9 @@ class Embedder(Protocol):
         """Return an ``(len(texts), dim)`` float32 matrix with unit-length rows."""
         ...
 
-    def threads(self, count: int, busy: Callable[[], bool] | None = None) -> contextlib.AbstractContextManager[None]:
-        """Within the block, batch work uses ``count`` CPU threads (other processes have the other cores), one fewer
-        while ``busy()`` says another process is computing on one of them."""
+    def threads(self, count: int, taken: Callable[[], int] | None = None) -> contextlib.AbstractContextManager[None]:
+        """Within the block, batch work uses ``count`` CPU threads, less the cores that ``taken()`` says other
+        processes are computing on when a forward pass starts."""
         ...
 
 
@@ -97,14 +97,14 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors / np.where(norms == 0, 1.0, norms), dtype=np.float32)
 
     @contextlib.contextmanager
-    def threads(self, count: int, busy: Callable[[], bool] | None = None) -> Iterator[None]:
-        """Within the block, batches run on ``count`` torch threads, one fewer for each forward pass that starts
-        while ``busy()`` is true; the count set at load comes back afterwards. Used while an extraction worker holds
-        a core, or holds one at times: torch on more threads than free cores stalls at its barriers."""
+    def threads(self, count: int, taken: Callable[[], int] | None = None) -> Iterator[None]:
+        """Within the block, batches run on ``count`` torch threads, less ``taken()`` (cores other processes are
+        computing on) as each forward pass starts; the count set at load comes back afterwards. Used beside
+        extraction workers: torch on more threads than free cores stalls at its barriers."""
         import torch
 
         before = self._share
-        self._share = CoreShare(count, busy) if busy else CoreShare(count)
+        self._share = CoreShare(count, taken) if taken else CoreShare(count)
         torch.set_num_threads(count)
         try:
             yield

@@ -177,7 +177,7 @@ def test_an_ingest_with_a_mention_worker_stores_what_one_process_stores(tmp_path
 
 
 def test_the_classifier_gives_a_core_up_for_each_batch_that_starts_while_the_worker_computes(extractor):
-    """``threads(2, busy)``: batches that start while busy() is true run on one thread, the others on two, the
+    """``threads(2, taken)``: batches that start while a worker computes run on one thread, the others on two, the
     relations are the same, and torch's count is back afterwards."""
     import itertools
 
@@ -191,7 +191,7 @@ def test_the_classifier_gives_a_core_up_for_each_batch_that_starts_while_the_wor
     alone = extractor.extract_many(items)
     seen: list[int] = []
     handle = extractor.classifier.model.register_forward_pre_hook(lambda m, a: seen.append(torch.get_num_threads()))
-    flips = itertools.cycle([True, False])
+    flips = itertools.cycle([1, 0])
     try:
         with extractor.threads(2, lambda: next(flips)):
             shared = extractor.extract_many(items)
