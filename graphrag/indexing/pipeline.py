@@ -273,8 +273,8 @@ class Indexer:
         size = self.settings.ingest_batch_size
         batches = [[(d, self.chunker.chunk(d)) for d in todo[i : i + size]] for i in range(0, len(todo), size)]
         workers = self.worker_count(workers, len(batches))
-        # Torch here takes every core for each forward pass, and one fewer while the worker is computing
-        # (CoreShare): more threads than free cores stall its barriers, and the worker works in bursts.
+        # Torch here takes every core for each forward pass, less the workers computing at that moment (CoreShare):
+        # more threads than free cores stall its barriers, and the workers work in bursts.
         cores = (os.cpu_count() or 1) if workers else 0
         stream = self._extractions(batches, workers, cores)
         with self.embedder.threads(cores, stream.working) if cores else contextlib.nullcontext():
