@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["HashingEmbedder"]
+__all__ = ["HashingEmbedder", "thread_counts_seen"]
 
 
 class HashingEmbedder:
@@ -33,3 +33,16 @@ class HashingEmbedder:
     def threads(self, count: int, taken: Callable[[], int] | None = None) -> contextlib.AbstractContextManager[None]:
         """Nothing to limit: hashing is single-threaded."""
         return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def thread_counts_seen(module) -> Iterator[list[int]]:
+    """Within the block, the list collects torch's thread count as each forward pass of ``module`` starts."""
+    import torch
+
+    seen: list[int] = []
+    handle = module.register_forward_pre_hook(lambda _module, _args: seen.append(torch.get_num_threads()))
+    try:
+        yield seen
+    finally:
+        handle.remove()

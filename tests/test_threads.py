@@ -7,6 +7,7 @@ import itertools
 import torch
 
 from graphrag.threads import CoreShare
+from tests.doubles import thread_counts_seen
 
 
 def test_a_share_gives_up_the_cores_other_processes_compute_on():
@@ -38,14 +39,9 @@ def test_the_embedders_passes_follow_the_taken_cores_and_its_count_comes_back(re
     before = torch.get_num_threads()
     texts = [f"Passage {i}: the company was founded in {1900 + i} by its first owner. " * 12 for i in range(48)]
     fixed = real_embedder.embed(texts)
-    seen: list[int] = []
-    handle = real_embedder._model.register_forward_pre_hook(lambda module, args: seen.append(torch.get_num_threads()))
     flips = itertools.cycle([1, 0])
-    try:
-        with real_embedder.threads(2, lambda: next(flips)):
-            shared = real_embedder.embed(texts)
-    finally:
-        handle.remove()
+    with thread_counts_seen(real_embedder._model) as seen, real_embedder.threads(2, lambda: next(flips)):
+        shared = real_embedder.embed(texts)
     assert len(seen) >= 4  # passes are sized in tokens: long texts take several
     assert set(seen) == {1, 2}
     assert float((fixed * shared).sum(axis=1).min()) > 0.99999

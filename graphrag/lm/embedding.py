@@ -122,7 +122,12 @@ class SentenceTransformerEmbedder:
 
         tokenizer = self._model.tokenizer
         limit = self._model.max_seq_length
-        lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=limit)["input_ids"]]
+        # One text (a question) needs no order: it is not tokenised twice.
+        lengths = (
+            [len(ids) for ids in tokenizer(texts, truncation=True, max_length=limit)["input_ids"]]
+            if len(texts) > 1
+            else [1]
+        )
         order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         prepare = getattr(self._model, "preprocess", None) or self._model.tokenize  # sentence-transformers 5.x / 3-4
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)

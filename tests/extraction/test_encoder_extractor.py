@@ -181,6 +181,8 @@ def test_the_classifier_gives_a_core_up_for_each_batch_that_starts_while_the_wor
     relations are the same, and torch's count is back afterwards."""
     import itertools
 
+    from tests.doubles import thread_counts_seen
+
     before = torch.get_num_threads()
     texts = [TEXT.replace("Lena", name) for name in ("Anna", "Berit", "Clara", "Dora", "Elin", "Frida")] * 8
     docs = [
@@ -189,14 +191,9 @@ def test_the_classifier_gives_a_core_up_for_each_batch_that_starts_while_the_wor
     ]
     items = [(doc, SentenceChunker(1200, 200).chunk(doc)) for doc in docs]
     alone = extractor.extract_many(items)
-    seen: list[int] = []
-    handle = extractor.classifier.model.register_forward_pre_hook(lambda m, a: seen.append(torch.get_num_threads()))
     flips = itertools.cycle([1, 0])
-    try:
-        with extractor.threads(2, lambda: next(flips)):
-            shared = extractor.extract_many(items)
-    finally:
-        handle.remove()
+    with thread_counts_seen(extractor.classifier.model) as seen, extractor.threads(2, lambda: next(flips)):
+        shared = extractor.extract_many(items)
     assert len(seen) >= 2 and set(seen) == {1, 2}
     assert [sorted(r.id for r in x.relations) for x in shared] == [sorted(r.id for r in x.relations) for x in alone]
     assert any(x.relations for x in shared)
