@@ -284,7 +284,9 @@ class LMAnswerWriter:
         cited = [numbered[n - 1] for n in reply.cited]
         if self.candidates is not None:
             started = time.perf_counter()
-            rescored = self._second_opinion(self.candidates, question, items, reading.request.prompt, answer_text)
+            rescored = self._second_opinion(
+                self.candidates, question, items, reading.request.prompt, answer_text, generation
+            )
             timings["rescore"] = round((time.perf_counter() - started) * 1000, 2)
             if rescored != answer_text:
                 answer_text = rescored
@@ -318,17 +320,24 @@ class LMAnswerWriter:
         )
 
     def _second_opinion(
-        self, finder: AnswerCandidates, question: str, items: list[EvidenceItem], prompt: str, answer: str
+        self,
+        finder: AnswerCandidates,
+        question: str,
+        items: list[EvidenceItem],
+        prompt: str,
+        answer: str,
+        generation: Generation,
     ) -> str:
         """``answer``, or the candidate answer of the evidence (found by ``finder``) that the model finds at least
-        MARGIN likelier as the whole answer line (graphrag/answering/candidates.py)."""
+        MARGIN likelier as the whole answer line (graphrag/answering/candidates.py). The answer line's own score
+        comes from ``generation``'s when the reply wrote it token for token."""
         candidates = [c for c in finder.of(question, items) if c.lower() != answer.lower()]
         if not candidates:
             return answer
         label = "" if prompt.endswith(REPLY_PREFIX) else REPLY_PREFIX  # the line as the model writes it
         lines = [f"{label} {text}\n" for text in (answer, *candidates)]
         scores = self.model.score_continuations(
-            prompt, lines, self.adapter, self.decoding.vocabulary(prompt), margin=MARGIN
+            prompt, lines, self.adapter, self.decoding.vocabulary(prompt), margin=MARGIN, reply=generation.own
         )
         if scores[0] is None:
             return answer

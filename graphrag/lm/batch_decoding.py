@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from graphrag.lm.greedy import Decoded, PromptLookup, PromptPrefixCache, draft_tokens
+from graphrag.lm.greedy import ChosenTokens, Decoded, PromptLookup, PromptPrefixCache, choose_token, draft_tokens
 
 __all__ = ["BatchRow", "decode_greedy_batch"]
 
@@ -42,32 +42,22 @@ class _Row:
     def __init__(self, spec: BatchRow, draft_limit: int) -> None:
         self.spec = spec
         self.ids = list(spec.prompt_ids)
-        self.new: list[int] = []
-        self.logprobs: list[float] = []
+        self.chosen = ChosenTokens()
         self.passes = 1  # its prefill
         self.reused = 0
         self.ended = False
         self.gated = False
         self.lookup = PromptLookup(spec.prompt_ids) if draft_limit else None
 
-    def choose(self, logits_row) -> tuple[int, float]:
-        import torch
+    @property
+    def new(self) -> list[int]:
+        return self.chosen.ids
 
-        scores = logits_row.unsqueeze(0)
-        if self.spec.allowed is not None:
-            scores = scores.masked_fill(~self.spec.allowed, float("-inf"))
-        if self.spec.processors:
-            context = torch.tensor([self.ids], dtype=torch.long)
-            for processor in self.spec.processors:
-                scores = processor(context, scores)
-        token = int(scores[0].argmax())
-        return token, float(torch.log_softmax(scores[0], dim=-1)[token])
-
-    def take(self, token: int, logprob: float, end_ids: set[int]) -> bool:
-        """Append a chosen token; True when the reply has ended with it."""
+    def take(self, logits_row, end_ids: set[int]) -> bool:
+        """Choose the next token from ``logits_row`` and append it; True when the reply has ended with it."""
+        token, logprob, own = choose_token(logits_row, self.ids, self.spec.processors, self.spec.allowed)
         self.ids.append(token)
-        self.new.append(token)
-        self.logprobs.append(logprob)
+        self.chosen.add(token, logprob, own)
         stop = self.spec.stop_when
         self.ended = (
             token in end_ids or len(self.new) >= self.spec.max_new_tokens or (stop is not None and stop(self.new))
@@ -75,7 +65,7 @@ class _Row:
         return self.ended
 
     def decoded(self) -> Decoded:
-        return Decoded(tuple(self.new), tuple(self.logprobs), self.passes, self.reused, self.gated)
+        return self.chosen.decoded(self.passes, self.reused, self.gated)
 
 
 def decode_greedy_batch(
@@ -104,7 +94,7 @@ def decode_greedy_batch(
             raise ValueError(f"max_new_tokens must be at least 1, got {spec.max_new_tokens}")
     states = [_Row(spec, draft_limit) for spec in rows]
     caches = []
-    chosen: list[tuple[int, float] | None] = []
+    first_logits: list = []
     for row in states:
         if prefix_cache is not None:
             cache, row.reused = prefix_cache.start(cache_state, row.spec.prompt_ids)
@@ -117,10 +107,8 @@ def decode_greedy_batch(
         caches.append(cache)
         if row.spec.after_prompt is not None and row.spec.after_prompt():
             row.gated = row.ended = True
-            chosen.append(None)
-        else:
-            chosen.append(row.choose(logits))
-    active = [b for b, row in enumerate(states) if not row.gated and not row.take(*chosen[b], end_ids)]
+        first_logits.append(logits)
+    active = [b for b, row in enumerate(states) if not row.gated and not row.take(first_logits[b], end_ids)]
     if not active:
         return [row.decoded() for row in states]
 
@@ -171,10 +159,10 @@ def decode_greedy_batch(
             row = states[b]
             row.passes += 1
             accepted = 0
-            ended = row.take(*row.choose(logits[i, 0]), end_ids)
+            ended = row.take(logits[i, 0], end_ids)
             while not ended and accepted < len(draft) and row.new[-1] == draft[accepted]:
                 accepted += 1
-                ended = row.take(*row.choose(logits[i, accepted]), end_ids)
+                ended = row.take(logits[i, accepted], end_ids)
             # the fed tokens whose keys and values stand: the last token fed, and the drafts kept before the token
             # just chosen (which is fed next step)
             kept = 1 + accepted

@@ -30,6 +30,8 @@ __all__ = [
     "DraftingProcessor",
     "PromptLookup",
     "PromptPrefixCache",
+    "ReplyScores",
+    "choose_token",
     "decode_greedy",
     "draft_tokens",
     "mean_probability",
@@ -47,15 +49,77 @@ class DraftingProcessor(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyScores:
+    """The model's own scores of a decoded reply, before any logits processor (normalised over the reply
+    vocabulary where there is one): each new token's log-probability, and the whole log-softmax of the reply's
+    first step (a 1-D float tensor over the vocabulary). A second opinion reads the reply's score and every other
+    first line's first token from them, without reading the prompt again (``LanguageModel.score_continuations``)."""
+
+    token_ids: tuple[int, ...]
+    logprobs: tuple[float, ...]
+    first: object
+
+    def score_of(self, ids: Sequence[int]) -> float | None:
+        """The summed log-probability of ``ids`` when the reply starts with them; None otherwise."""
+        if not ids or tuple(ids) != self.token_ids[: len(ids)]:
+            return None
+        return sum(self.logprobs[: len(ids)])
+
+
+@dataclass(frozen=True, slots=True)
 class Decoded:
     """What one greedy decoding produced: the new tokens (an end token included), each one's log-probability under
-    the processed scores, the forward passes it took and the prompt tokens read from the prefix cache."""
+    the processed scores, the forward passes it took, the prompt tokens read from the prefix cache, and the
+    model's own scores of the reply (``ReplyScores``; None when gated)."""
 
     token_ids: tuple[int, ...]
     logprobs: tuple[float, ...]
     forward_passes: int
     reused_prompt_tokens: int
     gated: bool = False  # the prompt's gate stopped it before any token
+    own: ReplyScores | None = None
+
+
+class ChosenTokens:
+    """The tokens a decoding has chosen, with their log-probabilities under the processed scores and under the
+    model's own (``ReplyScores``), and the first step's own log-softmax."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.logprobs: list[float] = []
+        self.own: list[float] = []
+        self.first = None
+
+    def add(self, token: int, logprob: float, own) -> None:
+        if self.first is None:
+            self.first = own
+        self.ids.append(token)
+        self.logprobs.append(logprob)
+        self.own.append(float(own[token]))
+
+    def decoded(self, passes: int, reused: int, gated: bool = False) -> Decoded:
+        scores = None if gated else ReplyScores(tuple(self.ids), tuple(self.own), self.first)
+        return Decoded(tuple(self.ids), tuple(self.logprobs), passes, reused, gated, scores)
+
+
+def choose_token(logits_row, ids: list[int], processors: Sequence[Callable] = (), allowed=None):
+    """The greedy choice from one position's logits (a 1-D float tensor over the vocabulary): the token, its
+    log-probability under the processed scores, and the model's own log-softmax (``allowed``, a bool tensor, masks
+    the tokens a reply may not use first; ``processors`` see the prompt and reply so far, ``ids``)."""
+    import torch
+
+    scores = logits_row.unsqueeze(0)
+    if allowed is not None:
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    own = torch.log_softmax(scores[0], dim=-1)
+    if processors:
+        context = torch.tensor([ids], dtype=torch.long)
+        for processor in processors:
+            scores = processor(context, scores)
+        token = int(scores[0].argmax())
+        return token, float(torch.log_softmax(scores[0], dim=-1)[token]), own
+    token = int(own.argmax())
+    return token, float(own[token]), own
 
 
 class PromptLookup:
@@ -183,46 +247,35 @@ def decode_greedy(
         out = model(input_ids=tensor, past_key_values=cache, use_cache=True, logits_to_keep=keep)
         return out.logits[0].float()
 
-    def choose(logits_row) -> tuple[int, float]:
-        scores = logits_row.unsqueeze(0)
-        if processors:
-            context = torch.tensor([ids], dtype=torch.long)
-            for processor in processors:
-                scores = processor(context, scores)
-        token = int(scores[0].argmax())
-        logprob = float(torch.log_softmax(scores[0], dim=-1)[token])
-        return token, logprob
-
     logits = forward(ids[reused:], 1)
     if prefix_cache is not None:
         prefix_cache.keep(cache_state, prompt_ids, cache)
+    chosen = ChosenTokens()
     if after_prompt is not None and after_prompt():
-        return Decoded((), (), passes, reused, gated=True)
-    new: list[int] = []
-    logprobs: list[float] = []
-    token, logprob = choose(logits[-1])
-    while True:
+        return chosen.decoded(passes, reused, gated=True)
+
+    def take(position: int) -> bool:
+        """Choose the token at ``position`` of the last logits; True when the reply ends with it."""
+        token, logprob, own = choose_token(logits[position], ids, processors)
         ids.append(token)
-        new.append(token)
-        logprobs.append(logprob)
-        if token in end_ids or len(new) >= max_new_tokens or (stop_when is not None and stop_when(new)):
-            break
-        room = min(draft_limit, max_new_tokens - len(new) - 1)
+        chosen.add(token, logprob, own)
+        return (
+            token in end_ids or len(chosen.ids) >= max_new_tokens or (stop_when is not None and stop_when(chosen.ids))
+        )
+
+    ended = take(-1)
+    while not ended:
+        room = min(draft_limit, max_new_tokens - len(chosen.ids) - 1)
         draft = draft_tokens(processors, lookup, ids, room) if room > 0 else []
-        logits = forward([token, *draft], 1 + len(draft))
+        logits = forward([ids[-1], *draft], 1 + len(draft))
         accepted = 0
-        token, logprob = choose(logits[0])
-        while accepted < len(draft) and token == draft[accepted]:
-            ids.append(token)
-            new.append(token)
-            logprobs.append(logprob)
+        ended = take(0)
+        while not ended and accepted < len(draft) and ids[-1] == draft[accepted]:
             accepted += 1
-            if token in end_ids or len(new) >= max_new_tokens or (stop_when is not None and stop_when(new)):
-                return Decoded(tuple(new), tuple(logprobs), passes, reused)
-            token, logprob = choose(logits[accepted])
-        if accepted < len(draft):
+            ended = take(accepted)
+        if not ended and accepted < len(draft):
             cache.crop(-(len(draft) - accepted))  # the rejected draft's keys and values
-    return Decoded(tuple(new), tuple(logprobs), passes, reused)
+    return chosen.decoded(passes, reused)
 
 
 def draft_tokens(processors: Sequence[Callable], lookup: PromptLookup | None, ids: list[int], limit: int) -> list[int]:

@@ -16,10 +16,10 @@ from typing import Protocol
 
 from graphrag.errors import ModelError
 from graphrag.lm.batch_decoding import BatchRow, decode_greedy_batch
-from graphrag.lm.greedy import PromptLookup, PromptPrefixCache, decode_greedy, mean_probability
+from graphrag.lm.greedy import PromptLookup, PromptPrefixCache, ReplyScores, decode_greedy, mean_probability
 from graphrag.lm.merging import MergedAdapters
 from graphrag.lm.packages import LM_PACKAGES, LMPackage, converted_checkpoint, default_package
-from graphrag.lm.scoring import continuation_logprobs
+from graphrag.lm.scoring import best_continuation_logprobs, scores_after_prompt
 from graphrag.lm.vocabulary import WordTokens, restricted_output_head, vocabulary_token_ids
 from graphrag.offline import cpu_bf16_is_faster, force_offline, freeze_loaded_objects
 
@@ -40,6 +40,7 @@ class Generation:
     reused_prompt_tokens: int = 0  # prompt tokens whose keys and values came from the prefix cache
     batch_size: int = 1  # the prompts decoded together with this one, itself included
     gated: bool = False  # the request's gate judged the prompt and no reply was decoded
+    own: ReplyScores | None = None  # the model's own scores of the reply, before the logits processors
 
 
 class PromptGate(Protocol):
@@ -266,49 +267,43 @@ class LanguageModel:
         adapter: str | None = None,
         vocabulary: Sequence[str] | None = None,
         margin: float | None = None,
+        reply: ReplyScores | None = None,
     ) -> list[float | None]:
         """The log-probability of each continuation (text) after ``prompt``, summed over its tokens, read from the
-        prompt's kept keys and values: all of them in one forward pass (graphrag/lm/scoring.py). ``vocabulary``: as
-        in ``generate``, scores are normalised over its tokens.
+        prompt's kept keys and values (graphrag/lm/scoring.py). ``vocabulary``: as in ``generate``, scores are
+        normalised over its tokens. Without ``margin`` every continuation is read, all in one forward pass.
 
-        With ``margin`` the first continuation is a reference, read in the prompt's own pass, and only what could
-        beat it by ``margin`` is read after it: a continuation whose first token already scores below the
-        reference's total plus ``margin`` gets None (a sum of log-probabilities never exceeds its first term)."""
+        With ``margin`` the first continuation is a reference, and what is sought is the best continuation at least
+        ``margin`` above it: continuations are read likeliest first token first, a few a pass, and one whose first
+        token scores below the reference's total plus ``margin``, or below the best total read so far, is not read
+        and gets None (a sum of log-probabilities never exceeds its first term). The reference is read in the
+        prompt's own pass or, given ``reply`` (``Generation.own`` of a reply decoded for this very prompt and
+        vocabulary) that starts with it, taken from the reply's own scores: then nothing to read costs no pass."""
         import torch
 
         token_ids = vocabulary_token_ids(self.tokenizer, vocabulary, self._words) if vocabulary is not None else None
         prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         encoded = [self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in continuations]
         reference = encoded[0] if margin is not None and encoded and encoded[0] else []
-        out: list[float | None] = [None] * len(continuations)
+        known = reply.score_of(reference) if reply is not None and reference else None
+        if known is not None and not any(ids and float(reply.first[ids[0]]) >= known + margin for ids in encoded[1:]):
+            return [known] + [None] * (len(encoded) - 1)
         with self.using(adapter) as model, torch.inference_mode(), restricted_output_head(model, token_ids):
             state = (adapter, self._merged.active)  # as generate keys the prompt it kept
             cache, reused = self._prefix_cache.start(state, prompt_ids)
-            feed = prompt_ids[reused:] + reference[:-1]
-            tensor = torch.tensor([feed], dtype=torch.long, device=self.device)
-            logits = model(
-                input_ids=tensor, past_key_values=cache, use_cache=True, logits_to_keep=max(len(reference), 1)
-            )
+            unread = prompt_ids[reused:]
+            if known is not None:
+                floor = known + margin
+                best = best_continuation_logprobs(
+                    model, cache, reply.first, len(prompt_ids), encoded[1:], floor, token_ids, self.device, unread
+                )
+                scored = [known, *best]
+            else:
+                scored = scores_after_prompt(
+                    model, cache, len(prompt_ids), unread, encoded, margin, token_ids, self.device
+                )
             self._prefix_cache.keep(state, prompt_ids, cache)
-            logprobs = torch.log_softmax(logits.logits[0].float(), dim=-1)
-            first = logprobs[0]
-            floor = None
-            if reference:
-                out[0] = sum(float(logprobs[i, token]) for i, token in enumerate(reference))
-                floor = out[0] + margin
-                if len(reference) > 1:  # the reference's own keys and values: the others must not see them
-                    cache.crop(-(len(reference) - 1))
-            read = [
-                i
-                for i, ids in enumerate(encoded)
-                if ids and out[i] is None and (floor is None or float(first[ids[0]]) >= floor)
-            ]
-            scored = continuation_logprobs(
-                model, cache, first, len(prompt_ids), [encoded[i] for i in read], token_ids, self.device
-            )
-        for i, score in zip(read, scored):
-            out[i] = score
-        return out
+        return scored
 
     @contextmanager
     def using(self, adapter: str | None):
@@ -392,6 +387,7 @@ class LanguageModel:
             forward_passes=decoded.forward_passes,
             reused_prompt_tokens=decoded.reused_prompt_tokens,
             gated=decoded.gated,
+            own=decoded.own,
         )
 
     def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
@@ -467,6 +463,7 @@ class LanguageModel:
                     reused_prompt_tokens=result.reused_prompt_tokens,
                     batch_size=len(group),
                     gated=result.gated,
+                    own=result.own,
                 )
         return [generation for generation in out if generation is not None]
 

@@ -206,3 +206,108 @@ def test_continuations_scored_in_one_pass_match_scoring_each_alone(smollm2):
     assert against[1:].count(None) >= 1  # none of them can beat the best, and some are not even read
     loose = smollm2.score_continuations(prompt, [continuations[i] for i in order], vocabulary=vocabulary, margin=-100)
     assert loose == pytest.approx([restricted[i] for i in order], abs=1e-3)  # a low bar: everything read, as alone
+
+
+@pytest.fixture
+def decoder_calls(smollm2):
+    """A list that grows by one at every call of the model's decoder (a forward pass) during the test."""
+    calls: list[int] = []
+    handle = smollm2.model.get_decoder().register_forward_hook(lambda *_: calls.append(1))
+    yield calls
+    handle.remove()
+
+
+def _decoded_reply(smollm2, reply_tokens, batched: bool):
+    """A prompt, its reply vocabulary's token ids and the Generation of its grammar-bound reply (decoded alone or
+    beside a second prompt)."""
+    from graphrag.lm.model import GenerationRequest
+    from graphrag.lm.vocabulary import vocabulary_token_ids
+
+    decoding = ReplyDecoding(grammar=reply_tokens, copy_spans=True)
+    requests = []
+    for question in ("Where did Ada Quint study?", "When did the Forth Crossing open?")[: 1 + batched]:
+        prompt, user = _prompt(smollm2, question)
+        processors = decoding.processors(len(EVIDENCE), "Answer:", user, 40)
+        requests.append(
+            GenerationRequest(prompt, 40, logits_processors=processors, vocabulary=decoding.vocabulary(prompt))
+        )
+    smollm2.draft_tokens = 10
+    smollm2.forget_prompts()
+    generation = smollm2.generate_batch(requests)[0]
+    assert generation.batch_size == 1 + batched
+    prompt = requests[0].prompt
+    return prompt, vocabulary_token_ids(smollm2.tokenizer, requests[0].vocabulary, smollm2._words), generation
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_reply_scores_its_own_answer_line_as_reading_it_after_the_prompt_does(smollm2, reply_tokens, batched):
+    """``Generation.own`` holds the model's own scores of the reply, before the grammar and copying: the answer line
+    it wrote scores what reading that line after the prompt gives, and its first step is the prompt's own
+    log-softmax over the reply vocabulary."""
+    prompt, token_ids, generation = _decoded_reply(smollm2, reply_tokens, batched)
+    answer = parse_reply("Answer:" + generation.text, len(EVIDENCE)).answer
+    assert answer
+    line_ids = smollm2.tokenizer(f" {answer}\n", add_special_tokens=False)["input_ids"]
+    own = generation.own
+    assert own.score_of(line_ids) == pytest.approx(
+        _sequential_logprob(smollm2, prompt, f" {answer}\n", token_ids), abs=1e-3
+    )
+    assert own.score_of([*line_ids[:-1], line_ids[-1] + 1]) is None  # a line it did not write has no score here
+    prompt_ids = smollm2.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        logits = smollm2.model(input_ids=torch.tensor([prompt_ids])).logits[0, -1].float()
+    expected = torch.log_softmax(logits[token_ids], dim=-1)
+    assert torch.allclose(own.first[token_ids], expected, atol=1e-3)
+    assert float(own.first.exp().sum()) == pytest.approx(1.0, abs=1e-4)  # nothing outside the vocabulary
+
+
+def test_a_second_opinion_from_the_replys_own_scores_reads_only_what_could_win(smollm2, reply_tokens, decoder_calls):
+    """With the reply's own scores, a second opinion that nothing could win costs no forward pass; otherwise the
+    continuations are read likeliest first until none left could beat the best, which is the best of reading them
+    all, with the same scores."""
+    prompt, _, generation = _decoded_reply(smollm2, reply_tokens, batched=False)
+    answer = parse_reply("Answer:" + generation.text, len(EVIDENCE)).answer
+    vocabulary = ReplyDecoding(grammar=reply_tokens, copy_spans=True).vocabulary(prompt)
+    others = [" Edinburgh", " Scotland", " the Forth Crossing pumping station", " a Scottish engineer", " 1931", " Ada"]
+    lines = [f" {answer}\n", *(f"{text}\n" for text in others if text.strip() != answer)]
+    everything = smollm2.score_continuations(prompt, lines, vocabulary=vocabulary)
+    decoder_calls.clear()
+    sure = smollm2.score_continuations(prompt, lines, vocabulary=vocabulary, margin=50.0, reply=generation.own)
+    assert decoder_calls == [] and sure[1:] == [None] * (len(lines) - 1)
+    assert sure[0] == pytest.approx(everything[0], abs=1e-3)
+    low = smollm2.score_continuations(prompt, lines, vocabulary=vocabulary, margin=-100.0, reply=generation.own)
+    read = [(score, i) for i, score in enumerate(low) if score is not None]
+    assert all(score == pytest.approx(everything[i], abs=1e-3) for score, i in read)
+    assert max(read)[1] == max((score, i) for i, score in enumerate(everything))[1]
+    assert None in low  # some could not have won, and were not read
+
+
+def test_reading_candidates_a_few_at_a_time_keeps_each_ones_score_and_the_best(smollm2, decoder_calls):
+    """``best_continuation_logprobs`` one candidate a pass, the prompt's last token read with the first: every
+    candidate it reads scores as when all are read after the whole prompt, the cache loses each pass's candidates
+    before the next, and the best is the best of all."""
+    from transformers import DynamicCache
+
+    from graphrag.lm.scoring import best_continuation_logprobs, continuation_logprobs
+
+    prompt, _ = _prompt(smollm2, "Where did Ada Quint study?")
+    prompt_ids = smollm2.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    lines = [" Glasgow\n", " Glasgow, Scotland\n", " Edinburgh\n", " the Forth Crossing\n", " Scotland\n", " 1931\n"]
+    encoded = [smollm2.tokenizer(text, add_special_tokens=False)["input_ids"] for text in lines]
+    model = smollm2.model
+    with torch.inference_mode():
+        whole = DynamicCache()
+        logits = model(input_ids=torch.tensor([prompt_ids]), past_key_values=whole, use_cache=True).logits[0, -1]
+        first = torch.log_softmax(logits.float(), dim=-1)
+        everything = continuation_logprobs(model, whole, first, len(prompt_ids), encoded)
+        part = DynamicCache()
+        model(input_ids=torch.tensor([prompt_ids[:-1]]), past_key_values=part, use_cache=True)
+        decoder_calls.clear()
+        best = best_continuation_logprobs(
+            model, part, first, len(prompt_ids), encoded, float("-inf"), lead=prompt_ids[-1:], chunk=1
+        )
+    read = [(score, i) for i, score in enumerate(best) if score is not None]
+    assert len(decoder_calls) >= 2 and len(read) < len(lines)  # several passes, and some candidates never read
+    assert all(score == pytest.approx(everything[i], abs=1e-3) for score, i in read)
+    assert max(read)[1] == max((score, i) for i, score in enumerate(everything))[1]
+    assert part.get_seq_length() == len(prompt_ids)

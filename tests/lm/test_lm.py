@@ -537,7 +537,7 @@ class _ScoringModel(_ScriptedModel):
         super().__init__(reply)
         self.scores = scores
 
-    def score_continuations(self, prompt, continuations, adapter=None, vocabulary=None, margin=None):
+    def score_continuations(self, prompt, continuations, adapter=None, vocabulary=None, margin=None, reply=None):
         found = [self.scores.get(c.strip().removeprefix("Answer:").strip(), -30.0) for c in continuations]
         floor = found[0] + margin
         return found[:1] + [None if score < floor else score for score in found[1:]]
