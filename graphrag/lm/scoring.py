@@ -95,7 +95,7 @@ def best_continuation_logprobs(
     token_ids: Sequence[int] | None = None,
     device: str = "cpu",
     lead: Sequence[int] = (),
-    chunk: int = 4,
+    chunk: int = 16,
 ) -> list[float | None]:
     """The scores ``continuation_logprobs`` gives, for only as many continuations as it takes to find the best one
     at or above ``floor``: they are read a few at a time (``chunk``, then twice as many each pass), likeliest
