@@ -302,7 +302,8 @@ class LanguageModel:
                 scored = scores_after_prompt(
                     model, cache, len(prompt_ids), unread, encoded, margin, token_ids, self.device
                 )
-            self._prefix_cache.keep(state, prompt_ids, cache)
+            if cache.get_seq_length() >= len(prompt_ids):  # nothing read (one-token lines): the prompt is not whole
+                self._prefix_cache.keep(state, prompt_ids, cache)
         return scored
 
     @contextmanager

@@ -309,3 +309,19 @@ def test_reading_candidates_a_few_at_a_time_keeps_each_ones_score_and_the_best(s
     assert all(score == pytest.approx(everything[i], abs=1e-3) for score, i in read)
     assert max(read)[1] == max((score, i) for i, score in enumerate(everything))[1]
     assert part.get_seq_length() == len(prompt_ids)
+
+
+def test_a_second_opinion_that_reads_nothing_leaves_the_kept_prompts_whole(smollm2, reply_tokens):
+    """One-token continuations need no pass; the prompt whose last token was then never read is not kept as if it
+    were whole, so a longer prompt starting with it is still decoded as it is alone."""
+    prompt, _, generation = _decoded_reply(smollm2, reply_tokens, batched=False)
+    answer = parse_reply("Answer:" + generation.text, len(EVIDENCE)).answer
+    single = next(t for t in (" Glasgow", " Scotland", " Edinburgh", " 1931") if t.strip() != answer)
+    assert len(smollm2.tokenizer(single, add_special_tokens=False)["input_ids"]) == 1
+    smollm2.forget_prompts()
+    scores = smollm2.score_continuations(prompt, [f" {answer}\n", single], margin=-100.0, reply=generation.own)
+    assert scores[1] is not None  # scored from the reply's first step alone
+    longer = prompt + " " + answer + "\nEvidence: 1\n\nAnswer:"
+    kept = smollm2.generate(longer, 6)
+    smollm2.forget_prompts()
+    assert kept.token_ids == smollm2.generate(longer, 6).token_ids
