@@ -3,9 +3,11 @@
 Greedy decoding commits to an answer one token at a time, so a likely first word can lead it into a long span
 ("lilu or lilû is a masculine Akkadian word for a spirit") or the wrong one of two names. Here every entity and
 noun phrase of the numbered evidence (spaCy), with and without a leading article, is scored as the whole answer
-line (" <candidate>\\n" after "Answer:") over the prompt the model has just read, in one forward pass
-(LanguageModel.score_continuations). The greedy answer is replaced only by a candidate at least ``MARGIN`` more
-likely (log-probability, natural log), so a near-tie keeps what decoding chose.
+line (" <candidate>\\n" after "Answer:") over the prompt the model has just read
+(LanguageModel.score_continuations: no forward pass when none could beat the greedy answer, else about one). The
+candidates are found when the prompt is built (LMAnswerWriter.prepare), before the model reads it. The greedy
+answer is replaced only by a candidate at least ``MARGIN`` more likely (log-probability, natural log), so a near-tie
+keeps what decoding chose.
 
 Measured on the multi-hop dev halves with the base Qwen2.5-Coder-0.5B (docs/benchmarks.md, Answers): F1 rose in
 gold and retrieved mode on both sets; the margin was chosen there, between 1.5 and 3 the figures hardly move.

@@ -77,6 +77,9 @@ class Reading:
     forced: str  # the reply's start, already in the prompt
     request: GenerationRequest
     evidence_ms: float
+    # the evidence's candidate answers for the second opinion, found here rather than on the model's thread
+    candidates: tuple[str, ...] = ()
+    candidates_ms: float = 0.0
 
 
 class LMAnswerWriter:
@@ -256,12 +259,14 @@ class LMAnswerWriter:
             vocabulary=self.decoding.vocabulary(prompt),
             gate=gate,
         )
-        return Reading(question, retrieval, numbered, forced, request, evidence_ms)
+        started = time.perf_counter()
+        candidates = tuple(self.candidates.of(question, items)) if self.candidates is not None else ()
+        candidates_ms = round((time.perf_counter() - started) * 1000, 2)
+        return Reading(question, retrieval, numbered, forced, request, evidence_ms, candidates, candidates_ms)
 
     def _complete(self, reading: Reading, generation: Generation) -> Answer:
         """Parse and cite the model's reply to ``reading`` (the extractive writer answers a malformed one)."""
         question, retrieval, numbered = reading.question, reading.retrieval, reading.numbered
-        items = [n.item for n in numbered]
         processors = list(reading.request.logits_processors)
         text = reading.forced + generation.text
         timings = {**retrieval.timings_ms, "evidence": reading.evidence_ms, "generate": generation.ms}
@@ -284,9 +289,8 @@ class LMAnswerWriter:
         cited = [numbered[n - 1] for n in reply.cited]
         if self.candidates is not None:
             started = time.perf_counter()
-            rescored = self._second_opinion(
-                self.candidates, question, items, reading.request.prompt, answer_text, generation
-            )
+            rescored = self._second_opinion(reading.candidates, reading.request.prompt, answer_text, generation)
+            timings["candidates"] = reading.candidates_ms
             timings["rescore"] = round((time.perf_counter() - started) * 1000, 2)
             if rescored != answer_text:
                 answer_text = rescored
@@ -319,19 +323,11 @@ class LMAnswerWriter:
             timings_ms=timings,
         )
 
-    def _second_opinion(
-        self,
-        finder: AnswerCandidates,
-        question: str,
-        items: list[EvidenceItem],
-        prompt: str,
-        answer: str,
-        generation: Generation,
-    ) -> str:
-        """``answer``, or the candidate answer of the evidence (found by ``finder``) that the model finds at least
-        MARGIN likelier as the whole answer line (graphrag/answering/candidates.py). The answer line's own score
-        comes from ``generation``'s when the reply wrote it token for token."""
-        candidates = [c for c in finder.of(question, items) if c.lower() != answer.lower()]
+    def _second_opinion(self, offered: Sequence[str], prompt: str, answer: str, generation: Generation) -> str:
+        """``answer``, or the candidate answer ``offered`` (graphrag/answering/candidates.py) that the model finds at
+        least MARGIN likelier as the whole answer line. The answer line's own score comes from ``generation``'s
+        when the reply wrote it token for token."""
+        candidates = [c for c in offered if c.lower() != answer.lower()]
         if not candidates:
             return answer
         label = "" if prompt.endswith(REPLY_PREFIX) else REPLY_PREFIX  # the line as the model writes it

@@ -563,7 +563,7 @@ def test_a_candidate_much_likelier_than_the_greedy_answer_replaces_it(demo_engin
         return LMAnswerWriter(model, None, candidates=candidates).write(question, retrieval)
 
     switched = answer(-4.0 + MARGIN + 0.5)
-    assert switched.text == name and "rescore" in switched.timings_ms
+    assert switched.text == name and "rescore" in switched.timings_ms and "candidates" in switched.timings_ms
     assert switched.citations and all(name in c.text for c in switched.citations)  # cited where the answer is
     kept = answer(-4.0 + MARGIN - 0.5)  # likelier, but not by the margin: decoding's choice stands
     assert kept.text == greedy and kept.citations[0].chunk_id == numbered[where - 1].evidence.chunk.id
