@@ -5,6 +5,9 @@ positions (all starting right after the prompt) and an attention mask that lets 
 tokens before it in its own continuation only: a tree of candidates read as one sequence. On 2 CPU cores forty
 short candidates cost one forward pass over about two hundred tokens, well under the prompt's own prefill.
 
+Where only the best continuation above a floor matters (a second opinion on an answer), they are read likeliest
+first token first, 16 a pass, until none left could beat the best found (``best_continuation_logprobs``).
+
 Scores are normalised over the reply vocabulary (``token_ids``), as greedy decoding with that vocabulary sees them.
 """
 
