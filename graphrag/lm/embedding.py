@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from graphrag.config import Settings
-from graphrag.offline import cpu_bf16_is_faster, load_sentence_transformer
+from graphrag.offline import cpu_computes_bf16, load_sentence_transformer
 from graphrag.threads import CoreShare
 
 __all__ = ["Embedder", "SentenceTransformerEmbedder"]
@@ -66,8 +66,7 @@ class SentenceTransformerEmbedder:
             settings.embedder_model, settings.embedder_max_seq_length, settings.torch_threads
         )
         name = settings.embedder_model or "all-MiniLM-L6-v2"
-        precision = settings.precision
-        bf16 = precision == "bf16" or (precision == "auto" and cpu_bf16_is_faster())
+        bf16 = cpu_computes_bf16(settings.precision)
         # bf16 output agrees with fp32 to a cosine of about 0.99998 on this model, so one index serves both.
         return cls(model, name=f"{name}@{settings.embedder_max_seq_length}", bf16=bf16)
 

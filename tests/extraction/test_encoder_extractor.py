@@ -60,6 +60,21 @@ def test_a_higher_confidence_floor_keeps_only_the_surer_relations(extractor):
     assert len(sure.relations) < len(everything.relations)
 
 
+def test_bf16_arithmetic_finds_the_relations_fp32_finds_with_near_the_same_confidence(extractor):
+    """precision=auto computes in bf16 where the CPU's bf16 products are faster; it must not change what is found."""
+
+    def facts(bf16: bool) -> dict[tuple[str, str, str], float]:
+        _, _, result = extract(EncoderRelationExtractor(extractor.spacy, extractor.classifier, bf16=bf16))
+        names = {e.id: e.name for e in result.entities}
+        return {(names[r.source_id], r.property_id, names[r.target_id]): r.confidence for r in result.relations}
+
+    full, half = facts(False), facts(True)
+    assert full, "fp32 found nothing to compare"
+    clear = {fact for fact, confidence in full.items() if confidence >= 0.6}  # not a near-tie with the threshold
+    assert clear <= set(half)
+    assert all(abs(half[fact] - full[fact]) < 0.05 for fact in clear)
+
+
 def test_a_text_with_no_entities_gives_no_relations(extractor):
     _, _, result = extract(extractor, "nothing here but lower case words, again and again.", "notes")
     assert result.relations == ()
