@@ -141,7 +141,8 @@ class QuestionForm:
     def named_runs(self, text: str) -> list[int]:
         """Offsets in ``text`` where an answer may not start: a word from which the text runs on with the question's
         own words, one of them a name the question says, and stops there (the next word is not a capitalised one
-        right after a space). None for a choice question, whose answer is one of its names."""
+        right after a space, unless that word is the question's own). None for a choice question, whose answer is one
+        of its names."""
         if self.choice or not self.named_words:
             return []
         found = word_spans(text)
@@ -164,8 +165,17 @@ class QuestionForm:
             end = found[index + length - 1][1]
             after = found[index + length] if index + length < len(found) else None
             last = found[index + length - 1][2]
-            if after is not None and text[end : after[0]] == " " and last[:1].isupper() and _named(after[2]):
-                continue  # a longer name than the question's: "Kim Jong-suk" after "Kim Jong-chul"
+            if (
+                after is not None
+                and text[end : after[0]] == " "
+                and last[:1].isupper()
+                and _named(after[2])
+                and _key(after[2]) not in self.named_words
+            ):
+                # A longer name than the question's: "Kim Jong-suk" after "Kim Jong-chul". Not the question's name
+                # again: a passage's heading runs into its first sentence once white space is joined ("# Victor
+                # Lindqvist" then "Victor Lindqvist is a security researcher.").
+                continue
             banned.append(start)
         return banned
 

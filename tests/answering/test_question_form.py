@@ -118,6 +118,13 @@ def test_yes_and_no_answer_only_polar_questions():
             ["Kim Jong-chul"],
             ["Kim Jong-suk", "Kim Jong-il"],
         ),
+        # a passage's heading runs into its first sentence: the question's name again is no longer name
+        (
+            "Who founded the company where Victor Lindqvist worked before Ironclad Security?",
+            "# Victor Lindqvist\n\nVictor Lindqvist is a security researcher. Lindqvist worked for Helix Dynamics.",
+            ["Victor Lindqvist Victor Lindqvist is a security researcher", "Victor Lindqvist is a security researcher"],
+            ["Helix Dynamics", "a security researcher"],
+        ),
         # a word the question only uses in lower case names nothing
         (
             "James Stockdale was awarded what medal?",
