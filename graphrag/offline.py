@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 from graphrag.errors import ModelError
+from graphrag.memory import bound_kernel_cache
 
 __all__ = [
-    "bound_kernel_cache",
     "cpu_bf16_is_faster",
     "cpu_computes_bf16",
     "cpu_has_native_bf16",
@@ -29,17 +29,6 @@ __all__ = [
     "load_spacy",
     "spacy_model_needs_torch",
 ]
-
-
-# oneDNN keeps up to 1,024 compiled matrix kernels per process, one per shape met, each with its own buffers. Texts
-# of every length make many shapes: with bf16 on an AMX CPU, encoder-extractor ingest of 6,119 2Wiki passages
-# peaked at 4.1 GB by default and at 3.0 GB with 16, equally fast; the answer LM's speed did not change either.
-_ONEDNN_KERNEL_CACHE = "16"
-
-
-def bound_kernel_cache() -> None:
-    """Cap oneDNN's kernel cache (read once, when the process computes its first product), unless the user set it."""
-    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", _ONEDNN_KERNEL_CACHE)
 
 
 def force_offline() -> None:
