@@ -36,7 +36,8 @@ def _malloc_trim():
 
 
 def return_freed_memory() -> None:
-    """Hand the heap's free pages back to the system (a few milliseconds); nothing where glibc is not the C library."""
+    """Hand the heap's free pages back to the system; nothing where glibc is not the C library. Pages used again
+    afterwards are faulted in anew, so call it between large units of work, not inside them."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
