@@ -33,7 +33,8 @@ class BatchRow:
     processors: Sequence[Callable] = ()
     stop_when: Callable[[list[int]], bool] | None = None
     allowed: object = None
-    after_prompt: Callable[[], bool] | None = None  # asked once the prompt is read; True: no reply (``gated``)
+    # asked once the prompt is read, with the row's place in the pass that read its last token; True: no reply
+    after_prompt: Callable[[int], bool] | None = None
 
 
 class _Row:
@@ -93,21 +94,64 @@ def decode_greedy_batch(
         if spec.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {spec.max_new_tokens}")
     states = [_Row(spec, draft_limit) for spec in rows]
-    caches = []
-    first_logits: list = []
-    for row in states:
+    caches: list = [None] * len(states)
+    first_logits: list = [None] * len(states)
+
+    def prompt_read(b: int, cache, logits, place: int) -> None:
+        row = states[b]
+        if prefix_cache is not None:
+            prefix_cache.keep(cache_state, row.spec.prompt_ids, cache)
+        caches[b], first_logits[b] = cache, logits
+        if row.spec.after_prompt is not None and row.spec.after_prompt(place):
+            row.gated = row.ended = True
+
+    # A prompt whose keys and values are kept but for its last token still needs a pass for that token, and on a
+    # CPU a pass over one token costs about what a pass over a few does (every weight is read): such prompts are
+    # read together, one pass for all. Under 8 clients their own passes were 45% of the LM's time.
+    last_only: list[tuple[int, object]] = []
+    for b, row in enumerate(states):
         if prefix_cache is not None:
             cache, row.reused = prefix_cache.start(cache_state, row.spec.prompt_ids)
         else:
             cache = DynamicCache()
+        if row.reused == len(row.spec.prompt_ids) - 1 and row.reused:
+            last_only.append((b, cache))
+            continue
         feed = torch.tensor([row.spec.prompt_ids[row.reused :]], dtype=torch.long, device=device)
         logits = model(input_ids=feed, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[0, -1].float()
-        if prefix_cache is not None:
-            prefix_cache.keep(cache_state, row.spec.prompt_ids, cache)
-        caches.append(cache)
-        if row.spec.after_prompt is not None and row.spec.after_prompt():
-            row.gated = row.ended = True
-        first_logits.append(logits)
+        prompt_read(b, cache, logits, 0)
+    if last_only:
+        lengths = [states[b].reused for b, _ in last_only]
+        longest = max(lengths)
+        layers = []
+        for layer in range(len(last_only[0][1].layers)):
+            kept = [(cache.layers[layer], longest - n) for (_, cache), n in zip(last_only, lengths)]
+            keys = [F.pad(kv.keys, (0, 0, pad, 0)) for kv, pad in kept]
+            values = [F.pad(kv.values, (0, 0, pad, 0)) for kv, pad in kept]
+            layers.append((torch.cat(keys), torch.cat(values)))
+        together = DynamicCache(layers)
+        mask = torch.zeros((len(last_only), longest + 1), dtype=torch.long, device=device)
+        for i, n in enumerate(lengths):
+            mask[i, longest - n :] = 1
+        feed = torch.tensor([[states[b].spec.prompt_ids[-1]] for b, _ in last_only], dtype=torch.long, device=device)
+        position_ids = torch.tensor([[n] for n in lengths], dtype=torch.long, device=device)
+        logits = (
+            model(
+                input_ids=feed,
+                attention_mask=mask,
+                position_ids=position_ids,
+                past_key_values=together,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            .logits[:, -1]
+            .float()
+        )
+        for i, ((b, _), n) in enumerate(zip(last_only, lengths)):
+            start = longest - n  # the row's own positions: its kept prompt and its last token, padding left out
+            own = [(kv.keys[i : i + 1, :, start:, :], kv.values[i : i + 1, :, start:, :]) for kv in together.layers]
+            prompt_read(b, DynamicCache(own), logits[i], i)
+        del together, layers
     active = [b for b, row in enumerate(states) if not row.gated and not row.take(first_logits[b], end_ids)]
     if not active:
         return [row.decoded() for row in states]
@@ -124,7 +168,8 @@ def decode_greedy_batch(
             values.append(F.pad(kept.values, (0, 0, longest - length, 0)))
         layers.append((torch.cat(keys), torch.cat(values)))
     cache = DynamicCache(layers)
-    del caches, layers
+    caches.clear()  # the rows' own caches: their keys and values are in the batch's now
+    del layers
     mask = torch.zeros((len(active), longest), dtype=torch.long, device=device)
     for i, length in enumerate(lengths):
         mask[i, longest - length :] = 1

@@ -514,10 +514,11 @@ class _LayerReader:
 
     def _keep(self, _module, _args, output) -> None:
         hidden = output[0] if isinstance(output, tuple) else output
-        self.hidden = hidden[0, -1].float()
+        self.hidden = hidden[:, -1].float()  # every row's: several prompts' last tokens can be read in one pass
 
-    def judge(self) -> bool:
-        return self.gate is not None and self.hidden is not None and bool(self.gate(self.hidden))
+    def judge(self, row: int = 0) -> bool:
+        """The gate's verdict on the prompt whose last token was row ``row`` of the last pass."""
+        return self.gate is not None and self.hidden is not None and bool(self.gate(self.hidden[row]))
 
     def __exit__(self, *exc) -> None:
         if self._handle is not None:

@@ -83,6 +83,25 @@ def test_a_batch_keeps_every_prompt_for_its_next_read(smollm2):
     assert again.reused_prompt_tokens == again.prompt_tokens - 1
 
 
+def test_prompts_kept_but_for_their_last_token_are_read_in_one_pass(smollm2):
+    """Read again, every prompt of the batch is kept but for its last token: one pass reads all those tokens, and
+    the replies are those of the first read."""
+    decoding = ReplyDecoding(grammar=ReplyTokens(smollm2.tokenizer), copy_spans=True)
+    smollm2.draft_tokens = 6
+    smollm2.forget_prompts()
+    first = smollm2.generate_batch(_requests(smollm2, decoding, QUESTIONS))
+    calls: list[int] = []
+    handle = smollm2.model.get_decoder().register_forward_hook(lambda *_: calls.append(1))
+    try:
+        again = smollm2.generate_batch(_requests(smollm2, decoding, QUESTIONS))
+    finally:
+        handle.remove()
+    assert all(g.reused_prompt_tokens == g.prompt_tokens - 1 for g in again)
+    assert [g.text for g in again] == [g.text for g in first]
+    steps = max(g.forward_passes for g in again) - 1
+    assert len(calls) == 1 + steps  # one pass for the prompts' last tokens, then the shared steps
+
+
 def test_an_empty_batch_decodes_nothing(smollm2):
     assert smollm2.generate_batch([]) == []
 
