@@ -258,7 +258,7 @@ class LanguageModel:
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
             with suppress(_ForwardStopped):
                 model(**inputs, logits_to_keep=1)
-            return torch.stack([reader.hidden for reader in readers])
+            return torch.stack([reader.hidden[0] for reader in readers])  # one prompt: its row
 
     def score_continuations(
         self,
