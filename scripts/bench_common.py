@@ -51,13 +51,16 @@ class PeakRss:
 
 
 def cache_dir_for(corpus: Path, settings, root: Path) -> Path:
-    """A data directory keyed by corpus content, the settings that decide what an index holds and, with
-    ``extractor=encoder``, the classifier's files, so an unchanged index is reused and new weights build a new one."""
+    """A data directory keyed by corpus content, the settings that decide what an index holds, the extraction
+    code and, with ``extractor=encoder``, the classifier's files, so an unchanged index is reused and new weights or
+    extraction rules build a new one."""
     digest = hashlib.sha256()
     with corpus.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     digest.update(settings.index_fingerprint().encode())
+    for source in sorted((Path(__file__).resolve().parents[1] / "graphrag" / "extraction").glob("*.py")):
+        digest.update(source.read_bytes())
     if settings.extractor == "encoder":
         from graphrag.extraction.encoder_extractor import classifier_folder
 

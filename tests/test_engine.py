@@ -238,21 +238,23 @@ def test_communities_are_recomputed_when_read_after_changes_not_on_every_write(m
     assert runs == [1, 1] and "Kestrel" not in after
 
 
-def test_ingest_with_an_extraction_worker_matches_in_process_ingest(tmp_path, real_embedder, demo_corpus):
+@pytest.mark.parametrize("extractor", ["encoder", "rules"])
+def test_ingest_with_an_extraction_worker_matches_in_process_ingest(tmp_path, real_embedder, demo_corpus, extractor):
     """The pooled path (spaCy in a worker process, each batch's chunks embedded while it extracts, torch kept to the
-    other cores) must store exactly what in-process extraction stores, and leave torch's thread count as it was."""
+    other cores; with the encoder, its classifier reads the worker's mentions here) must store exactly what
+    in-process extraction stores, and leave torch's thread count as it was."""
     import torch
 
     threads_before = torch.get_num_threads()
     results = []
     for workers in (0, 1):
-        settings = Settings.load(data_dir=tmp_path / f"w{workers}", ingest_batch_size=8)
+        settings = Settings.load(data_dir=tmp_path / f"w{workers}", ingest_batch_size=8, extractor=extractor)
         engine = Engine.from_settings(settings, embedder=real_embedder)
         try:
             report = engine.ingest([demo_corpus], workers=workers)
             assert not report.problems and report.documents_added >= 30  # so at least four batches of eight
-            # the pooled run must really have extracted in the worker: this process never loaded spaCy's extractor
-            assert (engine._extractor is None) == (workers == 1)
+            # the pooled run must really have extracted in the worker: this process never loaded spaCy's rules
+            assert (engine._extractor is None) == (workers == 1 and extractor == "rules")
             entities = sorted(
                 (e.id, e.name, e.type) for e in engine.store.get_entities(sorted(engine.store.entity_ids()))
             )

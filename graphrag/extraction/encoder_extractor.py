@@ -65,7 +65,7 @@ def _check_encoder(folder: Path, encoder: Path) -> None:
 
 
 class EncoderRelationExtractor:
-    """Extractor: spaCy mentions and resolution, then the pair classifier's typed relations."""
+    """Extractor: spaCy mentions, resolution and rule relations, then the pair classifier's typed relations."""
 
     name = "encoder"
 
@@ -115,38 +115,45 @@ class EncoderRelationExtractor:
 
     def extract_many(self, items: Sequence[tuple[Document, Sequence[Chunk]]]) -> list[Extraction]:
         """Extract from many documents: one spaCy pass, then all their windows batched through the encoder."""
-        return self.extract_with_mentions(items, self.spacy.mentions(items))
+        return self.extract_with_candidates(items, self.spacy.candidates(items))
 
     def candidates(
         self, items: Sequence[tuple[Document, Sequence[Chunk]]]
     ) -> list[tuple[list[MentionCandidate], list[RelationCandidate]]]:
-        """Per document, the raw mentions and the classifier's relations between them, before resolution. Only
-        the text the given chunks cover is read, so a large document can be read a few chunks at a time."""
-        return self.read_relations(items, self.spacy.mentions(items))
+        """Per document, the raw mentions and the relations between them (the rules' and the classifier's), before
+        resolution. Only the text the given chunks cover is read, so a large document can be read a few chunks at a
+        time."""
+        return self.read_relations(items, self.spacy.candidates(items))
 
-    def extract_with_mentions(
-        self, items: Sequence[tuple[Document, Sequence[Chunk]]], mentions: Sequence[list[MentionCandidate]]
+    def extract_with_candidates(
+        self,
+        items: Sequence[tuple[Document, Sequence[Chunk]]],
+        found: Sequence[tuple[list[MentionCandidate], list[RelationCandidate]]],
     ) -> list[Extraction]:
-        """:meth:`extract_many` for documents whose spaCy mentions were already found (by
-        ``SpacyRuleExtractor.mentions``, in an ingest worker that holds spaCy alone)."""
+        """:meth:`extract_many` for documents whose spaCy candidates were already found (by
+        ``SpacyRuleExtractor.candidates``, in an ingest worker that holds spaCy alone)."""
         return [
-            resolve_document(document, found, relations)
-            for (document, _), (found, relations) in zip(items, self.read_relations(items, mentions))
+            resolve_document(document, mentions, relations)
+            for (document, _), (mentions, relations) in zip(items, self.read_relations(items, found))
         ]
 
     def read_relations(
-        self, items: Sequence[tuple[Document, Sequence[Chunk]]], mentions: Sequence[list[MentionCandidate]]
+        self,
+        items: Sequence[tuple[Document, Sequence[Chunk]]],
+        found: Sequence[tuple[list[MentionCandidate], list[RelationCandidate]]],
     ) -> list[tuple[list[MentionCandidate], list[RelationCandidate]]]:
-        """Per document, its mentions and the classifier's relations between their entities."""
-        regions = [_Region.of(document, chunks, found) for (document, chunks), found in zip(items, mentions)]
+        """Per document, its mentions, and the rules' relations with the classifier's between their entities. The
+        rules' verb-typed relations (``ACQUIRED``, ``INVESTS_IN``) are kept beside the classifier's: its 96 Wikidata
+        properties have no type for many of the verbs users ask about."""
+        regions = [_Region.of(document, chunks, mentions) for (document, chunks), (mentions, _) in zip(items, found)]
         windows = [w for region in regions for w in region.windows(self.classifier)]
-        found = iter(self._classify(windows))
+        classified = iter(self._classify(windows))
         out = []
-        for region, doc_mentions in zip(regions, mentions):
-            relations = []
+        for region, (mentions, rule_relations) in zip(regions, found):
+            relations = list(rule_relations)
             for window in region.marked:
-                relations.extend(self._relations(region, window, next(found)))
-            out.append((list(doc_mentions), relations))
+                relations.extend(self._relations(region, window, next(classified)))
+            out.append((list(mentions), relations))
         return out
 
     def _classify(self, windows: Sequence[MarkedWindow]) -> list[list[tuple[int, int, int, float, int]]]:

@@ -77,34 +77,13 @@ class SpacyRuleExtractor:
     def candidates(
         self, items: Sequence[tuple[Document, Sequence[Chunk]]]
     ) -> list[tuple[list[MentionCandidate], list[RelationCandidate]]]:
-        """Per document, the raw entity mentions and relation candidates before resolution (other extractors reuse
-        the mentions and bring their own relations)."""
+        """Per document, the raw entity mentions and relation candidates before resolution (the encoder extractor adds
+        its classifier's relations between the same mentions)."""
         mentions: list[list[MentionCandidate]] = [[] for _ in items]
         relations: list[list[RelationCandidate]] = [[] for _ in items]
         for sdoc, (index, chunk_id, base) in self._nlp.pipe(_segments(items), as_tuples=True, batch_size=64):
             _SegmentReader(sdoc, chunk_id, base).read(mentions[index], relations[index])
         return list(zip(mentions, relations))
-
-    def mentions(self, items: Sequence[tuple[Document, Sequence[Chunk]]]) -> list[list[MentionCandidate]]:
-        """Per document, the raw entity mentions alone: named entities and proper-noun runs. The parser, the
-        attribute ruler and the lemmatizer are skipped (no relation rules run; proper nouns are then read from the
-        tagger's fine-grained tags), which makes this pass several times faster."""
-        mentions: list[list[MentionCandidate]] = [[] for _ in items]
-        skip = [name for name in ("parser", "attribute_ruler", "lemmatizer") if name in self._nlp.pipe_names]
-        for sdoc, (index, chunk_id, base) in self._nlp.pipe(
-            _segments(items), as_tuples=True, batch_size=64, disable=skip
-        ):
-            _SegmentReader(sdoc, chunk_id, base).read_mentions(mentions[index])
-        return mentions
-
-
-_PROPER_NOUN_TAGS = frozenset({"NNP", "NNPS"})
-
-
-def _proper_noun(tok) -> bool:
-    """A proper noun by its coarse tag, or by its fine-grained tag where the attribute ruler (which maps one to
-    the other) was skipped."""
-    return tok.pos_ == "PROPN" if tok.pos else tok.tag_ in _PROPER_NOUN_TAGS
 
 
 def _segments(items: Sequence[tuple[Document, Sequence[Chunk]]]) -> list[tuple[str, tuple[int, str, int]]]:
@@ -163,7 +142,7 @@ class _SegmentReader:
         # Proper-noun runs the NER missed still become (untyped) entities.
         run: list = []
         for tok in [*self.sdoc, None]:
-            if tok is not None and _proper_noun(tok) and tok.i not in taken and tok.text[:1].isupper():
+            if tok is not None and tok.pos_ == "PROPN" and tok.i not in taken and tok.text[:1].isupper():
                 run.append(tok)
                 continue
             if run:

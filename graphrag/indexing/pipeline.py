@@ -101,21 +101,22 @@ class WorkerExtractor:
     """Holds the extractor inside a worker process (set by the pool initializer, used by the task function)."""
 
     extractor: Extractor | None = None
-    mentions_only: bool = False  # the worker finds spaCy mentions; the encoder reads relations in the caller
+    spacy_only: bool = False  # the worker runs spaCy alone; the encoder reads its relations in the caller
 
 
-def init_extractor_worker(settings_json: str, in_worker: bool = True, mentions_only: bool = False) -> None:
+def init_extractor_worker(settings_json: str, in_worker: bool = True, spacy_only: bool = False) -> None:
     """Pool initializer: load the settings' extractor (rules or encoder) once per worker process (``in_worker``
     False: in this process). A worker's torch keeps to one thread: the embedder has the other cores.
-    ``mentions_only`` (encoder): the worker loads spaCy alone, without torch, and returns each batch's mentions."""
+    ``spacy_only`` (encoder): the worker loads spaCy alone, without torch, and returns each batch's mentions and rule
+    relations."""
     import sys
 
     from graphrag.extraction.spacy_rules import SpacyRuleExtractor
     from graphrag.offline import spacy_model_needs_torch
 
     settings = Settings.model_validate_json(settings_json)
-    WorkerExtractor.mentions_only = mentions_only
-    if settings.extractor == "encoder" and not mentions_only:
+    WorkerExtractor.spacy_only = spacy_only
+    if settings.extractor == "encoder" and not spacy_only:
         from graphrag.extraction.encoder_extractor import EncoderRelationExtractor
 
         if in_worker:
@@ -133,7 +134,7 @@ def init_extractor_worker(settings_json: str, in_worker: bool = True, mentions_o
 def _extract_in_worker(items):
     extractor = WorkerExtractor.extractor
     assert extractor is not None
-    return extractor.mentions(items) if WorkerExtractor.mentions_only else extractor.extract_many(items)
+    return extractor.candidates(items) if WorkerExtractor.spacy_only else extractor.extract_many(items)
 
 
 def splits_extraction(settings: Settings) -> bool:
@@ -154,9 +155,9 @@ class ExtractionStream:
     ``extracted()`` returns the batch's extractions, waiting for the worker when there is one (the caller does other
     work for the batch before calling it). :meth:`working` says how many workers are computing at this moment.
 
-    With the encoder, the worker finds mentions alone (spaCy without torch) and this process reads the relations with
-    the classifier beside its embedder: one copy of torch, and the slow half on every core. ``cores`` > 0 gives the
-    classifier that many torch threads, less the workers computing as each batch starts."""
+    With the encoder, the worker runs spaCy alone (without torch: mentions and rule relations) and this process
+    reads the classifier's relations beside its embedder: one copy of torch, and the slow half on every core.
+    ``cores`` > 0 gives the classifier that many torch threads, less the workers computing as each batch starts."""
 
     def __init__(
         self,
@@ -210,7 +211,7 @@ class ExtractionStream:
     def _read_relations(self, extractor, items: list, future: Future) -> list[Extraction]:
         """The encoder's relations between the worker's mentions of a batch, read in this process."""
         with extractor.threads(self.cores, self.working) if self.cores else contextlib.nullcontext():
-            return extractor.extract_with_mentions(items, future.result())
+            return extractor.extract_with_candidates(items, future.result())
 
 
 class Indexer:
