@@ -17,7 +17,6 @@ chain X -FATHER-> Y -PLACE_OF_BIRTH-> Z whose relations, in any order, say what 
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 import math
@@ -117,6 +116,7 @@ class RelationVectors:
         self._model = f"{model}|{_PHRASING}"
         self.past_forms = past_forms
         self._vectors: dict[tuple[str, bool], np.ndarray] = {}
+        self._far_ends: dict[tuple[str, bool], bool] = {}
         self._lock = threading.Lock()
         if path is not None and path.exists():
             self._load(path)
@@ -168,6 +168,15 @@ class RelationVectors:
                 inverse=np.stack([self._vectors[(t, False)] for t in types]),
             )
         partial.replace(path)  # a reader never sees half a file
+
+    def names_far_end(self, step: tuple[str, bool]) -> bool:
+        """:func:`_names_far_end` of a (relation type, forward) step, worked out once per step. Kept here, not in a
+        module-wide cache keyed by the past forms too: every engine has its own equal set of them, and each hit
+        of such a cache compared two sets of thousands of words (a second engine's graph stage took 1.5x)."""
+        found = self._far_ends.get(step)
+        if found is None:
+            found = self._far_ends[step] = _names_far_end(*step, self.past_forms)
+        return found
 
     def get(self, steps: Sequence[tuple[str, bool]]) -> dict[tuple[str, bool], np.ndarray]:
         """The vector of each ``(relation type, forward)``, embedding the types not seen before in one batch."""
@@ -223,12 +232,16 @@ class _Alignment:
         # RELIGION walked forward). Any other hop takes its next phrase ("Which country is X a citizen of?":
         # NATIONALITY takes "citizen"; "Which city is X based in?" does not walk on X -BASED_IN-> city -CITY_IN->
         # region, since "city in" names its near end).
+        # Whole matrices at once: around a hub a question meets thousands of new steps, and four small array
+        # operations per step cost more than the product itself.
         matrix = np.stack([found[s] for s in new]) @ self.phrase_vectors.T
-        for row, step in zip(matrix, new):
-            inner = np.where(self._answer_noun_only, 0.0, row)
-            outer = row if _names_far_end(*step, self.vectors.past_forms) else inner
-            weight = 1.0 if step[1] else _INVERSE_WEIGHT
-            self._rows[step] = (inner * weight, outer * weight, inner, outer)
+        inner = np.where(self._answer_noun_only, 0.0, matrix)
+        far = np.array([self.vectors.names_far_end(step) for step in new])
+        outer = np.where(far[:, None], matrix, inner)
+        weights = np.array([1.0 if forward else _INVERSE_WEIGHT for _, forward in new], dtype=matrix.dtype)[:, None]
+        weighted_inner, weighted_outer = inner * weights, outer * weights
+        for index, step in enumerate(new):
+            self._rows[step] = (weighted_inner[index], weighted_outer[index], inner[index], outer[index])
 
     def _row(self, step: tuple[str, bool], last: bool, plain: bool) -> np.ndarray:
         return self._rows[step][(2 if plain else 0) + (1 if last else 0)]
@@ -621,7 +634,6 @@ class RelationChainFinder:
         return chains
 
 
-@functools.lru_cache(maxsize=1 << 14)  # once per relation type and direction, not once per question
 def _names_far_end(relation_type: str, forward: bool, past_forms: frozenset[str]) -> bool:
     """Whether a hop's relation, read in its direction, is a noun for the entity it leads to: X's "religion" or
     "place of birth" (walked forward), or the "city in" X or "son of" X (walked backward). A verb names none."""
