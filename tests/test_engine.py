@@ -239,11 +239,18 @@ def test_communities_are_recomputed_when_read_after_changes_not_on_every_write(m
 
 
 @pytest.mark.parametrize("extractor", ["encoder", "rules"])
-def test_ingest_with_an_extraction_worker_matches_in_process_ingest(tmp_path, real_embedder, demo_corpus, extractor):
+def test_ingest_with_an_extraction_worker_matches_in_process_ingest(
+    tmp_path, real_embedder, demo_corpus, extractor, monkeypatch
+):
     """The pooled path (spaCy in a worker process, each batch's chunks embedded while it extracts, torch kept to the
     other cores; with the encoder, its classifier reads the worker's mentions here) must store exactly what
     in-process extraction stores, and leave torch's thread count as it was."""
     import torch
+
+    from graphrag.extraction.spacy_rules import SpacyRuleExtractor
+
+    def not_here(*_args, **_kwargs):
+        raise AssertionError("spaCy ran in this process, not in the extraction worker")
 
     threads_before = torch.get_num_threads()
     results = []
@@ -251,7 +258,10 @@ def test_ingest_with_an_extraction_worker_matches_in_process_ingest(tmp_path, re
         settings = Settings.load(data_dir=tmp_path / f"w{workers}", ingest_batch_size=8, extractor=extractor)
         engine = Engine.from_settings(settings, embedder=real_embedder)
         try:
-            report = engine.ingest([demo_corpus], workers=workers)
+            with monkeypatch.context() as patched:
+                if workers:  # the spawned worker imports its own, unpatched class
+                    patched.setattr(SpacyRuleExtractor, "candidates", not_here)
+                report = engine.ingest([demo_corpus], workers=workers)
             assert not report.problems and report.documents_added >= 30  # so at least four batches of eight
             # the pooled run must really have extracted in the worker: this process never loaded spaCy's rules
             assert (engine._extractor is None) == (workers == 1 and extractor == "rules")
