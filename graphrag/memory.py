@@ -13,9 +13,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import gc
 import os
 
-__all__ = ["bound_kernel_cache", "return_freed_memory"]
+__all__ = ["bound_kernel_cache", "keep_out_of_collections", "return_freed_memory"]
 
 _ONEDNN_KERNEL_CACHE = "16"
 
@@ -41,3 +42,16 @@ def return_freed_memory() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+def keep_out_of_collections() -> None:
+    """Leave every object alive now out of the cyclic collector's passes (``gc.freeze``); call it right after a large
+    structure that lives long has been built (the embedded store's relation graph).
+
+    A question's chain search allocates tens of thousands of short-lived tuples, which set off the collector's full
+    passes, and each full pass walked the whole graph (hundreds of thousands of objects): question latency p95 on the
+    multi-hop dev corpus fell from 181 / 173 ms to 168 / 164 ms with them left out (2-core AMX Xeon). Frozen objects
+    are still freed when nothing refers to them; only cycles among them are never collected, so a full pass first
+    collects those that are garbage already."""
+    gc.collect()
+    gc.freeze()

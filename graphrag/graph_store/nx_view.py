@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import islice
 
 import networkx as nx
@@ -66,26 +66,31 @@ class RelationGraph:
         for rel in relations:
             self.relations[rel.id] = rel
             if self.graph.has_edge(rel.source_id, rel.target_id):
-                self.graph[rel.source_id][rel.target_id]["rels"].append(rel.id)
+                self.graph[rel.source_id][rel.target_id]["rels"].append(rel)
             else:
-                self.graph.add_edge(rel.source_id, rel.target_id, rels=[rel.id])
+                self.graph.add_edge(rel.source_id, rel.target_id, rels=[rel])
+        # node -> its (relation, other end) pairs, listed on first use: a question's chain search reads the same
+        # hubs' thousands of relations hop after hop, and the graph does not change under it.
+        self._around: dict[str, list[tuple[Relation, str]]] = {}
 
     def _edge_relations(self, a: str, b: str) -> list[Relation]:
-        return [self.relations[r] for r in self.graph[a][b]["rels"]]
+        return self.graph[a][b]["rels"]
+
+    def around(self, node: str) -> list[tuple[Relation, str]]:
+        """Every relation of ``node`` with its other end, neighbour by neighbour in insertion order."""
+        found = self._around.get(node)
+        if found is None:
+            found = [(rel, other) for other, edge in self.graph[node].items() for rel in edge["rels"]]
+            self._around[node] = found
+        return found
 
     def neighbors(
         self, entity_ids: Sequence[str], hops: int, relation_types: Sequence[str] | None, limit: int
     ) -> list[Relation]:
         """Relations reached by breadth-first search, nearest first."""
 
-        def around(node: str) -> Iterator[tuple[Relation, str]]:
-            # A generator: the walk stops at ``limit`` without listing a hub's remaining relations.
-            for other in self.graph[node]:
-                for rel in self._edge_relations(node, other):
-                    yield rel, other
-
         def adjacency(frontier: list[str]) -> dict[str, Iterable[tuple[Relation, str]]]:
-            return {node: around(node) for node in frontier if node in self.graph}
+            return {node: self.around(node) for node in frontier if node in self.graph}
 
         return breadth_first_relations(entity_ids, hops, adjacency, relation_types, limit)
 

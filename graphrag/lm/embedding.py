@@ -84,7 +84,9 @@ class SentenceTransformerEmbedder:
         if threads:
             torch.set_num_threads(threads)
         try:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            # A small batch runs in fp32: bf16's products cost more than they save on a few short texts (a question on
+            # one thread, 2-core AMX Xeon: 14.5 ms in bf16, 9.4 ms in fp32).
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16 and not small):
                 vectors = self._encode_by_length(list(texts), None if threads else self._share)
         finally:
             # Back to the count set at load (or by threads()), not to "the previous one": questions embedded side

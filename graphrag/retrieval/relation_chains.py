@@ -219,6 +219,14 @@ class _Alignment:
         # without the second place of a hop walked backwards (see _row).
         self._rows: dict[tuple[str, bool], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         self._answer_noun_only = np.array([not phrase.says_more for phrase in phrases])
+        self._nouns = [int(p) for p in np.flatnonzero(self._answer_noun_only)]
+        self._words = [phrase.words for phrase in phrases]
+        # What _best reads, per step, made once: rows as lists (it reads single values, which numpy serves slowly)
+        # and the phrases an inner hop may take, best first (never one of nothing but the answer noun).
+        self._lists: dict[tuple[tuple[str, bool], bool, bool], list[float]] = {}
+        self._ranked: dict[tuple[tuple[str, bool], bool], list[int]] = {}
+        self._directions: dict[tuple[str, bool], float] = {}
+        self._takes: dict[tuple, tuple[float, tuple[int, ...]]] = {}
         self._scores: dict[tuple, float] = {}
 
     def similarities(self, steps: Sequence[tuple[str, bool]]) -> None:
@@ -246,6 +254,20 @@ class _Alignment:
     def _row(self, step: tuple[str, bool], last: bool, plain: bool) -> np.ndarray:
         return self._rows[step][(2 if plain else 0) + (1 if last else 0)]
 
+    def _row_list(self, step: tuple[str, bool], last: bool, plain: bool) -> list[float]:
+        found = self._lists.get((step, last, plain))
+        if found is None:
+            found = self._lists[(step, last, plain)] = self._row(step, last, plain).tolist()
+        return found
+
+    def _phrases_ranked(self, step: tuple[str, bool], plain: bool) -> list[int]:
+        found = self._ranked.get((step, plain))
+        if found is None:
+            only_noun = self._answer_noun_only
+            order = np.argsort(-self._row(step, False, plain), kind="stable")
+            found = self._ranked[(step, plain)] = [int(p) for p in order if not only_noun[p]]
+        return found
+
     def score(self, steps: tuple[tuple[str, bool], ...]) -> float:
         # The last hop keeps its place (it reaches the answer), and so does the first when it may go without a
         # phrase; the others align in any order (one memo entry for all their orders).
@@ -253,10 +275,14 @@ class _Alignment:
             key = (steps[0], *sorted(steps[1:-1]), steps[-1])
         else:
             key = (*sorted(steps[:-1]), steps[-1])
-        if key not in self._scores:
+        found = self._scores.get(key)
+        if found is None:
             excusable = (self.first_excusable and len(key) > 1,) + (False,) * (len(key) - 1)
-            self._scores[key] = self._best(key, excusable, last=(len(key) - 1,))
-        return self._scores[key] * self._direction(steps[0])
+            found = self._scores[key] = self._best(key, excusable, last=(len(key) - 1,))
+        direction = self._directions.get(steps[0])
+        if direction is None:
+            direction = self._directions[steps[0]] = self._direction(steps[0])
+        return found * direction
 
     def _direction(self, step: tuple[str, bool]) -> float:
         """0.75 when the first hop walks a verb's relation against what the question's word order says: "Who
@@ -287,48 +313,53 @@ class _Alignment:
         ``plain`` leaves out the second place of hops walked against their edge (for conjunctions, whose two
         anchors fix every hop's direction)."""
         best = 0.0
-        rows = [self._row(step, False, plain) for step in steps]
-        # A hop reaching the answer may take the answer noun besides its own phrase, when the noun fits it better:
-        # in "What religion does X practice?" the hop RELIGION says both "religion" and "practice".
-        noun_rows = [self._row(step, True, plain) if index in last else None for index, step in enumerate(steps)]
-        ranked = [np.argsort(-row, kind="stable") for row in rows]  # each relation's phrases, best first
-        only_noun = self._answer_noun_only
-        nouns = [int(p) for p in np.flatnonzero(only_noun)]
-        for order in set(itertools.permutations(range(len(steps)))):
-            used: set[int] = set()
+        take, phrases = self._take, self.phrases
+        for order in itertools.permutations(range(len(steps))):
+            used: frozenset[int] = frozenset()
             covered: set[tuple[int, float]] = set()
             logs = 0.0  # the precision is the geometric mean: one weak hop is not carried by a strong one
             counted = len(steps)
             for index in order:
-                row = rows[index]
-                taken = []
-                choice = next(
-                    (int(p) for p in ranked[index] if not only_noun[p] and not self.phrases[p].words & used), None
-                )
-                similarity = float(row[choice]) if choice is not None else 0.0
-                if choice is not None:
-                    taken.append(choice)
-                noun_row = noun_rows[index]
-                if noun_row is not None:
-                    free = [p for p in nouns if not self.phrases[p].words & used]
-                    noun = max(free, key=lambda p: noun_row[p], default=None)
-                    # Alone, the noun is the hop's phrase; beside another phrase it must name the relation itself.
-                    if noun is not None and noun_row[noun] > (max(similarity, _NAMES_RELATION) if taken else 0.0):
-                        similarity = float(noun_row[noun])
-                        taken.append(noun)
+                similarity, taken = take(steps[index], index in last, plain, used)
                 if not taken and excusable and excusable[index]:
                     counted -= 1
                     continue
                 logs += math.log(max(similarity, _LEAST_SIMILARITY))
                 for phrase in taken:
-                    used |= self.phrases[phrase].words
-                    covered |= self.phrases[phrase].content
+                    used |= self._words[phrase]
+                    covered |= phrases[phrase].content
             if not counted:
                 continue
             recall = sum(weight for _, weight in covered) / self.content if self.content else 1.0
             score = math.exp(logs / counted) * recall
             best = max(best, score)
         return best
+
+    def _take(
+        self, step: tuple[str, bool], last: bool, plain: bool, used: frozenset[int]
+    ) -> tuple[float, tuple[int, ...]]:
+        """The phrases one hop takes, those holding a word in ``used`` being taken already, and its similarity to
+        them (memoised: a question's sequences share their steps and the phrases their other steps took)."""
+        key = (step, last, plain, used)
+        found = self._takes.get(key)
+        if found is not None:
+            return found
+        words = self._words
+        choice = next((p for p in self._phrases_ranked(step, plain) if not words[p] & used), None)
+        similarity = self._row_list(step, False, plain)[choice] if choice is not None else 0.0
+        taken: tuple[int, ...] = () if choice is None else (choice,)
+        if last:
+            # A hop reaching the answer may take the answer noun besides its own phrase, when the noun fits it
+            # better: in "What religion does X practice?" the hop RELIGION says both "religion" and "practice".
+            noun_row = self._row_list(step, True, plain)
+            free = [p for p in self._nouns if not words[p] & used]
+            noun = max(free, key=noun_row.__getitem__, default=None)
+            # Alone, the noun is the hop's phrase; beside another phrase it must name the relation itself.
+            if noun is not None and noun_row[noun] > (max(similarity, _NAMES_RELATION) if taken else 0.0):
+                similarity = noun_row[noun]
+                taken = (*taken, noun)
+        found = self._takes[key] = (similarity, taken)
+        return found
 
 
 class _Joint:
@@ -349,14 +380,16 @@ class _Joint:
 class _Adjacency:
     """One hop's relations around the beam's ends, grouped per entity by (relation type, walked forward)."""
 
-    def __init__(self, relations: list[Relation]) -> None:
+    def __init__(self, relations: list[Relation], ends: set[str]) -> None:
         # entity -> (type, forward) -> [(position, relation, other end)]; an entity's relations keep the order they
-        # were read in, so the position of each is its place in ``relations``.
+        # were read in, so the position of each is its place in ``relations``. Only the beam's ``ends`` are ever
+        # walked from, so the far ends of the hop (half the work, around hubs) are not grouped.
         self._groups: dict[str, dict[tuple[str, bool], list[tuple[int, Relation, str]]]] = {}
         for position, rel in enumerate(relations):
             source, target = rel.source_id, rel.target_id
-            self._groups.setdefault(source, {}).setdefault((rel.type, True), []).append((position, rel, target))
-            if target != source:
+            if source in ends:
+                self._groups.setdefault(source, {}).setdefault((rel.type, True), []).append((position, rel, target))
+            if target != source and target in ends:
                 self._groups.setdefault(target, {}).setdefault((rel.type, False), []).append((position, rel, source))
 
     @staticmethod
@@ -441,7 +474,8 @@ class RelationChainFinder:
         # (score, start, answer, steps): a chain's answer is its end; a conjunction's is its middle.
         found: list[tuple[float, str, str, tuple[PathStep, ...]]] = []
         for hop in range(max_hops):
-            adjacency = _Adjacency(neighbors(sorted({node for _, node, _ in beam}), _FETCH_LIMIT))
+            ends = {node for _, node, _ in beam}
+            adjacency = _Adjacency(neighbors(sorted(ends), _FETCH_LIMIT), ends)
             if hop == 0 and joints:
                 first_hops = [chain for start, _, _ in beam for chain in adjacency.first_hops(start)]
                 found.extend(self._conjunctions(joints, first_hops, linked_ids))
