@@ -46,3 +46,17 @@ def test_the_embedders_passes_follow_the_taken_cores_and_its_count_comes_back(re
     assert set(seen) == {1, 2}
     assert float((fixed * shared).sum(axis=1).min()) > 0.99999
     assert torch.get_num_threads() == before
+
+
+def test_the_embedder_serves_several_threads_at_once(real_embedder):
+    """The planner embeds a question's phrases on one thread while another embeds the question: calls side by side
+    give each caller its own texts' vectors (the tokenizer is shared, and refuses a second call under way)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [[f"relation phrase {i} {j} of the founder " * (1 + j % 3) for j in range(2 + i % 9)] for i in range(64)]
+    alone = [real_embedder.embed(batch, query=True) for batch in batches]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(lambda batch: real_embedder.embed(batch, query=True), batches))
+    for mine, theirs in zip(alone, together, strict=True):
+        assert mine.shape == theirs.shape
+        assert float((mine * theirs).sum(axis=1).min()) > 0.9999

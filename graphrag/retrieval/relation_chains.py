@@ -453,6 +453,24 @@ class RelationChainFinder:
                 self._phrases.popitem(last=False)
         return found
 
+    def prepare(self, info: QuestionInfo) -> None:
+        """Embed every phrase the question's chains may read (each span of up to ``_LONGEST_PHRASE`` words that
+        starts and ends on a content word; :meth:`chains` reads a subset, chosen once the names are linked), so
+        that they are cached when :meth:`chains` needs them. The planner runs it beside the question's own
+        embedding and linking: on two cores, both forward passes on one thread each side by side."""
+        words = _phrase_words(info)
+        content = [i for i, word in enumerate(words) if word not in _FUNCTION_WORDS]
+        texts = sorted(
+            {
+                " ".join(words[first : last + 1])
+                for first in content
+                for last in range(first, min(len(words), first + _LONGEST_PHRASE))
+                if words[last] not in _FUNCTION_WORDS
+            }
+        )
+        if texts:
+            self._phrase_vectors(texts)
+
     def chains(
         self,
         info: QuestionInfo,
