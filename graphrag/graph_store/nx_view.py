@@ -38,17 +38,18 @@ def breadth_first_relations(
     found: dict[str, Relation] = {}
     seen = set(entity_ids)
     frontier = list(dict.fromkeys(entity_ids))
-    for _ in range(hops):
+    for hop in range(hops):
         if not frontier:
             break
         around = adjacency(frontier)
         next_frontier = []
+        last = hop == hops - 1  # no frontier to gather after the last hop (chain search reads one hop at a time)
         for node in frontier:
             for rel, other in around.get(node, ()):
                 if allowed is not None and rel.type not in allowed:
                     continue
                 found.setdefault(rel.id, rel)
-                if other not in seen:
+                if not last and other not in seen:
                     seen.add(other)
                     next_frontier.append(other)
                 if len(found) >= limit:

@@ -313,14 +313,18 @@ class _Alignment:
         ``plain`` leaves out the second place of hops walked against their edge (for conjunctions, whose two
         anchors fix every hop's direction)."""
         best = 0.0
-        take, phrases = self._take, self.phrases
+        takes, phrases = self._takes, self.phrases
         for order in itertools.permutations(range(len(steps))):
             used: frozenset[int] = frozenset()
             covered: set[tuple[int, float]] = set()
             logs = 0.0  # the precision is the geometric mean: one weak hop is not carried by a strong one
             counted = len(steps)
             for index in order:
-                similarity, taken = take(steps[index], index in last, plain, used)
+                # the memo read here, not in a call: a question's ranking reads it tens of thousands of times
+                found = takes.get((steps[index], index in last, plain, used))
+                if found is None:
+                    found = self._take(steps[index], index in last, plain, used)
+                similarity, taken = found
                 if not taken and excusable and excusable[index]:
                     counted -= 1
                     continue
@@ -339,11 +343,8 @@ class _Alignment:
         self, step: tuple[str, bool], last: bool, plain: bool, used: frozenset[int]
     ) -> tuple[float, tuple[int, ...]]:
         """The phrases one hop takes, those holding a word in ``used`` being taken already, and its similarity to
-        them (memoised: a question's sequences share their steps and the phrases their other steps took)."""
-        key = (step, last, plain, used)
-        found = self._takes.get(key)
-        if found is not None:
-            return found
+        them; kept in ``_takes``, since a question's sequences share their steps and the phrases their other steps
+        took."""
         words = self._words
         choice = next((p for p in self._phrases_ranked(step, plain) if not words[p] & used), None)
         similarity = self._row_list(step, False, plain)[choice] if choice is not None else 0.0
@@ -358,7 +359,7 @@ class _Alignment:
             if noun is not None and noun_row[noun] > (max(similarity, _NAMES_RELATION) if taken else 0.0):
                 similarity = noun_row[noun]
                 taken = (*taken, noun)
-        found = self._takes[key] = (similarity, taken)
+        found = self._takes[(step, last, plain, used)] = (similarity, taken)
         return found
 
 
