@@ -444,11 +444,9 @@ class SqliteGraphStore:
         return self._relation_graph().neighbors(entity_ids, hops, relation_types, limit)
 
     def paths(self, source_id: str, target_id: str, max_hops: int, k: int) -> list[Path]:
-        graph = self._relation_graph()
-        node_paths = graph.paths(source_id, target_id, max_hops, k, {})
-        ids = {n.id for p in node_paths for n in p.nodes}
-        entities = {e.id: e for e in self.get_entities(sorted(ids))}
-        return graph.paths(source_id, target_id, max_hops, k, entities) if node_paths else []
+        # One search, its nodes named from the entities in memory (it used to search twice: once to learn which
+        # entities to read).
+        return self._relation_graph().paths(source_id, target_id, max_hops, k, self._entity_table())
 
     def connecting_paths(self, pairs: Sequence[tuple[str, str]], max_hops: int, k: int) -> list[list[Path]]:
         return [self.paths(source, target, max_hops, k) for source, target in pairs]
