@@ -1,9 +1,12 @@
 """Process memory: oneDNN's kernel cache is bounded unless the user set it (scripts/bench_ingest.py measures what
-the bound and handing freed pages back save)."""
+the bound and handing freed pages back save); objects frozen out of the collector are collected once dead."""
 
 from __future__ import annotations
 
-from graphrag.memory import bound_kernel_cache
+import gc
+import weakref
+
+from graphrag.memory import bound_kernel_cache, keep_out_of_collections
 
 
 def test_the_kernel_cache_is_bounded_unless_the_user_set_it(monkeypatch):
@@ -15,3 +18,34 @@ def test_the_kernel_cache_is_bounded_unless_the_user_set_it(monkeypatch):
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "512")
     bound_kernel_cache()
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "512"
+
+
+class _Node:
+    pass
+
+
+def test_a_cycle_frozen_while_alive_is_collected_by_the_next_freeze_once_dead():
+    node = _Node()
+    node.itself = node  # a cycle: only the collector frees it
+    alive = weakref.ref(node)
+    keep_out_of_collections()
+    assert gc.get_freeze_count() > 0
+    del node
+    gc.collect()
+    assert alive() is not None  # frozen: the collector's passes leave it out
+    keep_out_of_collections()
+    assert alive() is None
+
+
+def test_the_embedded_stores_relation_graph_is_left_out_of_collections(tmp_path):
+    """After the relation graph is built its objects are frozen (question latency: full collections walked it)."""
+    from graphrag.graph_store.sqlite import SqliteGraphStore
+
+    store = SqliteGraphStore.open(tmp_path / "graph.sqlite3")
+    try:
+        gc.unfreeze()
+        assert gc.get_freeze_count() == 0
+        store.neighbors(["nobody"], 1)
+        assert gc.get_freeze_count() > 0
+    finally:
+        store.close()
