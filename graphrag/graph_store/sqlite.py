@@ -406,11 +406,14 @@ class SqliteGraphStore:
     def _relation_graph(self) -> RelationGraph:
         with self._lock:
             version = self.version()
-            if self._graph is None or version != self._graph_version:
+            built = self._graph is None or version != self._graph_version
+            if built:
                 self._graph = RelationGraph(self._load_relations())
                 self._graph_version = version
-                keep_out_of_collections()
-            return self._graph
+            graph = self._graph
+        if built:
+            keep_out_of_collections()  # outside the lock: the collection may run other objects' finalizers
+        return graph
 
     def _load_relations(self) -> list[Relation]:
         rows = self._query(
