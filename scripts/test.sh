@@ -51,7 +51,6 @@ cleanup() {
   rm -rf "$neo4j_home" "$ray_dir"
 }
 trap cleanup EXIT
-trap 'exit 143' INT TERM  # a run stopped by a signal cleans up too (bash skips the EXIT trap otherwise)
 # A Neo4j that does not start fails the run here: the Neo4j tests are never skipped.
 .venv/bin/graphrag neo4j start
 # Warm-up: a cold JVM can take longer than the store's 2-second budget over its first queries (schema creation) on a
@@ -64,7 +63,8 @@ GRAPHRAG_GRAPH_BACKEND=neo4j GRAPHRAG_NEO4J_TIMEOUT_S=120 GRAPHRAG_DATA_DIR="$ne
 export RAY_USAGE_STATS_ENABLED=0
 ray_port="${GRAPHRAG_TEST_RAY_PORT:-26379}"
 ray_cli=(.venv/bin/python -m ray.scripts.scripts)  # the `ray` command of the cached environment
-# A run killed before its clean-up leaves its cluster on these ports, and a new head would join its old session.
+# A run killed outright (SIGKILL, a lost session) leaves its cluster on these ports, and a new head would join that
+# cluster's old session and fail.
 "${ray_cli[@]}" stop --force >/dev/null 2>&1 || true
 GRPC_ENABLE_FORK_SUPPORT=false "${ray_cli[@]}" start --head --node-ip-address=127.0.0.1 --port="$ray_port" \
   --ray-client-server-port="$((ray_port + 1))" --num-cpus=2 --include-dashboard=false --disable-usage-stats \
