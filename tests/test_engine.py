@@ -193,14 +193,18 @@ def test_embedding_matches_sentence_transformers_encode(real_embedder):
     """The embedder runs the model's modules itself, texts sorted by token count and passes sized in tokens (see
     SentenceTransformerEmbedder._encode_by_length): every vector must be the one encode() gives, for questions (a
     short, a long past the token limit, an odd one) and for a mixed batch of names and passages. encode() runs in the
-    embedder's own arithmetic (bf16 where precision=auto picks it): bf16 and fp32 agree only to about 0.99998."""
+    embedder's own arithmetic (bf16 where precision=auto picks it, fp32 for a few texts): bf16 and fp32 agree only to
+    about 0.99998."""
     import numpy as np
     import torch
+
+    from graphrag.lm.embedding import _FP32_TEXTS
 
     model = real_embedder._model
 
     def encode(texts: list[str], **options) -> np.ndarray:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=real_embedder.bf16):
+        bf16 = real_embedder.bf16 and len(texts) > _FP32_TEXTS
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             return model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, **options)
 
     for question in ("Who founded Veltrix Systems?", "x", "Where is Helix Dynamics headquartered? " * 40):
