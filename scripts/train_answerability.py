@@ -1,4 +1,4 @@
-"""Train the answerability probe of the base answer model (graphrag/answering/answerability.py) on Re-DocRED
+"""Train the answerability probe of the base answer model (graphrag/answering/probes.py) on Re-DocRED
 questions, and with --ship put it in the repo's weights/probes/ folder, where the answer writer finds it.
 
 The training questions come from the training documents (the answer adapter's split), 40% of them unanswerable;
@@ -27,7 +27,7 @@ from bench_common import reproducing, run_reporting  # noqa: E402
 _WHERE = ("--states-cache", "--out")  # options that say where things are kept, not what is trained
 
 from graphrag import Settings  # noqa: E402
-from graphrag.answering.answerability import PROBES_DIR  # noqa: E402
+from graphrag.answering.probes import PROBES_DIR  # noqa: E402
 from graphrag.answering.writers import AnswerWriters  # noqa: E402
 from graphrag.offline import file_sha256, shipped_weights_dir  # noqa: E402
 from graphrag.training.answerability import (  # noqa: E402

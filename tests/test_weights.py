@@ -25,12 +25,16 @@ WEIGHTS = shipped_weights_dir()
 # the adapters alone
 FOLDERS = sorted(p.parent for p in WEIGHTS.rglob("manifest.json")) if WEIGHTS.is_dir() else []
 ADAPTERS = [f for f in FOLDERS if f.parent == WEIGHTS]
-SCRIPTS = {"answerability": "train_answerability.py", "relation-classifier": "train_extractor.py"}
+SCRIPTS = {
+    "answerability": "train_answerability.py",
+    "polar": "train_polar_probe.py",
+    "relation-classifier": "train_extractor.py",
+}
 
 
 def test_the_repo_ships_an_answer_adapter_within_the_size_limit():
     kinds = [json.loads((folder / "manifest.json").read_text())["kind"] for folder in FOLDERS]
-    assert {"answer", "answerability", "relation-classifier"} <= set(kinds)
+    assert {"answer", "answerability", "polar", "relation-classifier"} <= set(kinds)
     total = sum(p.stat().st_size for p in WEIGHTS.rglob("*") if p.is_file())
     assert total <= SHIPPED_WEIGHTS_MAX_BYTES
 
@@ -54,6 +58,8 @@ def test_each_shipped_folder_matches_its_manifest(folder):
     validation = manifest["metrics"]["validation"]
     if manifest["kind"] == "answerability":
         assert validation["unanswerable_abstain_rate"] > validation["answerable_abstain_rate"]
+    elif manifest["kind"] == "polar":  # better than the model's own yes / no on the same held-out questions
+        assert validation["probe_accuracy"] > validation["model_accuracy"]
     else:
         assert validation["f1"] > 0
 
@@ -108,3 +114,21 @@ def test_the_shipped_probe_gates_the_default_model_and_lets_the_demos_answerable
     assert sum(answer.text in record["answers"] for answer, _, record in answerable) >= 5
     mean = lambda values: sum(values) / len(values)  # noqa: E731
     assert mean([p for _, p in unanswerable]) > 2 * mean([p for _, p, _ in answerable])
+
+
+def test_the_shipped_yes_no_probe_reads_the_gates_layer_and_answers_the_default_models_polar_questions(demo_engine):
+    """The base model's shipped yes / no probe, as the default writer uses it: it reads the answerability probe's
+    layer (one hidden state serves both), and a polar question's answer is its verdict on the prompt."""
+    from graphrag.answering.probes import PolarReading
+
+    writer = demo_engine.writers.pick(BASE_ADAPTER)
+    assert writer.polar is not None and writer.gate is not None and writer.polar.layer == writer.gate.layer
+    assert writer.polar.base_sha256 == writer.model.resolved.sha256
+    writer.graph = None
+    question = "Did Tomas Reyes found Veltrix Systems?"
+    retrieval = demo_engine.retrieve(question)
+    reading = writer.prepare(question, retrieval)
+    assert isinstance(reading.request.gate, PolarReading)
+    answer = writer.read_all([reading])[0]
+    assert reading.request.gate.yes is not None
+    assert answer.text == ("Yes" if reading.request.gate.yes else "No")

@@ -13,7 +13,7 @@ from graphrag.errors import ModelError
 
 __all__ = ["FORBIDDEN", "AbstainBias", "abstain_token"]
 
-# The bias that rules abstaining out: where the answerability probe (graphrag/answering/answerability.py) has let
+# The bias that rules abstaining out: where the answerability probe (graphrag/answering/probes.py) has let
 # a question through, the probe alone decides whether to answer, and the model answers.
 FORBIDDEN = float("-inf")
 

@@ -18,6 +18,7 @@ from graphrag.answering.decoding.copy_spans import CopySpans
 from graphrag.answering.decoding.reply import ReplyDecoding
 from graphrag.answering.evidence import EvidenceSelector, SelectableText
 from graphrag.answering.extractive import IDK, ExtractiveAnswerWriter, _citation, _sentence_offsets
+from graphrag.answering.probes import LinearProbe, PolarReading
 from graphrag.answering.prompt import ANSWER_SYSTEM, REPLY_PREFIX, EvidenceItem, parse_reply, user_message
 from graphrag.answering.question_form import QuestionForm
 from graphrag.errors import GraphRAGError, ModelOutputError
@@ -91,7 +92,9 @@ class LMAnswerWriter:
     scored whole (graphrag/answering/candidates.py). ``graph``: a writer whose ``graph_answer`` answers first where the
     graph itself answers (a relation chain, a connection, the main themes); the model reads the rest. ``gate``: judges
     from the model's reading of the prompt whether the evidence answers the question, before any reply is decoded
-    (graphrag/answering/answerability.py); base model only: hidden states under an adapter mean something else."""
+    (graphrag/answering/probes.py); base model only: hidden states under an adapter mean something else. ``polar``:
+    the yes / no probe of the same base model, which answers a polar question that offers no choice (the model's
+    own yes / no is little better than a coin); it reads the layer ``gate`` reads."""
 
     def __init__(
         self,
@@ -108,6 +111,7 @@ class LMAnswerWriter:
         candidates: AnswerCandidates | None = None,
         graph: ExtractiveAnswerWriter | None = None,
         gate: PromptGate | None = None,
+        polar: LinearProbe | None = None,
     ) -> None:
         self.model = model
         self.fallback = fallback
@@ -124,6 +128,7 @@ class LMAnswerWriter:
         self.candidates = candidates
         self.graph = graph
         self.gate = gate
+        self.polar = polar
 
     def without_fallback(self) -> LMAnswerWriter:
         """The same writer with no extractive fallback: a malformed reply raises (benchmarks score it as wrong)."""
@@ -141,6 +146,7 @@ class LMAnswerWriter:
             self.candidates,
             self.graph,
             self.gate,
+            self.polar,
         )
 
     @property
@@ -150,7 +156,15 @@ class LMAnswerWriter:
     @property
     def batch_key(self) -> tuple:
         """Writers with the same key write alike, so one of them can write the others' answers (``write_many``)."""
-        return (id(self.model), self.adapter, self.abstain_bias, id(self.fallback), id(self.graph), id(self.gate))
+        return (
+            id(self.model),
+            self.adapter,
+            self.abstain_bias,
+            id(self.fallback),
+            id(self.graph),
+            id(self.gate),
+            id(self.polar),
+        )
 
     def numbered_evidence(self, retrieval: Retrieval, question: str = "") -> list[_Numbered]:
         """Passages in rank order, then the best graph paths, cut to the evidence token budget, then (with a
@@ -158,7 +172,11 @@ class LMAnswerWriter:
         candidates = [
             _Numbered(EvidenceItem(e.document_title or "Passage", e.chunk.text), evidence=e) for e in retrieval.evidence
         ]
-        paths = list(retrieval.connections[: self.path_items]) + [c.path for c in retrieval.chains[: self.path_items]]
+        # A chain with no confidence aligned none of its relations to the question better than unrelated phrases do:
+        # a walk through whatever hubs join the names ("Lilu -> China <- Shanghai <- JDS Architects"), which only
+        # distracts the reader.
+        chains = [c.path for c in retrieval.chains if c.score > 0][: self.path_items]
+        paths = list(retrieval.connections[: self.path_items]) + chains
         seen: set[str] = set()
         for path in paths:
             if path.steps and path.text not in seen:
@@ -249,6 +267,10 @@ class LMAnswerWriter:
         gate = self.gate if self.adapter is None else None
         # With a gate, the gate alone decides whether to answer: a prompt it lets through gets an answer.
         bias = FORBIDDEN if gate is not None else self.abstain_bias
+        if self.polar is not None and self.adapter is None:
+            form = QuestionForm.of(question)
+            if form.polar and not form.choice:
+                gate = PolarReading(self.polar, gate)  # one per question: it keeps its verdict for _complete
         processors = [AbstainBias(self.model.tokenizer, bias, prefix_in_prompt=bool(forced))] if bias else []
         processors += self.decoding.processors(len(items), forced, user, self.max_new_tokens)
         request = GenerationRequest(
@@ -287,7 +309,10 @@ class LMAnswerWriter:
         self.stats.count("answered")
         answer_text = _as_written(processors, reply.answer)
         cited = [numbered[n - 1] for n in reply.cited]
-        if self.candidates is not None:
+        verdict = _polar_verdict(reading.request.gate, answer_text)
+        if verdict is not None:  # the yes / no probe answers; the model's own choice is little better than a coin
+            answer_text = verdict
+        elif self.candidates is not None:
             started = time.perf_counter()
             rescored = self._second_opinion(reading.candidates, reading.request.prompt, answer_text, generation)
             timings["candidates"] = reading.candidates_ms
@@ -339,6 +364,16 @@ class LMAnswerWriter:
             return answer
         best = max(((score, c) for score, c in zip(scores[1:], candidates) if score is not None), default=None)
         return best[1] if best is not None and best[0] >= scores[0] + MARGIN else answer
+
+
+def _polar_verdict(gate: PromptGate | None, answer: str) -> str | None:
+    """ "Yes" or "No" as the yes / no probe read the prompt, where the reply answered yes or no to a polar question
+    (its gate is a PolarReading); None otherwise."""
+    if not isinstance(gate, PolarReading) or gate.yes is None:
+        return None
+    if answer.strip().rstrip(".").lower() not in ("yes", "no"):
+        return None
+    return "Yes" if gate.yes else "No"
 
 
 def _names_missing_from(question: str, items: list[EvidenceItem]) -> bool:

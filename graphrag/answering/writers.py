@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import threading
 
-from graphrag.answering.answerability import AnswerabilityProbe, shipped_probe
 from graphrag.answering.candidates import AnswerCandidates
 from graphrag.answering.decoding.reply import ReplyDecoding
 from graphrag.answering.evidence import EvidenceSelector
 from graphrag.answering.extractive import AnswerWriter, ExtractiveAnswerWriter
 from graphrag.answering.lm_reader import LMAnswerWriter, WriterStats
+from graphrag.answering.probes import ANSWERABILITY, POLAR, LinearProbe, shipped_probe
 from graphrag.config import Settings
 from graphrag.errors import ModelError
 from graphrag.lm.adapters import AdapterManifest, AdapterRegistry
@@ -30,7 +30,6 @@ DRAFT_TOKENS = 10
 # Saved adapters served from merged weights, the most recently used kept (graphrag/lm/merging.py): an adapted layer
 # then costs what a base one does, for a copy of each adapted matrix per kept adapter (Qwen 0.5B: 30 MB a layer).
 MERGED_ADAPTERS = 2
-_UNSET = object()  # not looked for yet (None: looked for, none found)
 
 
 class AnswerWriters:
@@ -49,7 +48,7 @@ class AnswerWriters:
         self._reply_decoding: ReplyDecoding | None = None
         self._selector: EvidenceSelector | None = None
         self._candidates: AnswerCandidates | None = None
-        self._probe: AnswerabilityProbe | None | object = _UNSET
+        self._probes: dict[str, LinearProbe | None] = {}  # by kind, once looked for (None: none shipped)
         self._lock = threading.Lock()
 
     def language_model(self) -> LanguageModel:
@@ -107,16 +106,25 @@ class AnswerWriters:
             candidates=self.answer_candidates(),
             graph=self.extractive if isinstance(self.extractive, ExtractiveAnswerWriter) else None,
             gate=self.answerability_probe() if adapter is None else None,
+            polar=self.polar_probe() if adapter is None else None,
         )
 
-    def answerability_probe(self) -> AnswerabilityProbe | None:
-        """The shipped answerability probe of the loaded base model (graphrag/answering/answerability.py), found on
-        first use; None when none was trained on this model."""
+    def answerability_probe(self) -> LinearProbe | None:
+        """The shipped answerability probe of the loaded base model (graphrag/answering/probes.py), found on first
+        use; None when none was trained on this model."""
+        return self._probe(ANSWERABILITY)
+
+    def polar_probe(self) -> LinearProbe | None:
+        """The shipped yes / no probe of the loaded base model (graphrag/answering/probes.py), found on first use;
+        None when none was trained on this model."""
+        return self._probe(POLAR)
+
+    def _probe(self, kind: str) -> LinearProbe | None:
         model = self.language_model()
         with self._lock:
-            if self._probe is _UNSET:
-                self._probe = shipped_probe(model.resolved.sha256)
-            return self._probe
+            if kind not in self._probes:
+                self._probes[kind] = shipped_probe(model.resolved.sha256, kind)
+            return self._probes[kind]
 
     def answer_candidates(self) -> AnswerCandidates:
         """The candidate finder every LM writer shares, with its own spaCy pipeline (loaded on first use)."""

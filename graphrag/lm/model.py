@@ -260,6 +260,17 @@ class LanguageModel:
                 model(**inputs, logits_to_keep=1)
             return torch.stack([reader.hidden[0] for reader in readers])  # one prompt: its row
 
+    def read_prompt(self, prompt: str, layer: int, adapter: str | None = None):
+        """What one forward pass over ``prompt`` gives its last token: (the hidden state of decoder layer ``layer``,
+        the next token's logits over the whole vocabulary), both float tensors (what a PromptGate of that layer sees,
+        and what the reply's first step chooses from)."""
+        import torch
+
+        with self.using(adapter) as model, torch.inference_mode(), _LayerReader(model, _Layer(layer)) as reader:
+            inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
+            logits = model(**inputs, logits_to_keep=1).logits[0, -1].float()
+            return reader.hidden[0], logits
+
     def score_continuations(
         self,
         prompt: str,

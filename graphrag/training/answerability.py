@@ -1,4 +1,4 @@
-"""Training the answerability probe (graphrag/answering/answerability.py) on Re-DocRED questions.
+"""Training the answerability probe (graphrag/answering/probes.py) on Re-DocRED questions.
 
 The base model reads each question's prompt once, as the answer writer builds it (chat template, numbered
 evidence, "Answer:"), and the hidden states several decoder layers give its last token are kept. For each layer
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from graphrag.answering.answerability import AnswerabilityProbe
+from graphrag.answering.probes import LinearProbe
 from graphrag.answering.prompt import REPLY_PREFIX
 
 __all__ = ["UNANSWERABLE_KINDS", "ProbeChoice", "abstain_rates", "choose_threshold", "prompt_states", "train_probe"]
@@ -89,7 +89,7 @@ def train_probe(
     strengths: Sequence[float] = (0.01, 0.1, 1.0),
     max_answerable_rate: float = 10.0,
     base_sha256: str = "",
-) -> tuple[AnswerabilityProbe, list[ProbeChoice]]:
+) -> tuple[LinearProbe, list[ProbeChoice]]:
     """The best probe over ``layers`` (indices into the states' second axis name these decoder layers) and
     regularisation ``strengths`` (sklearn's C), with every candidate's calibration figures."""
     import numpy as np
@@ -97,7 +97,7 @@ def train_probe(
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import cross_val_predict
 
-    best: tuple[tuple, AnswerabilityProbe, list[float], float] | None = None
+    best: tuple[tuple, LinearProbe, list[float], float] | None = None
     choices = []
     for index, layer in enumerate(layers):
         features = train_states[:, index]
@@ -106,7 +106,7 @@ def train_probe(
         standardised = (features - mean) / scale
         for c in strengths:
             regression = LogisticRegression(C=c, max_iter=5000).fit(standardised, train_labels)
-            probe = AnswerabilityProbe(
+            probe = LinearProbe(
                 layer=layer,
                 mean=mean.astype(np.float32),
                 scale=scale.astype(np.float32),
@@ -139,7 +139,7 @@ def train_probe(
     return _with_threshold(probe, choose_threshold(pooled, max_answerable_rate)), choices
 
 
-def _with_threshold(probe: AnswerabilityProbe, threshold: float) -> AnswerabilityProbe:
+def _with_threshold(probe: LinearProbe, threshold: float) -> LinearProbe:
     from dataclasses import replace
 
     return replace(probe, threshold=threshold)

@@ -626,6 +626,26 @@ def test_lm_writer_reads_as_many_graph_paths_as_it_is_given(demo_engine):
     assert paths_read(0) == []
 
 
+def test_lm_writer_does_not_read_chains_that_match_the_question_no_better_than_unrelated_phrases(demo_engine):
+    """A chain of confidence 0 (none of its relations aligned to the question's words) is a walk through whatever
+    joins the names: the model reads the chains above 0 and never those."""
+    from dataclasses import replace
+
+    from graphrag.answering.lm_reader import LMAnswerWriter
+
+    retrieval = demo_engine.retrieve("Who founded the company that acquired Veltrix Systems?")
+    assert any(c.score > 0 for c in retrieval.chains)
+    writer = LMAnswerWriter(_ScriptedModel("Answer: I don't know\nEvidence: none"), None)
+
+    def chains_read(chains) -> set[str]:
+        numbered = writer.numbered_evidence(replace(retrieval, connections=(), chains=tuple(chains)))
+        return {n.item.text for n in numbered if n.path is not None}
+
+    confident = [c for c in retrieval.chains if c.score > 0][:3]
+    assert chains_read(confident) == {c.path.text for c in confident}
+    assert chains_read([replace(c, score=0.0) for c in retrieval.chains]) == set()
+
+
 def test_lm_writer_reads_only_the_selected_sentences(demo_engine, real_embedder):
     """With a selector the prompt holds the question's best sentences within the reader budget, and the numbers the
     model cites still point at the passages they came from."""
@@ -856,3 +876,42 @@ def test_a_gated_prompt_is_answered_i_dont_know_and_only_the_base_model_is_gated
     adapted = LMAnswerWriter(model, ExtractiveAnswerWriter(0.35), adapter="some-adapter", gate=gate)
     assert not adapted.write(question, retrieval).abstained and model.gates[-1] is None
     assert not any(isinstance(p, AbstainBias) for p in model.requests[-1].logits_processors)  # no bias: none set
+
+
+def _constant_probe(lm, layer: int, bias: float):
+    """A probe of ``lm``'s hidden size whose probability ignores the state: 1 / (1 + exp(-bias))."""
+    import numpy as np
+
+    from graphrag.answering.probes import LinearProbe
+
+    size = lm.model.config.hidden_size
+    zeros, ones = np.zeros(size, dtype=np.float32), np.ones(size, dtype=np.float32)
+    return LinearProbe(layer=layer, mean=zeros, scale=ones, weights=zeros, bias=bias, threshold=0.5)
+
+
+def test_the_yes_no_probe_answers_a_polar_question_and_nothing_else(demo_engine, smollm2):
+    """Where a polar question is read by the base model, the yes / no probe's verdict on the prompt is the answer,
+    whichever of yes and no the model wrote; a question that asks for a name never meets the probe."""
+    from graphrag.answering.decoding.reply import ReplyDecoding
+    from graphrag.answering.lm_reader import LMAnswerWriter
+    from graphrag.answering.probes import PolarReading
+
+    decoding = ReplyDecoding.for_tokenizer(smollm2.tokenizer)
+    never_refuses = _constant_probe(smollm2, 10, -20.0)  # the answerability gate lets every question through
+
+    def writer(yes_bias: float) -> LMAnswerWriter:
+        polar = _constant_probe(smollm2, 10, yes_bias)
+        return LMAnswerWriter(smollm2, None, decoding=decoding, gate=never_refuses, polar=polar)
+
+    question = "Did Tomas Reyes found Veltrix Systems?"
+    retrieval = demo_engine.retrieve(question)
+    reading = writer(20.0).prepare(question, retrieval)
+    assert isinstance(reading.request.gate, PolarReading) and reading.request.gate.gate is never_refuses
+    assert writer(20.0).write(question, retrieval).text == "Yes"
+    assert writer(-20.0).write(question, retrieval).text == "No"
+    named = "Who founded Veltrix Systems?"
+    plain = writer(20.0).prepare(named, demo_engine.retrieve(named))
+    assert plain.request.gate is never_refuses
+    assert writer(20.0).write(named, demo_engine.retrieve(named)).text.lower() not in ("yes", "no")
+    adapted = LMAnswerWriter(smollm2, None, "some-adapter", decoding=decoding, polar=_constant_probe(smollm2, 10, 20.0))
+    assert adapted.prepare(question, retrieval).request.gate is None  # under an adapter the states mean else
