@@ -19,6 +19,7 @@ different name ("Kim Jong-suk" for "Who is the wife of Kim Jong-chul?") and stay
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from graphrag.text import sentences, word_spans
@@ -47,7 +48,10 @@ _LONGEST_OPTION = 8  # words
 
 
 def _key(word: str) -> str:
-    return _POSSESSIVE.sub("", word.lower())
+    word = word.lower()
+    if not word.isascii():  # accents folded: a question typed without them names what the evidence spells with them
+        word = "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+    return _POSSESSIVE.sub("", word)
 
 
 def _named(word: str) -> bool:
@@ -103,7 +107,8 @@ class QuestionForm:
 
     @staticmethod
     def key(word: str) -> str:
-        """A word as the question's names are kept: lower case, a possessive dropped."""
+        """A word as the question's names are kept: lower case, accents folded ("Jiménez": "jimenez"), a possessive
+        dropped."""
         return _key(word)
 
     def with_options_swapped(self, question: str) -> str:

@@ -176,3 +176,6 @@ def test_the_names_a_question_says():
         ("1920", "summer", "olympics"),
     ]
     assert QuestionForm.names("what is the capital?") == []
+    # accents folded: a question typed without them names what the evidence spells with them
+    assert QuestionForm.names("Who wrote Aschenbrödel?") == QuestionForm.names("Who wrote Aschenbrodel?")
+    assert QuestionForm.key("Jiménez's") == "jimenez"

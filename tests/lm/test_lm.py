@@ -592,6 +592,18 @@ def test_where_the_graph_answers_the_lm_writer_gives_the_graphs_answer(demo_engi
     assert model.prompts and read.text == "Anika Sorensen"
 
 
+def test_a_name_typed_without_its_accents_is_found_in_the_evidence():
+    """ "Aschenbrodel" is the evidence's "Aschenbrödel": the question is read, not refused as about a name the
+    evidence never says; a name the evidence lacks is still refused."""
+    from graphrag.answering.lm_reader import _names_missing_from
+    from graphrag.answering.prompt import EvidenceItem
+
+    items = [EvidenceItem("Aschenbrödel", "Aschenbrödel is a ballet by Johann Strauss II.")]
+    assert not _names_missing_from("Who composed Aschenbrodel?", items)
+    assert not _names_missing_from("Who composed Aschenbrödel?", items)
+    assert _names_missing_from("Who composed Quorvane Tidelabs?", items)
+
+
 def test_a_question_about_a_name_the_evidence_never_says_is_not_answered(demo_engine):
     """A question about a company the corpus never names: the model, which would name a founder from the evidence it
     was given, is not asked; a question whose names the evidence says is read as before."""
