@@ -188,3 +188,23 @@ def reproducing(arguments: list[str], where: tuple[str, ...]) -> list[str]:
         if not argument.startswith(tuple(f"{option}=" for option in where)):
             out.append(argument)
     return out
+
+
+def add_probe_data_arguments(parser, train: int, calibration: int, validation: int = 200) -> None:
+    """The data options of a probe-training script: the Re-DocRED file, its relation names, and how many
+    questions to train on, calibrate on and report on (defaults given)."""
+    parser.add_argument("--data", type=Path, required=True, help="Re-DocRED (DocRED-format) JSON file")
+    parser.add_argument("--relations", type=Path, help="rel_info.json (default: next to --data)")
+    parser.add_argument("--train-examples", type=int, default=train, help=f"training questions (default {train})")
+    parser.add_argument(
+        "--calibration-examples", type=int, default=calibration, help=f"calibration questions (default {calibration})"
+    )
+    parser.add_argument(
+        "--validation-examples", type=int, default=validation, help=f"report questions (default {validation})"
+    )
+
+
+def check_probe_data_arguments(args) -> None:
+    """ValueError naming the option when ``add_probe_data_arguments``' question counts are too small to train on."""
+    if args.train_examples < 20 or args.calibration_examples < 10 or args.validation_examples < 1:
+        raise ValueError("--train-examples must be at least 20, --calibration-examples 10, --validation-examples 1")

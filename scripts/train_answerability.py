@@ -22,7 +22,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import reproducing, run_reporting  # noqa: E402
+from bench_common import (  # noqa: E402
+    add_probe_data_arguments,
+    check_probe_data_arguments,
+    reproducing,
+    run_reporting,
+)
 
 _WHERE = ("--states-cache", "--out")  # options that say where things are kept, not what is trained
 
@@ -47,11 +52,7 @@ from graphrag.training.data import (  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True, help="Re-DocRED (DocRED-format) JSON file")
-    parser.add_argument("--relations", type=Path, help="rel_info.json (default: next to --data)")
-    parser.add_argument("--train-examples", type=int, default=700, help="training questions (default 700)")
-    parser.add_argument("--calibration-examples", type=int, default=150, help="calibration questions (default 150)")
-    parser.add_argument("--validation-examples", type=int, default=200, help="report questions (default 200)")
+    add_probe_data_arguments(parser, train=700, calibration=150)
     parser.add_argument(
         "--layers", default="8,10,12,14,16", help="decoder layers to try, comma-separated (default 8,10,12,14,16)"
     )
@@ -76,8 +77,7 @@ def main() -> int:
     started = time.perf_counter()
 
     def train() -> dict:
-        if args.train_examples < 20 or args.calibration_examples < 10 or args.validation_examples < 1:
-            raise ValueError("--train-examples must be at least 20, --calibration-examples 10, --validation-examples 1")
+        check_probe_data_arguments(args)
         if not 0 <= args.max_answerable_abstain <= 100:
             raise ValueError("--max-answerable-abstain is a percentage: 0 to 100")
         try:

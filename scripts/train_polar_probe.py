@@ -23,7 +23,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import reproducing, run_reporting  # noqa: E402
+from bench_common import (  # noqa: E402
+    add_probe_data_arguments,
+    check_probe_data_arguments,
+    reproducing,
+    run_reporting,
+)
 
 _WHERE = ("--out",)  # options that say where things are kept, not what is trained
 
@@ -43,11 +48,7 @@ from graphrag.training.polarity import (  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True, help="Re-DocRED (DocRED-format) JSON file")
-    parser.add_argument("--relations", type=Path, help="rel_info.json (default: next to --data)")
-    parser.add_argument("--train-examples", type=int, default=500, help="training questions (default 500)")
-    parser.add_argument("--calibration-examples", type=int, default=100, help="calibration questions (default 100)")
-    parser.add_argument("--validation-examples", type=int, default=200, help="report questions (default 200)")
+    add_probe_data_arguments(parser, train=500, calibration=100)
     parser.add_argument("--ship", action="store_true", help="write the probe into the repo's weights/probes/")
     parser.add_argument("--seed", type=int, default=21)
     parser.add_argument("--out", type=Path, help="also write the JSON summary here")
@@ -55,8 +56,7 @@ def main() -> int:
     started = time.perf_counter()
 
     def train() -> dict:
-        if args.train_examples < 20 or args.calibration_examples < 10 or args.validation_examples < 1:
-            raise ValueError("--train-examples must be at least 20, --calibration-examples 10, --validation-examples 1")
+        check_probe_data_arguments(args)
         relation_names = load_relation_names(args.relations or args.data.parent / "rel_info.json")
         train_docs, heldout_docs = split_documents(load_redocred(args.data))
         report_docs, calibration_docs = split_documents(heldout_docs, 0.5, salt="calibration")

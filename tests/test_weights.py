@@ -132,3 +132,22 @@ def test_the_shipped_yes_no_probe_reads_the_gates_layer_and_answers_the_default_
     answer = writer.read_all([reading])[0]
     assert reading.request.gate.yes is not None
     assert answer.text == ("Yes" if reading.request.gate.yes else "No")
+
+
+def test_a_yes_no_probe_on_another_layer_than_the_answerability_probe_is_set_aside_with_a_warning(demo_engine, caplog):
+    """Both probes are read from one hidden state: a yes / no probe trained on another layer (an answerability probe
+    retrained since) is not used, the log says why, and the base model's writer still answers without it."""
+    from dataclasses import replace
+
+    from graphrag.answering.probes import ANSWERABILITY, POLAR
+
+    shipped = demo_engine.writers
+    writers = AnswerWriters(shipped.settings)
+    writers._model = shipped.language_model()  # the loaded base model, not a second load
+    gate = shipped.answerability_probe()
+    writers._probes = {ANSWERABILITY: gate, POLAR: replace(shipped.polar_probe(), layer=gate.layer + 2)}
+    with caplog.at_level("WARNING", logger="graphrag.answering.writers"):
+        assert writers.polar_probe() is None and writers.polar_probe() is None
+    assert sum("yes / no probe reads decoder layer" in r.message for r in caplog.records) == 1
+    writer = writers.pick(BASE_ADAPTER)
+    assert writer.gate is gate and writer.polar is None

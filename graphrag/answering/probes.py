@@ -23,9 +23,13 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graphrag.errors import ModelError
 from graphrag.offline import file_sha256, shipped_weights_dir, verify_shipped_weights
+
+if TYPE_CHECKING:
+    from graphrag.lm.model import PromptGate
 
 __all__ = ["ANSWERABILITY", "POLAR", "PROBES_DIR", "LinearProbe", "PolarReading", "shipped_probe"]
 
@@ -131,7 +135,7 @@ class PolarReading:
     reply without one). Both probes read the same layer, so one hidden state serves both. One per question: it
     keeps what it read."""
 
-    def __init__(self, polar: LinearProbe, gate: LinearProbe | None = None) -> None:
+    def __init__(self, polar: LinearProbe, gate: PromptGate | None = None) -> None:
         if gate is not None and gate.layer != polar.layer:
             raise ModelError(
                 f"the polar probe reads decoder layer {polar.layer} and the answerability probe layer {gate.layer}: "

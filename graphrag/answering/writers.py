@@ -6,6 +6,7 @@ side by side), so switching adapters between requests never reloads the base mod
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from graphrag.answering.candidates import AnswerCandidates
@@ -30,6 +31,7 @@ DRAFT_TOKENS = 10
 # Saved adapters served from merged weights, the most recently used kept (graphrag/lm/merging.py): an adapted layer
 # then costs what a base one does, for a copy of each adapted matrix per kept adapter (Qwen 0.5B: 30 MB a layer).
 MERGED_ADAPTERS = 2
+_log = logging.getLogger(__name__)
 
 
 class AnswerWriters:
@@ -116,8 +118,21 @@ class AnswerWriters:
 
     def polar_probe(self) -> LinearProbe | None:
         """The shipped yes / no probe of the loaded base model (graphrag/answering/probes.py), found on first use;
-        None when none was trained on this model."""
-        return self._probe(POLAR)
+        None when none was trained on this model, or when it reads another layer than the answerability probe (both
+        are read from one hidden state; the model's own yes / no answers then, and a warning says so)."""
+        polar, gate = self._probe(POLAR), self.answerability_probe()
+        if polar is not None and gate is not None and polar.layer != gate.layer:
+            with self._lock:
+                if self._probes.get(POLAR) is polar:  # warn once
+                    _log.warning(
+                        "the yes / no probe reads decoder layer %d, the answerability probe layer %d: the yes / no "
+                        "probe is not used (retrain it: scripts/train_polar_probe.py --ship)",
+                        polar.layer,
+                        gate.layer,
+                    )
+                    self._probes[POLAR] = None
+            return None
+        return polar
 
     def _probe(self, kind: str) -> LinearProbe | None:
         model = self.language_model()

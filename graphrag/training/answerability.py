@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING
 from graphrag.answering.probes import LinearProbe
 from graphrag.answering.prompt import REPLY_PREFIX
 
-__all__ = ["UNANSWERABLE_KINDS", "ProbeChoice", "abstain_rates", "choose_threshold", "prompt_states", "train_probe"]
+__all__ = [
+    "UNANSWERABLE_KINDS",
+    "ProbeChoice",
+    "abstain_rates",
+    "choose_threshold",
+    "fit_probe",
+    "prompt_states",
+    "train_probe",
+]
 
 if TYPE_CHECKING:
     from graphrag.lm.model import LanguageModel
@@ -68,6 +76,26 @@ def abstain_rates(probabilities: Sequence[float], unanswerable: Sequence[int], t
     return rate(answerable), rate(others)
 
 
+def fit_probe(states, labels, layer: int, c: float, threshold: float = 0.5, base_sha256: str = "") -> LinearProbe:
+    """A logistic regression (sklearn, strength ``c``) of ``labels`` on ``states`` ([questions, hidden size], decoder
+    layer ``layer``'s), standardised by their mean and spread, as a LinearProbe with ``threshold``."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    mean = states.mean(axis=0)
+    scale = states.std(axis=0) + 1e-6
+    regression = LogisticRegression(C=c, max_iter=5000).fit((states - mean) / scale, labels)
+    return LinearProbe(
+        layer=layer,
+        mean=mean.astype(np.float32),
+        scale=scale.astype(np.float32),
+        weights=regression.coef_[0].astype(np.float32),
+        bias=float(regression.intercept_[0]),
+        threshold=threshold,
+        base_sha256=base_sha256,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeChoice:
     """One candidate probe's figures on the calibration questions."""
@@ -92,7 +120,6 @@ def train_probe(
 ) -> tuple[LinearProbe, list[ProbeChoice]]:
     """The best probe over ``layers`` (indices into the states' second axis name these decoder layers) and
     regularisation ``strengths`` (sklearn's C), with every candidate's calibration figures."""
-    import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import cross_val_predict
@@ -100,21 +127,8 @@ def train_probe(
     best: tuple[tuple, LinearProbe, list[float], float] | None = None
     choices = []
     for index, layer in enumerate(layers):
-        features = train_states[:, index]
-        mean = features.mean(axis=0)
-        scale = features.std(axis=0) + 1e-6
-        standardised = (features - mean) / scale
         for c in strengths:
-            regression = LogisticRegression(C=c, max_iter=5000).fit(standardised, train_labels)
-            probe = LinearProbe(
-                layer=layer,
-                mean=mean.astype(np.float32),
-                scale=scale.astype(np.float32),
-                weights=regression.coef_[0].astype(np.float32),
-                bias=float(regression.intercept_[0]),
-                threshold=0.5,
-                base_sha256=base_sha256,
-            )
+            probe = fit_probe(train_states[:, index], train_labels, layer, c, base_sha256=base_sha256)
             probabilities = [probe.probability(v) for v in calibration_states[:, index]]
             auc = round(float(roc_auc_score(calibration_labels, probabilities)), 4)
             threshold = choose_threshold(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from graphrag.answering.probes import LinearProbe
 from graphrag.answering.prompt import REPLY_PREFIX
+from graphrag.training.answerability import fit_probe
 
 __all__ = ["PolarChoice", "accuracy", "polar_examples", "read_polar_prompts", "train_polar_probe", "yes_labels"]
 
@@ -93,28 +94,14 @@ def train_polar_probe(
 ) -> tuple[LinearProbe, list[PolarChoice]]:
     """The yes / no probe on decoder layer ``layer``'s states ([questions, hidden size]) whose regularisation
     strength (sklearn's C) separates the calibration questions best, with every candidate's figures."""
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
     if len(set(int(v) for v in train_labels)) < 2 or len(set(int(v) for v in calibration_labels)) < 2:
         raise ValueError("the yes / no probe needs both yes and no questions to train and to calibrate on")
-    mean = train_states.mean(axis=0)
-    scale = train_states.std(axis=0) + 1e-6
-    standardised = (train_states - mean) / scale
     best: tuple[float, LinearProbe] | None = None
     choices = []
     for c in strengths:
-        regression = LogisticRegression(C=c, max_iter=5000).fit(standardised, train_labels)
-        probe = LinearProbe(
-            layer=layer,
-            mean=mean.astype(np.float32),
-            scale=scale.astype(np.float32),
-            weights=regression.coef_[0].astype(np.float32),
-            bias=float(regression.intercept_[0]),
-            threshold=_THRESHOLD,
-            base_sha256=base_sha256,
-        )
+        probe = fit_probe(train_states, train_labels, layer, c, _THRESHOLD, base_sha256)
         probabilities = [probe.probability(v) for v in calibration_states]
         auc = round(float(roc_auc_score(calibration_labels, probabilities)), 4)
         choices.append(PolarChoice(c, auc, accuracy([p > _THRESHOLD for p in probabilities], calibration_labels)))
