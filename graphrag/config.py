@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     # retrieval
     max_hops: int = Field(3, ge=1, le=4, description="Default path length for graph traversal.")
     max_hops_limit: int = Field(4, ge=1, le=6, description="Largest max_hops a request may ask for.")
-    top_k: int = Field(5, ge=1, le=100, description="Evidence chunks returned per question.")
+    top_k: int = Field(8, ge=1, le=100, description="Evidence chunks returned per question.")
     top_k_limit: int = Field(50, ge=1, le=1000, description="Largest top_k a request may ask for.")
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted.")
 

@@ -9,6 +9,8 @@ retrieved passages are therefore cut to their best sentences up to a token budge
 * the first sentence of each passage gets a bonus: it usually says what the passage is about ("X is a 1986 film
   directed by Y"), which is the bridge a two-hop question crosses without naming it;
 * passages earlier in retrieval's order get a small bonus, so retrieval's ranking still counts;
+* every sentence of a bridge passage (one whose title a passage named by the question says:
+  `graphrag/answering/passage_roles.py`) gets a bonus too: it is the second hop, which similarity misses;
 * a later sentence is only kept with its passage's first one: "She studied in Glasgow" is no evidence without
   "Ada Quint was an engineer", the sentence that says who "she" is.
 
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graphrag.answering.passage_roles import PassageRole
 from graphrag.lm.embedding import Embedder
 from graphrag.text import sentences
 
@@ -34,6 +37,7 @@ __all__ = ["READER_TOKENS", "EvidenceSelector", "SelectableText"]
 READER_TOKENS = 500  # the answer LM's budget: its prefill time grows with every token read
 
 LEAD_BONUS = 0.1  # added to a passage's first sentence (its subject)
+BRIDGE_BONUS = 0.15  # added to every sentence of a bridge passage
 RANK_PENALTY = 0.01  # taken off per place in retrieval's order
 _MAX_RANK_PENALTY = 0.1
 SENTENCE_VECTORS_KEPT = 20_000  # about 30 MB of 384-dimension float32 vectors
@@ -63,9 +67,12 @@ class EvidenceSelector:
         self.budget = budget
         self._vectors = _VectorCache(embedder, vectors_kept)
 
-    def select(self, question: str, items: Sequence[SelectableText]) -> list[str | None]:
+    def select(
+        self, question: str, items: Sequence[SelectableText], roles: Sequence[PassageRole | None] | None = None
+    ) -> list[str | None]:
         """The kept text of each item (its best sentences in their original order), or None where nothing is kept.
-        Items already within the budget together come back unchanged."""
+        Items already within the budget together come back unchanged. ``roles``: each passage's role for the question
+        (``passage_roles``; None for a graph path), where known."""
         units = [
             (index, number, sentence)
             for index, item in enumerate(items)
@@ -86,6 +93,8 @@ class EvidenceSelector:
             [LEAD_BONUS if number == 0 and items[index].splittable else 0.0 for index, number, _ in units]
         )
         scores -= np.minimum(np.array([index for index, _, _ in units]) * RANK_PENALTY, _MAX_RANK_PENALTY)
+        if roles is not None:
+            scores += np.array([BRIDGE_BONUS if roles[index] is PassageRole.BRIDGE else 0.0 for index, _, _ in units])
         lead_of = {index: unit for unit, (index, number, _) in enumerate(units) if number == 0}
         chosen: set[int] = set()
         left = self.budget

@@ -18,6 +18,7 @@ from graphrag.answering.decoding.copy_spans import CopySpans
 from graphrag.answering.decoding.reply import ReplyDecoding
 from graphrag.answering.evidence import EvidenceSelector, SelectableText
 from graphrag.answering.extractive import IDK, ExtractiveAnswerWriter, _citation, _sentence_offsets
+from graphrag.answering.passage_roles import PassageRole, passage_roles
 from graphrag.answering.probes import LinearProbe, PolarReading
 from graphrag.answering.prompt import ANSWER_SYSTEM, REPLY_PREFIX, EvidenceItem, parse_reply, user_message
 from graphrag.answering.question_form import QuestionForm
@@ -168,7 +169,8 @@ class LMAnswerWriter:
 
     def numbered_evidence(self, retrieval: Retrieval, question: str = "") -> list[_Numbered]:
         """Passages in rank order, then the best graph paths, cut to the evidence token budget, then (with a
-        selector) to the sentences most relevant to ``question``."""
+        selector) to the sentences most relevant to ``question``; with a question, the passages it names come first,
+        then those they name, then the rest, then the paths (``passage_roles``)."""
         candidates = [
             _Numbered(EvidenceItem(e.document_title or "Passage", e.chunk.text), evidence=e) for e in retrieval.evidence
         ]
@@ -192,11 +194,23 @@ class LMAnswerWriter:
                 break
             budget -= tokens
             kept.append(candidate)
-        if self.selector is None or not question:
+        if not question:
             return kept
-        offered = [SelectableText(n.item.label, n.item.text, splittable=n.path is None) for n in kept]
-        texts = self.selector.select(question, offered)
-        return [replace(n, item=EvidenceItem(n.item.label, text)) for n, text in zip(kept, texts) if text is not None]
+        # Passages the question names come first, then the passages they name (the bridges), then the rest, then
+        # graph paths: a small reader weighs what it reads first, and a distractor read before the bridge led it off.
+        passages = [n for n in kept if n.path is None]
+        role_of = dict(zip(map(id, passages), passage_roles(question, [(n.item.label, n.item.text) for n in passages])))
+        roles = [role_of.get(id(n)) for n in kept]
+        texts: list[str | None] = [n.item.text for n in kept]
+        if self.selector is not None:
+            offered = [SelectableText(n.item.label, n.item.text, splittable=n.path is None) for n in kept]
+            texts = self.selector.select(question, offered, roles)
+        order = sorted(range(len(kept)), key=lambda i: len(PassageRole) if roles[i] is None else int(roles[i]))
+        return [
+            replace(kept[i], item=EvidenceItem(kept[i].item.label, text))
+            for i in order
+            if (text := texts[i]) is not None
+        ]
 
     def write(self, question: str, retrieval: Retrieval) -> Answer:
         """The graph's own answer when it gives one (``graph``); else generate, parse and cite, falling back to the

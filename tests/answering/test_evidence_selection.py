@@ -106,3 +106,23 @@ def test_every_lm_writer_shares_one_selector(tmp_path, real_embedder):
     first, second = writers.pick(), writers.pick("none")
     assert first.selector is not None and first.selector is second.selector is writers.evidence_selector()
     assert AnswerWriters(settings).evidence_selector() is None  # no embedder, no selection
+
+
+def test_a_bridge_passage_outranks_a_distractor_that_shares_the_questions_words(real_embedder):
+    """The second hop's passage is barely similar to a two-hop question; the passage the question names says its
+    title, and with that role known its sentences win the budget over a distractor's."""
+    from graphrag.answering.passage_roles import PassageRole
+
+    passages = [
+        SelectableText("Kerry Saxby-Junna", "Kerry Saxby-Junna is a race walker born in Young, New South Wales."),
+        SelectableText("London", "London is a city of 8.2 million people."),
+        SelectableText("Young, New South Wales", "Young is a town in the Hilltops Region."),
+    ]
+    question = "At the 2011 census, what was the population of the city where Kerry Saxby-Junna was born?"
+    budget = sum(_word_counts([passages[0].text])) + 9  # room for one more passage
+    selector = EvidenceSelector(real_embedder, _word_counts, budget=budget)
+    unaware = selector.select(question, passages)
+    assert unaware[0] is not None and unaware[1] is not None and unaware[2] is None  # similarity alone
+    roles = [PassageRole.NAMED, PassageRole.OTHER, PassageRole.BRIDGE]
+    aware = selector.select(question, passages, roles)
+    assert aware[0] is not None and aware[2] is not None and aware[1] is None

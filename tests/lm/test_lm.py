@@ -497,7 +497,7 @@ def test_lm_writer_falls_back_on_malformed_replies_and_counts_them(demo_engine):
         LMAnswerWriter(_ScriptedModel("Marta founded it, I think."), None).write(question, retrieval)
     assert raised.value.details["reply"] == "Marta founded it, I think." and "2 lines" in raised.value.message
 
-    numbered = malformed.numbered_evidence(retrieval)
+    numbered = malformed.numbered_evidence(retrieval, question)  # as the writer numbers it for this question
     cited, name = next(
         (i, name)
         for i, n in enumerate(numbered, 1)
@@ -927,3 +927,23 @@ def test_the_yes_no_probe_answers_a_polar_question_and_nothing_else(demo_engine,
     assert writer(20.0).write(named, demo_engine.retrieve(named)).text.lower() not in ("yes", "no")
     adapted = LMAnswerWriter(smollm2, None, "some-adapter", decoding=decoding, polar=_constant_probe(smollm2, 10, 20.0))
     assert adapted.prepare(question, retrieval).request.gate is None  # under an adapter the states mean else
+
+
+def test_lm_writer_reads_the_named_passages_then_their_bridges_then_the_rest(demo_engine):
+    """The passages the question names come first, then the passages they name, then the others, then graph paths,
+    each group in retrieval's order."""
+    from graphrag.answering.lm_reader import LMAnswerWriter
+    from graphrag.answering.passage_roles import PassageRole, passage_roles
+
+    question = "Who founded the company that acquired Veltrix Systems?"
+    retrieval = demo_engine.retrieve(question)
+    writer = LMAnswerWriter(_ScriptedModel("Answer: I don't know\nEvidence: none"), None)
+    unordered = writer.numbered_evidence(retrieval)  # without the question: retrieval's order
+    numbered = writer.numbered_evidence(retrieval, question)
+    assert sorted(n.item.text for n in numbered) == sorted(n.item.text for n in unordered)
+    passages = [n for n in unordered if n.path is None]
+    roles = passage_roles(question, [(n.item.label, n.item.text) for n in passages])
+    assert PassageRole.NAMED in roles and PassageRole.BRIDGE in roles
+    expected = [n for _, _, n in sorted(zip(roles, range(len(passages)), passages))]
+    expected += [n for n in unordered if n.path is not None]
+    assert [n.item.text for n in numbered] == [n.item.text for n in expected]
