@@ -198,9 +198,8 @@ class LMAnswerWriter:
             return kept
         # Passages the question names come first, then the passages they name (the bridges), then the rest, then
         # graph paths: a small reader weighs what it reads first, and a distractor read before the bridge led it off.
-        passages = [n for n in kept if n.path is None]
-        role_of = dict(zip(map(id, passages), passage_roles(question, [(n.item.label, n.item.text) for n in passages])))
-        roles = [role_of.get(id(n)) for n in kept]
+        passage_role = iter(passage_roles(question, [(n.item.label, n.item.text) for n in kept if n.path is None]))
+        roles = [next(passage_role) if n.path is None else None for n in kept]
         texts: list[str | None] = [n.item.text for n in kept]
         if self.selector is not None:
             offered = [SelectableText(n.item.label, n.item.text, splittable=n.path is None) for n in kept]
