@@ -85,17 +85,14 @@ def analyze_question(text: str) -> QuestionInfo:
     words = tuple(split_words(text))
     lower = [w.lower() for w in words]
     expected: set[str] = set()
-    head = lower[1] if len(lower) > 1 else ""
     if lower and lower[0] in ("who", "whom", "whose"):
         expected = {"Person"}
     elif "where" in lower[:3]:
         expected = {"Location"}
-    elif lower and lower[0] in ("which", "what") or (len(lower) > 1 and lower[1] in ("which", "what")):
-        nxt = (
-            lower[lower.index("which") + 1]
-            if "which" in lower[:2]
-            else (lower[lower.index("what") + 1] if "what" in lower[:2] and len(lower) > 2 else head)
-        )
+    elif "which" in lower[:2] or "what" in lower[:2]:
+        # the noun after the wh-word; a question may end at it ("Which?"), which leaves the type open
+        asked = lower.index("which") if "which" in lower[:2] else lower.index("what")
+        nxt = lower[asked + 1] if asked + 1 < len(lower) else ""
         if nxt in _LOCATION_NOUNS:
             expected = {"Location"}
         elif nxt in _ORG_NOUNS:
