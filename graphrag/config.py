@@ -130,7 +130,17 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted.")
 
     # answering
-    answer_threshold: float = Field(0.35, ge=0, le=1, description="Below this confidence the answer is 'I don't know'.")
+    answer_threshold: float = Field(
+        0.35, ge=0, le=1, description="Below this confidence the extractive writer's answer is 'I don't know'."
+    )
+    graph_answer_threshold: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="With the answer model: at or over this confidence the graph's own answer (a relation chain's "
+        "end, a connection question's paths) is given without asking the model; below it the model reads the "
+        "evidence, graph paths included.",
+    )
     answer_writer: Literal["auto", "extractive", "lm"] = Field(
         "auto",
         description="Who writes answers: lm (the answer model with the active adapter, or the base model when none "

@@ -592,6 +592,26 @@ def test_where_the_graph_answers_the_lm_writer_gives_the_graphs_answer(demo_engi
     assert model.prompts and read.text == "Anika Sorensen"
 
 
+def test_the_graph_answers_first_only_at_its_own_threshold(demo_engine, demo_questions, tmp_path):
+    """The graph's answer is given without the model at or over ``graph_answer_threshold``, which is the writers'
+    own setting beside the extractive writer's ``answer_threshold``; under it the model reads the question."""
+    from graphrag.answering.lm_reader import LMAnswerWriter
+    from graphrag.answering.writers import AnswerWriters
+    from graphrag.config import Settings
+
+    writers = AnswerWriters(Settings.load(data_dir=tmp_path, answer_threshold=0.2, graph_answer_threshold=0.7))
+    assert writers.extractive.threshold == 0.2 and writers.graph.threshold == 0.7
+    record = next(q for q in demo_questions if q["id"] == "q03")
+    retrieval = demo_engine.retrieve(record["question"])
+    confidence = writers.graph.graph_answer(record["question"], retrieval).confidence
+    model = _ScriptedModel("Answer: Anika Sorensen\nEvidence: 1")
+    sure = AnswerWriters(Settings.load(data_dir=tmp_path, graph_answer_threshold=confidence - 0.001)).graph
+    assert LMAnswerWriter(model, None, graph=sure).write(record["question"], retrieval).answers and not model.prompts
+    unsure = AnswerWriters(Settings.load(data_dir=tmp_path, graph_answer_threshold=min(1.0, confidence + 0.01))).graph
+    read = LMAnswerWriter(model, None, graph=unsure).write(record["question"], retrieval)
+    assert model.prompts and read.text == "Anika Sorensen"
+
+
 def test_a_name_typed_without_its_accents_is_found_in_the_evidence():
     """ "Aschenbrodel" is the evidence's "Aschenbrödel": the question is read, not refused as about a name the
     evidence never says; a name the evidence lacks is still refused."""
