@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from graphrag.retrieval.planner import Retrieval
 from graphrag.retrieval.question import stem, stems_match
-from graphrag.retrieval.relation_chains import tied_answers
+from graphrag.retrieval.relation_chains import name_modifiers, tied_answers
 from graphrag.text import sentence_spans, terms
 from graphrag.types import Answer, Citation, Evidence, Path, Relation
 
@@ -63,7 +63,7 @@ class ExtractiveAnswerWriter:
             text = "; ".join(p.text for p in best)
             candidates.append((0.9 if cites else 0.5, text, tuple(best), cites, (text,)))
         if retrieval.chains:
-            tied = tied_answers(retrieval.chains)[:_MOST_ANSWERS]
+            tied = _not_said(tied_answers(retrieval.chains), retrieval.info)[:_MOST_ANSWERS]
             top = tied[0]
             names = list(dict.fromkeys(c.answer.name for c in tied))
             cites = self._cite_relations([s.relation for s in reversed(top.path.steps)], by_chunk, retrieval)
@@ -243,3 +243,17 @@ def _citation(evidence: Evidence, start: int, end: int) -> Citation:
         end=end,
         text=text,
     )
+
+
+def _not_said(tied: list, info) -> list:
+    """Equally good chains less those whose answer is the name that qualifies what the question asks for
+    ("Australia" for "what Australian city?"), unless that leaves none."""
+    said = [stem(info.words[i]) for i in name_modifiers(info)]
+    if not said:
+        return tied
+    kept = [
+        chain
+        for chain in tied
+        if not any(stems_match(stem(word), modifier) for word in terms(chain.answer.name) for modifier in said)
+    ]
+    return kept or tied

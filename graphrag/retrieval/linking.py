@@ -51,6 +51,8 @@ class EntityLinker:
                 surface = " ".join(words[first : first + size])
                 if size == 1 and (not surface[:1].isupper() or surface.lower() in STOPWORDS or first == 0):
                     continue  # a lone lower-case word, stopword or sentence-initial word is no name
+                if not any(c.isupper() or c.isdigit() for c in surface):
+                    continue  # nor are lower-case words together: "a state", "the country", "international airport"
                 norm = normalize_name(surface)
                 for entity_id in self._by_norm.get(norm, ()):
                     found.append((entity_id, surface, "exact", 1.0, first, first + size - 1))

@@ -34,7 +34,7 @@ from graphrag.types import Entity, Path, PathStep, Relation
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["Chain", "RelationChainFinder", "RelationVectors", "relation_phrase"]
+__all__ = ["Chain", "RelationChainFinder", "RelationVectors", "name_modifiers", "relation_phrase", "tied_answers"]
 
 _PREPOSITIONS = frozenset("of in on at to for by with from into".split())
 # Words that say nothing about a relation: question words, auxiliaries, articles and the possessive.
@@ -579,13 +579,14 @@ class RelationChainFinder:
         """One alignment per linked entity: the question's words outside that entity's name are what its chains
         must say (another linked name among them may be a relation's words: "place of birth" is also a title)."""
         words = _phrase_words(info)
+        modifiers = name_modifiers(info)
         plans: dict[str, tuple[list[_Phrase], list[str], float]] = {}
         excused: set[str] = set()
         for entity_id, first_word, last_word in linked:
             if entity_id in plans:
                 continue
             spans = [(first, last) for _, first, last in linked if (first, last) != (first_word, last_word)]
-            plan = self._plan(words, [(first_word, last_word)], spans, answer_nouns=False)
+            plan = self._plan(words, [(first_word, last_word)], spans, answer_nouns=False, modifiers=modifiers)
             if plan is not None:
                 plans[entity_id] = plan
                 if _free_hop(words, first_word):
@@ -601,9 +602,13 @@ class RelationChainFinder:
         """One joint alignment per pair of linked entities with names apart: the question's words outside both
         names are what the two relations that meet at the answer must say together."""
         words = _phrase_words(info)
+        modifiers = name_modifiers(info)
         anchors: list[tuple[str, int, int]] = []
         for anchor in linked:
-            if all(anchor[0] != kept[0] for kept in anchors) and len(anchors) < _CONJUNCTION_ANCHORS:
+            # a name qualifying the asked noun ("what Australian city") describes the answer, it is no second
+            # thing the answer is joined to
+            qualifies = all(i in modifiers for i in range(anchor[1], anchor[2] + 1))
+            if not qualifies and all(anchor[0] != kept[0] for kept in anchors) and len(anchors) < _CONJUNCTION_ANCHORS:
                 anchors.append(anchor)
         plans: dict[tuple[str, str], tuple[list[_Phrase], list[str], float]] = {}
         excusable: dict[tuple[str, str], tuple[bool, bool]] = {}
@@ -612,7 +617,7 @@ class RelationChainFinder:
                 continue  # overlapping names: two readings of the same words, not two things
             names = [(a_first, a_last), (b_first, b_last)]
             spans = [(first, last) for _, first, last in linked if (first, last) not in names]
-            plan = self._plan(words, names, spans, answer_nouns=True)
+            plan = self._plan(words, names, spans, answer_nouns=True, modifiers=modifiers)
             if plan is not None:
                 plans[(a, b)] = plan
                 excusable[(a, b)] = (_free_hop(words, a_first), _free_hop(words, b_first))
@@ -624,6 +629,7 @@ class RelationChainFinder:
         names: list[tuple[int, int]],
         other_spans: list[tuple[int, int]],
         answer_nouns: bool,
+        modifiers: frozenset[int] = frozenset(),
     ) -> tuple[list[_Phrase], list[str], float] | None:
         """The candidate phrases of the words outside ``names``, with the weight of each content word; None when
         nothing is left to say. The noun that names what is asked for counts only with ``answer_nouns`` and nothing
@@ -635,7 +641,7 @@ class RelationChainFinder:
         content = {i for i, w in enumerate(words) if i not in name and w not in _FUNCTION_WORDS}
         # The noun that names what is asked for ("Which company acquired X?", "the company that X acquired")
         # may be matched by a relation but need not be.
-        nouns = {i for i in content if _answer_noun(words, i, past_forms)} - others
+        nouns = {i for i in content if _answer_noun(words, i, past_forms, modifiers)} - others
         required = content - nouns - others
         if not required and answer_nouns:
             required = content - others
@@ -710,9 +716,30 @@ def _phrase_words(info: QuestionInfo) -> list[str]:
 _AUXILIARY = frozenset("is are was were be been being has have had".split())
 
 
-def _answer_noun(words: list[str], index: int, past_forms: frozenset[str]) -> bool:
-    """Whether the word at ``index`` names the kind of thing asked for: right after "which" / "what", or the head
-    of a relative clause ("the company that ...", "the film directed by ...", but not "X's father born ...")."""
+def name_modifiers(info: QuestionInfo) -> frozenset[int]:
+    """Positions of a capitalised word between "what" / "which" and a lower-case noun: "what Australian city" asks
+    for a city, "Australian" only says which."""
+    words = info.words
+    return frozenset(
+        i
+        for i in range(1, len(words) - 1)
+        if words[i - 1].lower() in ("what", "which")
+        and words[i][:1].isupper()
+        and words[i + 1][:1].islower()
+        and words[i + 1].lower() not in _FUNCTION_WORDS
+    )
+
+
+def _answer_noun(
+    words: list[str], index: int, past_forms: frozenset[str], modifiers: frozenset[int] = frozenset()
+) -> bool:
+    """Whether the word at ``index`` names the kind of thing asked for: right after "which" / "what" (or after a
+    name modifying it there: ``modifiers``, "what Australian city"), or the head of a relative clause ("the company
+    that ...", "the film directed by ...", but not "X's father born ...")."""
+    if index in modifiers:
+        return False
+    if index - 1 in modifiers:
+        return True
     before = words[index - 1] if index > 0 else ""
     after = words[index + 1] if index + 1 < len(words) else ""
     relative = after in ("that", "which", "who", "whom", "where")

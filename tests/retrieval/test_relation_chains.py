@@ -261,3 +261,20 @@ def test_inverse_phrasing_reaches_the_answer_through_an_entity_the_question_only
     assert all([s.relation.type for s in p.steps] == ["NATIONALITY", "PLAYS_FOR"] for p in result.paths)
     # "born in" names no relation of this KB: the free hop after "in" does not make a longer chain an answer.
     assert conjunction_engine.ask("Who was born in Mexico?").abstained
+
+
+def test_a_name_that_qualifies_the_asked_noun_is_not_the_answer(make_engine):
+    """ "what Australian city" asks for a city: "Australian" only says which, so the chain stops at the city and
+    does not walk on to the country that the word names ("... —LOCATED_IN→ Canberra —LOCATED_IN→ Australia"), and of
+    two equally good ends the one the question already says is dropped."""
+    engine = make_engine()
+    facts = [
+        ("Toad Hall", "residential_hall_in", "Australian National University"),
+        ("Australian National University", "located_in", "Canberra"),
+        ("Australian National University", "located_in", "Australia"),
+        ("Canberra", "located_in", "Australia"),
+    ]
+    engine.add_triples([Triple(*fact) for fact in facts], source="campus.kb")
+    result = engine.ask("Toad Hall is a residential hall in a university located in what Australian city?")
+    assert not result.abstained and result.answers == ("Canberra",)
+    assert [s.relation.type for s in result.paths[0].steps] == ["RESIDENTIAL_HALL_IN", "LOCATED_IN"]
