@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from graphrag.retrieval.planner import Retrieval
-from graphrag.retrieval.question import stem, stems_match
-from graphrag.retrieval.relation_chains import name_modifiers, tied_answers
+from graphrag.retrieval.question import QuestionInfo, stem, stems_match
+from graphrag.retrieval.relation_chains import Chain, name_modifiers, tied_answers
 from graphrag.text import sentence_spans, terms
 from graphrag.types import Answer, Citation, Evidence, Path, Relation
 
@@ -245,7 +245,7 @@ def _citation(evidence: Evidence, start: int, end: int) -> Citation:
     )
 
 
-def _not_said(tied: list, info) -> list:
+def _not_said(tied: list[Chain], info: QuestionInfo) -> list[Chain]:
     """Equally good chains less those whose answer is the name that qualifies what the question asks for
     ("Australia" for "what Australian city?"), unless that leaves none."""
     said = [stem(info.words[i]) for i in name_modifiers(info)]
